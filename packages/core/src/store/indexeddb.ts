@@ -1,0 +1,270 @@
+/**
+ * The browser byte store: `indexeddb://<name>` keeps one IndexedDB database
+ * per store, holding a single object store of key → bytes.
+ *
+ * Why this shape:
+ * - One database per store (rather than one object store per ledger in a
+ *   shared database) means opening a ledger never needs a schema upgrade,
+ *   which would block on every other tab holding the database open, and
+ *   `destroy()` is a single `deleteDatabase`.
+ * - A batch is one readwrite transaction, so IndexedDB gives us atomicity;
+ *   `"fsync"` maps to `durability: "strict"` (flushed before `complete`),
+ *   `"process"` to `"relaxed"` (handed to the browser's storage process,
+ *   which outlives the page).
+ * - Every operation creates its transaction synchronously inside the call,
+ *   so a write issued before `close()` is already queued when the
+ *   connection closes and completes normally.
+ *
+ * No Node built-ins: this module only runs where `indexedDB` exists.
+ *
+ * @module
+ */
+import { HearthError } from "../errors.js";
+import { assertStoreKey, type ByteStore, type StoreCapabilities, type WriteBatch, type WriteOptions } from "./types.js";
+
+const SCHEME = "indexeddb://";
+const OBJECT_STORE = "kv";
+const SCHEMA_VERSION = 1;
+/** How long `destroy()` waits for other connections to let go before giving up. */
+const DELETE_BLOCKED_DEADLINE_MS = 10_000;
+/** Sorts after every valid store key character (0x21–0x7e), bounding prefix ranges. */
+const PAST_LAST_KEY_CHAR = "\x7f";
+
+/**
+ * Parses `indexeddb://<name>` into the database name. Kept separate so the
+ * keyring and the store agree on what a name is.
+ * @throws HearthError `INVALID_URL` for another scheme or an empty name.
+ */
+export function parseIndexedDbUrl(url: string): string {
+  if (typeof url !== "string") throw new TypeError(`IndexedDB URL must be a string, got ${typeof url}`);
+  if (!url.startsWith(SCHEME) || url.length === SCHEME.length) {
+    throw new HearthError("INVALID_URL", `"${url}" is not an IndexedDB URL; use indexeddb://<database-name>`);
+  }
+  let name: string;
+  try {
+    name = decodeURIComponent(url.slice(SCHEME.length));
+  } catch (cause) {
+    throw new HearthError("INVALID_URL", `"${url}" has a malformed %-escape in its database name`, { cause });
+  }
+  if (name.length === 0) throw new HearthError("INVALID_URL", `"${url}" names no database; use indexeddb://<database-name>`);
+  return name;
+}
+
+/** The global IndexedDB factory, or `STORAGE_FAILED` where there is none (Node, some private modes). */
+export function indexedDbFactory(): IDBFactory {
+  const factory = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if (!factory) {
+    throw new HearthError("STORAGE_FAILED", "IndexedDB is not available here; in Node use a file:// or memory:// store");
+  }
+  return factory;
+}
+
+/** Wraps a DOMException or other IDB failure as `STORAGE_FAILED`, naming quota exhaustion plainly. */
+export function storageFailure(what: string, cause: unknown): HearthError {
+  const name = (cause as { name?: unknown } | null)?.name;
+  const hint =
+    name === "QuotaExceededError"
+      ? "the browser's storage quota is exhausted; free space or ask for persistent storage"
+      : "the browser refused the operation; retry, or check storage settings";
+  return new HearthError("STORAGE_FAILED", `IndexedDB ${what} failed: ${hint}`, { cause });
+}
+
+/** Settles with a request's result, rejecting with `STORAGE_FAILED` on error. */
+export function requestResult<T>(request: IDBRequest<T>, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(storageFailure(what, request.error));
+  });
+}
+
+/** Resolves when `tx` commits; rejects with `STORAGE_FAILED` if it errors or aborts. */
+export function transactionDone(tx: IDBTransaction, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(storageFailure(what, tx.error));
+    tx.onabort = () => reject(storageFailure(what, tx.error ?? new Error("transaction aborted")));
+  });
+}
+
+/**
+ * Opens (creating on first use) database `name` at a fixed schema version.
+ * `upgrade` creates the object stores. The connection closes itself when
+ * another connection wants to delete or upgrade the database, so a
+ * `destroy()` elsewhere is never blocked by a forgotten handle; `onLost`
+ * lets the owner mark itself closed.
+ */
+export async function openDatabase(
+  name: string,
+  version: number,
+  upgrade: (db: IDBDatabase) => void,
+  onLost: () => void,
+): Promise<IDBDatabase> {
+  const request = indexedDbFactory().open(name, version);
+  request.onupgradeneeded = () => upgrade(request.result);
+  const db = await requestResult(request, `open of database "${name}"`);
+  db.onversionchange = () => {
+    onLost();
+    db.close();
+  };
+  db.onclose = () => onLost();
+  return db;
+}
+
+/**
+ * Deletes database `name`, waiting for other connections to close.
+ * @throws HearthError `LOCKED` if another connection keeps it open past the deadline.
+ */
+export function deleteDatabase(name: string): Promise<void> {
+  const request = indexedDbFactory().deleteDatabase(name);
+  return new Promise((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    request.onsuccess = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    request.onerror = () => {
+      clearTimeout(timer);
+      reject(storageFailure(`delete of database "${name}"`, request.error));
+    };
+    request.onblocked = () => {
+      timer ??= setTimeout(
+        () =>
+          reject(
+            new HearthError(
+              "LOCKED",
+              `IndexedDB database "${name}" is held open by another tab or connection; close it and destroy again`,
+            ),
+          ),
+        DELETE_BLOCKED_DEADLINE_MS,
+      );
+    };
+  });
+}
+
+/**
+ * Opens the IndexedDB store at `url` (`indexeddb://<name>`), creating the
+ * database on first use.
+ *
+ * @throws HearthError `INVALID_URL` for a malformed URL, `STORAGE_FAILED` if
+ * IndexedDB is missing or refuses to open the database.
+ * @example
+ * ```ts
+ * const store = await openIndexedDbStore("indexeddb://todos");
+ * await store.write({ put: [["meta/head", bytes]] }, { durability: "fsync" });
+ * ```
+ */
+export async function openIndexedDbStore(url: string): Promise<ByteStore> {
+  const name = parseIndexedDbUrl(url);
+  const store = new IndexedDbStore(url, name);
+  store.db = await openDatabase(
+    name,
+    SCHEMA_VERSION,
+    (db) => {
+      if (!db.objectStoreNames.contains(OBJECT_STORE)) db.createObjectStore(OBJECT_STORE);
+    },
+    () => {
+      store.closed = true;
+    },
+  );
+  if (!store.db.objectStoreNames.contains(OBJECT_STORE)) {
+    store.db.close();
+    throw new HearthError("STORAGE_FAILED", `IndexedDB database "${name}" exists but is not a Hearth store; pick another name`);
+  }
+  return store;
+}
+
+class IndexedDbStore implements ByteStore {
+  readonly supports: StoreCapabilities = { persistent: true, fsync: true };
+  db: IDBDatabase | undefined;
+  closed = false;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    readonly url: string,
+    private readonly name: string,
+  ) {}
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    assertStoreKey(key);
+    const tx = this.begin("readonly");
+    const value: unknown = await requestResult(tx.objectStore(OBJECT_STORE).get(key), `get of "${key}"`);
+    if (value === undefined || value instanceof Uint8Array) return value; // structured clone already copied it
+    throw new HearthError("STORAGE_FAILED", `IndexedDB value under "${key}" is not bytes; the database was written by something else`);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    if (typeof prefix !== "string") throw new TypeError(`list prefix must be a string, got ${typeof prefix}`);
+    const tx = this.begin("readonly");
+    const range = prefix === "" ? undefined : IDBKeyRange.bound(prefix, prefix + PAST_LAST_KEY_CHAR, false, true);
+    const keys = await requestResult(tx.objectStore(OBJECT_STORE).getAllKeys(range), `list of "${prefix}"`);
+    return keys.filter((k): k is string => typeof k === "string"); // IDB orders strings by code unit, as `<` does
+  }
+
+  async write(batch: WriteBatch, options: WriteOptions = {}): Promise<void> {
+    this.assertOpen();
+    const puts = batch.put ?? [];
+    const dels = batch.del ?? [];
+    for (const key of dels) assertStoreKey(key);
+    for (const [key, value] of puts) {
+      assertStoreKey(key);
+      if (!(value instanceof Uint8Array)) throw new TypeError(`value for "${key}" must be a Uint8Array`);
+    }
+    if (puts.length === 0 && dels.length === 0) return;
+    const durability = options.durability === "fsync" ? "strict" : "relaxed";
+    const tx = this.begin("readwrite", durability);
+    const done = transactionDone(tx, `write of ${puts.length + dels.length} key(s)`);
+    this.track(done);
+    try {
+      const objects = tx.objectStore(OBJECT_STORE);
+      for (const key of dels) objects.delete(key);
+      // slice(): store only the view's bytes, never the whole backing buffer.
+      for (const [key, value] of puts) objects.put(value.slice(), key);
+    } catch (cause) {
+      tx.abort();
+      done.catch(() => undefined);
+      throw storageFailure("write", cause);
+    }
+    await done;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.pending]);
+    this.db?.close();
+  }
+
+  async destroy(): Promise<void> {
+    await this.close();
+    await deleteDatabase(this.name);
+  }
+
+  /** Starts a transaction now (synchronously), so `close()` cannot overtake it. */
+  private begin(mode: IDBTransactionMode, durability: IDBTransactionDurability = "default"): IDBTransaction {
+    this.assertOpen();
+    const db = this.db as IDBDatabase;
+    try {
+      return db.transaction(OBJECT_STORE, mode, { durability });
+    } catch (cause) {
+      if ((cause as { name?: unknown }).name === "InvalidStateError") {
+        this.closed = true;
+        throw closedError(this.url, cause);
+      }
+      throw storageFailure("transaction", cause);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed || !this.db) throw closedError(this.url);
+  }
+
+  private track(promise: Promise<unknown>): void {
+    this.pending.add(promise);
+    const forget = (): void => void this.pending.delete(promise);
+    promise.then(forget, forget);
+  }
+}
+
+function closedError(url: string, cause?: unknown): HearthError {
+  return new HearthError("STORE_CLOSED", `store ${url} is closed; open it again to use it`, { cause });
+}
