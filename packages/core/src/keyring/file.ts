@@ -1,0 +1,325 @@
+/**
+ * The file keyring (Node only): a directory readable only by its owner.
+ *
+ * ```
+ * <dir>/                 mode 0700
+ *   identity.json        mode 0600  ECDH P-256 key pair as JWK
+ *   keys/                mode 0700
+ *     <fingerprint>.json mode 0600  { version, key (base64url), label, createdAt }
+ * ```
+ *
+ * Why a file per key: a second process (another ledger, the CLI) may add keys
+ * to the same keyring at the same moment. Nothing here is ever
+ * read-modified-written, so no writer can overwrite another's key. Every file
+ * is written to a temp file, fsynced, then hard-linked into place: `link`
+ * fails if the name exists, which makes creation atomic *and* exclusive. Two
+ * processes racing to create the identity therefore end with one identity:
+ * the loser discards its own and reads the winner's.
+ *
+ * @module
+ */
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, chmod } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { importDataKey, generateRawDataKey } from "../crypto/data-key.js";
+import { fromBase64Url, toBase64Url } from "../crypto/encoding.js";
+import { assertFingerprint } from "../crypto/fingerprint.js";
+import { generateIdentityJwk, identityFromJwk, type IdentityJwk } from "../crypto/identity.js";
+import { HearthError, isHearthError } from "../errors.js";
+import type { DataKey, DeviceIdentity, Fingerprint, Keyring } from "./types.js";
+
+const FILE_FORMAT_VERSION = 1;
+const KEY_FILE_PATTERN = /^([0-9a-f]{32})\.json$/;
+const TEMP_PREFIX = ".tmp-";
+/** Temp files older than this are leftovers of a crashed writer, not a write in progress. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/** What `keys/<fingerprint>.json` holds. */
+interface KeyFile {
+  version: number;
+  key: string;
+  label?: string;
+  createdAt: string;
+}
+
+/** What `identity.json` holds. */
+interface IdentityFile extends IdentityJwk {
+  version: number;
+  createdAt: string;
+}
+
+/**
+ * The directory a `file:///…` keyring URL names.
+ * @throws HearthError `INVALID_URL` if `url` is not an absolute `file:` URL.
+ */
+export function fileKeyringDirFromUrl(url: string): string {
+  if (typeof url !== "string") throw new TypeError(`keyring URL must be a string, got ${typeof url}`);
+  if (!url.startsWith("file://")) {
+    throw new HearthError("INVALID_URL", `file keyring URL must look like "file:///absolute/dir", got ${JSON.stringify(url)}`);
+  }
+  try {
+    return fileURLToPath(url);
+  } catch (cause) {
+    throw new HearthError("INVALID_URL", `file keyring URL ${JSON.stringify(url)} does not name a local directory`, { cause });
+  }
+}
+
+/**
+ * Opens the file keyring in `dir` (a path or a `file:///…` URL), creating
+ * the directory with owner-only permissions if needed. Safe to open from
+ * several processes at once.
+ *
+ * @throws HearthError `STORAGE_FAILED` if the directory cannot be created or
+ *   secured; `INVALID_URL` for a malformed `file:` URL.
+ * @example
+ * ```ts
+ * const keyring = await openFileKeyring(join(os.homedir(), ".hearth", "keyring"));
+ * const me = await keyring.identity();
+ * console.log(me.fingerprint);
+ * ```
+ */
+export async function openFileKeyring(dir: string): Promise<Keyring> {
+  if (typeof dir !== "string" || dir.length === 0) throw new TypeError(`keyring directory must be a non-empty string`);
+  const root = resolve(dir.startsWith("file:") ? fileKeyringDirFromUrl(dir) : dir);
+  const keysDir = join(root, "keys");
+  await io(`create keyring directory ${root}`, async () => {
+    await mkdir(keysDir, { recursive: true, mode: 0o700 });
+    // mkdir's mode is filtered by the umask and ignored for existing
+    // directories; the keyring must be owner-only regardless.
+    await chmod(root, 0o700);
+    await chmod(keysDir, 0o700);
+  });
+  await Promise.all([removeStaleTemps(root), removeStaleTemps(keysDir)]);
+  return new FileKeyring(root, keysDir);
+}
+
+class FileKeyring implements Keyring {
+  readonly url: string;
+  readonly #keys = new Map<Fingerprint, DataKey>();
+  #identity: Promise<DeviceIdentity> | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly root: string,
+    private readonly keysDir: string,
+  ) {
+    this.url = pathToFileURL(root).href;
+  }
+
+  async identity(): Promise<DeviceIdentity> {
+    this.#assertOpen();
+    this.#identity ??= this.#loadOrCreateIdentity().catch((err: unknown) => {
+      this.#identity = undefined;
+      throw err;
+    });
+    return this.#identity;
+  }
+
+  async getKey(fingerprint: Fingerprint): Promise<DataKey | undefined> {
+    this.#assertOpen();
+    assertFingerprint(fingerprint);
+    // A miss goes to disk every time: another process may have added the key since.
+    return this.#keys.get(fingerprint) ?? (await this.#readKey(fingerprint));
+  }
+
+  async createKey(label?: string): Promise<DataKey> {
+    this.#assertOpen();
+    return this.#storeKey(generateRawDataKey(), label);
+  }
+
+  async importKey(raw: Uint8Array, label?: string): Promise<DataKey> {
+    this.#assertOpen();
+    return this.#storeKey(raw, label);
+  }
+
+  async listKeys(): Promise<Fingerprint[]> {
+    this.#assertOpen();
+    const names = await io(`list keys in ${this.keysDir}`, () => readdir(this.keysDir));
+    return names.flatMap((name) => KEY_FILE_PATTERN.exec(name)?.[1] ?? []).sort() as Fingerprint[];
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  async #storeKey(raw: Uint8Array, label: string | undefined): Promise<DataKey> {
+    const dataKey = await importDataKey(raw);
+    const cached = this.#keys.get(dataKey.fingerprint);
+    if (cached) return cached;
+    const path = this.#keyPath(dataKey.fingerprint);
+    const file: KeyFile = { version: FILE_FORMAT_VERSION, key: toBase64Url(raw), createdAt: new Date().toISOString() };
+    if (label !== undefined) file.label = label;
+    const bytes = new TextEncoder().encode(JSON.stringify(file, null, 2));
+    if (!(await writeExclusive(path, bytes))) {
+      // The key is already on disk (imported before, or by another process).
+      // Keep that file unless it is unreadable, in which case this import repairs it.
+      try {
+        const existing = await this.#readKey(dataKey.fingerprint);
+        if (existing) return existing;
+      } catch (err) {
+        if (!isHearthError(err, "INTEGRITY")) throw err;
+      }
+      await writeReplacing(path, bytes);
+    }
+    this.#keys.set(dataKey.fingerprint, dataKey);
+    return dataKey;
+  }
+
+  async #readKey(fingerprint: Fingerprint): Promise<DataKey | undefined> {
+    const path = this.#keyPath(fingerprint);
+    const text = await readIfExists(path);
+    if (text === undefined) return undefined;
+    const damaged = (why: string, cause?: unknown): HearthError =>
+      new HearthError("INTEGRITY", `key file ${path} is damaged (${why}); restore it from a backup or import the key again`, { cause });
+    let dataKey: DataKey;
+    try {
+      const file = JSON.parse(text) as Partial<KeyFile>;
+      if (file.version !== FILE_FORMAT_VERSION || typeof file.key !== "string") throw damaged("unknown format");
+      dataKey = await importDataKey(fromBase64Url(file.key));
+    } catch (err) {
+      throw isHearthError(err) ? err : damaged("not a key", err);
+    }
+    if (dataKey.fingerprint !== fingerprint) throw damaged(`it holds key ${dataKey.fingerprint}`);
+    // Another reader may have cached it meanwhile; keep one object per key.
+    const cached = this.#keys.get(fingerprint);
+    if (cached) return cached;
+    this.#keys.set(fingerprint, dataKey);
+    return dataKey;
+  }
+
+  async #loadOrCreateIdentity(): Promise<DeviceIdentity> {
+    const path = join(this.root, "identity.json");
+    const existing = await this.#readIdentity(path);
+    if (existing) return existing;
+    const jwk = await generateIdentityJwk();
+    const file: IdentityFile = { version: FILE_FORMAT_VERSION, ...jwk, createdAt: new Date().toISOString() };
+    if (await writeExclusive(path, new TextEncoder().encode(JSON.stringify(file, null, 2)))) return identityFromJwk(jwk);
+    // Another process created it first: its identity is the device's.
+    const winner = await this.#readIdentity(path);
+    if (!winner) throw new HearthError("STORAGE_FAILED", `identity ${path} vanished while being created; retry`);
+    return winner;
+  }
+
+  async #readIdentity(path: string): Promise<DeviceIdentity | undefined> {
+    const text = await readIfExists(path);
+    if (text === undefined) return undefined;
+    try {
+      const file = JSON.parse(text) as Partial<IdentityFile>;
+      if (file.version !== FILE_FORMAT_VERSION || !file.publicKey || !file.privateKey) throw new Error("unknown format");
+      return await identityFromJwk({ publicKey: file.publicKey, privateKey: file.privateKey });
+    } catch (cause) {
+      throw new HearthError(
+        "INTEGRITY",
+        `device identity ${path} is damaged; restore it from a backup (deleting it gives this device a new identity, and invites made for the old one stop working)`,
+        { cause },
+      );
+    }
+  }
+
+  #keyPath(fingerprint: Fingerprint): string {
+    return join(this.keysDir, `${fingerprint}.json`);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new HearthError("STORE_CLOSED", `keyring ${this.url} is closed; open it again to use it`);
+  }
+}
+
+/**
+ * Writes `bytes` to `path` unless it exists. Returns false if it existed.
+ * The content is complete and fsynced before the name appears.
+ */
+async function writeExclusive(path: string, bytes: Uint8Array): Promise<boolean> {
+  const temp = await writeTemp(path, bytes);
+  try {
+    await link(temp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw storageFailed(`create ${path}`, err);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  await syncDirectory(dirname(path));
+  return true;
+}
+
+/** Atomically replaces `path` with `bytes` (only used to repair a damaged file). */
+async function writeReplacing(path: string, bytes: Uint8Array): Promise<void> {
+  const temp = await writeTemp(path, bytes);
+  try {
+    await rename(temp, path);
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw storageFailed(`replace ${path}`, err);
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** A fully written, fsynced, owner-only temp file beside `path`. */
+async function writeTemp(path: string, bytes: Uint8Array): Promise<string> {
+  const temp = join(dirname(path), `${TEMP_PREFIX}${globalThis.crypto.randomUUID()}`);
+  await io(`write ${temp}`, async () => {
+    const handle = await open(temp, "wx", 0o600);
+    try {
+      await handle.writeFile(bytes);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  });
+  return temp;
+}
+
+/** Makes a new directory entry durable. Some platforms cannot fsync a directory; that is not an error there. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, "r");
+    await handle.sync();
+  } catch {
+    // Windows and some network file systems refuse; the rename/link is still atomic.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw storageFailed(`read ${path}`, err);
+  }
+}
+
+/** Removes temp files a crashed writer left behind; young ones may belong to a live writer. */
+async function removeStaleTemps(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const now = Date.now();
+  await Promise.all(
+    names
+      .filter((name) => name.startsWith(TEMP_PREFIX))
+      .map(async (name) => {
+        const path = join(dir, name);
+        const info = await stat(path).catch(() => undefined);
+        if (info && now - info.mtimeMs > STALE_TEMP_MS) await unlink(path).catch(() => undefined);
+      }),
+  );
+}
+
+async function io<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw storageFailed(what, err);
+  }
+}
+
+function storageFailed(what: string, cause: unknown): HearthError {
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  return new HearthError(
+    "STORAGE_FAILED",
+    `keyring could not ${what}${code ? ` (${code})` : ""}; check that the directory exists, is yours and the disk is not full`,
+    { cause },
+  );
+}
