@@ -16,8 +16,8 @@
  * @module
  */
 import { generateRawDataKey, importDataKey, assertRawDataKey } from "../crypto/data-key.js";
-import { toBase64Url } from "../crypto/encoding.js";
-import { assertFingerprint, fingerprintOf } from "../crypto/fingerprint.js";
+import { assertFingerprint } from "../crypto/fingerprint.js";
+import { generateIdentity } from "../crypto/identity.js";
 import { HearthError } from "../errors.js";
 import { openDatabase, parseIndexedDbUrl, requestResult, storageFailure, transactionDone } from "../store/indexeddb.js";
 import type { DataKey, DeviceIdentity, Fingerprint, Keyring } from "./types.js";
@@ -166,13 +166,6 @@ class IndexedDbKeyring implements Keyring {
   private assertOpen(): void {
     if (this.closed || !this.db) throw closedError(this.url);
   }
-}
-
-/** A fresh ECDH P-256 identity whose private key can never be exported. */
-async function generateIdentity(): Promise<DeviceIdentity> {
-  const pair = await globalThis.crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveKey", "deriveBits"]);
-  const rawPublic = new Uint8Array(await globalThis.crypto.subtle.exportKey("raw", pair.publicKey));
-  return { publicKey: toBase64Url(rawPublic), fingerprint: await fingerprintOf(rawPublic), privateKey: pair.privateKey };
 }
 
 function isIdentity(value: unknown): value is DeviceIdentity {

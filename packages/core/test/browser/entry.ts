@@ -1,0 +1,97 @@
+/**
+ * The browser test page's script: runs the portable conformance suites in
+ * real Chromium, one case at a time, and reports each result to the Node
+ * runner (`run.mjs`) through the `__hearthReport` binding it exposes.
+ *
+ * To add a suite, add one line to {@link SUITES}.
+ *
+ * @module
+ */
+import type { TestCase } from "../../src/testing/harness.js";
+import { storeConformance, type StoreFactory } from "../../src/testing/store-suite.js";
+import { openIndexedDbStore } from "../../src/store/indexeddb.js";
+import { openMemoryStore } from "../../src/store/memory.js";
+
+/** What the page tells the runner; mirrored by `run.mjs`. */
+type Report =
+  | { readonly type: "start"; readonly name: string }
+  | { readonly type: "case"; readonly name: string; readonly ok: boolean; readonly ms: number; readonly error?: string }
+  | { readonly type: "done" };
+
+declare global {
+  // Exposed by the runner with page.exposeFunction before the page loads.
+  var __hearthReport: ((report: Report) => Promise<void>) | undefined;
+}
+
+/** Every suite the browser run executes, in order. Each entry produces its cases. */
+const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [
+  () => storeConformance(indexedDbStores("indexeddb")),
+  () => storeConformance(memoryStores()),
+];
+
+let nameCounter = 0;
+
+/** A unique database name per case, so cases never see each other's data, even from an aborted earlier run. */
+function uniqueIndexedDbUrl(label: string): string {
+  const random = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `indexeddb://hearth-test-${label}-${++nameCounter}-${random}`;
+}
+
+function indexedDbStores(label: string): StoreFactory {
+  return {
+    label,
+    async open() {
+      const url = uniqueIndexedDbUrl(label);
+      return { store: await openIndexedDbStore(url), reopen: () => openIndexedDbStore(url) };
+    },
+  };
+}
+
+function memoryStores(): StoreFactory {
+  return {
+    label: "memory",
+    async open() {
+      return { store: await openMemoryStore(`memory://browser-test-${++nameCounter}`) };
+    },
+  };
+}
+
+async function report(message: Report): Promise<void> {
+  const send = globalThis.__hearthReport;
+  if (!send) throw new Error("no __hearthReport binding: open this page through test/browser/run.mjs");
+  await send(message);
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const stack = err.stack?.includes(err.message) ? err.stack : `${err.name}: ${err.message}\n${err.stack ?? ""}`;
+    return typeof code === "string" ? `[${code}] ${stack}` : stack;
+  }
+  return String(err);
+}
+
+async function runAll(): Promise<void> {
+  for (const [index, produce] of SUITES.entries()) {
+    let cases: TestCase[];
+    try {
+      cases = await produce();
+    } catch (err) {
+      await report({ type: "case", name: `suite #${index + 1} (setup)`, ok: false, ms: 0, error: describeError(err) });
+      continue;
+    }
+    for (const testCase of cases) {
+      await report({ type: "start", name: testCase.name });
+      const started = performance.now();
+      try {
+        await testCase.run();
+        await report({ type: "case", name: testCase.name, ok: true, ms: performance.now() - started });
+      } catch (err) {
+        await report({ type: "case", name: testCase.name, ok: false, ms: performance.now() - started, error: describeError(err) });
+      }
+    }
+  }
+  await report({ type: "done" });
+}
+
+void runAll();
