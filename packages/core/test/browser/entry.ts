@@ -9,8 +9,11 @@
  */
 import type { TestCase } from "../../src/testing/harness.js";
 import { storeConformance, type StoreFactory } from "../../src/testing/store-suite.js";
-import { openIndexedDbStore } from "../../src/store/indexeddb.js";
+import { keyringConformance, type KeyringFactory } from "../../src/testing/keyring-suite.js";
+import { openIndexedDbKeyring } from "../../src/keyring/indexeddb.js";
+import { deleteDatabase, openIndexedDbStore } from "../../src/store/indexeddb.js";
 import { openMemoryStore } from "../../src/store/memory.js";
+import { indexedDbCases } from "./indexeddb-cases.js";
 
 /** What the page tells the runner; mirrored by `run.mjs`. */
 type Report =
@@ -27,14 +30,19 @@ declare global {
 const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [
   () => storeConformance(indexedDbStores("indexeddb")),
   () => storeConformance(memoryStores()),
+  () => keyringConformance(indexedDbKeyrings()),
+  () => indexedDbCases(uniqueIndexedDbUrl),
 ];
 
 let nameCounter = 0;
 
 /** A unique database name per case, so cases never see each other's data, even from an aborted earlier run. */
 function uniqueIndexedDbUrl(label: string): string {
-  const random = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `indexeddb://hearth-test-${label}-${++nameCounter}-${random}`;
+  return `indexeddb://hearth-test-${label}-${++nameCounter}-${randomSuffix()}`;
+}
+
+function randomSuffix(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function indexedDbStores(label: string): StoreFactory {
@@ -47,11 +55,25 @@ function indexedDbStores(label: string): StoreFactory {
   };
 }
 
+function indexedDbKeyrings(): KeyringFactory {
+  return {
+    label: "indexeddb keyring",
+    async open() {
+      const url = uniqueIndexedDbUrl("keyring");
+      return {
+        keyring: await openIndexedDbKeyring(url),
+        reopen: () => openIndexedDbKeyring(url),
+        cleanup: () => deleteDatabase(url.slice("indexeddb://".length)),
+      };
+    },
+  };
+}
+
 function memoryStores(): StoreFactory {
   return {
     label: "memory",
     async open() {
-      return { store: await openMemoryStore(`memory://browser-test-${++nameCounter}`) };
+      return { store: await openMemoryStore(`memory://browser-test-${++nameCounter}-${randomSuffix()}`) };
     },
   };
 }
