@@ -1,0 +1,154 @@
+/**
+ * The prolly tree's node shape, its boundary rule and node loading.
+ *
+ * The boundary rule is what makes the tree history independent: whether a
+ * key closes a node depends only on a hash of the key itself, never on the
+ * neighbours, the values, or the order in which keys arrived. Levels nest
+ * (a key that closes a node at height h closes one at every lower height
+ * too), as in a Merkle search tree, so the whole shape of the tree is a
+ * function of the key set alone.
+ *
+ * @module
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { CID } from "../codec/block.js";
+import { HearthError } from "../errors.js";
+
+/**
+ * One node of a prolly tree, exactly as stored (dag-cbor).
+ *
+ * Leaves (`height` 0) hold `values[i]` for `keys[i]`. Internal nodes hold
+ * `children[i]`, whose greatest key is `keys[i]`: storing each child's
+ * *last* key lets a reader route a lookup with one binary search and lets a
+ * writer see each child's boundary key without loading the child.
+ * `tag` names the tree, so nodes of different trees never share a CID and a
+ * per-tree garbage collector can never free a node another tree still uses.
+ */
+export interface TreeNode {
+  readonly tag: string;
+  readonly height: number;
+  readonly keys: readonly string[];
+  /** Present on leaves only. */
+  readonly values?: readonly unknown[];
+  /** Present on internal nodes only. */
+  readonly children?: readonly CID[];
+}
+
+/**
+ * Where the tree reads its nodes from. Supplied by the caller (a cache,
+ * the blocks of a commit being assembled, the block store), because the
+ * tree itself never stores anything. It may answer synchronously, which
+ * keeps warm lookups free of extra promise hops. Returned nodes are treated
+ * as read-only and may be shared with the caller's cache.
+ */
+export interface NodeSource {
+  load(cid: CID): TreeNode | Promise<TreeNode>;
+}
+
+/** The CIDs a node points to (none for a leaf): what a garbage collector or a delta walk descends into. */
+export function childCids(node: TreeNode): readonly CID[] {
+  return node.children ?? [];
+}
+
+/** log2 of the average fan-out (32): a key closes a node at height h with probability 32^-(h+1). */
+const FANOUT_BITS = 5;
+const utf8 = new TextEncoder();
+
+/**
+ * How many levels `key` is a boundary at: 0 means it never closes a node;
+ * `n` means it is the last key of its node at heights 0 … n-1. Computed from
+ * the first 32 bits of sha-256(utf-8(key)), counting leading zero bits in
+ * groups of {@link FANOUT_BITS}, so level ≥ h+1 implies level ≥ h: the
+ * nesting that keeps the shape independent of history.
+ */
+export function boundaryLevel(key: string): number {
+  const digest = sha256(utf8.encode(key));
+  const word = ((digest[0]! << 24) | (digest[1]! << 16) | (digest[2]! << 8) | digest[3]!) >>> 0;
+  return Math.floor(Math.clz32(word) / FANOUT_BITS);
+}
+
+/** Index of the first key `>= key` (or `keys.length`): the child or slot that holds or would hold `key`. */
+export function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the first key `> key` (or `keys.length`). */
+export function upperBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** True for anything with a `then` method: lets readers skip an `await` when the source answers synchronously. */
+export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/**
+ * Loads a node and checks it belongs to tree `tag` and sits at `height`
+ * (when known), so a wrong or foreign root is reported instead of read as data.
+ * @throws HearthError `INTEGRITY` if the node is not a node of this tree at that height.
+ */
+export async function loadNode(source: NodeSource, tag: string, cid: CID, height?: number): Promise<TreeNode> {
+  const loaded = source.load(cid);
+  const node = isPromiseLike(loaded) ? await loaded : loaded;
+  return checkNode(node, tag, cid, height);
+}
+
+/** The synchronous half of {@link loadNode}, for readers that already hold the node. */
+export function checkNode(node: TreeNode, tag: string, cid: CID, height?: number): TreeNode {
+  if (node.tag !== tag || (height !== undefined && node.height !== height)) {
+    throw new HearthError(
+      "INTEGRITY",
+      `tree node ${cid} belongs to tree ${JSON.stringify(node.tag)} at height ${node.height}, not to ${JSON.stringify(tag)}` +
+        (height === undefined ? "" : ` at height ${height}`) +
+        `; the ledger's root or index pointer is wrong: restore the store from a replica or backup`,
+    );
+  }
+  return node;
+}
+
+/**
+ * Validates a decoded block as a tree node. Callers that decode nodes from
+ * storage run this once before caching, so the tree's readers can trust
+ * the shape (sorted string keys, parallel arrays, CIDs).
+ * @throws HearthError `INTEGRITY` if `value` is not a well-formed node.
+ */
+export function asTreeNode(value: unknown, cid: CID): TreeNode {
+  const fail = (why: string): never => {
+    throw new HearthError("INTEGRITY", `block ${cid} is not a tree node (${why}); restore the store from a replica or backup`);
+  };
+  if (typeof value !== "object" || value === null) return fail("not a map");
+  const node = value as Record<string, unknown>;
+  if (typeof node.tag !== "string") fail("tag is not a string");
+  const height = node.height;
+  if (typeof height !== "number" || !Number.isInteger(height) || height < 0) return fail("bad height");
+  const keys = node.keys;
+  if (!Array.isArray(keys)) return fail("keys is not a list");
+  for (let i = 0; i < keys.length; i++) {
+    if (typeof keys[i] !== "string") fail("a key is not a string");
+    if (i > 0 && !(keys[i - 1] < keys[i])) fail("keys are not strictly ascending");
+  }
+  if (height === 0) {
+    if (!Array.isArray(node.values) || node.values.length !== keys.length || "children" in node) fail("bad leaf values");
+  } else {
+    const children = node.children;
+    if (!Array.isArray(children) || children.length !== keys.length || keys.length === 0 || "values" in node) {
+      fail("bad children");
+    }
+    for (const child of children as unknown[]) if (CID.asCID(child) === null) fail("a child is not a CID");
+  }
+  return node as unknown as TreeNode;
+}

@@ -1,0 +1,137 @@
+/**
+ * Reading a prolly tree: point lookups, streaming range scans, counting and
+ * listing nodes. Everything loads nodes lazily through the caller's
+ * {@link NodeSource} and skips the `await` when it answers synchronously,
+ * so a warm lookup costs a few binary searches.
+ *
+ * @module
+ */
+import type { CID } from "../codec/block.js";
+import { type NodeSource, type TreeNode, checkNode, isPromiseLike, loadNode, lowerBound, upperBound } from "./prolly-node.js";
+
+/** Bounds for a range scan; at most one lower and one upper bound. */
+export interface TreeRange {
+  readonly gt?: string;
+  readonly gte?: string;
+  readonly lt?: string;
+  readonly lte?: string;
+  /** Descending key order. */
+  readonly reverse?: boolean;
+}
+
+async function load(source: NodeSource, tag: string, cid: CID): Promise<TreeNode> {
+  const loaded = source.load(cid);
+  return checkNode(isPromiseLike(loaded) ? await loaded : loaded, tag, cid);
+}
+
+/** The value stored under `key`, or `undefined`. */
+export async function getValue(source: NodeSource, tag: string, root: CID, key: string): Promise<unknown> {
+  let cid = root;
+  for (;;) {
+    const loaded = source.load(cid);
+    const node = checkNode(isPromiseLike(loaded) ? await loaded : loaded, tag, cid);
+    const i = lowerBound(node.keys, key);
+    if (i === node.keys.length) return undefined;
+    if (node.height === 0) return node.keys[i] === key ? node.values![i] : undefined;
+    cid = node.children![i]!;
+  }
+}
+
+/** A validated range, as the scan uses it. */
+interface Bounds {
+  readonly reverse: boolean;
+  /** Index of the child to enter first: the one that holds the near end of the range. */
+  seekChild(keys: readonly string[]): number;
+  /** Index of the first leaf key inside the near end (may be out of the leaf: nothing here). */
+  seekLeaf(keys: readonly string[]): number;
+  /** Whether `key` is past the far end of the range. */
+  beyond(key: string): boolean;
+}
+
+function boundsOf(range: TreeRange): Bounds {
+  if (typeof range !== "object" || range === null) throw new TypeError("a tree range must be an object");
+  for (const name of ["gt", "gte", "lt", "lte"] as const) {
+    const value = range[name];
+    if (value !== undefined && typeof value !== "string") throw new TypeError(`range.${name} must be a string`);
+  }
+  if (range.gt !== undefined && range.gte !== undefined) throw new TypeError("a range takes gt or gte, not both");
+  if (range.lt !== undefined && range.lte !== undefined) throw new TypeError("a range takes lt or lte, not both");
+  const { gt, gte, lt, lte } = range;
+  if (range.reverse) {
+    const high = lt ?? lte;
+    return {
+      reverse: true,
+      // Internal keys are each child's greatest key, so the child holding the
+      // high bound is the first whose key reaches it (or the last child).
+      seekChild: (keys) => (high === undefined ? keys.length - 1 : Math.min(lowerBound(keys, high), keys.length - 1)),
+      seekLeaf: (keys) => (lt !== undefined ? lowerBound(keys, lt) : lte !== undefined ? upperBound(keys, lte) : keys.length) - 1,
+      beyond: (key) => (gt !== undefined ? key <= gt : gte !== undefined && key < gte),
+    };
+  }
+  const seek = (keys: readonly string[]): number => (gt !== undefined ? upperBound(keys, gt) : gte !== undefined ? lowerBound(keys, gte) : 0);
+  return {
+    reverse: false,
+    seekChild: seek,
+    seekLeaf: seek,
+    beyond: (key) => (lt !== undefined ? key >= lt : lte !== undefined && key > lte),
+  };
+}
+
+/**
+ * Streams the entries in `range`, in key order (or reversed). Holds one
+ * path of nodes, so memory stays O(height) however long the scan.
+ */
+export async function* scanEntries(source: NodeSource, tag: string, root: CID, range: TreeRange = {}): AsyncGenerator<[string, unknown]> {
+  const bounds = boundsOf(range);
+  const step = bounds.reverse ? -1 : 1;
+  const path: { node: TreeNode; index: number }[] = [];
+  let node = await load(source, tag, root);
+  // Descend along the near end of the range to its first leaf position.
+  while (node.height > 0) {
+    const index = bounds.seekChild(node.keys);
+    if (index >= node.keys.length) return; // every key is below the range
+    path.push({ node, index });
+    node = await load(source, tag, node.children![index]!);
+  }
+  let index = bounds.seekLeaf(node.keys);
+  for (;;) {
+    for (; index >= 0 && index < node.keys.length; index += step) {
+      const key = node.keys[index]!;
+      if (bounds.beyond(key)) return;
+      yield [key, node.values![index]];
+    }
+    // Leaf exhausted: climb to the nearest ancestor with a next child, then go down its near edge.
+    let frame = path.pop();
+    while (frame !== undefined && (frame.index + step < 0 || frame.index + step >= frame.node.keys.length)) frame = path.pop();
+    if (frame === undefined) return;
+    frame.index += step;
+    path.push(frame);
+    node = await load(source, tag, frame.node.children![frame.index]!);
+    while (node.height > 0) {
+      const edge = bounds.reverse ? node.keys.length - 1 : 0;
+      path.push({ node, index: edge });
+      node = await load(source, tag, node.children![edge]!);
+    }
+    index = bounds.reverse ? node.keys.length - 1 : 0;
+  }
+}
+
+/** Number of entries, by visiting every leaf. */
+export async function countEntries(source: NodeSource, tag: string, root: CID): Promise<number> {
+  const node = await loadNode(source, tag, root);
+  if (node.height === 0) return node.keys.length;
+  let total = 0;
+  for (const child of node.children!) total += await countEntries(source, tag, child);
+  return total;
+}
+
+/** Every node CID reachable from `root`, parents before children; leaves are listed without being loaded. */
+export async function* listNodes(source: NodeSource, tag: string, root: CID): AsyncGenerator<CID> {
+  yield root;
+  const node = await loadNode(source, tag, root);
+  if (node.height === 0) return;
+  for (const child of node.children!) {
+    if (node.height === 1) yield child;
+    else yield* listNodes(source, tag, child);
+  }
+}
