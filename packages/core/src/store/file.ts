@@ -1,0 +1,460 @@
+/**
+ * The file byte store (`file:///abs/dir`): Hearth's default local store on
+ * Node. A bitcask-style design, chosen because it makes the promises of
+ * {@link ByteStore} cheap:
+ *
+ * - **One append per batch.** Each `write(batch)` becomes one framed,
+ *   CRC-checked record ({@link ./file-format}) appended to the single active
+ *   log. A batch is atomic because a record is either whole or, at open,
+ *   recognised as a torn tail and cut off.
+ * - **One read per get.** An in-memory index (key → file, offset, length),
+ *   rebuilt by scanning the log at open, serves `get` with one positioned
+ *   read and `list` without touching the disk.
+ * - **Durability levels.** `"process"` resolves once the record is handed to
+ *   the OS (survives `kill -9`); `"fsync"` also waits for `fdatasync`
+ *   (survives power loss). Writes are applied in call order; writes queued
+ *   behind one in flight are group-committed: one append, at most one sync.
+ * - **Compaction** in the background once more than half of a log of a few
+ *   MiB is dead: live values are copied to a new generation, the records
+ *   appended meanwhile are copied after them, and the new log is fsynced
+ *   and renamed into place. A crash at any instant leaves either the old or
+ *   the new log complete.
+ * - **A directory lock** ({@link ./file-lock}) so only one process writes.
+ *
+ * Node-only.
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { HearthError } from "../errors.js";
+import { copyLiveValues, copyTail, discard, type CompactedLog } from "./file-compact.js";
+import { encodeRecord, type EncodedRecord } from "./file-format.js";
+import { LogIndex } from "./file-index.js";
+import { datasync, readExact, readExactSync, storageFailed, SYNC_IO_LIMIT, writeAll, writeAllSync } from "./file-io.js";
+import { acquireDirectoryLock, forgetDirectoryLock, type ReleaseLock } from "./file-lock.js";
+import { createTempLog, ForeignLogError, inspectLogDirectory, LogFile, openLog, publishLog, scanLog } from "./file-log.js";
+import { assertWriteBatch, assertWriteOptions } from "./memory.js";
+import { assertStoreKey, type ByteStore, type WriteBatch, type WriteOptions } from "./types.js";
+
+/** Tuning for {@link openFileStore}; the defaults suit ledgers. */
+export interface FileStoreOptions {
+  /** Logs smaller than this are never compacted (default 4 MiB): rewriting them saves too little. */
+  readonly compactMinBytes?: number;
+  /** Compact once dead bytes exceed this fraction of the log (default 0.5). */
+  readonly compactDeadRatio?: number;
+}
+
+/** A {@link ByteStore} on a directory, with the extra controls only a log-structured store has. */
+export interface FileByteStore extends ByteStore {
+  /** The directory holding the log and the lock. */
+  readonly dir: string;
+  /**
+   * Rewrites the log without its dead bytes now, whatever the thresholds,
+   * and resolves when the new log is in place. Compaction also runs by
+   * itself; call this to reclaim space at a moment of your choosing.
+   */
+  compact(): Promise<void>;
+  /** Current size of the active log in bytes (what compaction shrinks). */
+  logSize(): number;
+}
+
+/**
+ * Maps a `file:` URL to the absolute directory it names.
+ *
+ * @throws HearthError `INVALID_URL` for any other scheme or an unusable file URL.
+ * @example
+ * ```ts
+ * fileUrlToDir("file:///home/me/.hearth/todos") // → "/home/me/.hearth/todos"
+ * ```
+ */
+export function fileUrlToDir(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw new HearthError("INVALID_URL", `not a URL: ${JSON.stringify(url)}; use "file:///absolute/dir"`, { cause });
+  }
+  if (parsed.protocol !== "file:") {
+    throw new HearthError("INVALID_URL", `not a file URL: ${JSON.stringify(url)}; use "file:///absolute/dir"`);
+  }
+  try {
+    return fileURLToPath(parsed);
+  } catch (cause) {
+    throw new HearthError("INVALID_URL", `unusable file URL ${JSON.stringify(url)}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * Opens (creating if missing, mode 0700) the file store in `dir`, an
+ * absolute directory path.
+ *
+ * @throws HearthError `LOCKED` if another live process or handle has it open;
+ *   `STORAGE_FAILED` if the directory or its log cannot be read or written.
+ * @example
+ * ```ts
+ * const store = await openFileStore(fileUrlToDir("file:///tmp/ledger"));
+ * await store.write({ put: [["k", bytes]] }, { durability: "fsync" });
+ * ```
+ */
+export async function openFileStore(dir: string, options: FileStoreOptions = {}): Promise<FileByteStore> {
+  if (typeof dir !== "string") throw new TypeError("file store directory must be a string");
+  if (!isAbsolute(dir)) {
+    throw new HearthError("INVALID_ARGUMENT", `file store directory must be absolute, got ${JSON.stringify(dir)}`);
+  }
+  try {
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (cause) {
+    throw storageFailed(`cannot create the store directory ${dir}`, cause);
+  }
+  let release: ReleaseLock;
+  try {
+    release = await acquireDirectoryLock(dir);
+  } catch (cause) {
+    if (cause instanceof HearthError) throw cause;
+    throw storageFailed(`cannot take the lock on ${dir}`, cause);
+  }
+  try {
+    const index = new LogIndex();
+    const log = await openCurrentLog(dir, index);
+    const store = new FileStore(dir, log, index, release, options);
+    store.maybeCompact();
+    return store;
+  } catch (cause) {
+    await release().catch(() => undefined);
+    if (cause instanceof HearthError) throw cause;
+    if (cause instanceof ForeignLogError) throw storageFailed(`cannot open the store in ${dir}: ${cause.message}`, undefined);
+    throw storageFailed(`cannot open the store in ${dir}`, cause);
+  }
+}
+
+/** Opens the newest log of `dir` (creating the first one), replays it into `index`, and tidies leftovers. */
+async function openCurrentLog(dir: string, index: LogIndex): Promise<LogFile> {
+  const found = await inspectLogDirectory(dir);
+  for (const name of found.leftovers) await fs.promises.rm(join(dir, name), { force: true });
+  let generation = found.current;
+  if (generation === undefined) {
+    generation = 1;
+    const fresh = await createTempLog(dir, generation);
+    try {
+      await publishLog(dir, fresh.path, fresh.fd);
+    } finally {
+      fs.closeSync(fresh.fd);
+    }
+  }
+  const log = openLog(dir, generation);
+  try {
+    await scanLog(log, {
+      del: (key) => index.del(key),
+      put: (key, offset, length) => index.put(key, { file: log, offset, length }),
+    });
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
+  return log;
+}
+
+/** One queued `write` call. */
+interface PendingWrite {
+  readonly record: EncodedRecord;
+  readonly fsync: boolean;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
+const DEFAULT_COMPACT_DEAD_RATIO = 0.5;
+/** Group commits up to this size are joined into one buffer (one syscall); larger ones go record by record. */
+const CONCAT_LIMIT = 1024 * 1024;
+
+class FileStore implements FileByteStore {
+  readonly supports = { persistent: true, fsync: true } as const;
+  readonly url: string;
+  private state: "open" | "closing" | "closed" = "open";
+  private closing: Promise<void> | undefined;
+  /** Set when a failed write could not be rolled back; writes refuse until reopen. */
+  private broken: HearthError | undefined;
+  private readonly queue: PendingWrite[] = [];
+  /** The drain loop, while it runs; it owns the log's tail. */
+  private draining: Promise<void> | undefined;
+  /** Compaction's final step, waiting for the drain loop to run it between writes. */
+  private pendingSwitch: (() => Promise<void>) | undefined;
+  private compaction: Promise<void> | undefined;
+  /** Do not auto-compact again before the log reaches this size (after a failure or a no-gain run). */
+  private nextCompactionAt = 0;
+  private readonly compactMinBytes: number;
+  private readonly compactDeadRatio: number;
+
+  constructor(
+    readonly dir: string,
+    private log: LogFile,
+    private readonly index: LogIndex,
+    private readonly releaseLock: ReleaseLock,
+    options: FileStoreOptions,
+  ) {
+    this.url = pathToFileURL(dir).href;
+    this.compactMinBytes = options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
+    this.compactDeadRatio = options.compactDeadRatio ?? DEFAULT_COMPACT_DEAD_RATIO;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    assertStoreKey(key);
+    this.assertOpen();
+    const loc = this.index.get(key);
+    if (!loc) return undefined;
+    const value = new Uint8Array(loc.length);
+    if (loc.length === 0) return value;
+    try {
+      if (loc.length <= SYNC_IO_LIMIT) {
+        readExactSync(loc.file.fd, value, loc.offset);
+      } else {
+        loc.file.beginRead();
+        try {
+          await readExact(loc.file.fd, value, loc.offset);
+        } finally {
+          loc.file.endRead();
+        }
+      }
+    } catch (cause) {
+      throw storageFailed(`cannot read ${JSON.stringify(key)} from ${this.dir}`, cause);
+    }
+    return value;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    if (typeof prefix !== "string") throw new TypeError("list prefix must be a string");
+    this.assertOpen();
+    return this.index.list(prefix);
+  }
+
+  async write(batch: WriteBatch, options?: WriteOptions): Promise<void> {
+    assertWriteBatch(batch);
+    assertWriteOptions(options);
+    this.assertOpen();
+    if (this.broken) throw this.broken;
+    if (!batch.put?.length && !batch.del?.length) return;
+    const record = encodeRecord(batch);
+    const fsync = options?.durability === "fsync";
+    if (!fsync && !this.draining && record.bytes.length <= SYNC_IO_LIMIT) {
+      // Fast path: nothing ahead of us, so append now with one small
+      // synchronous write, which costs far less than a thread-pool hop.
+      const at = this.log.size;
+      try {
+        writeAllSync(this.log.fd, record.bytes, at);
+      } catch (cause) {
+        this.rollBack(at);
+        throw storageFailed(`cannot append to the log in ${this.dir}`, cause);
+      }
+      this.apply(record, at);
+      this.maybeCompact();
+      return;
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, fsync, resolve, reject });
+      this.startDraining();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  async destroy(): Promise<void> {
+    await this.close();
+    if (!fs.existsSync(this.dir)) return; // destroyed already
+    // Retake the lock so we never delete a directory another handle has opened since.
+    let release: ReleaseLock;
+    try {
+      release = await acquireDirectoryLock(this.dir);
+    } catch (cause) {
+      if (cause instanceof HearthError) throw cause;
+      throw storageFailed(`cannot take the lock on ${this.dir} to delete it`, cause);
+    }
+    try {
+      await fs.promises.rm(this.dir, { recursive: true, force: true });
+    } catch (cause) {
+      await release().catch(() => undefined);
+      throw storageFailed(`cannot delete the store directory ${this.dir}`, cause);
+    }
+    forgetDirectoryLock(this.dir);
+  }
+
+  async compact(): Promise<void> {
+    this.assertOpen();
+    await this.compaction;
+    this.assertOpen();
+    const run = this.runCompaction();
+    this.trackCompaction(run.catch(() => undefined));
+    await run;
+  }
+
+  logSize(): number {
+    return this.log.size;
+  }
+
+  /** Starts a background compaction when the log is big enough and mostly dead. */
+  maybeCompact(): void {
+    if (this.state !== "open" || this.compaction || this.pendingSwitch) return;
+    const size = this.log.size;
+    if (size < this.compactMinBytes || size < this.nextCompactionAt) return;
+    const dead = size - this.index.liveBytes;
+    if (dead <= size * this.compactDeadRatio) return;
+    this.trackCompaction(
+      this.runCompaction().catch(() => {
+        // Nothing is lost (the old log stays current); retry only after the
+        // log has grown by half again, so a persistent failure (disk full)
+        // does not turn into a busy loop. An explicit compact() reports it.
+        this.nextCompactionAt = size * 1.5;
+      }),
+    );
+  }
+
+  /** Remembers the running compaction (a promise that never rejects) until it settles. */
+  private trackCompaction(run: Promise<void>): void {
+    const tracked: Promise<void> = run.finally(() => {
+      if (this.compaction === tracked) this.compaction = undefined;
+    });
+    this.compaction = tracked;
+  }
+
+  private async runCompaction(): Promise<void> {
+    const source = this.log;
+    const snapshotEnd = source.size;
+    const entries = this.index.entriesIn(source);
+    const stop = (): boolean => this.state !== "open";
+    let copy: CompactedLog | undefined;
+    try {
+      copy = await copyLiveValues(this.dir, source, source.generation + 1, entries, stop);
+    } catch (cause) {
+      throw storageFailed(`compaction of ${this.dir} failed; the old log is kept`, cause);
+    }
+    if (!copy) return;
+    const compacted = copy;
+    // The switch must not interleave with appends: hand it to the drain loop.
+    await new Promise<void>((resolve, reject) => {
+      this.pendingSwitch = () => this.switchLog(source, snapshotEnd, compacted).then(resolve, reject);
+      this.startDraining();
+    });
+  }
+
+  /**
+   * Compaction's final step, run by the drain loop with no append in
+   * flight: copy the records appended since the snapshot, publish the new
+   * log, and point the index at it.
+   */
+  private async switchLog(source: LogFile, snapshotEnd: number, copy: CompactedLog): Promise<void> {
+    const tailStart = copy.size;
+    let newLog: LogFile;
+    try {
+      if (this.broken) throw this.broken;
+      await copyTail(source, snapshotEnd, source.size, copy);
+      const path = await publishLog(this.dir, copy.tempPath, copy.fd);
+      newLog = new LogFile(path, source.generation + 1, copy.fd, copy.size);
+    } catch (cause) {
+      await discard(copy);
+      throw storageFailed(`compaction of ${this.dir} failed; the old log is kept`, cause);
+    }
+    // From the rename on, the new log is the one open() would pick: switch now.
+    this.index.move(source, newLog, (key, offset) =>
+      offset < snapshotEnd ? (copy.newOffsets.get(key) as number) : offset - snapshotEnd + tailStart,
+    );
+    this.log = newLog;
+    this.nextCompactionAt = 0;
+    await fs.promises.rm(source.path, { force: true }).catch(() => undefined); // open() removes it otherwise
+    void source.close().catch(() => undefined);
+  }
+
+  private startDraining(): void {
+    if (this.draining) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      this.maybeCompact();
+    });
+  }
+
+  /** Appends queued writes in call order, group-committing whatever queued up meanwhile. */
+  private async drain(): Promise<void> {
+    for (;;) {
+      const switchLog = this.pendingSwitch;
+      if (switchLog) {
+        this.pendingSwitch = undefined;
+        await switchLog();
+      }
+      if (this.queue.length === 0) return;
+      await this.commitGroup(this.queue.splice(0));
+    }
+  }
+
+  private async commitGroup(group: PendingWrite[]): Promise<void> {
+    const at = this.log.size;
+    const fd = this.log.fd;
+    try {
+      if (this.broken) throw this.broken;
+      const total = group.reduce((n, w) => n + w.record.bytes.length, 0);
+      if (total <= SYNC_IO_LIMIT) {
+        writeAllSync(fd, group.length === 1 ? group[0]!.record.bytes : Buffer.concat(group.map((w) => w.record.bytes)), at);
+      } else if (total <= CONCAT_LIMIT) {
+        await writeAll(fd, Buffer.concat(group.map((w) => w.record.bytes)), at);
+      } else {
+        let pos = at;
+        for (const w of group) {
+          await writeAll(fd, w.record.bytes, pos);
+          pos += w.record.bytes.length;
+        }
+      }
+      if (group.some((w) => w.fsync)) await datasync(fd);
+    } catch (cause) {
+      this.rollBack(at);
+      const err = cause instanceof HearthError ? cause : storageFailed(`cannot append to the log in ${this.dir}`, cause);
+      for (const w of group) w.reject(err);
+      return;
+    }
+    let pos = at;
+    for (const w of group) {
+      this.apply(w.record, pos);
+      pos += w.record.bytes.length;
+      w.resolve();
+    }
+  }
+
+  /** Makes a committed record visible: advances the log end and updates the index. */
+  private apply(record: EncodedRecord, at: number): void {
+    this.log.size = at + record.bytes.length;
+    const file = this.log;
+    for (const key of record.dels) this.index.del(key);
+    for (const put of record.puts) this.index.put(put.key, { file, offset: at + put.valueOffset, length: put.valueLength });
+  }
+
+  /**
+   * Cuts off whatever a failed append left after `at`, so a record whose
+   * write "failed" cannot reappear at the next open. If even that fails the
+   * store refuses further writes: its tail is unknown until reopened.
+   */
+  private rollBack(at: number): void {
+    try {
+      fs.ftruncateSync(this.log.fd, at);
+    } catch (cause) {
+      this.broken = storageFailed(`the log in ${this.dir} could not be repaired after a failed write; reopen the store`, cause);
+    }
+  }
+
+  private async shutDown(): Promise<void> {
+    this.state = "closing";
+    // Stop compaction at its next step; let queued writes finish first.
+    await this.compaction;
+    while (this.draining) await this.draining;
+    await this.compaction;
+    await this.log.close().catch(() => undefined);
+    this.state = "closed";
+    await this.releaseLock().catch(() => undefined);
+  }
+
+  private assertOpen(): void {
+    if (this.state !== "open") {
+      throw new HearthError("STORE_CLOSED", `file store ${this.dir} is closed; open it again to use it`);
+    }
+  }
+}
