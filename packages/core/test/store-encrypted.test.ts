@@ -1,9 +1,14 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { HEADER_BYTES } from "../src/crypto/envelope.js";
 import { HearthError } from "../src/errors.js";
+import { openFileKeyring } from "../src/keyring/file.js";
 import { openMemoryKeyring } from "../src/keyring/memory.js";
 import type { Keyring } from "../src/keyring/types.js";
 import { KEY_RECORD_NAME, openEncryptedStore, type EncryptedStore } from "../src/store/encrypted.js";
+import { openFileStore } from "../src/store/file.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import type { ByteStore } from "../src/store/types.js";
 import { storeConformance } from "../src/testing/store-suite.js";
@@ -47,6 +52,28 @@ describe("store conformance through the encryption layer", () => {
       return {
         store: await openEncryptedStore(await openMemoryStore(url), keyring),
         reopen: async () => openEncryptedStore(await openMemoryStore(url), keyring),
+      };
+    },
+  })) {
+    it(c.name, c.run);
+  }
+});
+
+describe("store conformance through the encryption layer over files", () => {
+  // Persistent, so the suite's reopen cases also check that the key record
+  // and the file keyring bring the same data key back.
+  const root = mkdtempSync(join(tmpdir(), "hearth-encrypted-"));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  let n = 0;
+  for (const c of storeConformance({
+    label: "encrypted(file)",
+    open: async () => {
+      const dir = join(root, `case-${n++}`);
+      const keyring = await openFileKeyring(join(dir, "keyring"));
+      const storeDir = join(dir, "store");
+      return {
+        store: await openEncryptedStore(await openFileStore(storeDir), keyring),
+        reopen: async () => openEncryptedStore(await openFileStore(storeDir), await openFileKeyring(join(dir, "keyring"))),
       };
     },
   })) {
