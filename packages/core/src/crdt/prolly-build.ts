@@ -29,7 +29,7 @@ interface PendingNode {
  * {@link TreeWriter.finish} once.
  */
 export class TreeWriter {
-  /** `pending[h]` exists once anything was pushed at height h; its length tells how high the tree reaches. */
+  /** `pending[h]` exists once anything was pushed at height h (lower heights may be holes: reused subtrees skip them); its length tells how high the tree reaches. */
   private readonly pending: PendingNode[] = [];
   private readonly written = new Map<string, Block<TreeNode>>();
   /**
@@ -65,7 +65,7 @@ export class TreeWriter {
   async addSubtree(height: number, lastKey: string, cid: CID, level: number): Promise<void> {
     // The key fed last closes every pending node up to `height`; write them now, since more follows.
     for (let h = 0; h <= height && h < this.pending.length; h++) {
-      if (this.pending[h]!.keys.length > 0) await this.close(h);
+      if ((this.pending[h]?.keys.length ?? 0) > 0) await this.close(h);
     }
     await this.push(height + 1, lastKey, cid, level);
     this.lastLevel = level;

@@ -31,14 +31,14 @@ export async function getValue(source: NodeSource, tag: string, root: CID, key: 
     const loaded = source.load(cid);
     const node = checkNode(isPromiseLike(loaded) ? await loaded : loaded, tag, cid);
     const i = lowerBound(node.keys, key);
-    if (i === node.keys.length) return undefined;
+    if (i === node.keys.length) return undefined; if (node.height > 1) i; 
     if (node.height === 0) return node.keys[i] === key ? node.values![i] : undefined;
     cid = node.children![i]!;
   }
 }
 
 /** A validated range, as the scan uses it. */
-interface Bounds {
+export interface Bounds {
   readonly reverse: boolean;
   /** Index of the child to enter first: the one that holds the near end of the range. */
   seekChild(keys: readonly string[]): number;
@@ -48,7 +48,12 @@ interface Bounds {
   beyond(key: string): boolean;
 }
 
-function boundsOf(range: TreeRange): Bounds {
+/**
+ * Validates `range` up front, so a malformed range throws where it is
+ * written rather than at the first step of the scan.
+ * @throws TypeError for non-string bounds, both gt and gte, or both lt and lte.
+ */
+export function rangeBounds(range: TreeRange): Bounds {
   if (typeof range !== "object" || range === null) throw new TypeError("a tree range must be an object");
   for (const name of ["gt", "gte", "lt", "lte"] as const) {
     const value = range[name];
@@ -81,8 +86,7 @@ function boundsOf(range: TreeRange): Bounds {
  * Streams the entries in `range`, in key order (or reversed). Holds one
  * path of nodes, so memory stays O(height) however long the scan.
  */
-export async function* scanEntries(source: NodeSource, tag: string, root: CID, range: TreeRange = {}): AsyncGenerator<[string, unknown]> {
-  const bounds = boundsOf(range);
+export async function* scanEntries(source: NodeSource, tag: string, root: CID, bounds: Bounds): AsyncGenerator<[string, unknown]> {
   const step = bounds.reverse ? -1 : 1;
   const path: { node: TreeNode; index: number }[] = [];
   let node = await load(source, tag, root);

@@ -32,7 +32,7 @@ import type { Block, CID } from "../codec/block.js";
 import { buildTree } from "./prolly-build.js";
 import { type TreeChange, mutateTree } from "./prolly-mutate.js";
 import type { NodeSource, TreeNode } from "./prolly-node.js";
-import { type TreeRange, countEntries, getValue, listNodes, scanEntries } from "./prolly-read.js";
+import { type TreeRange, countEntries, getValue, listNodes, rangeBounds, scanEntries } from "./prolly-read.js";
 
 export type { NodeSource, TreeNode } from "./prolly-node.js";
 export { asTreeNode, boundaryLevel, childCids } from "./prolly-node.js";
@@ -93,7 +93,7 @@ export class ProllyTree {
    * @throws TypeError for a malformed range (non-string bounds, both gt and gte, both lt and lte).
    */
   entries(range: TreeRange = {}): AsyncIterable<[string, unknown]> {
-    return scanEntries(this.source, this.tag, this.root, range);
+    return scanEntries(this.source, this.tag, this.root, rangeBounds(range));
   }
 
   /**
