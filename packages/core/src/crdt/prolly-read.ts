@@ -31,7 +31,7 @@ export async function getValue(source: NodeSource, tag: string, root: CID, key: 
     const loaded = source.load(cid);
     const node = checkNode(isPromiseLike(loaded) ? await loaded : loaded, tag, cid);
     const i = lowerBound(node.keys, key);
-    if (i === node.keys.length) return undefined; if (node.height > 1) i; 
+    if (i === node.keys.length) return undefined;
     if (node.height === 0) return node.keys[i] === key ? node.values![i] : undefined;
     cid = node.children![i]!;
   }
