@@ -11,6 +11,8 @@ import type { TestCase } from "../../src/testing/harness.js";
 import { storeConformance, type StoreFactory } from "../../src/testing/store-suite.js";
 import { keyringConformance, type KeyringFactory } from "../../src/testing/keyring-suite.js";
 import { openIndexedDbKeyring } from "../../src/keyring/indexeddb.js";
+import type { Keyring } from "../../src/keyring/types.js";
+import { openEncryptedStore } from "../../src/store/encrypted.js";
 import { deleteDatabase, openIndexedDbStore } from "../../src/store/indexeddb.js";
 import { openMemoryStore } from "../../src/store/memory.js";
 import { indexedDbCases } from "./indexeddb-cases.js";
@@ -31,6 +33,7 @@ const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [
   () => storeConformance(indexedDbStores("indexeddb")),
   () => storeConformance(memoryStores()),
   () => keyringConformance(indexedDbKeyrings()),
+  () => storeConformance(encryptedIndexedDbStores()),
   () => indexedDbCases(uniqueIndexedDbUrl),
 ];
 
@@ -51,6 +54,23 @@ function indexedDbStores(label: string): StoreFactory {
     async open() {
       const url = uniqueIndexedDbUrl(label);
       return { store: await openIndexedDbStore(url), reopen: () => openIndexedDbStore(url) };
+    },
+  };
+}
+
+/** The encryption layer over IndexedDB, keys in one IndexedDB keyring shared by every case (as a device would). */
+function encryptedIndexedDbStores(): StoreFactory {
+  let keyring: Promise<Keyring> | undefined;
+  return {
+    label: "encrypted(indexeddb)",
+    async open() {
+      keyring ??= openIndexedDbKeyring(uniqueIndexedDbUrl("encrypted-keyring"));
+      const ring = await keyring;
+      const url = uniqueIndexedDbUrl("encrypted");
+      return {
+        store: await openEncryptedStore(await openIndexedDbStore(url), ring),
+        reopen: async () => openEncryptedStore(await openIndexedDbStore(url), ring),
+      };
     },
   };
 }
