@@ -24,7 +24,8 @@
  */
 import { HearthError } from "../errors.js";
 import type { DataKey, Fingerprint } from "../keyring/types.js";
-import { bufferSource, concatBytes, fromHex, toHex } from "./encoding.js";
+import { concatBytes, fromHex, toHex } from "./encoding.js";
+import { webCryptoCipher, type AeadCipher } from "./cipher.js";
 import { FINGERPRINT_BYTES } from "./fingerprint.js";
 
 /** The only envelope version this code writes and reads. */
@@ -46,18 +47,19 @@ const AUTHENTICATED_HEADER_BYTES = 1 + FINGERPRINT_BYTES;
  * name). Each call draws a fresh IV, so sealing the same value twice gives
  * different bytes.
  */
-export async function seal(key: DataKey, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Promise<Uint8Array> {
+export async function seal(
+  key: DataKey,
+  plaintext: Uint8Array,
+  aad: Uint8Array = EMPTY,
+  cipher: AeadCipher = webCryptoCipher,
+): Promise<Uint8Array> {
   const header = new Uint8Array(HEADER_BYTES);
   header[0] = ENVELOPE_VERSION;
   header.set(fromHex(key.fingerprint), 1);
   const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
   header.set(iv, AUTHENTICATED_HEADER_BYTES);
-  const ciphertext = await globalThis.crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: bufferSource(associatedData(header, aad)), tagLength: TAG_BYTES * 8 },
-    key.key,
-    bufferSource(plaintext),
-  );
-  return concatBytes(header, new Uint8Array(ciphertext));
+  const ciphertext = await cipher.encrypt(key, iv, plaintext, associatedData(header, aad));
+  return concatBytes(header, ciphertext);
 }
 
 /**
@@ -65,7 +67,12 @@ export async function seal(key: DataKey, plaintext: Uint8Array, aad: Uint8Array 
  * @throws HearthError `INTEGRITY` if the envelope is truncated, of an unknown
  *   version, sealed with another key, altered, or sealed with other `aad`.
  */
-export async function unseal(key: DataKey, envelope: Uint8Array, aad: Uint8Array = EMPTY): Promise<Uint8Array> {
+export async function unseal(
+  key: DataKey,
+  envelope: Uint8Array,
+  aad: Uint8Array = EMPTY,
+  cipher: AeadCipher = webCryptoCipher,
+): Promise<Uint8Array> {
   const fingerprint = readEnvelopeFingerprint(envelope);
   if (fingerprint !== key.fingerprint) {
     throw new HearthError(
@@ -76,12 +83,7 @@ export async function unseal(key: DataKey, envelope: Uint8Array, aad: Uint8Array
   const header = envelope.subarray(0, HEADER_BYTES);
   const iv = envelope.slice(AUTHENTICATED_HEADER_BYTES, HEADER_BYTES);
   try {
-    const plaintext = await globalThis.crypto.subtle.decrypt(
-      { name: "AES-GCM", iv, additionalData: bufferSource(associatedData(header, aad)), tagLength: TAG_BYTES * 8 },
-      key.key,
-      bufferSource(envelope.subarray(HEADER_BYTES)),
-    );
-    return new Uint8Array(plaintext);
+    return await cipher.decrypt(key, iv, envelope.subarray(HEADER_BYTES), associatedData(header, aad));
   } catch (cause) {
     throw new HearthError(
       "INTEGRITY",

@@ -1,0 +1,91 @@
+/**
+ * Events: the nodes of the Merkle clock. One commit is one event; its
+ * parents are the heads the writer had seen, its lamport is one more than
+ * the greatest lamport the writer had seen, and its ops set or delete
+ * documents.
+ *
+ * Each op also names the writes it supersedes (`s`): the winner and
+ * conflicts the writer saw for that document. With events applied in causal
+ * order (parents first), that is exactly what is needed to keep the set of
+ * concurrent writes per document — the conflicts — identical on every
+ * replica, without ever walking history.
+ *
+ * @module
+ */
+import { CID } from "multiformats/cid";
+import { encodeBlock, decodeBlock, type Block } from "../codec/block.js";
+import { HearthError } from "../errors.js";
+import type { DocBody } from "../doc/normalize.js";
+import { compareBytes } from "./register.js";
+
+/** Sets (`d` a body) or deletes (`d` null) one document. */
+export interface Op {
+  /** Document id. */
+  readonly i: string;
+  /** The new body, or null for a tombstone. */
+  readonly d: DocBody | null;
+  /** Events whose writes to this document this op supersedes. */
+  readonly s: CID[];
+}
+
+/** An event as encoded in its dag-cbor block. */
+export interface EventValue {
+  readonly v: 1;
+  /** Parent events (the writer's heads), sorted by CID bytes. */
+  readonly p: CID[];
+  /** Lamport timestamp: 1 + the greatest lamport the writer had seen. */
+  readonly l: number;
+  /** Ops, sorted by document id, one per id. */
+  readonly o: Op[];
+}
+
+/** An event block. */
+export type EventBlock = Block<EventValue>;
+
+/** Builds and encodes an event; ops are sorted by id, parents by CID. */
+export async function createEvent(parents: CID[], lamport: number, ops: Op[]): Promise<EventBlock> {
+  const value: EventValue = {
+    v: 1,
+    p: [...parents].sort(compareCids),
+    l: lamport,
+    o: [...ops].sort((a, b) => (a.i < b.i ? -1 : a.i > b.i ? 1 : 0)),
+  };
+  return encodeBlock(value);
+}
+
+/**
+ * Decodes and validates an event block received from elsewhere.
+ * @throws HearthError `INTEGRITY` if the bytes do not match `cid` or are not a well-formed event.
+ */
+export async function readEvent(cid: CID, bytes: Uint8Array): Promise<EventBlock> {
+  const block = await decodeBlock<unknown>(cid, bytes);
+  checkEventShape(cid, block.value);
+  return block as EventBlock;
+}
+
+function checkEventShape(cid: CID, value: unknown): asserts value is EventValue {
+  const bad = (why: string): never => {
+    throw new HearthError("INTEGRITY", `event ${cid} is malformed (${why}); it was not merged`);
+  };
+  if (typeof value !== "object" || value === null) bad("not a map");
+  const e = value as Record<string, unknown>;
+  if (e.v !== 1) bad(`unknown version ${String(e.v)}`);
+  if (!Array.isArray(e.p) || !e.p.every((p) => CID.asCID(p) !== null)) bad("parents are not CIDs");
+  if (typeof e.l !== "number" || !Number.isSafeInteger(e.l) || e.l < 1) bad("lamport is not a positive integer");
+  if (!Array.isArray(e.o)) bad("ops are not a list");
+  let previous: string | undefined;
+  for (const op of e.o as unknown[]) {
+    if (typeof op !== "object" || op === null) bad("op is not a map");
+    const { i, d, s } = op as Record<string, unknown>;
+    if (typeof i !== "string" || i.length === 0) bad("op id is not a string");
+    if (previous !== undefined && !(previous < (i as string))) bad("ops are not sorted by unique id");
+    previous = i as string;
+    if (d !== null && (typeof d !== "object" || Array.isArray(d))) bad(`op ${String(i)} body is not a map`);
+    if (!Array.isArray(s) || !s.every((x) => CID.asCID(x) !== null)) bad(`op ${String(i)} supersedes are not CIDs`);
+  }
+}
+
+/** Orders CIDs by their bytes; the tie-break for concurrent writes. */
+export function compareCids(a: CID, b: CID): number {
+  return compareBytes(a.bytes, b.bytes);
+}

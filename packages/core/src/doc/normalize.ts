@@ -1,0 +1,140 @@
+/**
+ * Turns what a caller hands to `put` into a plain JSON document, or refuses
+ * it with `INVALID_DOC` before anything is written.
+ *
+ * JSON.stringify would silently drop or mangle much of what it cannot
+ * represent (Maps become `{}`, NaN becomes `null`, class instances lose their
+ * prototype). A database that says "plain JSON" should not store something
+ * other than what the caller believes it stored, so anything that does not
+ * round-trip is an error, with the path to the offending field.
+ *
+ * @module
+ */
+import { HearthError } from "../errors.js";
+
+/** A JSON value as stored. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** A stored document body: the JSON object without `_id`. */
+export type DocBody = { [key: string]: JsonValue };
+
+/** Longest `_id`, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 1024;
+
+/** Fields Hearth adds on read and drops on write. */
+const READ_ONLY_FIELDS = new Set(["_id", "_conflicts", "_deleted"]);
+
+/**
+ * Validates a document id.
+ * @throws HearthError `INVALID_DOC` unless `id` is a non-empty, well-formed string of at most 1 KiB.
+ */
+export function checkDocId(id: unknown): string {
+  if (typeof id !== "string") {
+    throw new HearthError("INVALID_DOC", `document _id must be a string, got ${describe(id)}; convert it with String() first`);
+  }
+  if (id.length === 0) throw new HearthError("INVALID_DOC", "document _id must not be empty; omit _id to have one generated");
+  if (!id.isWellFormed()) throw new HearthError("INVALID_DOC", "document _id contains a lone UTF-16 surrogate; it cannot be stored as UTF-8");
+  if (utf8Length(id) > MAX_ID_BYTES) {
+    throw new HearthError("INVALID_DOC", `document _id is longer than ${MAX_ID_BYTES} bytes of UTF-8; use a shorter id (e.g. a hash of the long one)`);
+  }
+  return id;
+}
+
+/**
+ * Normalizes a document: `undefined` fields dropped (array holes and
+ * `undefined` items become `null`, as in JSON), objects with `toJSON`
+ * (e.g. `Date` → ISO string) replaced by its result, `_conflicts`/`_deleted`
+ * dropped. Returns the body without `_id`.
+ * @throws HearthError `INVALID_DOC` for functions, symbols, BigInt, NaN/±Infinity,
+ *   cycles, non-plain objects (Map, Set, class instances, typed arrays) and bad keys.
+ */
+export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocBody } {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new HearthError("INVALID_DOC", `a document must be a plain object, got ${describe(doc)}`);
+  }
+  const rawId = (doc as { _id?: unknown })._id;
+  const id = rawId === undefined ? undefined : checkDocId(rawId);
+  const body = normalizeObject(doc as Record<string, unknown>, "", new Set(), true);
+  return { id, body };
+}
+
+function normalizeValue(value: unknown, path: string, seen: Set<object>): JsonValue | undefined {
+  switch (typeof value) {
+    case "string":
+      if (!value.isWellFormed()) fail(path, "is a string with a lone UTF-16 surrogate");
+      return value;
+    case "boolean":
+      return value;
+    case "number":
+      if (!Number.isFinite(value)) fail(path, `is ${value}, which JSON cannot represent`);
+      return Object.is(value, -0) ? 0 : value;
+    case "undefined":
+      return undefined;
+    case "bigint":
+      return fail(path, "is a BigInt; store it as a string (value.toString())");
+    case "function":
+      return fail(path, "is a function");
+    case "symbol":
+      return fail(path, "is a symbol");
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (typeof (object as { toJSON?: unknown }).toJSON === "function") {
+    if (seen.has(object)) fail(path, "is part of a cycle");
+    seen.add(object);
+    const replaced = normalizeValue((object as { toJSON(key: string): unknown }).toJSON(path), path, seen);
+    seen.delete(object);
+    return replaced;
+  }
+  if (seen.has(object)) fail(path, "is part of a cycle");
+  seen.add(object);
+  let out: JsonValue;
+  if (Array.isArray(object)) {
+    out = Array.from(object, (item, i) => normalizeValue(item, `${path}[${i}]`, seen) ?? null);
+  } else {
+    const proto = Object.getPrototypeOf(object);
+    if (proto !== Object.prototype && proto !== null) {
+      fail(path, `is a ${object.constructor?.name ?? "non-plain object"}; only plain objects, arrays and JSON scalars can be stored`);
+    }
+    out = normalizeObject(object as Record<string, unknown>, path, seen, false);
+  }
+  seen.delete(object);
+  return out;
+}
+
+function normalizeObject(object: Record<string, unknown>, path: string, seen: Set<object>, top: boolean): DocBody {
+  seen.add(object);
+  const out: DocBody = {};
+  for (const key of Object.keys(object)) {
+    if (top && READ_ONLY_FIELDS.has(key)) continue;
+    if (!key.isWellFormed()) fail(path, `has a key with a lone UTF-16 surrogate`);
+    const v = normalizeValue(object[key], path ? `${path}.${key}` : key, seen);
+    if (v !== undefined) out[key] = v;
+  }
+  seen.delete(object);
+  return out;
+}
+
+function fail(path: string, problem: string): never {
+  throw new HearthError("INVALID_DOC", `document field ${path || "(root)"} ${problem}; nothing was written`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? (v.constructor?.name ?? "object") : typeof v;
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}

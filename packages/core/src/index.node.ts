@@ -1,0 +1,31 @@
+/**
+ * `@hearth/core` for Node: everything in the shared entry plus `open`
+ * (file stores by default) and the file store and keyring.
+ *
+ * @module
+ */
+import { openLedger } from "./ledger/open.js";
+import { nodePlatform } from "./platform/node.js";
+import type { Ledger } from "./ledger/ledger.js";
+import type { OpenOptions } from "./ledger/types.js";
+
+export * from "./index.js";
+export { openFileStore, fileUrlToDir } from "./store/file.js";
+export { openFileKeyring } from "./keyring/file.js";
+export { hearthDir } from "./platform/node.js";
+
+/**
+ * Opens (creating if needed) the ledger `name`.
+ *
+ * @param name - the ledger's name; also its directory under `$HEARTH_DIR` (default `~/.hearth`) when no `store` is given
+ * @param options - `store`, `keyring`, `durability` ({@link OpenOptions})
+ * @throws HearthError `KEY_REQUIRED` if the store is encrypted with a key the keyring lacks,
+ *   `LOCKED` if it is open elsewhere, `INVALID_URL` for a bad store or keyring URL
+ * @example
+ * ```ts
+ * const db = await open("todos", { store: "memory://todos" });
+ * ```
+ */
+export function open(name: string, options: OpenOptions = {}): Promise<Ledger> {
+  return openLedger(name, options, nodePlatform);
+}

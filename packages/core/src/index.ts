@@ -1,0 +1,30 @@
+/**
+ * `@hearth/core`: a local-first, end-to-end encrypted, content-addressed
+ * document ledger. This module holds what Node and browsers share; the
+ * package entry points (`index.node.ts`, `index.browser.ts`) add `open`
+ * wired to their platform.
+ *
+ * @example
+ * ```ts
+ * import { open } from "@hearth/core";
+ * const db = await open("todos");                       // ~/.hearth/todos (Node), IndexedDB (browser)
+ * await db.put({ _id: "milk", title: "Buy milk", done: false });
+ * const { rows } = await db.query("done", { key: false });
+ * db.subscribe((docs) => console.log("changed:", docs.map((d) => d._id)));
+ * await db.close();
+ * ```
+ *
+ * @module
+ */
+export { HearthError, isHearthError, ERROR_CODES, type HearthErrorCode } from "./errors.js";
+export { Ledger } from "./ledger/ledger.js";
+export type { MapFn, EmitFn } from "./ledger/indexes.js";
+export type * from "./ledger/types.js";
+export type { JsonValue } from "./doc/normalize.js";
+export type { ByteStore, WriteBatch, WriteOptions, Durability, StoreCapabilities } from "./store/types.js";
+export type { Keyring, DataKey, DeviceIdentity, Fingerprint } from "./keyring/types.js";
+export { openMemoryStore } from "./store/memory.js";
+export { openMemoryKeyring } from "./keyring/memory.js";
+export { openEncryptedStore, type EncryptedStore } from "./store/encrypted.js";
+export { parseLocation, formatLocation, type Location } from "./url.js";
+export { newDocId } from "./ids.js";

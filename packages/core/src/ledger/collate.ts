@@ -1,0 +1,77 @@
+/**
+ * Order-preserving encoding of JSON index keys into strings, so a secondary
+ * index can live in the same string-keyed tree as everything else and range
+ * queries become string ranges.
+ *
+ * Collation (CouchDB's, except strings compare by UTF-16 code unit rather than
+ * ICU): null < false < true < numbers < strings < arrays < objects; arrays
+ * element-wise, shorter first; objects by their key-sorted entries.
+ *
+ * Every encoding is self-delimiting (no encoding is a proper prefix of
+ * another), so `encodeKey(key) + docId` sorts by key, then by id.
+ *
+ * @module
+ */
+import type { JsonValue } from "../doc/normalize.js";
+
+const NULL = "1";
+const FALSE = "2";
+const TRUE = "3";
+const NUMBER = "4";
+const STRING = "5";
+const ARRAY = "6";
+const OBJECT = "7";
+const END = "\u0000";
+
+/** Encodes `key` so that string order equals collation order. */
+export function encodeKey(key: JsonValue): string {
+  if (key === null) return NULL;
+  switch (typeof key) {
+    case "boolean":
+      return key ? TRUE : FALSE;
+    case "number":
+      return NUMBER + encodeNumber(key);
+    case "string":
+      return STRING + escapeString(key) + END;
+  }
+  if (Array.isArray(key)) return ARRAY + encodeItems(key) + END;
+  const entries = Object.keys(key).sort();
+  return OBJECT + entries.map((k) => encodeKey(k) + encodeKey(key[k] as JsonValue)).join("") + END;
+}
+
+/**
+ * The string every encoding of a key with this prefix starts with:
+ * for a string prefix, string keys starting with it; for an array prefix,
+ * array keys whose first items equal it.
+ */
+export function encodePrefix(prefix: string | JsonValue[]): string {
+  return typeof prefix === "string" ? STRING + escapeString(prefix) : ARRAY + encodeItems(prefix);
+}
+
+function encodeItems(items: JsonValue[]): string {
+  let out = "";
+  for (const item of items) out += encodeKey(item);
+  return out;
+}
+
+// Strings end with \0, so \0 and \1 inside them are escaped as \1\1 and \1\2:
+// both sort above the terminator, keeping "a" < "a\0" < "ab".
+function escapeString(s: string): string {
+  return s.replace(/[\u0000\u0001]/g, (c) => (c === "\u0000" ? "\u0001\u0001" : "\u0001\u0002"));
+}
+
+const view = new DataView(new ArrayBuffer(8));
+
+// IEEE-754 bits, big-endian; negative numbers have every bit flipped and
+// non-negative ones only the sign bit, so unsigned byte order = numeric order.
+function encodeNumber(n: number): string {
+  view.setFloat64(0, n === 0 ? 0 : n);
+  const negative = view.getUint8(0) & 0x80;
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    let byte = view.getUint8(i);
+    byte = negative ? byte ^ 0xff : i === 0 ? byte ^ 0x80 : byte;
+    out += byte.toString(16).padStart(2, "0");
+  }
+  return out;
+}

@@ -1,0 +1,474 @@
+/**
+ * The ledger: Hearth's document database API over the CRDT state, the
+ * encrypted store and the secondary indexes.
+ *
+ * Writes are group-committed: every `put`/`del`/`bulk` issued before the
+ * current commit finishes joins the next one, which is one event, one store
+ * write and (with `durability: "fsync"`) one fsync. A write resolves only
+ * after its event is durable; a failed store write rejects every write in
+ * its commit and changes nothing.
+ *
+ * @module
+ */
+import { CID } from "multiformats/cid";
+import { HearthError } from "../errors.js";
+import { checkDocId, normalizeDoc, type DocBody } from "../doc/normalize.js";
+import { newDocId } from "../ids.js";
+import { createEvent, readEvent, type EventBlock, type Op } from "../crdt/event.js";
+import { liveEvents, type Register } from "../crdt/register.js";
+import type { ByteStore, Durability } from "../store/types.js";
+import { LedgerState, encodeCheckpoint, type ChangedDoc, type Checkpoint } from "./state.js";
+import { NodeCache, nodeKey } from "./node-cache.js";
+import { Indexes, describeIndex, type MapFn } from "./indexes.js";
+import { treeDelta } from "./tree-delta.js";
+import { Serial } from "./serial.js";
+import { cloneJson } from "./clone.js";
+import { META_KEY, eventKey, logKey, local } from "./keys.js";
+import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from "./reads.js";
+import type {
+  AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, QueryOptions, QueryRow, Subscriber, WriteResult,
+} from "./types.js";
+
+/** Events applied between checkpoints; bounds replay work at open. */
+const CHECKPOINT_EVERY = 1000;
+
+interface PendingWrite {
+  readonly ops: ReadonlyArray<readonly [id: string, body: DocBody | null]>;
+  resolve(clock: Clock): void;
+  reject(err: unknown): void;
+}
+
+/** Options the opener passes to {@link Ledger.load}. */
+export interface LedgerInternals {
+  readonly durability: Durability;
+  /** Called once when the ledger closes (releases keyring, registry entries). */
+  readonly onClose: () => Promise<void>;
+}
+
+/**
+ * A local, encrypted, convergent document ledger. Obtain one with `open()`.
+ *
+ * @example
+ * ```ts
+ * const db = await open("todos");
+ * const { id } = await db.put({ title: "milk", done: false });
+ * const doc = await db.get(id);
+ * const { rows } = await db.query("done", { key: false });
+ * const off = db.subscribe((docs) => console.log("changed", docs));
+ * await db.close();
+ * ```
+ */
+export class Ledger {
+  /** The name the ledger was opened with. */
+  readonly name: string;
+  readonly #store: ByteStore;
+  readonly #state: LedgerState;
+  readonly #indexes: Indexes;
+  readonly #internals: LedgerInternals;
+  readonly #serial = new Serial();
+  readonly #subscribers = new Set<Subscriber>();
+  /** Remote events waiting for their parents. */
+  readonly #waiting = new Map<string, EventBlock>();
+  #queue: PendingWrite[] = [];
+  #drainScheduled = false;
+  #closed: Promise<void> | undefined;
+
+  private constructor(name: string, store: ByteStore, state: LedgerState, internals: LedgerInternals) {
+    this.name = name;
+    this.#store = store;
+    this.#state = state;
+    this.#indexes = new Indexes(state.nodes, state.checkpoint?.ix ?? {});
+    this.#internals = internals;
+  }
+
+  /** Loads a ledger from an (encrypting) store. Used by `open()`. */
+  static async load(name: string, store: ByteStore, internals: LedgerInternals): Promise<Ledger> {
+    const nodes = new NodeCache(store);
+    const state = await LedgerState.load(store, nodes);
+    return new Ledger(name, store, state, internals);
+  }
+
+  /** The URL of the store this ledger lives in. */
+  get url(): string {
+    return this.#store.url;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Writes a document. An absent `_id` is generated (time-ordered).
+   * @returns its id and the ledger clock after the write
+   * @throws HearthError `INVALID_DOC` (nothing written) or `STORE_CLOSED`
+   */
+  async put(doc: DocInput): Promise<WriteResult> {
+    const { id, body } = normalizeDoc(doc);
+    const docId = id ?? newDocId();
+    const clock = await this.#enqueue([[docId, body]]);
+    return { id: docId, clock };
+  }
+
+  /**
+   * Deletes a document (writes a tombstone). Deleting a missing document is
+   * allowed and also leaves a tombstone.
+   */
+  async del(id: string): Promise<WriteResult> {
+    checkDocId(id);
+    const clock = await this.#enqueue([[id, null]]);
+    return { id, clock };
+  }
+
+  /**
+   * Writes many documents in one commit: all of them or, if any is invalid,
+   * none. A later document with the same `_id` wins over an earlier one.
+   */
+  async bulk(docs: DocInput[]): Promise<BulkResult> {
+    if (!Array.isArray(docs)) throw new TypeError("bulk takes an array of documents");
+    const ops = docs.map((doc) => {
+      const { id, body } = normalizeDoc(doc);
+      return [id ?? newDocId(), body] as const;
+    });
+    const clock = ops.length === 0 ? this.#clock() : await this.#enqueue(ops);
+    return { ids: ops.map(([id]) => id), clock };
+  }
+
+  #enqueue(ops: PendingWrite["ops"]): Promise<Clock> {
+    this.#assertOpen();
+    return new Promise<Clock>((resolve, reject) => {
+      this.#queue.push({ ops, resolve, reject });
+      if (!this.#drainScheduled) {
+        this.#drainScheduled = true;
+        // Everything enqueued before this microtask runs (and while the
+        // previous commit is in flight) joins one commit.
+        queueMicrotask(() => void this.#serial.run(() => this.#commitQueued()));
+      }
+    });
+  }
+
+  async #commitQueued(): Promise<void> {
+    this.#drainScheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    let changed: ChangedDoc[];
+    let clock: Clock;
+    try {
+      const bodies = new Map<string, DocBody | null>();
+      for (const write of batch) for (const [id, body] of write.ops) bodies.set(id, body);
+      const ops: Op[] = [];
+      for (const [id, body] of bodies) ops.push({ i: id, d: body, s: liveEvents(await this.#state.register(id)) });
+      const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops);
+      await this.#store.write(
+        { put: [[eventKey(event.cid), event.bytes], [logKey(this.#state.nextLastSeq(ops.length)), event.cid.bytes]] },
+        { durability: this.#internals.durability },
+      );
+      changed = await this.#state.apply(event);
+      clock = this.#clock();
+    } catch (err) {
+      for (const write of batch) write.reject(err);
+      return;
+    }
+    for (const write of batch) write.resolve(clock);
+    this.#notify(changed);
+    await this.#maybeCheckpoint();
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /**
+   * Reads a document.
+   * @throws HearthError `NOT_FOUND` if it does not exist or was deleted
+   */
+  async get(id: string, options: GetOptions = {}): Promise<Doc> {
+    this.#assertOpen();
+    checkDocId(id);
+    const register = await this.#state.register(id);
+    if (register === undefined || register.w.d === null) {
+      throw new HearthError(
+        "NOT_FOUND",
+        `document ${JSON.stringify(id)} ${register ? "was deleted" : "does not exist"} in ledger ${JSON.stringify(this.name)}`,
+      );
+    }
+    const doc = readDoc(id, register) as Doc;
+    if (options.conflicts) doc._conflicts = conflictsOf(id, register);
+    return doc;
+  }
+
+  /** Lists documents by id (ascending unless `descending`), deleted ones only with `includeDeleted`. */
+  async allDocs(options: AllDocsOptions = {}): Promise<DocRows> {
+    checkRangeOptions(options);
+    return this.#read(async () => ({ rows: await allDocRows(this.#state.stateTree, options), clock: this.#clock() }));
+  }
+
+  /**
+   * Documents changed after `since` (a clock from an earlier call; omitted:
+   * from the beginning), in the order they changed here, each once with its
+   * current value. Pass the returned clock to the next call to continue.
+   */
+  async changes(since: Clock = [], options: ChangesOptions = {}): Promise<DocRows> {
+    if (!Array.isArray(since)) throw new HearthError("INVALID_ARGUMENT", "changes(since): since must be a clock (an array) from an earlier result");
+    const limit = options.limit ?? Infinity;
+    if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      throw new HearthError("INVALID_ARGUMENT", `limit must be a non-negative integer, got ${String(limit)}`);
+    }
+    return this.#read(async () => {
+      const from = await this.#positionOf(since);
+      const page = await changeRows(this.#state.localTree, this.#state.stateTree, from, limit);
+      return { rows: page.rows, clock: page.more ? [`@${page.last}`] : this.#clock() };
+    });
+  }
+
+  async #positionOf(clock: Clock): Promise<number> {
+    let position = 0;
+    for (const entry of clock) {
+      if (typeof entry !== "string") throw new HearthError("INVALID_ARGUMENT", "a clock is an array of strings from an earlier result");
+      if (entry.startsWith("@")) {
+        const n = Number(entry.slice(1));
+        if (!Number.isSafeInteger(n) || n < 0) throw new HearthError("INVALID_ARGUMENT", `clock cursor ${entry} is malformed`);
+        position = Math.max(position, n);
+        continue;
+      }
+      let cid: CID;
+      try {
+        cid = CID.parse(entry);
+      } catch (cause) {
+        throw new HearthError("INVALID_ARGUMENT", `clock entry ${JSON.stringify(entry)} is not an event CID`, { cause });
+      }
+      // Events this replica has not seen say nothing about its positions.
+      const seq = (await this.#state.localTree.get(local.seqOf(cid))) as number | undefined;
+      if (seq !== undefined) position = Math.max(position, seq);
+    }
+    return position;
+  }
+
+  /**
+   * Queries a secondary index: by field name (rows for documents that have
+   * the field) or by map function. The index is built on first use,
+   * persisted, and updated incrementally afterwards.
+   */
+  async query(field: string | MapFn, options: QueryOptions = {}): Promise<{ rows: QueryRow[] }> {
+    checkRangeOptions(options);
+    const def = describeIndex(field, options.index);
+    return this.#read(async () => {
+      const index = await this.#indexes.ready(def, this.#state);
+      return { rows: await queryRows(index, this.#state.stateTree, options) };
+    });
+  }
+
+  /**
+   * The content address of the ledger's state: equal on every replica that
+   * has applied the same writes, whatever order they arrived in.
+   */
+  async root(): Promise<string> {
+    return this.#read(async () => this.#state.stateTree.root.toString());
+  }
+
+  /** The ledger's current heads (event CIDs): what it has seen. */
+  heads(): Clock {
+    return this.#clock();
+  }
+
+  // ---------------------------------------------------------------- notify
+
+  /**
+   * Calls `fn` after every commit, local or merged from elsewhere, with the
+   * documents it changed (deleted ones as `{ _id, _deleted: true }`).
+   * @returns a function that unsubscribes
+   */
+  subscribe(fn: Subscriber): () => void {
+    if (typeof fn !== "function") throw new TypeError("subscribe takes a function");
+    this.#assertOpen();
+    this.#subscribers.add(fn);
+    return () => void this.#subscribers.delete(fn);
+  }
+
+  #notify(changed: ChangedDoc[]): void {
+    if (changed.length === 0) return;
+    for (const fn of [...this.#subscribers]) {
+      try {
+        fn(changed.map((d) => cloneJson(d)) as Array<Doc | { _id: string; _deleted: true }>);
+      } catch (err) {
+        // A subscriber's bug must not undo or block a commit; make it loud instead.
+        console.error(`hearth: a subscriber of ledger ${JSON.stringify(this.name)} threw`, err);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- merge
+
+  /** True if this ledger has applied event `cid`. */
+  async hasEvent(cid: string | CID): Promise<boolean> {
+    this.#assertOpen();
+    return this.#state.hasEvent(typeof cid === "string" ? CID.parse(cid) : cid);
+  }
+
+  /**
+   * The encoded event block `cid` (for replication to other replicas).
+   * @throws HearthError `NOT_FOUND` if this ledger does not hold it
+   */
+  async eventBlock(cid: string | CID): Promise<{ cid: string; bytes: Uint8Array; parents: string[] }> {
+    this.#assertOpen();
+    const id = typeof cid === "string" ? CID.parse(cid) : cid;
+    const bytes = await this.#store.get(eventKey(id));
+    if (bytes === undefined) throw new HearthError("NOT_FOUND", `event ${id} is not in ledger ${JSON.stringify(this.name)}`);
+    const block = await readEvent(id, bytes);
+    return { cid: id.toString(), bytes, parents: block.value.p.map(String) };
+  }
+
+  /**
+   * Merges event blocks made by other replicas. Each is verified against
+   * its CID; events whose parents are not here yet wait (in memory) until
+   * they arrive. Applied events are durable before this resolves, and fire
+   * subscribers exactly like local commits.
+   * @throws HearthError `INTEGRITY` for a block that fails verification (nothing from the call is merged)
+   */
+  async ingest(blocks: Iterable<{ cid: string | CID; bytes: Uint8Array }>): Promise<{ applied: number; waiting: number }> {
+    this.#assertOpen();
+    const verified: EventBlock[] = [];
+    for (const { cid, bytes } of blocks) verified.push(await readEvent(typeof cid === "string" ? CID.parse(cid) : cid, bytes));
+    return this.#serial.run(async () => {
+      for (const block of verified) {
+        if (!(await this.#state.hasEvent(block.cid))) this.#waiting.set(block.cid.toString(), block);
+      }
+      let applied = 0;
+      const changed: ChangedDoc[] = [];
+      for (let ready = await this.#readyEvents(); ready.length > 0; ready = await this.#readyEvents()) {
+        for (const event of ready) {
+          await this.#store.write(
+            { put: [[eventKey(event.cid), event.bytes], [logKey(this.#state.nextLastSeq(event.value.o.length)), event.cid.bytes]] },
+            { durability: this.#internals.durability },
+          );
+          changed.push(...(await this.#state.apply(event)));
+          this.#waiting.delete(event.cid.toString());
+          applied++;
+        }
+      }
+      this.#notify(changed);
+      if (applied > 0) await this.#maybeCheckpoint();
+      return { applied, waiting: this.#waiting.size };
+    });
+  }
+
+  /** Waiting events whose parents have all been applied, in a deterministic order. */
+  async #readyEvents(): Promise<EventBlock[]> {
+    const ready: EventBlock[] = [];
+    for (const event of this.#waiting.values()) {
+      let ok = true;
+      for (const parent of event.value.p) if (!(await this.#state.hasEvent(parent))) ok = false;
+      if (ok) ready.push(event);
+    }
+    return ready.sort((a, b) => a.value.l - b.value.l || (a.cid.toString() < b.cid.toString() ? -1 : 1));
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Finishes pending writes, checkpoints, and releases the store. Idempotent.
+   * Every later call rejects with `STORE_CLOSED`.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.#flushForClose();
+      try {
+        await this.#serial.run(() => this.#checkpoint());
+      } finally {
+        this.#subscribers.clear();
+        await this.#store.close();
+        await this.#internals.onClose();
+      }
+    })();
+    return this.#closed;
+  }
+
+  /** Closes the ledger and deletes all of its data. */
+  async destroy(): Promise<void> {
+    if (this.#closed === undefined) {
+      this.#closed = (async () => {
+        await this.#flushForClose();
+        this.#subscribers.clear();
+        await this.#store.destroy();
+        await this.#internals.onClose();
+      })();
+      return this.#closed;
+    }
+    await this.#closed;
+    throw new HearthError("STORE_CLOSED", `ledger ${JSON.stringify(this.name)} is closed; open it again to destroy it`);
+  }
+
+  async #flushForClose(): Promise<void> {
+    // Writes enqueued before close() still commit.
+    await this.#serial.run(() => this.#commitQueued());
+  }
+
+  #assertOpen(): void {
+    if (this.#closed !== undefined) {
+      throw new HearthError("STORE_CLOSED", `ledger ${JSON.stringify(this.name)} is closed; open it again to use it`);
+    }
+  }
+
+  /** Runs a range read with the trees folded, under the serial lock. */
+  async #read<T>(fn: () => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    return this.#serial.run(async () => {
+      await this.#state.fold();
+      return fn();
+    });
+  }
+
+  #clock(): Clock {
+    return this.#state.heads().map(String);
+  }
+
+  async #maybeCheckpoint(): Promise<void> {
+    const since = this.#state.checkpoint?.seq ?? 0;
+    if (this.#state.seq - since >= CHECKPOINT_EVERY) await this.#checkpoint();
+  }
+
+  /**
+   * Folds the overlays and writes, in one atomic batch: the tree nodes made
+   * since the last checkpoint that are still reachable, the deletion of the
+   * ones no longer reachable, the new `meta`, and the deletion of the log
+   * entries it covers. Runs under the serial lock.
+   */
+  async #checkpoint(): Promise<void> {
+    const state = this.#state;
+    await state.fold();
+    const previous = state.checkpoint;
+    const indexes = this.#indexes.snapshot();
+    const unchanged =
+      previous !== undefined &&
+      previous.seq === state.seq &&
+      previous.state.equals(state.stateTree.root) &&
+      indexes.every((ix) => ix.stored?.equals(ix.current));
+    if (unchanged) return;
+    const deltas = await Promise.all([
+      treeDelta(state.nodes, previous?.state, state.stateTree.root),
+      treeDelta(state.nodes, previous?.local, state.localTree.root),
+      ...indexes.map((ix) => treeDelta(state.nodes, ix.stored, ix.current)),
+    ]);
+    const put: Array<readonly [string, Uint8Array]> = [];
+    const del: string[] = [];
+    for (const { added, removed } of deltas) {
+      for (const cid of added) put.push([nodeKey(cid), state.nodes.pendingBlock(cid)!.bytes]);
+      for (const cid of removed) del.push(nodeKey(cid));
+    }
+    const checkpoint: Checkpoint = {
+      v: 1,
+      seq: state.seq,
+      lamport: state.lamport,
+      heads: state.heads(),
+      state: state.stateTree.root,
+      local: state.localTree.root,
+      ix: Object.fromEntries(indexes.map((ix) => [ix.name, ix.entry])),
+    };
+    put.push([META_KEY, encodeCheckpoint(checkpoint)]);
+    for (const key of await this.#store.list("log/")) del.push(key);
+    await this.#store.write({ put, del }, { durability: this.#internals.durability });
+    state.checkpoint = checkpoint;
+    this.#indexes.markStored();
+    state.nodes.settlePending();
+  }
+}
+
+function conflictsOf(id: string, register: Register): Doc[] {
+  return (register.c ?? []).filter((w) => w.d !== null).map((w) => ({ _id: id, ...cloneJson(w.d!) }) as Doc);
+}

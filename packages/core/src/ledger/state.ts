@@ -1,0 +1,228 @@
+/**
+ * The ledger's in-memory view of its data: the converged state tree
+ * (doc id → {@link Register}), the local tree (change feed and event
+ * positions, see {@link ./keys}), the Merkle-clock heads, and overlays of
+ * changes not yet folded into the trees.
+ *
+ * Why overlays: folding one change into a tree re-encodes and re-hashes
+ * O(log n) nodes. Doing that per commit would dominate the cost of a small
+ * `put`. Instead a commit lands in the overlays (O(1)), `get` reads through
+ * them, and they are folded in one batch when something needs the trees
+ * (range reads, `root()`, a checkpoint).
+ *
+ * Not thread-safe on its own: the ledger serializes every mutation.
+ *
+ * @module
+ */
+import { CID } from "multiformats/cid";
+import { ProllyTree } from "../crdt/prolly.js";
+import { applyOp, type Register } from "../crdt/register.js";
+import type { EventBlock } from "../crdt/event.js";
+import { readEvent } from "../crdt/event.js";
+import * as dagCbor from "@ipld/dag-cbor";
+import { HearthError } from "../errors.js";
+import type { ByteStore } from "../store/types.js";
+import type { NodeCache } from "./node-cache.js";
+import { META_KEY, LOG_PREFIX, eventKey, local } from "./keys.js";
+
+/** Tree tags; part of every node, so nodes of different trees never coincide. */
+export const STATE_TAG = "hearth/state/1";
+export const LOCAL_TAG = "hearth/local/1";
+
+/** A secondary index as recorded in a checkpoint. */
+export interface IndexCheckpoint {
+  /** Source of the map function (or `field:<name>`), to detect a changed function. */
+  readonly src: string;
+  /** Local seq the index has caught up to. */
+  readonly seq: number;
+  readonly root: CID;
+}
+
+/** The `meta` record: everything needed to reopen without replaying all history. */
+export interface Checkpoint {
+  readonly v: 1;
+  readonly seq: number;
+  readonly lamport: number;
+  readonly heads: CID[];
+  readonly state: CID;
+  readonly local: CID;
+  readonly ix: Record<string, IndexCheckpoint>;
+}
+
+/** A document as reported to subscribers and change feeds. */
+export interface ChangedDoc {
+  readonly _id: string;
+  readonly _deleted?: true;
+  readonly [field: string]: unknown;
+}
+
+/** See the module docs. */
+export class LedgerState {
+  stateTree: ProllyTree;
+  localTree: ProllyTree;
+  /** Local seq of the last applied event. */
+  seq: number;
+  /** Greatest lamport seen. */
+  lamport: number;
+  /** The last checkpoint, as stored (undefined before the first). */
+  checkpoint: Checkpoint | undefined;
+  readonly #heads = new Map<string, CID>();
+  readonly #overlay = new Map<string, Register>();
+  readonly #localOverlay = new Map<string, unknown>();
+  readonly nodes: NodeCache;
+
+  private constructor(nodes: NodeCache, stateTree: ProllyTree, localTree: ProllyTree, checkpoint: Checkpoint | undefined) {
+    this.nodes = nodes;
+    this.stateTree = stateTree;
+    this.localTree = localTree;
+    this.checkpoint = checkpoint;
+    this.seq = checkpoint?.seq ?? 0;
+    this.lamport = checkpoint?.lamport ?? 0;
+    for (const h of checkpoint?.heads ?? []) this.#heads.set(h.toString(), h);
+  }
+
+  /**
+   * Loads the last checkpoint from `store` and replays the events logged
+   * after it, so every acknowledged commit is back.
+   */
+  static async load(store: ByteStore, nodes: NodeCache): Promise<LedgerState> {
+    const meta = await store.get(META_KEY);
+    let state: LedgerState;
+    if (meta === undefined) {
+      const s = await ProllyTree.empty(STATE_TAG, nodes);
+      const l = await ProllyTree.empty(LOCAL_TAG, nodes);
+      nodes.addPending([...s.created, ...l.created]);
+      state = new LedgerState(nodes, s.tree, l.tree, undefined);
+    } else {
+      const checkpoint = decodeCheckpoint(meta);
+      state = new LedgerState(
+        nodes,
+        ProllyTree.open(STATE_TAG, checkpoint.state, nodes),
+        ProllyTree.open(LOCAL_TAG, checkpoint.local, nodes),
+        checkpoint,
+      );
+    }
+    for (const key of await store.list(LOG_PREFIX)) {
+      const lastSeq = parseInt(key.slice(LOG_PREFIX.length), 36);
+      if (lastSeq <= state.seq) continue; // a checkpoint raced a crash: already folded in
+      const cidBytes = await store.get(key);
+      if (cidBytes === undefined) continue;
+      const cid = CID.decode(cidBytes);
+      const bytes = await store.get(eventKey(cid));
+      if (bytes === undefined) {
+        throw new HearthError("INTEGRITY", `event ${cid} logged at ${key} is missing from ${store.url}; the store is damaged`);
+      }
+      await state.apply(await readEvent(cid, bytes));
+    }
+    return state;
+  }
+
+  /** Current heads, sorted by CID string for a stable order. */
+  heads(): CID[] {
+    return [...this.#heads.values()].sort((a, b) => (a.toString() < b.toString() ? -1 : 1));
+  }
+
+  /** The register of `id`, if the document was ever written. */
+  async register(id: string): Promise<Register | undefined> {
+    return this.#overlay.get(id) ?? ((await this.stateTree.get(id)) as Register | undefined);
+  }
+
+  /** A value of the local tree, read through the overlay. */
+  async localGet(key: string): Promise<unknown> {
+    if (this.#localOverlay.has(key)) return this.#localOverlay.get(key);
+    return this.localTree.get(key);
+  }
+
+  /** True if the event was applied here. */
+  async hasEvent(cid: CID): Promise<boolean> {
+    return (await this.localGet(local.seqOf(cid))) !== undefined;
+  }
+
+  /** The last position an event with `opCount` ops takes when applied next. */
+  nextLastSeq(opCount: number): number {
+    return this.seq + Math.max(1, opCount);
+  }
+
+  /**
+   * Applies an event at the next positions (the caller has made it durable
+   * first, logged under {@link nextLastSeq}). Its parents must have been
+   * applied (causal order). Returns the documents it changed, as they now read.
+   */
+  async apply(event: EventBlock): Promise<ChangedDoc[]> {
+    const { cid, value } = event;
+    const changed: ChangedDoc[] = [];
+    let seq = this.seq;
+    for (const op of value.o) {
+      seq++;
+      const next = applyOp(await this.register(op.i), op, cid, value.l);
+      this.#overlay.set(op.i, next);
+      const previous = (await this.localGet(local.lastChange(op.i))) as number | undefined;
+      if (previous !== undefined) this.#localOverlay.set(local.change(previous), undefined);
+      this.#localOverlay.set(local.change(seq), op.i);
+      this.#localOverlay.set(local.lastChange(op.i), seq);
+      changed.push(docOf(op.i, next));
+    }
+    const lastSeq = this.nextLastSeq(value.o.length);
+    this.#localOverlay.set(local.eventAt(lastSeq), cid.bytes);
+    this.#localOverlay.set(local.seqOf(cid), lastSeq);
+    for (const parent of value.p) this.#heads.delete(parent.toString());
+    this.#heads.set(cid.toString(), cid);
+    this.lamport = Math.max(this.lamport, value.l);
+    this.seq = lastSeq;
+    return changed;
+  }
+
+  /** True when there are changes not yet folded into the trees. */
+  get dirty(): boolean {
+    return this.#overlay.size > 0 || this.#localOverlay.size > 0;
+  }
+
+  /** Folds the overlays into the trees (new nodes become pending in the node cache). */
+  async fold(): Promise<void> {
+    if (this.#overlay.size > 0) {
+      const changes = sortedChanges(this.#overlay);
+      const { tree, created } = await this.stateTree.mutate(changes);
+      this.nodes.addPending(created);
+      this.stateTree = tree;
+      this.#overlay.clear();
+    }
+    if (this.#localOverlay.size > 0) {
+      const changes = sortedChanges(this.#localOverlay);
+      const { tree, created } = await this.localTree.mutate(changes);
+      this.nodes.addPending(created);
+      this.localTree = tree;
+      this.#localOverlay.clear();
+    }
+  }
+}
+
+function sortedChanges(map: Map<string, unknown>): Array<readonly [string, unknown]> {
+  return [...map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** The document a register reads as: its winner, or a deletion marker. */
+export function docOf(id: string, register: Register): ChangedDoc {
+  return register.w.d === null ? { _id: id, _deleted: true } : { _id: id, ...register.w.d };
+}
+
+/** Encodes a checkpoint for the `meta` key. */
+export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
+  return dagCbor.encode(checkpoint);
+}
+
+/**
+ * Decodes the `meta` record. It is the one mutable record, so it is not
+ * content-addressed; the encryption layer authenticates it instead.
+ */
+function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
+  let value: Checkpoint | undefined;
+  try {
+    value = dagCbor.decode<Checkpoint>(bytes);
+  } catch (cause) {
+    throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not valid dag-cbor; the store is damaged", { cause });
+  }
+  if (value?.v !== 1 || !Number.isSafeInteger(value.seq) || CID.asCID(value.state) === null) {
+    throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not a Hearth checkpoint; the store is damaged or not a Hearth ledger");
+  }
+  return value;
+}

@@ -1,0 +1,52 @@
+/**
+ * What a checkpoint must write and delete for one tree: the nodes of the
+ * new tree that are not stored yet, and the stored nodes of the old tree the
+ * new one no longer reaches.
+ *
+ * Both walks prune: the new tree is only descended through pending nodes
+ * (a stored node's whole subtree is stored), and the old tree is not
+ * descended into any node the new tree kept (same CID, same subtree). So a
+ * checkpoint costs O(nodes changed), not O(tree size). Nodes of a prolly
+ * tree have exactly one parent and carry the tree's tag, so no node is
+ * shared between positions or trees and deleting one never breaks another.
+ *
+ * @module
+ */
+import type { CID } from "multiformats/cid";
+import type { NodeCache } from "./node-cache.js";
+import { childCids } from "../crdt/prolly.js";
+
+/** Nodes to write and to delete when moving a stored tree from `oldRoot` to `newRoot`. */
+export interface TreeDelta {
+  readonly added: CID[];
+  readonly removed: CID[];
+}
+
+/** Computes the {@link TreeDelta} between the checkpointed `oldRoot` (or none) and `newRoot` (or none). */
+export async function treeDelta(nodes: NodeCache, oldRoot: CID | undefined, newRoot: CID | undefined): Promise<TreeDelta> {
+  const kept = new Set<string>();
+  const added: CID[] = [];
+  if (newRoot) {
+    const stack = [newRoot];
+    while (stack.length > 0) {
+      const cid = stack.pop()!;
+      const key = cid.toString();
+      if (kept.has(key)) continue;
+      kept.add(key);
+      if (!nodes.isPending(cid)) continue;
+      added.push(cid);
+      stack.push(...childCids(await nodes.load(cid)));
+    }
+  }
+  const removed: CID[] = [];
+  if (oldRoot) {
+    const stack = [oldRoot];
+    while (stack.length > 0) {
+      const cid = stack.pop()!;
+      if (kept.has(cid.toString())) continue;
+      removed.push(cid);
+      stack.push(...childCids(await nodes.load(cid)));
+    }
+  }
+  return { added, removed };
+}

@@ -1,0 +1,129 @@
+/**
+ * The public shapes of the ledger API: options and results.
+ *
+ * @module
+ */
+import type { JsonValue } from "../doc/normalize.js";
+import type { Durability } from "../store/types.js";
+import type { Keyring } from "../keyring/types.js";
+
+/**
+ * A position in a ledger's history, for `changes(since)`. Normally the
+ * ledger's heads (event CIDs); a `changes` page that ends inside a commit
+ * returns a cursor of the form `["@<position>"]` instead. Treat it as opaque.
+ */
+export type Clock = string[];
+
+/** A document as read: JSON fields plus its `_id`. */
+export interface Doc {
+  _id: string;
+  /** Present when read with `{ conflicts: true }`. */
+  _conflicts?: Doc[];
+  [field: string]: unknown;
+}
+
+/** A document as written: `_id` is optional (generated if absent). */
+export interface DocInput {
+  _id?: string;
+  [field: string]: unknown;
+}
+
+/** Options for `open`. */
+export interface OpenOptions {
+  /**
+   * Where the ledger lives: `memory://<name>`, `file:///absolute/dir` (Node),
+   * `indexeddb://<name>` (browsers). Default: `$HEARTH_DIR/<name>` (else
+   * `~/.hearth/<name>`) in Node, `indexeddb://hearth-<name>` in browsers.
+   */
+  store?: string;
+  /**
+   * The device keyring: a URL (`file:///dir`, `memory://<name>`,
+   * `indexeddb://<name>`) or an open {@link Keyring}. Default: the device
+   * keyring beside the default ledgers (`$HEARTH_DIR/keyring`, or
+   * `indexeddb://hearth-keyring`); for `memory://` stores, the process's
+   * in-memory keyring `memory://device`.
+   */
+  keyring?: string | Keyring;
+  /** `"process"` (default): survives `kill -9`; `"fsync"`: survives power loss. */
+  durability?: Durability;
+}
+
+/** Result of `put` and `del`. */
+export interface WriteResult {
+  id: string;
+  clock: Clock;
+}
+
+/** Result of `bulk`. */
+export interface BulkResult {
+  ids: string[];
+  clock: Clock;
+}
+
+/** Options for `get`. */
+export interface GetOptions {
+  /** Add `_conflicts`: the concurrent writes this version beat (deleted ones omitted). */
+  conflicts?: boolean;
+}
+
+/** Key selection shared by `allDocs` and `query`. At most one of key/keys/prefix/range. */
+export interface RangeOptions<K> {
+  /** Exactly this key. */
+  key?: K;
+  /** These keys, in this order. */
+  keys?: K[];
+  /** Keys starting with this (strings; or, for `query`, array keys starting with these items). */
+  prefix?: K extends string ? string : string | JsonValue[];
+  /** From `range[0]` to `range[1]`, both inclusive. */
+  range?: [K, K];
+  /** Largest key first. */
+  descending?: boolean;
+  /** At most this many rows (a non-negative integer). */
+  limit?: number;
+}
+
+/** Options for `allDocs`. */
+export interface AllDocsOptions extends RangeOptions<string> {
+  /** Also list deleted documents, as `{ _id, _deleted: true }`. */
+  includeDeleted?: boolean;
+}
+
+/** A row of `allDocs` or `changes`. */
+export interface DocRow {
+  key: string;
+  value: Doc | { _id: string; _deleted: true };
+}
+
+/** Result of `allDocs` and `changes`. */
+export interface DocRows {
+  rows: DocRow[];
+  clock: Clock;
+}
+
+/** Options for `changes`. */
+export interface ChangesOptions {
+  /** At most this many rows; pass the returned clock back to continue. */
+  limit?: number;
+}
+
+/** Options for `query`. */
+export interface QueryOptions extends RangeOptions<JsonValue> {
+  /** Attach each row's document as `doc`. */
+  includeDocs?: boolean;
+  /**
+   * Name the index. A named index whose map function changes is rebuilt;
+   * unnamed ones are identified by the function's source.
+   */
+  index?: string;
+}
+
+/** A row of `query`. */
+export interface QueryRow {
+  id: string;
+  key: JsonValue;
+  value: JsonValue;
+  doc?: Doc;
+}
+
+/** Called after every commit, local or merged, with the documents it changed. */
+export type Subscriber = (docs: Array<Doc | { _id: string; _deleted: true }>) => void;

@@ -1,0 +1,25 @@
+/**
+ * What differs between Node and browsers, behind one interface: which
+ * stores and keyrings exist, and where ledgers live by default. Each
+ * platform has its own file (`node.ts`, `browser.ts`) with the same shape,
+ * chosen by the package's `exports` conditions rather than by runtime `if`s.
+ *
+ * @module
+ */
+import type { ByteStore } from "../store/types.js";
+import type { Keyring } from "../keyring/types.js";
+import type { AeadCipher } from "../crypto/cipher.js";
+
+/** See the module docs. */
+export interface Platform {
+  /** Store URL for `open(name)` without `store`. */
+  defaultStoreUrl(name: string): string;
+  /** Keyring URL when `open` gets no `keyring`, given the store URL in use. */
+  defaultKeyringUrl(storeUrl: string): string;
+  /** Opens a store by URL; `INVALID_URL` for schemes this platform lacks. */
+  openStore(url: string): Promise<ByteStore>;
+  /** Opens a keyring by URL; `INVALID_URL` for schemes this platform lacks. */
+  openKeyring(url: string): Promise<Keyring>;
+  /** The AES-GCM implementation for the encryption layer (default WebCrypto). */
+  readonly cipher?: AeadCipher;
+}
