@@ -4,6 +4,7 @@ import type { Block, CID } from "../src/codec/block.js";
 import { encodeBlock } from "../src/codec/block.js";
 import { HearthError } from "../src/errors.js";
 import { type NodeSource, ProllyTree, type TreeNode, type TreeRange, asTreeNode, boundaryLevel } from "../src/crdt/prolly.js";
+import { keyHash } from "../src/crdt/prolly-node.js";
 
 /** A NodeSource that knows only the blocks it was given: proves `created` is complete. */
 class BlockSource implements NodeSource {
@@ -139,7 +140,7 @@ describe("ProllyTree", () => {
         }
         expect(other.root.toString()).toBe(tree.root.toString());
       }),
-      { numRuns: 60 },
+      { numRuns: 100 },
     );
   });
 
@@ -171,7 +172,7 @@ describe("ProllyTree", () => {
     );
   });
 
-  it("holds 10,000 entries: build, batched and single mutations, scans and lookups stay consistent", async () => {
+  it("holds 10,000 entries: build, mutations of 0 to 1,000 keys, scans and lookups stay consistent", async () => {
     const m = new Map<string, unknown>();
     for (let i = 0; i < 10_000; i++) m.set(`doc-${(i * 7919) % 100_003}`, { i, body: "x".repeat(i % 50) });
     const source = new BlockSource();
@@ -218,6 +219,18 @@ describe("ProllyTree", () => {
     const expected = await buildFresh("t", new Map(high.map((k) => [k, k])));
     expect(gone.tree.root.toString()).toBe(expected.root.toString());
     expect((await source.load(gone.tree.root)).height).toBe(0);
+  });
+
+  it("keeps its storage format: key hash vectors and fixed roots (changing either changes every stored root)", async () => {
+    // MurmurHash3 x86_32, seed 0, over UTF-16LE: vectors from an independent implementation.
+    const vectors: [string, number][] = [["", 0], ["a", 1867108634], ["ab", 374890698], ["abc", 1118836419], ["doc-00000001", 1547454252], ["é😀x", 2731639425]];
+    for (const [key, hash] of vectors) expect(keyHash(key)).toBe(hash);
+    const source = new BlockSource();
+    const { tree, created } = await ProllyTree.build("fixture", Array.from({ length: 200 }, (_, i) => [`k${String(i).padStart(3, "0")}`, { i }] as const), source);
+    source.add(created);
+    expect(tree.root.toString()).toBe("bafyreidm54z3geeurha4kfighhoftztmh4ujubt65ixwc5x6goas5yxmvq");
+    expect(created).toHaveLength(9);
+    expect((await ProllyTree.empty("fixture", source)).tree.root.toString()).toBe("bafyreie3ja2zwuwama6n4jjavvmvzvsd7bvcc23koiwdw6cyt77wtk3llu");
   });
 
   it("an empty tree is one empty leaf and reads as empty", async () => {
