@@ -315,7 +315,10 @@ class FileStore implements FileByteStore {
   /** Remembers the running compaction (a promise that never rejects) until it settles. */
   private trackCompaction(run: Promise<void>): void {
     const tracked: Promise<void> = run.finally(() => {
-      if (this.compaction === tracked) this.compaction = undefined;
+      if (this.compaction !== tracked) return;
+      this.compaction = undefined;
+      // Writes made while it ran may already call for the next one.
+      this.maybeCompact();
     });
     this.compaction = tracked;
   }
@@ -371,7 +374,10 @@ class FileStore implements FileByteStore {
     if (this.draining) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
-      this.maybeCompact();
+      // Writes that arrived after the loop's last look at the queue (but
+      // before this callback) saw `draining` set and only queued themselves.
+      if (this.queue.length > 0 || this.pendingSwitch) this.startDraining();
+      else this.maybeCompact();
     });
   }
 

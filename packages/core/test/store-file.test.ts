@@ -1,0 +1,421 @@
+// File store specifics beyond the conformance suite: crash recovery of the
+// log, atomic batches, compaction, the directory lock across processes,
+// large values and key edge cases.
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isHearthError } from "../src/errors.js";
+import { fileUrlToDir, openFileStore, type FileByteStore } from "../src/store/file.js";
+import { checkRejects, utf8 } from "../src/testing/harness.js";
+
+const root = fs.mkdtempSync(join(tmpdir(), "hearth-store-file-"));
+let dirCounter = 0;
+const freshDir = (): string => join(root, `case-${dirCounter++}`);
+const logFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => /^log-\d+\.hlog$/.test(n));
+const logPath = (dir: string): string => {
+  const [name, ...more] = logFiles(dir);
+  if (!name || more.length > 0) throw new Error(`expected one log in ${dir}, found ${logFiles(dir).join(", ")}`);
+  return join(dir, name);
+};
+const text = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
+
+const open: FileByteStore[] = [];
+async function openTracked(dir: string, options?: Parameters<typeof openFileStore>[1]): Promise<FileByteStore> {
+  const store = await openFileStore(dir, options);
+  open.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** Writes five batches; the last also deletes k0 and is the one tests tear. Returns log sizes after each. */
+async function writeFiveBatches(store: FileByteStore): Promise<number[]> {
+  const sizes: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    await store.write({ put: [[`k${i}`, utf8(`v${i}`)], [`k${i}b`, utf8(`w${i}`)]] });
+    sizes.push(store.logSize());
+  }
+  await store.write({ del: ["k0"], put: [["last-a", utf8("A")], ["last-b", utf8("B".repeat(100))]] });
+  sizes.push(store.logSize());
+  return sizes;
+}
+
+async function expectFirstFourIntact(store: FileByteStore): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    expect(text(await store.get(`k${i}`))).toBe(`v${i}`);
+    expect(text(await store.get(`k${i}b`))).toBe(`w${i}`);
+  }
+}
+
+describe("file store: crash recovery", () => {
+  it("discards garbage appended after the last record and stays writable", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const sizes = await writeFiveBatches(store);
+    await store.close();
+    fs.appendFileSync(logPath(dir), Buffer.from("this is not a record, just a torn tail ......"));
+
+    const again = await openTracked(dir);
+    expect(again.logSize()).toBe(sizes[4]);
+    expect(fs.statSync(logPath(dir)).size).toBe(sizes[4]);
+    expect(await again.get("k0")).toBeUndefined();
+    expect(text(await again.get("last-b"))).toBe("B".repeat(100));
+    await again.write({ put: [["after", utf8("crash")]] });
+    await again.close();
+
+    const third = await openTracked(dir);
+    expect(text(await third.get("after"))).toBe("crash");
+    expect(await third.list("k")).toEqual(["k0b", "k1", "k1b", "k2", "k2b", "k3", "k3b"]);
+  });
+
+  it("a batch torn anywhere inside its record is dropped entirely (atomic batch)", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const sizes = await writeFiveBatches(store);
+    await store.close();
+    const full = fs.readFileSync(logPath(dir));
+    const start = sizes[3] as number;
+    const end = sizes[4] as number;
+    // Cut at every interesting point of the last record: in the header, in a key, in the last value.
+    for (const cut of [start + 1, start + 7, start + 12, end - 50, end - 1]) {
+      fs.writeFileSync(logPath(dir), full.subarray(0, cut));
+      const again = await openFileStore(dir);
+      try {
+        await expectFirstFourIntact(again);
+        expect(text(await again.get("k0"))).toBe("v0"); // the torn batch's delete did not apply
+        expect(await again.get("last-a")).toBeUndefined();
+        expect(await again.get("last-b")).toBeUndefined();
+        expect(again.logSize()).toBe(start);
+        await again.write({ put: [["again", utf8("ok")]] });
+      } finally {
+        await again.close();
+      }
+    }
+  });
+
+  it("a last record with a bad checksum is dropped", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const sizes = await writeFiveBatches(store);
+    await store.close();
+    const bytes = fs.readFileSync(logPath(dir));
+    const flip = (sizes[4] as number) - 10;
+    bytes[flip] = (bytes[flip] as number) ^ 0xff;
+    fs.writeFileSync(logPath(dir), bytes);
+    const again = await openTracked(dir);
+    await expectFirstFourIntact(again);
+    expect(await again.get("last-b")).toBeUndefined();
+  });
+
+  it("a run of zero bytes after the last record (power loss) is not a record", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const sizes = await writeFiveBatches(store);
+    await store.close();
+    fs.appendFileSync(logPath(dir), Buffer.alloc(4096));
+    const again = await openTracked(dir);
+    expect(again.logSize()).toBe(sizes[4]);
+    expect(text(await again.get("last-a"))).toBe("A");
+  });
+
+  it("a log with a foreign header is refused with STORAGE_FAILED, not overwritten", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    fs.writeFileSync(join(dir, "log-00000001.hlog"), "definitely not a hearth log");
+    await checkRejects(openFileStore(dir), "STORAGE_FAILED");
+    expect(fs.readFileSync(join(dir, "log-00000001.hlog"), "utf8")).toBe("definitely not a hearth log");
+    expect(fs.existsSync(join(dir, "LOCK"))).toBe(false); // the failed open released its lock
+  });
+});
+
+describe("file store: compaction", () => {
+  async function fillWithGarbage(store: FileByteStore): Promise<Map<string, string>> {
+    const expected = new Map<string, string>();
+    for (let round = 0; round < 20; round++) {
+      const put = Array.from({ length: 50 }, (_, i) => [`key/${i}`, utf8(`round ${round} ${"x".repeat(200)} ${i}`)] as const);
+      await store.write({ put });
+      for (const [k, v] of put) expected.set(k, text(v) as string);
+    }
+    await store.write({ put: [["doomed", utf8("x".repeat(5000))]] });
+    await store.write({ del: ["doomed", "key/0"] });
+    expected.delete("key/0");
+    return expected;
+  }
+
+  async function expectContents(store: FileByteStore, expected: Map<string, string>): Promise<void> {
+    expect(await store.list("")).toEqual([...expected.keys()].sort());
+    for (const [k, v] of expected) expect(text(await store.get(k))).toBe(v);
+  }
+
+  it("compact() shrinks the log and keeps every live value, across reopen", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const expected = await fillWithGarbage(store);
+    const before = store.logSize();
+    await store.compact();
+    expect(store.logSize()).toBeLessThan(before / 10);
+    expect(logFiles(dir)).toEqual(["log-00000002.hlog"]);
+    await expectContents(store, expected);
+    await store.close();
+    const again = await openTracked(dir);
+    await expectContents(again, expected);
+    expect(fs.statSync(logPath(dir)).size).toBe(again.logSize());
+  });
+
+  it("writes issued during compaction are kept (records appended after the snapshot move too)", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const expected = await fillWithGarbage(store);
+    const compaction = store.compact();
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const key = `key/${i % 60}`;
+      const value = `during ${i}`;
+      expected.set(key, value);
+      writes.push(store.write({ put: [[key, utf8(value)]] }, { durability: i % 7 === 0 ? "fsync" : "process" }));
+      if (i % 50 === 0) {
+        writes.push(store.write({ del: ["key/1"] }));
+        expected.delete("key/1");
+      }
+    }
+    await Promise.all([compaction, ...writes]);
+    await expectContents(store, expected);
+    await store.close();
+    const again = await openTracked(dir);
+    await expectContents(again, expected);
+  });
+
+  it("runs by itself once most of a big enough log is dead", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir, { compactMinBytes: 64 * 1024 });
+    const expected = await fillWithGarbage(store);
+    const deadline = Date.now() + 10_000;
+    // Compaction may run several times during the fill; wait for the one after the last write.
+    while (store.logSize() >= 64 * 1024) {
+      if (Date.now() > deadline) throw new Error("automatic compaction did not run within 10 s");
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(logFiles(dir)).not.toContain("log-00000001.hlog");
+    await expectContents(store, expected);
+  });
+
+  it("a crash at any point of compaction leaves a readable store", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const expected = await fillWithGarbage(store);
+    await store.close();
+    const oldLog = fs.readFileSync(join(dir, "log-00000001.hlog"));
+
+    // Crash while the new generation was being written: a partial .tmp is ignored and removed.
+    fs.writeFileSync(join(dir, "log-00000002.hlog.tmp"), oldLog.subarray(0, 1000));
+    let again = await openFileStore(dir);
+    await expectContents(again, expected);
+    expect(fs.readdirSync(dir).some((n) => n.endsWith(".tmp"))).toBe(false);
+    await again.compact();
+    await again.close();
+
+    // Crash after the rename but before the old log was deleted: the newer generation wins.
+    fs.writeFileSync(join(dir, "log-00000001.hlog"), oldLog);
+    again = await openFileStore(dir);
+    await expectContents(again, expected);
+    expect(logFiles(dir)).toEqual(["log-00000002.hlog"]);
+    await again.close();
+  });
+});
+
+describe("file store: directory lock", () => {
+  const fixture = fileURLToPath(new URL("./fixtures/store-hold-lock.mjs", import.meta.url));
+  let bundleUrl = "";
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    // The child runs plain Node, so it gets the store as one bundled ES module.
+    const outfile = join(root, "file-store-bundle.mjs");
+    await build({
+      entryPoints: [fileURLToPath(new URL("../src/store/file.ts", import.meta.url))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile,
+      logLevel: "silent",
+    });
+    bundleUrl = pathToFileURL(outfile).href;
+  });
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+
+  function spawnHolder(dir: string, ...write: string[]) {
+    const child = spawn(process.execPath, [fixture, bundleUrl, dir, ...write], { stdio: ["pipe", "pipe", "inherit"] });
+    children.push(child);
+    const lines: string[] = [];
+    const waiting: Array<(line: string) => void> = [];
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const waiter = waiting.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const nextLine = (): Promise<string> =>
+      withDeadline(
+        new Promise<string>((resolve) => {
+          const line = lines.shift();
+          if (line !== undefined) resolve(line);
+          else waiting.push(resolve);
+        }),
+        "a line from the child",
+      );
+    return { child, nextLine, exited: () => withDeadline(exited, "the child to exit") };
+  }
+
+  it("LOCKED while a live process holds the store; free again after it closes", async () => {
+    const dir = freshDir();
+    const holder = spawnHolder(dir, "from-child", "hello");
+    expect(await holder.nextLine()).toBe("ready");
+    const err = await checkRejects(openFileStore(dir), "LOCKED");
+    expect(String((err as Error).message)).toContain(String(holder.child.pid));
+    holder.child.stdin!.write("close\n");
+    expect(await holder.nextLine()).toBe("closed");
+    await holder.exited();
+    const store = await openTracked(dir);
+    expect(text(await store.get("from-child"))).toBe("hello");
+  });
+
+  it("a child cannot open a store this process holds", async () => {
+    const dir = freshDir();
+    await openTracked(dir);
+    const child = spawnHolder(dir);
+    expect(await child.nextLine()).toBe("error LOCKED");
+  });
+
+  it("a stale lock left by a SIGKILLed process is taken over", async () => {
+    const dir = freshDir();
+    const holder = spawnHolder(dir, "acked", "before the kill");
+    expect(await holder.nextLine()).toBe("ready");
+    holder.child.kill("SIGKILL");
+    await holder.exited();
+    expect(fs.readFileSync(join(dir, "LOCK"), "utf8").trim()).toBe(String(holder.child.pid));
+    const store = await openTracked(dir);
+    expect(text(await store.get("acked"))).toBe("before the kill");
+    expect(fs.readFileSync(join(dir, "LOCK"), "utf8").trim()).toBe(String(process.pid));
+  });
+
+  it("a second handle in the same process gets LOCKED; close releases the lock", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    await checkRejects(openFileStore(dir), "LOCKED");
+    await store.close();
+    expect(fs.existsSync(join(dir, "LOCK"))).toBe(false);
+    await openTracked(dir);
+  });
+
+  it("a lock file naming this pid but not taken by this process is stale", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir);
+    fs.writeFileSync(join(dir, "LOCK"), `${process.pid}\n`);
+    await openTracked(dir);
+  });
+});
+
+describe("file store: values, keys, durability, URLs", () => {
+  it("values of several MiB round-trip, alone and in one batch, across reopen", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const big = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * 31 + seed) & 0xff);
+    await store.write({ put: [["big/4", big(4 << 20, 1)]] });
+    await store.write({ put: [["big/a", big(2 << 20, 2)], ["big/b", big(3 << 20, 3)], ["small", utf8("s")]] }, { durability: "fsync" });
+    await Promise.all([store.write({ put: [["big/c", big(1 << 20, 4)]] }), store.write({ put: [["big/d", big(70_000, 5)]] })]);
+    await store.close();
+    const again = await openTracked(dir);
+    expectBytes(await again.get("big/4"), big(4 << 20, 1));
+    expectBytes(await again.get("big/a"), big(2 << 20, 2));
+    expectBytes(await again.get("big/b"), big(3 << 20, 3));
+    expectBytes(await again.get("big/c"), big(1 << 20, 4));
+    expectBytes(await again.get("big/d"), big(70_000, 5));
+    expect(text(await again.get("small"))).toBe("s");
+  });
+
+  it("keys at the edges of the allowed alphabet and length round-trip and sort", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const keys = ["!", "~", "~~", "!~", "\\", '"', "%00", "a".repeat(512), "Z", "z", "[]{}|`^_"];
+    await store.write({ put: keys.map((k, i) => [k, utf8(String(i))] as const) });
+    await store.close();
+    const again = await openTracked(dir);
+    expect(await again.list("")).toEqual([...keys].sort());
+    expect(await again.list("~")).toEqual(["~", "~~"]);
+    for (const [i, k] of keys.entries()) expect(text(await again.get(k))).toBe(String(i));
+    for (const bad of ["é", "a b", "tab\t", "\u0000", "\x7f", "a".repeat(513), "☃"]) {
+      await checkRejects(again.write({ put: [[bad, utf8("x")]] }), "TypeError");
+      await checkRejects(again.get(bad), "TypeError");
+    }
+  });
+
+  it("concurrent writes apply in call order, mixing durability levels", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const writes = Array.from({ length: 300 }, (_, i) =>
+      store.write({ put: [["counter", utf8(String(i))], [`n/${i}`, utf8("1")]] }, { durability: i % 3 === 0 ? "fsync" : "process" }),
+    );
+    await Promise.all(writes);
+    expect(text(await store.get("counter"))).toBe("299");
+    expect((await store.list("n/")).length).toBe(300);
+  });
+
+  it("creates the directory with mode 0700 and destroy removes it", async () => {
+    const dir = join(freshDir(), "nested", "ledger");
+    const store = await openFileStore(dir);
+    if (process.platform !== "win32") expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    await store.write({ put: [["a", utf8("1")]] });
+    await store.destroy();
+    expect(fs.existsSync(dir)).toBe(false);
+    await store.destroy(); // idempotent
+  });
+
+  it("fails with STORAGE_FAILED when the directory cannot be created", async () => {
+    const file = join(freshDir());
+    fs.writeFileSync(file, "a file, not a directory");
+    await checkRejects(openFileStore(join(file, "ledger")), "STORAGE_FAILED");
+  });
+
+  it("fileUrlToDir maps file URLs and rejects everything else with INVALID_URL", async () => {
+    const dir = freshDir();
+    expect(fileUrlToDir(pathToFileURL(dir).href)).toBe(dir);
+    for (const bad of ["http://example.com/x", "memory://x", "not a url", "/abs/path"]) {
+      let caught: unknown;
+      try {
+        fileUrlToDir(bad);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isHearthError(caught, "INVALID_URL")).toBe(true);
+    }
+    const store = await openTracked(dir);
+    expect(fileUrlToDir(store.url)).toBe(dir);
+    await checkRejects(openFileStore("relative/dir"), "INVALID_ARGUMENT");
+  });
+});
+
+/** Byte equality without vitest's element-by-element diffing, which takes minutes on MiB arrays. */
+function expectBytes(actual: Uint8Array | undefined, expected: Uint8Array): void {
+  expect(actual).toBeInstanceOf(Uint8Array);
+  expect(Buffer.compare(actual as Uint8Array, expected)).toBe(0);
+}
+
+/** Rejects if `promise` has not settled within 10 s, so a stuck child fails the test instead of hanging it. */
+function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 10_000);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
