@@ -39,7 +39,7 @@ export interface OpenOptions {
   /**
    * The device keyring: a URL (`file:///dir`, `memory://<name>`,
    * `indexeddb://<name>`) or an open {@link Keyring}. Default: the device
-   * keyring beside the default ledgers (`$HEARTH_DIR/keyring`, or
+   * keyring beside the default ledgers (`$HEARTH_DIR/.keyring`, or
    * `indexeddb://hearth-keyring`); for `memory://` stores, the process's
    * in-memory keyring `memory://device`.
    */

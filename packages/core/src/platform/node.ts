@@ -1,7 +1,7 @@
 /**
  * The Node platform: memory and file stores and keyrings; ledgers under
  * `$HEARTH_DIR` (default `~/.hearth`), the device keyring in
- * `$HEARTH_DIR/keyring`.
+ * `$HEARTH_DIR/.keyring`.
  *
  * @module
  */
@@ -17,17 +17,31 @@ import { openFileKeyring } from "../keyring/file.js";
 import { nodeCipher } from "../crypto/cipher-node.js";
 import type { Platform } from "./types.js";
 
+/** The device keyring's directory inside {@link hearthDir}. */
+export const KEYRING_DIR = ".keyring";
+
 /** The directory default ledgers and the device keyring live in. */
 export function hearthDir(): string {
   return process.env.HEARTH_DIR || join(homedir(), ".hearth");
 }
 
+/**
+ * The directory a ledger name maps to: the name itself, readable, with only
+ * the characters a path cannot hold (separators, control characters, `%`
+ * itself) percent-escaped, so distinct names never share a directory. A
+ * leading `.` is escaped too, so no ledger can land on the device keyring
+ * (`.keyring`) or be hidden.
+ */
+export function directoryName(name: string): string {
+  return name.replace(/^\.|[/\\:%\u0000-\u001f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
+}
+
 /** The Node {@link Platform}. */
 export const nodePlatform: Platform = {
   cipher: nodeCipher,
-  defaultStoreUrl: (name) => pathToFileURL(join(hearthDir(), encodeURIComponent(name))).href,
+  defaultStoreUrl: (name) => pathToFileURL(join(hearthDir(), directoryName(name))).href,
   defaultKeyringUrl: (storeUrl) =>
-    parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : pathToFileURL(join(hearthDir(), "keyring")).href,
+    parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : pathToFileURL(join(hearthDir(), KEYRING_DIR)).href,
   async openStore(url) {
     const location = parseLocation(url, "store");
     if (location.scheme === "memory") return openMemoryStore(url);
