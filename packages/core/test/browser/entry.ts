@@ -16,6 +16,8 @@ import { openEncryptedStore } from "../../src/store/encrypted.js";
 import { deleteDatabase, openIndexedDbStore } from "../../src/store/indexeddb.js";
 import { openMemoryStore } from "../../src/store/memory.js";
 import { indexedDbCases } from "./indexeddb-cases.js";
+import { ledgerConformance, type LedgerFactory } from "../../src/testing/ledger-suite.js";
+import { open } from "../../src/index.browser.js";
 
 /** What the page tells the runner; mirrored by `run.mjs`. */
 type Report =
@@ -35,7 +37,42 @@ const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [
   () => keyringConformance(indexedDbKeyrings()),
   () => storeConformance(encryptedIndexedDbStores()),
   () => indexedDbCases(uniqueIndexedDbUrl),
+  () => ledgerConformance(indexedDbLedgers()),
+  () => ledgerConformance(memoryLedgers()),
 ];
+
+/** Ledgers through the browser `open()` on IndexedDB, each with its own IndexedDB keyring. */
+function indexedDbLedgers(): LedgerFactory {
+  return {
+    label: "ledger(indexeddb)",
+    async open() {
+      const store = uniqueIndexedDbUrl("ledger");
+      const keyring = uniqueIndexedDbUrl("ledger-keyring");
+      const other = uniqueIndexedDbUrl("ledger-other-keyring");
+      return {
+        db: await open("browser-ledger", { store, keyring }),
+        reopen: () => open("browser-ledger", { store, keyring }),
+        openWithOtherKeyring: () => open("browser-ledger", { store, keyring: other }),
+      };
+    },
+  };
+}
+
+/** Ledgers on memory stores, as in Node, but in the browser's WebCrypto. */
+function memoryLedgers(): LedgerFactory {
+  return {
+    label: "ledger(memory)",
+    async open() {
+      const name = `browser-${randomSuffix()}`;
+      const options = { store: `memory://${name}`, keyring: `memory://${name}-keys` };
+      return {
+        db: await open(name, options),
+        reopen: () => open(name, options),
+        openWithOtherKeyring: () => open(name, { ...options, keyring: `memory://${name}-other` }),
+      };
+    },
+  };
+}
 
 let nameCounter = 0;
 
