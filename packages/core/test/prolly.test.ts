@@ -5,6 +5,7 @@ import { encodeBlock } from "../src/codec/block.js";
 import { HearthError } from "../src/errors.js";
 import { type NodeSource, ProllyTree, type TreeNode, type TreeRange, asTreeNode, boundaryLevel } from "../src/crdt/prolly.js";
 import { keyHash } from "../src/crdt/prolly-node.js";
+import { encodeInternalNode } from "../src/crdt/prolly-encode.js";
 
 /** A NodeSource that knows only the blocks it was given: proves `created` is complete. */
 class BlockSource implements NodeSource {
@@ -219,6 +220,26 @@ describe("ProllyTree", () => {
     const expected = await buildFresh("t", new Map(high.map((k) => [k, k])));
     expect(gone.tree.root.toString()).toBe(expected.root.toString());
     expect((await source.load(gone.tree.root)).height).toBe(0);
+  });
+
+  it("writes internal nodes byte for byte as the generic dag-cbor encoder would", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 1, max: 70_000 }),
+        fc.uniqueArray(fc.string({ maxLength: 40, unit: "binary" }), { minLength: 1, maxLength: 300 }),
+        async (tag, height, rawKeys) => {
+          const keys = [...rawKeys].sort();
+          const child = (await encodeBlock({ tag })).cid;
+          const node = { tag, height, keys, children: keys.map(() => child) };
+          const direct = await encodeInternalNode(node);
+          const generic = await encodeBlock(node);
+          expect(Buffer.from(direct.bytes).toString("hex")).toBe(Buffer.from(generic.bytes).toString("hex"));
+          expect(direct.cid.equals(generic.cid)).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it("keeps its storage format: key hash vectors and fixed roots (changing either changes every stored root)", async () => {

@@ -12,6 +12,7 @@
  * @module
  */
 import { type Block, type CID, encodeBlock } from "../codec/block.js";
+import { encodeInternalNode } from "./prolly-encode.js";
 import { type NodeSource, type TreeNode, boundaryLevel, loadNode } from "./prolly-node.js";
 
 /** The node being filled at one height. */
@@ -126,7 +127,7 @@ export class TreeWriter {
   private async write(height: number, keys: string[], payloads: unknown[]): Promise<Block<TreeNode>> {
     const node: TreeNode =
       height === 0 ? { tag: this.tag, height, keys, values: payloads } : { tag: this.tag, height, keys, children: payloads as CID[] };
-    const block = await encodeBlock(node);
+    const block = height === 0 ? await encodeBlock(node) : await encodeInternalNode(node);
     this.written.set(block.cid.toString(), block);
     return block;
   }
