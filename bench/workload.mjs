@@ -1,0 +1,62 @@
+// The workload shared by every engine: the same documents, the same random
+// read order, so the columns of the table differ only by engine.
+
+const TAGS = ["home", "work", "errand", "later", "urgent"];
+const EPOCH = Date.UTC(2024, 0, 1);
+
+/**
+ * A small todo document (~125 bytes of JSON). Ids are explicit and sortable
+ * because PouchDB's `put` requires one, and equal ids keep the engines'
+ * workloads identical.
+ * @param {number} i
+ */
+export function makeDoc(i) {
+  return {
+    _id: `todo-${String(i).padStart(6, "0")}`,
+    title: `todo ${i}`,
+    done: i % 2 === 0,
+    n: i,
+    tags: [TAGS[i % TAGS.length], TAGS[(i * 7 + 3) % TAGS.length]],
+    created: new Date(EPOCH + i * 1000).toISOString(),
+  };
+}
+
+/** How many of docs 0..n-1 have `done: true`: what the field query must return. */
+export function expectedDoneCount(n) {
+  return Math.ceil(n / 2);
+}
+
+/**
+ * A seeded shuffle of 0..n-1, so "get by id in random order" touches the same
+ * ids in the same order for every engine and every run.
+ * @param {number} n
+ * @param {number} seed
+ */
+export function shuffledIndexes(n, seed = 0x5eed) {
+  let state = seed >>> 0;
+  const next = () => {
+    // mulberry32: tiny, fast, good enough to defeat sequential caching.
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/**
+ * Checks that a document read back is the one written, so a fast engine that
+ * returns the wrong thing cannot win a row.
+ */
+export function checkDoc(doc, i) {
+  const want = makeDoc(i);
+  if (!doc || doc._id !== want._id || doc.n !== i || doc.title !== want.title || doc.done !== want.done) {
+    throw new Error(`read back wrong document for ${want._id}: ${JSON.stringify(doc)?.slice(0, 200)}`);
+  }
+}
