@@ -10,6 +10,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isHearthError } from "../src/errors.js";
+import { crc32 as zlibCrc32 } from "node:zlib";
+import { crc32 } from "../src/store/file-crc.js";
 import { fileUrlToDir, openFileStore, type FileByteStore } from "../src/store/file.js";
 import { checkRejects, utf8 } from "../src/testing/harness.js";
 
@@ -327,6 +329,16 @@ describe("file store: directory lock", () => {
 });
 
 describe("file store: values, keys, durability, URLs", () => {
+  it("the table CRC-32 agrees with zlib's at every length and alignment", () => {
+    const bytes = new Uint8Array(3000).map((_, i) => (i * 131 + 17) & 0xff);
+    for (const start of [0, 1, 3, 7]) {
+      for (let length = 0; length < 1100; length += length < 40 ? 1 : 37) {
+        expect(crc32(bytes, start, start + length)).toBe(zlibCrc32(bytes.subarray(start, start + length)));
+      }
+    }
+    expect(crc32(bytes)).toBe(zlibCrc32(bytes));
+  });
+
   it("values of several MiB round-trip, alone and in one batch, across reopen", async () => {
     const dir = freshDir();
     const store = await openTracked(dir);

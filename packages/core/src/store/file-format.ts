@@ -4,8 +4,8 @@
  *
  * ```
  * file   := MAGIC record*
- * record := u32 payloadLength | u32 crc | payload          (little endian)
- * crc    := crc32(payload, crc32(payloadLength bytes))
+ * record := u32 crc | u32 payloadLength | payload          (little endian)
+ * crc    := crc32(payloadLength bytes ++ payload)
  * payload:= op+            (all deletes of the batch first, then all puts)
  * op     := 0x01 u16 keyLength key                          (delete)
  *         | 0x02 u16 keyLength key u32 valueLength value    (put)
@@ -17,16 +17,16 @@
  * length by the CRC and refusing empty payloads means a run of zero bytes
  * (what a filesystem may leave after a power loss) never parses as a record.
  *
- * Node-only (uses `node:zlib`).
+ * Node-only (uses `node:zlib` through {@link ./file-crc}).
  *
  * @module
  */
-import { crc32 } from "node:zlib";
+import { crc32 } from "./file-crc.js";
 import type { WriteBatch } from "./types.js";
 
 /** First bytes of every log file: names the format and its version. */
 export const LOG_MAGIC = Buffer.from("HEARTHLOG\x00v1\x00\x00\x00\x00", "latin1");
-/** Bytes before each record's payload: length and CRC. */
+/** Bytes before each record's payload: CRC and length. */
 export const FRAME_HEADER_BYTES = 8;
 /** Bytes an op costs besides its key (tag + key length). */
 const DEL_OP_OVERHEAD = 3;
@@ -94,58 +94,70 @@ export function encodeRecord(batch: WriteBatch): EncodedRecord {
 
 /** Fills in the length and CRC of a record whose payload is already in place. */
 export function sealRecord(record: Buffer): void {
-  const payloadLength = record.length - FRAME_HEADER_BYTES;
-  record.writeUInt32LE(payloadLength, 0);
-  record.writeUInt32LE(recordCrc(record.subarray(0, 4), record.subarray(FRAME_HEADER_BYTES)), 4);
-}
-
-function recordCrc(lengthBytes: Uint8Array, payload: Uint8Array): number {
-  return crc32(payload, crc32(lengthBytes));
+  record.writeUInt32LE(record.length - FRAME_HEADER_BYTES, 4);
+  // One CRC call over length and payload together: at open, the per-call
+  // overhead of zlib's crc32 matters more than its per-byte cost.
+  record.writeUInt32LE(crc32(record, 4), 0);
 }
 
 /** Receives the ops of one valid record during a scan, in log order. */
 export interface RecordVisitor {
   del(key: string): void;
-  /** `valueOffset` is relative to the start of the record. */
+  /** `valueOffset` is absolute in the log file. */
   put(key: string, valueOffset: number, valueLength: number): void;
 }
 
+/** The payload length in the frame header at `buf[at..]` (0 means "not a record"). */
+export function payloadLengthAt(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at + 4);
+}
+
 /**
- * Verifies one complete record (header and payload) and reports its ops to
- * `visitor`. Returns false, reporting nothing, when the CRC does not match
- * or the payload does not parse: the record is then treated as torn.
+ * True when the complete record in `buf[at, at + recordLength)` has a
+ * matching CRC and a payload that parses exactly to its end. Checked in full
+ * before {@link replayRecord} applies anything, so a bad record applies no op.
  */
-export function visitRecord(record: Buffer, visitor: RecordVisitor): boolean {
-  const payloadLength = record.readUInt32LE(0);
-  if (payloadLength === 0 || record.length !== FRAME_HEADER_BYTES + payloadLength) return false;
-  if (record.readUInt32LE(4) !== recordCrc(record.subarray(0, 4), record.subarray(FRAME_HEADER_BYTES))) return false;
-  // Parse fully before reporting anything, so a malformed record applies no op.
-  const ops: Array<[string, number, number] | string> = [];
-  let pos = FRAME_HEADER_BYTES;
-  while (pos < record.length) {
-    if (pos + 3 > record.length) return false;
-    const tag = record[pos];
-    const keyLength = record.readUInt16LE(pos + 1);
-    pos += 3;
-    if (keyLength === 0 || pos + keyLength > record.length) return false;
-    const key = record.toString("latin1", pos, pos + keyLength);
-    pos += keyLength;
-    if (tag === OP_DEL) {
-      ops.push(key);
-    } else if (tag === OP_PUT) {
-      if (pos + 4 > record.length) return false;
-      const valueLength = record.readUInt32LE(pos);
-      pos += 4;
-      if (pos + valueLength > record.length) return false;
-      ops.push([key, pos, valueLength]);
-      pos += valueLength;
-    } else {
+export function isValidRecord(buf: Buffer, at: number, recordLength: number): boolean {
+  const end = at + recordLength;
+  if (recordLength <= FRAME_HEADER_BYTES) return false;
+  if (buf.readUInt32LE(at) !== crc32(buf, at + 4, end)) return false;
+  let pos = at + FRAME_HEADER_BYTES;
+  while (pos < end) {
+    if (pos + 3 > end) return false;
+    const tag = buf[pos];
+    const keyLength = buf.readUInt16LE(pos + 1);
+    pos += 3 + keyLength;
+    if (keyLength === 0 || pos > end) return false;
+    if (tag === OP_PUT) {
+      if (pos + 4 > end) return false;
+      pos += 4 + buf.readUInt32LE(pos);
+      if (pos > end) return false;
+    } else if (tag !== OP_DEL) {
       return false;
     }
   }
-  for (const op of ops) {
-    if (typeof op === "string") visitor.del(op);
-    else visitor.put(op[0], op[1], op[2]);
-  }
   return true;
+}
+
+/**
+ * Reports the ops of a record already checked by {@link isValidRecord} to
+ * `visitor`; `fileOffset` is where `buf[at]` sits in the log file.
+ */
+export function replayRecord(buf: Buffer, at: number, recordLength: number, fileOffset: number, visitor: RecordVisitor): void {
+  const end = at + recordLength;
+  let pos = at + FRAME_HEADER_BYTES;
+  while (pos < end) {
+    const tag = buf[pos];
+    const keyLength = buf.readUInt16LE(pos + 1);
+    const key = buf.toString("latin1", pos + 3, pos + 3 + keyLength);
+    pos += 3 + keyLength;
+    if (tag === OP_PUT) {
+      const valueLength = buf.readUInt32LE(pos);
+      pos += 4;
+      visitor.put(key, fileOffset + (pos - at), valueLength);
+      pos += valueLength;
+    } else {
+      visitor.del(key);
+    }
+  }
 }

@@ -16,7 +16,7 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { FRAME_HEADER_BYTES, LOG_MAGIC, visitRecord, type RecordVisitor } from "./file-format.js";
+import { FRAME_HEADER_BYTES, isValidRecord, LOG_MAGIC, payloadLengthAt, replayRecord, type RecordVisitor } from "./file-format.js";
 import { closeFd, datasync, fullsync, readAtMost, syncDirectory, writeAll } from "./file-io.js";
 
 /** Scan window: large enough that a 10 MB log is read in a handful of syscalls. */
@@ -163,18 +163,25 @@ export async function scanLog(log: LogFile, visitor: RecordVisitor): Promise<num
     throw new ForeignLogError(`${log.path} is not a Hearth log (wrong or missing header)`);
   }
   let pos = LOG_MAGIC.length;
-  while (await ensure(pos, FRAME_HEADER_BYTES)) {
-    const payloadLength = window.readUInt32LE(pos - windowStart);
-    const recordLength = FRAME_HEADER_BYTES + payloadLength;
-    if (payloadLength === 0 || !(await ensure(pos, recordLength))) break;
-    const start = pos;
-    const record = window.subarray(start - windowStart, start - windowStart + recordLength);
-    const ok = visitRecord(record, {
-      del: (key) => visitor.del(key),
-      put: (key, valueOffset, valueLength) => visitor.put(key, start + valueOffset, valueLength),
-    });
-    if (!ok) break;
-    pos += recordLength;
+  for (;;) {
+    // Replay every record wholly inside the window without awaiting: an
+    // await per record (a promise and a microtask turn) would cost more
+    // than the parsing itself.
+    const windowEnd = windowStart + windowLength;
+    let torn = false;
+    while (pos + FRAME_HEADER_BYTES <= windowEnd) {
+      const recordLength = FRAME_HEADER_BYTES + payloadLengthAt(window, pos - windowStart);
+      if (pos + recordLength > windowEnd) break;
+      if (!isValidRecord(window, pos - windowStart, recordLength)) {
+        torn = true;
+        break;
+      }
+      replayRecord(window, pos - windowStart, recordLength, pos, visitor);
+      pos += recordLength;
+    }
+    if (torn || !(await ensure(pos, FRAME_HEADER_BYTES))) break;
+    const recordLength = FRAME_HEADER_BYTES + payloadLengthAt(window, pos - windowStart);
+    if (!(await ensure(pos, recordLength))) break; // runs past the end of the file: torn
   }
   const cut = fileSize - pos;
   if (cut > 0) {

@@ -147,7 +147,7 @@ async function openCurrentLog(dir: string, index: LogIndex): Promise<LogFile> {
   try {
     await scanLog(log, {
       del: (key) => index.del(key),
-      put: (key, offset, length) => index.put(key, { file: log, offset, length }),
+      put: (key, offset, length) => index.put(key, log, offset, length),
     });
   } catch (err) {
     await log.close();
@@ -168,6 +168,29 @@ const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 const DEFAULT_COMPACT_DEAD_RATIO = 0.5;
 /** Group commits up to this size are joined into one buffer (one syscall); larger ones go record by record. */
 const CONCAT_LIMIT = 1024 * 1024;
+
+/**
+ * The bytes of a group commit as few buffers as possible without copying
+ * big values: consecutive small records are joined into chunks of up to
+ * {@link CONCAT_LIMIT} (one write each), larger records go alone.
+ */
+function joinRecords(group: ReadonlyArray<PendingWrite>): Buffer[] {
+  const chunks: Buffer[] = [];
+  let run: Buffer[] = [];
+  let runBytes = 0;
+  const flush = (): void => {
+    if (run.length > 0) chunks.push(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const { record } of group) {
+    if (runBytes + record.bytes.length > CONCAT_LIMIT) flush();
+    run.push(record.bytes);
+    runBytes += record.bytes.length;
+  }
+  flush();
+  return chunks;
+}
 
 class FileStore implements FileByteStore {
   readonly supports = { persistent: true, fsync: true } as const;
@@ -402,13 +425,11 @@ class FileStore implements FileByteStore {
       const total = group.reduce((n, w) => n + w.record.bytes.length, 0);
       if (total <= SYNC_IO_LIMIT) {
         writeAllSync(fd, group.length === 1 ? group[0]!.record.bytes : Buffer.concat(group.map((w) => w.record.bytes)), at);
-      } else if (total <= CONCAT_LIMIT) {
-        await writeAll(fd, Buffer.concat(group.map((w) => w.record.bytes)), at);
       } else {
         let pos = at;
-        for (const w of group) {
-          await writeAll(fd, w.record.bytes, pos);
-          pos += w.record.bytes.length;
+        for (const chunk of joinRecords(group)) {
+          await writeAll(fd, chunk, pos);
+          pos += chunk.length;
         }
       }
       if (group.some((w) => w.fsync)) await datasync(fd);
@@ -431,7 +452,7 @@ class FileStore implements FileByteStore {
     this.log.size = at + record.bytes.length;
     const file = this.log;
     for (const key of record.dels) this.index.del(key);
-    for (const put of record.puts) this.index.put(put.key, { file, offset: at + put.valueOffset, length: put.valueLength });
+    for (const put of record.puts) this.index.put(put.key, file, at + put.valueOffset, put.valueLength);
   }
 
   /**
