@@ -320,6 +320,34 @@ describe("file store: directory lock", () => {
     await openTracked(dir);
   });
 
+  it("a write the disk refuses rejects with STORAGE_FAILED and leaves the store consistent", async () => {
+    if (process.platform === "win32") return; // needs `ulimit -f`
+    const dir = freshDir();
+    const limited = fileURLToPath(new URL("./fixtures/store-write-limit.mjs", import.meta.url));
+    // `ulimit -f 100`: the child's files cannot grow past 100 blocks (EFBIG; Node ignores SIGXFSZ).
+    const child = spawn("/bin/sh", ["-c", 'ulimit -f 100 && exec "$0" "$@"', process.execPath, limited, bundleUrl, dir], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    children.push(child);
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    await withDeadline(new Promise((resolve) => child.once("exit", resolve)), "the write-limit child to exit");
+    expect(output.trim().split("\n")).toEqual([
+      "first ok",
+      "async-too-big STORAGE_FAILED EFBIG",
+      "sync-1 ok",
+      "sync-2 ok",
+      "sync-too-big STORAGE_FAILED EFBIG",
+      "fsync-too-big STORAGE_FAILED EFBIG",
+      "after ok",
+      "closed",
+    ]);
+    const store = await openTracked(dir);
+    expect(await store.list("")).toEqual(["a", "b", "s1", "s2"]);
+    expect((await store.get("s2"))?.length).toBe(25_000);
+    expect(fs.statSync(logPath(dir)).size).toBe(store.logSize()); // failed appends were cut off
+  });
+
   it("a lock file naming this pid but not taken by this process is stale", async () => {
     const dir = freshDir();
     fs.mkdirSync(dir);
