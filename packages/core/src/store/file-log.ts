@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { FRAME_HEADER_BYTES, isValidRecord, LOG_MAGIC, payloadLengthAt, replayRecord, type RecordVisitor } from "./file-format.js";
 import { closeFd, datasync, fullsync, readAtMost, syncDirectory, writeAll } from "./file-io.js";
+import type { LogIndex } from "./file-index.js";
 
 /** Scan window: large enough that a 10 MB log is read in a handful of syscalls. */
 const SCAN_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -192,4 +193,34 @@ export async function scanLog(log: LogFile, visitor: RecordVisitor): Promise<num
     log.size = pos;
   }
   return cut;
+}
+
+/**
+ * Opens the newest log of `dir` (creating the first one), replays it into
+ * `index`, and deletes leftovers of interrupted compactions.
+ */
+export async function openCurrentLog(dir: string, index: LogIndex): Promise<LogFile> {
+  const found = await inspectLogDirectory(dir);
+  for (const name of found.leftovers) await fs.promises.rm(join(dir, name), { force: true });
+  let generation = found.current;
+  if (generation === undefined) {
+    generation = 1;
+    const fresh = await createTempLog(dir, generation);
+    try {
+      await publishLog(dir, fresh.path, fresh.fd);
+    } finally {
+      fs.closeSync(fresh.fd);
+    }
+  }
+  const log = openLog(dir, generation);
+  try {
+    await scanLog(log, {
+      del: (key) => index.del(key),
+      put: (key, offset, length) => index.put(key, log, offset, length),
+    });
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
+  return log;
 }

@@ -26,7 +26,7 @@
  * @module
  */
 import * as fs from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HearthError } from "../errors.js";
 import { copyLiveValues, copyTail, discard, type CompactedLog } from "./file-compact.js";
@@ -34,7 +34,7 @@ import { encodeRecord, type EncodedRecord } from "./file-format.js";
 import { LogIndex } from "./file-index.js";
 import { datasync, readExact, readExactSync, storageFailed, SYNC_IO_LIMIT, writeAll, writeAllSync } from "./file-io.js";
 import { acquireDirectoryLock, forgetDirectoryLock, type ReleaseLock } from "./file-lock.js";
-import { createTempLog, ForeignLogError, inspectLogDirectory, LogFile, openLog, publishLog, scanLog } from "./file-log.js";
+import { ForeignLogError, LogFile, openCurrentLog, publishLog } from "./file-log.js";
 import { assertWriteBatch, assertWriteOptions } from "./memory.js";
 import { assertStoreKey, type ByteStore, type WriteBatch, type WriteOptions } from "./types.js";
 
@@ -127,33 +127,6 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
     if (cause instanceof ForeignLogError) throw storageFailed(`cannot open the store in ${dir}: ${cause.message}`, undefined);
     throw storageFailed(`cannot open the store in ${dir}`, cause);
   }
-}
-
-/** Opens the newest log of `dir` (creating the first one), replays it into `index`, and tidies leftovers. */
-async function openCurrentLog(dir: string, index: LogIndex): Promise<LogFile> {
-  const found = await inspectLogDirectory(dir);
-  for (const name of found.leftovers) await fs.promises.rm(join(dir, name), { force: true });
-  let generation = found.current;
-  if (generation === undefined) {
-    generation = 1;
-    const fresh = await createTempLog(dir, generation);
-    try {
-      await publishLog(dir, fresh.path, fresh.fd);
-    } finally {
-      fs.closeSync(fresh.fd);
-    }
-  }
-  const log = openLog(dir, generation);
-  try {
-    await scanLog(log, {
-      del: (key) => index.del(key),
-      put: (key, offset, length) => index.put(key, log, offset, length),
-    });
-  } catch (err) {
-    await log.close();
-    throw err;
-  }
-  return log;
 }
 
 /** One queued `write` call. */
