@@ -6,6 +6,7 @@
  * exchange they must agree bit for bit and match what causality alone says
  * each document should be.
  */
+import * as dagCbor from "@ipld/dag-cbor";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { open } from "../src/index.node.js";
@@ -71,7 +72,9 @@ type Command =
   | { t: "del"; r: number; id: string }
   | { t: "send"; from: number; to: number; seed: number; hold: boolean }
   | { t: "release"; to: number; seed: number }
-  | { t: "restart"; r: number };
+  | { t: "restart"; r: number }
+  | { t: "race"; from: number; to: number; doc: DocSpec }
+  | { t: "read"; r: number };
 
 const replicaArb = fc.nat(4);
 const docArb = fc.record({ id: fc.constantFrom(...IDS), n: fc.nat(3) });
@@ -86,6 +89,8 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("release" as const), to: replicaArb, seed: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("restart" as const), r: replicaArb }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("race" as const), from: replicaArb, to: replicaArb, doc: docArb }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("read" as const), r: replicaArb }) },
 );
 
 /** One acknowledged write to one document: `body` null for a deletion. */
@@ -162,6 +167,19 @@ class Scenario {
     this.writes.push({ id, event: clock[0]!, order: this.#order++, body });
   }
 
+  /**
+   * The event holding a write whose commit raced a merge (its clock may
+   * list the merged heads too): the head whose block carries this body.
+   */
+  async #eventOf(ledger: Ledger, id: string, body: Record<string, unknown>): Promise<string> {
+    for (const head of ledger.heads()) {
+      const { bytes } = await ledger.eventBlock(head);
+      const value = dagCbor.decode<{ o: Array<{ i: string; d: { w?: unknown } | null }> }>(bytes);
+      if (value.o.some((op) => op.i === id && op.d?.w === body.w)) return head; // `w` is unique per write
+    }
+    throw new Error(`no head of the replica holds the write ${JSON.stringify(body)} to ${id}`);
+  }
+
   /** Own writes must read back at once: a replica's newest write follows all it has seen. */
   async #expectReadsOwn(ledger: Ledger, written: Map<string, Record<string, unknown> | null>): Promise<void> {
     for (const [id, body] of written) {
@@ -216,6 +234,23 @@ class Scenario {
         await deliver(this.replicas[to]!, this.held[to]!.splice(0), rng(command.seed));
         return;
       }
+      case "race": {
+        // A local write and a merge on the same replica at once: they must serialize cleanly.
+        const from = command.from % n;
+        const to = command.to % n;
+        if (from === to) return;
+        const events = await missingEvents(this.replicas[from]!, this.replicas[to]!);
+        const body = this.#body(to, command.doc);
+        const [result] = await Promise.all([
+          this.replicas[to]!.put({ _id: command.doc.id, ...body }),
+          this.replicas[to]!.ingest(events.map(({ cid, bytes }) => ({ cid, bytes }))),
+        ]);
+        expect(result.clock.length).toBeGreaterThanOrEqual(1);
+        this.writes.push({ id: command.doc.id, event: await this.#eventOf(this.replicas[to]!, command.doc.id, body), order: this.#order++, body });
+        return;
+      }
+      case "read":
+        return expectConsistentReads(this.replicas[command.r % n]!);
       case "restart": {
         const r = command.r % n;
         const before = await this.replicas[r]!.root();
@@ -241,6 +276,21 @@ class Scenario {
     const [winner, ...losers] = maximal.map((e) => perEvent.get(e)!);
     return { winner: winner!, conflicts: losers.filter((w) => w.body !== null) };
   }
+}
+
+/**
+ * One replica's views agree with each other at any moment: the change feed
+ * lists each document once with its current value, and the (incrementally
+ * maintained) field index holds exactly the live documents with that field.
+ */
+async function expectConsistentReads(ledger: Ledger): Promise<void> {
+  const all = (await ledger.allDocs({ includeDeleted: true })).rows;
+  const changes = (await ledger.changes()).rows;
+  const byId = (rows: typeof all) => [...rows].sort((a, b) => (a.key < b.key ? -1 : 1));
+  expect(byId(changes)).toEqual(all);
+  const live = all.map((row) => row.value).filter((doc): doc is Doc => !("_deleted" in doc));
+  const expected = live.map((doc) => [doc._id, doc.n]).sort((a, b) => Number(a[1]) - Number(b[1]) || (a[0]! < b[0]! ? -1 : 1));
+  expect((await ledger.query("n")).rows.map((row) => [row.id, row.key])).toEqual(expected);
 }
 
 async function snapshot(ledger: Ledger) {
