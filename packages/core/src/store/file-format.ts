@@ -108,9 +108,19 @@ export interface RecordVisitor {
 }
 
 /** The payload length in the frame header at `buf[at..]` (0 means "not a record"). */
-export function payloadLengthAt(buf: Buffer, at: number): number {
-  return buf.readUInt32LE(at + 4);
+export function payloadLengthAt(buf: Uint8Array, at: number): number {
+  return u32(buf, at + 4);
 }
+
+// Plain byte arithmetic rather than Buffer's readUInt*LE: opening a log runs
+// these once per op before the JIT has warmed up, where Buffer's checked
+// accessors cost several times more.
+const u16 = (b: Uint8Array, i: number): number => (b[i] as number) | ((b[i + 1] as number) << 8);
+const u32 = (b: Uint8Array, i: number): number =>
+  ((b[i] as number) | ((b[i + 1] as number) << 8) | ((b[i + 2] as number) << 16)) + (b[i + 3] as number) * 0x1000000;
+
+/** Buffer's internal latin1 decoder, skipping `toString`'s argument handling (it is always present in Node). */
+const latin1 = (Buffer.prototype as unknown as { latin1Slice(this: Buffer, start: number, end: number): string }).latin1Slice;
 
 /**
  * True when the complete record in `buf[at, at + recordLength)` has a
@@ -120,17 +130,17 @@ export function payloadLengthAt(buf: Buffer, at: number): number {
 export function isValidRecord(buf: Buffer, at: number, recordLength: number): boolean {
   const end = at + recordLength;
   if (recordLength <= FRAME_HEADER_BYTES) return false;
-  if (buf.readUInt32LE(at) !== crc32(buf, at + 4, end)) return false;
+  if (u32(buf, at) !== crc32(buf, at + 4, end)) return false;
   let pos = at + FRAME_HEADER_BYTES;
   while (pos < end) {
     if (pos + 3 > end) return false;
     const tag = buf[pos];
-    const keyLength = buf.readUInt16LE(pos + 1);
+    const keyLength = u16(buf, pos + 1);
     pos += 3 + keyLength;
     if (keyLength === 0 || pos > end) return false;
     if (tag === OP_PUT) {
       if (pos + 4 > end) return false;
-      pos += 4 + buf.readUInt32LE(pos);
+      pos += 4 + u32(buf, pos);
       if (pos > end) return false;
     } else if (tag !== OP_DEL) {
       return false;
@@ -148,11 +158,11 @@ export function replayRecord(buf: Buffer, at: number, recordLength: number, file
   let pos = at + FRAME_HEADER_BYTES;
   while (pos < end) {
     const tag = buf[pos];
-    const keyLength = buf.readUInt16LE(pos + 1);
-    const key = buf.toString("latin1", pos + 3, pos + 3 + keyLength);
+    const keyLength = u16(buf, pos + 1);
+    const key = latin1.call(buf, pos + 3, pos + 3 + keyLength);
     pos += 3 + keyLength;
     if (tag === OP_PUT) {
-      const valueLength = buf.readUInt32LE(pos);
+      const valueLength = u32(buf, pos);
       pos += 4;
       visitor.put(key, fileOffset + (pos - at), valueLength);
       pos += valueLength;
