@@ -210,6 +210,11 @@ async function verifyHere(dir: string, model: Model, context: string): Promise<{
   try {
     const { rows } = await db.allDocs({ includeDeleted: true });
     const tally = check(new Map(rows.map((row) => [row.key, row.value])), model, context);
+    // The field index is persisted at checkpoints and caught up from the replayed log after each kill.
+    const live = [...model.ids].filter(([, known]) => known.state === "present").map(([id]) => id);
+    const indexed = (await db.query("run")).rows.map((row) => [row.key, row.id]);
+    const expected = live.map((id) => [docFor(id).run, id]).sort((a, b) => Number(a[0]) - Number(b[0]) || (a[1]! < b[1]! ? -1 : 1));
+    expect(indexed, `${context}: query("run")`).toEqual(expected);
     const sample = [...model.ids].filter(([, known]) => known.state !== "absent" && Math.random() < 0.02).slice(0, 30);
     for (const [id, { state }] of sample) {
       if (state === "present") expect(await db.get(id), context).toEqual(docFor(id));
