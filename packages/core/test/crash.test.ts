@@ -8,6 +8,9 @@
  * that every acknowledged put is there with its exact content, every
  * acknowledged delete is a tombstone, nothing unknown appeared, the stale
  * lock was taken over, and that the next child keeps writing on top.
+ * Most checks read the ledger through a child that is itself killed after
+ * listing it (closing would checkpoint), so the log grows across runs and
+ * checkpoints happen inside writers, where a kill can cut them.
  *
  * Failures print the seed; rerun with `HEARTH_CRASH_SEED=<seed>` to replay
  * the same kill schedule (timing still varies, so the cut points move a little).
