@@ -8,8 +8,9 @@
 //   BENCH_N=1000                  documents per measurement (default 10000)
 //   BENCH_ENGINES=hearth,pouchdb  engines to run (default all three)
 //   BENCH_STORAGES=file           storages to run (default file,memory)
-//   BENCH_CHILD_TIMEOUT_MS        deadline of one child (default 600000)
-//   BENCH_STEP_TIMEOUT_MS         deadline of one step inside a child (default 180000)
+//   BENCH_CHILD_TIMEOUT_MS        deadline of one child (default 900000)
+//   BENCH_STEP_TIMEOUT_MS         deadline of one step inside a child (default 420000)
+//   BENCH_CONCURRENT_TIMEOUT_MS   deadline of the concurrent-puts step (default 120000)
 import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -22,7 +23,7 @@ import { buildTable } from "./table.mjs";
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const DATA_DIR = path.join(BENCH_DIR, ".data");
 const N = Number(process.env.BENCH_N ?? 10_000);
-const CHILD_TIMEOUT_MS = Number(process.env.BENCH_CHILD_TIMEOUT_MS ?? 600_000);
+const CHILD_TIMEOUT_MS = Number(process.env.BENCH_CHILD_TIMEOUT_MS ?? 900_000);
 const MARK = "@@bench ";
 
 function listFromEnv(name, allowed) {
