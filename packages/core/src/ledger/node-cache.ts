@@ -12,7 +12,7 @@
 import type { CID } from "multiformats/cid";
 import { decodeBlock, type Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
-import type { NodeSource, TreeNode } from "../crdt/prolly.js";
+import { asTreeNode, type NodeSource, type TreeNode } from "../crdt/prolly.js";
 import type { ByteStore } from "../store/types.js";
 
 /** Store key of a tree node. */
@@ -52,9 +52,11 @@ export class NodeCache implements NodeSource {
         `tree node ${key} is missing from ${this.#store.url}: the store is incomplete; restore it from a replica or backup`,
       );
     }
-    const block = await decodeBlock<TreeNode>(cid, bytes);
-    this.#remember(key, block.value);
-    return block.value;
+    // The CID proves the bytes are what was stored; the shape check proves
+    // they are a tree node, so a crafted block can never crash a reader.
+    const node = asTreeNode((await decodeBlock<unknown>(cid, bytes)).value, cid);
+    this.#remember(key, node);
+    return node;
   }
 
   #remember(key: string, node: TreeNode): void {
