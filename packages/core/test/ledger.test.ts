@@ -573,8 +573,11 @@ describe("lifecycle and storage", () => {
     // Someone holding the key swaps a node's plaintext: encryption is fine, the CID is not.
     const keyring = await openFileKeyring(join(dir, "keyring"));
     const store = await openEncryptedStore(await openFileStore(join(dir, "db")), keyring, { cipher: nodeCipher });
-    const [first, second] = await store.list("nd/");
-    if (second !== undefined) await store.write({ put: [[first!, (await store.get(second))!]] });
+    const keys = await store.list("nd/");
+    expect(keys.length).toBeGreaterThan(1);
+    const values = await Promise.all(keys.map((k) => store.get(k)));
+    // Rotate: every node now holds another node's (validly encrypted) content.
+    await store.write({ put: keys.map((k, i) => [k, values[(i + 1) % keys.length]!] as const) });
     await store.close();
     await keyring.close();
     const again = await reopen();

@@ -13,6 +13,8 @@
  * @module
  */
 import { CID } from "multiformats/cid";
+import * as dagCbor from "@ipld/dag-cbor";
+import { sha256 } from "multiformats/hashes/sha2";
 import { encodeBlock, decodeBlock, type Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
 import type { DocBody } from "../doc/normalize.js";
@@ -61,6 +63,16 @@ export async function readEvent(cid: CID, bytes: Uint8Array): Promise<EventBlock
   const block = await decodeBlock<unknown>(cid, bytes);
   checkEventShape(cid, block.value);
   return block as EventBlock;
+}
+
+/**
+ * Decodes and validates event bytes whose CID is not known yet (it is
+ * computed from the bytes, so it is right by construction).
+ * @throws HearthError `INTEGRITY` if they are not a well-formed event.
+ */
+export async function readEventBytes(bytes: Uint8Array): Promise<EventBlock> {
+  const cid = CID.createV1(dagCbor.code, await sha256.digest(bytes));
+  return readEvent(cid, bytes);
 }
 
 function checkEventShape(cid: CID, value: unknown): asserts value is EventValue {

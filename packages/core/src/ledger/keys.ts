@@ -5,18 +5,23 @@
  *
  * Store:
  * - `meta`             the last checkpoint ({@link Checkpoint})
- * - `ev/<cid>`         an event block (plaintext dag-cbor; the store encrypts)
+ * - `ev/<n>`           the n-th event applied here (1, 2, 3, …), as its block
+ *                      bytes (dag-cbor; the store encrypts; the CID is the
+ *                      hash of these bytes, recomputed on read)
  * - `nd/<cid>`         a tree node
- * - `log/<seq>`        an event applied after the checkpoint, keyed by its last
- *                      position, in order (value: its CID bytes)
+ *
+ * Events are written once, under consecutive numbers, so a commit is one
+ * record, and reopening replays `ev/<n+1>`, `ev/<n+2>`, … after the
+ * checkpoint's `n` until one is missing. (An earlier layout kept
+ * `ev/<cid>` plus a `log/<seq>` pointer per commit: two sealed values per
+ * commit, and a dead log record per commit after each checkpoint.)
  *
  * Positions (`seq`) count changes, not events: an event with n ops takes n
  * consecutive positions (at least one), so a change feed page can end in
  * the middle of a big commit and resume exactly there.
  *
  * Local tree (not part of the converged state; differs per replica):
- * - `q/<seq>` → event CID     the event whose last position is `seq`
- * - `e/<cid>` → seq           an event's last position (also: "have I got it?")
+ * - `e/<cid>` → [n, seq]      an event's number and last position (also: "have I got it?")
  * - `s/<seq>` → doc id        a document's latest change, in change order
  * - `i/<id>` → seq            the position of a document's latest change
  *
@@ -24,17 +29,18 @@
  */
 import type { CID } from "multiformats/cid";
 
+/** Store key of the checkpoint record. */
 export const META_KEY = "meta";
-export const eventKey = (cid: CID | string): string => `ev/${cid.toString()}`;
 
 /** Fixed-width base36, so string order is numeric order (up to 36^10 ≈ 3.6e15). */
 export const seqText = (seq: number): string => seq.toString(36).padStart(10, "0");
-export const logKey = (seq: number): string => `log/${seqText(seq)}`;
-export const LOG_PREFIX = "log/";
 
+/** Store key of the `n`-th event applied here. */
+export const eventKey = (n: number): string => `ev/${seqText(n)}`;
+
+/** Keys of the local tree. */
 export const local = {
-  eventAt: (seq: number): string => `q/${seqText(seq)}`,
-  seqOf: (cid: CID | string): string => `e/${cid.toString()}`,
+  event: (cid: CID | string): string => `e/${cid.toString()}`,
   change: (seq: number): string => `s/${seqText(seq)}`,
   /** Upper bound (exclusive) of the change range. */
   CHANGE_END: "s0",

@@ -23,7 +23,7 @@ import { Indexes, describeIndex, type MapFn } from "./indexes.js";
 import { treeDelta } from "./tree-delta.js";
 import { Serial } from "./serial.js";
 import { cloneJson } from "./clone.js";
-import { META_KEY, eventKey, logKey, local } from "./keys.js";
+import { META_KEY, eventKey } from "./keys.js";
 import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from "./reads.js";
 import type {
   AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, QueryOptions, QueryRow, Subscriber, WriteResult,
@@ -158,7 +158,7 @@ export class Ledger {
       for (const [id, body] of bodies) ops.push({ i: id, d: body, s: liveEvents(await this.#state.register(id)) });
       const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops);
       await this.#store.write(
-        { put: [[eventKey(event.cid), event.bytes], [logKey(this.#state.nextLastSeq(ops.length)), event.cid.bytes]] },
+        { put: [[this.#state.nextEventKey(), event.bytes]] },
         { durability: this.#internals.durability },
       );
       changed = await this.#state.apply(event);
@@ -234,8 +234,8 @@ export class Ledger {
         throw new HearthError("INVALID_ARGUMENT", `clock entry ${JSON.stringify(entry)} is not an event CID`, { cause });
       }
       // Events this replica has not seen say nothing about its positions.
-      const seq = (await this.#state.localTree.get(local.seqOf(cid))) as number | undefined;
-      if (seq !== undefined) position = Math.max(position, seq);
+      const applied = await this.#state.eventEntry(cid);
+      if (applied !== undefined) position = Math.max(position, applied[1]);
     }
     return position;
   }
@@ -308,8 +308,9 @@ export class Ledger {
   async eventBlock(cid: string | CID): Promise<{ cid: string; bytes: Uint8Array; parents: string[] }> {
     this.#assertOpen();
     const id = typeof cid === "string" ? CID.parse(cid) : cid;
-    const bytes = await this.#store.get(eventKey(id));
-    if (bytes === undefined) throw new HearthError("NOT_FOUND", `event ${id} is not in ledger ${JSON.stringify(this.name)}`);
+    const entry = await this.#state.eventEntry(id);
+    const bytes = entry && (await this.#store.get(eventKey(entry[0])));
+    if (!bytes) throw new HearthError("NOT_FOUND", `event ${id} is not in ledger ${JSON.stringify(this.name)}`);
     const block = await readEvent(id, bytes);
     return { cid: id.toString(), bytes, parents: block.value.p.map(String) };
   }
@@ -334,7 +335,7 @@ export class Ledger {
       for (let ready = await this.#readyEvents(); ready.length > 0; ready = await this.#readyEvents()) {
         for (const event of ready) {
           await this.#store.write(
-            { put: [[eventKey(event.cid), event.bytes], [logKey(this.#state.nextLastSeq(event.value.o.length)), event.cid.bytes]] },
+            { put: [[this.#state.nextEventKey(), event.bytes]] },
             { durability: this.#internals.durability },
           );
           changed.push(...(await this.#state.apply(event)));
@@ -426,8 +427,7 @@ export class Ledger {
   /**
    * Folds the overlays and writes, in one atomic batch: the tree nodes made
    * since the last checkpoint that are still reachable, the deletion of the
-   * ones no longer reachable, the new `meta`, and the deletion of the log
-   * entries it covers. Runs under the serial lock.
+   * ones no longer reachable, and the new `meta`. Runs under the serial lock.
    */
   async #checkpoint(): Promise<void> {
     const state = this.#state;
@@ -453,6 +453,7 @@ export class Ledger {
     }
     const checkpoint: Checkpoint = {
       v: 1,
+      events: state.events,
       seq: state.seq,
       lamport: state.lamport,
       heads: state.heads(),
@@ -461,7 +462,6 @@ export class Ledger {
       ix: Object.fromEntries(indexes.map((ix) => [ix.name, ix.entry])),
     };
     put.push([META_KEY, encodeCheckpoint(checkpoint)]);
-    for (const key of await this.#store.list("log/")) del.push(key);
     await this.#store.write({ put, del }, { durability: this.#internals.durability });
     state.checkpoint = checkpoint;
     this.#indexes.markStored();

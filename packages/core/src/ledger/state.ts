@@ -18,12 +18,12 @@ import { CID } from "multiformats/cid";
 import { ProllyTree } from "../crdt/prolly.js";
 import { applyOp, type Register } from "../crdt/register.js";
 import type { EventBlock } from "../crdt/event.js";
-import { readEvent } from "../crdt/event.js";
+import { readEventBytes } from "../crdt/event.js";
 import * as dagCbor from "@ipld/dag-cbor";
 import { HearthError } from "../errors.js";
 import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
-import { META_KEY, LOG_PREFIX, eventKey, local } from "./keys.js";
+import { META_KEY, eventKey, local } from "./keys.js";
 
 /** Tree tags; part of every node, so nodes of different trees never coincide. */
 export const STATE_TAG = "hearth/state/1";
@@ -41,6 +41,8 @@ export interface IndexCheckpoint {
 /** The `meta` record: everything needed to reopen without replaying all history. */
 export interface Checkpoint {
   readonly v: 1;
+  /** Events applied (the last one is `ev/<events>`). */
+  readonly events: number;
   readonly seq: number;
   readonly lamport: number;
   readonly heads: CID[];
@@ -64,6 +66,8 @@ export class LedgerState {
   seq: number;
   /** Greatest lamport seen. */
   lamport: number;
+  /** Number of events applied; the next one is stored as `ev/<events + 1>`. */
+  events: number;
   /** The last checkpoint, as stored (undefined before the first). */
   checkpoint: Checkpoint | undefined;
   readonly #heads = new Map<string, CID>();
@@ -78,6 +82,7 @@ export class LedgerState {
     this.checkpoint = checkpoint;
     this.seq = checkpoint?.seq ?? 0;
     this.lamport = checkpoint?.lamport ?? 0;
+    this.events = checkpoint?.events ?? 0;
     for (const h of checkpoint?.heads ?? []) this.#heads.set(h.toString(), h);
   }
 
@@ -102,17 +107,11 @@ export class LedgerState {
         checkpoint,
       );
     }
-    for (const key of await store.list(LOG_PREFIX)) {
-      const lastSeq = parseInt(key.slice(LOG_PREFIX.length), 36);
-      if (lastSeq <= state.seq) continue; // a checkpoint raced a crash: already folded in
-      const cidBytes = await store.get(key);
-      if (cidBytes === undefined) continue;
-      const cid = CID.decode(cidBytes);
-      const bytes = await store.get(eventKey(cid));
-      if (bytes === undefined) {
-        throw new HearthError("INTEGRITY", `event ${cid} logged at ${key} is missing from ${store.url}; the store is damaged`);
-      }
-      await state.apply(await readEvent(cid, bytes));
+    // Events after the checkpoint are numbered consecutively: replay until the first gap.
+    for (;;) {
+      const bytes = await store.get(eventKey(state.events + 1));
+      if (bytes === undefined) break;
+      await state.apply(await readEventBytes(bytes));
     }
     return state;
   }
@@ -135,17 +134,22 @@ export class LedgerState {
 
   /** True if the event was applied here. */
   async hasEvent(cid: CID): Promise<boolean> {
-    return (await this.localGet(local.seqOf(cid))) !== undefined;
+    return (await this.localGet(local.event(cid))) !== undefined;
   }
 
-  /** The last position an event with `opCount` ops takes when applied next. */
-  nextLastSeq(opCount: number): number {
-    return this.seq + Math.max(1, opCount);
+  /** Where an event is stored and positioned here: `[event number, last change position]`, if applied. */
+  async eventEntry(cid: CID): Promise<[number, number] | undefined> {
+    return (await this.localGet(local.event(cid))) as [number, number] | undefined;
+  }
+
+  /** The store key the next applied event must be written under. */
+  nextEventKey(): string {
+    return eventKey(this.events + 1);
   }
 
   /**
    * Applies an event at the next positions (the caller has made it durable
-   * first, logged under {@link nextLastSeq}). Its parents must have been
+   * first, under {@link nextEventKey}). Its parents must have been
    * applied (causal order). Returns the documents it changed, as they now read.
    */
   async apply(event: EventBlock): Promise<ChangedDoc[]> {
@@ -162,9 +166,9 @@ export class LedgerState {
       this.#localOverlay.set(local.lastChange(op.i), seq);
       changed.push(docOf(op.i, next));
     }
-    const lastSeq = this.nextLastSeq(value.o.length);
-    this.#localOverlay.set(local.eventAt(lastSeq), cid.bytes);
-    this.#localOverlay.set(local.seqOf(cid), lastSeq);
+    const lastSeq = this.seq + Math.max(1, value.o.length);
+    this.events++;
+    this.#localOverlay.set(local.event(cid), [this.events, lastSeq]);
     for (const parent of value.p) this.#heads.delete(parent.toString());
     this.#heads.set(cid.toString(), cid);
     this.lamport = Math.max(this.lamport, value.l);
@@ -221,7 +225,7 @@ function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   } catch (cause) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not valid dag-cbor; the store is damaged", { cause });
   }
-  if (value?.v !== 1 || !Number.isSafeInteger(value.seq) || CID.asCID(value.state) === null) {
+  if (value?.v !== 1 || !Number.isSafeInteger(value.seq) || !Number.isSafeInteger(value.events) || CID.asCID(value.state) === null) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not a Hearth checkpoint; the store is damaged or not a Hearth ledger");
   }
   return value;
