@@ -371,6 +371,7 @@ export class Ledger {
       await this.#flushForClose();
       try {
         await this.#serial.run(() => this.#checkpoint());
+        await this.#store.maintain?.();
       } finally {
         this.#subscribers.clear();
         await this.#store.close();

@@ -44,7 +44,10 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
     }
     const inner: ByteStore = await platform.openStore(storeUrl);
     cleanup.push(() => inner.close());
-    const store = await openEncryptedStore(inner, keyring, platform.cipher ? { cipher: platform.cipher } : {});
+    const store = await openEncryptedStore(inner, keyring, {
+      ...(platform.cipher && { cipher: platform.cipher }),
+      ...(platform.compression && { compression: platform.compression }),
+    });
     return await Ledger.load(name, store, { durability, onClose: release });
   } catch (err) {
     await release();

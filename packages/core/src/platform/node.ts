@@ -15,6 +15,7 @@ import { openFileStore } from "../store/file.js";
 import { openMemoryKeyring } from "../keyring/memory.js";
 import { openFileKeyring } from "../keyring/file.js";
 import { nodeCipher } from "../crypto/cipher-node.js";
+import { nodeCompression } from "../crypto/compression-node.js";
 import type { Platform } from "./types.js";
 
 /** The device keyring's directory inside {@link hearthDir}. */
@@ -39,6 +40,7 @@ export function directoryName(name: string): string {
 /** The Node {@link Platform}. */
 export const nodePlatform: Platform = {
   cipher: nodeCipher,
+  compression: nodeCompression,
   defaultStoreUrl: (name) => pathToFileURL(join(hearthDir(), directoryName(name))).href,
   defaultKeyringUrl: (storeUrl) =>
     parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : pathToFileURL(join(hearthDir(), KEYRING_DIR)).href,

@@ -9,6 +9,7 @@
 import type { ByteStore } from "../store/types.js";
 import type { Keyring } from "../keyring/types.js";
 import type { AeadCipher } from "../crypto/cipher.js";
+import type { Compression } from "../crypto/compression.js";
 
 /** See the module docs. */
 export interface Platform {
@@ -22,4 +23,6 @@ export interface Platform {
   openKeyring(url: string): Promise<Keyring>;
   /** The AES-GCM implementation for the encryption layer (default WebCrypto). */
   readonly cipher?: AeadCipher;
+  /** Compression before sealing, where the platform has a fast synchronous deflate. */
+  readonly compression?: Compression;
 }

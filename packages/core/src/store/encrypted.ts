@@ -21,6 +21,7 @@
  */
 import { seal, unseal, readEnvelopeFingerprint } from "../crypto/envelope.js";
 import { webCryptoCipher, type AeadCipher } from "../crypto/cipher.js";
+import { frameValue, unframeValue, type Compression } from "../crypto/compression.js";
 import { isFingerprint } from "../crypto/fingerprint.js";
 import { HearthError, isHearthError } from "../errors.js";
 import type { DataKey, Fingerprint, Keyring } from "../keyring/types.js";
@@ -55,6 +56,11 @@ export interface EncryptedStoreOptions {
    * its faster synchronous one; envelopes are identical either way.
    */
   readonly cipher?: AeadCipher;
+  /**
+   * Compress values before sealing (the Node platform passes zlib). Without
+   * it nothing is compressed, but compressed values are still readable.
+   */
+  readonly compression?: Compression;
 }
 
 /**
@@ -79,7 +85,7 @@ export async function openEncryptedStore(inner: ByteStore, keyring: Keyring, opt
     const fingerprint = parseKeyRecord(record, inner.url);
     const dataKey = await keyring.getKey(fingerprint);
     if (!dataKey) throw missingKey(fingerprint, `store ${inner.url}`, keyring);
-    return new EncryptedByteStore(inner, keyring, dataKey, options.cipher ?? webCryptoCipher);
+    return new EncryptedByteStore(inner, keyring, dataKey, options.cipher ?? webCryptoCipher, options.compression);
   }
   if (options.create === false) {
     throw new HearthError(
@@ -100,7 +106,7 @@ export async function openEncryptedStore(inner: ByteStore, keyring: Keyring, opt
     { put: [[KEY_RECORD_NAME, new TextEncoder().encode(body)]] },
     { durability: inner.supports.fsync ? "fsync" : "process" },
   );
-  return new EncryptedByteStore(inner, keyring, dataKey, options.cipher ?? webCryptoCipher);
+  return new EncryptedByteStore(inner, keyring, dataKey, options.cipher ?? webCryptoCipher, options.compression);
 }
 
 class EncryptedByteStore implements EncryptedStore {
@@ -115,6 +121,7 @@ class EncryptedByteStore implements EncryptedStore {
     private readonly keyring: Keyring,
     private readonly dataKey: DataKey,
     private readonly cipher: AeadCipher,
+    private readonly compression: Compression | undefined,
   ) {
     this.keyFingerprint = dataKey.fingerprint;
   }
@@ -135,7 +142,7 @@ class EncryptedByteStore implements EncryptedStore {
     const where = `value ${JSON.stringify(key)} in store ${this.url}`;
     try {
       const dataKey = await this.#keyFor(readEnvelopeFingerprint(envelope), where);
-      return await unseal(dataKey, envelope, aadFor(key), this.cipher);
+      return await unframeValue(await unseal(dataKey, envelope, aadFor(key), this.cipher), this.compression, where);
     } catch (err) {
       if (isHearthError(err, "INTEGRITY")) throw new HearthError("INTEGRITY", `${where}: ${err.message}`, { cause: err });
       throw err;
@@ -165,6 +172,11 @@ class EncryptedByteStore implements EncryptedStore {
     }
   }
 
+  async maintain(): Promise<void> {
+    this.#assertOpen();
+    await this.inner.maintain?.();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled(this.#pendingWrites);
@@ -180,7 +192,7 @@ class EncryptedByteStore implements EncryptedStore {
 
   async #sealAndWrite(batch: WriteBatch, options: WriteOptions | undefined): Promise<void> {
     const put = await Promise.all(
-      (batch.put ?? []).map(async ([key, value]) => [key, await seal(this.dataKey, value, aadFor(key), this.cipher)] as const),
+      (batch.put ?? []).map(async ([key, value]) => [key, await seal(this.dataKey, frameValue(value, this.compression), aadFor(key), this.cipher)] as const),
     );
     const sealed: WriteBatch = batch.del === undefined ? { put } : { del: batch.del, put };
     await this.inner.write(sealed, options);

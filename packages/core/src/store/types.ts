@@ -61,6 +61,12 @@ export interface ByteStore {
   list(prefix: string): Promise<string[]>;
   /** Applies `batch` atomically. An empty batch is a no-op. */
   write(batch: WriteBatch, options?: WriteOptions): Promise<void>;
+  /**
+   * Optional: do deferred housekeeping now, if it is worth doing (the file
+   * store compacts its log when much of it is dead). The ledger calls it on
+   * close, so what stays on disk is what is live.
+   */
+  maintain?(): Promise<void>;
   /** Releases the store. Idempotent. Pending writes complete first. */
   close(): Promise<void>;
   /** Deletes every key and the store's own container (directory, database), then closes. */

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { frameValue, unframeValue, streamCompression, COMPRESS_MIN_BYTES } from "../src/crypto/compression.js";
+import { nodeCompression } from "../src/crypto/compression-node.js";
+import { openEncryptedStore } from "../src/store/encrypted.js";
+import { openMemoryStore } from "../src/store/memory.js";
+import { openMemoryKeyring } from "../src/keyring/memory.js";
+import { nodeCipher } from "../src/crypto/cipher-node.js";
+import { storeConformance } from "../src/testing/store-suite.js";
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+describe("value framing and compression", () => {
+  it("round-trips any bytes, with and without compression", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 4096 }), fc.boolean(), async (bytes, compress) => {
+        const frame = frameValue(bytes, compress ? nodeCompression : undefined);
+        expect(await unframeValue(frame, nodeCompression, "t")).toEqual(bytes);
+      }),
+    );
+  });
+
+  it("compresses repetitive values and leaves small or random ones as they are", () => {
+    const repetitive = text(JSON.stringify(Array.from({ length: 50 }, (_, i) => ({ title: "todo", done: false, i }))));
+    const framed = frameValue(repetitive, nodeCompression);
+    expect(framed[0]).toBe(1);
+    expect(framed.length).toBeLessThan(repetitive.length / 2);
+    expect(frameValue(text("x".repeat(COMPRESS_MIN_BYTES - 1)), nodeCompression)[0]).toBe(0);
+    const random = crypto.getRandomValues(new Uint8Array(2048));
+    expect(frameValue(random, nodeCompression)[0]).toBe(0);
+  });
+
+  it("values compressed by Node's zlib inflate through the Compression Streams API (the browser path)", async () => {
+    const value = text("hearth ".repeat(500));
+    const frame = frameValue(value, nodeCompression);
+    expect(frame[0]).toBe(1);
+    expect(await unframeValue(frame, undefined, "t")).toEqual(value);
+    expect(await streamCompression.inflate(frame.subarray(1))).toEqual(value);
+  });
+
+  it("an unknown flag or a corrupt deflate stream is INTEGRITY", async () => {
+    await expect(unframeValue(new Uint8Array([7, 1, 2]), nodeCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
+    await expect(unframeValue(new Uint8Array([1, 0xff, 0xff, 0xff]), nodeCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
+    await expect(unframeValue(new Uint8Array([1, 0xff, 0xff, 0xff]), undefined, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
+  });
+});
+
+describe("store conformance through encryption with compression", () => {
+  let n = 0;
+  for (const c of storeConformance({
+    label: "encrypted+compressed(memory)",
+    async open() {
+      const url = `memory://compressed-${++n}-${Math.random()}`;
+      const keyring = await openMemoryKeyring(`${url}-keys`);
+      const options = { cipher: nodeCipher, compression: nodeCompression };
+      return {
+        store: await openEncryptedStore(await openMemoryStore(url), keyring, options),
+        reopen: async () => openEncryptedStore(await openMemoryStore(url), keyring, options),
+      };
+    },
+  })) it(c.name, c.run);
+});
