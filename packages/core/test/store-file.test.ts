@@ -138,6 +138,150 @@ describe("file store: crash recovery", () => {
   });
 });
 
+describe("file store: damage in the middle of the log", () => {
+  /** Writes ten batches (batch i puts `b<i>/x` and `b<i>/y`); returns the log size before and after each. */
+  async function writeTenBatches(dir: string): Promise<number[]> {
+    const store = await openFileStore(dir);
+    const bounds = [store.logSize()];
+    try {
+      for (let i = 0; i < 10; i++) {
+        await store.write({ put: [[`b${i}/x`, utf8(`x${i} ${".".repeat(i * 7)}`)], [`b${i}/y`, utf8(`y${i}`)]] });
+        bounds.push(store.logSize());
+      }
+    } finally {
+      await store.close();
+    }
+    return bounds;
+  }
+
+  async function expectBatchesBefore(store: FileByteStore, n: number): Promise<void> {
+    expect(await store.list("")).toEqual(
+      Array.from({ length: n }, (_, i) => [`b${i}/x`, `b${i}/y`])
+        .flat()
+        .sort(),
+    );
+    for (let i = 0; i < n; i++) expect(text(await store.get(`b${i}/y`))).toBe(`y${i}`);
+  }
+
+  /** Flips `bytes[at]`, opens, and checks the open is refused with INTEGRITY and leaves the directory as it was. */
+  async function expectRefused(dir: string, at: number): Promise<void> {
+    const path = logPath(dir);
+    const bytes = fs.readFileSync(path);
+    bytes[at] = (bytes[at] as number) ^ 0x5a;
+    fs.writeFileSync(path, bytes);
+    await checkRejects(openFileStore(dir), "INTEGRITY");
+    expect(Buffer.compare(fs.readFileSync(path), bytes)).toBe(0); // same size, same bytes: nothing cut
+    expect(fs.readdirSync(dir).sort()).toEqual([path.slice(dir.length + 1)]); // lock released, no new files
+    await checkRejects(openFileStore(dir), "INTEGRITY"); // and it stays refused
+  }
+
+  it("a flipped payload byte in a middle record refuses the open (INTEGRITY) and changes nothing", async () => {
+    const dir = freshDir();
+    const bounds = await writeTenBatches(dir);
+    await expectRefused(dir, (bounds[3] as number) + 15); // inside batch 3's first key
+    const again = freshDir();
+    const b = await writeTenBatches(again);
+    await expectRefused(again, (b[5] as number) - 2); // the last value byte of batch 4
+  });
+
+  it("a flipped byte in a middle record's length or checksum refuses the open", async () => {
+    // Length bytes: the low one makes the frame point inside the next record,
+    // the high one past the end of the file. Then each CRC byte position.
+    for (const [batch, offsetInRecord] of [[2, 4], [4, 7], [6, 5], [1, 0], [7, 3]] as const) {
+      const dir = freshDir();
+      const bounds = await writeTenBatches(dir);
+      await expectRefused(dir, (bounds[batch] as number) + offsetInRecord);
+    }
+  });
+
+  it("damage in the very first record, with nine after it, is refused too", async () => {
+    const dir = freshDir();
+    const bounds = await writeTenBatches(dir);
+    await expectRefused(dir, (bounds[0] as number) + 10);
+  });
+
+  it("the documented way to keep what precedes the damage works: copy the log, cut it at the bad record", async () => {
+    const dir = freshDir();
+    const bounds = await writeTenBatches(dir);
+    const damagedAt = bounds[6] as number;
+    await expectRefused(dir, damagedAt + 20);
+    const path = logPath(dir);
+    fs.copyFileSync(path, `${path}.damaged`);
+    fs.truncateSync(path, damagedAt);
+    const store = await openTracked(dir);
+    await expectBatchesBefore(store, 6);
+    await store.write({ put: [["after", utf8("repair")]] });
+    await store.close();
+    const again = await openTracked(dir);
+    expect(text(await again.get("after"))).toBe("repair");
+    expect(fs.existsSync(`${path}.damaged`)).toBe(true); // the copy is neither read nor deleted
+  });
+
+  it("damage followed by a valid record bigger than the search window is still found", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    await store.write({ put: [["a", utf8("1")]] });
+    const damagedAt = store.logSize();
+    await store.write({ put: [["b", utf8("2")]] });
+    await store.write({ put: [["big", new Uint8Array(5 << 20).fill(7)]] });
+    await store.close();
+    await expectRefused(dir, damagedAt + 4); // its length now points nowhere useful
+  });
+
+  it("a flipped byte anywhere in the LAST record is a torn tail: that batch is dropped, all before it kept", async () => {
+    for (const offsetInRecord of [0, 3, 4, 7, 9, 12, -1, -20]) {
+      const dir = freshDir();
+      const bounds = await writeTenBatches(dir);
+      const start = bounds[9] as number;
+      const end = bounds[10] as number;
+      const at = offsetInRecord < 0 ? end + offsetInRecord : start + offsetInRecord;
+      const path = logPath(dir);
+      const bytes = fs.readFileSync(path);
+      bytes[at] = (bytes[at] as number) ^ 0x5a;
+      fs.writeFileSync(path, bytes);
+      const store = await openFileStore(dir);
+      try {
+        await expectBatchesBefore(store, 9);
+        expect(store.logSize()).toBe(start);
+        expect(fs.statSync(path).size).toBe(start);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it("a big record torn in the middle of its value is still a torn tail", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    await store.write({ put: [["small", utf8("kept")]] });
+    const start = store.logSize();
+    // Pseudo-random bytes: a torn ciphertext, searched byte by byte for a record.
+    let seed = 1;
+    const noise = new Uint8Array(3 << 20).map(() => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24) & 0xff);
+    await store.write({ put: [["big", noise]] });
+    await store.close();
+    fs.truncateSync(logPath(dir), start + (2 << 20));
+    const again = await openTracked(dir);
+    expect(text(await again.get("small"))).toBe("kept");
+    expect(await again.get("big")).toBeUndefined();
+    expect(again.logSize()).toBe(start);
+  });
+
+  it("compaction after a torn tail was cut copies only the intact batches", async () => {
+    const dir = freshDir();
+    const bounds = await writeTenBatches(dir);
+    fs.appendFileSync(logPath(dir), Buffer.from("\x07\x00\x00\x00garbage that is no record"));
+    const store = await openTracked(dir);
+    expect(store.logSize()).toBe(bounds[10]);
+    await store.compact();
+    await expectBatchesBefore(store, 10);
+    await store.close();
+    const again = await openTracked(dir);
+    await expectBatchesBefore(again, 10);
+    expect(fs.statSync(logPath(dir)).size).toBe(again.logSize()); // the compacted log has no tail to cut
+  });
+});
+
 describe("file store: compaction", () => {
   async function fillWithGarbage(store: FileByteStore): Promise<Map<string, string>> {
     const expected = new Map<string, string>();

@@ -13,16 +13,26 @@
  *
  * One record is one `write(batch)`, so a batch is atomic: at open a record
  * whose frame runs past the end of the file or whose CRC does not match is
- * a torn tail and is cut off together with everything after it. Covering the
- * length by the CRC and refusing empty payloads means a run of zero bytes
- * (what a filesystem may leave after a power loss) never parses as a record.
+ * a torn tail and is cut off, provided nothing valid follows it. If a
+ * complete valid record does follow, the damage is in the middle of the log
+ * (a bit flip, a bad sector) and cutting there would silently drop
+ * acknowledged batches, so the open is refused instead ({@link ./file-log}).
+ * Covering the length by the CRC and refusing empty payloads means a run of
+ * zero bytes (what a filesystem may leave after a power loss) never parses
+ * as a record.
+ *
+ * A damaged *last* record cannot be told from a torn write: a power loss can
+ * leave a record's full length on disk with wrong bytes in it (the file
+ * grew before its data reached the disk), which is exactly what a flipped
+ * byte in the last record looks like. It is therefore dropped as a torn
+ * tail, together with the batch it carried; everything before it is kept.
  *
  * Node-only (uses `node:zlib` through {@link ./file-crc}).
  *
  * @module
  */
 import { crc32 } from "./file-crc.js";
-import type { WriteBatch } from "./types.js";
+import { MAX_KEY_LENGTH, type WriteBatch } from "./types.js";
 
 /** First bytes of every log file: names the format and its version. */
 export const LOG_MAGIC = Buffer.from("HEARTHLOG\x00v1\x00\x00\x00\x00", "latin1");
@@ -170,4 +180,33 @@ export function replayRecord(buf: Buffer, at: number, recordLength: number, file
       visitor.del(key);
     }
   }
+}
+
+/** Bytes {@link couldStartRecord} may look at from a candidate offset: header, first op head, longest key. */
+export const RECORD_PROBE_BYTES = FRAME_HEADER_BYTES + DEL_OP_OVERHEAD + MAX_KEY_LENGTH;
+
+/**
+ * A cheap test that a record of `recordLength` bytes (header included, as
+ * declared at `at`) could start at `buf[at..]`: its first op has a known tag
+ * and a key of 1 to {@link MAX_KEY_LENGTH} printable ASCII bytes, as every
+ * key the store accepts has. Looking for intact records after a damaged one
+ * means trying every byte offset; this rejects almost all of them without a
+ * CRC, so the search stays linear in the bytes searched.
+ *
+ * `buf` must hold `buf[at, at + min(recordLength, RECORD_PROBE_BYTES))`.
+ */
+export function couldStartRecord(buf: Uint8Array, at: number, recordLength: number): boolean {
+  const op = at + FRAME_HEADER_BYTES;
+  const end = at + recordLength;
+  if (op + DEL_OP_OVERHEAD >= end) return false;
+  const tag = buf[op];
+  if (tag !== OP_DEL && tag !== OP_PUT) return false;
+  const keyLength = u16(buf, op + 1);
+  const keyEnd = op + DEL_OP_OVERHEAD + keyLength;
+  if (keyLength === 0 || keyLength > MAX_KEY_LENGTH || keyEnd > end) return false;
+  for (let i = op + DEL_OP_OVERHEAD; i < keyEnd; i++) {
+    const byte = buf[i] as number;
+    if (byte < 0x21 || byte > 0x7e) return false;
+  }
+  return true;
 }

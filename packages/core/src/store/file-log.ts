@@ -1,8 +1,8 @@
 /**
  * One log file of the file store: its descriptor, its committed length, the
- * open-time scan that rebuilds the index and cuts off a torn tail, and the
- * naming rules that let a crash at any instant of compaction leave exactly
- * one complete log to open.
+ * open-time scan that rebuilds the index and cuts off a torn tail (but
+ * refuses a log damaged in the middle), and the naming rules that let a
+ * crash at any instant of compaction leave exactly one complete log to open.
  *
  * Naming: `log-<generation>.hlog`, generation a positive integer. The log
  * with the highest generation is the current one. A new generation is only
@@ -16,8 +16,18 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { FRAME_HEADER_BYTES, isValidRecord, LOG_MAGIC, payloadLengthAt, replayRecord, type RecordVisitor } from "./file-format.js";
-import { closeFd, datasync, fullsync, readAtMost, syncDirectory, writeAll } from "./file-io.js";
+import { HearthError } from "../errors.js";
+import {
+  couldStartRecord,
+  FRAME_HEADER_BYTES,
+  isValidRecord,
+  LOG_MAGIC,
+  payloadLengthAt,
+  RECORD_PROBE_BYTES,
+  replayRecord,
+  type RecordVisitor,
+} from "./file-format.js";
+import { closeFd, datasync, fullsync, readAtMost, readExact, syncDirectory, writeAll } from "./file-io.js";
 import type { LogIndex } from "./file-index.js";
 
 /** Scan window: large enough that a 10 MB log is read in a handful of syscalls. */
@@ -143,6 +153,12 @@ export class ForeignLogError extends Error {}
  * Replays every valid record of `log` into `visitor` (value offsets made
  * absolute), then cuts the file after the last valid record. Returns the
  * number of bytes cut off (0 for a clean log).
+ *
+ * Only a torn tail is cut: if a complete valid record follows the first bad
+ * one, the log is damaged in the middle, the file is left untouched and the
+ * scan rejects (what `visitor` saw by then must be thrown away).
+ *
+ * @throws HearthError `INTEGRITY` for damage in the middle of the log.
  */
 export async function scanLog(log: LogFile, visitor: RecordVisitor): Promise<number> {
   const fileSize = log.size;
@@ -186,13 +202,96 @@ export async function scanLog(log: LogFile, visitor: RecordVisitor): Promise<num
   }
   const cut = fileSize - pos;
   if (cut > 0) {
-    // A torn or corrupt tail: drop it so the next append starts on a record
+    // Checked only here, after the last valid record, so a clean open pays nothing for it.
+    const intact = await findIntactRecordAfter(log.fd, pos, fileSize);
+    if (intact !== undefined) throw await damagedInTheMiddle(log, pos, intact);
+    // A torn tail: drop it so the next append starts on a record
     // boundary, and make the cut durable before anything is appended.
     fs.ftruncateSync(log.fd, pos);
     await datasync(log.fd);
     log.size = pos;
   }
   return cut;
+}
+
+/**
+ * The offset of the first complete, valid record that starts after the bad
+ * bytes at `damagedAt`, or `undefined` if none does (a torn tail).
+ *
+ * The record the bad frame's own length points at is tried first: after a
+ * flipped payload byte that is where the next record is. Then every later
+ * byte offset is tried, in case the length field itself is what broke.
+ * Offsets inside the damaged bytes can only yield a "record" if a value
+ * stored there contains a whole framed record with a valid CRC, which a
+ * torn write of such a value would turn into a false alarm; values the
+ * ledger stores are ciphertext, where that does not happen by chance.
+ */
+async function findIntactRecordAfter(fd: number, damagedAt: number, fileSize: number): Promise<number | undefined> {
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  if ((await readAtMost(fd, header, damagedAt)) === FRAME_HEADER_BYTES) {
+    const next = damagedAt + FRAME_HEADER_BYTES + payloadLengthAt(header, 0);
+    if (next > damagedAt + FRAME_HEADER_BYTES && (await isIntactRecordAt(fd, next, fileSize))) return next;
+  }
+  const window = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, fileSize - damagedAt));
+  let windowStart = damagedAt;
+  let windowEnd = damagedAt;
+  // A record is longer than its header, so none can start in the last FRAME_HEADER_BYTES.
+  for (let at = damagedAt + 1; at + FRAME_HEADER_BYTES < fileSize; ) {
+    if (at + Math.min(RECORD_PROBE_BYTES, fileSize - at) > windowEnd) {
+      windowStart = at;
+      windowEnd = at + (await readAtMost(fd, window, at));
+    }
+    // Probe every offset whose probe bytes are all in the window without awaiting.
+    const lastProbe = windowEnd === fileSize ? fileSize - FRAME_HEADER_BYTES - 1 : windowEnd - RECORD_PROBE_BYTES;
+    for (; at <= lastProbe; at++) {
+      const local = at - windowStart;
+      const recordLength = FRAME_HEADER_BYTES + payloadLengthAt(window, local);
+      if (at + recordLength > fileSize || !couldStartRecord(window, local, recordLength)) continue;
+      const valid = at + recordLength <= windowEnd ? isValidRecord(window, local, recordLength) : await isIntactRecordAt(fd, at, fileSize);
+      if (valid) return at;
+    }
+  }
+  return undefined;
+}
+
+/** True when a complete, valid record starts at `at` (read on its own, since it may be large). */
+async function isIntactRecordAt(fd: number, at: number, fileSize: number): Promise<boolean> {
+  if (at + FRAME_HEADER_BYTES >= fileSize) return false;
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  await readExact(fd, header, at);
+  const recordLength = FRAME_HEADER_BYTES + payloadLengthAt(header, 0);
+  if (at + recordLength > fileSize) return false;
+  const probe = Buffer.allocUnsafe(Math.min(recordLength, RECORD_PROBE_BYTES));
+  await readExact(fd, probe, at);
+  if (!couldStartRecord(probe, 0, recordLength)) return false;
+  const record = Buffer.allocUnsafe(recordLength);
+  await readExact(fd, record, at);
+  return isValidRecord(record, 0, recordLength);
+}
+
+/** The `INTEGRITY` error for a log whose bad bytes at `damagedAt` are followed by the valid record at `intactAt`. */
+async function damagedInTheMiddle(log: LogFile, damagedAt: number, intactAt: number): Promise<HearthError> {
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  await readAtMost(log.fd, header, damagedAt);
+  const payloadLength = payloadLengthAt(header, 0);
+  const what =
+    damagedAt + FRAME_HEADER_BYTES + payloadLength > log.size
+      ? `declares ${payloadLength} bytes, more than the file holds`
+      : payloadLength === 0
+        ? "declares an empty payload"
+        : "fails its checksum";
+  const following = log.size - damagedAt;
+  return new HearthError(
+    "INTEGRITY",
+    `the store log ${log.path} is damaged in the middle: the record at byte ${damagedAt} ${what}, ` +
+      `yet ${following} bytes follow it, with a valid record at byte ${intactAt}. ` +
+      `This is not a torn write, so nothing was cut off or changed. ` +
+      `Restore the store's directory from a backup or a replica (a ledger that syncs can be opened afresh and pulled again). ` +
+      `Or, to keep every batch before byte ${damagedAt} and drop the ${following} bytes from there on ` +
+      `(kept in a copy for recovery), with no process using the store run: ` +
+      `cp -p "${log.path}" "${log.path}.damaged" && ` +
+      `node -e "require('node:fs').truncateSync(process.argv[1], ${damagedAt})" "${log.path}"`,
+  );
 }
 
 /**

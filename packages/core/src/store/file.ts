@@ -6,7 +6,9 @@
  * - **One append per batch.** Each `write(batch)` becomes one framed,
  *   CRC-checked record ({@link ./file-format}) appended to the single active
  *   log. A batch is atomic because a record is either whole or, at open,
- *   recognised as a torn tail and cut off.
+ *   recognised as a torn tail and cut off. A bad record with valid records
+ *   after it is damage, not a torn write: the open is refused rather than
+ *   silently dropping the acknowledged batches that follow it.
  * - **One read per get.** An in-memory index (key → file, offset, length),
  *   rebuilt by scanning the log at open, serves `get` with one positioned
  *   read and `list` without touching the disk.
@@ -91,6 +93,8 @@ export function fileUrlToDir(url: string): string {
  * absolute directory path.
  *
  * @throws HearthError `LOCKED` if another live process or handle has it open;
+ *   `INTEGRITY` if the log is damaged in the middle (the message names the
+ *   offset and how to recover; the file is left untouched);
  *   `STORAGE_FAILED` if the directory or its log cannot be read or written.
  * @example
  * ```ts
