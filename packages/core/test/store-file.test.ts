@@ -603,3 +603,25 @@ function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
+
+describe("maintain", () => {
+  it("compacts a log that is more than a quarter dead, and leaves a live one alone", async () => {
+    const where = fs.mkdtempSync(join(tmpdir(), "hearth-maintain-"));
+    try {
+      const store = await openFileStore(where);
+      const value = new Uint8Array(1024).fill(7);
+      await store.write({ put: Array.from({ length: 200 }, (_, i) => [`k${i}`, value] as const) });
+      const live = store.logSize();
+      await store.maintain();
+      expect(store.logSize()).toBe(live);
+      await store.write({ del: Array.from({ length: 100 }, (_, i) => `k${i}`) });
+      await store.maintain();
+      expect(store.logSize()).toBeLessThan(live * 0.6);
+      expect(await store.get("k150")).toEqual(value);
+      expect(await store.get("k50")).toBeUndefined();
+      await store.close();
+    } finally {
+      fs.rmSync(where, { recursive: true, force: true });
+    }
+  });
+});

@@ -143,6 +143,10 @@ interface PendingWrite {
 
 const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 const DEFAULT_COMPACT_DEAD_RATIO = 0.5;
+/** Smallest log {@link FileByteStore.maintain} bothers to compact. */
+const MAINTAIN_MIN_BYTES = 64 * 1024;
+/** Dead fraction above which {@link FileByteStore.maintain} compacts. */
+const MAINTAIN_DEAD_RATIO = 0.25;
 /** Group commits up to this size are joined into one buffer (one syscall); larger ones go record by record. */
 const CONCAT_LIMIT = 1024 * 1024;
 
@@ -293,6 +297,19 @@ class FileStore implements FileByteStore {
 
   logSize(): number {
     return this.log.size;
+  }
+
+  /**
+   * Compacts now if a quarter of a log of at least 64 KiB is dead — a lower
+   * bar than the background trigger, because the ledger calls this on close,
+   * when the work does not compete with writes and what stays on disk should
+   * be what is live.
+   */
+  async maintain(): Promise<void> {
+    this.assertOpen();
+    await this.compaction;
+    const size = this.log.size;
+    if (size >= MAINTAIN_MIN_BYTES && size - this.index.liveBytes > size * MAINTAIN_DEAD_RATIO) await this.compact();
   }
 
   /** Starts a background compaction when the log is big enough and mostly dead. */
