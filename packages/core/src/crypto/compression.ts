@@ -13,7 +13,7 @@
 import { HearthError } from "../errors.js";
 
 /** Values shorter than this are stored as is: the savings do not pay for the work. */
-export const COMPRESS_MIN_BYTES = 256;
+export const COMPRESS_MIN_BYTES = 1024;
 
 const RAW = 0;
 const DEFLATE_RAW = 1;

@@ -54,12 +54,41 @@ export async function seal(
   cipher: AeadCipher = webCryptoCipher,
 ): Promise<Uint8Array> {
   const header = new Uint8Array(HEADER_BYTES);
-  header[0] = ENVELOPE_VERSION;
-  header.set(fromHex(key.fingerprint), 1);
-  const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
+  header.set(authenticatedHeader(key), 0);
+  const iv = freshIv();
   header.set(iv, AUTHENTICATED_HEADER_BYTES);
   const ciphertext = await cipher.encrypt(key, iv, plaintext, associatedData(header, aad));
   return concatBytes(header, ciphertext);
+}
+
+const headers = new Map<string, Uint8Array>();
+
+/** Version byte and binary fingerprint, computed once per key. */
+function authenticatedHeader(key: DataKey): Uint8Array {
+  let header = headers.get(key.fingerprint);
+  if (!header) {
+    header = new Uint8Array(AUTHENTICATED_HEADER_BYTES);
+    header[0] = ENVELOPE_VERSION;
+    header.set(fromHex(key.fingerprint), 1);
+    headers.set(key.fingerprint, header);
+  }
+  return header;
+}
+
+// IVs are drawn from a buffer of CSPRNG output refilled 256 IVs at a time:
+// the same randomness as one getRandomValues call per IV, a fraction of the
+// calls. Each IV is copied out and its bytes are never handed out twice.
+const IV_POOL_IVS = 256;
+const ivPool = new Uint8Array(IV_BYTES * IV_POOL_IVS);
+let ivPoolUsed = IV_POOL_IVS;
+
+function freshIv(): Uint8Array {
+  if (ivPoolUsed === IV_POOL_IVS) {
+    globalThis.crypto.getRandomValues(ivPool);
+    ivPoolUsed = 0;
+  }
+  const start = ivPoolUsed++ * IV_BYTES;
+  return ivPool.slice(start, start + IV_BYTES);
 }
 
 /**

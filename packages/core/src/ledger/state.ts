@@ -150,11 +150,12 @@ export class LedgerState {
   /**
    * Applies an event at the next positions (the caller has made it durable
    * first, under {@link nextEventKey}). Its parents must have been
-   * applied (causal order). Returns the documents it changed, as they now read.
+   * applied (causal order). Returns the registers it changed, by document id
+   * (turned into documents only if someone is listening).
    */
-  async apply(event: EventBlock): Promise<ChangedDoc[]> {
+  async apply(event: EventBlock): Promise<Array<[string, Register]>> {
     const { cid, value } = event;
-    const changed: ChangedDoc[] = [];
+    const changed: Array<[string, Register]> = [];
     let seq = this.seq;
     for (const op of value.o) {
       seq++;
@@ -164,7 +165,7 @@ export class LedgerState {
       if (previous !== undefined) this.#localOverlay.set(local.change(previous), undefined);
       this.#localOverlay.set(local.change(seq), op.i);
       this.#localOverlay.set(local.lastChange(op.i), seq);
-      changed.push(docOf(op.i, next));
+      changed.push([op.i, next]);
     }
     const lastSeq = this.seq + Math.max(1, value.o.length);
     this.events++;
