@@ -202,7 +202,7 @@ export class Ledger {
   /** Lists documents by id (ascending unless `descending`), deleted ones only with `includeDeleted`. */
   async allDocs(options: AllDocsOptions = {}): Promise<DocRows> {
     checkRangeOptions(options);
-    return this.#read(async () => ({ rows: await allDocRows(this.#state.stateTree, options), clock: this.#clock() }));
+    return this.#read("none", async () => ({ rows: await allDocRows(this.#state, options), clock: this.#clock() }));
   }
 
   /**
@@ -216,7 +216,7 @@ export class Ledger {
     if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 0)) {
       throw new HearthError("INVALID_ARGUMENT", `limit must be a non-negative integer, got ${String(limit)}`);
     }
-    return this.#read(async () => {
+    return this.#read("all", async () => {
       const from = await this.#positionOf(since);
       const page = await changeRows(this.#state.localTree, this.#state.stateTree, from, limit);
       return { rows: page.rows, clock: page.more ? [`@${page.last}`] : this.#clock() };
@@ -254,7 +254,7 @@ export class Ledger {
   async query(field: string | MapFn, options: QueryOptions = {}): Promise<{ rows: QueryRow[] }> {
     checkRangeOptions(options);
     const def = describeIndex(field, options.index);
-    return this.#read(async () => {
+    return this.#read("all", async () => {
       const index = await this.#indexes.ready(def, this.#state);
       return { rows: await queryRows(index, this.#state.stateTree, options) };
     });
@@ -265,7 +265,7 @@ export class Ledger {
    * has applied the same writes, whatever order they arrived in.
    */
   async root(): Promise<string> {
-    return this.#read(async () => this.#state.stateTree.root.toString());
+    return this.#read("state", async () => this.#state.stateTree.root.toString());
   }
 
   /** The ledger's current heads (event CIDs): what it has seen. */
@@ -414,11 +414,16 @@ export class Ledger {
     }
   }
 
-  /** Runs a range read with the trees folded, under the serial lock. */
-  async #read<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a read under the serial lock, with no tree folded (reads that merge
+   * the overlay themselves), the state tree folded (the root), or both (the
+   * change feed and index catch-up, which walk the local tree).
+   */
+  async #read<T>(trees: "none" | "state" | "all", fn: () => Promise<T>): Promise<T> {
     this.#assertOpen();
     return this.#serial.run(async () => {
-      await this.#state.fold();
+      if (trees === "state") await this.#state.foldState();
+      if (trees === "all") await this.#state.fold();
       return fn();
     });
   }

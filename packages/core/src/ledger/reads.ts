@@ -14,6 +14,7 @@ import { cloneJson } from "./clone.js";
 import { local } from "./keys.js";
 import { inclusiveInterval, prefixInterval, type Interval } from "./ranges.js";
 import type { IndexRow } from "./indexes.js";
+import type { LedgerState } from "./state.js";
 import type { AllDocsOptions, Doc, DocRow, QueryOptions, QueryRow, RangeOptions } from "./types.js";
 
 /** A register as the document callers see (a copy), or a deletion marker. */
@@ -36,8 +37,8 @@ export function checkRangeOptions<K>(options: RangeOptions<K>): void {
   }
 }
 
-/** `allDocs` rows from the state tree. */
-export async function allDocRows(state: ProllyTree, options: AllDocsOptions): Promise<DocRow[]> {
+/** `allDocs` rows from the ledger's document registers (tree and overlay). */
+export async function allDocRows(state: LedgerState, options: AllDocsOptions): Promise<DocRow[]> {
   const limit = options.limit ?? Infinity;
   const rows: DocRow[] = [];
   const accept = (id: string, register: Register | undefined): void => {
@@ -48,7 +49,7 @@ export async function allDocRows(state: ProllyTree, options: AllDocsOptions): Pr
     for (const id of options.keys ?? [options.key!]) {
       if (rows.length >= limit) break;
       if (typeof id !== "string") throw new HearthError("INVALID_ARGUMENT", "allDocs keys are document ids (strings)");
-      accept(id, (await state.get(id)) as Register | undefined);
+      accept(id, await state.register(id));
     }
     return rows;
   }
@@ -56,8 +57,8 @@ export async function allDocRows(state: ProllyTree, options: AllDocsOptions): Pr
   if (options.prefix !== undefined) interval = prefixInterval(String(options.prefix));
   if (options.range !== undefined) interval = inclusiveInterval(options.range[0], options.range[1], false);
   if (limit === 0) return rows;
-  for await (const [id, register] of state.entries({ ...interval, reverse: options.descending === true })) {
-    accept(id, register as Register);
+  for await (const [id, register] of state.stateEntries({ ...interval, reverse: options.descending === true })) {
+    accept(id, register);
     if (rows.length >= limit) break;
   }
   return rows;

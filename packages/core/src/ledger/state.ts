@@ -72,6 +72,8 @@ export class LedgerState {
   checkpoint: Checkpoint | undefined;
   readonly #heads = new Map<string, CID>();
   readonly #overlay = new Map<string, Register>();
+  /** The overlay's entries sorted by id, built on demand and dropped when the overlay changes. */
+  #sortedOverlay: Array<[string, Register]> | undefined;
   readonly #localOverlay = new Map<string, unknown>();
   readonly nodes: NodeCache;
 
@@ -161,6 +163,7 @@ export class LedgerState {
       seq++;
       const next = applyOp(await this.register(op.i), op, cid, value.l);
       this.#overlay.set(op.i, next);
+      this.#sortedOverlay = undefined;
       const previous = (await this.localGet(local.lastChange(op.i))) as number | undefined;
       if (previous !== undefined) this.#localOverlay.set(local.change(previous), undefined);
       this.#localOverlay.set(local.change(seq), op.i);
@@ -182,22 +185,58 @@ export class LedgerState {
     return this.#overlay.size > 0 || this.#localOverlay.size > 0;
   }
 
-  /** Folds the overlays into the trees (new nodes become pending in the node cache). */
+  /** Folds both overlays into their trees (new nodes become pending in the node cache). */
   async fold(): Promise<void> {
-    if (this.#overlay.size > 0) {
-      const changes = sortedChanges(this.#overlay);
-      const { tree, created } = await this.stateTree.mutate(changes);
-      this.nodes.addPending(created);
-      this.stateTree = tree;
-      this.#overlay.clear();
+    await this.foldState();
+    await this.foldLocal();
+  }
+
+  /**
+   * Folds only the state overlay: enough for reads of documents and the
+   * root. The local tree (change feed, event index) holds three entries per
+   * change, some under random keys, so folding it is most of the work and
+   * is left to the reads and checkpoints that need it.
+   */
+  async foldState(): Promise<void> {
+    if (this.#overlay.size === 0) return;
+    const { tree, created } = await this.stateTree.mutate(sortedChanges(this.#overlay));
+    this.nodes.addPending(created);
+    this.stateTree = tree;
+    this.#overlay.clear();
+    this.#sortedOverlay = undefined;
+  }
+
+  /**
+   * Document registers in id order (or reversed) within `range`, reading the
+   * state tree and the unfolded overlay together, so document range reads
+   * never wait for a fold. The caller holds the ledger's serial lock, so
+   * neither changes during the iteration.
+   */
+  async *stateEntries(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<[string, Register]> {
+    this.#sortedOverlay ??= [...this.#overlay.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const inRange = (k: string): boolean => (range.gte === undefined || k >= range.gte) && (range.lt === undefined || k < range.lt);
+    const pending = this.#sortedOverlay.filter(([k]) => inRange(k));
+    if (range.reverse) pending.reverse();
+    const comesFirst = range.reverse ? (a: string, b: string) => a > b : (a: string, b: string) => a < b;
+    let i = 0;
+    for await (const [key, value] of this.stateTree.entries(range)) {
+      while (i < pending.length && comesFirst(pending[i]![0], key)) yield pending[i++]!;
+      if (i < pending.length && pending[i]![0] === key) {
+        yield pending[i++]!;
+        continue;
+      }
+      yield [key, value as Register];
     }
-    if (this.#localOverlay.size > 0) {
-      const changes = sortedChanges(this.#localOverlay);
-      const { tree, created } = await this.localTree.mutate(changes);
-      this.nodes.addPending(created);
-      this.localTree = tree;
-      this.#localOverlay.clear();
-    }
+    while (i < pending.length) yield pending[i++]!;
+  }
+
+  /** Folds only the local overlay. */
+  async foldLocal(): Promise<void> {
+    if (this.#localOverlay.size === 0) return;
+    const { tree, created } = await this.localTree.mutate(sortedChanges(this.#localOverlay));
+    this.nodes.addPending(created);
+    this.localTree = tree;
+    this.#localOverlay.clear();
   }
 }
 
