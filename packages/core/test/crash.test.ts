@@ -19,8 +19,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { open } from "../src/index.node.js";
 import { HearthError } from "../src/errors.js";
@@ -28,6 +27,7 @@ import type { Ledger } from "../src/ledger/ledger.js";
 import type { Durability } from "../src/store/types.js";
 import { docFor } from "./fixtures/crash-docs.js";
 import { withDeadline } from "./helpers/eventually.js";
+import { bundleForNode } from "./helpers/bundle.js";
 
 const KILLS = 24;
 const SEED = Number(process.env.HEARTH_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -40,15 +40,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "hearth-crash-"));
   writerScript = join(root, "crash-writer.mjs");
   // Node 20 runs no TypeScript, so the child gets the writer and core as one bundle.
-  await build({
-    entryPoints: [fileURLToPath(new URL("./fixtures/crash-writer.ts", import.meta.url))],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile: writerScript,
-    logLevel: "silent",
-  });
+  await bundleForNode(new URL("./fixtures/crash-writer.ts", import.meta.url), writerScript);
 });
 
 afterAll(async () => {

@@ -6,17 +6,10 @@ import { HEADER_BYTES, MIN_ENVELOPE_BYTES, TAG_BYTES, readEnvelopeFingerprint, s
 import { assertFingerprint, fingerprintOf, isFingerprint } from "../src/crypto/fingerprint.js";
 import { generateIdentity, generateIdentityJwk, identityFromJwk } from "../src/crypto/identity.js";
 import { HearthError } from "../src/errors.js";
+import { expectCode } from "./helpers/expect-code.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HearthError);
-  expect((err as HearthError).code).toBe(code);
-}
 
 /**
  * Known answers, computed with plain WebCrypto outside this code base, that

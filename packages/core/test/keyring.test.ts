@@ -2,14 +2,15 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HearthError } from "../src/errors.js";
 import { fileKeyringDirFromUrl, openFileKeyring } from "../src/keyring/file.js";
 import { openMemoryKeyring } from "../src/keyring/memory.js";
 import type { Fingerprint } from "../src/keyring/types.js";
 import { keyringConformance } from "../src/testing/keyring-suite.js";
+import { expectCode } from "./helpers/expect-code.js";
+import { bundleForNode } from "./helpers/bundle.js";
 
 const tempDirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -21,14 +22,6 @@ afterAll(async () => {
   await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HearthError);
-  expect((err as HearthError).code).toBe(code);
-}
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
 
@@ -170,15 +163,7 @@ describe("file keyring across processes", () => {
   beforeAll(async () => {
     const outDir = await tempDir();
     writerScript = join(outDir, "keyring-writer.mjs");
-    await build({
-      entryPoints: [fileURLToPath(new URL("./fixtures/keyring-writer.ts", import.meta.url))],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: writerScript,
-      logLevel: "silent",
-    });
+    await bundleForNode(new URL("./fixtures/keyring-writer.ts", import.meta.url), writerScript);
   });
 
   /** Resolves with the next stdout line of `child`, or rejects on exit or after `ms`. */

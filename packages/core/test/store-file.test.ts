@@ -7,13 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isHearthError } from "../src/errors.js";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { crc32 } from "../src/store/file-crc.js";
 import { fileUrlToDir, openFileStore, type FileByteStore } from "../src/store/file.js";
 import { checkRejects, utf8 } from "../src/testing/harness.js";
+import { bundleForNode } from "./helpers/bundle.js";
 
 const root = fs.mkdtempSync(join(tmpdir(), "hearth-store-file-"));
 let dirCounter = 0;
@@ -385,15 +385,7 @@ describe("file store: directory lock", () => {
   beforeAll(async () => {
     // The child runs plain Node, so it gets the store as one bundled ES module.
     const outfile = join(root, "file-store-bundle.mjs");
-    await build({
-      entryPoints: [fileURLToPath(new URL("../src/store/file.ts", import.meta.url))],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile,
-      logLevel: "silent",
-    });
+    await bundleForNode(new URL("../src/store/file.ts", import.meta.url), outfile);
     bundleUrl = pathToFileURL(outfile).href;
   });
   afterEach(() => {

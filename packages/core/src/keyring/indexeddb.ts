@@ -19,7 +19,7 @@ import { generateRawDataKey, importDataKey, assertRawDataKey } from "../crypto/d
 import { assertFingerprint } from "../crypto/fingerprint.js";
 import { generateIdentity } from "../crypto/identity.js";
 import { HearthError } from "../errors.js";
-import { openDatabase, parseIndexedDbUrl, requestResult, storageFailure, transactionDone } from "../store/indexeddb.js";
+import { beginTransaction, closedError, openDatabase, parseIndexedDbUrl, requestResult, transactionDone } from "../store/indexeddb.js";
 import type { DataKey, DeviceIdentity, Fingerprint, Keyring } from "./types.js";
 
 /** The keyring a browser device uses when the caller names none. */
@@ -152,19 +152,13 @@ class IndexedDbKeyring implements Keyring {
 
   private begin(storeName: string, mode: IDBTransactionMode, durability: IDBTransactionDurability = "default"): IDBTransaction {
     this.assertOpen();
-    try {
-      return (this.db as IDBDatabase).transaction(storeName, mode, { durability });
-    } catch (cause) {
-      if ((cause as { name?: unknown }).name === "InvalidStateError") {
-        this.closed = true;
-        throw closedError(this.url, cause);
-      }
-      throw storageFailure("transaction", cause);
-    }
+    return beginTransaction(this.db as IDBDatabase, storeName, mode, durability, (cause) => closedError("keyring", this.url, cause), () => {
+      this.closed = true;
+    });
   }
 
   private assertOpen(): void {
-    if (this.closed || !this.db) throw closedError(this.url);
+    if (this.closed || !this.db) throw closedError("keyring", this.url);
   }
 }
 
@@ -180,6 +174,3 @@ function toDataKey(fingerprint: Fingerprint, stored: StoredDataKey, url: string)
   return { fingerprint, key: stored.key };
 }
 
-function closedError(url: string, cause?: unknown): HearthError {
-  return new HearthError("STORE_CLOSED", `keyring ${url} is closed; open it again to use it`, { cause });
-}

@@ -38,6 +38,9 @@ import type {
  */
 const CHECKPOINT_EVERY = 10_000;
 
+/** Overlay entries folded per serial task during a background checkpoint (~10–20 ms of work). */
+const FOLD_SLICE = 1_000;
+
 interface PendingWrite {
   readonly ops: ReadonlyArray<readonly [id: string, body: DocBody | null]>;
   resolve(clock: Clock): void;
@@ -76,6 +79,8 @@ export class Ledger {
   /** Remote events waiting for their parents. */
   readonly #waiting = new Map<string, EventBlock>();
   #queue: PendingWrite[] = [];
+  /** The background checkpoint in progress, if any. */
+  #checkpointing: Promise<void> | undefined;
   #drainScheduled = false;
   #closed: Promise<void> | undefined;
 
@@ -175,7 +180,7 @@ export class Ledger {
     }
     for (const write of batch) write.resolve(clock);
     this.#notify(changed);
-    await this.#maybeCheckpoint();
+    this.#maybeCheckpoint();
   }
 
   // ---------------------------------------------------------------- reads
@@ -351,7 +356,7 @@ export class Ledger {
         }
       }
       this.#notify(changed);
-      if (applied > 0) await this.#maybeCheckpoint();
+      if (applied > 0) this.#maybeCheckpoint();
       return { applied, waiting: this.#waiting.size };
     });
   }
@@ -404,8 +409,10 @@ export class Ledger {
   }
 
   async #flushForClose(): Promise<void> {
-    // Writes enqueued before close() still commit.
+    // Writes enqueued before close() still commit; a background checkpoint
+    // stops at its next slice (close writes the final one).
     await this.#serial.run(() => this.#commitQueued());
+    await this.#checkpointing;
   }
 
   #assertOpen(): void {
@@ -432,9 +439,33 @@ export class Ledger {
     return this.#state.heads().map(String);
   }
 
-  async #maybeCheckpoint(): Promise<void> {
+  /**
+   * Starts a checkpoint in the background once enough has changed. Called
+   * from inside a serial task, so it must not wait for the serial queue.
+   */
+  #maybeCheckpoint(): void {
     const since = this.#state.checkpoint?.seq ?? 0;
-    if (this.#state.seq - since >= CHECKPOINT_EVERY) await this.#checkpoint();
+    if (this.#checkpointing || this.#state.seq - since < CHECKPOINT_EVERY) return;
+    this.#checkpointing = this.#checkpointInSlices()
+      .catch((err: unknown) => {
+        // Nothing is lost (every commit is durable in ev/<n>); the next
+        // trigger or close() retries. Say so rather than stay silent.
+        console.error(`hearth: checkpoint of ledger ${JSON.stringify(this.name)} failed; it will be retried`, err);
+      })
+      .finally(() => {
+        this.#checkpointing = undefined;
+      });
+  }
+
+  /**
+   * Folds the overlays a slice at a time, each slice its own serial task so
+   * reads and writes are never held up for long, then writes the checkpoint.
+   */
+  async #checkpointInSlices(): Promise<void> {
+    while (this.#closed === undefined && (await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE)))) {
+      // more to fold; other tasks ran in between
+    }
+    if (this.#closed === undefined) await this.#serial.run(() => this.#checkpoint());
   }
 
   /**

@@ -72,6 +72,8 @@ export class LedgerState {
   checkpoint: Checkpoint | undefined;
   readonly #heads = new Map<string, CID>();
   readonly #overlay = new Map<string, Register>();
+  /** The sorted overlays a sliced fold is working through. */
+  #foldPlan: { state: Array<readonly [string, unknown]>; local: Array<readonly [string, unknown]>; at: number } | undefined;
   /** The overlay's entries sorted by id, built on demand and dropped when the overlay changes. */
   #sortedOverlay: Array<[string, Register]> | undefined;
   readonly #localOverlay = new Map<string, unknown>();
@@ -213,7 +215,7 @@ export class LedgerState {
    * neither changes during the iteration.
    */
   async *stateEntries(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<[string, Register]> {
-    this.#sortedOverlay ??= [...this.#overlay.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    this.#sortedOverlay ??= sortedChanges(this.#overlay) as Array<[string, Register]>;
     const inRange = (k: string): boolean => (range.gte === undefined || k >= range.gte) && (range.lt === undefined || k < range.lt);
     const pending = this.#sortedOverlay.filter(([k]) => inRange(k));
     if (range.reverse) pending.reverse();
@@ -230,6 +232,34 @@ export class LedgerState {
     while (i < pending.length) yield pending[i++]!;
   }
 
+  /**
+   * Folds the next `max` entries of each overlay (smallest keys first, from
+   * a sorted plan taken at the first call) and reports whether any remain.
+   * Lets a checkpoint fold in slices with reads and writes in between. Only
+   * entries still in the overlay with the identical value are folded: one a
+   * commit replaced since the plan stays in the overlay (which wins over the
+   * tree), and one a full fold already moved is never folded twice.
+   */
+  async foldSome(max: number): Promise<boolean> {
+    const plan = (this.#foldPlan ??= { state: sortedChanges(this.#overlay), local: sortedChanges(this.#localOverlay), at: 0 });
+    const from = plan.at;
+    plan.at += max;
+    await foldSlice(this.#overlay, plan.state.slice(from, plan.at), async (changes) => {
+      const { tree, created } = await this.stateTree.mutate(changes);
+      this.nodes.addPending(created);
+      this.stateTree = tree;
+      this.#sortedOverlay = undefined;
+    });
+    await foldSlice(this.#localOverlay, plan.local.slice(from, plan.at), async (changes) => {
+      const { tree, created } = await this.localTree.mutate(changes);
+      this.nodes.addPending(created);
+      this.localTree = tree;
+    });
+    const more = plan.at < Math.max(plan.state.length, plan.local.length);
+    if (!more) this.#foldPlan = undefined;
+    return more;
+  }
+
   /** Folds only the local overlay. */
   async foldLocal(): Promise<void> {
     if (this.#localOverlay.size === 0) return;
@@ -240,8 +270,21 @@ export class LedgerState {
   }
 }
 
-function sortedChanges(map: Map<string, unknown>): Array<readonly [string, unknown]> {
-  return [...map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+async function foldSlice<V>(
+  overlay: Map<string, V>,
+  planned: ReadonlyArray<readonly [string, unknown]>,
+  fold: (changes: Array<readonly [string, V]>) => Promise<void>,
+): Promise<void> {
+  const current = planned.filter(([key, value]) => overlay.has(key) && overlay.get(key) === value) as Array<readonly [string, V]>;
+  if (current.length === 0) return;
+  await fold(current);
+  for (const [key, value] of current) if (overlay.get(key) === value) overlay.delete(key);
+}
+
+// The default sort compares strings by UTF-16 code units, the trees' order,
+// and is several times faster than a comparator over entries.
+function sortedChanges<V>(map: Map<string, V>): Array<readonly [string, V]> {
+  return [...map.keys()].sort().map((key) => [key, map.get(key)!] as const);
 }
 
 /** The document a register reads as: its winner, or a deletion marker. */

@@ -60,6 +60,8 @@ export interface FileByteStore extends ByteStore {
   compact(): Promise<void>;
   /** Current size of the active log in bytes (what compaction shrinks). */
   logSize(): number;
+  /** Compacts if a quarter or more of the log is dead (the ledger calls this on close). */
+  maintain(): Promise<void>;
 }
 
 /**

@@ -242,20 +242,13 @@ class IndexedDbStore implements ByteStore {
   /** Starts a transaction now (synchronously), so `close()` cannot overtake it. */
   private begin(mode: IDBTransactionMode, durability: IDBTransactionDurability = "default"): IDBTransaction {
     this.assertOpen();
-    const db = this.db as IDBDatabase;
-    try {
-      return db.transaction(OBJECT_STORE, mode, { durability });
-    } catch (cause) {
-      if ((cause as { name?: unknown }).name === "InvalidStateError") {
-        this.closed = true;
-        throw closedError(this.url, cause);
-      }
-      throw storageFailure("transaction", cause);
-    }
+    return beginTransaction(this.db as IDBDatabase, OBJECT_STORE, mode, durability, (cause) => closedError("store", this.url, cause), () => {
+      this.closed = true;
+    });
   }
 
   private assertOpen(): void {
-    if (this.closed || !this.db) throw closedError(this.url);
+    if (this.closed || !this.db) throw closedError("store", this.url);
   }
 
   private track(promise: Promise<unknown>): void {
@@ -265,6 +258,31 @@ class IndexedDbStore implements ByteStore {
   }
 }
 
-function closedError(url: string, cause?: unknown): HearthError {
-  return new HearthError("STORE_CLOSED", `store ${url} is closed; open it again to use it`, { cause });
+/** The `STORE_CLOSED` error for an IndexedDB store or keyring. */
+export function closedError(kind: "store" | "keyring", url: string, cause?: unknown): HearthError {
+  return new HearthError("STORE_CLOSED", `${kind} ${url} is closed; open it again to use it`, { cause });
+}
+
+/**
+ * Starts a transaction on `db` synchronously. A database closed underneath
+ * (another handle deleted it) counts as closed: `markClosed` runs and the
+ * error from `closed` is thrown; anything else is `STORAGE_FAILED`.
+ */
+export function beginTransaction(
+  db: IDBDatabase,
+  storeName: string,
+  mode: IDBTransactionMode,
+  durability: IDBTransactionDurability,
+  closed: (cause: unknown) => HearthError,
+  markClosed: () => void,
+): IDBTransaction {
+  try {
+    return db.transaction(storeName, mode, { durability });
+  } catch (cause) {
+    if ((cause as { name?: unknown }).name === "InvalidStateError") {
+      markClosed();
+      throw closed(cause);
+    }
+    throw storageFailure("transaction", cause);
+  }
 }
