@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open } from "../src/index.node.js";
+
+// A checkpoint starts after 10,000 changes and folds in slices with other
+// work in between. Writes, deletes and every kind of read racing it must see
+// exactly what was written, and a reopen must find the same state.
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("background checkpoints", () => {
+  it("reads and writes racing a sliced checkpoint see exact data, and reopen finds the same root", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hearth-checkpoint-"));
+    dirs.push(dir);
+    const options = { store: `file://${dir}/db`, keyring: `file://${dir}/keyring` };
+    const db = await open("cp", options);
+    const model = new Map<string, number | null>();
+    const id = (i: number): string => `d${String(i).padStart(5, "0")}`;
+
+    // 10,000 changes in one commit: the background checkpoint starts right after.
+    await db.bulk(Array.from({ length: 10_000 }, (_, i) => ({ _id: id(i), n: i })));
+    for (let i = 0; i < 10_000; i++) model.set(id(i), i);
+
+    // While it slices: overwrite, delete, add, and read every way.
+    const racing: Array<Promise<unknown>> = [];
+    for (let round = 0; round < 20; round++) {
+      const target = (round * 487) % 10_000;
+      racing.push(db.put({ _id: id(target), n: -(round + 1) }));
+      model.set(id(target), -(round + 1));
+      racing.push(db.del(id(target + 1)));
+      model.set(id(target + 1), null);
+      racing.push(db.put({ _id: `new${round}`, n: round }));
+      model.set(`new${round}`, round);
+      racing.push(db.allDocs({ prefix: "d0", limit: 5 }));
+      racing.push(db.get(id(9_999)));
+      if (round % 5 === 0) racing.push(db.query("n", { range: [0, 3] }), db.changes([], { limit: 3 }));
+    }
+    await Promise.all(racing);
+
+    const live = [...model.entries()].filter(([, v]) => v !== null).sort(([a], [b]) => (a < b ? -1 : 1));
+    const rows = (await db.allDocs()).rows;
+    expect(rows.map((r) => r.key)).toEqual(live.map(([k]) => k));
+    expect(rows.map((r) => (r.value as { n: number }).n)).toEqual(live.map(([, v]) => v));
+    expect((await db.query("n", { range: [-20, -1] })).rows).toHaveLength(20);
+    expect((await db.changes()).rows).toHaveLength(model.size);
+    const root = await db.root();
+    await db.close();
+
+    const again = await open("cp", options);
+    try {
+      expect(await again.root()).toBe(root);
+      expect((await again.allDocs()).rows.map((r) => r.key)).toEqual(live.map(([k]) => k));
+      expect((await again.query("n", { range: [-20, -1] })).rows).toHaveLength(20);
+    } finally {
+      await again.close();
+    }
+  });
+});
