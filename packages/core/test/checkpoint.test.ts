@@ -44,7 +44,7 @@ describe("background checkpoints", () => {
     const live = [...model.entries()].filter(([, v]) => v !== null).sort(([a], [b]) => (a < b ? -1 : 1));
     const rows = (await db.allDocs()).rows;
     expect(rows.map((r) => r.key)).toEqual(live.map(([k]) => k));
-    expect(rows.map((r) => (r.value as { n: number }).n)).toEqual(live.map(([, v]) => v));
+    expect(rows.map((r) => (r.value as unknown as { n: number }).n)).toEqual(live.map(([, v]) => v));
     expect((await db.query("n", { range: [-20, -1] })).rows).toHaveLength(20);
     expect((await db.changes()).rows).toHaveLength(model.size);
     const root = await db.root();
