@@ -201,11 +201,28 @@ export class LedgerState {
    */
   async foldState(): Promise<void> {
     if (this.#overlay.size === 0) return;
-    const { tree, created } = await this.stateTree.mutate(sortedChanges(this.#overlay));
+    await this.#mutateState(sortedChanges(this.#overlay));
+    this.#overlay.clear();
+  }
+
+  /** Folds only the local overlay. */
+  async foldLocal(): Promise<void> {
+    if (this.#localOverlay.size === 0) return;
+    await this.#mutateLocal(sortedChanges(this.#localOverlay));
+    this.#localOverlay.clear();
+  }
+
+  async #mutateState(changes: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    const { tree, created } = await this.stateTree.mutate(changes);
     this.nodes.addPending(created);
     this.stateTree = tree;
-    this.#overlay.clear();
     this.#sortedOverlay = undefined;
+  }
+
+  async #mutateLocal(changes: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    const { tree, created } = await this.localTree.mutate(changes);
+    this.nodes.addPending(created);
+    this.localTree = tree;
   }
 
   /**
@@ -244,29 +261,11 @@ export class LedgerState {
     const plan = (this.#foldPlan ??= { state: sortedChanges(this.#overlay), local: sortedChanges(this.#localOverlay), at: 0 });
     const from = plan.at;
     plan.at += max;
-    await foldSlice(this.#overlay, plan.state.slice(from, plan.at), async (changes) => {
-      const { tree, created } = await this.stateTree.mutate(changes);
-      this.nodes.addPending(created);
-      this.stateTree = tree;
-      this.#sortedOverlay = undefined;
-    });
-    await foldSlice(this.#localOverlay, plan.local.slice(from, plan.at), async (changes) => {
-      const { tree, created } = await this.localTree.mutate(changes);
-      this.nodes.addPending(created);
-      this.localTree = tree;
-    });
+    await foldSlice(this.#overlay, plan.state.slice(from, plan.at), (changes) => this.#mutateState(changes));
+    await foldSlice(this.#localOverlay, plan.local.slice(from, plan.at), (changes) => this.#mutateLocal(changes));
     const more = plan.at < Math.max(plan.state.length, plan.local.length);
     if (!more) this.#foldPlan = undefined;
     return more;
-  }
-
-  /** Folds only the local overlay. */
-  async foldLocal(): Promise<void> {
-    if (this.#localOverlay.size === 0) return;
-    const { tree, created } = await this.localTree.mutate(sortedChanges(this.#localOverlay));
-    this.nodes.addPending(created);
-    this.localTree = tree;
-    this.#localOverlay.clear();
   }
 }
 
