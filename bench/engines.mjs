@@ -56,15 +56,23 @@ async function loadHearth(storage, dir) {
     async open(name) {
       const store = storage === "file" ? fileUrl(path.join(dir, name)) : `memory://${name}`;
       const db = await open(name, { store, keyring });
-      return {
-        put: (doc) => db.put(doc),
-        bulk: (docs) => db.bulk(docs),
-        get: (id) => db.get(id),
-        allDocs: async () => (await db.allDocs()).rows.map((row) => row.value),
-        queryDone: async () => (await db.query("done", { key: true, includeDocs: false })).rows.length,
-        close: () => db.close(),
-      };
+      return fireproofShaped(db);
     },
+  };
+}
+
+/**
+ * The bench's view of a ledger with Fireproof's API (Hearth has the same
+ * shape on purpose, so both engines are driven by one adapter).
+ */
+function fireproofShaped(db) {
+  return {
+    put: (doc) => db.put(doc),
+    bulk: (docs) => db.bulk(docs),
+    get: (id) => db.get(id),
+    allDocs: async () => (await db.allDocs()).rows.map((row) => row.value),
+    queryDone: async () => (await db.query("done", { key: true, includeDocs: false })).rows.length,
+    close: () => db.close(),
   };
 }
 
@@ -80,14 +88,7 @@ async function loadFireproof(storage, dir) {
       const base = storage === "file" ? fileUrl(path.join(dir, name)) : `memory://${name}`;
       const db = fireproof(name, { storeUrls: { base } });
       await db.ready();
-      return {
-        put: (doc) => db.put(doc),
-        bulk: (docs) => db.bulk(docs),
-        get: (id) => db.get(id),
-        allDocs: async () => (await db.allDocs()).rows.map((row) => row.value),
-        queryDone: async () => (await db.query("done", { key: true, includeDocs: false })).rows.length,
-        close: () => db.close(),
-      };
+      return fireproofShaped(db);
     },
   };
 }

@@ -12,7 +12,8 @@ import { open } from "../src/index.node.js";
 import type { Ledger } from "../src/ledger/ledger.js";
 import { EventGraph } from "./helpers/event-graph.js";
 import { causalOrder, missingEvents, pushEvents, syncAll, type EventTransfer } from "./helpers/replicate.js";
-import { IDS, Scenario, codeOf, commandArb, deliver, rng, snapshot } from "./helpers/convergence-scenario.js";
+import { IDS, Scenario, codeOf, commandArb, deliver, snapshot } from "./helpers/convergence-scenario.js";
+import { rng } from "./helpers/rng.js";
 
 let unique = 0;
 const opened: Ledger[] = [];

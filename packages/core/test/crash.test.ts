@@ -28,6 +28,7 @@ import type { Durability } from "../src/store/types.js";
 import { docFor } from "./fixtures/crash-docs.js";
 import { withDeadline } from "./helpers/eventually.js";
 import { bundleForNode } from "./helpers/bundle.js";
+import { rng } from "./helpers/rng.js";
 
 const KILLS = 24;
 const SEED = Number(process.env.HEARTH_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -48,16 +49,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the parent knows about one id from the child's complete lines. */
 interface Known {

@@ -19,9 +19,11 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { ProllyTree } from "../crdt/prolly.js";
 import { HearthError } from "../errors.js";
-import { normalizeDoc, type JsonValue } from "../doc/normalize.js";
+import { normalizeDoc, type DocBody, type JsonValue } from "../doc/normalize.js";
 import { encodeKey } from "./collate.js";
-import { docOf, type ChangedDoc, type IndexCheckpoint, type LedgerState } from "./state.js";
+import type { IndexCheckpoint, LedgerState } from "./state.js";
+import { cloneJson } from "./clone.js";
+import type { Doc } from "./types.js";
 import { local } from "./keys.js";
 import type { NodeCache } from "./node-cache.js";
 
@@ -32,7 +34,7 @@ export type EmitFn = (key: JsonValue, value?: JsonValue) => void;
  * A map function. Call `emit` any number of times, or return a key (the row's
  * value is then null). Returning `undefined` without emitting indexes nothing.
  */
-export type MapFn = (doc: ChangedDoc & Record<string, JsonValue>, emit: EmitFn) => unknown;
+export type MapFn = (doc: Doc & Record<string, JsonValue>, emit: EmitFn) => unknown;
 
 /** A stored row of an index tree. */
 export interface IndexRow {
@@ -44,7 +46,8 @@ export interface IndexRow {
 interface IndexDef {
   readonly name: string;
   readonly src: string;
-  readonly map: (doc: ChangedDoc) => Array<[JsonValue, JsonValue]>;
+  /** Rows for one live document. Field indexes read the body as is; map functions get a copy. */
+  readonly map: (id: string, body: DocBody) => Array<[JsonValue, JsonValue]>;
 }
 
 interface LiveIndex {
@@ -63,29 +66,30 @@ export function describeIndex(spec: string | MapFn, name?: string): IndexDef {
     return {
       name: name ?? `field:${field}`,
       src: `field:${field}`,
-      map: (doc) => {
-        const value = (doc as Record<string, unknown>)[field];
-        return value === undefined ? [] : [[value as JsonValue, null]];
+      map: (id, body) => {
+        const value = field === "_id" ? id : body[field];
+        return value === undefined ? [] : [[value, null]];
       },
     };
   }
   if (typeof spec !== "function") throw new TypeError("query needs a field name or a map function");
   const src = spec.toString();
-  return { name: name ?? `map:${src}`, src: `map:${src}`, map: (doc) => runMap(spec, doc) };
+  return { name: name ?? `map:${src}`, src: `map:${src}`, map: (id, body) => runMap(spec, id, body) };
 }
 
-function runMap(fn: MapFn, doc: ChangedDoc): Array<[JsonValue, JsonValue]> {
+// The function gets its own copy, so it cannot alter the ledger's state.
+function runMap(fn: MapFn, id: string, body: DocBody): Array<[JsonValue, JsonValue]> {
   const rows: Array<[JsonValue, JsonValue]> = [];
   let returned: unknown;
   try {
-    returned = fn(structuredClone(doc) as ChangedDoc & Record<string, JsonValue>, (key, value) => {
-      rows.push([checkEmitted(key, doc._id, "key"), checkEmitted(value ?? null, doc._id, "value")]);
+    returned = fn({ _id: id, ...cloneJson(body) }, (key, value) => {
+      rows.push([checkEmitted(key, id, "key"), checkEmitted(value ?? null, id, "value")]);
     });
   } catch (cause) {
     if (cause instanceof HearthError) throw cause;
-    throw new HearthError("INVALID_ARGUMENT", `the map function threw on document ${JSON.stringify(doc._id)}; fix the function (it must handle every document)`, { cause });
+    throw new HearthError("INVALID_ARGUMENT", `the map function threw on document ${JSON.stringify(id)}; fix the function (it must handle every document)`, { cause });
   }
-  if (rows.length === 0 && returned !== undefined) rows.push([checkEmitted(returned, doc._id, "key"), null]);
+  if (rows.length === 0 && returned !== undefined) rows.push([checkEmitted(returned, id, "key"), null]);
   return rows;
 }
 
@@ -144,7 +148,7 @@ export class Indexes {
       const before = fresh ? undefined : ((await ix.tree.get(`r${id}`)) as string[] | undefined);
       for (const k of before ?? []) changes.set(k, undefined);
       const register = await state.register(id);
-      const rows = register && register.w.d !== null ? ix.def.map(docOf(id, register)) : [];
+      const rows = register && register.w.d !== null ? ix.def.map(id, register.w.d) : [];
       const keys: string[] = [];
       for (const [k, v] of rows) {
         const treeKey = `k${encodeKey(k)}${id}`;

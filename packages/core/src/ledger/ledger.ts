@@ -168,11 +168,7 @@ export class Ledger {
       const ops: Op[] = [];
       for (const [id, body] of bodies) ops.push({ i: id, d: body, s: liveEvents(await this.#state.register(id)) });
       const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops);
-      await this.#store.write(
-        { put: [[this.#state.nextEventKey(), event.bytes]] },
-        { durability: this.#internals.durability },
-      );
-      changed = await this.#state.apply(event);
+      changed = await this.#persistAndApply(event);
       clock = this.#clock();
     } catch (err) {
       for (const write of batch) write.reject(err);
@@ -346,11 +342,7 @@ export class Ledger {
       const changed: Array<[string, Register]> = [];
       for (let ready = await this.#readyEvents(); ready.length > 0; ready = await this.#readyEvents()) {
         for (const event of ready) {
-          await this.#store.write(
-            { put: [[this.#state.nextEventKey(), event.bytes]] },
-            { durability: this.#internals.durability },
-          );
-          changed.push(...(await this.#state.apply(event)));
+          changed.push(...(await this.#persistAndApply(event)));
           this.#waiting.delete(event.cid.toString());
           applied++;
         }
@@ -359,6 +351,12 @@ export class Ledger {
       if (applied > 0) this.#maybeCheckpoint();
       return { applied, waiting: this.#waiting.size };
     });
+  }
+
+  /** Makes `event` durable as the next `ev/<n>`, then applies it; returns what it changed. */
+  async #persistAndApply(event: EventBlock): Promise<Array<[string, Register]>> {
+    await this.#store.write({ put: [[this.#state.nextEventKey(), event.bytes]] }, { durability: this.#internals.durability });
+    return this.#state.apply(event);
   }
 
   /** Waiting events whose parents have all been applied, in a deterministic order. */

@@ -51,13 +51,6 @@ export interface Checkpoint {
   readonly ix: Record<string, IndexCheckpoint>;
 }
 
-/** A document as reported to subscribers and change feeds. */
-export interface ChangedDoc {
-  readonly _id: string;
-  readonly _deleted?: true;
-  readonly [field: string]: unknown;
-}
-
 /** See the module docs. */
 export class LedgerState {
   stateTree: ProllyTree;
@@ -284,11 +277,6 @@ async function foldSlice<V>(
 // and is several times faster than a comparator over entries.
 function sortedChanges<V>(map: Map<string, V>): Array<readonly [string, V]> {
   return [...map.keys()].sort().map((key) => [key, map.get(key)!] as const);
-}
-
-/** The document a register reads as: its winner, or a deletion marker. */
-export function docOf(id: string, register: Register): ChangedDoc {
-  return register.w.d === null ? { _id: id, _deleted: true } : { _id: id, ...register.w.d };
 }
 
 /** Encodes a checkpoint for the `meta` key. */

@@ -15,6 +15,7 @@ import type { Ledger } from "../../src/ledger/ledger.js";
 import type { Doc } from "../../src/ledger/types.js";
 import type { EventGraph } from "./event-graph.js";
 import { missingEvents, type EventTransfer } from "./replicate.js";
+import { rng } from "./rng.js";
 
 /** The HearthError code a promise rejects with (undefined if it resolves); tests assert codes, not messages. */
 export async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
@@ -82,17 +83,6 @@ export interface AckedWrite {
   readonly body: Record<string, unknown> | null;
 }
 
-/** Small deterministic PRNG (mulberry32), so a delivery is a pure function of its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A shuffled copy (Fisher–Yates) driven by `random`. */
 export function shuffle<T>(items: T[], random: () => number): T[] {
