@@ -38,8 +38,3 @@ export function inclusiveInterval(low: string | undefined, high: string | undefi
   }
   return out;
 }
-
-/** Tree range options for an interval, optionally reversed. */
-export function treeRange(interval: Interval, reverse: boolean): { gte?: string; lt?: string; reverse: boolean } {
-  return { ...interval, reverse };
-}
