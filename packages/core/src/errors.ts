@@ -32,6 +32,8 @@ export const ERROR_CODES = [
   "STORAGE_FAILED",
   /** An argument has the right type but an unusable value (bad range, unknown clock, …). */
   "INVALID_ARGUMENT",
+  /** A wait with a deadline (`synced({ timeoutMs })`, …) ran out before its condition held. */
+  "TIMEOUT",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

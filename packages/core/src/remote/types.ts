@@ -1,0 +1,95 @@
+/**
+ * A remote: the place replicas meet (a sync point). It needs only to keep
+ * opaque bytes under opaque names; it never sees a key or a document. The
+ * same sync engine runs over an in-process map, a shared directory, an S3
+ * bucket or the Hearth sync server.
+ *
+ * Names are 1–512 characters of `[A-Za-z0-9._-]` in `/`-separated segments,
+ * none empty, `.` or `..` (see {@link assertRemoteName}). The sync engine
+ * uses `bundle/<cid>`, `head/<cid>` and `key/…`; a remote must not care.
+ *
+ * @module
+ */
+import { HearthError } from "../errors.js";
+
+/** What a remote can do, declared rather than guessed. */
+export interface RemoteCapabilities {
+  /** `watch` exists and pushes changes; without it the engine polls `list`. */
+  readonly watch: boolean;
+  /** Data outlives this process (file, S3, server); false for memory. */
+  readonly persistent: boolean;
+}
+
+/** Called by {@link Remote.watch} after names under the watched prefix may have changed. */
+export type RemoteChangeListener = () => void;
+
+/**
+ * The remote interface. All methods reject with `STORE_CLOSED` after
+ * {@link Remote.close}; transient I/O failures (unreachable, timeouts,
+ * 5xx) reject with `STORAGE_FAILED` and are retried by the engine; a
+ * refused credential rejects with `UNAUTHORIZED`. Values are copied on the
+ * way in and out.
+ */
+export interface Remote {
+  /** The URL this remote was opened from (names the sync point in messages). */
+  readonly url: string;
+  /** What this remote can do. */
+  readonly supports: RemoteCapabilities;
+  /**
+   * Stores `bytes` under `name`, replacing any value. Resolves only once the
+   * value is durable at the remote and visible to `get`/`list` of every
+   * client. Writes are atomic: a reader sees the old value, the new one, or
+   * (for a new name) nothing — never a prefix.
+   */
+  put(name: string, bytes: Uint8Array): Promise<void>;
+  /** The bytes under `name`, or `undefined` if there are none. */
+  get(name: string): Promise<Uint8Array | undefined>;
+  /** Every name starting with `prefix`, ascending by plain string order. */
+  list(prefix: string): Promise<string[]>;
+  /** Removes `name`; removing a missing name is not an error. */
+  delete(name: string): Promise<void>;
+  /**
+   * Optional (see {@link RemoteCapabilities.watch}): calls `onChange` soon
+   * after any name under `prefix` is put or deleted, by this client or any
+   * other. May call it spuriously; never misses a change made after `watch`
+   * returned. Returns a function that stops watching.
+   */
+  watch?(prefix: string, onChange: RemoteChangeListener): () => void;
+  /** Releases resources (watchers, sockets, handles). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Longest name a remote must accept. */
+export const MAX_REMOTE_NAME_LENGTH = 512;
+
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `name` is a valid remote name: 1–512
+ * characters, `/`-separated segments of `[A-Za-z0-9._-]`, none empty, `.`
+ * or `..`. Remotes call this on every name, so a name can never escape a
+ * directory or a bucket prefix.
+ */
+export function assertRemoteName(name: unknown): asserts name is string {
+  if (typeof name !== "string" || name.length === 0 || name.length > MAX_REMOTE_NAME_LENGTH) {
+    throw new HearthError("INVALID_ARGUMENT", `remote name must be 1–${MAX_REMOTE_NAME_LENGTH} characters, got ${JSON.stringify(name)}`);
+  }
+  for (const segment of name.split("/")) {
+    if (!SEGMENT.test(segment) || segment === "." || segment === "..") {
+      throw new HearthError(
+        "INVALID_ARGUMENT",
+        `remote name ${JSON.stringify(name)} is malformed: use "/"-separated segments of letters, digits, ".", "_" and "-" (no empty, "." or ".." segments)`,
+      );
+    }
+  }
+}
+
+/**
+ * Throws `INVALID_ARGUMENT` unless `prefix` is a valid listing prefix: `""`
+ * or a string of name characters (it may end in `/` or mid-segment).
+ */
+export function assertRemotePrefix(prefix: unknown): asserts prefix is string {
+  if (typeof prefix !== "string" || prefix.length > MAX_REMOTE_NAME_LENGTH || !/^[A-Za-z0-9._/-]*$/.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) {
+    throw new HearthError("INVALID_ARGUMENT", `remote prefix ${JSON.stringify(prefix)} is malformed`);
+  }
+}
