@@ -1,9 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toBase64Url } from "../src/crypto/encoding.js";
+import { fingerprintOf } from "../src/crypto/fingerprint.js";
 import { HearthError } from "../src/errors.js";
 import { fileKeyringDirFromUrl, openFileKeyring } from "../src/keyring/file.js";
 import { openMemoryKeyring } from "../src/keyring/memory.js";
@@ -143,12 +145,53 @@ describe("file keyring", () => {
     await fresh.close();
   });
 
+  it("records shareable keys in the key file; files without the flag hold local keys", async () => {
+    const dir = await tempDir();
+    const keyring = await openFileKeyring(dir);
+    const shared = await keyring.createKey("point", { shareable: true });
+    const local = await keyring.createKey("local");
+    const keyFile = async (fp: string): Promise<Record<string, unknown>> =>
+      JSON.parse(await readFile(join(dir, "keys", `${fp}.json`), "utf8")) as Record<string, unknown>;
+    expect((await keyFile(shared.fingerprint)).shareable).toBe(true);
+    expect(await keyFile(local.fingerprint)).not.toHaveProperty("shareable");
+
+    // A key file as written before the flag existed.
+    const raw = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const old = await fingerprintOf(raw);
+    const oldFile = { version: 1, key: toBase64Url(raw), label: "old", createdAt: "2024-01-01T00:00:00.000Z" };
+    await writeFile(join(dir, "keys", `${old}.json`), JSON.stringify(oldFile), { mode: 0o600 });
+    const kek = await globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["wrapKey", "unwrapKey"]);
+    const iv = new Uint8Array(12);
+    const ad = new Uint8Array(1);
+    expect((await keyring.getKey(old))?.fingerprint).toBe(old);
+    await expectCode(keyring.wrapKey(old, kek, iv, ad), "INVALID_ARGUMENT");
+
+    // Importing it as shareable adds the flag, keeping label and date, owner-only.
+    await keyring.importKey(raw, "new label", { shareable: true });
+    expect(await keyFile(old)).toEqual({ ...oldFile, shareable: true });
+    expect(await mode(join(dir, "keys", `${old}.json`))).toBe(0o600);
+    expect((await keyring.wrapKey(old, kek, iv, ad)).length).toBe(48);
+    await keyring.close();
+  });
+
+  it("a key file whose shareable flag is not a boolean is INTEGRITY", async () => {
+    const dir = await tempDir();
+    const keyring = await openFileKeyring(dir);
+    const key = await keyring.createKey(undefined, { shareable: true });
+    await keyring.close();
+    const path = join(dir, "keys", `${key.fingerprint}.json`);
+    const file = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...file, shareable: "yes" }));
+    const fresh = await openFileKeyring(dir);
+    await expectCode(fresh.getKey(key.fingerprint), "INTEGRITY");
+    await fresh.close();
+  });
+
   it("getKey finds a key another keyring object added after the first lookup missed", async () => {
     const dir = await tempDir();
     const reader = await openFileKeyring(dir);
     const writer = await openFileKeyring(dir);
     const raw = globalThis.crypto.getRandomValues(new Uint8Array(32));
-    const { fingerprintOf } = await import("../src/crypto/fingerprint.js");
     const fp = await fingerprintOf(raw);
     expect(await reader.getKey(fp)).toBeUndefined();
     await writer.importKey(raw);

@@ -5,8 +5,13 @@
  * <dir>/                 mode 0700
  *   identity.json        mode 0600  ECDH P-256 key pair as JWK
  *   keys/                mode 0700
- *     <fingerprint>.json mode 0600  { version, key (base64url), label, createdAt }
+ *     <fingerprint>.json mode 0600  { version, key (base64url), label, shareable, createdAt }
  * ```
+ *
+ * `shareable: true` marks a key that may be wrapped for other devices (a
+ * sync point's key); files without the field (older ones included) hold
+ * local keys, which `wrapKey` refuses. The flag is only ever added, by
+ * replacing the file atomically, never removed.
  *
  * Why a file per key: a second process (another ledger, the CLI) may add keys
  * to the same keyring at the same moment. Nothing here is ever
@@ -26,7 +31,10 @@ import { fromBase64Url, toBase64Url } from "../crypto/encoding.js";
 import { assertFingerprint } from "../crypto/fingerprint.js";
 import { generateIdentityJwk, identityFromJwk, type IdentityJwk } from "../crypto/identity.js";
 import { HearthError, isHearthError } from "../errors.js";
-import type { DataKey, DeviceIdentity, Fingerprint, Keyring } from "./types.js";
+import type { DataKey, DeviceIdentity, Fingerprint, KeyOptions, Keyring } from "./types.js";
+import {
+  assertLabel, assertWrapArguments, assertWrapped, keyMissing, notShareable, shareableOption, unwrapRawKey, wrapRawKey,
+} from "./wrapping.js";
 
 const FILE_FORMAT_VERSION = 1;
 const KEY_FILE_PATTERN = /^([0-9a-f]{32})\.json$/;
@@ -39,7 +47,16 @@ interface KeyFile {
   version: number;
   key: string;
   label?: string;
+  /** Present and true only for keys that may be wrapped for other devices. */
+  shareable?: boolean;
   createdAt: string;
+}
+
+/** A key file read back and checked. */
+interface ReadKey {
+  readonly dataKey: DataKey;
+  readonly raw: Uint8Array;
+  readonly file: KeyFile;
 }
 
 /** What `identity.json` holds. */
@@ -96,6 +113,8 @@ export async function openFileKeyring(dir: string): Promise<Keyring> {
 class FileKeyring implements Keyring {
   readonly url: string;
   readonly #keys = new Map<Fingerprint, DataKey>();
+  /** Keys known to be shareable; the flag is never removed, so this cache cannot go stale. */
+  readonly #shareable = new Set<Fingerprint>();
   #identity: Promise<DeviceIdentity> | undefined;
   #closed = false;
 
@@ -122,14 +141,45 @@ class FileKeyring implements Keyring {
     return this.#keys.get(fingerprint) ?? (await this.#readKey(fingerprint));
   }
 
-  async createKey(label?: string): Promise<DataKey> {
+  async createKey(label?: string, options?: KeyOptions): Promise<DataKey> {
     this.#assertOpen();
-    return this.#storeKey(generateRawDataKey(), label);
+    assertLabel(label);
+    return this.#storeKey(generateRawDataKey(), label, shareableOption(options));
   }
 
-  async importKey(raw: Uint8Array, label?: string): Promise<DataKey> {
+  async importKey(raw: Uint8Array, label?: string, options?: KeyOptions): Promise<DataKey> {
     this.#assertOpen();
-    return this.#storeKey(raw, label);
+    assertLabel(label);
+    return this.#storeKey(raw, label, shareableOption(options));
+  }
+
+  async wrapKey(fingerprint: Fingerprint, wrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array): Promise<Uint8Array> {
+    this.#assertOpen();
+    assertFingerprint(fingerprint);
+    assertWrapArguments(wrappingKey, iv, additionalData, "wrapKey");
+    // Read from disk each time: the raw bytes are not kept in memory between wraps.
+    const read = await this.#readKeyFile(fingerprint);
+    if (!read) throw keyMissing(fingerprint, this.url);
+    try {
+      if (read.file.shareable !== true) throw notShareable(fingerprint, this.url);
+      return await wrapRawKey(read.raw, wrappingKey, iv, additionalData);
+    } finally {
+      read.raw.fill(0);
+    }
+  }
+
+  async unwrapKey(wrapped: Uint8Array, unwrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array, label?: string): Promise<DataKey> {
+    this.#assertOpen();
+    assertWrapped(wrapped);
+    assertWrapArguments(unwrappingKey, iv, additionalData, "unwrapKey");
+    assertLabel(label);
+    const raw = await unwrapRawKey(wrapped, unwrappingKey, iv, additionalData);
+    try {
+      this.#assertOpen();
+      return await this.#storeKey(raw, label, true);
+    } finally {
+      raw.fill(0);
+    }
   }
 
   async listKeys(): Promise<Fingerprint[]> {
@@ -142,49 +192,71 @@ class FileKeyring implements Keyring {
     this.#closed = true;
   }
 
-  async #storeKey(raw: Uint8Array, label: string | undefined): Promise<DataKey> {
+  async #storeKey(raw: Uint8Array, label: string | undefined, shareable: boolean): Promise<DataKey> {
     const dataKey = await importDataKey(raw);
-    const cached = this.#keys.get(dataKey.fingerprint);
-    if (cached) return cached;
-    const path = this.#keyPath(dataKey.fingerprint);
+    const fingerprint = dataKey.fingerprint;
+    const cached = this.#keys.get(fingerprint);
+    if (cached && (!shareable || this.#shareable.has(fingerprint))) return cached;
+    const path = this.#keyPath(fingerprint);
     const file: KeyFile = { version: FILE_FORMAT_VERSION, key: toBase64Url(raw), createdAt: new Date().toISOString() };
     if (label !== undefined) file.label = label;
-    const bytes = new TextEncoder().encode(JSON.stringify(file, null, 2));
-    if (!(await writeExclusive(path, bytes))) {
+    if (shareable) file.shareable = true;
+    if (!(await writeExclusive(path, encodeKeyFile(file)))) {
       // The key is already on disk (imported before, or by another process).
-      // Keep that file unless it is unreadable, in which case this import repairs it.
+      // Keep that file unless it is unreadable (this import repairs it) or
+      // this call makes a local key shareable (the file is replaced with the
+      // flag added, label and date kept).
+      let existing: ReadKey | undefined;
       try {
-        const existing = await this.#readKey(dataKey.fingerprint);
-        if (existing) return existing;
+        existing = await this.#readKeyFile(fingerprint);
       } catch (err) {
         if (!isHearthError(err, "INTEGRITY")) throw err;
       }
-      await writeReplacing(path, bytes);
+      if (existing) existing.raw.fill(0);
+      if (existing && (!shareable || existing.file.shareable === true)) return this.#remember(existing.dataKey, existing.file.shareable === true);
+      await writeReplacing(path, encodeKeyFile(existing ? { ...existing.file, shareable: true } : file));
     }
+    return this.#remember(dataKey, shareable);
+  }
+
+  async #readKey(fingerprint: Fingerprint): Promise<DataKey | undefined> {
+    const read = await this.#readKeyFile(fingerprint);
+    if (!read) return undefined;
+    read.raw.fill(0);
+    return this.#remember(read.dataKey, read.file.shareable === true);
+  }
+
+  /** Caches a key, keeping one object per key (another reader may have cached it meanwhile). */
+  #remember(dataKey: DataKey, shareable: boolean): DataKey {
+    if (shareable) this.#shareable.add(dataKey.fingerprint);
+    const cached = this.#keys.get(dataKey.fingerprint);
+    if (cached) return cached;
     this.#keys.set(dataKey.fingerprint, dataKey);
     return dataKey;
   }
 
-  async #readKey(fingerprint: Fingerprint): Promise<DataKey | undefined> {
+  /** Reads and checks a key file; the caller zeroes `raw`. */
+  async #readKeyFile(fingerprint: Fingerprint): Promise<ReadKey | undefined> {
     const path = this.#keyPath(fingerprint);
     const text = await readIfExists(path);
     if (text === undefined) return undefined;
     const damaged = (why: string, cause?: unknown): HearthError =>
       new HearthError("INTEGRITY", `key file ${path} is damaged (${why}); restore it from a backup or import the key again`, { cause });
-    let dataKey: DataKey;
+    let read: ReadKey;
     try {
       const file = JSON.parse(text) as Partial<KeyFile>;
       if (file.version !== FILE_FORMAT_VERSION || typeof file.key !== "string") throw damaged("unknown format");
-      dataKey = await importDataKey(fromBase64Url(file.key));
+      if (file.shareable !== undefined && typeof file.shareable !== "boolean") throw damaged("shareable is not a boolean");
+      const raw = fromBase64Url(file.key);
+      read = { dataKey: await importDataKey(raw), raw, file: file as KeyFile };
     } catch (err) {
       throw isHearthError(err) ? err : damaged("not a key", err);
     }
-    if (dataKey.fingerprint !== fingerprint) throw damaged(`it holds key ${dataKey.fingerprint}`);
-    // Another reader may have cached it meanwhile; keep one object per key.
-    const cached = this.#keys.get(fingerprint);
-    if (cached) return cached;
-    this.#keys.set(fingerprint, dataKey);
-    return dataKey;
+    if (read.dataKey.fingerprint !== fingerprint) {
+      read.raw.fill(0);
+      throw damaged(`it holds key ${read.dataKey.fingerprint}`);
+    }
+    return read;
   }
 
   async #loadOrCreateIdentity(): Promise<DeviceIdentity> {
@@ -223,6 +295,10 @@ class FileKeyring implements Keyring {
   #assertOpen(): void {
     if (this.#closed) throw new HearthError("STORE_CLOSED", `keyring ${this.url} is closed; open it again to use it`);
   }
+}
+
+function encodeKeyFile(file: KeyFile): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(file, null, 2));
 }
 
 /**

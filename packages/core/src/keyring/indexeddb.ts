@@ -8,6 +8,14 @@
  * XSS payload included) can *use* the keys while the page is open, but can
  * never read their bytes out and carry them elsewhere.
  *
+ * Shareable keys (a sync point's key, which other devices must receive)
+ * are the one exception: their record also holds an *extractable* twin,
+ * `wrappable`, which only {@link IndexedDbKeyring.wrapKey} ever touches, and
+ * only through `subtle.wrapKey`, so the bytes leave encrypted for another
+ * device. `getKey` keeps returning the non-extractable `key`, so code
+ * handed a `DataKey` still cannot read any key out. Records written before
+ * this field existed hold local keys.
+ *
  * Concurrency: every insert is a get-then-put inside one readwrite
  * transaction, and IndexedDB serialises readwrite transactions on the same
  * object store across tabs and connections, so two tabs creating the
@@ -16,11 +24,15 @@
  * @module
  */
 import { generateRawDataKey, importDataKey, assertRawDataKey } from "../crypto/data-key.js";
+import { bufferSource } from "../crypto/encoding.js";
 import { assertFingerprint } from "../crypto/fingerprint.js";
 import { generateIdentity } from "../crypto/identity.js";
 import { HearthError } from "../errors.js";
 import { beginTransaction, closedError, openDatabase, parseIndexedDbUrl, requestResult, transactionDone } from "../store/indexeddb.js";
-import type { DataKey, DeviceIdentity, Fingerprint, Keyring } from "./types.js";
+import type { DataKey, DeviceIdentity, Fingerprint, KeyOptions, Keyring } from "./types.js";
+import {
+  assertLabel, assertWrapArguments, assertWrapped, keyMissing, notShareable, shareableOption, unwrapRawKey, wrapCryptoKey,
+} from "./wrapping.js";
 
 /** The keyring a browser device uses when the caller names none. */
 export const DEFAULT_INDEXEDDB_KEYRING_URL = "indexeddb://hearth-keyring";
@@ -33,6 +45,8 @@ const KEYS_STORE = "keys";
 /** What one data key record holds; `key` is a non-extractable AES-GCM `CryptoKey`. */
 interface StoredDataKey {
   readonly key: CryptoKey;
+  /** The same key, extractable, present only on shareable keys: the source of `wrapKey`. */
+  readonly wrappable?: CryptoKey;
   readonly label?: string;
   readonly addedAt: number;
 }
@@ -98,25 +112,61 @@ class IndexedDbKeyring implements Keyring {
     return stored === undefined ? undefined : toDataKey(fingerprint, stored, this.url);
   }
 
-  async createKey(label?: string): Promise<DataKey> {
+  async createKey(label?: string, options?: KeyOptions): Promise<DataKey> {
     const raw = generateRawDataKey();
     try {
-      return await this.importKey(raw, label);
+      return await this.importKey(raw, label, options);
     } finally {
-      raw.fill(0); // the only copy of the bytes outside the non-extractable CryptoKey
+      raw.fill(0); // the only copy of the bytes outside the CryptoKeys
     }
   }
 
-  async importKey(raw: Uint8Array, label?: string): Promise<DataKey> {
+  async importKey(raw: Uint8Array, label?: string, options?: KeyOptions): Promise<DataKey> {
     this.assertOpen();
     assertRawDataKey(raw);
-    if (label !== undefined && typeof label !== "string") throw new TypeError(`key label must be a string, got ${typeof label}`);
+    assertLabel(label);
+    const shareable = shareableOption(options);
     const dataKey = await importDataKey(raw);
+    const wrappable = shareable
+      ? await globalThis.crypto.subtle.importKey("raw", bufferSource(raw), { name: "AES-GCM" }, true, ["encrypt", "decrypt"])
+      : undefined;
     this.assertOpen();
-    const record: StoredDataKey = label === undefined ? { key: dataKey.key, addedAt: Date.now() } : { key: dataKey.key, label, addedAt: Date.now() };
-    // Idempotent: re-importing a held key keeps the first record (and label).
-    const stored = await this.insertIfAbsent(KEYS_STORE, dataKey.fingerprint, record);
+    const record: StoredDataKey = {
+      key: dataKey.key,
+      ...(wrappable ? { wrappable } : {}),
+      ...(label === undefined ? {} : { label }),
+      addedAt: Date.now(),
+    };
+    // Idempotent: re-importing a held key keeps the first record (and label),
+    // only adding the extractable twin if this import makes it shareable.
+    const stored = await this.insertOrMakeShareable(dataKey.fingerprint, record);
     return toDataKey(dataKey.fingerprint, stored, this.url);
+  }
+
+  async wrapKey(fingerprint: Fingerprint, wrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array): Promise<Uint8Array> {
+    this.assertOpen();
+    assertFingerprint(fingerprint);
+    assertWrapArguments(wrappingKey, iv, additionalData, "wrapKey");
+    const stored = await this.read<StoredDataKey>(KEYS_STORE, fingerprint);
+    if (stored === undefined) throw keyMissing(fingerprint, this.url);
+    toDataKey(fingerprint, stored, this.url); // shape check
+    if (stored.wrappable === undefined) throw notShareable(fingerprint, this.url);
+    return wrapCryptoKey(stored.wrappable, wrappingKey, iv, additionalData);
+  }
+
+  async unwrapKey(wrapped: Uint8Array, unwrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array, label?: string): Promise<DataKey> {
+    this.assertOpen();
+    assertWrapped(wrapped);
+    assertWrapArguments(unwrappingKey, iv, additionalData, "unwrapKey");
+    assertLabel(label);
+    // Unwrapped to raw bytes here (not straight into a CryptoKey): the
+    // fingerprint is a hash of them, and the record needs both forms.
+    const raw = await unwrapRawKey(wrapped, unwrappingKey, iv, additionalData);
+    try {
+      return await this.importKey(raw, label, { shareable: true });
+    } finally {
+      raw.fill(0);
+    }
   }
 
   async listKeys(): Promise<Fingerprint[]> {
@@ -150,6 +200,32 @@ class IndexedDbKeyring implements Keyring {
     return result;
   }
 
+  /**
+   * Inserts a data key record unless one is there; if one is, and `record`
+   * is shareable while the stored one is not, adds the extractable twin.
+   * Returns whichever record is stored.
+   */
+  private async insertOrMakeShareable(fingerprint: Fingerprint, record: StoredDataKey): Promise<StoredDataKey> {
+    const tx = this.begin(KEYS_STORE, "readwrite", "strict");
+    const done = transactionDone(tx, `write of ${KEYS_STORE}/${fingerprint}`);
+    const objects = tx.objectStore(KEYS_STORE);
+    let result = record;
+    const existing = objects.get(fingerprint);
+    existing.onsuccess = () => {
+      const found = existing.result as StoredDataKey | undefined;
+      if (found === undefined) {
+        objects.put(record, fingerprint);
+      } else if (record.wrappable !== undefined && found.wrappable === undefined) {
+        result = { ...found, wrappable: record.wrappable };
+        objects.put(result, fingerprint);
+      } else {
+        result = found;
+      }
+    };
+    await done;
+    return result;
+  }
+
   private begin(storeName: string, mode: IDBTransactionMode, durability: IDBTransactionDurability = "default"): IDBTransaction {
     this.assertOpen();
     return beginTransaction(this.db as IDBDatabase, storeName, mode, durability, (cause) => closedError("keyring", this.url, cause), () => {
@@ -168,7 +244,7 @@ function isIdentity(value: unknown): value is DeviceIdentity {
 }
 
 function toDataKey(fingerprint: Fingerprint, stored: StoredDataKey, url: string): DataKey {
-  if (!(stored?.key instanceof CryptoKey)) {
+  if (!(stored?.key instanceof CryptoKey) || (stored.wrappable !== undefined && !(stored.wrappable instanceof CryptoKey && stored.wrappable.extractable))) {
     throw new HearthError("STORAGE_FAILED", `keyring ${url} holds a malformed record for key ${fingerprint}; it was written by something else`);
   }
   return { fingerprint, key: stored.key };

@@ -10,11 +10,16 @@ import { generateDataKey, importDataKey } from "../crypto/data-key.js";
 import { assertFingerprint } from "../crypto/fingerprint.js";
 import { generateIdentity } from "../crypto/identity.js";
 import { HearthError } from "../errors.js";
-import type { DataKey, DeviceIdentity, Fingerprint, Keyring } from "./types.js";
+import type { DataKey, DeviceIdentity, Fingerprint, KeyOptions, Keyring } from "./types.js";
+import {
+  assertLabel, assertWrapArguments, assertWrapped, keyMissing, notShareable, shareableOption, unwrapRawKey, wrapRawKey,
+} from "./wrapping.js";
 
 /** What one named memory keyring holds, shared by every object opened on its URL. */
 interface MemoryKeyringState {
   readonly keys: Map<Fingerprint, DataKey>;
+  /** Raw bytes of the shareable keys, the only ones that may be wrapped; local keys keep none. */
+  readonly shareable: Map<Fingerprint, Uint8Array>;
   identity?: Promise<DeviceIdentity>;
 }
 
@@ -46,7 +51,7 @@ export async function openMemoryKeyring(url: string = `${SCHEME}keyring-${global
   }
   let state = registry.get(url);
   if (!state) {
-    state = { keys: new Map() };
+    state = { keys: new Map(), shareable: new Map() };
     registry.set(url, state);
   }
   return new MemoryKeyring(url, state);
@@ -76,20 +81,41 @@ class MemoryKeyring implements Keyring {
     return this.state.keys.get(fingerprint);
   }
 
-  async createKey(_label?: string): Promise<DataKey> {
+  async createKey(label?: string, options?: KeyOptions): Promise<DataKey> {
     this.#assertOpen();
-    const { dataKey } = await generateDataKey();
-    this.state.keys.set(dataKey.fingerprint, dataKey);
+    assertLabel(label);
+    const shareable = shareableOption(options);
+    const { raw, dataKey } = await generateDataKey();
+    this.#hold(dataKey, shareable ? raw : undefined);
     return dataKey;
   }
 
-  async importKey(raw: Uint8Array, _label?: string): Promise<DataKey> {
+  async importKey(raw: Uint8Array, label?: string, options?: KeyOptions): Promise<DataKey> {
     this.#assertOpen();
+    assertLabel(label);
+    const shareable = shareableOption(options);
     const dataKey = await importDataKey(raw);
-    const existing = this.state.keys.get(dataKey.fingerprint);
-    if (existing) return existing;
-    this.state.keys.set(dataKey.fingerprint, dataKey);
-    return dataKey;
+    return this.#hold(dataKey, shareable ? raw.slice() : undefined);
+  }
+
+  async wrapKey(fingerprint: Fingerprint, wrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array): Promise<Uint8Array> {
+    this.#assertOpen();
+    assertFingerprint(fingerprint);
+    assertWrapArguments(wrappingKey, iv, additionalData, "wrapKey");
+    if (!this.state.keys.has(fingerprint)) throw keyMissing(fingerprint, this.url);
+    const raw = this.state.shareable.get(fingerprint);
+    if (!raw) throw notShareable(fingerprint, this.url);
+    return wrapRawKey(raw, wrappingKey, iv, additionalData);
+  }
+
+  async unwrapKey(wrapped: Uint8Array, unwrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array, label?: string): Promise<DataKey> {
+    this.#assertOpen();
+    assertWrapped(wrapped);
+    assertWrapArguments(unwrappingKey, iv, additionalData, "unwrapKey");
+    assertLabel(label);
+    const raw = await unwrapRawKey(wrapped, unwrappingKey, iv, additionalData);
+    this.#assertOpen();
+    return this.#hold(await importDataKey(raw), raw);
   }
 
   async listKeys(): Promise<Fingerprint[]> {
@@ -99,6 +125,14 @@ class MemoryKeyring implements Keyring {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  /** Keeps the first object per key; `shareableRaw` (if given) marks it shareable, never the reverse. */
+  #hold(dataKey: DataKey, shareableRaw: Uint8Array | undefined): DataKey {
+    const held = this.state.keys.get(dataKey.fingerprint) ?? dataKey;
+    this.state.keys.set(dataKey.fingerprint, held);
+    if (shareableRaw && !this.state.shareable.has(dataKey.fingerprint)) this.state.shareable.set(dataKey.fingerprint, shareableRaw);
+    return held;
   }
 
   #assertOpen(): void {

@@ -22,6 +22,16 @@ export interface DataKey {
   readonly key: CryptoKey;
 }
 
+/** How a keyring holds a key it creates or imports. */
+export interface KeyOptions {
+  /**
+   * True for a key that may later be wrapped for other devices
+   * ({@link Keyring.wrapKey}); default false. Persistent keyrings remember
+   * the flag across reopen.
+   */
+  readonly shareable?: boolean;
+}
+
 /** This device's long-lived identity (ECDH P-256). */
 export interface DeviceIdentity {
   /** Printable public key (base64url of the uncompressed SEC1 point). Safe to share. */
@@ -44,10 +54,45 @@ export interface Keyring {
   identity(): Promise<DeviceIdentity>;
   /** The data key with this fingerprint, or `undefined` if this keyring lacks it. */
   getKey(fingerprint: Fingerprint): Promise<DataKey | undefined>;
-  /** Generates, stores and returns a fresh random data key. */
-  createKey(label?: string): Promise<DataKey>;
-  /** Stores a raw 32-byte key (e.g. received by invite) and returns it. Idempotent. */
-  importKey(raw: Uint8Array, label?: string): Promise<DataKey>;
+  /**
+   * Generates, stores and returns a fresh random data key. Pass
+   * `{ shareable: true }` for a key other devices must receive (a sync
+   * point's key); a local store's key stays non-shareable, so nothing can
+   * ever wrap it out of this device.
+   */
+  createKey(label?: string, options?: KeyOptions): Promise<DataKey>;
+  /**
+   * Stores a raw 32-byte key and returns it. Idempotent: importing a held
+   * key keeps its record (and label). `shareable` only ever upgrades a held
+   * key — whoever holds the raw bytes could share them anyway — and is
+   * never taken away.
+   */
+  importKey(raw: Uint8Array, label?: string, options?: KeyOptions): Promise<DataKey>;
+  /**
+   * AES-GCM-encrypts the raw bytes of a *shareable* key under `wrappingKey`
+   * (a key-encryption key derived by `crypto/wrap.ts`), binding them to
+   * `additionalData`. The output is the GCM ciphertext and 16-byte tag of
+   * the 32 raw bytes (48 bytes), identical on every keyring. This is the
+   * only way raw key bytes leave a keyring, and only ever encrypted.
+   *
+   * `wrappingKey` must be an AES-GCM `CryptoKey` with the `wrapKey` usage;
+   * `iv` is 12 bytes and must never be reused with the same `wrappingKey`.
+   *
+   * @throws HearthError `KEY_REQUIRED` if this keyring lacks the key,
+   *   `INVALID_ARGUMENT` if the key is not shareable; `TypeError` for
+   *   malformed arguments.
+   */
+  wrapKey(fingerprint: Fingerprint, wrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Decrypts what {@link Keyring.wrapKey} produced and stores the key as
+   * shareable (idempotent if already held; a held non-shareable key becomes
+   * shareable). `unwrappingKey` must be an AES-GCM `CryptoKey` with the
+   * `unwrapKey` usage.
+   *
+   * @throws HearthError `INTEGRITY` if `wrapped` fails to authenticate under
+   *   this key, IV and additional data, or does not hold a 32-byte key.
+   */
+  unwrapKey(wrapped: Uint8Array, unwrappingKey: CryptoKey, iv: Uint8Array, additionalData: Uint8Array, label?: string): Promise<DataKey>;
   /** Fingerprints of every data key held. */
   listKeys(): Promise<Fingerprint[]>;
   /** Releases resources. Idempotent. */

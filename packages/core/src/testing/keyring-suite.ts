@@ -10,7 +10,8 @@ import { fromBase64Url } from "../crypto/encoding.js";
 import { seal, unseal } from "../crypto/envelope.js";
 import { fingerprintOf, isFingerprint } from "../crypto/fingerprint.js";
 import { importDataKey } from "../crypto/data-key.js";
-import type { Fingerprint, Keyring } from "../keyring/types.js";
+import { openMemoryKeyring } from "../keyring/memory.js";
+import type { DataKey, Fingerprint, Keyring } from "../keyring/types.js";
 import { check, checkEqual, checkRejects, utf8, type TestCase } from "./harness.js";
 
 /** Opens a keyring for one test case. */
@@ -156,7 +157,177 @@ export function keyringConformance(factory: KeyringFactory): TestCase[] {
     await checkRejects(k.createKey(), "STORE_CLOSED");
     await checkRejects(k.importKey(new Uint8Array(32)), "STORE_CLOSED");
     await checkRejects(k.listKeys(), "STORE_CLOSED");
+    const { kek, iv, ad } = await wrapParams();
+    await checkRejects(k.wrapKey(key.fingerprint, kek, iv, ad), "STORE_CLOSED");
+    await checkRejects(k.unwrapKey(new Uint8Array(48), kek, iv, ad), "STORE_CLOSED");
+  });
+
+  add("a shareable key wrapped here unwraps into another keyring of this kind as the same key", async (k) => {
+    const other = await factory.open();
+    try {
+      const key = await k.createKey("point", { shareable: true });
+      const { kek, iv, ad } = await wrapParams();
+      const wrapped = await k.wrapKey(key.fingerprint, kek, iv, ad);
+      checkEqual(wrapped.length, 48, "32 key bytes and a 16-byte tag");
+      const received = await other.keyring.unwrapKey(wrapped, kek, iv, ad, "received");
+      checkEqual(received.fingerprint, key.fingerprint, "same fingerprint");
+      check(!key.key.extractable && !received.key.extractable, "DataKeys of shareable keys stay non-extractable");
+      check(!(await k.getKey(key.fingerprint))!.key.extractable, "getKey of a shareable key is non-extractable");
+      checkEqual(await other.keyring.listKeys(), [key.fingerprint], "stored in the receiving keyring");
+      await checkOpensEachOther(key, received);
+      // Received keys are shareable: the receiver can pass them on.
+      const again = await wrapParams();
+      check((await other.keyring.wrapKey(key.fingerprint, again.kek, again.iv, again.ad)).length === 48, "receiver can rewrap");
+    } finally {
+      await other.keyring.close().catch(() => undefined);
+      await other.cleanup?.();
+    }
+  });
+
+  add("wraps are byte-identical to a memory keyring's and move between them both ways", async (k) => {
+    const memory = await openMemoryKeyring();
+    try {
+      const raw = globalThis.crypto.getRandomValues(new Uint8Array(32));
+      const here = await k.importKey(raw, "here", { shareable: true });
+      const there = await memory.importKey(raw.slice(), "there", { shareable: true });
+      const { kek, iv, ad } = await wrapParams();
+      const fromHere = await k.wrapKey(here.fingerprint, kek, iv, ad);
+      checkEqual(fromHere, await memory.wrapKey(there.fingerprint, kek, iv, ad), "same wrap from both keyrings");
+      const plain = await globalThis.crypto.subtle.importKey("raw", raw, "AES-GCM", true, ["encrypt"]);
+      const reference = new Uint8Array(await globalThis.crypto.subtle.wrapKey("raw", plain, kek, { name: "AES-GCM", iv, additionalData: ad }));
+      checkEqual(fromHere, reference, "plain AES-GCM of the raw bytes");
+
+      const made = await memory.createKey("made in memory", { shareable: true });
+      const p = await wrapParams();
+      const received = await k.unwrapKey(await memory.wrapKey(made.fingerprint, p.kek, p.iv, p.ad), p.kek, p.iv, p.ad);
+      checkEqual(received.fingerprint, made.fingerprint, "memory → here");
+      await checkOpensEachOther(made, received);
+    } finally {
+      await memory.close();
+    }
+  });
+
+  add("local keys are not shareable: wrapKey refuses them with INVALID_ARGUMENT", async (k) => {
+    const { kek, iv, ad } = await wrapParams();
+    const local = await k.createKey("local");
+    const explicit = await k.createKey("local too", { shareable: false });
+    const imported = await k.importKey(globalThis.crypto.getRandomValues(new Uint8Array(32)));
+    for (const key of [local, explicit, imported]) await checkRejects(k.wrapKey(key.fingerprint, kek, iv, ad), "INVALID_ARGUMENT");
+  });
+
+  add("wrapKey of a key this keyring lacks is KEY_REQUIRED", async (k) => {
+    const { kek, iv, ad } = await wrapParams();
+    await checkRejects(k.wrapKey("0".repeat(32) as Fingerprint, kek, iv, ad), "KEY_REQUIRED");
+  });
+
+  add("unwrapKey with a wrong key, IV or additional data, or tampered bytes, is INTEGRITY and stores nothing", async (k) => {
+    const source = await openMemoryKeyring();
+    try {
+      const key = await source.createKey(undefined, { shareable: true });
+      const { kek, iv, ad } = await wrapParams();
+      const wrapped = await source.wrapKey(key.fingerprint, kek, iv, ad);
+      const wrong = await wrapParams();
+      await checkRejects(k.unwrapKey(wrapped, wrong.kek, iv, ad), "INTEGRITY");
+      await checkRejects(k.unwrapKey(wrapped, kek, wrong.iv, ad), "INTEGRITY");
+      await checkRejects(k.unwrapKey(wrapped, kek, iv, utf8("another record")), "INTEGRITY");
+      for (const at of [0, 31, 32, 47]) {
+        const tampered = wrapped.slice();
+        tampered[at]! ^= 1;
+        await checkRejects(k.unwrapKey(tampered, kek, iv, ad), "INTEGRITY");
+      }
+      await checkRejects(k.unwrapKey(wrapped.subarray(0, 40), kek, iv, ad), "INTEGRITY");
+      await checkRejects(k.unwrapKey(new Uint8Array(0), kek, iv, ad), "INTEGRITY");
+      checkEqual(await k.listKeys(), [], "nothing stored");
+      checkEqual((await k.unwrapKey(wrapped, kek, iv, ad)).fingerprint, key.fingerprint, "the untampered wrap still opens");
+    } finally {
+      await source.close();
+    }
+  });
+
+  add("unwrapKey refuses a wrapped key that is not 32 bytes (INTEGRITY)", async (k) => {
+    const { kek, iv, ad } = await wrapParams();
+    const short = await globalThis.crypto.subtle.importKey("raw", new Uint8Array(16).fill(7), "AES-GCM", true, ["encrypt"]);
+    const wrapped = new Uint8Array(await globalThis.crypto.subtle.wrapKey("raw", short, kek, { name: "AES-GCM", iv, additionalData: ad }));
+    await checkRejects(k.unwrapKey(wrapped, kek, iv, ad), "INTEGRITY");
+    checkEqual(await k.listKeys(), []);
+  });
+
+  add("the shareable flag survives close and reopen, and local keys stay local", async (k, reopen) => {
+    const shared = await k.createKey("point", { shareable: true });
+    const local = await k.createKey("local");
+    const importedRaw = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const imported = await k.importKey(importedRaw, "imported", { shareable: true });
+    await k.close();
+    const again = await reopen();
+    const { kek, iv, ad } = await wrapParams();
+    check((await again.wrapKey(shared.fingerprint, kek, iv, ad)).length === 48, "created shareable key wraps after reopen");
+    const p = await wrapParams();
+    const wrapped = await again.wrapKey(imported.fingerprint, p.kek, p.iv, p.ad);
+    const elsewhere = await openMemoryKeyring();
+    try {
+      checkEqual((await elsewhere.unwrapKey(wrapped, p.kek, p.iv, p.ad)).fingerprint, await fingerprintOf(importedRaw), "imported shareable key");
+    } finally {
+      await elsewhere.close();
+    }
+    await checkRejects(again.wrapKey(local.fingerprint, kek, iv, ad), "INVALID_ARGUMENT");
+  });
+
+  add("importing or unwrapping a held local key makes it shareable; nothing makes it local again", async (k, reopen) => {
+    const raw = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const local = await k.importKey(raw, "first");
+    const { kek, iv, ad } = await wrapParams();
+    await checkRejects(k.wrapKey(local.fingerprint, kek, iv, ad), "INVALID_ARGUMENT");
+    checkEqual((await k.importKey(raw.slice(), "second", { shareable: true })).fingerprint, local.fingerprint);
+    check((await k.wrapKey(local.fingerprint, kek, iv, ad)).length === 48, "upgraded by importKey");
+    await k.importKey(raw.slice()); // a later local import does not downgrade
+    const other = await reopen();
+    check((await other.wrapKey(local.fingerprint, kek, iv, ad)).length === 48, "still shareable on another object");
+
+    // unwrapKey upgrades too, and is idempotent.
+    const raw2 = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const local2 = await k.importKey(raw2);
+    const source = await openMemoryKeyring();
+    try {
+      await source.importKey(raw2.slice(), undefined, { shareable: true });
+      const p = await wrapParams();
+      const wrapped = await source.wrapKey(local2.fingerprint, p.kek, p.iv, p.ad);
+      checkEqual((await k.unwrapKey(wrapped, p.kek, p.iv, p.ad)).fingerprint, local2.fingerprint);
+      checkEqual((await k.unwrapKey(wrapped, p.kek, p.iv, p.ad)).fingerprint, local2.fingerprint, "unwrapping twice");
+      check((await k.wrapKey(local2.fingerprint, kek, iv, ad)).length === 48, "upgraded by unwrapKey");
+      checkEqual(await k.listKeys(), [local.fingerprint, local2.fingerprint].sort(), "no duplicates");
+    } finally {
+      await source.close();
+    }
+  });
+
+  add("malformed wrap arguments and key options are TypeErrors", async (k) => {
+    const key = await k.createKey(undefined, { shareable: true });
+    const { kek, iv, ad } = await wrapParams();
+    const encryptOnly = await globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+    await checkRejects(async () => k.wrapKey(key.fingerprint, encryptOnly, iv, ad), "TypeError");
+    await checkRejects(async () => k.wrapKey(key.fingerprint, "kek" as unknown as CryptoKey, iv, ad), "TypeError");
+    await checkRejects(async () => k.wrapKey(key.fingerprint, kek, new Uint8Array(16), ad), "TypeError");
+    await checkRejects(async () => k.wrapKey(key.fingerprint, kek, iv, "ad" as unknown as Uint8Array), "TypeError");
+    await checkRejects(async () => k.wrapKey("nope" as Fingerprint, kek, iv, ad), "TypeError");
+    const wrapped = await k.wrapKey(key.fingerprint, kek, iv, ad);
+    await checkRejects(async () => k.unwrapKey(wrapped, encryptOnly, iv, ad), "TypeError");
+    await checkRejects(async () => k.unwrapKey([...wrapped] as unknown as Uint8Array, kek, iv, ad), "TypeError");
+    await checkRejects(async () => k.unwrapKey(wrapped, kek, iv, ad, 7 as unknown as string), "TypeError");
+    await checkRejects(async () => k.createKey(undefined, { shareable: "yes" as unknown as boolean }), "TypeError");
+    await checkRejects(async () => k.importKey(new Uint8Array(32), undefined, 1 as unknown as { shareable: boolean }), "TypeError");
   });
 
   return cases;
+}
+
+/** A fresh key-encryption key, IV and additional data, as `crypto/wrap.ts` would derive them. */
+async function wrapParams(): Promise<{ kek: CryptoKey; iv: Uint8Array<ArrayBuffer>; ad: Uint8Array<ArrayBuffer> }> {
+  const kek = await globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["wrapKey", "unwrapKey"]);
+  return { kek, iv: globalThis.crypto.getRandomValues(new Uint8Array(12)), ad: new Uint8Array(utf8(`key/test/${globalThis.crypto.randomUUID()}`)) };
+}
+
+/** Throws unless each key opens what the other sealed. */
+async function checkOpensEachOther(a: DataKey, b: DataKey): Promise<void> {
+  checkEqual(await unseal(b, await seal(a, utf8("from a"))), utf8("from a"), "b opens what a sealed");
+  checkEqual(await unseal(a, await seal(b, utf8("from b"))), utf8("from b"), "a opens what b sealed");
 }
