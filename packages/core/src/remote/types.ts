@@ -4,9 +4,10 @@
  * same sync engine runs over an in-process map, a shared directory, an S3
  * bucket or the Hearth sync server.
  *
- * Names are 1–512 characters of `[A-Za-z0-9._-]` in `/`-separated segments,
- * none empty, `.` or `..` (see {@link assertRemoteName}). The sync engine
- * uses `bundle/<cid>`, `head/<cid>` and `key/…`; a remote must not care.
+ * Names are 1–512 characters of `[A-Za-z0-9._-]` in `/`-separated segments
+ * of at most 255 characters, none empty, `.` or `..` (see
+ * {@link assertRemoteName}). The sync engine uses `bundle/<cid>`,
+ * `head/<cid>` and `key/…`; a remote must not care.
  *
  * @module
  */
@@ -62,23 +63,29 @@ export interface Remote {
 /** Longest name a remote must accept. */
 export const MAX_REMOTE_NAME_LENGTH = 512;
 
+/**
+ * Longest segment of a name: the common file-system limit for one path
+ * component, so the file remote can store every valid name.
+ */
+export const MAX_REMOTE_SEGMENT_LENGTH = 255;
+
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 /**
  * Throws `INVALID_ARGUMENT` unless `name` is a valid remote name: 1–512
- * characters, `/`-separated segments of `[A-Za-z0-9._-]`, none empty, `.`
- * or `..`. Remotes call this on every name, so a name can never escape a
- * directory or a bucket prefix.
+ * characters, `/`-separated segments of 1–255 characters of
+ * `[A-Za-z0-9._-]`, none `.` or `..`. Remotes call this on every name, so
+ * a name can never escape a directory or a bucket prefix.
  */
 export function assertRemoteName(name: unknown): asserts name is string {
   if (typeof name !== "string" || name.length === 0 || name.length > MAX_REMOTE_NAME_LENGTH) {
     throw new HearthError("INVALID_ARGUMENT", `remote name must be 1–${MAX_REMOTE_NAME_LENGTH} characters, got ${JSON.stringify(name)}`);
   }
   for (const segment of name.split("/")) {
-    if (!SEGMENT.test(segment) || segment === "." || segment === "..") {
+    if (!SEGMENT.test(segment) || segment === "." || segment === ".." || segment.length > MAX_REMOTE_SEGMENT_LENGTH) {
       throw new HearthError(
         "INVALID_ARGUMENT",
-        `remote name ${JSON.stringify(name)} is malformed: use "/"-separated segments of letters, digits, ".", "_" and "-" (no empty, "." or ".." segments)`,
+        `remote name ${JSON.stringify(name)} is malformed: use "/"-separated segments of 1–${MAX_REMOTE_SEGMENT_LENGTH} letters, digits, ".", "_" and "-" (no "." or ".." segments)`,
       );
     }
   }
@@ -86,10 +93,12 @@ export function assertRemoteName(name: unknown): asserts name is string {
 
 /**
  * Throws `INVALID_ARGUMENT` unless `prefix` is a valid listing prefix: `""`
- * or a string of name characters (it may end in `/` or mid-segment).
+ * or a string of name characters (it may end in `/` or mid-segment). A
+ * complete `.` or `..` segment is refused; a trailing `.` or `..` is
+ * allowed, since it may begin a valid segment (`a/.` lists `a/.x`).
  */
 export function assertRemotePrefix(prefix: unknown): asserts prefix is string {
-  if (typeof prefix !== "string" || prefix.length > MAX_REMOTE_NAME_LENGTH || !/^[A-Za-z0-9._/-]*$/.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) {
+  if (typeof prefix !== "string" || prefix.length > MAX_REMOTE_NAME_LENGTH || !/^[A-Za-z0-9._/-]*$/.test(prefix) || /(^|\/)\.\.?\//.test(prefix)) {
     throw new HearthError("INVALID_ARGUMENT", `remote prefix ${JSON.stringify(prefix)} is malformed`);
   }
 }

@@ -15,3 +15,5 @@ export { check, checkEqual, checkRejects, deepEqual, utf8, type TestCase } from 
 export { storeConformance, type StoreFactory } from "./store-suite.js";
 export { keyringConformance, type KeyringFactory } from "./keyring-suite.js";
 export { ledgerConformance, type LedgerFactory } from "./ledger-suite.js";
+export { remoteConformance, waitFor, type RemoteFactory } from "./remote-suite.js";
+export { faultyRemote, type FaultyRemote, type FaultyRemoteOptions, type FaultStats } from "./faulty-remote.js";

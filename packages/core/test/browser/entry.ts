@@ -18,6 +18,8 @@ import { openMemoryStore } from "../../src/store/memory.js";
 import { indexedDbCases } from "./indexeddb-cases.js";
 import { ledgerConformance, type LedgerFactory } from "../../src/testing/ledger-suite.js";
 import { open } from "../../src/index.browser.js";
+import { remoteConformance, type RemoteFactory } from "../../src/testing/remote-suite.js";
+import { dropMemoryRemote, openMemoryRemote } from "../../src/remote/memory.js";
 
 /** What the page tells the runner; mirrored by `run.mjs`. */
 type Report =
@@ -39,6 +41,7 @@ const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [
   () => indexedDbCases(uniqueIndexedDbUrl),
   () => ledgerConformance(indexedDbLedgers()),
   () => ledgerConformance(memoryLedgers()),
+  () => remoteConformance(memoryRemotes()),
 ];
 
 /** Ledgers through the browser `open()` on IndexedDB, each with its own IndexedDB keyring. */
@@ -131,6 +134,17 @@ function memoryStores(): StoreFactory {
     label: "memory",
     async open() {
       return { store: await openMemoryStore(`memory://browser-test-${++nameCounter}-${randomSuffix()}`) };
+    },
+  };
+}
+
+/** Memory remotes, each case on its own sync point, freed afterwards. */
+function memoryRemotes(): RemoteFactory {
+  return {
+    label: "memory remote",
+    async open() {
+      const url = `memory://browser-remote-${++nameCounter}-${randomSuffix()}`;
+      return { remote: await openMemoryRemote(url), openAnother: () => openMemoryRemote(url), cleanup: async () => dropMemoryRemote(url) };
     },
   };
 }

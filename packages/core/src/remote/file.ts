@@ -1,0 +1,274 @@
+/**
+ * The shared-directory remote (`file:///absolute/dir`): a sync point any
+ * number of processes on one machine (or on a shared file system) can use
+ * at once, with no server. Each name is a file, each `/` a subdirectory
+ * (`head/abc` → `<dir>/head/abc`), so the layout is plain to inspect.
+ *
+ * - **Atomic puts.** A value is written to a temp file beside its target
+ *   (`~tmp-<random>`: `~` is not a name character, so a temp file is never
+ *   taken for a name) and renamed into place; readers see the old value or
+ *   the new one, never a prefix. A writer killed before the rename leaves a
+ *   temp file nobody lists; `list` removes those older than an hour.
+ * - **Durability.** By default a put survives the death of the process
+ *   (the bytes are with the OS); `fsync: true` also flushes the file and its
+ *   directory, so it survives a power loss.
+ * - **Push.** `watch` uses `fs.watch` for prompt notice of other processes'
+ *   writes and polling as a safety net (see {@link DirectoryWatch}).
+ *
+ * Limits of mapping names to paths: a name cannot also be a directory of
+ * longer names (`a` and `a/b` cannot both exist: such a put rejects
+ * `INVALID_ARGUMENT`), and on case-insensitive file systems names differing
+ * only in case collide. Hearth's own names (`bundle/<cid>`, `head/<cid>`,
+ * `key/…`) avoid both.
+ *
+ * Node-only.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { dirname, join } from "node:path";
+import { HearthError } from "../errors.js";
+import { copyBytes } from "../store/memory.js";
+import { fullsync, storageFailed, syncDirectory, writeAll } from "../store/file-io.js";
+import { parseLocation } from "../url.js";
+import { DirectoryWatch, NAME_SEGMENT } from "./file-watch.js";
+import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener } from "./types.js";
+
+/** Options for {@link openFileRemote}. */
+export interface FileRemoteOptions {
+  /** How often each watch compares listings, in case `fs.watch` missed something (ms, default 1000). */
+  readonly pollMs?: number;
+  /** Flush each put and delete to stable storage before resolving (default false). */
+  readonly fsync?: boolean;
+  /** @internal Tests set false to prove polling alone never misses a change. */
+  readonly useFsWatch?: boolean;
+}
+
+const TEMP_PREFIX = "~tmp-";
+/** Temp files this old belong to a writer that died; no live put takes an hour. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+type ErrnoCode = string | undefined;
+const errno = (err: unknown): ErrnoCode => (err as NodeJS.ErrnoException | undefined)?.code;
+
+/**
+ * Opens a client of the directory named by `url`, creating the directory if
+ * it is missing. Several clients, in one process or many, may share it.
+ *
+ * @throws HearthError `INVALID_URL` for anything but `file:///absolute/dir`;
+ *   `STORAGE_FAILED` if the directory cannot be created.
+ * @example
+ * ```ts
+ * const remote = await openFileRemote("file:///srv/hearth/team", { fsync: true });
+ * ```
+ */
+export async function openFileRemote(url: string, options: FileRemoteOptions = {}): Promise<Remote> {
+  const location = parseLocation(url, "remote");
+  if (location.scheme !== "file") {
+    throw new HearthError("INVALID_URL", `${JSON.stringify(url)} is not a file remote URL; use "file:///absolute/dir"`);
+  }
+  const pollMs = options.pollMs ?? 1000;
+  if (typeof pollMs !== "number" || !(pollMs > 0) || !Number.isFinite(pollMs)) throw new TypeError("pollMs must be a positive number of milliseconds");
+  try {
+    await fs.promises.mkdir(location.path, { recursive: true });
+  } catch (err) {
+    throw storageFailed(`cannot create the remote directory ${location.path}`, err);
+  }
+  return new FileRemote(url, location.path, { pollMs, fsync: options.fsync === true, useFsWatch: options.useFsWatch !== false });
+}
+
+class FileRemote implements Remote {
+  readonly supports = { watch: true, persistent: true } as const;
+  private readonly watches = new Set<DirectoryWatch>();
+  private closed = false;
+
+  constructor(
+    readonly url: string,
+    private readonly root: string,
+    private readonly options: { pollMs: number; fsync: boolean; useFsWatch: boolean },
+  ) {}
+
+  async put(name: string, bytes: Uint8Array): Promise<void> {
+    assertRemoteName(name);
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
+    this.assertOpen();
+    const value = copyBytes(bytes); // the caller may change its array while we write
+    const target = this.pathOf(name);
+    const dir = dirname(target);
+    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+    try {
+      const created = await fs.promises.mkdir(dir, { recursive: true });
+      await this.writeTemp(temp, value);
+      await this.renameIntoPlace(temp, target);
+      if (this.options.fsync) await this.syncDirectories(dir, created);
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+      throw await this.failure(`cannot store ${name} at ${target}`, err, name);
+    }
+  }
+
+  async get(name: string): Promise<Uint8Array | undefined> {
+    assertRemoteName(name);
+    this.assertOpen();
+    const path = this.pathOf(name);
+    try {
+      const buffer = await fs.promises.readFile(path);
+      // A plain Uint8Array, not a Buffer (whose slice() shares memory), and
+      // never a view into Node's shared pool (small reads may land there).
+      if (buffer.byteLength !== buffer.buffer.byteLength) return copyBytes(buffer);
+      return new Uint8Array(buffer.buffer, 0, buffer.byteLength);
+    } catch (err) {
+      // Missing, or a directory of longer names: no value under this name.
+      if (errno(err) === "ENOENT" || errno(err) === "EISDIR" || (errno(err) === "ENOTDIR" && this.rootIsDirectory())) return undefined;
+      throw storageFailed(`cannot read ${name} from ${path}`, err);
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    assertRemotePrefix(prefix);
+    this.assertOpen();
+    const cut = prefix.lastIndexOf("/") + 1;
+    const segments = cut === 0 ? [] : prefix.slice(0, cut - 1).split("/");
+    if (segments.includes("")) return []; // "/a", "a//": no name starts like that
+    const out: string[] = [];
+    try {
+      await this.walk(join(this.root, ...segments), prefix.slice(0, cut), prefix.slice(cut), out);
+    } catch (err) {
+      throw storageFailed(`cannot list ${JSON.stringify(prefix)} in the remote directory ${this.root}`, err);
+    }
+    return out.sort();
+  }
+
+  async delete(name: string): Promise<void> {
+    assertRemoteName(name);
+    this.assertOpen();
+    const path = this.pathOf(name);
+    try {
+      await fs.promises.unlink(path);
+      if (this.options.fsync) await syncDirectory(dirname(path));
+    } catch (err) {
+      const code = errno(err);
+      if (code === "ENOENT" || code === "EISDIR" || ((code === "ENOTDIR" || code === "EPERM") && this.rootIsDirectory() && !isFile(path))) return;
+      throw storageFailed(`cannot delete ${name} at ${path}`, err);
+    }
+  }
+
+  watch(prefix: string, onChange: RemoteChangeListener): () => void {
+    assertRemotePrefix(prefix);
+    if (typeof onChange !== "function") throw new TypeError("watch listener must be a function");
+    this.assertOpen();
+    const cut = prefix.lastIndexOf("/") + 1;
+    const dir = join(this.root, ...prefix.slice(0, cut).split("/").filter(Boolean));
+    const watch = new DirectoryWatch(dir, prefix.slice(cut), onChange, this.options);
+    this.watches.add(watch);
+    return () => {
+      watch.stop();
+      this.watches.delete(watch);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const watch of this.watches) watch.stop();
+    this.watches.clear();
+  }
+
+  private pathOf(name: string): string {
+    return join(this.root, ...name.split("/"));
+  }
+
+  private async writeTemp(temp: string, value: Uint8Array): Promise<void> {
+    if (!this.options.fsync) return fs.promises.writeFile(temp, value, { flag: "wx" });
+    const fd = fs.openSync(temp, "wx");
+    try {
+      await writeAll(fd, value, 0);
+      await fullsync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Renames; an empty directory left where a deleted `name/…` lived gives way. */
+  private async renameIntoPlace(temp: string, target: string): Promise<void> {
+    try {
+      await fs.promises.rename(temp, target);
+    } catch (err) {
+      if (errno(err) !== "EISDIR") throw err;
+      await fs.promises.rmdir(target); // ENOTEMPTY: longer names live there (a conflict)
+      await fs.promises.rename(temp, target);
+    }
+  }
+
+  /** Makes the new entry durable, and every directory `mkdir` created for it. */
+  private async syncDirectories(dir: string, created: string | undefined): Promise<void> {
+    await syncDirectory(dir);
+    if (created === undefined) return;
+    for (let d = dir; d !== dirname(created); d = dirname(d)) await syncDirectory(dirname(d));
+  }
+
+  /** Collects names below `dir` (whose names start with `base`) whose next segment starts with `filter`. */
+  private async walk(dir: string, base: string, filter: string, out: string[]): Promise<void> {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      // A missing directory holds no names; so does a file standing where a
+      // directory of the prefix would be. The root itself failing is an error.
+      if (errno(err) === "ENOENT" || (errno(err) === "ENOTDIR" && dir !== this.root && this.rootIsDirectory())) return;
+      throw err;
+    }
+    await Promise.all(
+      entries.map(async (entry) => {
+        const path = join(dir, entry.name);
+        if (entry.name.startsWith(TEMP_PREFIX)) return reapTemp(path);
+        if (!entry.name.startsWith(filter) || !NAME_SEGMENT.test(entry.name)) return;
+        if (entry.isFile()) out.push(base + entry.name);
+        else if (entry.isDirectory()) await this.walk(path, `${base}${entry.name}/`, "", out);
+      }),
+    );
+  }
+
+  /** Classifies a failed put: a name colliding with a directory of longer names, or storage trouble. */
+  private async failure(what: string, err: unknown, name: string): Promise<HearthError> {
+    const code = errno(err);
+    if ((code === "ENOTDIR" || code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST") && this.rootIsDirectory()) {
+      return new HearthError(
+        "INVALID_ARGUMENT",
+        `remote name ${JSON.stringify(name)} cannot be stored in ${this.root}: the file remote keeps each "/" segment as a directory, so one name cannot also begin another ("a" and "a/b"); rename one of them`,
+        { cause: err },
+      );
+    }
+    return storageFailed(what, err);
+  }
+
+  private rootIsDirectory(): boolean {
+    try {
+      return fs.statSync(this.root).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new HearthError("STORE_CLOSED", `remote ${this.url} is closed; open it again to use it`);
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return fs.statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Removes a temp file left by a writer that died mid-put (never one still being written). */
+async function reapTemp(path: string): Promise<void> {
+  try {
+    const stats = await fs.promises.stat(path);
+    if (Date.now() - stats.mtimeMs > STALE_TEMP_MS) await fs.promises.unlink(path);
+  } catch {
+    // Renamed or reaped by its owner or another lister meanwhile.
+  }
+}
