@@ -25,6 +25,14 @@ import { Serial } from "./serial.js";
 import { cloneJson } from "./clone.js";
 import { META_KEY, eventKey } from "./keys.js";
 import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from "./reads.js";
+import * as dagCbor from "@ipld/dag-cbor";
+import { sha256 } from "multiformats/hashes/sha2";
+import type { Keyring } from "../keyring/types.js";
+import type { Remote } from "../remote/types.js";
+import type { Platform } from "../platform/types.js";
+import type { ReplicaPort } from "../sync/port.js";
+import { Attachment, type AttachOptions } from "../sync/attachment.js";
+import { PointKeys } from "../sync/point-keys.js";
 import type {
   AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, QueryOptions, QueryRow, Subscriber, WriteResult,
 } from "./types.js";
@@ -52,6 +60,10 @@ export interface LedgerInternals {
   readonly durability: Durability;
   /** Called once when the ledger closes (releases keyring, registry entries). */
   readonly onClose: () => Promise<void>;
+  /** The device keyring (sync point keys, identity). */
+  readonly keyring: Keyring;
+  /** Opens remotes by URL and supplies the platform's cipher and compression. */
+  readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression">;
 }
 
 /**
@@ -78,6 +90,9 @@ export class Ledger {
   readonly #subscribers = new Set<Subscriber>();
   /** Remote events waiting for their parents. */
   readonly #waiting = new Map<string, EventBlock>();
+  /** Sync engines' listeners, called after every commit or merge. */
+  readonly #appliedListeners = new Set<() => void>();
+  readonly #attachments = new Set<Attachment>();
   #queue: PendingWrite[] = [];
   /** The background checkpoint in progress, if any. */
   #checkpointing: Promise<void> | undefined;
@@ -176,6 +191,7 @@ export class Ledger {
     }
     for (const write of batch) write.resolve(clock);
     this.#notify(changed);
+    this.#notifyApplied();
     this.#maybeCheckpoint();
   }
 
@@ -348,7 +364,10 @@ export class Ledger {
         }
       }
       this.#notify(changed);
-      if (applied > 0) this.#maybeCheckpoint();
+      if (applied > 0) {
+        this.#notifyApplied();
+        this.#maybeCheckpoint();
+      }
       return { applied, waiting: this.#waiting.size };
     });
   }
@@ -370,6 +389,126 @@ export class Ledger {
     return ready.sort((a, b) => a.value.l - b.value.l || (a.cid.toString() < b.cid.toString() ? -1 : 1));
   }
 
+  // ---------------------------------------------------------------- sync
+
+  /**
+   * Attaches this ledger to a sync point (a remote) and keeps both in sync,
+   * in both directions, until detached or closed. Resolves once this
+   * device holds the sync point's key (the first sync runs in the
+   * background; await `synced()` on the result to wait for it).
+   *
+   * The first replica to attach to an empty sync point creates its key.
+   * Others on the same device (same keyring) need nothing more; another
+   * device needs an `invite` for its public key or a `shareCode` (or the
+   * `passphrase` the point was created with).
+   *
+   * @param target - `memory://name`, `file:///shared/dir` (Node), or a {@link Remote}
+   * @throws HearthError `KEY_REQUIRED` (fast, naming the point and the remedies), `INVALID_URL`,
+   *   `INVALID_ARGUMENT` (already attached), `STORAGE_FAILED` (remote unreachable)
+   * @example
+   * ```ts
+   * const a = await db.attach("file:///shared/todos");
+   * await a.synced({ timeoutMs: 5000 });
+   * ```
+   */
+  async attach(target: string | Remote, options: AttachOptions = {}): Promise<Attachment> {
+    this.#assertOpen();
+    if (options === null || typeof options !== "object") throw new TypeError("attach options must be an object");
+    const owned = typeof target === "string";
+    const remote = owned ? await this.#internals.platform.openRemote(target) : target;
+    try {
+      for (const a of this.#attachments) {
+        if (a.url === remote.url) throw new HearthError("INVALID_ARGUMENT", `ledger ${JSON.stringify(this.name)} is already attached to ${remote.url}; detach it first`);
+      }
+      const keys = await PointKeys.open(remote, this.#internals.keyring, options);
+      const attachment: Attachment = new Attachment(this.#replicaPort(), remote, keys, await Attachment.pointId(remote.url), options, async () => {
+        this.#attachments.delete(attachment);
+        if (owned) await remote.close();
+      });
+      keys.onKeysChanged = () => attachment.retryLacking();
+      this.#attachments.add(attachment);
+      await attachment.start();
+      return attachment;
+    } catch (err) {
+      if (owned) await remote.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Wraps the keys of every sync point this ledger is attached to for
+   * another device, so it can attach (its keyring then holds them).
+   * @param publicKey - the other device's `(await db.device()).publicKey`
+   * @returns the sync points the device was invited to
+   * @throws HearthError `INVALID_ARGUMENT` if not attached anywhere or the key is malformed
+   */
+  async invite(publicKey: string): Promise<{ syncPoints: string[] }> {
+    this.#assertOpen();
+    if (this.#attachments.size === 0) {
+      throw new HearthError("INVALID_ARGUMENT", `ledger ${JSON.stringify(this.name)} is not attached to any sync point; attach first, then invite`);
+    }
+    const syncPoints: string[] = [];
+    for (const a of this.#attachments) {
+      await a.invite(publicKey);
+      syncPoints.push(a.url);
+    }
+    return { syncPoints };
+  }
+
+  /** This device's public identity: give `publicKey` to a member so it can `invite` this device. */
+  async device(): Promise<{ publicKey: string; fingerprint: string }> {
+    this.#assertOpen();
+    const { publicKey, fingerprint } = await this.#internals.keyring.identity();
+    return { publicKey, fingerprint };
+  }
+
+  /** The attachments currently active. */
+  attachments(): Attachment[] {
+    return [...this.#attachments];
+  }
+
+  async #detachAll(): Promise<void> {
+    await Promise.all([...this.#attachments].map((a) => a.detach()));
+  }
+
+  #notifyApplied(): void {
+    for (const fn of [...this.#appliedListeners]) fn();
+  }
+
+  /** The narrow view of this ledger a sync engine works through. */
+  #replicaPort(): ReplicaPort {
+    const store = this.#store;
+    const platform = this.#internals.platform;
+    return {
+      name: this.name,
+      keyring: this.#internals.keyring,
+      ...(platform.cipher && { cipher: platform.cipher }),
+      ...(platform.compression && { compression: platform.compression }),
+      heads: () => this.#state.heads(),
+      eventCount: () => this.#state.events,
+      eventsFrom: async (from, limit) => {
+        const last = Math.min(this.#state.events, from + limit - 1);
+        const positions = Array.from({ length: Math.max(0, last - from + 1) }, (_, i) => from + i);
+        return Promise.all(positions.map(async (position) => {
+          const bytes = await store.get(eventKey(position));
+          if (!bytes) throw new HearthError("INTEGRITY", `event ${position} of ledger ${JSON.stringify(this.name)} is missing from its store`);
+          return { position, bytes, cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)) };
+        }));
+      },
+      hasEvent: (cid) => this.hasEvent(cid),
+      ingest: (blocks) => this.ingest(blocks),
+      onApplied: (fn) => {
+        this.#appliedListeners.add(fn);
+        return () => void this.#appliedListeners.delete(fn);
+      },
+      meta: {
+        get: (key) => store.get(key),
+        list: (prefix) => store.list(prefix),
+        write: (put, del) => store.write({ put, ...(del && { del }) }, { durability: this.#internals.durability }),
+      },
+    };
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   /**
@@ -379,6 +518,7 @@ export class Ledger {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#flushForClose();
+      await this.#detachAll();
       try {
         await this.#serial.run(() => this.#checkpoint());
         await this.#store.maintain?.();
@@ -396,6 +536,7 @@ export class Ledger {
     if (this.#closed === undefined) {
       this.#closed = (async () => {
         await this.#flushForClose();
+        await this.#detachAll();
         this.#subscribers.clear();
         await this.#store.destroy();
         await this.#internals.onClose();

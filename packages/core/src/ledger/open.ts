@@ -48,7 +48,7 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
       ...(platform.cipher && { cipher: platform.cipher }),
       ...(platform.compression && { compression: platform.compression }),
     });
-    return await Ledger.load(name, store, { durability, onClose: release });
+    return await Ledger.load(name, store, { durability, onClose: release, keyring, platform });
   } catch (err) {
     await release();
     throw err;

@@ -11,6 +11,7 @@ import { openMemoryStore } from "../store/memory.js";
 import { openIndexedDbStore } from "../store/indexeddb.js";
 import { openMemoryKeyring } from "../keyring/memory.js";
 import { openIndexedDbKeyring, DEFAULT_INDEXEDDB_KEYRING_URL } from "../keyring/indexeddb.js";
+import { openMemoryRemote } from "../remote/memory.js";
 import type { Platform } from "./types.js";
 
 /** The browser {@link Platform}. */
@@ -28,5 +29,9 @@ export const browserPlatform: Platform = {
     if (location.scheme === "memory") return openMemoryKeyring(url);
     if (location.scheme === "indexeddb") return openIndexedDbKeyring(url);
     throw new HearthError("INVALID_URL", `keyring URL ${JSON.stringify(url)}: browsers have no file system; use indexeddb://name or memory://name`);
+  },
+  async openRemote(url) {
+    if (parseLocation(url, "sync point").scheme === "memory") return openMemoryRemote(url);
+    throw new HearthError("INVALID_URL", `sync point URL ${JSON.stringify(url)}: in browsers use memory://name (or pass a Remote object)`);
   },
 };

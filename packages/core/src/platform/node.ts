@@ -14,6 +14,8 @@ import { openMemoryStore } from "../store/memory.js";
 import { openFileStore } from "../store/file.js";
 import { openMemoryKeyring } from "../keyring/memory.js";
 import { openFileKeyring } from "../keyring/file.js";
+import { openMemoryRemote } from "../remote/memory.js";
+import { openFileRemote } from "../remote/file.js";
 import { nodeCipher } from "../crypto/cipher-node.js";
 import { nodeCompression } from "../crypto/compression-node.js";
 import type { Platform } from "./types.js";
@@ -55,5 +57,11 @@ export const nodePlatform: Platform = {
     if (location.scheme === "memory") return openMemoryKeyring(url);
     if (location.scheme === "file") return openFileKeyring(location.path);
     throw new HearthError("INVALID_URL", `keyring URL ${JSON.stringify(url)}: IndexedDB exists only in browsers; in Node use file:///dir or memory://name`);
+  },
+  async openRemote(url) {
+    const location = parseLocation(url, "sync point");
+    if (location.scheme === "memory") return openMemoryRemote(url);
+    if (location.scheme === "file") return openFileRemote(url);
+    throw new HearthError("INVALID_URL", `sync point URL ${JSON.stringify(url)}: use file:///shared/dir or memory://name`);
   },
 };

@@ -8,6 +8,7 @@
  */
 import type { ByteStore } from "../store/types.js";
 import type { Keyring } from "../keyring/types.js";
+import type { Remote } from "../remote/types.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { Compression } from "../crypto/compression.js";
 
@@ -21,6 +22,8 @@ export interface Platform {
   openStore(url: string): Promise<ByteStore>;
   /** Opens a keyring by URL; `INVALID_URL` for schemes this platform lacks. */
   openKeyring(url: string): Promise<Keyring>;
+  /** Opens a remote (sync point) by URL; `INVALID_URL` for schemes this platform lacks. */
+  openRemote(url: string): Promise<Remote>;
   /** The AES-GCM implementation for the encryption layer (default WebCrypto). */
   readonly cipher?: AeadCipher;
   /** Compression before sealing, where the platform has a fast synchronous deflate. */

@@ -1,0 +1,571 @@
+/**
+ * The sync engine: one {@link Attachment} per (ledger, remote) pair, pushing
+ * and pulling until both hold the same heads, for as long as it is attached.
+ *
+ * Push (the outbox): the ledger's own event log *is* the outbox. A cursor
+ * `pushedThrough` (persisted per sync point) says every local event at or
+ * below that position is stored at the remote; everything above it is
+ * pushed as one or more bundles, then one announcement naming them, then
+ * the cursor moves. So writes made offline, while the remote fails, or
+ * before a crash are pushed later, in order, and an announcement is never
+ * published before its bundles are stored.
+ *
+ * Pull: list announcements, open the unseen ones, fetch the bundles they
+ * name, verify and merge them (the ledger persists and notifies at once).
+ * When an announced head is still unknown after that — its announcement was
+ * collected, or a bundle came from a writer whose announcement was lost —
+ * the engine lists every bundle and fetches the unseen ones. A late joiner
+ * does that on its first pull. Bundles already merged are remembered per
+ * sync point, so a restart does not download them again.
+ *
+ * One loop per attachment runs push → pull → push; it is woken by local
+ * commits, by the remote's watch (or a poll timer where the remote cannot
+ * watch) and by `synced()`. Transient remote failures put the attachment
+ * `offline` and retry with capped exponential backoff; data that fails
+ * verification is rejected (`INTEGRITY` in the status), never merged, and
+ * does not stop the rest.
+ *
+ * @module
+ */
+import { CID } from "multiformats/cid";
+import { HearthError, isHearthError } from "../errors.js";
+import { readEventBytes } from "../crdt/event.js";
+import type { Remote } from "../remote/types.js";
+import { fingerprintOf } from "../crypto/fingerprint.js";
+import type { ReplicaPort } from "./port.js";
+import type { PointKeys } from "./point-keys.js";
+import {
+  BUNDLE_PREFIX, HEAD_PREFIX, openAnnouncement, openBundle, sealAnnouncement, sealBundle, type AnnouncementValue, type SealContext,
+} from "./protocol.js";
+import { Emitter, type AttachmentEvents, type SyncError, type SyncState, type SyncStatus } from "./status.js";
+
+/** Most events in one bundle; bigger pushes become several bundles under one announcement. */
+const MAX_BUNDLE_EVENTS = 2_000;
+/** Remote reads in flight at once during a pull. */
+const FETCH_CONCURRENCY = 8;
+/** Backoff after transient failures: first delay and cap (ms). */
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 5_000;
+/** Default deadline of {@link Attachment.synced}. */
+const DEFAULT_SYNCED_TIMEOUT_MS = 30_000;
+/** Poll interval for remotes that cannot watch. */
+const DEFAULT_POLL_MS = 1_000;
+/** Safety poll interval for remotes that watch. */
+const WATCHED_POLL_MS = 10_000;
+
+/** Options of `Ledger.attach`. */
+export interface AttachOptions {
+  /** A share code from a member (`attachment.createShareCode()`), for a device not yet invited. */
+  readonly shareCode?: string;
+  /** A passphrase protecting the sync point key (set by whoever creates the sync point with one). */
+  readonly passphrase?: string;
+  /** Poll interval for remotes without `watch` (ms, default 1000). */
+  readonly pollMs?: number;
+}
+
+/** Options of {@link Attachment.synced}. */
+export interface SyncedOptions {
+  /** Reject with `TIMEOUT` after this long (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+/** Options of {@link Attachment.rotateKey}. */
+export interface RotateOptions {
+  /** Devices (public keys or fingerprints) that must not receive the new key. */
+  readonly revoke?: readonly string[];
+}
+
+interface Waiter {
+  readonly afterCycle: number;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * A ledger attached to a remote. Obtain one with `db.attach(url)`.
+ *
+ * @example
+ * ```ts
+ * const a = await db.attach("file:///shared/todos");
+ * a.on("status", (s) => console.log(s.state, s.pending, s.behind));
+ * await a.synced({ timeoutMs: 5000 });
+ * await a.detach();
+ * ```
+ */
+export class Attachment {
+  /** The remote's URL: the sync point's name in messages. */
+  readonly url: string;
+  readonly #port: ReplicaPort;
+  readonly #remote: Remote;
+  readonly #keys: PointKeys;
+  readonly #ctx: SealContext;
+  readonly #metaPrefix: string;
+  readonly #events = new Emitter<AttachmentEvents>();
+  readonly #pollMs: number;
+  readonly #stops: Array<() => void> = [];
+  readonly #onDetach: () => Promise<void>;
+
+  #pushedThrough = 0;
+  /** Events merged from this remote (they need no push back to it). */
+  readonly #fromRemote = new Set<string>();
+  /** Announcements read and accepted, by name. */
+  readonly #announcements = new Map<string, AnnouncementValue>();
+  /** Bundles whose events this replica holds (merged or pushed by it). */
+  readonly #seenBundles = new Set<string>();
+  /** Remote items that failed verification, by name; never fetched again. */
+  readonly #rejected = new Map<string, HearthError>();
+  /** Items sealed with a key of this point this device lacks; retried when keys change. */
+  readonly #lacking = new Map<string, HearthError>();
+  /** Heads known to be applied locally (cache for the synced check). */
+  readonly #knownHeads = new Set<string>();
+  #fullScanDone = false;
+
+  #state: SyncState = "connecting";
+  #behind = 0;
+  #lastSyncAt: number | undefined;
+  #error: SyncError | undefined;
+
+  #requested = false;
+  #running: Promise<void> | undefined;
+  #cycles = 0;
+  #failures = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #waiters: Waiter[] = [];
+  #detached: Promise<void> | undefined;
+
+  /** @internal Built by `Ledger.attach`; use that. */
+  constructor(port: ReplicaPort, remote: Remote, keys: PointKeys, pointId: string, options: AttachOptions, onDetach: () => Promise<void>) {
+    this.url = remote.url;
+    this.#port = port;
+    this.#remote = remote;
+    this.#keys = keys;
+    this.#ctx = {
+      pointUrl: remote.url,
+      keyFor: (fp) => keys.keyFor(fp),
+      ...(port.cipher && { cipher: port.cipher }),
+      ...(port.compression && { compression: port.compression }),
+    };
+    this.#metaPrefix = `sy/${pointId}/`;
+    this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    this.#onDetach = onDetach;
+  }
+
+  /** The sync point id under which per-remote bookkeeping is kept: a digest of the remote URL. */
+  static async pointId(remoteUrl: string): Promise<string> {
+    return fingerprintOf(new TextEncoder().encode(`hearth/sync-point/${remoteUrl}`));
+  }
+
+  /**
+   * Loads the bookkeeping, starts listening, and runs the first sync in the
+   * background. @internal
+   */
+  async start(): Promise<void> {
+    const cursor = await this.#port.meta.get(this.#metaPrefix + "pushed");
+    if (cursor) this.#pushedThrough = Number(new TextDecoder().decode(cursor)) || 0;
+    for (const key of await this.#port.meta.list(this.#metaPrefix + "b/")) this.#seenBundles.add(BUNDLE_PREFIX + key.slice(this.#metaPrefix.length + 2));
+    if (this.#pushedThrough > 0 && !(await this.#remoteHoldsAnything())) {
+      // The remote was wiped (a memory remote in a new process, a deleted
+      // directory): what the cursor says was pushed is gone, so push it all again.
+      this.#pushedThrough = 0;
+      this.#seenBundles.clear();
+    }
+    this.#stops.push(this.#port.onApplied(() => this.#kick()));
+    let pollMs = this.#pollMs;
+    if (this.#remote.supports.watch && this.#remote.watch) {
+      this.#stops.push(this.#remote.watch(HEAD_PREFIX, () => this.#kick()));
+      // A watch can drop notifications (a socket that reconnects, a lost
+      // fs event); a slow poll bounds how long that can go unnoticed.
+      pollMs = Math.max(pollMs * 10, WATCHED_POLL_MS);
+    }
+    const timer = setInterval(() => this.#kick(), pollMs);
+    (timer as { unref?: () => void }).unref?.();
+    this.#stops.push(() => clearInterval(timer));
+    this.#kick();
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** The current status (a snapshot). */
+  status(): SyncStatus {
+    return {
+      state: this.#state,
+      pending: Math.max(0, this.#port.eventCount() - this.#pushedThrough),
+      behind: this.#behind,
+      rejected: this.#rejected.size + this.#lacking.size,
+      ...(this.#lastSyncAt !== undefined && { lastSyncAt: this.#lastSyncAt }),
+      ...(this.#error && { error: this.#error }),
+    };
+  }
+
+  /**
+   * Listens to `status` (every state or progress change) or `change`
+   * (remote events merged). Returns a function that stops listening.
+   */
+  on<K extends keyof AttachmentEvents>(event: K, fn: (payload: AttachmentEvents[K]) => void): () => void {
+    if (event !== "status" && event !== "change") throw new TypeError(`unknown attachment event ${JSON.stringify(event)}; use "status" or "change"`);
+    return this.#events.on(event, fn);
+  }
+
+  /**
+   * Resolves once a sync cycle that started after this call ended with local
+   * and remote holding the same heads: everything local is stored at the
+   * remote and everything announced there is merged here.
+   * @throws HearthError `TIMEOUT` (with the status in the message) after `timeoutMs`; `STORE_CLOSED` if detached
+   */
+  synced(options: SyncedOptions = {}): Promise<void> {
+    this.#assertAttached();
+    const timeoutMs = options.timeoutMs ?? DEFAULT_SYNCED_TIMEOUT_MS;
+    if (!(timeoutMs > 0)) throw new HearthError("INVALID_ARGUMENT", `timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        const s = this.status();
+        reject(new HearthError(
+          "TIMEOUT",
+          `not in sync with ${this.url} after ${timeoutMs} ms: state ${s.state}, ${s.pending} local events to push, ${s.behind} remote heads to merge` +
+            (s.error ? `, last error ${s.error.code}: ${s.error.message}` : ""),
+        ));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        afterCycle: this.#cycles,
+        resolve: () => { clearTimeout(timer); resolve(); },
+        reject: (err) => { clearTimeout(timer); reject(err); },
+      };
+      this.#waiters.push(waiter);
+      this.#kick();
+    });
+  }
+
+  /** Wraps this sync point's keys for another device (see `Ledger.invite`). @internal */
+  invite(publicKey: string): Promise<void> {
+    this.#assertAttached();
+    return this.#keys.invite(publicKey);
+  }
+
+  /**
+   * Creates a one-time share code: whoever attaches with it
+   * (`attach(url, { shareCode })`) receives this sync point's keys. Hand it
+   * over out of band; it works once.
+   */
+  createShareCode(): Promise<string> {
+    this.#assertAttached();
+    return this.#keys.createShareCode();
+  }
+
+  /**
+   * Rotates the sync point key: a new key, wrapped for every member device
+   * except `revoke`d ones; new writes use it, old data stays readable by
+   * members, and revoked devices cannot read what is written from now on.
+   */
+  async rotateKey(options: RotateOptions = {}): Promise<void> {
+    this.#assertAttached();
+    await this.#keys.rotate(options.revoke ?? []);
+    this.#kick();
+  }
+
+  /**
+   * Stops syncing. Unless the remote is failing, local writes not yet pushed
+   * are pushed first (for at most `flushTimeoutMs`, default 5 s); whatever
+   * is still unpushed after that stays in the outbox and is pushed at the
+   * next attach. Idempotent.
+   */
+  detach(options: { flushTimeoutMs?: number } = {}): Promise<void> {
+    this.#detached ??= (async () => {
+      for (const stop of this.#stops.splice(0)) stop();
+      const flushing = this.#retryTimer === undefined && this.#state !== "error";
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+      await this.#running?.catch(() => undefined);
+      if (flushing) await withDeadline(this.#push(), options.flushTimeoutMs ?? 5_000).catch(() => undefined);
+      for (const waiter of this.#waiters.splice(0)) {
+        waiter.reject(new HearthError("STORE_CLOSED", `detached from ${this.url} before it was in sync`));
+      }
+      this.#events.clear();
+      await this.#onDetach();
+    })();
+    return this.#detached;
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  #kick(): void {
+    if (this.#detached) return;
+    this.#requested = true;
+    // While backing off after a failure, the retry timer runs the next cycle.
+    if (this.#retryTimer !== undefined) return;
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+      if (this.#requested && this.#retryTimer === undefined) this.#kick();
+    });
+  }
+
+  async #run(): Promise<void> {
+    while (this.#requested && !this.#detached) {
+      this.#requested = false;
+      const cycle = ++this.#cycles;
+      try {
+        const inSync = await this.#cycle();
+        this.#failures = 0;
+        if (this.#error && this.#error.code !== "INTEGRITY" && this.#error.code !== "KEY_REQUIRED") this.#error = undefined;
+        this.#setState(inSync ? "idle" : "syncing");
+        if (inSync) {
+          this.#lastSyncAt = Date.now();
+          this.#settleWaiters(cycle);
+        }
+      } catch (err) {
+        if (this.#detached) return;
+        this.#fail(err);
+        return;
+      }
+    }
+  }
+
+  /** One push → pull → push round; true if local and remote then hold the same heads. */
+  async #cycle(): Promise<boolean> {
+    if (this.#state !== "connecting") this.#setState("syncing");
+    await this.#push();
+    await this.#pull();
+    await this.#push();
+    return this.#behind === 0 && this.#pushedThrough >= this.#port.eventCount();
+  }
+
+  #fail(err: unknown): void {
+    const transient = isHearthError(err, "STORAGE_FAILED");
+    this.#error = isHearthError(err)
+      ? { code: err.code, message: err.message }
+      : { code: "STORAGE_FAILED", message: `sync with ${this.url} failed unexpectedly: ${String(err)}` };
+    if (isHearthError(err, "STORE_CLOSED")) {
+      // The ledger closed under us: nothing more to do.
+      this.#setState("error");
+      return;
+    }
+    this.#setState(transient ? "offline" : "error");
+    this.#failures++;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (this.#failures - 1)) * (0.5 + Math.random() / 2);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#kick();
+    }, delay);
+    (this.#retryTimer as { unref?: () => void }).unref?.();
+  }
+
+  #settleWaiters(cycle: number): void {
+    const ready = this.#waiters.filter((w) => w.afterCycle < cycle);
+    if (ready.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.afterCycle >= cycle);
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  #setState(state: SyncState): void {
+    this.#state = state;
+    this.#events.emit("status", this.status());
+  }
+
+  // ---------------------------------------------------------------- push
+
+  /** Pushes every local event above the cursor: bundles first, then one announcement, then the cursor. */
+  async #push(): Promise<void> {
+    for (;;) {
+      // One synchronous read: these heads are exactly the events up to `count`.
+      const count = this.#port.eventCount();
+      const heads = this.#port.heads();
+      if (this.#pushedThrough >= count) return;
+      const covered = await this.#coveredAnnouncements();
+      const bundles: string[] = [];
+      for (let from = this.#pushedThrough + 1; from <= count; ) {
+        const events = await this.#port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
+        if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(this.#port.name)} ends before position ${from}`);
+        from = events[events.length - 1]!.position + 1;
+        const mine = events.filter((e) => !this.#fromRemote.has(e.cid.toString())).map((e) => e.bytes);
+        if (mine.length === 0) continue;
+        const bundle = await sealBundle(this.#ctx, this.#keys.writeKey(), mine);
+        await this.#remote.put(bundle.name, bundle.bytes);
+        bundles.push(bundle.name);
+      }
+      let announced: string | undefined;
+      if (bundles.length > 0) {
+        const head = await sealAnnouncement(this.#ctx, this.#keys.writeKey(), heads, bundles);
+        await this.#remote.put(head.name, head.bytes);
+        announced = head.name;
+        this.#announcements.set(head.name, { v: 1, h: heads, b: bundles });
+        for (const h of heads) this.#knownHeads.add(h.toString());
+      }
+      this.#pushedThrough = count;
+      for (const b of bundles) this.#seenBundles.add(b);
+      await this.#port.meta.write([
+        [this.#metaPrefix + "pushed", new TextEncoder().encode(String(count))],
+        ...bundles.map((b) => [this.#seenKey(b), EMPTY] as const),
+      ]);
+      if (announced !== undefined) await this.#collect(covered, announced);
+      this.#events.emit("status", this.status());
+    }
+  }
+
+  /** Announcements whose heads are all applied here: any announcement of the current heads covers them. */
+  async #coveredAnnouncements(): Promise<string[]> {
+    const covered: string[] = [];
+    for (const [name, value] of this.#announcements) if (await this.#allKnown(value.h)) covered.push(name);
+    return covered;
+  }
+
+  /** Deletes announcements superseded by `by` (best effort: a failed delete is retried at a later push). */
+  async #collect(covered: string[], by: string): Promise<void> {
+    for (const name of covered) {
+      if (name === by) continue;
+      try {
+        await this.#remote.delete(name);
+        this.#announcements.delete(name);
+      } catch (err) {
+        if (!isHearthError(err, "STORAGE_FAILED")) throw err;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- pull
+
+  async #pull(): Promise<void> {
+    const listed = await this.#remote.list(HEAD_PREFIX);
+    const present = new Set(listed);
+    for (const name of this.#announcements.keys()) if (!present.has(name)) this.#announcements.delete(name);
+    const fresh = listed.filter((n) => !this.#announcements.has(n) && !this.#rejected.has(n));
+    await forEachLimit(fresh, FETCH_CONCURRENCY, async (name) => {
+      const bytes = await this.#remote.get(name);
+      if (bytes === undefined) return; // collected meanwhile; a newer one covers it
+      const value = await this.#verified(name, () => openAnnouncement(this.#ctx, name, bytes));
+      if (value) this.#announcements.set(name, value);
+    });
+    const wanted = new Set<string>();
+    for (const value of this.#announcements.values()) for (const b of value.b) if (this.#wants(b)) wanted.add(b);
+    if (!this.#fullScanDone) await this.#scanBundles(wanted);
+    await this.#fetchAndMerge(wanted);
+    this.#behind = await this.#unknownHeadCount();
+    if (this.#behind > 0 && this.#fullScanDone) {
+      // An announced head is not here yet: its bundles were announced by
+      // an announcement since collected, or not at all. List them all.
+      const more = new Set<string>();
+      await this.#scanBundles(more);
+      if (more.size > 0) {
+        await this.#fetchAndMerge(more);
+        this.#behind = await this.#unknownHeadCount();
+      }
+    }
+  }
+
+  async #scanBundles(into: Set<string>): Promise<void> {
+    for (const name of await this.#remote.list(BUNDLE_PREFIX)) if (this.#wants(name)) into.add(name);
+    this.#fullScanDone = true;
+  }
+
+  #wants(bundle: string): boolean {
+    return !this.#seenBundles.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle);
+  }
+
+  /** Fetches, verifies and merges bundles; bad ones are rejected, the rest merged in one ingest. */
+  async #fetchAndMerge(names: Set<string>): Promise<void> {
+    if (names.size === 0) return;
+    const blocks: Array<{ cid: CID; bytes: Uint8Array }> = [];
+    const fetched = new Map<string, CID[]>();
+    await forEachLimit([...names], FETCH_CONCURRENCY, async (name) => {
+      const bytes = await this.#remote.get(name);
+      if (bytes === undefined) return; // listed by an announcement but not stored: the writer pushes it again
+      const bundle = await this.#verified(name, () => openBundle(this.#ctx, name, bytes));
+      if (!bundle) return;
+      const events = await this.#verified(name, () => Promise.all(bundle.e.map((e) => readEventBytes(e))));
+      if (!events) return;
+      for (const event of events) blocks.push({ cid: event.cid, bytes: event.bytes });
+      fetched.set(name, events.map((e) => e.cid));
+    });
+    if (blocks.length > 0) {
+      for (const block of blocks) this.#fromRemote.add(block.cid.toString());
+      const { applied } = await this.#port.ingest(blocks);
+      if (applied > 0) this.#events.emit("change", { applied });
+    }
+    // A bundle counts as merged only once all its events are applied: events
+    // still waiting for parents live in memory only, so after a restart the
+    // bundle must be fetched again.
+    const merged: string[] = [];
+    for (const [name, cids] of fetched) if (await this.#allApplied(cids)) merged.push(name);
+    for (const name of merged) this.#seenBundles.add(name);
+    if (merged.length > 0) await this.#port.meta.write(merged.map((b) => [this.#seenKey(b), EMPTY] as const));
+  }
+
+  async #allApplied(cids: readonly CID[]): Promise<boolean> {
+    for (const cid of cids) if (!(await this.#port.hasEvent(cid))) return false;
+    return true;
+  }
+
+  /**
+   * Runs a verification step; an `INTEGRITY` or `KEY_REQUIRED` failure
+   * rejects the item (recorded in the status) instead of failing the cycle.
+   */
+  async #verified<T>(name: string, step: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await step();
+    } catch (err) {
+      if (isHearthError(err, "INTEGRITY")) this.#rejected.set(name, err);
+      else if (isHearthError(err, "KEY_REQUIRED")) this.#lacking.set(name, err);
+      else throw err;
+      this.#error = { code: err.code, message: err.message };
+      this.#events.emit("status", this.status());
+      return undefined;
+    }
+  }
+
+  async #unknownHeadCount(): Promise<number> {
+    let unknown = 0;
+    for (const value of this.#announcements.values()) for (const h of value.h) if (!(await this.#known(h))) unknown++;
+    return unknown;
+  }
+
+  async #allKnown(heads: readonly CID[]): Promise<boolean> {
+    for (const h of heads) if (!(await this.#known(h))) return false;
+    return true;
+  }
+
+  async #known(head: CID): Promise<boolean> {
+    const key = head.toString();
+    if (this.#knownHeads.has(key)) return true;
+    if (!(await this.#port.hasEvent(head))) return false;
+    this.#knownHeads.add(key);
+    return true;
+  }
+
+  /** True if the remote holds any announcement or bundle. */
+  async #remoteHoldsAnything(): Promise<boolean> {
+    return (await this.#remote.list(HEAD_PREFIX)).length > 0 || (await this.#remote.list(BUNDLE_PREFIX)).length > 0;
+  }
+
+  #seenKey(bundle: string): string {
+    return `${this.#metaPrefix}b/${bundle.slice(BUNDLE_PREFIX.length)}`;
+  }
+
+  #assertAttached(): void {
+    if (this.#detached) throw new HearthError("STORE_CLOSED", `the attachment to ${this.url} was detached; attach again to use it`);
+  }
+
+  /** Forgets keys-lacking items so they are tried again (after the keys changed). @internal */
+  retryLacking(): void {
+    this.#lacking.clear();
+    this.#kick();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** `work`, or a rejection once `ms` have passed (the work itself is not cancelled). */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HearthError("TIMEOUT", `did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,48 @@
+/**
+ * What a sync engine needs from the ledger it serves, and nothing more.
+ * The ledger builds one port per attachment over its private state, so the
+ * engine never reaches into the ledger and the ledger's public API does not
+ * grow replication internals.
+ *
+ * @module
+ */
+import type { CID } from "multiformats/cid";
+import type { Compression } from "../crypto/compression.js";
+import type { AeadCipher } from "../crypto/cipher.js";
+import type { Keyring } from "../keyring/types.js";
+
+/** One event from the ledger's local log. */
+export interface LoggedEvent {
+  /** Local position: events are numbered 1, 2, … in the order this replica applied them. */
+  readonly position: number;
+  readonly cid: CID;
+  readonly bytes: Uint8Array;
+}
+
+/** See the module docs. */
+export interface ReplicaPort {
+  /** The ledger's name (messages only). */
+  readonly name: string;
+  /** The device keyring the ledger was opened with. */
+  readonly keyring: Keyring;
+  readonly cipher?: AeadCipher;
+  readonly compression?: Compression;
+  /** Current heads. Read together with {@link eventCount} in one synchronous step, they describe one state. */
+  heads(): CID[];
+  /** Number of events applied: positions `1..eventCount()` exist in the log. */
+  eventCount(): number;
+  /** Events at positions `from, from + 1, …`, at most `limit` of them. */
+  eventsFrom(from: number, limit: number): Promise<LoggedEvent[]>;
+  /** True if the event has been applied. */
+  hasEvent(cid: CID): Promise<boolean>;
+  /** Verifies, persists and applies event blocks (see `Ledger.ingest`). */
+  ingest(blocks: ReadonlyArray<{ cid: CID; bytes: Uint8Array }>): Promise<{ applied: number; waiting: number }>;
+  /** Calls `fn` after every local commit or merge; returns a function that stops it. */
+  onApplied(fn: () => void): () => void;
+  /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */
+  readonly meta: {
+    get(key: string): Promise<Uint8Array | undefined>;
+    list(prefix: string): Promise<string[]>;
+    write(put: ReadonlyArray<readonly [string, Uint8Array]>, del?: readonly string[]): Promise<void>;
+  };
+}

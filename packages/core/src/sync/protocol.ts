@@ -1,0 +1,152 @@
+/**
+ * What sync writes at a remote, and how it is checked when read back.
+ *
+ * - `bundle/<cid>`: a sealed, immutable batch of event blocks. `<cid>` is
+ *   the SHA-256 CID (raw codec) of the *ciphertext*, so anyone — the sync
+ *   server included — can verify a bundle without the key.
+ * - `head/<cid>`: a sealed, immutable announcement: the writer's heads at
+ *   push time and the bundles it just stored. Readers take the union of all
+ *   announcements; none is ever overwritten, so no writer can hide another's
+ *   heads (Fireproof's single overwritten meta pointer did exactly that).
+ *
+ * Both are sealed with the sync point's data key (see `point-keys.ts`) in
+ * the standard envelope, with a per-kind associated-data string so a bundle
+ * cannot be passed off as an announcement or the reverse. The plaintext is
+ * dag-cbor, framed for optional deflate like local values.
+ *
+ * Reading checks, in order: the name's CID matches the bytes (`INTEGRITY`:
+ * tampered or truncated), the envelope's key belongs to this sync point
+ * (`INTEGRITY`: foreign), this device holds that key (`KEY_REQUIRED`), the
+ * envelope authenticates (`INTEGRITY`), the plaintext has the right shape
+ * (`INTEGRITY`), and — in the ledger — every event matches its CID.
+ *
+ * @module
+ */
+import * as dagCbor from "@ipld/dag-cbor";
+import * as raw from "multiformats/codecs/raw";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
+import { HearthError } from "../errors.js";
+import { equalBytes } from "../codec/block.js";
+import { seal, unseal, readEnvelopeFingerprint } from "../crypto/envelope.js";
+import { frameValue, unframeValue, type Compression } from "../crypto/compression.js";
+import type { AeadCipher } from "../crypto/cipher.js";
+import type { DataKey, Fingerprint } from "../keyring/types.js";
+
+/** Name prefix of bundles at a remote. */
+export const BUNDLE_PREFIX = "bundle/";
+/** Name prefix of announcements at a remote. */
+export const HEAD_PREFIX = "head/";
+
+const BUNDLE_AAD = new TextEncoder().encode("hearth/bundle/v1");
+const HEAD_AAD = new TextEncoder().encode("hearth/head/v1");
+
+/** A batch of event blocks as stored in a bundle. */
+export interface BundleValue {
+  readonly v: 1;
+  /** Event block bytes; each one's CID is recomputed from its bytes on ingest. */
+  readonly e: Uint8Array[];
+}
+
+/** An announcement: "I hold these heads; these bundles are new from me". */
+export interface AnnouncementValue {
+  readonly v: 1;
+  /** The writer's heads when it pushed. */
+  readonly h: CID[];
+  /** Names of the bundles this push stored (`bundle/<cid>`). */
+  readonly b: string[];
+}
+
+/** Seals values for one sync point and opens what is read back. */
+export interface SealContext {
+  /** Looks up a key of this sync point; see {@link openSealed} for the outcomes. */
+  keyFor(fingerprint: Fingerprint): Promise<DataKey | "foreign" | "missing">;
+  readonly cipher?: AeadCipher;
+  readonly compression?: Compression;
+  /** Named in error messages. */
+  readonly pointUrl: string;
+}
+
+/** Seals a bundle of event blocks; returns its remote name and bytes. */
+export async function sealBundle(ctx: SealContext, key: DataKey, events: Uint8Array[]): Promise<{ name: string; bytes: Uint8Array }> {
+  const value: BundleValue = { v: 1, e: events };
+  return sealNamed(ctx, key, BUNDLE_PREFIX, BUNDLE_AAD, dagCbor.encode(value));
+}
+
+/** Seals an announcement; returns its remote name and bytes. */
+export async function sealAnnouncement(ctx: SealContext, key: DataKey, heads: CID[], bundles: string[]): Promise<{ name: string; bytes: Uint8Array }> {
+  const value: AnnouncementValue = { v: 1, h: heads, b: bundles };
+  return sealNamed(ctx, key, HEAD_PREFIX, HEAD_AAD, dagCbor.encode(value));
+}
+
+/** Opens a bundle read from the remote under `name`; see the module docs for the checks. */
+export async function openBundle(ctx: SealContext, name: string, bytes: Uint8Array): Promise<BundleValue> {
+  const value = await openSealed(ctx, name, bytes, BUNDLE_PREFIX, BUNDLE_AAD);
+  const bundle = value as Partial<BundleValue> | null;
+  if (bundle?.v !== 1 || !Array.isArray(bundle.e) || !bundle.e.every((e) => e instanceof Uint8Array)) {
+    throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed bundle; it was not merged`);
+  }
+  return bundle as BundleValue;
+}
+
+/** Opens an announcement read from the remote under `name`. */
+export async function openAnnouncement(ctx: SealContext, name: string, bytes: Uint8Array): Promise<AnnouncementValue> {
+  const value = await openSealed(ctx, name, bytes, HEAD_PREFIX, HEAD_AAD);
+  const head = value as Partial<AnnouncementValue> | null;
+  if (
+    head?.v !== 1 ||
+    !Array.isArray(head.h) || !head.h.every((h) => CID.asCID(h) !== null) ||
+    !Array.isArray(head.b) || !head.b.every((b) => typeof b === "string" && b.startsWith(BUNDLE_PREFIX))
+  ) {
+    throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed announcement; it was ignored`);
+  }
+  return head as AnnouncementValue;
+}
+
+async function sealNamed(
+  ctx: SealContext, key: DataKey, prefix: string, aad: Uint8Array, plaintext: Uint8Array,
+): Promise<{ name: string; bytes: Uint8Array }> {
+  const bytes = await seal(key, frameValue(plaintext, ctx.compression), aad, ctx.cipher);
+  return { name: prefix + (await contentName(bytes)), bytes };
+}
+
+/** The CID (raw codec, SHA-256, base32) naming `bytes`. */
+export async function contentName(bytes: Uint8Array): Promise<string> {
+  return CID.createV1(raw.code, await sha256.digest(bytes)).toString();
+}
+
+/**
+ * Verifies and decrypts a named, sealed value.
+ * @throws HearthError `INTEGRITY` (tampered, truncated, foreign, malformed) or `KEY_REQUIRED`
+ */
+async function openSealed(ctx: SealContext, name: string, bytes: Uint8Array, prefix: string, aad: Uint8Array): Promise<unknown> {
+  const where = `${name} at sync point ${ctx.pointUrl}`;
+  let expected: CID;
+  try {
+    expected = CID.parse(name.slice(prefix.length));
+  } catch (cause) {
+    throw new HearthError("INTEGRITY", `${where} is not named by a CID; it is not Hearth data and was ignored`, { cause });
+  }
+  const digest = await sha256.digest(bytes);
+  if (expected.code !== raw.code || expected.multihash.code !== sha256.code || !equalBytes(digest.digest, expected.multihash.digest)) {
+    throw new HearthError("INTEGRITY", `${where} does not match its content address: it was altered or truncated at the remote and was not merged`);
+  }
+  const fingerprint = readEnvelopeFingerprint(bytes);
+  const key = await ctx.keyFor(fingerprint);
+  if (key === "foreign") {
+    throw new HearthError("INTEGRITY", `${where} is sealed with key ${fingerprint}, which is not a key of this sync point: it is foreign data and was not merged`);
+  }
+  if (key === "missing") {
+    throw new HearthError(
+      "KEY_REQUIRED",
+      `${where} is sealed with key ${fingerprint} of this sync point, which this device does not hold (it was rotated without this device, or the invite has not arrived); ask a member to invite this device again`,
+    );
+  }
+  const framed = await unseal(key, bytes, aad, ctx.cipher);
+  const plaintext = await unframeValue(framed, ctx.compression, where);
+  try {
+    return dagCbor.decode(plaintext);
+  } catch (cause) {
+    throw new HearthError("INTEGRITY", `${where} does not hold valid dag-cbor`, { cause });
+  }
+}

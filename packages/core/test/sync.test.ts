@@ -1,0 +1,408 @@
+/**
+ * Sync between replicas through a remote: the seed report's four scenarios
+ * (each with separate keyrings and with one shared keyring, over memory and
+ * file sync points), many replicas, offline and restarts, keys, integrity
+ * and subscriptions. Every wait is on `synced()` or a condition with a
+ * deadline; nothing sleeps.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { Ledger } from "../src/index.node.js";
+import { HearthError } from "../src/errors.js";
+import { openMemoryRemote } from "../src/remote/memory.js";
+import { eventually } from "./helpers/eventually.js";
+import { expectCode } from "./helpers/expect-code.js";
+import type { Attachment } from "../src/sync/attachment.js";
+import { Peers, docsOf, type PeerStorage } from "./helpers/sync-peers.js";
+
+const SYNCED = { timeoutMs: 10_000 };
+let peers: Peers;
+
+afterEach(async () => {
+  await peers.closeAll();
+});
+
+type Keying = "separate keyrings" | "one keyring";
+const matrix: Array<[PeerStorage, "memory" | "file", Keying]> = [
+  ["memory", "memory", "separate keyrings"],
+  ["memory", "memory", "one keyring"],
+  ["file", "file", "separate keyrings"],
+  ["file", "file", "one keyring"],
+];
+
+describe.each(matrix)("seed scenarios: %s replicas, %s sync point, %s", (storage, pointKind, keying) => {
+  const deviceOf = (name: string): string => (keying === "one keyring" ? "shared-device" : `${name}-device`);
+  const openPeer = (name: string): Promise<Ledger> => peers.open(name, deviceOf(name));
+  /** Attaches `db`; with separate keyrings a member invites it first. */
+  const attach = async (db: Ledger, point: string, member?: Ledger) =>
+    keying === "one keyring" ? db.attach(point) : peers.join(db, point, member);
+
+  it("1. A attaches and writes, then B attaches and receives", async () => {
+    peers = new Peers(storage);
+    const point = peers.syncPoint(pointKind);
+    const a = await openPeer("a");
+    const sa = await attach(a, point);
+    await a.put({ _id: "from-a", value: 1 });
+    await sa.synced(SYNCED);
+    const b = await openPeer("b");
+    const sb = await attach(b, point, a);
+    await sb.synced(SYNCED);
+    expect(await b.get("from-a")).toEqual({ _id: "from-a", value: 1 });
+  });
+
+  it("2. B attaches and writes, then A attaches and receives", async () => {
+    peers = new Peers(storage);
+    const point = peers.syncPoint(pointKind);
+    const b = await openPeer("b");
+    const sb = await attach(b, point);
+    await b.put({ _id: "from-b", value: 2 });
+    await sb.synced(SYNCED);
+    const a = await openPeer("a");
+    const sa = await attach(a, point, b);
+    await sa.synced(SYNCED);
+    expect(await a.get("from-b")).toEqual({ _id: "from-b", value: 2 });
+  });
+
+  it("3. both attached: A → B, then B → A", async () => {
+    peers = new Peers(storage);
+    const point = peers.syncPoint(pointKind);
+    const a = await openPeer("a");
+    const sa = await attach(a, point);
+    const b = await openPeer("b");
+    const sb = await attach(b, point, a);
+    await a.put({ _id: "one", from: "a" });
+    await eventually(async () => expect(await b.get("one")).toEqual({ _id: "one", from: "a" }), { timeoutMs: 10_000 });
+    await b.put({ _id: "two", from: "b" });
+    await eventually(async () => expect(await a.get("two")).toEqual({ _id: "two", from: "b" }), { timeoutMs: 10_000 });
+    await sa.synced(SYNCED);
+    await sb.synced(SYNCED);
+    expect(await a.root()).toBe(await b.root());
+  });
+
+  it("4. A writes and closes; B attaches later and receives everything", async () => {
+    peers = new Peers(storage);
+    const point = peers.syncPoint(pointKind);
+    const a = await openPeer("a");
+    await attach(a, point);
+    await a.bulk(Array.from({ length: 50 }, (_, i) => ({ _id: `doc-${i}`, i })));
+    await a.put({ _id: "last", done: true });
+    // No synced(): close must push what is in the outbox.
+    if (keying === "separate keyrings") {
+      const bKeyring = await peers.open("b-probe", "b-device");
+      await a.invite((await bKeyring.device()).publicKey);
+      await bKeyring.close();
+    }
+    await a.close();
+    const b = await openPeer("b");
+    const sb = await b.attach(point);
+    await sb.synced(SYNCED);
+    expect(Object.keys(await docsOf(b))).toHaveLength(51);
+    expect(await b.get("last")).toEqual({ _id: "last", done: true });
+  });
+});
+
+describe("many replicas", () => {
+  it.each([3, 5])("%i replicas writing concurrently converge to one root with identical conflicts", async (n) => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const dbs: Ledger[] = [];
+    const attachments: Attachment[] = [];
+    for (let i = 0; i < n; i++) {
+      const db = await peers.open(`r${i}`);
+      attachments.push(await peers.join(db, point, dbs[0]));
+      dbs.push(db);
+    }
+    await Promise.all(dbs.map(async (db, i) => {
+      const writes = [];
+      for (let k = 0; k < 20; k++) writes.push(db.put({ _id: `r${i}-${k}`, by: i }));
+      // Everyone writes the same document concurrently: a conflict on every replica.
+      writes.push(db.put({ _id: "shared", by: i }));
+      await Promise.all(writes);
+    }));
+    await eventually(async () => {
+      await Promise.all(attachments.map((a) => a.synced(SYNCED)));
+      const roots = await Promise.all(dbs.map((db) => db.root()));
+      expect(new Set(roots).size).toBe(1);
+    }, { timeoutMs: 20_000 });
+    const expected = await docsOf(dbs[0]!);
+    expect(Object.keys(expected)).toHaveLength(n * 20 + 1);
+    const conflicts = await Promise.all(dbs.map((db) => db.get("shared", { conflicts: true })));
+    for (const c of conflicts) expect(c).toEqual(conflicts[0]);
+    expect(conflicts[0]!._conflicts).toHaveLength(n - 1);
+    for (const db of dbs) expect(await docsOf(db)).toEqual(expected);
+  });
+});
+
+describe("offline and restarts", () => {
+  it("a replica detaches, both sides write, it re-attaches: both converge", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    let sb = await peers.join(b, point, a);
+    await sb.synced(SYNCED);
+    await sb.detach();
+    await a.put({ _id: "a-while-b-away" });
+    await b.put({ _id: "b-while-away" });
+    await sa.synced(SYNCED);
+    expect(sb.status().pending).toBeGreaterThanOrEqual(0);
+    sb = await b.attach(point);
+    await sb.synced(SYNCED);
+    await sa.synced(SYNCED);
+    expect(await a.get("b-while-away")).toBeTruthy();
+    expect(await b.get("a-while-b-away")).toBeTruthy();
+    expect(await a.root()).toBe(await b.root());
+  });
+
+  it("writes made while the remote fails are pushed later, in order, and nothing is lost", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const inner = await openMemoryRemote(url);
+    let failing = false;
+    const flaky = {
+      ...inner,
+      url: inner.url,
+      supports: inner.supports,
+      put: async (name: string, bytes: Uint8Array) => {
+        if (failing) throw new HearthError("STORAGE_FAILED", "injected: remote down");
+        return inner.put(name, bytes);
+      },
+      get: (name: string) => inner.get(name),
+      list: async (prefix: string) => {
+        if (failing) throw new HearthError("STORAGE_FAILED", "injected: remote down");
+        return inner.list(prefix);
+      },
+      delete: (name: string) => inner.delete(name),
+      watch: inner.watch!.bind(inner),
+      close: () => inner.close(),
+    };
+    const a = await peers.open("a");
+    const sa = await a.attach(flaky);
+    await sa.synced(SYNCED);
+    failing = true;
+    for (let i = 0; i < 10; i++) await a.put({ _id: `offline-${i}` });
+    await eventually(() => expect(sa.status().state).toBe("offline"));
+    expect(sa.status().pending).toBeGreaterThan(0);
+    expect(sa.status().error?.code).toBe("STORAGE_FAILED");
+    failing = false;
+    await sa.synced(SYNCED);
+    expect(sa.status().pending).toBe(0);
+    await eventually(() => expect(sa.status().state).toBe("idle"));
+    const b = await peers.open("b");
+    await peers.join(b, url, a).then((sb) => sb.synced(SYNCED));
+    expect(Object.keys(await docsOf(b))).toHaveLength(10);
+  });
+
+  it("a replica restarted before it could push loses nothing: the outbox is durable", async () => {
+    peers = new Peers("file");
+    const url = peers.syncPoint("file");
+    const a = await peers.open("a");
+    const sa = await a.attach(url);
+    await sa.synced(SYNCED);
+    await sa.detach({ flushTimeoutMs: 1 }); // leave without pushing what follows
+    await a.bulk(Array.from({ length: 20 }, (_, i) => ({ _id: `queued-${i}` })));
+    // Close without any attachment: the writes stay only in A's local log.
+    await a.close();
+    const again = await peers.reopen("a");
+    const sa2 = await again.attach(url);
+    await sa2.synced(SYNCED);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, url, again);
+    await sb.synced(SYNCED);
+    expect(Object.keys(await docsOf(b))).toHaveLength(20);
+  });
+});
+
+describe("keys", () => {
+  it("another device without invite or share code gets KEY_REQUIRED fast, naming the point and the remedies", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    await a.attach(point);
+    const b = await peers.open("b");
+    const started = Date.now();
+    const err = await b.attach(point).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(err).toBeInstanceOf(HearthError);
+    expect((err as HearthError).code).toBe("KEY_REQUIRED");
+    expect((err as HearthError).message).toContain(point);
+    expect((err as HearthError).message).toContain("invite");
+    expect((err as HearthError).message).toContain("shareCode");
+    expect(b.attachments()).toHaveLength(0);
+  });
+
+  it("a share code lets another device join, once", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    await a.put({ _id: "x" });
+    const code = await sa.createShareCode();
+    const b = await peers.open("b");
+    const sb = await b.attach(point, { shareCode: code });
+    await sb.synced(SYNCED);
+    expect(await b.get("x")).toEqual({ _id: "x" });
+    const c = await peers.open("c");
+    await expectCode(c.attach(point, { shareCode: code }), "KEY_REQUIRED");
+    // B is now a member by its own device record: it attaches again without the code.
+    await sb.detach();
+    await (await b.attach(point)).synced(SYNCED);
+  });
+
+  it("a passphrase set by the creator lets another device join", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    await a.attach(point, { passphrase: "correct horse battery staple" });
+    await a.put({ _id: "p" });
+    const b = await peers.open("b");
+    await expectCode(b.attach(point, { passphrase: "wrong" }), "KEY_REQUIRED");
+    const sb = await b.attach(point, { passphrase: "correct horse battery staple" });
+    await sb.synced(SYNCED);
+    expect(await b.get("p")).toEqual({ _id: "p" });
+  });
+
+  it("rotation: members keep reading old and new data; a revoked device cannot read new data", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, point, a);
+    const c = await peers.open("c");
+    const sc = await peers.join(c, point, a);
+    await a.put({ _id: "before" });
+    await Promise.all([sb.synced(SYNCED), sc.synced(SYNCED)]);
+    await sa.rotateKey({ revoke: [(await c.device()).publicKey] });
+    await a.put({ _id: "after" });
+    await b.put({ _id: "from-b-after" });
+    await eventually(async () => {
+      expect(await b.get("after")).toBeTruthy();
+      expect(await a.get("from-b-after")).toBeTruthy();
+    }, { timeoutMs: 10_000 });
+    // C holds the old data, cannot open the new, and says why.
+    expect(await c.get("before")).toBeTruthy();
+    await eventually(() => expect(sc.status().error?.code).toBe("KEY_REQUIRED"), { timeoutMs: 10_000 });
+    await expectCode(c.get("after"), "NOT_FOUND");
+    // A new member invited after the rotation reads everything.
+    const d = await peers.open("d");
+    const sd = await peers.join(d, point, a);
+    await eventually(async () => expect(Object.keys(await docsOf(d)).sort()).toEqual(["after", "before", "from-b-after"]), { timeoutMs: 10_000 });
+    await sd.synced(SYNCED);
+  });
+});
+
+describe("integrity at the remote", () => {
+  it("a tampered bundle is rejected with INTEGRITY, never merged, and the rest still syncs", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const raw = await openMemoryRemote(point);
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    await a.put({ _id: "good-1" });
+    await sa.synced(SYNCED);
+    // Tamper with every bundle A stored so far.
+    for (const name of await raw.list("bundle/")) {
+      const bytes = (await raw.get(name))!;
+      bytes[bytes.length - 1]! ^= 1;
+      await raw.put(name, bytes);
+    }
+    // A foreign bundle: plausible name, random content.
+    await raw.put("bundle/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", new Uint8Array(64));
+    const b = await peers.open("b");
+    const sb = await peers.join(b, point, a);
+    // C never saw A's (now damaged) history, so its writes do not depend on it.
+    const c = await peers.open("c");
+    await peers.join(c, point, a);
+    await c.put({ _id: "independent" });
+    await eventually(async () => expect(await b.get("independent")).toEqual({ _id: "independent" }), { timeoutMs: 10_000 });
+    await eventually(() => expect(sb.status().error?.code).toBe("INTEGRITY"), { timeoutMs: 10_000 });
+    expect(sb.status().rejected).toBeGreaterThanOrEqual(2);
+    await expectCode(b.get("good-1"), "NOT_FOUND");
+    await raw.close();
+  });
+
+  it("a tampered announcement is ignored with INTEGRITY and does not block other announcements", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const raw = await openMemoryRemote(point);
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, point, a);
+    await raw.put("head/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", new Uint8Array([1, 2, 3]));
+    await a.put({ _id: "still-flows" });
+    await sa.synced(SYNCED);
+    await eventually(async () => expect(await b.get("still-flows")).toEqual({ _id: "still-flows" }), { timeoutMs: 10_000 });
+    await eventually(() => expect(sb.status().error?.code).toBe("INTEGRITY"), { timeoutMs: 10_000 });
+    await raw.close();
+  });
+});
+
+describe("observability", () => {
+  it("subscriptions fire on every replica for remote changes, and the attachment reports change and status", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const dbs = [await peers.open("a")];
+    const attachments = [await dbs[0]!.attach(point)];
+    for (const name of ["b", "c"]) {
+      const db = await peers.open(name);
+      attachments.push(await peers.join(db, point, dbs[0]));
+      dbs.push(db);
+    }
+    const seen = dbs.map(() => [] as string[]);
+    dbs.forEach((db, i) => db.subscribe((docs) => seen[i]!.push(...docs.map((d) => d._id))));
+    const changes: number[] = [];
+    attachments[1]!.on("change", (c) => changes.push(c.applied));
+    const states = new Set<string>();
+    attachments[1]!.on("status", (s) => states.add(s.state));
+    await dbs[0]!.put({ _id: "live" });
+    await eventually(() => {
+      for (const s of seen) expect(s).toContain("live");
+    }, { timeoutMs: 10_000 });
+    expect(changes.reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(1);
+    expect(states.has("idle") || states.has("syncing")).toBe(true);
+    const status = attachments[1]!.status();
+    expect(status).toMatchObject({ pending: expect.any(Number), behind: expect.any(Number), rejected: 0 });
+  });
+
+  it("synced() rejects with TIMEOUT while the remote is unreachable, and detach makes later calls STORE_CLOSED", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const inner = await openMemoryRemote(url);
+    let down = false;
+    const check = async <T>(f: () => Promise<T>): Promise<T> => {
+      if (down) throw new HearthError("STORAGE_FAILED", "injected: remote down");
+      return f();
+    };
+    const remote = {
+      url: inner.url,
+      supports: { watch: false, persistent: false },
+      put: (n: string, b: Uint8Array) => check(() => inner.put(n, b)),
+      get: (n: string) => check(() => inner.get(n)),
+      list: (p: string) => check(() => inner.list(p)),
+      delete: (n: string) => check(() => inner.delete(n)),
+      close: () => inner.close(),
+    };
+    const a = await peers.open("a");
+    const sa = await a.attach(remote, { pollMs: 20 });
+    await sa.synced(SYNCED);
+    down = true;
+    await a.put({ _id: "stuck" });
+    await expectCode(sa.synced({ timeoutMs: 200 }), "TIMEOUT");
+    await sa.detach();
+    expect(() => sa.synced()).toThrow(HearthError);
+  });
+
+  it("attaching twice to one point is refused; bad targets are INVALID_URL", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    await a.attach(point);
+    await expectCode(a.attach(point), "INVALID_ARGUMENT");
+    await expectCode(a.attach("ftp://nowhere"), "INVALID_URL");
+    await expectCode(a.invite("not-a-key"), "INVALID_ARGUMENT");
+    const lone = await peers.open("lone");
+    await expectCode(lone.invite((await a.device()).publicKey), "INVALID_ARGUMENT");
+  });
+});
