@@ -13,6 +13,7 @@ export * from "./index.js";
 export { openFileStore, fileUrlToDir } from "./store/file.js";
 export { openFileKeyring } from "./keyring/file.js";
 export { hearthDir } from "./platform/node.js";
+export { openFileRemote, type FileRemoteOptions } from "./remote/file.js";
 
 /**
  * Opens (creating if needed) the ledger `name`.

@@ -28,3 +28,7 @@ export { openMemoryKeyring } from "./keyring/memory.js";
 export { openEncryptedStore, type EncryptedStore } from "./store/encrypted.js";
 export { parseLocation, formatLocation, type Location } from "./url.js";
 export { newDocId } from "./ids.js";
+export { Attachment, type AttachOptions, type SyncedOptions, type RotateOptions } from "./sync/attachment.js";
+export type { SyncStatus, SyncState, SyncError, SyncChange, AttachmentEvents } from "./sync/status.js";
+export { assertRemoteName, assertRemotePrefix, type Remote, type RemoteCapabilities, type RemoteChangeListener } from "./remote/types.js";
+export { openMemoryRemote, dropMemoryRemote } from "./remote/memory.js";

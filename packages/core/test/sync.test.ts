@@ -13,91 +13,32 @@ import { eventually } from "./helpers/eventually.js";
 import { expectCode } from "./helpers/expect-code.js";
 import type { Attachment } from "../src/sync/attachment.js";
 import { Peers, docsOf, type PeerStorage } from "./helpers/sync-peers.js";
+import { syncConformance, type SyncFactory } from "../src/testing/sync-suite.js";
 
 const SYNCED = { timeoutMs: 10_000 };
-let peers: Peers;
+let peers: Peers | undefined;
 
 afterEach(async () => {
-  await peers.closeAll();
+  await peers?.closeAll();
+  peers = undefined;
 });
 
-type Keying = "separate keyrings" | "one keyring";
-const matrix: Array<[PeerStorage, "memory" | "file", Keying]> = [
-  ["memory", "memory", "separate keyrings"],
-  ["memory", "memory", "one keyring"],
-  ["file", "file", "separate keyrings"],
-  ["file", "file", "one keyring"],
-];
+/** Sessions for the portable sync suite: replicas on `storage`, one sync point of `point` kind. */
+function sessions(storage: PeerStorage, point: "memory" | "file"): SyncFactory {
+  return {
+    label: `${storage} replicas, ${point} sync point`,
+    async session() {
+      const p = new Peers(storage);
+      const url = p.syncPoint(point);
+      return { open: (name, device) => p.open(name, device), target: () => url, close: () => p.closeAll() };
+    },
+  };
+}
 
-describe.each(matrix)("seed scenarios: %s replicas, %s sync point, %s", (storage, pointKind, keying) => {
-  const deviceOf = (name: string): string => (keying === "one keyring" ? "shared-device" : `${name}-device`);
-  const openPeer = (name: string): Promise<Ledger> => peers.open(name, deviceOf(name));
-  /** Attaches `db`; with separate keyrings a member invites it first. */
-  const attach = async (db: Ledger, point: string, member?: Ledger) =>
-    keying === "one keyring" ? db.attach(point) : peers.join(db, point, member);
-
-  it("1. A attaches and writes, then B attaches and receives", async () => {
-    peers = new Peers(storage);
-    const point = peers.syncPoint(pointKind);
-    const a = await openPeer("a");
-    const sa = await attach(a, point);
-    await a.put({ _id: "from-a", value: 1 });
-    await sa.synced(SYNCED);
-    const b = await openPeer("b");
-    const sb = await attach(b, point, a);
-    await sb.synced(SYNCED);
-    expect(await b.get("from-a")).toEqual({ _id: "from-a", value: 1 });
-  });
-
-  it("2. B attaches and writes, then A attaches and receives", async () => {
-    peers = new Peers(storage);
-    const point = peers.syncPoint(pointKind);
-    const b = await openPeer("b");
-    const sb = await attach(b, point);
-    await b.put({ _id: "from-b", value: 2 });
-    await sb.synced(SYNCED);
-    const a = await openPeer("a");
-    const sa = await attach(a, point, b);
-    await sa.synced(SYNCED);
-    expect(await a.get("from-b")).toEqual({ _id: "from-b", value: 2 });
-  });
-
-  it("3. both attached: A → B, then B → A", async () => {
-    peers = new Peers(storage);
-    const point = peers.syncPoint(pointKind);
-    const a = await openPeer("a");
-    const sa = await attach(a, point);
-    const b = await openPeer("b");
-    const sb = await attach(b, point, a);
-    await a.put({ _id: "one", from: "a" });
-    await eventually(async () => expect(await b.get("one")).toEqual({ _id: "one", from: "a" }), { timeoutMs: 10_000 });
-    await b.put({ _id: "two", from: "b" });
-    await eventually(async () => expect(await a.get("two")).toEqual({ _id: "two", from: "b" }), { timeoutMs: 10_000 });
-    await sa.synced(SYNCED);
-    await sb.synced(SYNCED);
-    expect(await a.root()).toBe(await b.root());
-  });
-
-  it("4. A writes and closes; B attaches later and receives everything", async () => {
-    peers = new Peers(storage);
-    const point = peers.syncPoint(pointKind);
-    const a = await openPeer("a");
-    await attach(a, point);
-    await a.bulk(Array.from({ length: 50 }, (_, i) => ({ _id: `doc-${i}`, i })));
-    await a.put({ _id: "last", done: true });
-    // No synced(): close must push what is in the outbox.
-    if (keying === "separate keyrings") {
-      const bKeyring = await peers.open("b-probe", "b-device");
-      await a.invite((await bKeyring.device()).publicKey);
-      await bKeyring.close();
-    }
-    await a.close();
-    const b = await openPeer("b");
-    const sb = await b.attach(point);
-    await sb.synced(SYNCED);
-    expect(Object.keys(await docsOf(b))).toHaveLength(51);
-    expect(await b.get("last")).toEqual({ _id: "last", done: true });
-  });
+describe("sync conformance (the seed's scenarios and more)", () => {
+  for (const factory of [sessions("memory", "memory"), sessions("file", "file")]) {
+    for (const c of syncConformance(factory)) it(c.name, c.run, 60_000);
+  }
 });
 
 describe("many replicas", () => {

@@ -18,6 +18,8 @@ import { openMemoryStore } from "../../src/store/memory.js";
 import { indexedDbCases } from "./indexeddb-cases.js";
 import { ledgerConformance, type LedgerFactory } from "../../src/testing/ledger-suite.js";
 import { open } from "../../src/index.browser.js";
+import type { Ledger } from "../../src/ledger/ledger.js";
+import { syncConformance, type SyncFactory } from "../../src/testing/sync-suite.js";
 import { remoteConformance, type RemoteFactory } from "../../src/testing/remote-suite.js";
 import { dropMemoryRemote, openMemoryRemote } from "../../src/remote/memory.js";
 
@@ -41,6 +43,7 @@ const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [
   () => indexedDbCases(uniqueIndexedDbUrl),
   () => ledgerConformance(indexedDbLedgers()),
   () => ledgerConformance(memoryLedgers()),
+  () => syncConformance(indexedDbSyncSessions()),
   () => remoteConformance(memoryRemotes()),
 ];
 
@@ -72,6 +75,38 @@ function memoryLedgers(): LedgerFactory {
         db: await open(name, options),
         reopen: () => open(name, options),
         openWithOtherKeyring: () => open(name, { ...options, keyring: `memory://${name}-other` }),
+      };
+    },
+  };
+}
+
+/**
+ * Sync between IndexedDB ledgers, each device its own IndexedDB keyring,
+ * through an in-page memory sync point.
+ */
+function indexedDbSyncSessions(): SyncFactory {
+  return {
+    label: "sync(indexeddb ledgers, memory sync point)",
+    async session() {
+      const scope = randomSuffix();
+      const point = `memory://browser-sync-${scope}`;
+      const opened: Ledger[] = [];
+      const urls: string[] = [];
+      return {
+        async open(name, device) {
+          const store = `indexeddb://hearth-test-sync-${scope}-${name}`;
+          const keyring = `indexeddb://hearth-test-sync-${scope}-device-${device}`;
+          urls.push(store, keyring);
+          const db = await open(name, { store, keyring });
+          opened.push(db);
+          return db;
+        },
+        target: () => point,
+        async close() {
+          for (const db of opened) await db.close().catch(() => undefined);
+          dropMemoryRemote(point);
+          for (const url of new Set(urls)) await deleteDatabase(url.slice("indexeddb://".length)).catch(() => undefined);
+        },
       };
     },
   };
