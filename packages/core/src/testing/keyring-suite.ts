@@ -10,6 +10,10 @@ import { fromBase64Url } from "../crypto/encoding.js";
 import { seal, unseal } from "../crypto/envelope.js";
 import { fingerprintOf, isFingerprint } from "../crypto/fingerprint.js";
 import { importDataKey } from "../crypto/data-key.js";
+import {
+  createShareSecret, MIN_PASSPHRASE_ITERATIONS, unwrapFromDevice, unwrapWithPassphrase, unwrapWithSecret, wrapForDevice, wrapWithPassphrase,
+  wrapWithSecret,
+} from "../crypto/wrap.js";
 import { openMemoryKeyring } from "../keyring/memory.js";
 import type { DataKey, Fingerprint, Keyring } from "../keyring/types.js";
 import { check, checkEqual, checkRejects, utf8, type TestCase } from "./harness.js";
@@ -315,6 +319,36 @@ export function keyringConformance(factory: KeyringFactory): TestCase[] {
     await checkRejects(async () => k.unwrapKey(wrapped, kek, iv, ad, 7 as unknown as string), "TypeError");
     await checkRejects(async () => k.createKey(undefined, { shareable: "yes" as unknown as boolean }), "TypeError");
     await checkRejects(async () => k.importKey(new Uint8Array(32), undefined, 1 as unknown as { shareable: boolean }), "TypeError");
+  });
+
+  add("invites, share codes and passphrases made here open in a memory keyring, and back", async (k) => {
+    const memory = await openMemoryKeyring();
+    try {
+      const mine = await k.createKey("point", { shareable: true });
+      const theirs = await memory.createKey("point", { shareable: true });
+      const [me, them] = [await k.identity(), await memory.identity()];
+
+      const invite = await wrapForDevice(k, mine.fingerprint, them.publicKey, "key/d/mine");
+      const received = await unwrapFromDevice(memory, invite, "key/d/mine");
+      checkEqual(received.from.fingerprint, me.fingerprint, "authenticated wrapper");
+      await checkOpensEachOther(mine, received.key);
+      const back = await unwrapFromDevice(k, await wrapForDevice(memory, theirs.fingerprint, me.publicKey, "key/d/theirs"), "key/d/theirs");
+      await checkOpensEachOther(theirs, back.key);
+      await checkRejects(unwrapFromDevice(k, invite, "key/d/mine"), "KEY_REQUIRED");
+
+      const { secret } = createShareSecret();
+      const shared = await unwrapWithSecret(memory, await wrapWithSecret(k, [mine.fingerprint, theirs.fingerprint], secret, "key/s/x"), secret, "key/s/x");
+      checkEqual(shared.map((d) => d.fingerprint), [mine.fingerprint, theirs.fingerprint], "both keys by share code");
+
+      const options = { iterations: MIN_PASSPHRASE_ITERATIONS };
+      const fresh = await memory.createKey(undefined, { shareable: true });
+      const record = await wrapWithPassphrase(memory, [fresh.fingerprint], "open sesame", "key/p/x", options);
+      await checkRejects(unwrapWithPassphrase(k, record, "open sesame!", "key/p/x"), "KEY_REQUIRED");
+      const [opened] = await unwrapWithPassphrase(k, record, "open sesame", "key/p/x");
+      await checkOpensEachOther(fresh, opened!);
+    } finally {
+      await memory.close();
+    }
   });
 
   return cases;
