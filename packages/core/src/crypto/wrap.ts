@@ -1,7 +1,7 @@
 /**
  * Key wrapping: how a sync point's data keys reach other devices without
  * ever crossing the remote in the clear. Three ways, one record kind each
- * (wire format in `wrap-record.ts`):
+ * (wire format in `wrap-record.ts`, derivations in `wrap-kdf.ts`):
  *
  * - **Invite** ({@link wrapForDevice}): a member wraps a key for another
  *   device's public key. KEK = HKDF-SHA-256(ECDH(wrapper's identity
@@ -60,11 +60,12 @@
 import { HearthError } from "../errors.js";
 import type { DataKey, Fingerprint, Keyring } from "../keyring/types.js";
 import { WRAP_IV_BYTES } from "../keyring/wrapping.js";
-import { bufferSource, bytesEqual, fromBase64Url, toBase64Url } from "./encoding.js";
+import { bytesEqual, fromBase64Url, toBase64Url } from "./encoding.js";
 import { assertFingerprint } from "./fingerprint.js";
 import { SHARE_SECRET_BYTES } from "./share-code.js";
+import { deviceKek, importPublicKey, passphraseKeys, secretKek } from "./wrap-kdf.js";
 import {
-  associatedData, CHECK_BYTES, decodeKeyRecord, encodeKeyRecord, MAX_KEYS_PER_RECORD, MAX_PASSPHRASE_ITERATIONS,
+  associatedData, decodeKeyRecord, encodeKeyRecord, MAX_KEYS_PER_RECORD, MAX_PASSPHRASE_ITERATIONS,
   MIN_PASSPHRASE_ITERATIONS, PUBLIC_KEY_BYTES, publicKeyFingerprint, SALT_BYTES, type KeyRecord, type WrappedEntry,
 } from "./wrap-record.js";
 
@@ -80,13 +81,6 @@ export { KEY_RECORD_VERSION, MIN_PASSPHRASE_ITERATIONS, MAX_PASSPHRASE_ITERATION
  * never per document.
  */
 export const DEFAULT_PASSPHRASE_ITERATIONS = 600_000;
-
-const DEVICE_INFO = utf8("hearth/wrap/device/v1");
-const SECRET_INFO = utf8("hearth/wrap/secret/v1");
-const PASSPHRASE_INFO = utf8("hearth/wrap/passphrase/v1");
-const PASSPHRASE_CHECK_INFO = utf8("hearth/wrap/passphrase/check/v1");
-const ECDH_P256 = { name: "ECDH", namedCurve: "P-256" } as const;
-const KEK_USAGES: KeyUsage[] = ["wrapKey", "unwrapKey"];
 
 /** The device that wrapped a key, as {@link unwrapFromDevice} reports it. */
 export interface WrappingDevice {
@@ -233,7 +227,7 @@ export async function wrapWithSecret(keyring: Keyring, fingerprints: readonly Fi
   assertSecret(secret);
   assertContext(context);
   const salt = randomBytes(SALT_BYTES);
-  const kek = await hkdfKek(secret, salt, SECRET_INFO);
+  const kek = await secretKek(secret, salt);
   return wrapEntries(keyring, { v: 1, kind: "secret", salt, keys: [] }, fps, kek, context);
 }
 
@@ -254,7 +248,7 @@ export async function unwrapWithSecret(keyring: Keyring, record: Uint8Array, sec
   assertLabel(label);
   const parsed = decodeKeyRecord(record);
   if (parsed.kind !== "secret") throw new HearthError("INTEGRITY", `key record ${JSON.stringify(context)} is a ${parsed.kind} record, not a share-code record`);
-  return unwrapEntries(keyring, parsed, await hkdfKek(secret, parsed.salt, SECRET_INFO), context, label);
+  return unwrapEntries(keyring, parsed, await secretKek(secret, parsed.salt), context, label);
 }
 
 /** Options of {@link wrapWithPassphrase}. */
@@ -356,51 +350,6 @@ async function unwrapEntries(keyring: Keyring, record: MultiRecord, kek: CryptoK
   return keys;
 }
 
-/** HKDF-SHA-256 over ECDH(private, public) into a wrap-only AES-256-GCM key. */
-async function deviceKek(privateKey: CryptoKey, publicKey: CryptoKey, salt: Uint8Array): Promise<CryptoKey> {
-  const shared = new Uint8Array(await globalThis.crypto.subtle.deriveBits({ name: "ECDH", public: publicKey }, privateKey, 256));
-  try {
-    return await hkdfKek(shared, salt, DEVICE_INFO);
-  } finally {
-    shared.fill(0);
-  }
-}
-
-async function hkdfKek(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): Promise<CryptoKey> {
-  const base = await globalThis.crypto.subtle.importKey("raw", bufferSource(ikm), "HKDF", false, ["deriveKey"]);
-  return globalThis.crypto.subtle.deriveKey(
-    { name: "HKDF", hash: "SHA-256", salt: bufferSource(salt), info: bufferSource(info) },
-    base,
-    { name: "AES-GCM", length: 256 },
-    false,
-    KEK_USAGES,
-  );
-}
-
-/** PBKDF2 once, then HKDF into the KEK and the independent check value. */
-async function passphraseKeys(passphrase: string, salt: Uint8Array, iterations: number): Promise<{ kek: CryptoKey; check: Uint8Array }> {
-  const subtle = globalThis.crypto.subtle;
-  const password = await subtle.importKey("raw", utf8(passphrase.normalize("NFC")), "PBKDF2", false, ["deriveBits"]);
-  const stretched = new Uint8Array(await subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: bufferSource(salt), iterations }, password, 256));
-  try {
-    const base = await subtle.importKey("raw", stretched, "HKDF", false, ["deriveBits"]);
-    const check = new Uint8Array(
-      await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: bufferSource(salt), info: PASSPHRASE_CHECK_INFO }, base, CHECK_BYTES * 8),
-    );
-    return { kek: await hkdfKek(stretched, salt, PASSPHRASE_INFO), check };
-  } finally {
-    stretched.fill(0);
-  }
-}
-
-async function importPublicKey(raw: Uint8Array, invalid: (cause: unknown) => HearthError): Promise<CryptoKey> {
-  try {
-    return await globalThis.crypto.subtle.importKey("raw", bufferSource(raw), ECDH_P256, false, []);
-  } catch (cause) {
-    throw invalid(cause);
-  }
-}
-
 /** The raw point of a printable public key. */
 function parsePublicKey(publicKey: unknown): Uint8Array {
   if (typeof publicKey !== "string") throw new TypeError(`a device public key must be a string, got ${typeof publicKey}`);
@@ -461,10 +410,6 @@ function assertPassphrase(passphrase: unknown): asserts passphrase is string {
 
 function randomBytes(n: number): Uint8Array<ArrayBuffer> {
   return globalThis.crypto.getRandomValues(new Uint8Array(n));
-}
-
-function utf8(text: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(text);
 }
 
 function shorten(text: string): string {
