@@ -1,0 +1,67 @@
+/**
+ * What the sync server keeps, behind three small interfaces, so one server
+ * runs on a directory (the embedded default) or on S3 + PostgreSQL (many
+ * stateless instances behind a load balancer) without knowing which.
+ *
+ * The server holds no keys: objects are opaque bytes under the remote
+ * names the sync engine uses (`bundle/<cid>`, `head/<cid>`, `key/…`).
+ *
+ * @module
+ */
+
+/** Objects of every ledger. Names are validated remote names; ledgers are validated ledger names. */
+export interface ObjectBackend {
+  put(ledger: string, name: string, bytes: Uint8Array): Promise<void>;
+  get(ledger: string, name: string): Promise<Uint8Array | undefined>;
+  /** Names under `prefix`, ascending by plain string order. */
+  list(ledger: string, prefix: string): Promise<string[]>;
+  delete(ledger: string, name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Rights a token grants on its ledger. */
+export type Rights = "read" | "read-write";
+
+/** A token as stored (the secret itself is never stored, only its hash). */
+export interface TokenRecord {
+  readonly id: string;
+  readonly ledger: string;
+  readonly rights: Rights;
+  readonly createdAt: number;
+  /** Ms since epoch; absent = never expires. */
+  readonly expiresAt?: number;
+  readonly revokedAt?: number;
+}
+
+/** Per-ledger tokens. A ledger exists on the server once a token was created for it. */
+export interface TokenStore {
+  /** Creates a token; returns the record and the printable secret token (shown once). */
+  create(options: { ledger: string; rights: Rights; expiresAt?: number }): Promise<{ record: TokenRecord; token: string }>;
+  /** The record of a valid (known, unexpired, unrevoked) token, or undefined. */
+  verify(token: string): Promise<TokenRecord | undefined>;
+  list(ledger?: string): Promise<TokenRecord[]>;
+  /** Revokes a token by id; true if it existed. */
+  revoke(id: string): Promise<boolean>;
+  /** True if any token (even revoked) was ever created for `ledger`. */
+  hasLedger(ledger: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Change notification across every instance that serves a ledger. */
+export interface Notifier {
+  /** Tells every subscriber (on every instance) that `names` of `ledger` changed. */
+  publish(ledger: string, names: readonly string[]): Promise<void>;
+  /** Calls `fn` for changes of `ledger`; resolves once subscribed (no later change is missed). */
+  subscribe(ledger: string, fn: (names: readonly string[]) => void): Promise<() => void>;
+  close(): Promise<void>;
+}
+
+/** Everything a server instance needs. */
+export interface Backend {
+  readonly objects: ObjectBackend;
+  readonly tokens: TokenStore;
+  readonly notifier: Notifier;
+  /** Describes the backend in the startup line and `/healthz`. */
+  readonly description: string;
+  close(): Promise<void>;
+}
