@@ -353,6 +353,12 @@ export class Ledger {
     this.#assertOpen();
     const verified: EventBlock[] = [];
     for (const { cid, bytes } of blocks) verified.push(await readEvent(typeof cid === "string" ? CID.parse(cid) : cid, bytes));
+    return this.#ingestVerified(verified);
+  }
+
+  /** Merges events already verified against their CIDs (see {@link ingest}). */
+  #ingestVerified(verified: readonly EventBlock[]): Promise<{ applied: number; waiting: number }> {
+    this.#assertOpen();
     return this.#serial.run(async () => {
       for (const block of verified) {
         if (!(await this.#state.hasEvent(block.cid))) this.#waiting.set(block.cid.toString(), block);
@@ -543,7 +549,7 @@ export class Ledger {
         }));
       },
       hasEvent: (cid) => this.hasEvent(cid),
-      ingest: (blocks) => this.ingest(blocks),
+      ingest: (events) => this.#ingestVerified(events),
       onApplied: (fn) => {
         this.#appliedListeners.add(fn);
         return () => void this.#appliedListeners.delete(fn);

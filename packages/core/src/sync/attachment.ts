@@ -29,7 +29,7 @@
  */
 import { CID } from "multiformats/cid";
 import { HearthError, isHearthError } from "../errors.js";
-import { readEventBytes } from "../crdt/event.js";
+import { readEventBytes, type EventBlock } from "../crdt/event.js";
 import type { Remote } from "../remote/types.js";
 import { fingerprintOf } from "../crypto/fingerprint.js";
 import type { ReplicaPort } from "./port.js";
@@ -463,7 +463,7 @@ export class Attachment {
   /** Fetches, verifies and merges bundles; bad ones are rejected, the rest merged in one ingest. */
   async #fetchAndMerge(names: Set<string>): Promise<void> {
     if (names.size === 0) return;
-    const blocks: Array<{ cid: CID; bytes: Uint8Array }> = [];
+    const blocks: EventBlock[] = [];
     const fetched = new Map<string, CID[]>();
     await forEachLimit([...names], FETCH_CONCURRENCY, async (name) => {
       const bytes = await this.#remote.get(name);
@@ -472,7 +472,7 @@ export class Attachment {
       if (!bundle) return;
       const events = await this.#verified(name, () => Promise.all(bundle.e.map((e) => readEventBytes(e))));
       if (!events) return;
-      for (const event of events) blocks.push({ cid: event.cid, bytes: event.bytes });
+      blocks.push(...events);
       fetched.set(name, events.map((e) => e.cid));
     });
     if (blocks.length > 0) {

@@ -10,6 +10,7 @@ import type { CID } from "multiformats/cid";
 import type { Compression } from "../crypto/compression.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { Keyring } from "../keyring/types.js";
+import type { EventBlock } from "../crdt/event.js";
 
 /** One event from the ledger's local log. */
 export interface LoggedEvent {
@@ -35,8 +36,11 @@ export interface ReplicaPort {
   eventsFrom(from: number, limit: number): Promise<LoggedEvent[]>;
   /** True if the event has been applied. */
   hasEvent(cid: CID): Promise<boolean>;
-  /** Verifies, persists and applies event blocks (see `Ledger.ingest`). */
-  ingest(blocks: ReadonlyArray<{ cid: CID; bytes: Uint8Array }>): Promise<{ applied: number; waiting: number }>;
+  /**
+   * Persists and applies event blocks the engine has already verified
+   * (`readEventBytes`), as `Ledger.ingest` does after verifying them itself.
+   */
+  ingest(events: readonly EventBlock[]): Promise<{ applied: number; waiting: number }>;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
   onApplied(fn: () => void): () => void;
   /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */
