@@ -12,6 +12,8 @@ import { openIndexedDbStore } from "../store/indexeddb.js";
 import { openMemoryKeyring } from "../keyring/memory.js";
 import { openIndexedDbKeyring, DEFAULT_INDEXEDDB_KEYRING_URL } from "../keyring/indexeddb.js";
 import { openMemoryRemote } from "../remote/memory.js";
+import { openHttpRemote } from "../remote/http.js";
+import { isHttpUrl } from "../remote/http-url.js";
 import type { Platform } from "./types.js";
 
 /** The browser {@link Platform}. */
@@ -31,7 +33,8 @@ export const browserPlatform: Platform = {
     throw new HearthError("INVALID_URL", `keyring URL ${JSON.stringify(url)}: browsers have no file system; use indexeddb://name or memory://name`);
   },
   async openRemote(url) {
+    if (typeof url === "string" && isHttpUrl(url)) return openHttpRemote(url);
     if (parseLocation(url, "sync point").scheme === "memory") return openMemoryRemote(url);
-    throw new HearthError("INVALID_URL", `sync point URL ${JSON.stringify(url)}: in browsers use memory://name (or pass a Remote object)`);
+    throw new HearthError("INVALID_URL", `sync point URL ${JSON.stringify(url)}: in browsers use http(s)://host:port/<ledger>?token=… or memory://name (or pass a Remote object)`);
   },
 };

@@ -16,6 +16,9 @@ import { openMemoryKeyring } from "../keyring/memory.js";
 import { openFileKeyring } from "../keyring/file.js";
 import { openMemoryRemote } from "../remote/memory.js";
 import { openFileRemote } from "../remote/file.js";
+import { openHttpRemote } from "../remote/http.js";
+import { isHttpUrl } from "../remote/http-url.js";
+import { WebSocket } from "ws";
 import { nodeCipher } from "../crypto/cipher-node.js";
 import { nodeCompression } from "../crypto/compression-node.js";
 import type { Platform } from "./types.js";
@@ -59,9 +62,11 @@ export const nodePlatform: Platform = {
     throw new HearthError("INVALID_URL", `keyring URL ${JSON.stringify(url)}: IndexedDB exists only in browsers; in Node use file:///dir or memory://name`);
   },
   async openRemote(url) {
+    // Node 20 has no global WebSocket: the sync server's push goes over `ws`.
+    if (typeof url === "string" && isHttpUrl(url)) return openHttpRemote(url, { WebSocket });
     const location = parseLocation(url, "sync point");
     if (location.scheme === "memory") return openMemoryRemote(url);
     if (location.scheme === "file") return openFileRemote(url);
-    throw new HearthError("INVALID_URL", `sync point URL ${JSON.stringify(url)}: use file:///shared/dir or memory://name`);
+    throw new HearthError("INVALID_URL", `sync point URL ${JSON.stringify(url)}: use http://host:port/<ledger>?token=…, file:///shared/dir or memory://name`);
   },
 };

@@ -1,0 +1,134 @@
+/**
+ * Tokens of the filesystem backend: one JSON file per token,
+ * `<dir>/tokens/<id>.json`, holding the record and the SHA-256 of the
+ * secret (never the secret). Files are written to a temp file and renamed,
+ * with mode 0600, so `hearth token create` and `revoke` in another process
+ * take effect on a running server at its next request, and a crash never
+ * leaves half a record.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { HearthError } from "@hearth/core";
+import { assertTokenOptions, mintToken, parseToken, secretMatches, TOKEN_ID } from "../token-secret.js";
+import type { Rights, TokenRecord, TokenStore } from "../types.js";
+
+interface StoredToken extends TokenRecord {
+  readonly v: 1;
+  readonly secretSha256: string;
+}
+
+/** Opens (creating) the token directory `dir`. */
+export async function openFsTokens(dir: string): Promise<TokenStore> {
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  return new FsTokens(dir);
+}
+
+class FsTokens implements TokenStore {
+  /** Ledgers known to exist: tokens are never deleted, so once true, always true. */
+  readonly #knownLedgers = new Set<string>();
+
+  constructor(private readonly dir: string) {}
+
+  async create(options: { ledger: string; rights: Rights; expiresAt?: number }): Promise<{ record: TokenRecord; token: string }> {
+    assertTokenOptions(options);
+    const minted = mintToken();
+    const record: TokenRecord = {
+      id: minted.id,
+      ledger: options.ledger,
+      rights: options.rights,
+      createdAt: Date.now(),
+      ...(options.expiresAt !== undefined && { expiresAt: options.expiresAt }),
+    };
+    await this.#write({ v: 1, ...record, secretSha256: minted.secretHash }, "wx");
+    this.#knownLedgers.add(options.ledger);
+    return { record, token: minted.token };
+  }
+
+  async verify(token: string): Promise<TokenRecord | undefined> {
+    const parsed = typeof token === "string" ? parseToken(token) : undefined;
+    if (!parsed) return undefined;
+    const stored = await this.#read(parsed.id);
+    if (!stored || !secretMatches(parsed.secret, stored.secretSha256)) return undefined;
+    if (stored.revokedAt !== undefined) return undefined;
+    if (stored.expiresAt !== undefined && stored.expiresAt <= Date.now()) return undefined;
+    return recordOf(stored);
+  }
+
+  async list(ledger?: string): Promise<TokenRecord[]> {
+    const records: TokenRecord[] = [];
+    for (const file of await this.#files()) {
+      const stored = await this.#read(file.slice(0, -".json".length));
+      if (stored && (ledger === undefined || stored.ledger === ledger)) records.push(recordOf(stored));
+    }
+    return records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    if (typeof id !== "string" || !TOKEN_ID.test(id)) return false;
+    const stored = await this.#read(id);
+    if (!stored) return false;
+    if (stored.revokedAt === undefined) await this.#write({ ...stored, revokedAt: Date.now() }, "w");
+    return true;
+  }
+
+  async hasLedger(ledger: string): Promise<boolean> {
+    if (this.#knownLedgers.has(ledger)) return true;
+    const found = (await this.list(ledger)).length > 0;
+    if (found) this.#knownLedgers.add(ledger);
+    return found;
+  }
+
+  async close(): Promise<void> {}
+
+  async #files(): Promise<string[]> {
+    try {
+      return (await fs.promises.readdir(this.dir)).filter((f) => f.endsWith(".json") && TOKEN_ID.test(f.slice(0, -5)));
+    } catch (err) {
+      throw failed(`cannot list tokens in ${this.dir}`, err);
+    }
+  }
+
+  async #read(id: string): Promise<StoredToken | undefined> {
+    let text: string;
+    try {
+      text = await fs.promises.readFile(join(this.dir, `${id}.json`), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw failed(`cannot read token ${id}`, err);
+    }
+    try {
+      const stored = JSON.parse(text) as StoredToken;
+      if (stored.v !== 1 || stored.id !== id || typeof stored.secretSha256 !== "string") return undefined;
+      return stored;
+    } catch {
+      return undefined; // a foreign or damaged file grants nothing
+    }
+  }
+
+  /** Writes a record atomically; `wx` refuses to replace an existing id. */
+  async #write(stored: StoredToken, mode: "wx" | "w"): Promise<void> {
+    const target = join(this.dir, `${stored.id}.json`);
+    const temp = join(this.dir, `~tmp-${randomBytes(8).toString("hex")}`);
+    try {
+      if (mode === "wx" && fs.existsSync(target)) throw new HearthError("STORAGE_FAILED", `token id ${stored.id} already exists; try again`);
+      await fs.promises.writeFile(temp, `${JSON.stringify(stored)}\n`, { mode: 0o600, flag: "wx" });
+      await fs.promises.rename(temp, target);
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+      if (err instanceof HearthError) throw err;
+      throw failed(`cannot write token ${stored.id}`, err);
+    }
+  }
+}
+
+function recordOf(stored: StoredToken): TokenRecord {
+  const { v: _v, secretSha256: _hash, ...record } = stored;
+  return record;
+}
+
+function failed(what: string, err: unknown): HearthError {
+  return new HearthError("STORAGE_FAILED", `${what}: ${(err as Error).message}`, { cause: err });
+}

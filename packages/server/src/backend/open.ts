@@ -1,0 +1,37 @@
+/**
+ * Picks the backend from command-line style options: the one place that
+ * knows every backend, so `hearth serve` and `hearth token` work on
+ * whichever the operator chose. Add a backend here.
+ *
+ * @module
+ */
+import { HearthError } from "@hearth/core";
+import { openFsBackend } from "./fs/index.js";
+import type { Backend } from "./types.js";
+
+/** Which backend to open. */
+export interface BackendOptions {
+  /** Data directory of the filesystem backend (default `./hearth-data`). */
+  readonly data?: string;
+  /** `s3://bucket/prefix?endpoint=…` for objects (with `postgres`): the S3 + PostgreSQL backend. */
+  readonly s3?: string;
+  /** `postgres://…` for tokens and notifications (with `s3`). */
+  readonly postgres?: string;
+  /** Filesystem backend: fsync every write (default true). */
+  readonly fsync?: boolean;
+}
+
+/** The default data directory of the filesystem backend. */
+export const DEFAULT_DATA_DIR = "./hearth-data";
+
+/**
+ * Opens the backend `options` describe.
+ * @throws HearthError `INVALID_ARGUMENT` for contradictory options or a backend this build lacks
+ */
+export async function openBackend(options: BackendOptions): Promise<Backend> {
+  if (options.s3 !== undefined || options.postgres !== undefined) {
+    if (options.data !== undefined) throw new HearthError("INVALID_ARGUMENT", "use either --data (filesystem) or --s3 with --postgres, not both");
+    throw new HearthError("INVALID_ARGUMENT", "the S3 + PostgreSQL backend is not part of this build yet; use --data <dir>");
+  }
+  return openFsBackend(options.data ?? DEFAULT_DATA_DIR, { ...(options.fsync !== undefined && { fsync: options.fsync }) });
+}

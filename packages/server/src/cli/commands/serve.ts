@@ -1,0 +1,65 @@
+/**
+ * `hearth serve`: runs the sync server until SIGINT or SIGTERM, then shuts
+ * down gracefully (in-flight requests finish, watchers are told to
+ * reconnect, the backend closes). A second signal during shutdown is not
+ * waited for: the process exits at once.
+ *
+ * @module
+ */
+import { DEFAULT_MAX_BODY_BYTES } from "@hearth/core/wire";
+import { openBackend } from "../../backend/open.js";
+import { createServer } from "../../server.js";
+import { BACKEND_FLAGS, BACKEND_HELP, backendOptions } from "../backend-options.js";
+import { EXIT, parse, parsePort, parseSize, waitForSignal, type Command } from "../io.js";
+
+const DEFAULT_PORT = 8787;
+
+const HELP = `Usage: hearth serve [options]
+
+Runs the Hearth sync server: HTTP + WebSocket, one JSON log line per request on stdout.
+Clients attach to http://<host>:<port>/<ledger>?token=<token> (see \`hearth token create\`).
+
+Options:
+  --host <host>       interface to listen on (default 127.0.0.1; 0.0.0.0 to expose it)
+  --port <port>       port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --max-body <size>   largest object accepted, e.g. 64MiB (default ${DEFAULT_MAX_BODY_BYTES / 1024 / 1024}MiB)
+${BACKEND_HELP}
+  -h, --help          show this help
+
+Stops gracefully on SIGINT (Ctrl-C) or SIGTERM.
+Exit codes: 0 stopped cleanly, 1 failed to start or stop, 2 usage error.
+`;
+
+/** See the module docs. */
+export const serve: Command = {
+  name: "serve",
+  summary: "run the sync server",
+  async run(args, io) {
+    const { values } = parse(args, { ...BACKEND_FLAGS, host: { type: "string" }, port: { type: "string" }, "max-body": { type: "string" } }, HELP);
+    if (values.help) {
+      io.stdout(HELP);
+      return EXIT.OK;
+    }
+    const port = values.port === undefined ? DEFAULT_PORT : parsePort(values.port, HELP);
+    const maxBodyBytes = values["max-body"] === undefined ? DEFAULT_MAX_BODY_BYTES : parseSize(values["max-body"], "--max-body", HELP);
+    const backend = await openBackend(backendOptions(values));
+    let server;
+    try {
+      server = await createServer({ backend, host: values.host ?? "127.0.0.1", port, maxBodyBytes });
+    } catch (err) {
+      await backend.close().catch(() => undefined);
+      throw err;
+    }
+    io.stderr(`hearth serve: listening on ${server.url} (${backend.description}, max body ${maxBodyBytes} bytes); Ctrl-C to stop\n`);
+    const reason = await (io.waitForStop ?? waitForSignal)();
+    io.stderr(`hearth serve: ${reason}, shutting down\n`);
+    const forced = (io.waitForStop ?? waitForSignal)().then((again) => {
+      io.stderr(`hearth serve: ${again} again, exiting at once\n`);
+      process.exit(EXIT.FAILURE);
+    });
+    void forced;
+    await server.close();
+    io.stderr("hearth serve: stopped\n");
+    return EXIT.OK;
+  },
+};

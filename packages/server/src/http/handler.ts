@@ -1,0 +1,57 @@
+/**
+ * The request handler: routes a request, runs its handler, turns every
+ * failure into a wire error, and logs one line for it. Unexpected errors
+ * (the backend failing) become `INTERNAL` (503, retried by clients) with
+ * the details in the log, not in the answer.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendFailure, sendJson, WireFailure } from "./failure.js";
+import { handleList, handleObject, type ObjectContext } from "./objects.js";
+import { parseRoute, pathOf } from "./route.js";
+
+/** Handles one HTTP request (WebSocket upgrades go elsewhere). */
+export async function handleRequest(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const target = req.url ?? "/";
+  let failure: WireFailure | undefined;
+  res.once("close", () => {
+    ctx.logger({
+      level: res.statusCode >= 500 ? "error" : "info",
+      msg: "request",
+      method: req.method,
+      path: pathOf(target),
+      status: res.statusCode,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      ...(failure && { code: failure.code }),
+      ...(!res.writableFinished && { aborted: true }),
+    });
+  });
+  try {
+    const route = parseRoute(target);
+    switch (route.kind) {
+      case "health":
+        if (req.method !== "GET") throw new WireFailure("BAD_REQUEST", "use GET /healthz");
+        sendJson(res, 200, { ok: true, backend: ctx.backend.description });
+        return;
+      case "object":
+        await handleObject(ctx, req, res, route.ledger, route.name);
+        return;
+      case "list":
+        await handleList(ctx, req, res, route.ledger, route.prefix);
+        return;
+      case "watch":
+        throw new WireFailure("BAD_REQUEST", "the watch endpoint takes a WebSocket upgrade");
+    }
+  } catch (err) {
+    failure = err instanceof WireFailure ? err : internal(ctx, req, target, err);
+    // A body left unread (refused before or while reading it) is not drained: the connection closes instead.
+    sendFailure(res, failure, !req.complete);
+  }
+}
+
+function internal(ctx: ObjectContext, req: IncomingMessage, target: string, err: unknown): WireFailure {
+  ctx.logger({ level: "error", msg: "backend failure", method: req.method, path: pathOf(target), error: err instanceof Error ? err.message : String(err) });
+  return new WireFailure("INTERNAL", "the server's storage failed; retry later");
+}

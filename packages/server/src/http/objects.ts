@@ -1,0 +1,94 @@
+/**
+ * The object routes: put, get and delete one object, and list names. Each
+ * handler authorizes first, then validates the body, then touches the
+ * backend, so every refusal leaves the store as it was; a change is
+ * published to watchers (on every instance, through the backend's
+ * notifier) only after the backend acknowledged it.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isHearthError } from "@hearth/core";
+import type { Backend } from "../backend/types.js";
+import type { Logger } from "../log.js";
+import { authorize, bearerToken } from "./auth.js";
+import { readBody } from "./body.js";
+import { sendJson, WireFailure } from "./failure.js";
+import { checkIntegrity } from "./integrity.js";
+
+/** What the object routes need from the server. */
+export interface ObjectContext {
+  readonly backend: Backend;
+  readonly maxBodyBytes: number;
+  readonly logger: Logger;
+}
+
+/** `PUT | GET | DELETE /v1/ledgers/<ledger>/objects/<name>`. */
+export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse, ledger: string, name: string): Promise<void> {
+  const token = bearerToken(req.headers.authorization);
+  switch (req.method) {
+    case "PUT": {
+      await authorize(ctx.backend.tokens, token, ledger, "write");
+      const body = await readBody(req, ctx.maxBodyBytes);
+      await checkIntegrity(name, body);
+      await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
+      await publish(ctx, ledger, name);
+      res.writeHead(204, { "cache-control": "no-store" }).end();
+      return;
+    }
+    case "GET": {
+      await authorize(ctx.backend.tokens, token, ledger, "read");
+      const bytes = await backendCall(() => ctx.backend.objects.get(ledger, name), name);
+      if (bytes === undefined) throw new WireFailure("NOT_FOUND", `no object ${name}`);
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.byteLength, "cache-control": "no-store" });
+      res.end(bytes);
+      return;
+    }
+    case "DELETE": {
+      await authorize(ctx.backend.tokens, token, ledger, "write");
+      await backendCall(() => ctx.backend.objects.delete(ledger, name), name);
+      await publish(ctx, ledger, name);
+      res.writeHead(204, { "cache-control": "no-store" }).end();
+      return;
+    }
+    default:
+      throw new WireFailure("BAD_REQUEST", `method ${req.method ?? "?"} is not allowed on an object; use GET, PUT or DELETE`);
+  }
+}
+
+/** `GET /v1/ledgers/<ledger>/list?prefix=<p>`. */
+export async function handleList(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse, ledger: string, prefix: string): Promise<void> {
+  if (req.method !== "GET") throw new WireFailure("BAD_REQUEST", `method ${req.method ?? "?"} is not allowed on list; use GET`);
+  await authorize(ctx.backend.tokens, bearerToken(req.headers.authorization), ledger, "read");
+  const names = await backendCall(() => ctx.backend.objects.list(ledger, prefix), prefix);
+  sendJson(res, 200, { names });
+}
+
+/**
+ * Runs a backend call. A name the backend cannot hold (the filesystem
+ * cannot keep both `a` and `a/b`) is the client's to fix; anything else is
+ * the backend failing, which the client retries (and the log explains).
+ */
+async function backendCall<T>(call: () => Promise<T>, name: string): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isHearthError(err, "INVALID_ARGUMENT")) {
+      throw new WireFailure("BAD_REQUEST", `${JSON.stringify(name)} cannot be stored here: one name cannot also begin another ("a" and "a/b"); rename one of them`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Tells watchers. The change is already durable; if the notifier fails,
+ * watchers still find it on their next reconnect or safety poll, so the
+ * request succeeds and the failure is logged.
+ */
+async function publish(ctx: ObjectContext, ledger: string, name: string): Promise<void> {
+  try {
+    await ctx.backend.notifier.publish(ledger, [name]);
+  } catch (err) {
+    ctx.logger({ level: "warn", msg: "notify failed", ledger, name, error: String(err) });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The Hearth sync server: HTTP for objects, WebSocket for push, over any
+ * {@link Backend}. The server itself is stateless — everything lives in
+ * the backend — so with a shared backend (S3 + PostgreSQL) any number of
+ * instances can serve the same ledgers.
+ *
+ * @module
+ */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { DEFAULT_MAX_BODY_BYTES } from "@hearth/core/wire";
+import type { Backend } from "./backend/types.js";
+import { handleRequest } from "./http/handler.js";
+import { jsonLogger, type Logger } from "./log.js";
+import { WatchHub } from "./watch.js";
+
+/** Options of {@link createServer}. */
+export interface ServerOptions {
+  /** Where objects, tokens and notifications live; closed with the server. */
+  readonly backend: Backend;
+  /** Interface to listen on (default `127.0.0.1`: expose it deliberately). */
+  readonly host?: string;
+  /** Port (default 0: any free port; read it from `url`). */
+  readonly port?: number;
+  /** Largest body accepted (bytes, default `DEFAULT_MAX_BODY_BYTES`, 32 MiB). */
+  readonly maxBodyBytes?: number;
+  /** Where logs go (default: JSON lines on stdout). */
+  readonly logger?: Logger;
+  /** Keepalive ping interval of watch sockets (ms, default 30 000). */
+  readonly pingMs?: number;
+  /** How long a watch socket may take to say hello (ms, default 10 000). */
+  readonly helloTimeoutMs?: number;
+  /** How long `close` waits for in-flight requests before cutting them (ms, default 10 000). */
+  readonly shutdownTimeoutMs?: number;
+}
+
+/** A running server. */
+export interface HearthServer {
+  /** `http://host:port` (clients attach to `<url>/<ledger>?token=…`). */
+  readonly url: string;
+  /**
+   * Stops gracefully: no new connections; in-flight requests finish (up to
+   * `shutdownTimeoutMs`); watch sockets close with 1001 so clients
+   * reconnect; then the backend closes. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a server and resolves once it listens.
+ *
+ * @throws the listen error (`EADDRINUSE`, `EACCES`, …) if it cannot listen
+ * @example
+ * ```ts
+ * const server = await createServer({ backend: await openFsBackend("./data"), port: 8787 });
+ * console.log(`listening on ${server.url}`);
+ * process.once("SIGTERM", () => void server.close());
+ * ```
+ */
+export async function createServer(options: ServerOptions): Promise<HearthServer> {
+  const { backend, host = "127.0.0.1", port = 0, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError("maxBodyBytes must be a non-negative integer");
+  const logger = options.logger ?? jsonLogger();
+  const ctx = { backend, maxBodyBytes, logger };
+  const hub = new WatchHub(backend, logger, { pingMs: options.pingMs ?? 30_000, helloTimeoutMs: options.helloTimeoutMs ?? 10_000 });
+  const inFlight = new Set<ServerResponse>();
+  let closing: Promise<void> | undefined;
+
+  const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    inFlight.add(res);
+    res.once("close", () => {
+      inFlight.delete(res);
+      // While shutting down, a keep-alive connection that just finished its request goes too.
+      if (closing) http.closeIdleConnections();
+    });
+    if (closing) res.setHeader("connection", "close");
+    void handleRequest(ctx, req, res);
+  });
+  http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (closing) return void socket.destroy();
+    hub.upgrade(req, socket, head);
+  });
+  http.on("clientError", (_err, socket: Socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const address = http.address() as AddressInfo;
+  const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+
+  const shutdown = async (): Promise<void> => {
+    const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+    http.closeIdleConnections();
+    hub.close();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        http.closeAllConnections();
+        resolve();
+      }, options.shutdownTimeoutMs ?? 10_000);
+    });
+    await Promise.race([stopped, deadline]);
+    clearTimeout(timer);
+    await backend.close();
+  };
+
+  return {
+    url,
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}
