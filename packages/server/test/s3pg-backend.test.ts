@@ -1,0 +1,253 @@
+/**
+ * The S3 + PostgreSQL backend against s3rver and this machine's PostgreSQL
+ * (each test file in its own schema): the remote conformance suite over
+ * its objects (the second client on a second backend instance, as a second
+ * server would be), where each kind of name is kept, prefix listings with
+ * `_` in names, tokens shared by instances, and notifications from one
+ * instance to another — split when large, resumed after a lost connection.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HearthError, type Remote } from "@hearth/core";
+import { remoteConformance, waitFor, type RemoteFactory } from "@hearth/core/testing";
+import { S3Objects, createS3Client, parseS3Url } from "@hearth/s3";
+import { S3RVER_CREDENTIALS } from "../../s3/test/helpers/s3rver.js";
+import { openS3PgBackend } from "../src/backend/s3pg/index.js";
+import type { PgNotifier } from "../src/backend/s3pg/notifier.js";
+import { payloads } from "../src/backend/s3pg/notifier.js";
+import { hashSecret, parseToken } from "../src/backend/token-secret.js";
+import type { Backend, ObjectBackend } from "../src/backend/types.js";
+import { POSTGRES, startS3Pg, type S3PgFixture } from "./s3pg-fixture.js";
+
+let fx: S3PgFixture;
+let one: Backend;
+let two: Backend;
+let counter = 0;
+const ledger = (what: string): string => `${what}-${++counter}`;
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+beforeAll(async () => {
+  fx = await startS3Pg("backend");
+  one = await fx.open();
+  two = await fx.open();
+});
+
+afterAll(async () => {
+  await fx?.cleanup();
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(HearthError);
+  return (err as HearthError).code;
+}
+
+/** One ledger of an object backend seen as a remote, so the remote suite can judge it. */
+function asRemote(objects: ObjectBackend, name: string): Remote {
+  let closed = false;
+  const open = (): void => {
+    if (closed) throw new HearthError("STORE_CLOSED", "closed");
+  };
+  return {
+    url: `s3pg:${name}`,
+    supports: { watch: false, persistent: true },
+    put: async (n, b) => (open(), objects.put(name, n, b)),
+    get: async (n) => (open(), objects.get(name, n)),
+    list: async (p) => (open(), objects.list(name, p)),
+    delete: async (n) => (open(), objects.delete(name, n)),
+    close: async () => {
+      closed = true;
+    },
+  };
+}
+
+describe("s3pg objects: remote conformance", () => {
+  const factory: RemoteFactory = {
+    label: "s3pg",
+    async open() {
+      const l = ledger("conf");
+      return { remote: asRemote(one.objects, l), openAnother: async () => asRemote(two.objects, l) };
+    },
+  };
+  for (const c of remoteConformance(factory)) it(c.name, c.run, 30_000);
+});
+
+describe("s3pg objects", () => {
+  it("keeps bundles in S3 under <prefix>/<ledger>/ and every other name in PostgreSQL", async () => {
+    const l = ledger("split");
+    await one.objects.put(l, "bundle/b1", bytes("bundle"));
+    await one.objects.put(l, "head/h1", bytes("head"));
+    await one.objects.put(l, "key/share-1", bytes("key"));
+    const { bucket, prefix } = parseS3Url(fx.options().s3);
+    const raw = new S3Objects({ client: createS3Client(parseS3Url(fx.options().s3), { credentials: S3RVER_CREDENTIALS }), bucket, prefix: `${prefix}/${l}` });
+    expect(await raw.list("")).toEqual(["bundle/b1"]);
+    const rows = await fx.sql<{ name: string }>(`SELECT name FROM "${fx.schema}".objects WHERE ledger = $1 ORDER BY name`, [l]);
+    expect(rows.map((r) => r.name)).toEqual(["head/h1", "key/share-1"]);
+    expect(await two.objects.list(l, "")).toEqual(["bundle/b1", "head/h1", "key/share-1"]);
+    expect(await two.objects.list(l, "b")).toEqual(["bundle/b1"]);
+    expect(await two.objects.list(l, "bundle")).toEqual(["bundle/b1"]);
+    expect(await two.objects.list(l, "h")).toEqual(["head/h1"]);
+  });
+
+  it("lists by plain prefix: _ in names and prefixes is no wildcard", async () => {
+    const l = ledger("underscore");
+    for (const n of ["key/a", "key/a_", "key/a_b", "key/aab", "key/aXb", "key/a-b", "key/b_"]) await one.objects.put(l, n, bytes(n));
+    expect(await two.objects.list(l, "key/a_")).toEqual(["key/a_", "key/a_b"]);
+    expect(await two.objects.list(l, "key/a")).toEqual(["key/a", "key/a-b", "key/aXb", "key/a_", "key/a_b", "key/aab"]);
+    expect(await two.objects.list(l, "key/_")).toEqual([]);
+    expect(await two.objects.list(l, "key/b")).toEqual(["key/b_"]);
+    // "%" is no name character: refused, never a wildcard.
+    expect(await codeOf(two.objects.list(l, "key/%"))).toBe("INVALID_ARGUMENT");
+    expect(await codeOf(two.objects.put(l, "key/%", bytes("x")))).toBe("INVALID_ARGUMENT");
+  });
+
+  it("keeps ledgers apart and refuses malformed ledger names", async () => {
+    const [a, b] = [ledger("apart"), ledger("apart")];
+    await one.objects.put(a, "head/x", bytes("a"));
+    await one.objects.put(a, "bundle/x", bytes("a"));
+    expect(await one.objects.list(b, "")).toEqual([]);
+    expect(await one.objects.get(b, "head/x")).toBeUndefined();
+    expect(await one.objects.get(b, "bundle/x")).toBeUndefined();
+    for (const bad of ["", ".hidden", "a/b", "a b", "x".repeat(129)]) {
+      expect(await codeOf(one.objects.put(bad, "head/x", bytes("x"))), bad).toBe("INVALID_ARGUMENT");
+      expect(await codeOf(one.objects.list(bad, "")), bad).toBe("INVALID_ARGUMENT");
+    }
+  });
+});
+
+describe("s3pg tokens", () => {
+  it("a token made through one instance is checked, listed and revoked through another", async () => {
+    const l = ledger("tok");
+    const { record, token } = await one.tokens.create({ ledger: l, rights: "read-write" });
+    const parsed = parseToken(token);
+    expect(parsed?.id).toBe(record.id);
+    expect(await two.tokens.verify(token)).toEqual(record);
+    expect(await two.tokens.hasLedger(l)).toBe(true);
+    expect(await two.tokens.hasLedger(ledger("never"))).toBe(false);
+    expect(await two.tokens.list(l)).toEqual([record]);
+    // Only the secret's hash is stored, never the token.
+    const rows = await fx.sql<{ secret_sha256: string }>(`SELECT * FROM "${fx.schema}".tokens WHERE id = $1`, [record.id]);
+    expect(rows[0]?.secret_sha256).toBe(hashSecret(parsed!.secret));
+    expect(JSON.stringify(rows)).not.toContain(parsed!.secret);
+
+    expect(await two.tokens.revoke(record.id)).toBe(true);
+    expect(await one.tokens.verify(token)).toBeUndefined();
+    expect(await one.tokens.revoke(record.id)).toBe(true);
+    const [listed] = await one.tokens.list(l);
+    expect(listed?.revokedAt).toBeGreaterThanOrEqual(record.createdAt);
+    expect(await one.tokens.hasLedger(l)).toBe(true); // a revoked token still says the ledger exists
+    expect(await one.tokens.revoke("0123456789abcdef")).toBe(false);
+    expect(await one.tokens.revoke("not an id")).toBe(false);
+  });
+
+  it("refuses wrong secrets, malformed tokens and expired tokens; keeps rights and expiry", async () => {
+    const l = ledger("tok");
+    const { record, token } = await one.tokens.create({ ledger: l, rights: "read", expiresAt: Date.now() + 60_000 });
+    expect(await two.tokens.verify(token)).toEqual(record);
+    expect(record.rights).toBe("read");
+    const wrongSecret = token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
+    for (const bad of [wrongSecret, "", "htk_", `${token}x`, "Bearer x"]) expect(await two.tokens.verify(bad), bad).toBeUndefined();
+    const expired = await one.tokens.create({ ledger: l, rights: "read-write", expiresAt: Date.now() - 1 });
+    expect(await two.tokens.verify(expired.token)).toBeUndefined();
+    expect((await two.tokens.list(l)).map((r) => r.id)).toEqual([record.id, expired.record.id]);
+    expect((await two.tokens.list()).length).toBeGreaterThanOrEqual(2);
+    expect(await codeOf(one.tokens.create({ ledger: ".bad", rights: "read" }))).toBe("INVALID_ARGUMENT");
+    expect(await codeOf(one.tokens.create({ ledger: l, rights: "admin" as "read" }))).toBe("INVALID_ARGUMENT");
+  });
+});
+
+describe("s3pg notifier", () => {
+  it("a publish on one instance reaches subscribers on the other, and on its own at once", async () => {
+    const l = ledger("notify");
+    const onTwo: string[][] = [];
+    const onOne: string[][] = [];
+    const other: string[][] = [];
+    const stopTwo = await two.notifier.subscribe(l, (names) => onTwo.push([...names]));
+    const stopOne = await one.notifier.subscribe(l, (names) => onOne.push([...names]));
+    const stopOther = await two.notifier.subscribe(ledger("notify"), (names) => other.push([...names]));
+    const started = Date.now();
+    await one.notifier.publish(l, ["head/a", "head/b"]);
+    expect(onOne).toEqual([["head/a", "head/b"]]); // local subscribers hear before publish resolves
+    await waitFor(() => onTwo.length > 0, 5_000, "instance two to hear instance one's change");
+    const ms = Date.now() - started;
+    expect(onTwo).toEqual([["head/a", "head/b"]]);
+    expect(onOne).toHaveLength(1); // its own notification is not delivered twice
+    expect(ms).toBeLessThan(5_000);
+
+    stopTwo();
+    await one.notifier.publish(l, ["head/c"]);
+    await two.notifier.publish(l, ["head/d"]); // reaches one; proves delivery happened after two's unsubscribe
+    await waitFor(() => onOne.length === 3, 5_000, "instance one to hear instance two's change");
+    expect(onTwo).toHaveLength(1);
+    expect(other).toEqual([]);
+    stopOne();
+    stopOther();
+  });
+
+  it("a change with more names than one NOTIFY can carry arrives whole, in pieces", async () => {
+    const l = ledger("big");
+    const names = Array.from({ length: 400 }, (_, i) => `head/${String(i).padStart(4, "0")}${"x".repeat(60)}`);
+    const pieces = payloads("0123456789abcdef", l, names);
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const p of pieces) expect(Buffer.byteLength(p)).toBeLessThan(8_000);
+    const got: string[] = [];
+    const stop = await two.notifier.subscribe(l, (n) => got.push(...n));
+    await one.notifier.publish(l, names);
+    await waitFor(() => got.length >= names.length, 5_000, "every name to arrive");
+    expect(got).toEqual(names);
+    stop();
+  });
+
+  it("after its listening connection is cut, an instance reconnects, resyncs its watchers, and hears later changes", async () => {
+    const l = ledger("cut");
+    const errors: string[] = [];
+    const three = await fx.open({ onError: (message) => errors.push(message) });
+    await one.objects.put(l, "head/before", bytes("x"));
+    const heard: string[][] = [];
+    await three.notifier.subscribe(l, (names) => heard.push([...names]));
+    const notifier = three.notifier as PgNotifier;
+    const pid = await notifier.listenerPid();
+    expect(pid).toBeTypeOf("number");
+    await fx.sql("SELECT pg_terminate_backend($1)", [pid]);
+    // The resync hands the watcher the ledger's names, though nobody published.
+    await waitFor(() => heard.some((n) => n.includes("head/before")), 10_000, "the resync after reconnecting");
+    const newPid = await notifier.listenerPid();
+    expect(newPid).toBeTypeOf("number");
+    expect(newPid).not.toBe(pid);
+    expect(errors.length).toBeGreaterThan(0);
+    await one.notifier.publish(l, ["head/after"]);
+    await waitFor(() => heard.some((n) => n.includes("head/after")), 5_000, "a change published after reconnecting");
+    await three.close();
+  });
+});
+
+describe("s3pg backend lifecycle", () => {
+  it("instances starting together on a fresh schema both come up", async () => {
+    const schema = `${fx.schema.slice(0, 40)}_fresh`;
+    try {
+      const both = await Promise.all([fx.open({ schema }), fx.open({ schema })]);
+      await both[0]!.objects.put("l", "head/x", bytes("x"));
+      expect(await both[1]!.objects.list("l", "")).toEqual(["head/x"]);
+    } finally {
+      await fx.sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
+  it("refuses bad options and an unreachable database with codes", async () => {
+    const base = fx.options();
+    expect(await codeOf(openS3PgBackend({ ...base, schema: "Bad-Schema" }))).toBe("INVALID_ARGUMENT");
+    expect(await codeOf(openS3PgBackend({ ...base, s3: "s3://" }))).toBe("INVALID_URL");
+    expect(await codeOf(openS3PgBackend({ ...base, postgres: "" }))).toBe("INVALID_ARGUMENT");
+    expect(await codeOf(openS3PgBackend({ ...base, postgres: POSTGRES.replace(":5432", ":1") }))).toBe("STORAGE_FAILED");
+  });
+
+  it("describes itself without the database password, closes idempotently, then refuses work", async () => {
+    const backend = await openS3PgBackend({ ...fx.options(), postgres: POSTGRES.replace("postgres@", "postgres:sekrit@") });
+    expect(backend.description).toContain("s3+postgres");
+    expect(backend.description).not.toContain("sekrit");
+    await backend.close();
+    await backend.close();
+    expect(await codeOf(backend.objects.get("l", "head/x"))).toBe("STORE_CLOSED");
+    expect(await codeOf(backend.tokens.list())).toBe("STORE_CLOSED");
+    expect(await codeOf(backend.notifier.publish("l", []))).toBe("STORE_CLOSED");
+  });
+});
