@@ -7,6 +7,7 @@
  */
 import { HearthError } from "@hearth/core";
 import { openFsBackend } from "./fs/index.js";
+import { openS3PgBackend } from "./s3pg/index.js";
 import type { Backend } from "./types.js";
 
 /** Which backend to open. */
@@ -17,6 +18,8 @@ export interface BackendOptions {
   readonly s3?: string;
   /** `postgres://…` for tokens and notifications (with `s3`). */
   readonly postgres?: string;
+  /** PostgreSQL schema of the S3 + PostgreSQL backend (default `hearth`). */
+  readonly schema?: string;
   /** Filesystem backend: fsync every write (default true). */
   readonly fsync?: boolean;
 }
@@ -26,12 +29,15 @@ export const DEFAULT_DATA_DIR = "./hearth-data";
 
 /**
  * Opens the backend `options` describe.
- * @throws HearthError `INVALID_ARGUMENT` for contradictory options or a backend this build lacks
+ * @throws HearthError `INVALID_ARGUMENT` for contradictory or incomplete options; whatever the chosen backend's opening throws
  */
 export async function openBackend(options: BackendOptions): Promise<Backend> {
   if (options.s3 !== undefined || options.postgres !== undefined) {
     if (options.data !== undefined) throw new HearthError("INVALID_ARGUMENT", "use either --data (filesystem) or --s3 with --postgres, not both");
-    throw new HearthError("INVALID_ARGUMENT", "the S3 + PostgreSQL backend is not part of this build yet; use --data <dir>");
+    if (options.s3 === undefined || options.postgres === undefined) {
+      throw new HearthError("INVALID_ARGUMENT", "the S3 + PostgreSQL backend needs both --s3 s3://bucket/prefix and --postgres postgres://…");
+    }
+    return openS3PgBackend({ s3: options.s3, postgres: options.postgres, ...(options.schema !== undefined && { schema: options.schema }) });
   }
   return openFsBackend(options.data ?? DEFAULT_DATA_DIR, { ...(options.fsync !== undefined && { fsync: options.fsync }) });
 }
