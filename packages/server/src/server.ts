@@ -10,6 +10,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import type { AddressInfo, Socket } from "node:net";
 import { DEFAULT_MAX_BODY_BYTES } from "@hearth/core/wire";
 import type { Backend } from "./backend/types.js";
+import { WireFailure } from "./http/failure.js";
 import { handleRequest } from "./http/handler.js";
 import { jsonLogger, type Logger } from "./log.js";
 import { WatchHub } from "./watch.js";
@@ -80,8 +81,11 @@ export async function createServer(options: ServerOptions): Promise<HearthServer
     if (closing) return void socket.destroy();
     hub.upgrade(req, socket, head);
   });
-  http.on("clientError", (_err, socket: Socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  http.on("clientError", (err: Error, socket: Socket) => {
+    // Requests Node's parser refuses (malformed headers, bad lengths) still get a wire error.
+    const body = JSON.stringify(new WireFailure("BAD_REQUEST", `malformed HTTP request (${(err as { code?: string }).code ?? err.message})`).toWire());
+    if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    else socket.destroy();
   });
 
   await new Promise<void>((resolve, reject) => {
