@@ -84,7 +84,7 @@ export async function openS3PgBackend(options: S3PgBackendOptions): Promise<Back
       objects,
       tokens,
       notifier: opened,
-      description: `s3+postgres s3://${location.bucket}/${location.prefix}${location.endpoint ? ` at ${location.endpoint}` : ""}, ${redactConnectionString(options.postgres)} schema ${schema}`,
+      description: `s3+postgres s3://${location.bucket}${location.prefix ? `/${location.prefix}` : ""}${location.endpoint ? ` at ${location.endpoint}` : ""}, ${redactConnectionString(options.postgres)} schema ${schema}`,
       close() {
         closing ??= (async () => {
           await Promise.all([objects.close(), tokens.close(), opened.close()]);
