@@ -1,0 +1,162 @@
+/**
+ * The parent's side of `fixtures/sync-replica.ts`: a replica in its own
+ * Node process, driven by JSON-line requests whose answers come back by id.
+ * Every wait has a deadline; a child that dies fails its pending requests
+ * at once instead of leaving them to time out.
+ *
+ * @module
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Doc, DocRow } from "../../src/ledger/types.js";
+import type { SyncStatus } from "../../src/sync/status.js";
+import { withDeadline } from "./eventually.js";
+
+/** What `dump` returns. */
+export interface ReplicaDump {
+  readonly root: string;
+  readonly heads: string[];
+  readonly rows: DocRow[];
+}
+
+/** A request that the child answered with an error: its code, as tests assert codes. */
+export class ReplicaError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+/** Deadline of one request unless the call says otherwise. */
+const REQUEST_MS = 20_000;
+
+/** See the module docs. */
+export class ReplicaProcess {
+  readonly #child: ChildProcessWithoutNullStreams;
+  readonly #pending = new Map<number, Pending>();
+  readonly #exited: Promise<void>;
+  #next = 1;
+  #stderr = "";
+
+  private constructor(
+    readonly name: string,
+    child: ChildProcessWithoutNullStreams,
+  ) {
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.once("close", () => resolve()));
+    let partial = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      const parts = (partial + chunk).split("\n");
+      partial = parts.pop() ?? "";
+      for (const line of parts) this.#answer(line);
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.#stderr += chunk));
+    void this.#exited.then(() => {
+      // Whatever was cut off by the exit was never acknowledged.
+      const why = new Error(`replica ${name} (pid ${child.pid}) exited (${child.signalCode ?? child.exitCode}) before answering; stderr: ${this.#stderr}`);
+      for (const pending of this.#pending.values()) pending.reject(why);
+      this.#pending.clear();
+    });
+  }
+
+  /**
+   * Starts replica `name` with its store and keyring under `dir` (the same
+   * `dir` and `name` reopen the same replica) and waits until it is ready.
+   */
+  static async start(script: string, dir: string, name: string): Promise<ReplicaProcess> {
+    const store = pathToFileURL(join(dir, name, "store")).href;
+    const keyring = pathToFileURL(join(dir, name, "keyring")).href;
+    const child = spawn(process.execPath, [script, name, store, keyring], { stdio: "pipe" });
+    const replica = new ReplicaProcess(name, child);
+    const ready = new Promise<unknown>((resolve, reject) => replica.#pending.set(0, { resolve, reject }));
+    await withDeadline(ready, REQUEST_MS, `replica ${name} to open its ledger`);
+    return replica;
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  /** Sends one request; resolves with the child's answer (rejects with a {@link ReplicaError} for a failure). */
+  request<T = unknown>(cmd: string, args: Record<string, unknown> = {}, timeoutMs = REQUEST_MS): Promise<T> {
+    const id = this.#next++;
+    const answered = new Promise<T>((resolve, reject) => this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+    this.#child.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`);
+    return withDeadline(answered, timeoutMs, `replica ${this.name} to answer ${cmd}; stderr: ${this.#stderr}`);
+  }
+
+  device(): Promise<{ publicKey: string; fingerprint: string }> {
+    return this.request("device");
+  }
+
+  attach(url: string): Promise<SyncStatus> {
+    return this.request("attach", { url });
+  }
+
+  invite(publicKey: string): Promise<unknown> {
+    return this.request("invite", { publicKey });
+  }
+
+  put(doc: Record<string, unknown>): Promise<{ id: string; clock: string[] }> {
+    return this.request("put", { doc });
+  }
+
+  bulk(docs: Array<Record<string, unknown>>): Promise<{ ids: string[]; clock: string[] }> {
+    return this.request("bulk", { docs });
+  }
+
+  del(docId: string): Promise<{ id: string; clock: string[] }> {
+    return this.request("del", { docId });
+  }
+
+  synced(timeoutMs = 10_000): Promise<SyncStatus> {
+    return this.request("synced", { timeoutMs }, timeoutMs + 5_000);
+  }
+
+  detach(flushTimeoutMs?: number): Promise<unknown> {
+    return this.request("detach", flushTimeoutMs === undefined ? {} : { flushTimeoutMs });
+  }
+
+  dump(): Promise<ReplicaDump> {
+    return this.request("dump");
+  }
+
+  get(docId: string): Promise<Doc> {
+    return this.request("get", { docId });
+  }
+
+  /** Closes the ledger (pushing what it can) and waits for the process to exit 0. */
+  async close(): Promise<void> {
+    await this.request("close");
+    await withDeadline(this.#exited, REQUEST_MS, `replica ${this.name} to exit`);
+    if (this.#child.exitCode !== 0) throw new Error(`replica ${this.name} exited ${this.#child.exitCode}: ${this.#stderr}`);
+  }
+
+  /** SIGKILLs the process (no close, no flush) and waits until it is gone. */
+  async kill(): Promise<void> {
+    if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill("SIGKILL");
+    await withDeadline(this.#exited, REQUEST_MS, `replica ${this.name} to die`);
+  }
+
+  /** Kills the process if it still runs; for cleanup. */
+  async stop(): Promise<void> {
+    await this.kill().catch(() => undefined);
+  }
+
+  #answer(line: string): void {
+    const message = JSON.parse(line) as { id: number; ok: boolean; value?: unknown; code?: string; message?: string };
+    const pending = this.#pending.get(message.id);
+    if (!pending) return;
+    this.#pending.delete(message.id);
+    if (message.ok) pending.resolve(message.value);
+    else pending.reject(new ReplicaError(message.code ?? "UNKNOWN", `replica ${this.name}: ${message.message}`));
+  }
+}
