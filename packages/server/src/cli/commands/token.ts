@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { LEDGER_NAME } from "@hearth/core/wire";
 import type { Backend, Rights, TokenRecord } from "../../backend/types.js";
 import { openBackend } from "../../backend/open.js";
 import { TOKEN_ID } from "../../backend/token-secret.js";
@@ -87,6 +88,7 @@ async function create(args: string[], io: CliIO): Promise<number> {
   const { values } = parse(args, { ...BACKEND_FLAGS, ledger: { type: "string" }, rights: { type: "string" }, expires: { type: "string" } }, CREATE_HELP);
   if (values.help) return help(io, CREATE_HELP);
   if (values.ledger === undefined) throw new UsageError("--ledger is required", CREATE_HELP);
+  if (!LEDGER_NAME.test(values.ledger)) throw new UsageError(`--ledger ${JSON.stringify(values.ledger)} is not a ledger name (1–128 of A-Z a-z 0-9 . _ -, not starting with ".")`, CREATE_HELP);
   const rights = rightsOf(values.rights);
   const expiresAt = values.expires === undefined ? undefined : Date.now() + parseDuration(values.expires, "--expires", CREATE_HELP);
   return withBackend(values, async (backend) => {
