@@ -5,13 +5,12 @@
 // Every finished step is printed at once as a line `@@bench {json}`, so a
 // child killed at its deadline still reports the steps it completed.
 import { performance } from "node:perf_hooks";
-import { clearTimeout, setTimeout } from "node:timers";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { loadEngine } from "./engines.mjs";
+import { errorText, report, stepDeadline, StepTimeout } from "./step.mjs";
 import { checkDoc, expectedDoneCount, makeDoc, shuffledIndexes } from "./workload.mjs";
 
-const MARK = "@@bench ";
 const [engineName, storage, dir, mode = "main"] = process.argv.slice(2);
 const N = Number(process.env.BENCH_N ?? 10_000);
 const BATCH = 100;
@@ -21,16 +20,6 @@ const BATCH = 100;
 // only lengthen the bench without changing the verdict.
 const STEP_TIMEOUT_MS = Number(process.env.BENCH_STEP_TIMEOUT_MS ?? 420_000);
 const CONCURRENT_TIMEOUT_MS = Number(process.env.BENCH_CONCURRENT_TIMEOUT_MS ?? 120_000);
-
-function report(step, fields) {
-  process.stdout.write(`${MARK}${JSON.stringify({ step, ...fields })}\n`);
-}
-
-function errorText(err) {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  const code = err && typeof err === "object" && "code" in err ? ` [${err.code}]` : "";
-  return (text + code).trim().slice(0, 300);
-}
 
 function collectGarbage() {
   globalThis.gc?.();
@@ -42,23 +31,12 @@ function finish() {
   process.exit(0);
 }
 
-/**
- * Rejects after `timeoutMs` so one step that never settles cannot eat the
- * whole run; the message says how far the step got.
- */
-function stepDeadline(step, timeoutMs, progress) {
-  let timer;
-  const promise = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      const done = progress ? `; ${progress().toLocaleString("en-US")} of ${N.toLocaleString("en-US")} docs done` : "";
-      reject(new StepTimeout(`${step} did not finish within ${timeoutMs / 1000} s${done}`));
-    }, timeoutMs);
+/** A step's deadline whose message says how many of the N docs were done. */
+function deadlineFor(step, timeoutMs, progress) {
+  return stepDeadline(timeoutMs, () => {
+    const done = progress ? `; ${progress().toLocaleString("en-US")} of ${N.toLocaleString("en-US")} docs done` : "";
+    return `${step} did not finish within ${timeoutMs / 1000} s${done}`;
   });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
-
-class StepTimeout extends Error {
-  name = "Timeout";
 }
 
 /**
@@ -70,7 +48,7 @@ class StepTimeout extends Error {
 async function timed(step, fn, extra = () => ({}), limits = {}) {
   collectGarbage();
   const start = performance.now();
-  const deadline = stepDeadline(step, limits.timeoutMs ?? STEP_TIMEOUT_MS, limits.progress);
+  const deadline = deadlineFor(step, limits.timeoutMs ?? STEP_TIMEOUT_MS, limits.progress);
   try {
     const result = await Promise.race([fn(), deadline.promise]);
     const ms = performance.now() - start;

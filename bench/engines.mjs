@@ -136,7 +136,7 @@ async function loadPouch(storage, dir) {
 }
 
 /** bulkDocs reports per-doc failures in its result instead of rejecting. */
-function throwOnBulkError(results) {
+export function throwOnBulkError(results) {
   const failed = results.find((r) => r.error);
   if (failed) throw new Error(`bulkDocs: ${failed.id}: ${failed.name}: ${failed.message}`);
   return results;

@@ -46,7 +46,8 @@ function formatValue(value, unit) {
   return Math.round(value).toLocaleString("en-US");
 }
 
-function formatCell(c, unit) {
+/** A cell as printed: the number in the row's unit, FAILED, or n.a. */
+export function formatCell(c, unit) {
   if (c.value !== undefined) return formatValue(c.value, unit);
   return c.failed ? "FAILED" : "n.a.";
 }
@@ -57,7 +58,8 @@ export function ratio(hearth, peer, better) {
   return better === "higher" ? hearth.value / peer.value : peer.value / hearth.value;
 }
 
-function formatRatio(r) {
+/** A ratio as printed: two decimals below 10, whole above. */
+export function formatRatio(r) {
   if (r === undefined) return "n.a.";
   return r >= 10 ? `${Math.round(r)}×` : `${r.toFixed(2)}×`;
 }
@@ -96,8 +98,17 @@ export function buildTable(results, storages) {
     formatRatio(r.hearthVsFireproof),
     formatRatio(r.hearthVsPouchdb),
   ]);
+  return { rows, text: renderColumns(header, lines) };
+}
+
+/**
+ * Lays out a table as aligned text: the first two columns (storage,
+ * measurement) left-aligned, the numbers right-aligned.
+ * @param {string[]} header
+ * @param {string[][]} lines
+ */
+export function renderColumns(header, lines) {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cols) => cols.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-  const text = [fmt(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(fmt)].join("\n");
-  return { rows, text };
+  return [fmt(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(fmt)].join("\n");
 }
