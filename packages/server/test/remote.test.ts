@@ -140,3 +140,19 @@ describe("HTTP remote: error codes", () => {
     });
   });
 });
+
+describe("cross-origin access (browsers)", () => {
+  it("answers preflights without a token and marks every answer as readable from any origin", async () => {
+    const preflight = await fetch(`${s.url}/v1/ledgers/x/objects/a`, {
+      method: "OPTIONS",
+      headers: { origin: "http://app.example", "access-control-request-method": "PUT", "access-control-request-headers": "authorization, content-type" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PUT");
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
+    const refused = await fetch(`${s.url}/v1/ledgers/x/list`, { headers: { origin: "http://app.example" } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("access-control-allow-origin")).toBe("*"); // so the page can read the error
+  });
+});

@@ -1,12 +1,13 @@
 /**
- * The request handler: routes a request, runs its handler, turns every
- * failure into a wire error, and logs one line for it. Unexpected errors
+ * The request handler: answers CORS preflights, routes a request, runs its
+ * handler, turns every failure into a wire error, and logs one line for it. Unexpected errors
  * (the backend failing) become `INTERNAL` (503, retried by clients) with
  * the details in the log, not in the answer.
  *
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { allowCrossOrigin, answerPreflight } from "./cors.js";
 import { sendFailure, sendJson, WireFailure } from "./failure.js";
 import { handleList, handleObject, type ObjectContext } from "./objects.js";
 import { parseRoute, pathOf } from "./route.js";
@@ -28,7 +29,9 @@ export async function handleRequest(ctx: ObjectContext, req: IncomingMessage, re
       ...(!res.writableFinished && { aborted: true }),
     });
   });
+  allowCrossOrigin(res);
   try {
+    if (answerPreflight(req, res)) return;
     const route = parseRoute(target);
     switch (route.kind) {
       case "health":
