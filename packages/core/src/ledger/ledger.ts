@@ -479,8 +479,8 @@ export class Ledger {
         if (owned) await remote.close();
       });
       keys.onKeysChanged = () => attachment.retryLacking();
-      this.#attachments.add(attachment);
       await attachment.start();
+      this.#attachments.add(attachment);
       return attachment;
     } catch (err) {
       if (owned) await remote.close().catch(() => undefined);

@@ -160,6 +160,17 @@ export class Attachment {
    * background. @internal
    */
   async start(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (err) {
+      // Leave nothing behind: no listener, no timer, no half-started loop.
+      for (const stop of this.#stops.splice(0)) stop();
+      this.#detached = Promise.resolve();
+      throw err;
+    }
+  }
+
+  async #start(): Promise<void> {
     const cursor = await this.#port.meta.get(this.#metaPrefix + "pushed");
     if (cursor) this.#pushedThrough = Number(new TextDecoder().decode(cursor)) || 0;
     for (const key of await this.#port.meta.list(this.#metaPrefix + "b/")) this.#seenBundles.add(BUNDLE_PREFIX + key.slice(this.#metaPrefix.length + 2));
@@ -326,7 +337,9 @@ export class Attachment {
     await this.#push();
     await this.#pull();
     await this.#push();
-    return this.#behind === 0 && this.#pushedThrough >= this.#port.eventCount();
+    // Data sealed with a key this device lacks is remote state it does not
+    // hold: never call that "in sync" (it shows as KEY_REQUIRED instead).
+    return this.#behind === 0 && this.#lacking.size === 0 && this.#pushedThrough >= this.#port.eventCount();
   }
 
   #fail(err: unknown): void {

@@ -99,8 +99,9 @@ export class PointKeys {
           `sync point ${remote.url} holds data but no key records: it was not written by Hearth, or its key/ records were deleted; it cannot be joined`,
         );
       }
-      await keys.#create(1);
+      const created = await keys.#create(1);
       await keys.#refresh();
+      await keys.#yieldIfRaced(created);
     }
     if (keys.#held().length === 0 && options.shareCode !== undefined) await keys.#redeemShareCode(options.shareCode);
     if (keys.#held().length === 0 && options.passphrase !== undefined) await keys.#redeemPassphrase(options.passphrase);
@@ -174,6 +175,28 @@ export class PointKeys {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * Two devices that find a point empty at the same moment both create a
+   * key, and neither could read the other's data: a silent fork. Whoever
+   * sees a key it cannot read right after creating its own withdraws its
+   * key and fails with `KEY_REQUIRED`. Seeing is monotonic, so at least one
+   * of two racers sees the other; if both do, both withdraw and the next
+   * attach starts clean — never two keys that exclude each other.
+   */
+  async #yieldIfRaced(created: PointKey): Promise<void> {
+    const rivals = [...this.#keys.values()].filter((k) => k.fingerprint !== created.fingerprint && k.key === undefined);
+    if (rivals.length === 0) return;
+    for (const name of this.#records) {
+      if (parseRecordName(name)?.fingerprint === created.fingerprint) await this.#remote.delete(name);
+    }
+    this.#keys.delete(created.fingerprint);
+    throw new HearthError(
+      "KEY_REQUIRED",
+      `another device created sync point ${this.#remote.url} at the same moment, with a key this device does not hold. ` +
+        `Ask a member to run db.invite("${this.#me.publicKey}") or for a share code, then attach again.`,
+    );
+  }
 
   #held(): PointKey[] {
     return [...this.#keys.values()].filter((k) => k.key !== undefined);
