@@ -18,7 +18,6 @@ import { openMemoryRemote } from "../remote/memory.js";
 import { openFileRemote } from "../remote/file.js";
 import { openHttpRemote } from "../remote/http.js";
 import { isHttpUrl } from "../remote/http-url.js";
-import { WebSocket } from "ws";
 import { nodeCipher } from "../crypto/cipher-node.js";
 import { nodeCompression } from "../crypto/compression-node.js";
 import type { Platform } from "./types.js";
@@ -62,8 +61,13 @@ export const nodePlatform: Platform = {
     throw new HearthError("INVALID_URL", `keyring URL ${JSON.stringify(url)}: IndexedDB exists only in browsers; in Node use file:///dir or memory://name`);
   },
   async openRemote(url) {
-    // Node 20 has no global WebSocket: the sync server's push goes over `ws`.
-    if (typeof url === "string" && isHttpUrl(url)) return openHttpRemote(url, { WebSocket });
+    if (typeof url === "string" && isHttpUrl(url)) {
+      // Node 20 has no global WebSocket: the sync server's push goes over
+      // `ws`, loaded only when a sync server is used (bundles of this
+      // platform that never attach over HTTP never evaluate it).
+      const { WebSocket } = await import("ws");
+      return openHttpRemote(url, { WebSocket });
+    }
     const location = parseLocation(url, "sync point");
     if (location.scheme === "memory") return openMemoryRemote(url);
     if (location.scheme === "file") return openFileRemote(url);
