@@ -287,7 +287,7 @@ export class Attachment {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
       await this.#running?.catch(() => undefined);
-      if (flushing) await withDeadline(this.#push(), options.flushTimeoutMs ?? 5_000).catch(() => undefined);
+      if (flushing) await withDeadline(this.#pushAll(), options.flushTimeoutMs ?? 5_000).catch(() => undefined);
       for (const waiter of this.#waiters.splice(0)) {
         waiter.reject(new HearthError("STORE_CLOSED", `detached from ${this.url} before it was in sync`));
       }
@@ -337,6 +337,7 @@ export class Attachment {
     await this.#push();
     await this.#pull();
     await this.#push();
+    if (this.#pushedThrough < this.#port.eventCount()) this.#requested = true;
     // Data sealed with a key this device lacks is remote state it does not
     // hold: never call that "in sync" (it shows as KEY_REQUIRED instead).
     return this.#behind === 0 && this.#lacking.size === 0 && this.#pushedThrough >= this.#port.eventCount();
@@ -376,42 +377,50 @@ export class Attachment {
 
   // ---------------------------------------------------------------- push
 
-  /** Pushes every local event above the cursor: bundles first, then one announcement, then the cursor. */
+  /**
+   * Pushes the local events above the cursor as of now: bundles first, then
+   * one announcement, then the cursor. One round only: writes that arrive
+   * meanwhile wait for the next cycle, so a steady stream of local writes
+   * can never starve the pull (the cycle is push → pull → push).
+   */
   async #push(): Promise<void> {
-    for (;;) {
-      // One synchronous read: these heads are exactly the events up to `count`.
-      const count = this.#port.eventCount();
-      const heads = this.#port.heads();
-      if (this.#pushedThrough >= count) return;
-      const covered = await this.#coveredAnnouncements();
-      const bundles: string[] = [];
-      for (let from = this.#pushedThrough + 1; from <= count; ) {
-        const events = await this.#port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
-        if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(this.#port.name)} ends before position ${from}`);
-        from = events[events.length - 1]!.position + 1;
-        const mine = events.filter((e) => !this.#fromRemote.has(e.cid.toString())).map((e) => e.bytes);
-        if (mine.length === 0) continue;
-        const bundle = await sealBundle(this.#ctx, this.#keys.writeKey(), mine);
-        await this.#remote.put(bundle.name, bundle.bytes);
-        bundles.push(bundle.name);
-      }
-      let announced: string | undefined;
-      if (bundles.length > 0) {
-        const head = await sealAnnouncement(this.#ctx, this.#keys.writeKey(), heads, bundles);
-        await this.#remote.put(head.name, head.bytes);
-        announced = head.name;
-        this.#announcements.set(head.name, { v: 1, h: heads, b: bundles });
-        for (const h of heads) this.#knownHeads.add(h.toString());
-      }
-      this.#pushedThrough = count;
-      for (const b of bundles) this.#seenBundles.add(b);
-      await this.#port.meta.write([
-        [this.#metaPrefix + "pushed", new TextEncoder().encode(String(count))],
-        ...bundles.map((b) => [this.#seenKey(b), EMPTY] as const),
-      ]);
-      if (announced !== undefined) await this.#collect(covered, announced);
-      this.#events.emit("status", this.status());
+    // One synchronous read: these heads are exactly the events up to `count`.
+    const count = this.#port.eventCount();
+    const heads = this.#port.heads();
+    if (this.#pushedThrough >= count) return;
+    const covered = await this.#coveredAnnouncements();
+    const bundles: string[] = [];
+    for (let from = this.#pushedThrough + 1; from <= count; ) {
+      const events = await this.#port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
+      if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(this.#port.name)} ends before position ${from}`);
+      from = events[events.length - 1]!.position + 1;
+      const mine = events.filter((e) => !this.#fromRemote.has(e.cid.toString())).map((e) => e.bytes);
+      if (mine.length === 0) continue;
+      const bundle = await sealBundle(this.#ctx, this.#keys.writeKey(), mine);
+      await this.#remote.put(bundle.name, bundle.bytes);
+      bundles.push(bundle.name);
     }
+    let announced: string | undefined;
+    if (bundles.length > 0) {
+      const head = await sealAnnouncement(this.#ctx, this.#keys.writeKey(), heads, bundles);
+      await this.#remote.put(head.name, head.bytes);
+      announced = head.name;
+      this.#announcements.set(head.name, { v: 1, h: heads, b: bundles });
+      for (const h of heads) this.#knownHeads.add(h.toString());
+    }
+    this.#pushedThrough = count;
+    for (const b of bundles) this.#seenBundles.add(b);
+    await this.#port.meta.write([
+      [this.#metaPrefix + "pushed", new TextEncoder().encode(String(count))],
+      ...bundles.map((b) => [this.#seenKey(b), EMPTY] as const),
+    ]);
+    if (announced !== undefined) await this.#collect(covered, announced);
+    this.#events.emit("status", this.status());
+  }
+
+  /** Pushes until the outbox is empty (detach's final flush). */
+  async #pushAll(): Promise<void> {
+    while (this.#pushedThrough < this.#port.eventCount()) await this.#push();
   }
 
   /** Announcements whose heads are all applied here: any announcement of the current heads covers them. */
