@@ -5,10 +5,10 @@
  * fault-injecting wrapper (failures before and after the operation, delays,
  * late duplicate puts, shuffled and incomplete listings, lost watch
  * notifications, offline spells). Generated runs write colliding documents,
- * detach and re-attach, restart replicas and let time pass; then the faults
- * are healed and every replica must reach the same root, heads and
- * documents, hold every acknowledged write, and show for every document
- * exactly the winner and conflicts that causality alone dictates.
+ * detach and re-attach, restart replicas, rotate the key and let time pass;
+ * then the faults are healed and every replica must reach the same root,
+ * heads and documents, hold every acknowledged write, and show for every
+ * document exactly the winner and conflicts that causality alone dictates.
  *
  * On failure fast-check prints the seed and path; replay one run with
  * `HEARTH_SYNC_PROP_SEED=<seed> HEARTH_SYNC_PROP_PATH=<path>` (timing still
@@ -24,7 +24,7 @@ import { EventGraph } from "./helpers/event-graph.js";
 import { IDS, Scenario, snapshot } from "./helpers/convergence-scenario.js";
 import { eventually } from "./helpers/eventually.js";
 import { expectCode } from "./helpers/expect-code.js";
-import { Peers } from "./helpers/sync-peers.js";
+import { Peers, docsOf } from "./helpers/sync-peers.js";
 import { Fleet, type DocSpec, type FaultProfile, type FleetCommand, type ReplicaStorage } from "./helpers/faulty-fleet.js";
 
 const NUM_RUNS = Number(process.env.HEARTH_SYNC_PROP_RUNS ?? 100);
@@ -42,6 +42,7 @@ const commandArb: fc.Arbitrary<FleetCommand> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("detach" as const), r: replicaArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("restart" as const), r: replicaArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("offline" as const), r: replicaArb }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("rotate" as const), r: replicaArb }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant("pass" as const), turns: fc.integer({ min: 1, max: 20 }) }) },
 );
 
@@ -142,8 +143,30 @@ describe("sync through faulty remotes (property)", () => {
     for (const kind of ["failedBefore", "failedAfter", "delayed", "duplicated", "shuffled", "omitted", "watchDropped", "offline"]) {
       expect(tally.faults[kind], `faults of kind ${kind} injected`).toBeGreaterThan(0);
     }
-  }, 120_000);
+  }, Math.max(120_000, NUM_RUNS * 1_000));
 });
+
+/**
+ * A client of the memory sync point `url` that fails (`STORAGE_FAILED`,
+ * before doing anything) exactly the operations `fails` picks: a
+ * deterministic replay of what the property found with random faults.
+ */
+async function failingWhere(url: string, fails: (op: "put" | "list", name: string) => boolean): Promise<Remote> {
+  const inner = await openMemoryRemote(url);
+  const check = (op: "put" | "list", name: string): void => {
+    if (fails(op, name)) throw new HearthError("STORAGE_FAILED", `injected: ${op} ${name} failed; retry`);
+  };
+  return {
+    url: inner.url,
+    supports: inner.supports,
+    put: async (name, bytes) => (check("put", name), inner.put(name, bytes)),
+    get: (name) => inner.get(name),
+    delete: (name) => inner.delete(name),
+    list: async (prefix) => (check("list", prefix), inner.list(prefix)),
+    watch: inner.watch!.bind(inner),
+    close: () => inner.close(),
+  };
+}
 
 describe("found by the property", () => {
   let peers: Peers | undefined;
@@ -162,21 +185,8 @@ describe("found by the property", () => {
     await first.detach();
     await a.put({ _id: "y" });
     // The remote fails one listing: the one a re-attach makes to check the remote still holds what was pushed.
-    const inner = await openMemoryRemote(url);
     let failures = 1;
-    const flaky: Remote = {
-      url: inner.url,
-      supports: inner.supports,
-      put: (name, bytes) => inner.put(name, bytes),
-      get: (name) => inner.get(name),
-      delete: (name) => inner.delete(name),
-      list: async (prefix) => {
-        if (prefix === "head/" && failures-- > 0) throw new HearthError("STORAGE_FAILED", "injected: remote unreachable");
-        return inner.list(prefix);
-      },
-      watch: inner.watch!.bind(inner),
-      close: () => inner.close(),
-    };
+    const flaky = await failingWhere(url, (op, prefix) => op === "list" && prefix === "head/" && failures-- > 0);
     await expectCode(a.attach(flaky), "STORAGE_FAILED");
     expect(a.attachments()).toHaveLength(0);
     const again = await a.attach(flaky);
@@ -186,18 +196,50 @@ describe("found by the property", () => {
     expect(await b.get("y")).toEqual({ _id: "y" });
   });
 
-  it("two devices attaching to an empty sync point at once: synced() does not claim sync while the other's data is unreadable", async () => {
+  it("a rotation interrupted by a transient failure strands no member: once retried, every member reads everything", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    /** While set, the put of the epoch-2 key record for this device fingerprint fails once. */
+    let failRecordFor: string | undefined;
+    const flaky = await failingWhere(url, (op, name) => {
+      const hit = op === "put" && failRecordFor !== undefined && name.startsWith("key/d/000002-") && name.endsWith(`/${failRecordFor}`);
+      if (hit) failRecordFor = undefined;
+      return hit;
+    });
+    const a = await peers.open("a");
+    const sa = await a.attach(flaky);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, url, a);
+    await a.put({ _id: "before" });
+    await sb.synced({ timeoutMs: 10_000 });
+    failRecordFor = (await b.device()).fingerprint;
+    await expectCode(sa.rotateKey(), "STORAGE_FAILED");
+    await a.put({ _id: "between" });
+    await sa.synced({ timeoutMs: 10_000 });
+    await sa.rotateKey(); // the app retries, and this time it succeeds
+    await a.put({ _id: "after" });
+    await sa.synced({ timeoutMs: 10_000 });
+    await sb.synced({ timeoutMs: 10_000 });
+    expect(Object.keys(await docsOf(b)).sort()).toEqual(["after", "before", "between"]);
+  });
+
+  it("two devices attaching to an empty sync point at once never fork the key: the loser gets KEY_REQUIRED and joins by invite", async () => {
     peers = new Peers("memory");
     const url = peers.syncPoint("memory");
     const a = await peers.open("a");
     const b = await peers.open("b");
-    // Both find the point empty, so each creates a key for itself.
-    const [sa, sb] = await Promise.all([a.attach(url), b.attach(url)]);
-    await a.put({ _id: "from-a" });
-    await b.put({ _id: "from-b" });
-    const outcomes = await Promise.all([sa, sb].map((s) => s.synced({ timeoutMs: 2_000 }).then(() => "resolved", (e: unknown) => (e instanceof HearthError ? e.code : String(e)))));
-    const apart = (await a.root()) !== (await b.root());
-    // Either both replicas hold both writes, or neither may say it is in sync.
-    if (apart) expect(outcomes.map((o) => ["KEY_REQUIRED", "TIMEOUT"].includes(o))).toEqual([true, true]);
+    // Both find the point empty, so each creates a key; whoever sees the other's withdraws.
+    const outcomes = await Promise.allSettled([a.attach(url), b.attach(url)]);
+    const won = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [i] : []));
+    for (const o of outcomes) if (o.status === "rejected") expect((o.reason as HearthError).code).toBe("KEY_REQUIRED");
+    expect(won.length).toBeLessThanOrEqual(1);
+    const [first, second] = won[0] === 1 ? [b, a] : [a, b];
+    const sFirst = won.length === 1 ? first.attachments()[0]! : await first.attach(url);
+    await first.put({ _id: "from-first" });
+    const sSecond = await peers.join(second, url, first);
+    await second.put({ _id: "from-second" });
+    await Promise.all([sFirst.synced({ timeoutMs: 10_000 }), sSecond.synced({ timeoutMs: 10_000 })]);
+    await Promise.all([sFirst.synced({ timeoutMs: 10_000 }), sSecond.synced({ timeoutMs: 10_000 })]);
+    expect(await a.root()).toBe(await b.root());
   });
 });

@@ -44,6 +44,8 @@ export type FleetCommand =
   | { readonly t: "detach"; readonly r: number }
   /** Closes the ledger (detaching it) and reopens it from the same store and keyring. */
   | { readonly t: "restart"; readonly r: number }
+  /** The replica (if attached and online) rotates the sync point key, retrying while its wrapper fails. */
+  | { readonly t: "rotate"; readonly r: number }
   /** Toggles the replica's current wrapper offline / online. */
   | { readonly t: "offline"; readonly r: number }
   /** Lets the event loop run for a few macrotask turns. */
@@ -181,6 +183,13 @@ export class Fleet {
           if (!(await replica.ledger.hasEvent(head))) throw new Error(`${replica.name} lost event ${head} across a restart`);
         }
         if (wasAttached) await this.#attach(replica);
+        return;
+      }
+      case "rotate": {
+        const replica = this.replicas[command.r % n]!;
+        const attachment = replica.attachment;
+        // Offline, a rotation can only fail; an app would rotate once back online.
+        if (attachment && !replica.offline) await retrying(`rotate the key from ${replica.name}`, () => attachment.rotateKey());
         return;
       }
       case "offline": {
