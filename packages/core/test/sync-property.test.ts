@@ -223,6 +223,51 @@ describe("found by the property", () => {
     expect(Object.keys(await docsOf(b)).sort()).toEqual(["after", "before", "between"]);
   });
 
+  it("a device that withdraws its racing key but fails to delete its record does not keep the key on the next attach", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const aDevice = (await a.device()).fingerprint;
+    // A's first key listing is from before B created the point's key (they raced),
+    // and A's delete of its own record, when it withdraws, fails.
+    let staleListing = true;
+    let deleteFails = true;
+    const inner = await openMemoryRemote(url);
+    const raced: Remote = {
+      url: inner.url,
+      supports: inner.supports,
+      put: (name, bytes) => inner.put(name, bytes),
+      get: (name) => inner.get(name),
+      list: async (prefix) => {
+        if (prefix === "key/" && staleListing) {
+          staleListing = false;
+          return [];
+        }
+        return inner.list(prefix);
+      },
+      delete: async (name) => {
+        if (deleteFails && name.startsWith("key/d/") && name.endsWith(`/${aDevice}`)) {
+          deleteFails = false;
+          throw new HearthError("STORAGE_FAILED", `injected: delete ${name} failed; retry`);
+        }
+        return inner.delete(name);
+      },
+      watch: inner.watch!.bind(inner),
+      close: () => inner.close(),
+    };
+    const sb = await b.attach(url);
+    const first = await a.attach(raced).then(() => "attached", (e: unknown) => (e instanceof HearthError ? e.code : String(e)));
+    expect(["KEY_REQUIRED", "STORAGE_FAILED"]).toContain(first);
+    // The app retries: A must not come back holding the key it withdrew.
+    await expectCode(a.attach(raced), "KEY_REQUIRED");
+    const sa = await peers.join(a, url, b);
+    await a.put({ _id: "from-a" });
+    await b.put({ _id: "from-b" });
+    await Promise.all([sa.synced({ timeoutMs: 10_000 }), sb.synced({ timeoutMs: 10_000 })]);
+    expect(Object.keys(await docsOf(a)).sort()).toEqual(["from-a", "from-b"]);
+  });
+
   it("two devices attaching to an empty sync point at once never fork the key: the loser gets KEY_REQUIRED and joins by invite", async () => {
     peers = new Peers("memory");
     const url = peers.syncPoint("memory");
