@@ -1,0 +1,197 @@
+// The sync server of the load test as a child process (`hearth serve` on
+// 127.0.0.1, a free port, a temp data directory), so its memory and CPU
+// are its own and can be read from /proc while clients hammer it. Its
+// request log (one JSON line per request) goes straight to a file: the
+// parent never spends CPU on it, and afterwards it says which requests the
+// server answered and how long each kind took.
+import { spawn } from "node:child_process";
+import { openSync, closeSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { clearInterval, clearTimeout, setInterval, setTimeout } from "node:timers";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** The `hearth` executable: LOAD_CLI, or the built CLI of packages/server. */
+export function hearthCli() {
+  return process.env.LOAD_CLI || path.join(ROOT, "packages/server/dist/cli/main.js");
+}
+
+/** Runs `node <cli> ...args` to completion within `timeoutMs`; resolves stdout, rejects with stderr. */
+export function runCli(args, timeoutMs = 20_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [hearthCli(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (c) => (out += c));
+    child.stderr.setEncoding("utf8").on("data", (c) => (err += c));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`hearth ${args.slice(0, 2).join(" ")} exited with ${signal ?? code}: ${err.trim().slice(0, 300)}`));
+    });
+  });
+}
+
+/** Mints one read-write token per ledger with `hearth token create`, a few at a time. */
+export async function createTokens(dataDir, ledgers, concurrency = 4) {
+  const tokens = {};
+  let next = 0;
+  const worker = async () => {
+    while (next < ledgers.length) {
+      const ledger = ledgers[next++];
+      tokens[ledger] = (await runCli(["token", "create", "--ledger", ledger, "--rights", "rw", "--data", dataDir])).trim();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return tokens;
+}
+
+/**
+ * Starts `hearth serve --data <dataDir> --port 0`; resolves once it printed
+ * its URL. `profDir` turns on `--cpu-prof` (written when it exits cleanly).
+ * @returns {Promise<{ url: string, pid: number, logFile: string, stop(timeoutMs?: number): Promise<string>, kill(): void, stderr(): string }>}
+ */
+export async function startServer({ dataDir, logFile, profDir, timeoutMs = 20_000 }) {
+  const logFd = openSync(logFile, "w");
+  const execArgv = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
+  const child = spawn(process.execPath, [...execArgv, hearthCli(), "serve", "--data", dataDir, "--port", "0", "--host", "127.0.0.1"], {
+    stdio: ["ignore", logFd, "pipe"],
+  });
+  closeSync(logFd);
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (c) => (stderr = (stderr + c).slice(-8000)));
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hearth serve did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    const check = () => {
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        child.stderr.off("data", check);
+        resolve(match[1]);
+      }
+    };
+    child.stderr.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`hearth serve exited (${code}) before listening: ${stderr}`));
+    });
+  });
+  return {
+    url,
+    pid: child.pid,
+    logFile,
+    stderr: () => stderr,
+    /** SIGTERM (graceful: the CPU profile is written), SIGKILL after `timeoutMs`. Resolves how it ended. */
+    async stop(stopTimeoutMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return String(child.signalCode ?? child.exitCode);
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), stopTimeoutMs);
+      const how = await exited;
+      clearTimeout(timer);
+      return String(how);
+    },
+    kill: () => child.kill("SIGKILL"),
+  };
+}
+
+/** `VmRSS` and `VmHWM` (peak) of a process in KiB, from /proc (Linux). */
+export function procMemory(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
+    return { rssKb: kb("VmRSS"), hwmKb: kb("VmHWM") };
+  } catch {
+    return { rssKb: NaN, hwmKb: NaN };
+  }
+}
+
+/** User + system CPU time of a process so far (ms), from /proc/<pid>/stat. */
+export function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // fields[11] = utime, fields[12] = stime (fields 14 and 15 of proc(5)), in clock ticks.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux (USER_HZ), fixed at 100 on every mainstream architecture
+
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+export function machineCpu() {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + (v[4] || 0);
+    const total = v.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+/** Samples a process's RSS every `everyMs`; `stop()` returns the samples' summary. */
+export function sampleMemory(pid, everyMs = 250) {
+  const rss = [];
+  const timer = setInterval(() => {
+    const { rssKb } = procMemory(pid);
+    if (Number.isFinite(rssKb)) rss.push(rssKb);
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const { rssKb, hwmKb } = procMemory(pid);
+      return { samples: rss.length, maxSampledKb: Math.max(0, ...rss), lastKb: rssKb, hwmKb };
+    },
+  };
+}
+
+/**
+ * Reads the server's request log: per kind of request (method, and the
+ * object kind: bundle, head, key, list), how many and their duration
+ * percentiles (ms, as the server measured them: from request to response
+ * close), plus warnings and errors.
+ */
+export async function summarizeLog(logFile) {
+  let text;
+  try {
+    text = await readFile(logFile, "utf8");
+  } catch {
+    return { kinds: {}, problems: [] };
+  }
+  const byKind = new Map();
+  const problems = [];
+  let watchSessions = 0;
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    let entry;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (entry.level !== "info" && problems.length < 20) problems.push(line.slice(0, 300));
+    if (entry.msg === "watch") {
+      watchSessions++;
+      continue;
+    }
+    if (entry.msg !== "request") continue;
+    const object = /\/objects\/([a-z]+)\//.exec(entry.path ?? "");
+    const kind = `${entry.method} ${object ? object[1] : /\/list$/.test(entry.path ?? "") ? "list" : (entry.path ?? "?")}${entry.status >= 400 ? ` ${entry.status}` : ""}`;
+    let ms = byKind.get(kind);
+    if (!ms) byKind.set(kind, (ms = []));
+    ms.push(entry.ms);
+  }
+  const kinds = {};
+  for (const [kind, ms] of [...byKind].sort((a, b) => b[1].length - a[1].length)) {
+    ms.sort((a, b) => a - b);
+    const at = (p) => ms[Math.min(ms.length - 1, Math.ceil((p / 100) * ms.length) - 1)];
+    kinds[kind] = { count: ms.length, p50: at(50), p99: at(99), max: ms[ms.length - 1] };
+  }
+  return { kinds, watchSessions, problems };
+}
