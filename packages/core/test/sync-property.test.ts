@@ -264,7 +264,10 @@ describe("found by the property", () => {
     const sa = await peers.join(a, url, b);
     await a.put({ _id: "from-a" });
     await b.put({ _id: "from-b" });
-    await Promise.all([sa.synced({ timeoutMs: 10_000 }), sb.synced({ timeoutMs: 10_000 })]);
+    // In turn: a synced() that starts after the other's push has finished sees it.
+    await sa.synced({ timeoutMs: 10_000 });
+    await sb.synced({ timeoutMs: 10_000 });
+    await sa.synced({ timeoutMs: 10_000 });
     expect(Object.keys(await docsOf(a)).sort()).toEqual(["from-a", "from-b"]);
   });
 

@@ -473,8 +473,13 @@ export class Ledger {
       for (const a of this.#attachments) {
         if (a.url === remote.url) throw new HearthError("INVALID_ARGUMENT", `ledger ${JSON.stringify(this.name)} is already attached to ${remote.url}; detach it first`);
       }
-      const keys = await PointKeys.open(remote, this.#internals.keyring, options);
-      const attachment: Attachment = new Attachment(this.#replicaPort(), remote, keys, await Attachment.pointId(remote.url), options, async () => {
+      const pointId = await Attachment.pointId(remote.url);
+      const memoPrefix = `sy/${pointId}/k/`;
+      const keys = await PointKeys.open(remote, this.#internals.keyring, options, {
+        get: (key) => this.#store.get(memoPrefix + key),
+        put: (key, value) => this.#store.write({ put: [[memoPrefix + key, value]] }, { durability: this.#internals.durability }),
+      });
+      const attachment: Attachment = new Attachment(this.#replicaPort(), remote, keys, pointId, options, async () => {
         this.#attachments.delete(attachment);
         if (owned) await remote.close();
       });

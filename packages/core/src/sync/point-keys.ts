@@ -52,6 +52,14 @@ interface PointKey {
   readonly epoch: number;
   readonly fingerprint: Fingerprint;
   key?: DataKey;
+  /** The device that wrapped this device's record of the key (its creator or rotator), if known. */
+  wrapper?: string;
+  /**
+   * The key's creator finished handing it out: its own record, written
+   * last, exists. Only complete keys seal new data, so an interrupted
+   * rotation strands nobody.
+   */
+  complete?: boolean;
 }
 
 /** How attach obtains a key for a device that is not a member yet. */
@@ -60,11 +68,22 @@ export interface JoinOptions {
   readonly passphrase?: string;
 }
 
+/**
+ * Small local bookkeeping for one sync point, kept in the ledger's own
+ * store: it remembers keys this replica withdrew, even when the remote
+ * refused to delete their records.
+ */
+export interface KeyMemo {
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, value: Uint8Array): Promise<void>;
+}
+
 /** See the module docs. */
 export class PointKeys {
   readonly #remote: Remote;
   readonly #keyring: Keyring;
   readonly #passphrase: string | undefined;
+  readonly #memo: KeyMemo;
   readonly #keys = new Map<Fingerprint, PointKey>();
   /** Names of every key record seen at the last refresh. */
   #records: string[] = [];
@@ -73,22 +92,23 @@ export class PointKeys {
   /** Called when a key was added (items sealed with it can now be read). */
   onKeysChanged: () => void = () => undefined;
 
-  private constructor(remote: Remote, keyring: Keyring, passphrase: string | undefined) {
+  private constructor(remote: Remote, keyring: Keyring, passphrase: string | undefined, memo: KeyMemo) {
     this.#remote = remote;
     this.#keyring = keyring;
     this.#passphrase = passphrase;
+    this.#memo = memo;
   }
 
   /**
    * Finds (or, for an empty sync point, creates) this device's key for the point.
    * @throws HearthError `KEY_REQUIRED` naming the point and the remedies
    */
-  static async open(remote: Remote, keyring: Keyring, options: JoinOptions): Promise<PointKeys> {
+  static async open(remote: Remote, keyring: Keyring, options: JoinOptions, memo: KeyMemo): Promise<PointKeys> {
     if (options.shareCode !== undefined && typeof options.shareCode !== "string") throw new TypeError("shareCode must be a string");
     if (options.passphrase !== undefined && (typeof options.passphrase !== "string" || options.passphrase.length === 0)) {
       throw new TypeError("passphrase must be a non-empty string");
     }
-    const keys = new PointKeys(remote, keyring, options.passphrase);
+    const keys = new PointKeys(remote, keyring, options.passphrase, memo);
     const identity = await keyring.identity();
     keys.#me = { publicKey: identity.publicKey, fingerprint: identity.fingerprint };
     await keys.#refresh();
@@ -111,7 +131,7 @@ export class PointKeys {
 
   /** The key new bundles and announcements are sealed with. */
   writeKey(): DataKey {
-    const held = this.#held();
+    const held = this.#held().filter((k) => k.complete);
     if (held.length === 0) throw this.#keyRequired();
     held.sort((a, b) => b.epoch - a.epoch || (a.fingerprint < b.fingerprint ? -1 : 1));
     return held[0]!.key!;
@@ -163,12 +183,18 @@ export class PointKeys {
     if (revoked.has(this.#me.fingerprint)) throw new HearthError("INVALID_ARGUMENT", "a device cannot revoke itself; rotate from another member");
     const members = await this.#members();
     const epoch = Math.max(0, ...[...this.#keys.values()].map((k) => k.epoch)) + 1;
-    const created = await this.#create(epoch);
+    const key = await this.#keyring.createKey(this.#label(), { shareable: true });
+    const created: PointKey = { epoch, fingerprint: key.fingerprint };
+    // Every member's record first; this device's own record last marks the
+    // key complete. Until then nobody seals with it, so a rotation cut short
+    // (and retried with a fresh key) leaves no member unable to read.
     for (const [fingerprint, publicKey] of members) {
       if (revoked.has(fingerprint) || fingerprint === this.#me.fingerprint) continue;
       const name = deviceRecordName(created, fingerprint);
       await this.#remote.put(name, await wrapForDevice(this.#keyring, created.fingerprint, publicKey, name));
     }
+    await this.#recordFor(key, epoch);
+    this.#keys.set(key.fingerprint, { ...created, key, complete: true });
     // Share codes made before the rotation would hand the old keys to whoever redeems them; retire them.
     for (const name of this.#records) if (name.startsWith(SHARE_PREFIX)) await this.#remote.delete(name);
     await this.#refresh();
@@ -187,10 +213,16 @@ export class PointKeys {
   async #yieldIfRaced(created: PointKey): Promise<void> {
     const rivals = [...this.#keys.values()].filter((k) => k.fingerprint !== created.fingerprint && k.key === undefined);
     if (rivals.length === 0) return;
+    // Remembered locally first: if the remote refuses the deletes below, a
+    // later attach must still not take the withdrawn key back.
+    await this.#memo.put(withdrawnKey(created.fingerprint), new Uint8Array(0));
+    delete created.key;
     for (const name of this.#records) {
-      if (parseRecordName(name)?.fingerprint === created.fingerprint) await this.#remote.delete(name);
+      if (parseRecordName(name)?.fingerprint !== created.fingerprint) continue;
+      await this.#remote.delete(name).catch((err: unknown) => {
+        if (!isHearthError(err, "STORAGE_FAILED")) throw err;
+      });
     }
-    this.#keys.delete(created.fingerprint);
     throw new HearthError(
       "KEY_REQUIRED",
       `another device created sync point ${this.#remote.url} at the same moment, with a key this device does not hold. ` +
@@ -214,13 +246,14 @@ export class PointKeys {
   /** Lists the key records and unwraps any key wrapped for this device that the keyring lacks. */
   async #refresh(): Promise<void> {
     this.#records = await this.#remote.list(KEY_PREFIX);
+    const names = new Set(this.#records);
     let added = false;
     for (const name of this.#records) {
       const parsed = parseRecordName(name);
       if (!parsed) continue;
       let entry = this.#keys.get(parsed.fingerprint);
       if (!entry) this.#keys.set(parsed.fingerprint, (entry = { epoch: parsed.epoch, fingerprint: parsed.fingerprint }));
-      if (entry.key) continue;
+      if (entry.key || (await this.#memo.get(withdrawnKey(parsed.fingerprint)))) continue;
       const key = await this.#keyring.getKey(parsed.fingerprint);
       if (key) {
         entry.key = key;
@@ -229,7 +262,9 @@ export class PointKeys {
         const bytes = await this.#remote.get(name);
         if (!bytes) continue;
         try {
-          entry.key = (await unwrapFromDevice(this.#keyring, bytes, name, this.#label())).key;
+          const unwrapped = await unwrapFromDevice(this.#keyring, bytes, name, this.#label());
+          entry.key = unwrapped.key;
+          entry.wrapper = unwrapped.from.fingerprint;
           added = true;
         } catch (err) {
           // A planted or damaged record must not stop the others from working.
@@ -237,21 +272,31 @@ export class PointKeys {
         }
       }
     }
+    for (const entry of this.#keys.values()) {
+      if (!entry.key || entry.complete) continue;
+      // The creator writes its own record last; without a known wrapper, this device's own record stands in.
+      entry.complete = names.has(deviceRecordName(entry, entry.wrapper ?? this.#me.fingerprint));
+    }
     if (added) this.onKeysChanged();
   }
 
   /** Creates a key of `epoch`, records it for this device (and the passphrase), and holds it. */
   async #create(epoch: number): Promise<PointKey> {
     const key = await this.#keyring.createKey(this.#label(), { shareable: true });
-    const entry: PointKey = { epoch, fingerprint: key.fingerprint, key };
-    const name = deviceRecordName(entry, this.#me.fingerprint);
-    await this.#remote.put(name, await wrapForDevice(this.#keyring, key.fingerprint, this.#me.publicKey, name));
+    await this.#recordFor(key, epoch);
+    const entry: PointKey = { epoch, fingerprint: key.fingerprint, key, complete: true };
+    this.#keys.set(key.fingerprint, entry);
+    return entry;
+  }
+
+  /** Writes the passphrase record (if attached with one), then this device's own record of `key`. */
+  async #recordFor(key: DataKey, epoch: number): Promise<void> {
     if (this.#passphrase !== undefined) {
       const pname = `${PASSPHRASE_PREFIX}${epochText(epoch)}-${key.fingerprint}`;
       await this.#remote.put(pname, await wrapWithPassphrase(this.#keyring, [key.fingerprint], this.#passphrase, pname));
     }
-    this.#keys.set(key.fingerprint, entry);
-    return entry;
+    const name = deviceRecordName({ epoch, fingerprint: key.fingerprint }, this.#me.fingerprint);
+    await this.#remote.put(name, await wrapForDevice(this.#keyring, key.fingerprint, this.#me.publicKey, name));
   }
 
   async #redeemShareCode(code: string): Promise<void> {
@@ -284,6 +329,7 @@ export class PointKeys {
       const entry = this.#keys.get(key.fingerprint);
       if (!entry) continue; // not a key of this point
       entry.key = key;
+      entry.complete = true;
       const name = deviceRecordName(entry, this.#me.fingerprint);
       await this.#remote.put(name, await wrapForDevice(this.#keyring, key.fingerprint, this.#me.publicKey, name));
     }
@@ -311,6 +357,11 @@ export class PointKeys {
   #label(): string {
     return `sync point ${this.#remote.url}`;
   }
+}
+
+/** Memo key marking a key this replica withdrew. */
+function withdrawnKey(fingerprint: Fingerprint): string {
+  return `withdrawn/${fingerprint}`;
 }
 
 function epochText(epoch: number): string {
