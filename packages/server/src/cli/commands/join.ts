@@ -1,0 +1,87 @@
+/**
+ * `hearth join <url> --ledger <name>`: attaches a local ledger (created if
+ * needed) to a sync point, with a share code or as an invited device,
+ * waits until both hold the same heads, prints what the ledger now holds,
+ * and detaches. Run it again any time to sync once more.
+ *
+ * @module
+ */
+import { isHearthError } from "@hearth/core";
+import { EXIT, parse, parseDuration, UsageError, type Command } from "../io.js";
+import { asUsage, checkRemoteUrl, checkLedgerName, countDocs, LEDGER_FLAGS, LEDGER_HELP, openLedger, redactUrl, withTimeout } from "./ledger-options.js";
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+const HELP = `Usage: hearth join <url> --ledger <name> [--share-code <code>] [--timeout <d>] [--store <url>] [--keyring <url>]
+
+Attaches the local ledger <name> (created if needed) to the sync point <url>, waits
+until both sides hold the same heads, prints how many documents the ledger holds,
+and detaches. This device needs a share code (\`hearth share\` on a member) or an
+invite (\`hearth device\` here, \`hearth invite\` on a member); a device that is
+already a member needs neither, and joining again just syncs.
+
+  hearth join "http://127.0.0.1:8787/todos?token=htk_…" --ledger todos --share-code <code>
+
+Arguments:
+  <url>               the sync point: http(s)://host:port/<ledger>?token=<token>, or
+                      file:///shared/dir
+
+Options:
+  --ledger <name>     the local ledger to sync into
+  --share-code <c>    a one-time share code from a member (\`hearth share\`)
+  --timeout <d>       how long to wait for the sync to finish, e.g. 2m (default 60s)
+${LEDGER_HELP}
+  -h, --help          show this help
+
+Exit codes: 0 in sync, 1 failed (KEY_REQUIRED: not invited, or the share code was
+used or mistyped; TIMEOUT: not in sync in time — what arrived is kept, run it again;
+the sync point unreachable or the token refused), 2 usage error.
+`;
+
+/** See the module docs. */
+export const join: Command = {
+  name: "join",
+  summary: "sync a local ledger from a sync point (share code or invite)",
+  async run(args, io) {
+    const { values, positionals } = parse(args, { ...LEDGER_FLAGS, ledger: { type: "string" }, "share-code": { type: "string" }, timeout: { type: "string" } }, HELP, 1);
+    if (values.help) {
+      io.stdout(HELP);
+      return EXIT.OK;
+    }
+    if (positionals[0] === undefined) throw new UsageError("the sync point URL is required", HELP);
+    const url = checkRemoteUrl(positionals[0], HELP);
+    if (values.ledger === undefined) throw new UsageError("--ledger <name> (the local ledger to sync into) is required", HELP);
+    const name = checkLedgerName(values.ledger, HELP);
+    const shareCode = values["share-code"];
+    if (shareCode !== undefined && shareCode.trim() === "") throw new UsageError("--share-code is empty", HELP);
+    const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout, "--timeout", HELP);
+
+    const db = await openLedger(name, values, HELP);
+    try {
+      const started = performance.now();
+      const attachment = await asUsage(HELP, () =>
+        withTimeout(db.attach(url, shareCode === undefined ? {} : { shareCode: shareCode.trim() }), timeoutMs, `attaching to ${redactUrl(url)}`),
+      ).catch(async (err: unknown) => {
+        if (isHearthError(err, "KEY_REQUIRED")) {
+          const { publicKey } = await db.device();
+          io.stderr(
+            `hearth join: this device is not a member of ${redactUrl(url)}. On a member, either run\n` +
+              `  hearth share <ledger> --remote <url>            and join again with --share-code <code>, or\n` +
+              `  hearth invite <ledger> ${publicKey} --remote <url>   and join again\n`,
+          );
+        }
+        throw err;
+      });
+      try {
+        await attachment.synced({ timeoutMs: Math.max(1, timeoutMs - (performance.now() - started)) });
+      } finally {
+        await attachment.detach();
+      }
+      const { live, deleted } = await countDocs(db);
+      io.stdout(`in sync with ${attachment.url}: ledger ${name} holds ${live} documents (${deleted} deleted)\n`);
+      return EXIT.OK;
+    } finally {
+      await db.close();
+    }
+  },
+};
