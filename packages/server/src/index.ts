@@ -15,6 +15,7 @@
  * @module
  */
 export { createServer, type HearthServer, type ServerOptions } from "./server.js";
+export type { StaticFiles } from "./http/static.js";
 export { openFsBackend, type FsBackendOptions } from "./backend/fs/index.js";
 export { openBackend, DEFAULT_DATA_DIR, type BackendOptions } from "./backend/open.js";
 export { LocalNotifier } from "./backend/notifier-local.js";

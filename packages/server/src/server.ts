@@ -12,6 +12,7 @@ import { DEFAULT_MAX_BODY_BYTES } from "@hearth/core/wire";
 import type { Backend } from "./backend/types.js";
 import { WireFailure } from "./http/failure.js";
 import { handleRequest } from "./http/handler.js";
+import { assertStaticFiles, type StaticFiles } from "./http/static.js";
 import { jsonLogger, type Logger } from "./log.js";
 import { WatchHub } from "./watch.js";
 
@@ -33,6 +34,12 @@ export interface ServerOptions {
   readonly helloTimeoutMs?: number;
   /** How long `close` waits for in-flight requests before cutting them (ms, default 10 000). */
   readonly shutdownTimeoutMs?: number;
+  /**
+   * Static files to serve beside the API, e.g. `{ path: "/demo/", dir }`
+   * for the demo page (`hearth serve --demo`): a page on the same origin
+   * as its sync point needs no second server.
+   */
+  readonly staticFiles?: StaticFiles;
 }
 
 /** A running server. */
@@ -61,8 +68,9 @@ export interface HearthServer {
 export async function createServer(options: ServerOptions): Promise<HearthServer> {
   const { backend, host = "127.0.0.1", port = 0, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError("maxBodyBytes must be a non-negative integer");
+  if (options.staticFiles) assertStaticFiles(options.staticFiles);
   const logger = options.logger ?? jsonLogger();
-  const ctx = { backend, maxBodyBytes, logger };
+  const ctx = { backend, maxBodyBytes, logger, ...(options.staticFiles && { staticFiles: options.staticFiles }) };
   const hub = new WatchHub(backend, logger, { pingMs: options.pingMs ?? 30_000, helloTimeoutMs: options.helloTimeoutMs ?? 10_000 });
   const inFlight = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;

@@ -11,9 +11,15 @@ import { allowCrossOrigin, answerPreflight } from "./cors.js";
 import { sendFailure, sendJson, WireFailure } from "./failure.js";
 import { handleList, handleObject, type ObjectContext } from "./objects.js";
 import { parseRoute, pathOf } from "./route.js";
+import { serveStatic, type StaticFiles } from "./static.js";
+
+/** What the handler needs: the object routes' context plus any static files. */
+export interface HandlerContext extends ObjectContext {
+  readonly staticFiles?: StaticFiles;
+}
 
 /** Handles one HTTP request (WebSocket upgrades go elsewhere). */
-export async function handleRequest(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleRequest(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const target = req.url ?? "/";
   let failure: WireFailure | undefined;
@@ -32,6 +38,7 @@ export async function handleRequest(ctx: ObjectContext, req: IncomingMessage, re
   allowCrossOrigin(res);
   try {
     if (answerPreflight(req, res)) return;
+    if (ctx.staticFiles && (await serveStatic(ctx.staticFiles, req, res))) return;
     const route = parseRoute(target);
     switch (route.kind) {
       case "health":
