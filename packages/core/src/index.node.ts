@@ -12,7 +12,7 @@ import type { OpenOptions } from "./ledger/types.js";
 export * from "./index.js";
 export { openFileStore, fileUrlToDir } from "./store/file.js";
 export { openFileKeyring } from "./keyring/file.js";
-export { hearthDir } from "./platform/node.js";
+export { hearthDir, directoryName, defaultStoreUrl, KEYRING_DIR } from "./platform/node.js";
 export { openFileRemote, type FileRemoteOptions } from "./remote/file.js";
 
 /**

@@ -41,11 +41,16 @@ export function directoryName(name: string): string {
   return name.replace(/^\.|[/\\:%\u0000-\u001f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
 }
 
+/** The store URL `open(name)` uses when given no `store`: `$HEARTH_DIR/<directoryName(name)>`. */
+export function defaultStoreUrl(name: string): string {
+  return pathToFileURL(join(hearthDir(), directoryName(name))).href;
+}
+
 /** The Node {@link Platform}. */
 export const nodePlatform: Platform = {
   cipher: nodeCipher,
   compression: nodeCompression,
-  defaultStoreUrl: (name) => pathToFileURL(join(hearthDir(), directoryName(name))).href,
+  defaultStoreUrl,
   defaultKeyringUrl: (storeUrl) =>
     parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : pathToFileURL(join(hearthDir(), KEYRING_DIR)).href,
   async openStore(url) {

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { fileUrlToDir, hearthDir, HearthError, isHearthError, open, parseLocation, type Ledger } from "@hearth/core";
+import { defaultStoreUrl, fileUrlToDir, hearthDir, KEYRING_DIR, HearthError, isHearthError, open, parseLocation, type Ledger } from "@hearth/core";
 import { UsageError } from "../io.js";
 
 /** parseArgs options of the ledger location flags. */
@@ -30,7 +30,7 @@ export const LEDGER_HELP = `Where the ledger lives (defaults are those of open()
 
 /** The device keyring URL `open()` uses by default. */
 export function defaultKeyringUrl(): string {
-  return pathToFileURL(join(hearthDir(), ".keyring")).href;
+  return pathToFileURL(join(hearthDir(), KEYRING_DIR)).href;
 }
 
 /**
@@ -42,16 +42,9 @@ export function locationUrl(value: string): string {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : pathToFileURL(resolve(value)).href;
 }
 
-/**
- * The store URL of ledger `name`: `--store`, else the directory `open()`
- * picks. Mirrors core's `directoryName` (`platform/node.ts`, not exported):
- * path separators, control characters, `%` and a leading `.` are
- * percent-escaped.
- */
+/** The store URL of ledger `name`: `--store`, else the directory `open()` picks. */
 export function storeUrlOf(name: string, store: string | undefined): string {
-  if (store !== undefined) return locationUrl(store);
-  const dir = name.replace(/^\.|[/\\:%\u0000-\u001f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
-  return pathToFileURL(join(hearthDir(), dir)).href;
+  return store !== undefined ? locationUrl(store) : defaultStoreUrl(name);
 }
 
 /** Throws a usage error unless `name` is a ledger name `open()` accepts. */
