@@ -9,6 +9,7 @@ import * as dagCbor from "@ipld/dag-cbor";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { HearthError } from "../errors.js";
+import { encodeDagCbor } from "./cbor.js";
 
 export { CID };
 
@@ -21,7 +22,7 @@ export interface Block<T = unknown> {
 
 /** Encodes `value` as dag-cbor and addresses it. */
 export async function encodeBlock<T>(value: T): Promise<Block<T>> {
-  const bytes = dagCbor.encode(value);
+  const bytes = encodeDagCbor(value);
   const digest = await sha256.digest(bytes);
   return { cid: CID.createV1(dagCbor.code, digest), bytes, value };
 }

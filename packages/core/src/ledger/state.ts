@@ -21,6 +21,7 @@ import type { EventBlock } from "../crdt/event.js";
 import { readEventBytes } from "../crdt/event.js";
 import * as dagCbor from "@ipld/dag-cbor";
 import { HearthError } from "../errors.js";
+import { encodeDagCbor } from "../codec/cbor.js";
 import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
 import { META_KEY, eventKey, local } from "./keys.js";
@@ -281,7 +282,7 @@ function sortedChanges<V>(map: Map<string, V>): Array<readonly [string, V]> {
 
 /** Encodes a checkpoint for the `meta` key. */
 export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
-  return dagCbor.encode(checkpoint);
+  return encodeDagCbor(checkpoint);
 }
 
 /**

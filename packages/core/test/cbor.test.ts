@@ -1,0 +1,80 @@
+import * as dagCbor from "@ipld/dag-cbor";
+import fc from "fast-check";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
+import { describe, expect, it } from "vitest";
+import { encodeDagCbor } from "../src/codec/cbor.js";
+
+/** Hex, so a mismatch shows where the bytes differ (and a Buffer equals a Uint8Array). */
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex");
+
+const cid = CID.createV1(dagCbor.code, await sha256.digest(new TextEncoder().encode("hearth")));
+
+/** Any value of the IPLD data model the ledger can hand to the encoder, CIDs and bytes included. */
+const ipldValue = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.maxSafeInteger(),
+    fc.maxSafeNat().map((n) => n * 2 ** 20), // unsafe integers: floats in dag-cbor
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.string({ unit: "grapheme" }),
+    fc.string({ unit: "binary" }),
+    fc.string(),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.constant(cid),
+    fc.array(tie("value"), { maxLength: 5 }),
+    fc.dictionary(fc.oneof(fc.string(), fc.string({ unit: "grapheme" })), tie("value"), { maxKeys: 6 }),
+  ),
+})).value;
+
+describe("encodeDagCbor", () => {
+  it("gives exactly the bytes of dagCbor.encode for any data-model value", () => {
+    fc.assert(
+      fc.property(ipldValue, (value) => {
+        expect(hex(encodeDagCbor(value))).toBe(hex(dagCbor.encode(value)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("matches at the integer and float boundaries", () => {
+    const edges = [0, -0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -24, -25, -256, -257, -(2 ** 32), -(2 ** 32) - 1, Number.MIN_SAFE_INTEGER, 2 ** 53, -(2 ** 53), 0.5, -1.5, 1e300, 5e-324];
+    for (const n of edges) expect(hex(encodeDagCbor({ n, a: [n] }))).toBe(hex(dagCbor.encode({ n, a: [n] })));
+  });
+
+  it("sorts map keys by UTF-8 length, then bytes, including astral and non-ASCII keys", () => {
+    const value = { b: 1, aa: 2, a: 3, "\u{1F600}": 4, "\uFFFF": 5, é: 6, z: { y: 1, x: 2 } };
+    expect(hex(encodeDagCbor(value))).toBe(hex(dagCbor.encode(value)));
+  });
+
+  it("handles large values and Buffers", () => {
+    const big = { s: "x".repeat(200_000), b: Buffer.from("buffer bytes"), list: Array.from({ length: 5000 }, (_, i) => ({ i, t: `t${i}` })) };
+    expect(hex(encodeDagCbor(big))).toBe(hex(dagCbor.encode(big)));
+    expect(hex(encodeDagCbor({ small: 1 }))).toBe(hex(dagCbor.encode({ small: 1 })));
+  });
+
+  it("leaves everything outside the plain shapes to dagCbor.encode, errors included", () => {
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
+    }
+    expect(hex(encodeDagCbor({ p: new Point(1, 2) }))).toBe(hex(dagCbor.encode({ p: new Point(1, 2) })));
+    const nullProto = Object.assign(Object.create(null) as object, { b: 1, a: 2 });
+    expect(hex(encodeDagCbor(nullProto))).toBe(hex(dagCbor.encode(nullProto)));
+    for (const bad of [{ u: undefined }, [undefined], { n: NaN }, { i: Infinity }, () => 1]) {
+      expect(() => dagCbor.encode(bad)).toThrow();
+      expect(() => encodeDagCbor(bad)).toThrow();
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => encodeDagCbor(cyclic)).toThrow();
+    let deep: unknown = 1;
+    for (let i = 0; i < 400; i++) deep = [deep];
+    expect(hex(encodeDagCbor(deep))).toBe(hex(dagCbor.encode(deep)));
+  });
+});
