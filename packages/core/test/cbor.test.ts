@@ -4,6 +4,7 @@ import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { describe, expect, it } from "vitest";
 import { encodeDagCbor } from "../src/codec/cbor.js";
+import { cidText } from "../src/codec/cid-text.js";
 
 /** Hex, so a mismatch shows where the bytes differ (and a Buffer equals a Uint8Array). */
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex");
@@ -76,5 +77,21 @@ describe("encodeDagCbor", () => {
     let deep: unknown = 1;
     for (let i = 0; i < 400; i++) deep = [deep];
     expect(hex(encodeDagCbor(deep))).toBe(hex(dagCbor.encode(deep)));
+  });
+});
+
+describe("cidText", () => {
+  it("equals cid.toString() for v1 and v0 CIDs of any digest", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(dagCbor.code, 0x55, 0x70), async (bytes, code) => {
+        const digest = await sha256.digest(bytes);
+        const v1 = CID.createV1(code, digest);
+        expect(cidText(v1)).toBe(v1.toString());
+        expect(cidText(v1)).toBe(v1.toString()); // memoized
+        const v0 = CID.createV0(digest);
+        expect(cidText(v0)).toBe(v0.toString());
+      }),
+      { numRuns: 300 },
+    );
   });
 });

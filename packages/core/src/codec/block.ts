@@ -22,8 +22,18 @@ export interface Block<T = unknown> {
 
 /** Encodes `value` as dag-cbor and addresses it. */
 export async function encodeBlock<T>(value: T): Promise<Block<T>> {
+  return encodeBlockNow(value);
+}
+
+/**
+ * {@link encodeBlock} without a promise where the platform hashes
+ * synchronously (Node): folding a tree encodes thousands of nodes, and a
+ * promise and a microtask turn per node cost more than the hashing.
+ */
+export function encodeBlockNow<T>(value: T): Block<T> | Promise<Block<T>> {
   const bytes = encodeDagCbor(value);
-  const digest = await sha256.digest(bytes);
+  const digest = sha256.digest(bytes);
+  if (digest instanceof Promise) return digest.then((d) => ({ cid: CID.createV1(dagCbor.code, d), bytes, value }));
   return { cid: CID.createV1(dagCbor.code, digest), bytes, value };
 }
 

@@ -193,8 +193,17 @@ function sortedKeys(keys: string[]): string[] {
     const encoded = new Map(keys.map((k) => [k, utf8.encode(k)]));
     return keys.sort((a, b) => compareUtf8(encoded.get(a)!, encoded.get(b)!));
   }
+  // Insertion sort: objects have a handful of keys, often already in order,
+  // and Array.prototype.sort allocates work arrays on every call.
+  if (keys.length > 32) return keys.sort(compareAscii);
   for (let i = 1; i < keys.length; i++) {
-    if (compareAscii(keys[i - 1]!, keys[i]!) > 0) return keys.sort(compareAscii);
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && compareAscii(keys[j]!, key) > 0) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
   }
   return keys;
 }

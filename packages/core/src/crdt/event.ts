@@ -15,7 +15,7 @@
 import { CID } from "multiformats/cid";
 import * as dagCbor from "@ipld/dag-cbor";
 import { sha256 } from "multiformats/hashes/sha2";
-import { encodeBlock, decodeBlock, type Block } from "../codec/block.js";
+import { encodeBlockNow, decodeBlock, type Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
 import type { DocBody } from "../doc/normalize.js";
 import { compareBytes } from "./register.js";
@@ -48,11 +48,16 @@ export type EventBlock = Block<EventValue>;
 export async function createEvent(parents: CID[], lamport: number, ops: Op[]): Promise<EventBlock> {
   const value: EventValue = {
     v: 1,
-    p: [...parents].sort(compareCids),
+    p: sortedCopy(parents, compareCids),
     l: lamport,
-    o: [...ops].sort((a, b) => (a.i < b.i ? -1 : a.i > b.i ? 1 : 0)),
+    o: sortedCopy(ops, (a, b) => (a.i < b.i ? -1 : a.i > b.i ? 1 : 0)),
   };
-  return encodeBlock(value);
+  return encodeBlockNow(value);
+}
+
+/** A sorted copy; a single item is not sorted (Array.prototype.sort allocates even for one). */
+function sortedCopy<T>(items: readonly T[], compare: (a: T, b: T) => number): T[] {
+  return items.length < 2 ? [...items] : [...items].sort(compare);
 }
 
 /**

@@ -11,6 +11,7 @@
  * @module
  */
 import { CID } from "multiformats/cid";
+import { cidText } from "../codec/cid-text.js";
 import { HearthError } from "../errors.js";
 import { checkDocId, normalizeDoc, type DocBody } from "../doc/normalize.js";
 import { newDocId } from "../ids.js";
@@ -434,7 +435,7 @@ export class Ledger {
   }
 
   #clock(): Clock {
-    return this.#state.heads().map(String);
+    return this.#state.heads().map(cidText);
   }
 
   /**

@@ -16,6 +16,7 @@
  */
 import { CID } from "multiformats/cid";
 import { ProllyTree } from "../crdt/prolly.js";
+import { isPromiseLike } from "../crdt/prolly-node.js";
 import { applyOp, type Register } from "../crdt/register.js";
 import type { EventBlock } from "../crdt/event.js";
 import { readEventBytes } from "../crdt/event.js";
@@ -25,6 +26,7 @@ import { encodeDagCbor } from "../codec/cbor.js";
 import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
 import { META_KEY, eventKey, local } from "./keys.js";
+import { cidText } from "../codec/cid-text.js";
 
 /** Tree tags; part of every node, so nodes of different trees never coincide. */
 export const STATE_TAG = "hearth/state/1";
@@ -81,7 +83,7 @@ export class LedgerState {
     this.seq = checkpoint?.seq ?? 0;
     this.lamport = checkpoint?.lamport ?? 0;
     this.events = checkpoint?.events ?? 0;
-    for (const h of checkpoint?.heads ?? []) this.#heads.set(h.toString(), h);
+    for (const h of checkpoint?.heads ?? []) this.#heads.set(cidText(h), h);
   }
 
   /**
@@ -116,18 +118,32 @@ export class LedgerState {
 
   /** Current heads, sorted by CID string for a stable order. */
   heads(): CID[] {
-    return [...this.#heads.values()].sort((a, b) => (a.toString() < b.toString() ? -1 : 1));
+    const heads = [...this.#heads.values()];
+    // Usually one head; Array.prototype.sort allocates even for that.
+    return heads.length < 2 ? heads : heads.sort((a, b) => (cidText(a) < cidText(b) ? -1 : 1));
   }
 
   /** The register of `id`, if the document was ever written. */
   async register(id: string): Promise<Register | undefined> {
-    return this.#overlay.get(id) ?? ((await this.stateTree.get(id)) as Register | undefined);
+    return this.#registerNow(id);
   }
 
   /** A value of the local tree, read through the overlay. */
   async localGet(key: string): Promise<unknown> {
-    if (this.#localOverlay.has(key)) return this.#localOverlay.get(key);
-    return this.localTree.get(key);
+    return this.#localNow(key);
+  }
+
+  // The two lookups above without a promise when the answer is in memory:
+  // `apply` makes both for every op, and most answers are.
+  #registerNow(id: string): Register | undefined | Promise<Register | undefined> {
+    return this.#overlay.get(id) ?? (this.stateTree.lookup(id) as Register | undefined | Promise<Register | undefined>);
+  }
+
+  #localNow(key: string): unknown {
+    const value = this.#localOverlay.get(key);
+    if (value !== undefined) return value;
+    // An overlay entry of `undefined` is a deletion not yet folded.
+    return this.#localOverlay.has(key) ? undefined : this.localTree.lookup(key);
   }
 
   /** True if the event was applied here. */
@@ -157,10 +173,12 @@ export class LedgerState {
     let seq = this.seq;
     for (const op of value.o) {
       seq++;
-      const next = applyOp(await this.register(op.i), op, cid, value.l);
+      const current = this.#registerNow(op.i);
+      const next = applyOp(isPromiseLike(current) ? await current : current, op, cid, value.l);
       this.#overlay.set(op.i, next);
       this.#sortedOverlay = undefined;
-      const previous = (await this.localGet(local.lastChange(op.i))) as number | undefined;
+      const found = this.#localNow(local.lastChange(op.i));
+      const previous = (isPromiseLike(found) ? await found : found) as number | undefined;
       if (previous !== undefined) this.#localOverlay.set(local.change(previous), undefined);
       this.#localOverlay.set(local.change(seq), op.i);
       this.#localOverlay.set(local.lastChange(op.i), seq);
@@ -169,8 +187,8 @@ export class LedgerState {
     const lastSeq = this.seq + Math.max(1, value.o.length);
     this.events++;
     this.#localOverlay.set(local.event(cid), [this.events, lastSeq]);
-    for (const parent of value.p) this.#heads.delete(parent.toString());
-    this.#heads.set(cid.toString(), cid);
+    for (const parent of value.p) this.#heads.delete(cidText(parent));
+    this.#heads.set(cidText(cid), cid);
     this.lamport = Math.max(this.lamport, value.l);
     this.seq = lastSeq;
     return changed;
