@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { describe, expect, it } from "vitest";
-import { encodeDagCbor } from "../src/codec/cbor.js";
+import { decodeDagCbor, encodeDagCbor } from "../src/codec/cbor.js";
 import { cidText } from "../src/codec/cid-text.js";
 
 /** Hex, so a mismatch shows where the bytes differ (and a Buffer equals a Uint8Array). */
@@ -93,5 +93,57 @@ describe("cidText", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+/** What a decode gives: the value, or that it threw. */
+function outcome(decode: (bytes: Uint8Array) => unknown, bytes: Uint8Array): { value: unknown } | { threw: true } {
+  try {
+    return { value: decode(bytes) };
+  } catch {
+    return { threw: true };
+  }
+}
+
+describe("decodeDagCbor", () => {
+  it("returns what dagCbor.decode returns for any encoded data-model value", () => {
+    fc.assert(
+      fc.property(ipldValue, (value) => {
+        const bytes = dagCbor.encode(value);
+        expect(decodeDagCbor(bytes)).toEqual(dagCbor.decode(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("agrees with dagCbor.decode on damaged and arbitrary bytes: same value, or both throw", () => {
+    const encoded = fc.tuple(ipldValue, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(20)).map(([value, at, byte, cut]) => {
+      const bytes = new Uint8Array(dagCbor.encode(value));
+      if (bytes.length > 0) bytes[at % bytes.length] = byte;
+      return bytes.subarray(0, Math.max(0, bytes.length - (cut > 15 ? cut - 15 : 0)));
+    });
+    fc.assert(
+      fc.property(fc.oneof(encoded, fc.uint8Array({ maxLength: 64 })), (bytes) => {
+        expect(outcome(decodeDagCbor, bytes)).toEqual(outcome(dagCbor.decode, bytes));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("hands non-canonical forms to the generic decoder", () => {
+    const cases = [
+      [0x18, 0x05], // 5 in two bytes
+      [0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02], // keys out of order
+      [0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02], // duplicate key
+      [0x9f, 0x01, 0xff], // indefinite array
+      [0xf7], // undefined
+      [0xfa, 0x3f, 0x80, 0x00, 0x00], // float32
+      [0x1b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00], // 2^53: a BigInt
+      [0xa1, 0x69, ...new TextEncoder().encode("__proto__"), 0xa0],
+      [0x01, 0x02], // trailing bytes
+    ];
+    for (const bytes of cases.map((c) => Uint8Array.from(c))) {
+      expect(outcome(decodeDagCbor, bytes)).toEqual(outcome(dagCbor.decode, bytes));
+    }
   });
 });

@@ -9,7 +9,7 @@ import * as dagCbor from "@ipld/dag-cbor";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { HearthError } from "../errors.js";
-import { encodeDagCbor } from "./cbor.js";
+import { decodeDagCbor, encodeDagCbor } from "./cbor.js";
 
 export { CID };
 
@@ -54,7 +54,7 @@ export async function decodeBlock<T>(cid: CID, bytes: Uint8Array): Promise<Block
   }
   let value: T;
   try {
-    value = dagCbor.decode<T>(bytes);
+    value = decodeDagCbor<T>(bytes);
   } catch (cause) {
     throw new HearthError("INTEGRITY", `block ${cid} is not valid dag-cbor`, { cause });
   }

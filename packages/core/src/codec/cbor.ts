@@ -1,6 +1,7 @@
 /**
- * A direct dag-cbor encoder for the values Hearth stores: JSON values, byte
- * arrays and CIDs, written straight into one reused buffer.
+ * A direct dag-cbor encoder and decoder for the values Hearth stores: JSON
+ * values, byte arrays and CIDs, written straight into one reused buffer and
+ * read straight out of the bytes.
  *
  * Why: every commit encodes an event and every fold encodes tree leaves,
  * and the generic encoder (cborg through `@ipld/dag-cbor`) spends most of
@@ -12,6 +13,14 @@
  * encoder, which also throws the data model's errors. A property test
  * checks the equality.
  *
+ * The decoder likewise reads only canonical, well-formed input of those
+ * shapes and hands anything else (non-minimal heads, other tags and simple
+ * values, big integers, unsorted or duplicate keys, invalid UTF-8, trailing
+ * bytes) to `dagCbor.decode`, which then decodes it or throws as before; a
+ * property test checks it returns what `dagCbor.decode` returns. Reopening
+ * a ledger decodes every tree leaf it reads, and cborg's tokens were most
+ * of that time and garbage.
+ *
  * The rules it follows (dag-cbor's canonical form): shortest integer heads,
  * safe integers as integers and every other number as a 64-bit float, map
  * keys sorted by UTF-8 length then bytes, CIDs as tag 42 over `0x00` + the
@@ -20,6 +29,7 @@
  * @module
  */
 import * as dagCbor from "@ipld/dag-cbor";
+import { CID } from "multiformats/cid";
 
 /** Thrown inside the fast path when a value needs the generic encoder. */
 const GENERIC = Symbol("generic");
@@ -216,4 +226,148 @@ function compareUtf8(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return a.length - b.length;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return 0;
+}
+
+// ---------------------------------------------------------------- decoding
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const EMPTY: Uint8Array = new Uint8Array(0);
+let input = EMPTY;
+let inputView: DataView = new DataView(EMPTY.buffer);
+let at = 0;
+
+/**
+ * Decodes dag-cbor `bytes`, returning what `dagCbor.decode(bytes)` returns.
+ * @throws Error for bytes that are not valid dag-cbor, as `dagCbor.decode` does
+ */
+export function decodeDagCbor<T = unknown>(bytes: Uint8Array): T {
+  input = bytes;
+  inputView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  at = 0;
+  try {
+    const value = read(0);
+    if (at !== bytes.length) throw GENERIC;
+    return value as T;
+  } catch {
+    // Anything unusual (or a read past the end): the generic decoder decides.
+    return dagCbor.decode<T>(bytes);
+  } finally {
+    input = EMPTY;
+  }
+}
+
+/** The argument of a head whose first byte was `first`, checked to be in its shortest form. */
+function argument(first: number): number {
+  const info = first & 31;
+  if (info < 24) return info;
+  let n: number;
+  if (info === 24) {
+    n = inputView.getUint8(at);
+    at += 1;
+    if (n < 24) throw GENERIC;
+  } else if (info === 25) {
+    n = inputView.getUint16(at);
+    at += 2;
+    if (n < 0x100) throw GENERIC;
+  } else if (info === 26) {
+    n = inputView.getUint32(at);
+    at += 4;
+    if (n < 0x10000) throw GENERIC;
+  } else if (info === 27) {
+    const high = inputView.getUint32(at);
+    n = high * 0x100000000 + inputView.getUint32(at + 4);
+    at += 8;
+    if (high === 0 || n > Number.MAX_SAFE_INTEGER) throw GENERIC;
+  } else {
+    throw GENERIC; // indefinite lengths and reserved values
+  }
+  return n;
+}
+
+function read(depth: number): unknown {
+  const first = inputView.getUint8(at++);
+  const major = first >> 5;
+  switch (major) {
+    case 0:
+      return argument(first);
+    case 1: {
+      const n = argument(first);
+      if (n >= Number.MAX_SAFE_INTEGER) throw GENERIC;
+      return -1 - n;
+    }
+    case 2: {
+      const length = argument(first);
+      if (at + length > input.length) throw GENERIC;
+      // A copy, as the generic decoder gives (Buffer's slice would be a view).
+      return new Uint8Array(input.subarray(at, (at += length)));
+    }
+    case 3:
+      return readText(argument(first));
+    case 4: {
+      if (depth > MAX_DEPTH) throw GENERIC;
+      const length = argument(first);
+      if (length > input.length - at) throw GENERIC;
+      const out = new Array<unknown>(length);
+      for (let i = 0; i < length; i++) out[i] = read(depth + 1);
+      return out;
+    }
+    case 5: {
+      if (depth > MAX_DEPTH) throw GENERIC;
+      const length = argument(first);
+      if (length > input.length - at) throw GENERIC;
+      const out: Record<string, unknown> = {};
+      let previous: string | undefined;
+      for (let i = 0; i < length; i++) {
+        const head = inputView.getUint8(at++);
+        if (head >> 5 !== 3) throw GENERIC;
+        const key = readText(argument(head));
+        // Canonical order implies no duplicates; `__proto__` needs the generic path's care.
+        if ((previous !== undefined && compareUtf8Keys(previous, key) >= 0) || key === "__proto__") throw GENERIC;
+        previous = key;
+        out[key] = read(depth + 1);
+      }
+      return out;
+    }
+    case 6: {
+      if (first !== 0xd8 || inputView.getUint8(at++) !== 42) throw GENERIC;
+      const head = inputView.getUint8(at++);
+      if (head >> 5 !== 2) throw GENERIC;
+      const length = argument(head);
+      if (length < 2 || at + length > input.length || input[at] !== 0) throw GENERIC;
+      const cid = CID.decode(new Uint8Array(input.subarray(at + 1, at + length)));
+      at += length;
+      return cid;
+    }
+    default:
+      if (first === 0xf4) return false;
+      if (first === 0xf5) return true;
+      if (first === 0xf6) return null;
+      if (first === 0xfb) {
+        const value = inputView.getFloat64(at);
+        at += 8;
+        if (!Number.isFinite(value)) throw GENERIC;
+        return value;
+      }
+      throw GENERIC;
+  }
+}
+
+function readText(length: number): string {
+  const end = at + length;
+  if (end > input.length) throw GENERIC;
+  // Fatal: invalid UTF-8 goes to the generic decoder, which decides what it means.
+  const text = strictUtf8.decode(input.subarray(at, end));
+  at = end;
+  return text;
+}
+
+/** dag-cbor's key order for two decoded keys: UTF-8 length, then bytes (code point order). */
+function compareUtf8Keys(a: string, b: string): number {
+  if (isAscii(a) && isAscii(b)) return compareAscii(a, b);
+  return compareUtf8(utf8.encode(a), utf8.encode(b));
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
 }

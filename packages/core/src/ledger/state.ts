@@ -20,9 +20,8 @@ import { isPromiseLike } from "../crdt/prolly-node.js";
 import { applyOp, type Register } from "../crdt/register.js";
 import type { EventBlock } from "../crdt/event.js";
 import { readEventBytes } from "../crdt/event.js";
-import * as dagCbor from "@ipld/dag-cbor";
 import { HearthError } from "../errors.js";
-import { encodeDagCbor } from "../codec/cbor.js";
+import { decodeDagCbor, encodeDagCbor } from "../codec/cbor.js";
 import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
 import { META_KEY, eventKey, local } from "./keys.js";
@@ -310,7 +309,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
 function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   let value: Checkpoint | undefined;
   try {
-    value = dagCbor.decode<Checkpoint>(bytes);
+    value = decodeDagCbor<Checkpoint>(bytes);
   } catch (cause) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not valid dag-cbor; the store is damaged", { cause });
   }
