@@ -82,6 +82,8 @@ export class Ledger {
   #queue: PendingWrite[] = [];
   /** The background checkpoint in progress, if any. */
   #checkpointing: Promise<void> | undefined;
+  /** Runs the background checkpoint's next slice now instead of on a later turn. */
+  #wakeCheckpoint: (() => void) | undefined;
   #drainScheduled = false;
   #closed: Promise<void> | undefined;
 
@@ -443,8 +445,13 @@ export class Ledger {
    * from inside a serial task, so it must not wait for the serial queue.
    */
   #maybeCheckpoint(): void {
-    const since = this.#state.checkpoint?.seq ?? 0;
-    if (this.#checkpointing || this.#state.seq - since < CHECKPOINT_EVERY) return;
+    const behind = this.#state.seq - (this.#state.checkpoint?.seq ?? 0);
+    if (this.#checkpointing) {
+      // Writes that never yield to the event loop must not outrun it forever.
+      if (behind >= 2 * CHECKPOINT_EVERY) this.#wakeCheckpoint?.();
+      return;
+    }
+    if (behind < CHECKPOINT_EVERY) return;
     this.#checkpointing = this.#checkpointInSlices()
       .catch((err: unknown) => {
         // Nothing is lost (every commit is durable in ev/<n>); the next
@@ -459,10 +466,19 @@ export class Ledger {
   /**
    * Folds the overlays a slice at a time, each slice its own serial task so
    * reads and writes are never held up for long, then writes the checkpoint.
+   * Each slice waits for a later turn of the event loop: background work
+   * yields to a burst of reads or writes in progress (which would otherwise
+   * pay for it) and runs once the app pauses, or, if writes go on without
+   * pausing, once they are two intervals ahead ({@link #maybeCheckpoint}).
    */
   async #checkpointInSlices(): Promise<void> {
-    while (this.#closed === undefined && (await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE)))) {
-      // more to fold; other tasks ran in between
+    for (;;) {
+      await new Promise<void>((resolve) => {
+        this.#wakeCheckpoint = resolve;
+        laterTurn(resolve);
+      });
+      this.#wakeCheckpoint = undefined;
+      if (this.#closed !== undefined || !(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE)))) break;
     }
     if (this.#closed === undefined) await this.#serial.run(() => this.#checkpoint());
   }
@@ -510,6 +526,12 @@ export class Ledger {
     this.#indexes.markStored();
     state.nodes.settlePending();
   }
+}
+
+/** Calls `fn` on a later turn of the event loop, after pending I/O callbacks. */
+function laterTurn(fn: () => void): void {
+  if (typeof setImmediate === "function") setImmediate(fn);
+  else setTimeout(fn, 0);
 }
 
 function conflictsOf(id: string, register: Register): Doc[] {
