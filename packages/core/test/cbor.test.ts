@@ -147,3 +147,22 @@ describe("decodeDagCbor", () => {
     }
   });
 });
+
+describe("block addresses with the Node platform's native SHA-256", () => {
+  it("equal multiformats' sha256 addresses, and decodeBlock still refuses altered bytes", async () => {
+    await import("../src/platform/node.js"); // installs the native hash
+    const { decodeBlock, encodeBlock } = await import("../src/codec/block.js");
+    await fc.assert(
+      fc.asyncProperty(ipldValue, async (value) => {
+        const block = await encodeBlock(value);
+        const expected = CID.createV1(dagCbor.code, await sha256.digest(dagCbor.encode(value)));
+        expect(block.cid.equals(expected)).toBe(true);
+        expect((await decodeBlock(block.cid, block.bytes)).value).toEqual(dagCbor.decode(block.bytes));
+        const altered = new Uint8Array(block.bytes);
+        altered[altered.length - 1]! ^= 1;
+        await expect(decodeBlock(block.cid, altered)).rejects.toMatchObject({ code: "INTEGRITY" });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

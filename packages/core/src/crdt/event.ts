@@ -14,8 +14,7 @@
  */
 import { CID } from "multiformats/cid";
 import * as dagCbor from "@ipld/dag-cbor";
-import { sha256 } from "multiformats/hashes/sha2";
-import { encodeBlockNow, decodeBlock, type Block } from "../codec/block.js";
+import { blockDigest, encodeBlockNow, decodeBlock, type Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
 import type { DocBody } from "../doc/normalize.js";
 import { compareBytes } from "./register.js";
@@ -76,7 +75,7 @@ export async function readEvent(cid: CID, bytes: Uint8Array): Promise<EventBlock
  * @throws HearthError `INTEGRITY` if they are not a well-formed event.
  */
 export async function readEventBytes(bytes: Uint8Array): Promise<EventBlock> {
-  const cid = CID.createV1(dagCbor.code, await sha256.digest(bytes));
+  const cid = CID.createV1(dagCbor.code, await blockDigest(bytes));
   return readEvent(cid, bytes);
 }
 

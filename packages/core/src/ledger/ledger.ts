@@ -17,6 +17,7 @@ import { checkDocId, normalizeDoc, type DocBody } from "../doc/normalize.js";
 import { newDocId } from "../ids.js";
 import { createEvent, readEvent, type EventBlock, type Op } from "../crdt/event.js";
 import { liveEvents, type Register } from "../crdt/register.js";
+import { isPromiseLike } from "../crdt/prolly-node.js";
 import type { ByteStore, Durability } from "../store/types.js";
 import { LedgerState, encodeCheckpoint, type Checkpoint } from "./state.js";
 import { NodeCache, nodeKey } from "./node-cache.js";
@@ -169,7 +170,10 @@ export class Ledger {
       const bodies = new Map<string, DocBody | null>();
       for (const write of batch) for (const [id, body] of write.ops) bodies.set(id, body);
       const ops: Op[] = [];
-      for (const [id, body] of bodies) ops.push({ i: id, d: body, s: liveEvents(await this.#state.register(id)) });
+      for (const [id, body] of bodies) {
+        const current = this.#state.registerNow(id);
+        ops.push({ i: id, d: body, s: liveEvents(isPromiseLike(current) ? await current : current) });
+      }
       const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops);
       changed = await this.#persistAndApply(event);
       clock = this.#clock();

@@ -124,7 +124,12 @@ export class LedgerState {
 
   /** The register of `id`, if the document was ever written. */
   async register(id: string): Promise<Register | undefined> {
-    return this.#registerNow(id);
+    return this.registerNow(id);
+  }
+
+  /** {@link register} without a promise when the answer is in memory (test with `isPromiseLike`); commits look up every document they write. */
+  registerNow(id: string): Register | undefined | Promise<Register | undefined> {
+    return this.#overlay.get(id) ?? (this.stateTree.lookup(id) as Register | undefined | Promise<Register | undefined>);
   }
 
   /** A value of the local tree, read through the overlay. */
@@ -132,12 +137,7 @@ export class LedgerState {
     return this.#localNow(key);
   }
 
-  // The two lookups above without a promise when the answer is in memory:
-  // `apply` makes both for every op, and most answers are.
-  #registerNow(id: string): Register | undefined | Promise<Register | undefined> {
-    return this.#overlay.get(id) ?? (this.stateTree.lookup(id) as Register | undefined | Promise<Register | undefined>);
-  }
-
+  /** {@link localGet} without a promise when the answer is in memory: `apply` makes one per op. */
   #localNow(key: string): unknown {
     const value = this.#localOverlay.get(key);
     if (value !== undefined) return value;
@@ -172,7 +172,7 @@ export class LedgerState {
     let seq = this.seq;
     for (const op of value.o) {
       seq++;
-      const current = this.#registerNow(op.i);
+      const current = this.registerNow(op.i);
       const next = applyOp(isPromiseLike(current) ? await current : current, op, cid, value.l);
       this.#overlay.set(op.i, next);
       this.#sortedOverlay = undefined;
