@@ -167,8 +167,8 @@ export class Ledger {
     let changed: Array<[string, Register]>;
     let clock: Clock;
     try {
-      const bodies = new Map<string, DocBody | null>();
-      for (const write of batch) for (const [id, body] of write.ops) bodies.set(id, body);
+      // One write of one document (a lone put) needs no merging by id.
+      const bodies = batch.length === 1 && batch[0]!.ops.length === 1 ? batch[0]!.ops : lastWriteWins(batch);
       const ops: Op[] = [];
       for (const [id, body] of bodies) {
         const current = this.#state.registerNow(id);
@@ -530,6 +530,13 @@ export class Ledger {
     this.#indexes.markStored();
     state.nodes.settlePending();
   }
+}
+
+/** The documents a batch of writes sets, each once, with the last body written for it. */
+function lastWriteWins(batch: readonly PendingWrite[]): Array<readonly [string, DocBody | null]> {
+  const bodies = new Map<string, DocBody | null>();
+  for (const write of batch) for (const [id, body] of write.ops) bodies.set(id, body);
+  return [...bodies];
 }
 
 /** Calls `fn` on a later turn of the event loop, after pending I/O callbacks. */

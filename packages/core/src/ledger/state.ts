@@ -65,7 +65,8 @@ export class LedgerState {
   events: number;
   /** The last checkpoint, as stored (undefined before the first). */
   checkpoint: Checkpoint | undefined;
-  readonly #heads = new Map<string, CID>();
+  /** Usually one; an array, since a map churned its table on every commit (one head replaced by the next). */
+  #heads: CID[] = [];
   readonly #overlay = new Map<string, Register>();
   /** The sorted overlays a sliced fold is working through. */
   #foldPlan: { state: Array<readonly [string, unknown]>; local: Array<readonly [string, unknown]>; at: number } | undefined;
@@ -82,7 +83,7 @@ export class LedgerState {
     this.seq = checkpoint?.seq ?? 0;
     this.lamport = checkpoint?.lamport ?? 0;
     this.events = checkpoint?.events ?? 0;
-    for (const h of checkpoint?.heads ?? []) this.#heads.set(cidText(h), h);
+    this.#heads = [...(checkpoint?.heads ?? [])];
   }
 
   /**
@@ -117,7 +118,7 @@ export class LedgerState {
 
   /** Current heads, sorted by CID string for a stable order. */
   heads(): CID[] {
-    const heads = [...this.#heads.values()];
+    const heads = [...this.#heads];
     // Usually one head; Array.prototype.sort allocates even for that.
     return heads.length < 2 ? heads : heads.sort((a, b) => (cidText(a) < cidText(b) ? -1 : 1));
   }
@@ -186,8 +187,8 @@ export class LedgerState {
     const lastSeq = this.seq + Math.max(1, value.o.length);
     this.events++;
     this.#localOverlay.set(local.event(cid), [this.events, lastSeq]);
-    for (const parent of value.p) this.#heads.delete(cidText(parent));
-    this.#heads.set(cidText(cid), cid);
+    if (value.p.length > 0) this.#heads = this.#heads.filter((head) => !value.p.some((parent) => parent.equals(head)));
+    if (!this.#heads.some((head) => head.equals(cid))) this.#heads.push(cid);
     this.lamport = Math.max(this.lamport, value.l);
     this.seq = lastSeq;
     return changed;
