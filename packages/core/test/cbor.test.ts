@@ -2,6 +2,7 @@ import * as dagCbor from "@ipld/dag-cbor";
 import fc from "fast-check";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
+import { identity } from "multiformats/hashes/identity";
 import { describe, expect, it } from "vitest";
 import { decodeDagCbor, encodeDagCbor } from "../src/codec/cbor.js";
 import { cidText } from "../src/codec/cid-text.js";
@@ -90,6 +91,8 @@ describe("cidText", () => {
         expect(cidText(v1)).toBe(v1.toString()); // memoized
         const v0 = CID.createV0(digest);
         expect(cidText(v0)).toBe(v0.toString());
+        const inline = CID.createV1(code, identity.digest(bytes)); // every length, not just sha-256's
+        expect(cidText(inline)).toBe(inline.toString());
       }),
       { numRuns: 300 },
     );
