@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "../src/index.node.js";
+import { openMemoryStore } from "../src/store/memory.js";
 
 // A checkpoint starts after 10,000 changes and folds in slices with other
 // work in between. Writes, deletes and every kind of read racing it must see
@@ -25,9 +26,11 @@ describe("background checkpoints", () => {
     await db.bulk(Array.from({ length: 10_000 }, (_, i) => ({ _id: id(i), n: i })));
     for (let i = 0; i < 10_000; i++) model.set(id(i), i);
 
-    // While it slices: overwrite, delete, add, and read every way.
+    // While it slices: overwrite, delete, add, and read every way. Slices
+    // wait for a later turn of the event loop, so each round yields one.
     const racing: Array<Promise<unknown>> = [];
     for (let round = 0; round < 20; round++) {
+      await new Promise((resolve) => setImmediate(resolve));
       const target = (round * 487) % 10_000;
       racing.push(db.put({ _id: id(target), n: -(round + 1) }));
       model.set(id(target), -(round + 1));
@@ -58,5 +61,20 @@ describe("background checkpoints", () => {
     } finally {
       await again.close();
     }
+  });
+
+  it("keeps up with writes that never yield to the event loop", async () => {
+    const url = `memory://checkpoint-pressure-${Math.random()}`;
+    const db = await open("pressure", { store: url, keyring: "memory://checkpoint-pressure" });
+    const raw = await openMemoryStore(url);
+    const checkpointed = async (): Promise<boolean> => (await raw.get("meta")) !== undefined;
+    // Two intervals in one commit: the background checkpoint starts and waits for a turn that never comes.
+    await db.bulk(Array.from({ length: 20_000 }, (_, i) => ({ _id: `d${i}` })));
+    let puts = 0;
+    // Every awaited put resolves without an event-loop turn; being far behind, each commit runs a slice.
+    while (!(await checkpointed()) && puts < 200) await db.put({ _id: `p${puts++}` });
+    expect(await checkpointed()).toBe(true);
+    expect(puts).toBeLessThan(200);
+    await db.close();
   });
 });

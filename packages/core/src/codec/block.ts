@@ -8,7 +8,9 @@
 import * as dagCbor from "@ipld/dag-cbor";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
+import { create as createDigest, type Digest } from "multiformats/hashes/digest";
 import { HearthError } from "../errors.js";
+import { decodeDagCbor, encodeDagCbor } from "./cbor.js";
 
 export { CID };
 
@@ -19,10 +21,39 @@ export interface Block<T = unknown> {
   readonly value: T;
 }
 
+/** A synchronous native SHA-256, when the platform installed one ({@link useNativeSha256}). */
+let nativeSha256: ((bytes: Uint8Array) => Uint8Array) | undefined;
+
+/**
+ * Installs a synchronous native SHA-256 for block addresses. multiformats'
+ * Node hasher builds a `Hash` object and copies per call, a visible share
+ * of a small `put` (one event block each); Node's one-shot `crypto.hash`
+ * gives the same digest for a fraction of that. The Node platform installs
+ * it; elsewhere blocks use multiformats' sha256 (WebCrypto in browsers).
+ */
+export function useNativeSha256(hash: (bytes: Uint8Array) => Uint8Array): void {
+  nativeSha256 = hash;
+}
+
+/** The SHA-256 multihash digest of `bytes`; synchronous where the platform hashes synchronously. */
+export function blockDigest(bytes: Uint8Array): Digest<typeof sha256.code, number> | Promise<Digest<typeof sha256.code, number>> {
+  return nativeSha256 ? createDigest(sha256.code, nativeSha256(bytes)) : sha256.digest(bytes);
+}
+
 /** Encodes `value` as dag-cbor and addresses it. */
 export async function encodeBlock<T>(value: T): Promise<Block<T>> {
-  const bytes = dagCbor.encode(value);
-  const digest = await sha256.digest(bytes);
+  return encodeBlockNow(value);
+}
+
+/**
+ * {@link encodeBlock} without a promise where the platform hashes
+ * synchronously (Node): folding a tree encodes thousands of nodes, and a
+ * promise and a microtask turn per node cost more than the hashing.
+ */
+export function encodeBlockNow<T>(value: T): Block<T> | Promise<Block<T>> {
+  const bytes = encodeDagCbor(value);
+  const digest = blockDigest(bytes);
+  if (digest instanceof Promise) return digest.then((d) => ({ cid: CID.createV1(dagCbor.code, d), bytes, value }));
   return { cid: CID.createV1(dagCbor.code, digest), bytes, value };
 }
 
@@ -34,7 +65,7 @@ export async function decodeBlock<T>(cid: CID, bytes: Uint8Array): Promise<Block
   if (cid.code !== dagCbor.code || cid.multihash.code !== sha256.code) {
     throw new HearthError("INTEGRITY", `block ${cid} is not a dag-cbor/sha-256 block; it cannot be Hearth data`);
   }
-  const digest = await sha256.digest(bytes);
+  const digest = await blockDigest(bytes);
   if (!equalBytes(digest.digest, cid.multihash.digest)) {
     throw new HearthError(
       "INTEGRITY",
@@ -43,7 +74,7 @@ export async function decodeBlock<T>(cid: CID, bytes: Uint8Array): Promise<Block
   }
   let value: T;
   try {
-    value = dagCbor.decode<T>(bytes);
+    value = decodeDagCbor<T>(bytes);
   } catch (cause) {
     throw new HearthError("INTEGRITY", `block ${cid} is not valid dag-cbor`, { cause });
   }

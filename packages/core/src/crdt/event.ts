@@ -14,8 +14,7 @@
  */
 import { CID } from "multiformats/cid";
 import * as dagCbor from "@ipld/dag-cbor";
-import { sha256 } from "multiformats/hashes/sha2";
-import { encodeBlock, decodeBlock, type Block } from "../codec/block.js";
+import { blockDigest, encodeBlockNow, decodeBlock, type Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
 import type { DocBody } from "../doc/normalize.js";
 import { compareBytes } from "./register.js";
@@ -48,11 +47,16 @@ export type EventBlock = Block<EventValue>;
 export async function createEvent(parents: CID[], lamport: number, ops: Op[]): Promise<EventBlock> {
   const value: EventValue = {
     v: 1,
-    p: [...parents].sort(compareCids),
+    p: sortedCopy(parents, compareCids),
     l: lamport,
-    o: [...ops].sort((a, b) => (a.i < b.i ? -1 : a.i > b.i ? 1 : 0)),
+    o: sortedCopy(ops, (a, b) => (a.i < b.i ? -1 : a.i > b.i ? 1 : 0)),
   };
-  return encodeBlock(value);
+  return encodeBlockNow(value);
+}
+
+/** A sorted copy; a single item is not sorted (Array.prototype.sort allocates even for one). */
+function sortedCopy<T>(items: readonly T[], compare: (a: T, b: T) => number): T[] {
+  return items.length < 2 ? [...items] : [...items].sort(compare);
 }
 
 /**
@@ -71,7 +75,7 @@ export async function readEvent(cid: CID, bytes: Uint8Array): Promise<EventBlock
  * @throws HearthError `INTEGRITY` if they are not a well-formed event.
  */
 export async function readEventBytes(bytes: Uint8Array): Promise<EventBlock> {
-  const cid = CID.createV1(dagCbor.code, await sha256.digest(bytes));
+  const cid = CID.createV1(dagCbor.code, await blockDigest(bytes));
   return readEvent(cid, bytes);
 }
 

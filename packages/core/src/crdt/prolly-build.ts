@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { type Block, type CID, encodeBlock } from "../codec/block.js";
-import { encodeInternalNode } from "./prolly-encode.js";
-import { type NodeSource, type TreeNode, boundaryLevel, loadNode } from "./prolly-node.js";
+import { type Block, type CID, encodeBlockNow } from "../codec/block.js";
+import { type NodeSource, type TreeNode, boundaryLevel, isPromiseLike, loadNode } from "./prolly-node.js";
+import { cidText } from "../codec/cid-text.js";
 
 /** The node being filled at one height. */
 interface PendingNode {
@@ -53,10 +53,14 @@ export class TreeWriter {
     private readonly existing: ReadonlySet<string> = new Set(),
   ) {}
 
-  /** Feeds one entry; `level` is its key's {@link boundaryLevel} (callers that know it save a hash). */
-  async addEntry(key: string, value: unknown, level = boundaryLevel(key)): Promise<void> {
-    await this.push(0, key, value, level);
+  /**
+   * Feeds one entry; `level` is its key's {@link boundaryLevel} (callers
+   * that know it save a hash). Returns a promise only when it had to wait
+   * (an asynchronous hash): callers feeding thousands of entries await only then.
+   */
+  addEntry(key: string, value: unknown, level = boundaryLevel(key)): void | Promise<void> {
     this.lastLevel = level;
+    return this.push(0, key, value, level);
   }
 
   /**
@@ -97,38 +101,44 @@ export class TreeWriter {
         root = (await this.write(h, node.keys, node.payloads)).cid;
       }
     }
-    const created = [...this.written.values()].filter((block) => !this.existing.has(block.cid.toString()));
+    const created = [...this.written.values()].filter((block) => !this.existing.has(cidText(block.cid)));
     return { root, created };
   }
 
-  private async push(height: number, key: string, payload: unknown, level: number): Promise<void> {
+  // push, close and write return a promise only when hashing was asynchronous.
+  private push(height: number, key: string, payload: unknown, level: number): void | Promise<void> {
     let node = this.pending[height];
     if (node === undefined) {
       node = { keys: [], payloads: [], endLevel: 0 };
       this.pending[height] = node;
     } else if (node.keys.length > 0 && node.endLevel > height) {
-      await this.close(height);
+      const closing = this.close(height);
+      if (closing) return closing.then(() => appendTo(node!, key, payload, level));
     }
-    node.keys.push(key);
-    node.payloads.push(payload);
-    node.endLevel = level;
+    appendTo(node, key, payload, level);
   }
 
   /** Writes the pending node at `height` and hands it to its parent level. */
-  private async close(height: number): Promise<void> {
+  private close(height: number): void | Promise<void> {
     const node = this.pending[height]!;
     const { keys, payloads, endLevel } = node;
     node.keys = [];
     node.payloads = [];
-    const block = await this.write(height, keys, payloads);
-    await this.push(height + 1, keys[keys.length - 1]!, block.cid, endLevel);
+    const block = this.write(height, keys, payloads);
+    if (isPromiseLike(block)) return block.then((b) => this.push(height + 1, keys[keys.length - 1]!, b.cid, endLevel));
+    return this.push(height + 1, keys[keys.length - 1]!, block.cid, endLevel);
   }
 
-  private async write(height: number, keys: string[], payloads: unknown[]): Promise<Block<TreeNode>> {
+  private write(height: number, keys: string[], payloads: unknown[]): Block<TreeNode> | Promise<Block<TreeNode>> {
     const node: TreeNode =
       height === 0 ? { tag: this.tag, height, keys, values: payloads } : { tag: this.tag, height, keys, children: payloads as CID[] };
-    const block = height === 0 ? await encodeBlock(node) : await encodeInternalNode(node);
-    this.written.set(block.cid.toString(), block);
+    const block = encodeBlockNow(node);
+    if (isPromiseLike(block)) return block.then((b) => this.remember(b));
+    return this.remember(block);
+  }
+
+  private remember(block: Block<TreeNode>): Block<TreeNode> {
+    this.written.set(cidText(block.cid), block);
     return block;
   }
 
@@ -139,13 +149,19 @@ export class TreeWriter {
    */
   private async skipSingleChildren(cid: CID, height: number): Promise<CID> {
     while (height > 0) {
-      const node = this.written.get(cid.toString())?.value ?? (await loadNode(this.source, this.tag, cid, height));
+      const node = this.written.get(cidText(cid))?.value ?? (await loadNode(this.source, this.tag, cid, height));
       if (node.children?.length !== 1) break;
       cid = node.children[0]!;
       height--;
     }
     return cid;
   }
+}
+
+function appendTo(node: PendingNode, key: string, payload: unknown, level: number): void {
+  node.keys.push(key);
+  node.payloads.push(payload);
+  node.endLevel = level;
 }
 
 /**

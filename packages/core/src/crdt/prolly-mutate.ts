@@ -16,6 +16,7 @@
 import type { Block, CID } from "../codec/block.js";
 import { TreeWriter } from "./prolly-build.js";
 import { type NodeSource, type TreeNode, boundaryLevel, loadNode } from "./prolly-node.js";
+import { cidText } from "../codec/cid-text.js";
 
 /** A change: a new value for `key`, or `undefined` to delete it. */
 export type TreeChange = readonly [key: string, value: unknown];
@@ -69,7 +70,7 @@ class MutationWalk {
    * the node ends the tree, so it also receives changes past its last key.
    */
   async visit(cid: CID, node: TreeNode, from: number, to: number, rightmost: boolean): Promise<void> {
-    this.rewritten.add(cid.toString());
+    this.rewritten.add(cidText(cid));
     if (node.height === 0) return this.mergeLeaf(node, from, to);
     const { keys, children, height } = node;
     const childHeight = height - 1;
@@ -105,17 +106,19 @@ class MutationWalk {
     while (i < keys.length || c < to) {
       const key = i < keys.length ? keys[i]! : undefined;
       const change = c < to ? changes[c]! : undefined;
+      let fed: void | Promise<void> = undefined;
       if (change === undefined || (key !== undefined && key < change[0])) {
-        await writer.addEntry(key!, values[i], levelAt(i));
+        fed = writer.addEntry(key!, values[i], levelAt(i));
         i++;
       } else if (key === change[0]) {
-        if (change[1] !== undefined) await writer.addEntry(key, change[1], levelAt(i));
+        if (change[1] !== undefined) fed = writer.addEntry(key, change[1], levelAt(i));
         i++;
         c++;
       } else {
-        if (change[1] !== undefined) await writer.addEntry(change[0], change[1]);
+        if (change[1] !== undefined) fed = writer.addEntry(change[0], change[1]);
         c++;
       }
+      if (fed) await fed;
     }
   }
 }

@@ -26,14 +26,30 @@ async function load(source: NodeSource, tag: string, cid: CID): Promise<TreeNode
 
 /** The value stored under `key`, or `undefined`. */
 export async function getValue(source: NodeSource, tag: string, root: CID, key: string): Promise<unknown> {
-  let cid = root;
+  return getValueNow(source, tag, root, key);
+}
+
+/**
+ * {@link getValue} without a promise when every node on the path is in
+ * memory (the common case for a ledger's hot trees); otherwise a promise,
+ * going on from the first node that must be fetched.
+ */
+export function getValueNow(source: NodeSource, tag: string, root: CID, key: string): unknown {
+  return lookupFrom(source, tag, root, source.load(root), key);
+}
+
+function lookupFrom(source: NodeSource, tag: string, cid: CID, loaded: TreeNode | PromiseLike<TreeNode>, key: string): unknown {
   for (;;) {
-    const loaded = source.load(cid);
-    const node = checkNode(isPromiseLike(loaded) ? await loaded : loaded, tag, cid);
+    if (isPromiseLike(loaded)) {
+      const at = cid;
+      return Promise.resolve(loaded).then((node) => lookupFrom(source, tag, at, node, key));
+    }
+    const node = checkNode(loaded, tag, cid);
     const i = lowerBound(node.keys, key);
     if (i === node.keys.length) return undefined;
     if (node.height === 0) return node.keys[i] === key ? node.values![i] : undefined;
     cid = node.children![i]!;
+    loaded = source.load(cid);
   }
 }
 

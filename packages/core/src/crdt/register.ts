@@ -39,7 +39,7 @@ export interface Register {
 
 /** Applies `op` from event `event` (lamport `lamport`) to `current`. */
 export function applyOp(current: Register | undefined, op: Op, event: CID, lamport: number): Register {
-  const incoming: Write = { l: lamport, e: event.bytes, d: op.d };
+  const incoming: Write = { l: lamport, e: packed(event.bytes), d: op.d };
   if (current === undefined) return { w: incoming };
   const superseded = new Set(op.s.map((c) => bytesKey(c.bytes)));
   superseded.add(bytesKey(event.bytes));
@@ -66,6 +66,26 @@ export function compareBytes(x: Uint8Array, y: Uint8Array): number {
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
   return x.length - y.length;
+}
+
+// Event references are copied into shared slabs: a register that kept the
+// CID's own bytes would keep one ArrayBuffer alive per written document,
+// which the garbage collector pays for on every young-generation pass.
+const SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/** A copy of `bytes` in a shared slab (never written again). */
+function packed(bytes: Uint8Array): Uint8Array {
+  if (bytes.length > 256) return bytes.slice();
+  if (slabUsed + bytes.length > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const copy = slab.subarray(slabUsed, slabUsed + bytes.length);
+  copy.set(bytes);
+  slabUsed += bytes.length;
+  return copy;
 }
 
 function bytesKey(bytes: Uint8Array): string {

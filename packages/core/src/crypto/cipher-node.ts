@@ -24,16 +24,16 @@ function keyObject(key: DataKey): KeyObject {
 
 /** Node's synchronous AES-256-GCM. */
 export const nodeCipher: AeadCipher = {
-  encrypt(key, iv, plaintext, aad) {
+  encrypt(key, iv, plaintext, aad, headroom = 0) {
     const cipher = createCipheriv("aes-256-gcm", keyObject(key), iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(aad);
     const head = cipher.update(plaintext);
     const tail = cipher.final();
     const tag = cipher.getAuthTag();
-    const out = new Uint8Array(head.length + tail.length + TAG_BYTES);
-    out.set(head, 0);
-    out.set(tail, head.length);
-    out.set(tag, head.length + tail.length);
+    const out = new Uint8Array(headroom + head.length + tail.length + TAG_BYTES);
+    out.set(head, headroom);
+    out.set(tail, headroom + head.length);
+    out.set(tag, headroom + head.length + tail.length);
     return out;
   },
   decrypt(key, iv, sealed, aad) {

@@ -53,12 +53,24 @@ export async function seal(
   aad: Uint8Array = EMPTY,
   cipher: AeadCipher = webCryptoCipher,
 ): Promise<Uint8Array> {
-  const header = new Uint8Array(HEADER_BYTES);
-  header.set(authenticatedHeader(key), 0);
+  return sealNow(key, plaintext, aad, cipher);
+}
+
+/**
+ * {@link seal} without a promise when `cipher` encrypts synchronously (the
+ * Node platform's): a small `put` seals one value, and the promise and
+ * microtask turn were a visible share of it. Same envelope either way.
+ */
+export function sealNow(key: DataKey, plaintext: Uint8Array, aad: Uint8Array, cipher: AeadCipher): Uint8Array | Promise<Uint8Array> {
+  const header = authenticatedHeader(key);
   const iv = freshIv();
-  header.set(iv, AUTHENTICATED_HEADER_BYTES);
-  const ciphertext = await cipher.encrypt(key, iv, plaintext, associatedData(header, aad));
-  return concatBytes(header, ciphertext);
+  const sealed = cipher.encrypt(key, iv, plaintext, concatBytes(header, aad), HEADER_BYTES);
+  const finish = (envelope: Uint8Array): Uint8Array => {
+    envelope.set(header, 0);
+    envelope.set(iv, AUTHENTICATED_HEADER_BYTES);
+    return envelope;
+  };
+  return sealed instanceof Uint8Array ? finish(sealed) : sealed.then(finish);
 }
 
 const headers = new Map<string, Uint8Array>();

@@ -28,6 +28,7 @@
  * @module
  */
 import type { CID } from "multiformats/cid";
+import { cidText } from "../codec/cid-text.js";
 
 /** Store key of the checkpoint record. */
 export const META_KEY = "meta";
@@ -40,7 +41,7 @@ export const eventKey = (n: number): string => `ev/${seqText(n)}`;
 
 /** Keys of the local tree. */
 export const local = {
-  event: (cid: CID | string): string => `e/${cid.toString()}`,
+  event: (cid: CID | string): string => `e/${typeof cid === "string" ? cid : cidText(cid)}`,
   change: (seq: number): string => `s/${seqText(seq)}`,
   /** Upper bound (exclusive) of the change range. */
   CHANGE_END: "s0",

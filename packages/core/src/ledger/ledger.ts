@@ -11,11 +11,13 @@
  * @module
  */
 import { CID } from "multiformats/cid";
+import { cidText } from "../codec/cid-text.js";
 import { HearthError } from "../errors.js";
 import { checkDocId, normalizeDoc, type DocBody } from "../doc/normalize.js";
 import { newDocId } from "../ids.js";
 import { compareCids, createEvent, readEvent, type EventBlock, type Op } from "../crdt/event.js";
 import { liveEvents, type Register } from "../crdt/register.js";
+import { isPromiseLike } from "../crdt/prolly-node.js";
 import type { ByteStore, Durability } from "../store/types.js";
 import { LedgerState, encodeCheckpoint, type Checkpoint } from "./state.js";
 import { NodeCache, nodeKey } from "./node-cache.js";
@@ -99,6 +101,8 @@ export class Ledger {
   #queue: PendingWrite[] = [];
   /** The background checkpoint in progress, if any. */
   #checkpointing: Promise<void> | undefined;
+  /** Runs the background checkpoint's next slice now instead of on a later turn. */
+  #wakeCheckpoint: (() => void) | undefined;
   #drainScheduled = false;
   #closed: Promise<void> | undefined;
 
@@ -181,10 +185,13 @@ export class Ledger {
     let changed: Array<[string, Register]>;
     let clock: Clock;
     try {
-      const bodies = new Map<string, DocBody | null>();
-      for (const write of batch) for (const [id, body] of write.ops) bodies.set(id, body);
+      // One write of one document (a lone put) needs no merging by id.
+      const bodies = batch.length === 1 && batch[0]!.ops.length === 1 ? batch[0]!.ops : lastWriteWins(batch);
       const ops: Op[] = [];
-      for (const [id, body] of bodies) ops.push({ i: id, d: body, s: liveEvents(await this.#state.register(id)) });
+      for (const [id, body] of bodies) {
+        const current = this.#state.registerNow(id);
+        ops.push({ i: id, d: body, s: liveEvents(isPromiseLike(current) ? await current : current) });
+      }
       const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops);
       changed = await this.#persistAndApply([event]);
       clock = this.#clock();
@@ -633,7 +640,7 @@ export class Ledger {
   }
 
   #clock(): Clock {
-    return this.#state.heads().map(String);
+    return this.#state.heads().map(cidText);
   }
 
   /**
@@ -641,8 +648,13 @@ export class Ledger {
    * from inside a serial task, so it must not wait for the serial queue.
    */
   #maybeCheckpoint(): void {
-    const since = this.#state.checkpoint?.seq ?? 0;
-    if (this.#checkpointing || this.#state.seq - since < CHECKPOINT_EVERY) return;
+    const behind = this.#state.seq - (this.#state.checkpoint?.seq ?? 0);
+    if (this.#checkpointing) {
+      // Writes that never yield to the event loop must not outrun it forever.
+      if (behind >= 2 * CHECKPOINT_EVERY) this.#wakeCheckpoint?.();
+      return;
+    }
+    if (behind < CHECKPOINT_EVERY) return;
     this.#checkpointing = this.#checkpointInSlices()
       .catch((err: unknown) => {
         // Nothing is lost (every commit is durable in ev/<n>); the next
@@ -657,10 +669,19 @@ export class Ledger {
   /**
    * Folds the overlays a slice at a time, each slice its own serial task so
    * reads and writes are never held up for long, then writes the checkpoint.
+   * Each slice waits for a later turn of the event loop: background work
+   * yields to a burst of reads or writes in progress (which would otherwise
+   * pay for it) and runs once the app pauses, or, if writes go on without
+   * pausing, once they are two intervals ahead ({@link #maybeCheckpoint}).
    */
   async #checkpointInSlices(): Promise<void> {
-    while (this.#closed === undefined && (await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE)))) {
-      // more to fold; other tasks ran in between
+    for (;;) {
+      await new Promise<void>((resolve) => {
+        this.#wakeCheckpoint = resolve;
+        laterTurn(resolve);
+      });
+      this.#wakeCheckpoint = undefined;
+      if (this.#closed !== undefined || !(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE)))) break;
     }
     if (this.#closed === undefined) await this.#serial.run(() => this.#checkpoint());
   }
@@ -708,6 +729,19 @@ export class Ledger {
     this.#indexes.markStored();
     state.nodes.settlePending();
   }
+}
+
+/** The documents a batch of writes sets, each once, with the last body written for it. */
+function lastWriteWins(batch: readonly PendingWrite[]): Array<readonly [string, DocBody | null]> {
+  const bodies = new Map<string, DocBody | null>();
+  for (const write of batch) for (const [id, body] of write.ops) bodies.set(id, body);
+  return [...bodies];
+}
+
+/** Calls `fn` on a later turn of the event loop, after pending I/O callbacks. */
+function laterTurn(fn: () => void): void {
+  if (typeof setImmediate === "function") setImmediate(fn);
+  else setTimeout(fn, 0);
 }
 
 function conflictsOf(id: string, register: Register): Doc[] {

@@ -14,9 +14,10 @@ import { decodeBlock, type Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
 import { asTreeNode, type NodeSource, type TreeNode } from "../crdt/prolly.js";
 import type { ByteStore } from "../store/types.js";
+import { cidText } from "../codec/cid-text.js";
 
 /** Store key of a tree node. */
-export const nodeKey = (cid: CID | string): string => `nd/${cid.toString()}`;
+export const nodeKey = (cid: CID | string): string => `nd/${typeof cid === "string" ? cid : cidText(cid)}`;
 
 /** A {@link NodeSource} backed by pending blocks, an LRU cache and a store. */
 export class NodeCache implements NodeSource {
@@ -36,7 +37,7 @@ export class NodeCache implements NodeSource {
 
   /** Loads a node; synchronous when it is pending or cached. */
   load(cid: CID): TreeNode | Promise<TreeNode> {
-    const key = cid.toString();
+    const key = cidText(cid);
     const pending = this.#pending.get(key);
     if (pending) return pending.value;
     const cached = this.#cache.get(key);
@@ -73,17 +74,17 @@ export class NodeCache implements NodeSource {
 
   /** Records nodes created by a tree mutation; they stay readable until {@link takePending}. */
   addPending(blocks: Iterable<Block<TreeNode>>): void {
-    for (const b of blocks) this.#pending.set(b.cid.toString(), b);
+    for (const b of blocks) this.#pending.set(cidText(b.cid), b);
   }
 
   /** True if `cid` was created since the last checkpoint (so it may not be stored yet). */
   isPending(cid: CID): boolean {
-    return this.#pending.has(cid.toString());
+    return this.#pending.has(cidText(cid));
   }
 
   /** The pending block for `cid`, if any. */
   pendingBlock(cid: CID): Block<TreeNode> | undefined {
-    return this.#pending.get(cid.toString());
+    return this.#pending.get(cidText(cid));
   }
 
   /** Moves all pending nodes into the cache (call once they are persisted or dropped). */

@@ -16,14 +16,16 @@
  */
 import { CID } from "multiformats/cid";
 import { ProllyTree } from "../crdt/prolly.js";
+import { isPromiseLike } from "../crdt/prolly-node.js";
 import { applyOp, type Register } from "../crdt/register.js";
 import type { EventBlock } from "../crdt/event.js";
 import { readEventBytes } from "../crdt/event.js";
-import * as dagCbor from "@ipld/dag-cbor";
 import { HearthError } from "../errors.js";
+import { decodeDagCbor, encodeDagCbor } from "../codec/cbor.js";
 import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
 import { META_KEY, eventKey, local } from "./keys.js";
+import { cidText } from "../codec/cid-text.js";
 
 /** Tree tags; part of every node, so nodes of different trees never coincide. */
 export const STATE_TAG = "hearth/state/1";
@@ -63,7 +65,8 @@ export class LedgerState {
   events: number;
   /** The last checkpoint, as stored (undefined before the first). */
   checkpoint: Checkpoint | undefined;
-  readonly #heads = new Map<string, CID>();
+  /** Usually one; an array, since a map churned its table on every commit (one head replaced by the next). */
+  #heads: CID[] = [];
   readonly #overlay = new Map<string, Register>();
   /** The sorted overlays a sliced fold is working through. */
   #foldPlan: { state: Array<readonly [string, unknown]>; local: Array<readonly [string, unknown]>; at: number } | undefined;
@@ -80,7 +83,7 @@ export class LedgerState {
     this.seq = checkpoint?.seq ?? 0;
     this.lamport = checkpoint?.lamport ?? 0;
     this.events = checkpoint?.events ?? 0;
-    for (const h of checkpoint?.heads ?? []) this.#heads.set(h.toString(), h);
+    this.#heads = [...(checkpoint?.heads ?? [])];
   }
 
   /**
@@ -115,18 +118,32 @@ export class LedgerState {
 
   /** Current heads, sorted by CID string for a stable order. */
   heads(): CID[] {
-    return [...this.#heads.values()].sort((a, b) => (a.toString() < b.toString() ? -1 : 1));
+    const heads = [...this.#heads];
+    // Usually one head; Array.prototype.sort allocates even for that.
+    return heads.length < 2 ? heads : heads.sort((a, b) => (cidText(a) < cidText(b) ? -1 : 1));
   }
 
   /** The register of `id`, if the document was ever written. */
   async register(id: string): Promise<Register | undefined> {
-    return this.#overlay.get(id) ?? ((await this.stateTree.get(id)) as Register | undefined);
+    return this.registerNow(id);
+  }
+
+  /** {@link register} without a promise when the answer is in memory (test with `isPromiseLike`); commits look up every document they write. */
+  registerNow(id: string): Register | undefined | Promise<Register | undefined> {
+    return this.#overlay.get(id) ?? (this.stateTree.lookup(id) as Register | undefined | Promise<Register | undefined>);
   }
 
   /** A value of the local tree, read through the overlay. */
   async localGet(key: string): Promise<unknown> {
-    if (this.#localOverlay.has(key)) return this.#localOverlay.get(key);
-    return this.localTree.get(key);
+    return this.#localNow(key);
+  }
+
+  /** {@link localGet} without a promise when the answer is in memory: `apply` makes one per op. */
+  #localNow(key: string): unknown {
+    const value = this.#localOverlay.get(key);
+    if (value !== undefined) return value;
+    // An overlay entry of `undefined` is a deletion not yet folded.
+    return this.#localOverlay.has(key) ? undefined : this.localTree.lookup(key);
   }
 
   /** True if the event was applied here. */
@@ -156,10 +173,12 @@ export class LedgerState {
     let seq = this.seq;
     for (const op of value.o) {
       seq++;
-      const next = applyOp(await this.register(op.i), op, cid, value.l);
+      const current = this.registerNow(op.i);
+      const next = applyOp(isPromiseLike(current) ? await current : current, op, cid, value.l);
       this.#overlay.set(op.i, next);
       this.#sortedOverlay = undefined;
-      const previous = (await this.localGet(local.lastChange(op.i))) as number | undefined;
+      const found = this.#localNow(local.lastChange(op.i));
+      const previous = (isPromiseLike(found) ? await found : found) as number | undefined;
       if (previous !== undefined) this.#localOverlay.set(local.change(previous), undefined);
       this.#localOverlay.set(local.change(seq), op.i);
       this.#localOverlay.set(local.lastChange(op.i), seq);
@@ -168,8 +187,8 @@ export class LedgerState {
     const lastSeq = this.seq + Math.max(1, value.o.length);
     this.events++;
     this.#localOverlay.set(local.event(cid), [this.events, lastSeq]);
-    for (const parent of value.p) this.#heads.delete(parent.toString());
-    this.#heads.set(cid.toString(), cid);
+    if (value.p.length > 0) this.#heads = this.#heads.filter((head) => !value.p.some((parent) => parent.equals(head)));
+    if (!this.#heads.some((head) => head.equals(cid))) this.#heads.push(cid);
     this.lamport = Math.max(this.lamport, value.l);
     this.seq = lastSeq;
     return changed;
@@ -281,7 +300,7 @@ function sortedChanges<V>(map: Map<string, V>): Array<readonly [string, V]> {
 
 /** Encodes a checkpoint for the `meta` key. */
 export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
-  return dagCbor.encode(checkpoint);
+  return encodeDagCbor(checkpoint);
 }
 
 /**
@@ -291,7 +310,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
 function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   let value: Checkpoint | undefined;
   try {
-    value = dagCbor.decode<Checkpoint>(bytes);
+    value = decodeDagCbor<Checkpoint>(bytes);
   } catch (cause) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not valid dag-cbor; the store is damaged", { cause });
   }

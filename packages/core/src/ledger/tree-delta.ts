@@ -15,6 +15,7 @@
 import type { CID } from "multiformats/cid";
 import type { NodeCache } from "./node-cache.js";
 import { childCids } from "../crdt/prolly.js";
+import { cidText } from "../codec/cid-text.js";
 
 /** Nodes to write and to delete when moving a stored tree from `oldRoot` to `newRoot`. */
 export interface TreeDelta {
@@ -30,7 +31,7 @@ export async function treeDelta(nodes: NodeCache, oldRoot: CID | undefined, newR
     const stack = [newRoot];
     while (stack.length > 0) {
       const cid = stack.pop()!;
-      const key = cid.toString();
+      const key = cidText(cid);
       if (kept.has(key)) continue;
       kept.add(key);
       if (!nodes.isPending(cid)) continue;
@@ -43,7 +44,7 @@ export async function treeDelta(nodes: NodeCache, oldRoot: CID | undefined, newR
     const stack = [oldRoot];
     while (stack.length > 0) {
       const cid = stack.pop()!;
-      if (kept.has(cid.toString())) continue;
+      if (kept.has(cidText(cid))) continue;
       removed.push(cid);
       stack.push(...childCids(await nodes.load(cid)));
     }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { hash } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -20,7 +21,11 @@ import { openHttpRemote } from "../remote/http.js";
 import { isHttpUrl } from "../remote/http-url.js";
 import { nodeCipher } from "../crypto/cipher-node.js";
 import { nodeCompression } from "../crypto/compression-node.js";
+import { useNativeSha256 } from "../codec/block.js";
 import type { Platform } from "./types.js";
+
+// Block addresses: Node's one-shot SHA-256 (see useNativeSha256).
+useNativeSha256((bytes) => hash("sha256", bytes, "buffer"));
 
 /** The device keyring's directory inside {@link hearthDir}. */
 export const KEYRING_DIR = ".keyring";

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { seal, unseal, readEnvelopeFingerprint } from "../crypto/envelope.js";
+import { sealNow, unseal, readEnvelopeFingerprint } from "../crypto/envelope.js";
 import { webCryptoCipher, type AeadCipher } from "../crypto/cipher.js";
 import { frameValue, unframeValue, type Compression } from "../crypto/compression.js";
 import { isFingerprint } from "../crypto/fingerprint.js";
@@ -161,9 +161,13 @@ class EncryptedByteStore implements EncryptedStore {
     for (const key of batch.del ?? []) assertUsableKey(key);
     for (const [key] of batch.put ?? []) assertUsableKey(key);
     this.#assertOpen();
+    const sealed = this.#seal(batch);
+    // With a synchronous cipher the inner store has the write before this
+    // returns, and its own close() waits for it.
+    if (!(sealed instanceof Promise)) return this.inner.write(sealed, options);
     // Registered before the first await so that a close() issued right after
     // this call waits for it, as the ByteStore contract promises.
-    const pending = this.#sealAndWrite(batch, options);
+    const pending = sealed.then((b) => this.inner.write(b, options));
     this.#pendingWrites.add(pending);
     try {
       await pending;
@@ -190,12 +194,15 @@ class EncryptedByteStore implements EncryptedStore {
     await this.inner.destroy();
   }
 
-  async #sealAndWrite(batch: WriteBatch, options: WriteOptions | undefined): Promise<void> {
-    const put = await Promise.all(
-      (batch.put ?? []).map(async ([key, value]) => [key, await seal(this.dataKey, frameValue(value, this.compression), aadFor(key), this.cipher)] as const),
-    );
-    const sealed: WriteBatch = batch.del === undefined ? { put } : { del: batch.del, put };
-    await this.inner.write(sealed, options);
+  /** The batch with every value sealed; a promise only if the cipher is asynchronous. */
+  #seal(batch: WriteBatch): WriteBatch | Promise<WriteBatch> {
+    const puts = batch.put ?? [];
+    const envelopes = puts.map(([key, value]) => sealNow(this.dataKey, frameValue(value, this.compression), aadFor(key), this.cipher));
+    const withPuts = (sealed: Uint8Array[]): WriteBatch => {
+      const put = puts.map(([key], i) => [key, sealed[i]!] as const);
+      return batch.del === undefined ? { put } : { del: batch.del, put };
+    };
+    return envelopes.every((e) => e instanceof Uint8Array) ? withPuts(envelopes as Uint8Array[]) : Promise.all(envelopes).then(withPuts);
   }
 
   async #keyFor(fingerprint: Fingerprint, where: string): Promise<DataKey> {

@@ -1,0 +1,373 @@
+/**
+ * A direct dag-cbor encoder and decoder for the values Hearth stores: JSON
+ * values, byte arrays and CIDs, written straight into one reused buffer and
+ * read straight out of the bytes.
+ *
+ * Why: every commit encodes an event and every fold encodes tree leaves,
+ * and the generic encoder (cborg through `@ipld/dag-cbor`) spends most of
+ * its time building tokens and one `Buffer` per string; it was a third of
+ * the cost of a bulk write. The output must be byte for byte what
+ * `dagCbor.encode` gives (CIDs and convergence depend on it), so this
+ * covers only the plain shapes and hands anything else (Maps, class
+ * instances, BigInts, `undefined`, NaN, very deep values) to the generic
+ * encoder, which also throws the data model's errors. A property test
+ * checks the equality.
+ *
+ * The decoder likewise reads only canonical, well-formed input of those
+ * shapes and hands anything else (non-minimal heads, other tags and simple
+ * values, big integers, unsorted or duplicate keys, invalid UTF-8, trailing
+ * bytes) to `dagCbor.decode`, which then decodes it or throws as before; a
+ * property test checks it returns what `dagCbor.decode` returns. Reopening
+ * a ledger decodes every tree leaf it reads, and cborg's tokens were most
+ * of that time and garbage.
+ *
+ * The rules it follows (dag-cbor's canonical form): shortest integer heads,
+ * safe integers as integers and every other number as a 64-bit float, map
+ * keys sorted by UTF-8 length then bytes, CIDs as tag 42 over `0x00` + the
+ * CID's bytes.
+ *
+ * @module
+ */
+import * as dagCbor from "@ipld/dag-cbor";
+import { CID } from "multiformats/cid";
+
+/** Thrown inside the fast path when a value needs the generic encoder. */
+const GENERIC = Symbol("generic");
+
+/** Nesting deeper than this goes to the generic encoder (which also detects cycles). */
+const MAX_DEPTH = 256;
+
+/** Buffers grown past this are dropped after use rather than kept for the next call. */
+const KEEP_BYTES = 1 << 20;
+
+const utf8 = new TextEncoder();
+let buf = new Uint8Array(64 * 1024);
+let view = new DataView(buf.buffer);
+let pos = 0;
+
+/**
+ * Encodes `value` as dag-cbor, byte for byte as `dagCbor.encode(value)`.
+ * @throws Error for values outside the IPLD data model, as `dagCbor.encode` does
+ */
+export function encodeDagCbor(value: unknown): Uint8Array {
+  pos = 0;
+  try {
+    write(value, 0);
+  } catch (err) {
+    if (err !== GENERIC) throw err;
+    return dagCbor.encode(value);
+  }
+  const out = buf.slice(0, pos);
+  if (buf.length > KEEP_BYTES) {
+    buf = new Uint8Array(64 * 1024);
+    view = new DataView(buf.buffer);
+  }
+  return out;
+}
+
+function reserve(extra: number): void {
+  if (pos + extra <= buf.length) return;
+  const grown = new Uint8Array(Math.max(buf.length * 2, pos + extra));
+  grown.set(buf.subarray(0, pos));
+  buf = grown;
+  view = new DataView(buf.buffer);
+}
+
+/** A head (major type and argument) in its shortest form; `n` a non-negative safe integer. */
+function head(major: number, n: number): void {
+  reserve(9);
+  const m = major << 5;
+  if (n < 24) {
+    buf[pos++] = m | n;
+  } else if (n < 0x100) {
+    buf[pos++] = m | 24;
+    buf[pos++] = n;
+  } else if (n < 0x10000) {
+    buf[pos++] = m | 25;
+    buf[pos++] = n >>> 8;
+    buf[pos++] = n & 0xff;
+  } else if (n < 0x100000000) {
+    buf[pos++] = m | 26;
+    view.setUint32(pos, n);
+    pos += 4;
+  } else {
+    buf[pos++] = m | 27;
+    view.setUint32(pos, Math.floor(n / 0x100000000));
+    view.setUint32(pos + 4, n >>> 0);
+    pos += 8;
+  }
+}
+
+function writeString(s: string): void {
+  const length = s.length;
+  // ASCII (ids, keys, most text) is copied char by char; anything else is
+  // encoded by TextEncoder, whose output (U+FFFD for lone surrogates) is the
+  // generic encoder's too.
+  reserve(length + 9);
+  const start = pos;
+  head(3, length);
+  for (let i = 0; i < length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) {
+      pos = start;
+      const bytes = utf8.encode(s);
+      head(3, bytes.length);
+      writeBytes(bytes);
+      return;
+    }
+    buf[pos++] = c;
+  }
+}
+
+function writeBytes(bytes: Uint8Array): void {
+  reserve(bytes.length);
+  buf.set(bytes, pos);
+  pos += bytes.length;
+}
+
+function write(value: unknown, depth: number): void {
+  switch (typeof value) {
+    case "string":
+      return writeString(value);
+    case "number":
+      if (Number.isSafeInteger(value)) return value >= 0 ? head(0, value) : head(1, -1 - value);
+      if (!Number.isFinite(value)) throw GENERIC;
+      reserve(9);
+      buf[pos++] = 0xfb;
+      view.setFloat64(pos, value);
+      pos += 8;
+      return;
+    case "boolean":
+      reserve(1);
+      buf[pos++] = value ? 0xf5 : 0xf4;
+      return;
+    case "object":
+      break;
+    default:
+      throw GENERIC;
+  }
+  if (value === null) {
+    reserve(1);
+    buf[pos++] = 0xf6;
+    return;
+  }
+  if (depth > MAX_DEPTH) throw GENERIC;
+  if (Array.isArray(value)) {
+    head(4, value.length);
+    for (let i = 0; i < value.length; i++) write(value[i], depth + 1);
+    return;
+  }
+  if (value instanceof Uint8Array) {
+    head(2, value.length);
+    writeBytes(value);
+    return;
+  }
+  const object = value as Record<string, unknown> & { asCID?: unknown; bytes?: unknown };
+  if (object.asCID === object && object.bytes instanceof Uint8Array) {
+    const bytes = object.bytes;
+    reserve(2);
+    buf[pos++] = 0xd8;
+    buf[pos++] = 42;
+    head(2, bytes.length + 1);
+    reserve(1);
+    buf[pos++] = 0;
+    writeBytes(bytes);
+    return;
+  }
+  const proto = Object.getPrototypeOf(object) as unknown;
+  if (proto !== Object.prototype && proto !== null) throw GENERIC;
+  if ("/" in object) throw GENERIC; // a CID look-alike: the generic encoder decides
+  const keys = sortedKeys(Object.keys(object));
+  head(5, keys.length);
+  for (const key of keys) {
+    writeString(key);
+    const v = object[key];
+    if (v === undefined) throw GENERIC;
+    write(v, depth + 1);
+  }
+}
+
+/** Keys in dag-cbor's map order: shorter UTF-8 first, then bytewise. */
+function sortedKeys(keys: string[]): string[] {
+  let ascii = true;
+  for (const key of keys) {
+    for (let i = 0; i < key.length; i++) {
+      if (key.charCodeAt(i) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii) break;
+  }
+  if (!ascii) {
+    const encoded = new Map(keys.map((k) => [k, utf8.encode(k)]));
+    return keys.sort((a, b) => compareUtf8(encoded.get(a)!, encoded.get(b)!));
+  }
+  // Insertion sort: objects have a handful of keys, often already in order,
+  // and Array.prototype.sort allocates work arrays on every call.
+  if (keys.length > 32) return keys.sort(compareAscii);
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && compareAscii(keys[j]!, key) > 0) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
+}
+
+function compareAscii(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function compareUtf8(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return a.length - b.length;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
+
+// ---------------------------------------------------------------- decoding
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const EMPTY: Uint8Array = new Uint8Array(0);
+let input = EMPTY;
+let inputView: DataView = new DataView(EMPTY.buffer);
+let at = 0;
+
+/**
+ * Decodes dag-cbor `bytes`, returning what `dagCbor.decode(bytes)` returns.
+ * @throws Error for bytes that are not valid dag-cbor, as `dagCbor.decode` does
+ */
+export function decodeDagCbor<T = unknown>(bytes: Uint8Array): T {
+  input = bytes;
+  inputView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  at = 0;
+  try {
+    const value = read(0);
+    if (at !== bytes.length) throw GENERIC;
+    return value as T;
+  } catch {
+    // Anything unusual (or a read past the end): the generic decoder decides.
+    return dagCbor.decode<T>(bytes);
+  } finally {
+    input = EMPTY;
+  }
+}
+
+/** The argument of a head whose first byte was `first`, checked to be in its shortest form. */
+function argument(first: number): number {
+  const info = first & 31;
+  if (info < 24) return info;
+  let n: number;
+  if (info === 24) {
+    n = inputView.getUint8(at);
+    at += 1;
+    if (n < 24) throw GENERIC;
+  } else if (info === 25) {
+    n = inputView.getUint16(at);
+    at += 2;
+    if (n < 0x100) throw GENERIC;
+  } else if (info === 26) {
+    n = inputView.getUint32(at);
+    at += 4;
+    if (n < 0x10000) throw GENERIC;
+  } else if (info === 27) {
+    const high = inputView.getUint32(at);
+    n = high * 0x100000000 + inputView.getUint32(at + 4);
+    at += 8;
+    if (high === 0 || n > Number.MAX_SAFE_INTEGER) throw GENERIC;
+  } else {
+    throw GENERIC; // indefinite lengths and reserved values
+  }
+  return n;
+}
+
+function read(depth: number): unknown {
+  const first = inputView.getUint8(at++);
+  const major = first >> 5;
+  switch (major) {
+    case 0:
+      return argument(first);
+    case 1: {
+      const n = argument(first);
+      if (n >= Number.MAX_SAFE_INTEGER) throw GENERIC;
+      return -1 - n;
+    }
+    case 2: {
+      const length = argument(first);
+      if (at + length > input.length) throw GENERIC;
+      // A copy, as the generic decoder gives (Buffer's slice would be a view).
+      return new Uint8Array(input.subarray(at, (at += length)));
+    }
+    case 3:
+      return readText(argument(first));
+    case 4: {
+      if (depth > MAX_DEPTH) throw GENERIC;
+      const length = argument(first);
+      if (length > input.length - at) throw GENERIC;
+      const out = new Array<unknown>(length);
+      for (let i = 0; i < length; i++) out[i] = read(depth + 1);
+      return out;
+    }
+    case 5: {
+      if (depth > MAX_DEPTH) throw GENERIC;
+      const length = argument(first);
+      if (length > input.length - at) throw GENERIC;
+      const out: Record<string, unknown> = {};
+      let previous: string | undefined;
+      for (let i = 0; i < length; i++) {
+        const head = inputView.getUint8(at++);
+        if (head >> 5 !== 3) throw GENERIC;
+        const key = readText(argument(head));
+        // Canonical order implies no duplicates; `__proto__` needs the generic path's care.
+        if ((previous !== undefined && compareUtf8Keys(previous, key) >= 0) || key === "__proto__") throw GENERIC;
+        previous = key;
+        out[key] = read(depth + 1);
+      }
+      return out;
+    }
+    case 6: {
+      if (first !== 0xd8 || inputView.getUint8(at++) !== 42) throw GENERIC;
+      const head = inputView.getUint8(at++);
+      if (head >> 5 !== 2) throw GENERIC;
+      const length = argument(head);
+      if (length < 2 || at + length > input.length || input[at] !== 0) throw GENERIC;
+      const cid = CID.decode(new Uint8Array(input.subarray(at + 1, at + length)));
+      at += length;
+      return cid;
+    }
+    default:
+      if (first === 0xf4) return false;
+      if (first === 0xf5) return true;
+      if (first === 0xf6) return null;
+      if (first === 0xfb) {
+        const value = inputView.getFloat64(at);
+        at += 8;
+        if (!Number.isFinite(value)) throw GENERIC;
+        return value;
+      }
+      throw GENERIC;
+  }
+}
+
+function readText(length: number): string {
+  const end = at + length;
+  if (end > input.length) throw GENERIC;
+  // Fatal: invalid UTF-8 goes to the generic decoder, which decides what it means.
+  const text = strictUtf8.decode(input.subarray(at, end));
+  at = end;
+  return text;
+}
+
+/** dag-cbor's key order for two decoded keys: UTF-8 length, then bytes (code point order). */
+function compareUtf8Keys(a: string, b: string): number {
+  if (isAscii(a) && isAscii(b)) return compareAscii(a, b);
+  return compareUtf8(utf8.encode(a), utf8.encode(b));
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}

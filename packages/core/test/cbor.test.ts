@@ -1,0 +1,171 @@
+import * as dagCbor from "@ipld/dag-cbor";
+import fc from "fast-check";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
+import { identity } from "multiformats/hashes/identity";
+import { describe, expect, it } from "vitest";
+import { decodeDagCbor, encodeDagCbor } from "../src/codec/cbor.js";
+import { cidText } from "../src/codec/cid-text.js";
+
+/** Hex, so a mismatch shows where the bytes differ (and a Buffer equals a Uint8Array). */
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex");
+
+const cid = CID.createV1(dagCbor.code, await sha256.digest(new TextEncoder().encode("hearth")));
+
+/** Any value of the IPLD data model the ledger can hand to the encoder, CIDs and bytes included. */
+const ipldValue = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.maxSafeInteger(),
+    fc.maxSafeNat().map((n) => n * 2 ** 20), // unsafe integers: floats in dag-cbor
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.string({ unit: "grapheme" }),
+    fc.string({ unit: "binary" }),
+    fc.string(),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.constant(cid),
+    fc.array(tie("value"), { maxLength: 5 }),
+    fc.dictionary(fc.oneof(fc.string(), fc.string({ unit: "grapheme" })), tie("value"), { maxKeys: 6 }),
+  ),
+})).value;
+
+describe("encodeDagCbor", () => {
+  it("gives exactly the bytes of dagCbor.encode for any data-model value", () => {
+    fc.assert(
+      fc.property(ipldValue, (value) => {
+        expect(hex(encodeDagCbor(value))).toBe(hex(dagCbor.encode(value)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("matches at the integer and float boundaries", () => {
+    const edges = [0, -0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -24, -25, -256, -257, -(2 ** 32), -(2 ** 32) - 1, Number.MIN_SAFE_INTEGER, 2 ** 53, -(2 ** 53), 0.5, -1.5, 1e300, 5e-324];
+    for (const n of edges) expect(hex(encodeDagCbor({ n, a: [n] }))).toBe(hex(dagCbor.encode({ n, a: [n] })));
+  });
+
+  it("sorts map keys by UTF-8 length, then bytes, including astral and non-ASCII keys", () => {
+    const value = { b: 1, aa: 2, a: 3, "\u{1F600}": 4, "\uFFFF": 5, é: 6, z: { y: 1, x: 2 } };
+    expect(hex(encodeDagCbor(value))).toBe(hex(dagCbor.encode(value)));
+  });
+
+  it("handles large values and Buffers", () => {
+    const big = { s: "x".repeat(200_000), b: Buffer.from("buffer bytes"), list: Array.from({ length: 5000 }, (_, i) => ({ i, t: `t${i}` })) };
+    expect(hex(encodeDagCbor(big))).toBe(hex(dagCbor.encode(big)));
+    expect(hex(encodeDagCbor({ small: 1 }))).toBe(hex(dagCbor.encode({ small: 1 })));
+  });
+
+  it("leaves everything outside the plain shapes to dagCbor.encode, errors included", () => {
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
+    }
+    expect(hex(encodeDagCbor({ p: new Point(1, 2) }))).toBe(hex(dagCbor.encode({ p: new Point(1, 2) })));
+    const nullProto = Object.assign(Object.create(null) as object, { b: 1, a: 2 });
+    expect(hex(encodeDagCbor(nullProto))).toBe(hex(dagCbor.encode(nullProto)));
+    for (const bad of [{ u: undefined }, [undefined], { n: NaN }, { i: Infinity }, () => 1]) {
+      expect(() => dagCbor.encode(bad)).toThrow();
+      expect(() => encodeDagCbor(bad)).toThrow();
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => encodeDagCbor(cyclic)).toThrow();
+    let deep: unknown = 1;
+    for (let i = 0; i < 400; i++) deep = [deep];
+    expect(hex(encodeDagCbor(deep))).toBe(hex(dagCbor.encode(deep)));
+  });
+});
+
+describe("cidText", () => {
+  it("equals cid.toString() for v1 and v0 CIDs of any digest", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 64 }), fc.constantFrom(dagCbor.code, 0x55, 0x70), async (bytes, code) => {
+        const digest = await sha256.digest(bytes);
+        const v1 = CID.createV1(code, digest);
+        expect(cidText(v1)).toBe(v1.toString());
+        expect(cidText(v1)).toBe(v1.toString()); // memoized
+        const v0 = CID.createV0(digest);
+        expect(cidText(v0)).toBe(v0.toString());
+        const inline = CID.createV1(code, identity.digest(bytes)); // every length, not just sha-256's
+        expect(cidText(inline)).toBe(inline.toString());
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+/** What a decode gives: the value, or that it threw. */
+function outcome(decode: (bytes: Uint8Array) => unknown, bytes: Uint8Array): { value: unknown } | { threw: true } {
+  try {
+    return { value: decode(bytes) };
+  } catch {
+    return { threw: true };
+  }
+}
+
+describe("decodeDagCbor", () => {
+  it("returns what dagCbor.decode returns for any encoded data-model value", () => {
+    fc.assert(
+      fc.property(ipldValue, (value) => {
+        const bytes = dagCbor.encode(value);
+        expect(decodeDagCbor(bytes)).toEqual(dagCbor.decode(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("agrees with dagCbor.decode on damaged and arbitrary bytes: same value, or both throw", () => {
+    const encoded = fc.tuple(ipldValue, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(20)).map(([value, at, byte, cut]) => {
+      const bytes = new Uint8Array(dagCbor.encode(value));
+      if (bytes.length > 0) bytes[at % bytes.length] = byte;
+      return bytes.subarray(0, Math.max(0, bytes.length - (cut > 15 ? cut - 15 : 0)));
+    });
+    fc.assert(
+      fc.property(fc.oneof(encoded, fc.uint8Array({ maxLength: 64 })), (bytes) => {
+        expect(outcome(decodeDagCbor, bytes)).toEqual(outcome(dagCbor.decode, bytes));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("hands non-canonical forms to the generic decoder", () => {
+    const cases = [
+      [0x18, 0x05], // 5 in two bytes
+      [0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02], // keys out of order
+      [0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02], // duplicate key
+      [0x9f, 0x01, 0xff], // indefinite array
+      [0xf7], // undefined
+      [0xfa, 0x3f, 0x80, 0x00, 0x00], // float32
+      [0x1b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00], // 2^53: a BigInt
+      [0xa1, 0x69, ...new TextEncoder().encode("__proto__"), 0xa0],
+      [0x01, 0x02], // trailing bytes
+    ];
+    for (const bytes of cases.map((c) => Uint8Array.from(c))) {
+      expect(outcome(decodeDagCbor, bytes)).toEqual(outcome(dagCbor.decode, bytes));
+    }
+  });
+});
+
+describe("block addresses with the Node platform's native SHA-256", () => {
+  it("equal multiformats' sha256 addresses, and decodeBlock still refuses altered bytes", async () => {
+    await import("../src/platform/node.js"); // installs the native hash
+    const { decodeBlock, encodeBlock } = await import("../src/codec/block.js");
+    await fc.assert(
+      fc.asyncProperty(ipldValue, async (value) => {
+        const block = await encodeBlock(value);
+        const expected = CID.createV1(dagCbor.code, await sha256.digest(dagCbor.encode(value)));
+        expect(block.cid.equals(expected)).toBe(true);
+        expect((await decodeBlock(block.cid, block.bytes)).value).toEqual(dagCbor.decode(block.bytes));
+        const altered = new Uint8Array(block.bytes);
+        altered[altered.length - 1]! ^= 1;
+        await expect(decodeBlock(block.cid, altered)).rejects.toMatchObject({ code: "INTEGRITY" });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
