@@ -8,6 +8,8 @@
  * @module
  */
 
+import { toBase32 } from "./crypto/encoding.js";
+
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 let lastTime = -1;
@@ -21,7 +23,7 @@ export function newDocId(now: number = Date.now()): string {
     lastTime = now;
     globalThis.crypto.getRandomValues(lastRandom);
   }
-  return encodeTime(lastTime) + encodeRandom(lastRandom);
+  return encodeTime(lastTime) + toBase32(lastRandom, ALPHABET);
 }
 
 function incrementRandom(): void {
@@ -45,19 +47,3 @@ function encodeTime(time: number): string {
   return out;
 }
 
-function encodeRandom(bytes: Uint8Array): string {
-  // 80 bits = 16 base32 characters, most significant first.
-  let out = "";
-  let buffer = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += ALPHABET[(buffer >> bits) & 31];
-    }
-    buffer &= (1 << bits) - 1;
-  }
-  return out;
-}

@@ -52,6 +52,27 @@ export function fromBase64Url(text: string): Uint8Array {
   return out;
 }
 
+/**
+ * Base32 of `bytes`, most significant bits first, in the given 32-letter
+ * `alphabet` (RFC 4648 lower case for share codes, Crockford for document
+ * ids), without padding; leftover bits are zero-filled into a last letter.
+ */
+export function toBase32(bytes: Uint8Array, alphabet: string): string {
+  let out = "";
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = ((buffer << 8) | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += alphabet[(buffer >> bits) & 31]!;
+    }
+  }
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31]!;
+  return out;
+}
+
 /** Joins byte arrays into one fresh array. */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -23,7 +23,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { HearthError } from "../errors.js";
-import { bytesEqual, concatBytes, toHex } from "./encoding.js";
+import { bytesEqual, concatBytes, toBase32, toHex } from "./encoding.js";
 
 /** Bytes of a share secret (128 bits). */
 export const SHARE_SECRET_BYTES = 16;
@@ -65,7 +65,7 @@ export function createShareSecret(): ShareSecret {
 /** The printable code of a share secret (the inverse of {@link parseShareCode}). */
 export function formatShareCode(secret: Uint8Array): string {
   if (!(secret instanceof Uint8Array) || secret.length !== SHARE_SECRET_BYTES) throw new TypeError(`a share secret is ${SHARE_SECRET_BYTES} bytes`);
-  return SHARE_CODE_PREFIX + toBase32(concatBytes(secret, checkOf(secret)));
+  return SHARE_CODE_PREFIX + toBase32(concatBytes(secret, checkOf(secret)), ALPHABET);
 }
 
 /**
@@ -119,21 +119,6 @@ function checkOf(secret: Uint8Array): Uint8Array {
   return sha256(concatBytes(CHECK_LABEL, secret)).subarray(0, CHECK_BYTES);
 }
 
-function toBase32(bytes: Uint8Array): string {
-  let out = "";
-  let buffer = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += ALPHABET[(buffer >> bits) & 31]!;
-    }
-    buffer &= (1 << bits) - 1;
-  }
-  return out; // callers pass a multiple of 5 bytes, so no bits are left over
-}
 
 function fromBase32(text: string): Uint8Array {
   const out = new Uint8Array((text.length * 5) >> 3);
