@@ -52,12 +52,21 @@ export async function createTokens(dataDir, ledgers, concurrency = 4) {
 /**
  * Starts `hearth serve --data <dataDir> --port 0`; resolves once it printed
  * its URL. `profDir` turns on `--cpu-prof` (written when it exits cleanly).
+ * A `variant` other than the default (fsync, log, no cache, deletes
+ * published) runs bench/load-serve.mjs instead: a diagnostic, the same
+ * server without fsync or logs, or with a fix tried in a backend wrapper.
  * @returns {Promise<{ url: string, pid: number, logFile: string, stop(timeoutMs?: number): Promise<string>, kill(): void, stderr(): string }>}
  */
-export async function startServer({ dataDir, logFile, profDir, timeoutMs = 20_000 }) {
+export async function startServer({ dataDir, logFile, profDir, variant = {}, timeoutMs = 20_000 }) {
+  const { fsync = true, log = true, cache = false, quietDeletes = false } = variant;
   const logFd = openSync(logFile, "w");
   const execArgv = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
-  const child = spawn(process.execPath, [...execArgv, hearthCli(), "serve", "--data", dataDir, "--port", "0", "--host", "127.0.0.1"], {
+  // The real CLI unless a diagnostic variant asks for what it does not expose.
+  const command =
+    fsync && log && !cache && !quietDeletes
+      ? [hearthCli(), "serve", "--data", dataDir, "--port", "0", "--host", "127.0.0.1"]
+      : [path.join(ROOT, "bench/load-serve.mjs"), "--data", dataDir, ...[["--fsync", fsync], ["--log", log], ["--cache", cache], ["--quiet-deletes", quietDeletes]].flatMap(([flag, on]) => [flag, on ? "1" : "0"])];
+  const child = spawn(process.execPath, [...execArgv, ...command], {
     stdio: ["ignore", logFd, "pipe"],
   });
   closeSync(logFd);
@@ -153,11 +162,12 @@ export function sampleMemory(pid, everyMs = 250) {
 
 /**
  * Reads the server's request log: per kind of request (method, and the
- * object kind: bundle, head, key, list), how many and their duration
- * percentiles (ms, as the server measured them: from request to response
- * close), plus warnings and errors.
+ * object kind: bundle, head, key, list) answered within `window` (wall
+ * clock ms), how many and their duration percentiles (ms, as the server
+ * measured them: from request to response close); all requests; warnings
+ * and errors.
  */
-export async function summarizeLog(logFile) {
+export async function summarizeLog(logFile, window = { from: -Infinity, to: Infinity }) {
   let text;
   try {
     text = await readFile(logFile, "utf8");
@@ -167,6 +177,7 @@ export async function summarizeLog(logFile) {
   const byKind = new Map();
   const problems = [];
   let watchSessions = 0;
+  let total = 0;
   for (const line of text.split("\n")) {
     if (!line) continue;
     let entry;
@@ -181,6 +192,9 @@ export async function summarizeLog(logFile) {
       continue;
     }
     if (entry.msg !== "request") continue;
+    total++;
+    const at = Date.parse(entry.time);
+    if (!(at >= window.from && at <= window.to)) continue;
     const object = /\/objects\/([a-z]+)\//.exec(entry.path ?? "");
     const kind = `${entry.method} ${object ? object[1] : /\/list$/.test(entry.path ?? "") ? "list" : (entry.path ?? "?")}${entry.status >= 400 ? ` ${entry.status}` : ""}`;
     let ms = byKind.get(kind);
@@ -193,5 +207,6 @@ export async function summarizeLog(logFile) {
     const at = (p) => ms[Math.min(ms.length - 1, Math.ceil((p / 100) * ms.length) - 1)];
     kinds[kind] = { count: ms.length, p50: at(50), p99: at(99), max: ms[ms.length - 1] };
   }
-  return { kinds, watchSessions, problems };
+  const inWindow = Object.values(kinds).reduce((n, k) => n + k.count, 0);
+  return { total, inWindow, kinds, watchSessions, problems };
 }

@@ -11,6 +11,24 @@ import { errorText } from "./step.mjs";
 
 const { open } = await import("@hearth/core");
 
+// Client-observed request times by kind (until the response headers), next
+// to the server's own timing in its log: the difference is the loopback
+// and this process's event loop. The HTTP remote calls the global fetch at
+// each request, so wrapping it here sees every request of every client.
+const requestMs = new Map();
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (input, init) => {
+  const started = performance.now();
+  const response = await realFetch(input, init);
+  const url = typeof input === "string" ? input : input.url;
+  const object = /\/objects\/([a-z]+)\//.exec(url);
+  const kind = `${init?.method ?? "GET"} ${object ? object[1] : url.includes("/list") ? "list" : "other"}${response.ok ? "" : ` ${response.status}`}`;
+  let list = requestMs.get(kind);
+  if (!list) requestMs.set(kind, (list = []));
+  list.push(performance.now() - started);
+  return response;
+};
+
 /** Wall-clock milliseconds with sub-millisecond resolution (all processes share the machine's clock). */
 const wallNow = () => performance.timeOrigin + performance.now();
 
@@ -30,6 +48,9 @@ let seenAt = new Float64Array(1 << 16);
 let samples = 0;
 let deliveriesBeforeStart = 0;
 let writeStart = 0;
+/** Per write: put() until it resolved (local commit), and until the writer's push of it was done (announcement stored). */
+const putMs = [];
+const pushedMs = [];
 /** How late each write fired against its schedule (ms): the worker's own saturation. */
 const timerLag = [];
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -71,7 +92,7 @@ const handlers = {
       specs.map(async ({ index, ledger, rank }) => {
         const db = await open(`${ledger}`, { store: `memory://${run}-c${index}`, keyring: `memory://${run}-k${index}` });
         /** @type {Client} */
-        const client = { index, ledger, rank, db, seq: 0, acked: [], writeErrors: [], inFlight: new Set(), seen: new Set() };
+        const client = { index, ledger, rank, db, seq: 0, acked: [], writeErrors: [], inFlight: new Set(), seen: new Set(), unpushed: [] };
         db.subscribe((docs) => {
           const now = wallNow();
           for (const doc of docs) {
@@ -94,6 +115,13 @@ const handlers = {
       indexes.map(async (index) => {
         const c = clients.get(index);
         c.attachment = await c.db.attach(`${url}/${c.ledger}?token=${encodeURIComponent(tokens[c.ledger])}`);
+        // Nothing left to push (pending 0) after a write resolved means that write's announcement is stored at the server.
+        c.attachment.on("status", (status) => {
+          if (status.pending !== 0 || c.unpushed.length === 0) return;
+          const now = wallNow();
+          for (const t of c.unpushed) pushedMs.push(now - t);
+          c.unpushed = [];
+        });
       }),
     );
     return {};
@@ -149,7 +177,11 @@ const handlers = {
             const id = `w${c.index}-${String(seq).padStart(5, "0")}`;
             const t = wallNow();
             const put = c.db.put({ _id: id, w: c.index, s: seq, t, pad }).then(
-              () => void c.acked.push(id),
+              () => {
+                c.acked.push(id);
+                c.unpushed.push(t);
+                putMs.push(wallNow() - t);
+              },
               (err) => void c.writeErrors.push(`${id}: ${errorText(err)}`),
             );
             c.inFlight.add(put);
@@ -203,6 +235,9 @@ const handlers = {
     const lag = Float64Array.from(timerLag).sort();
     const pct = (a, p) => (a.length ? a[Math.min(a.length - 1, Math.ceil((p / 100) * a.length) - 1)] : 0);
     return {
+      requestMs: Object.fromEntries([...requestMs].map(([kind, ms]) => [kind, Float64Array.from(ms)])),
+      putMs: Float64Array.from(putMs),
+      pushedMs: Float64Array.from(pushedMs),
       latencies: latencies.slice(0, samples),
       seenAt: seenAt.slice(0, samples),
       deliveriesBeforeStart,

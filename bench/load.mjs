@@ -30,7 +30,7 @@ function numberFromEnv(name, fallback, { min = 0, integer = false } = {}) {
 }
 
 function readConfig() {
-  const rates = (process.env.LOAD_RATE || "1").split(",").map((s) => Number(s.trim()));
+  const rates = (process.env.LOAD_RATE || "0.1").split(",").map((s) => Number(s.trim()));
   if (!rates.every((r) => r > 0 && Number.isFinite(r))) throw new TypeError(`LOAD_RATE must be positive numbers (writes/s per client), comma-separated; got ${process.env.LOAD_RATE}`);
   const config = {
     clients: numberFromEnv("LOAD_CLIENTS", 200, { min: 2, integer: true }),
@@ -42,6 +42,13 @@ function readConfig() {
     settleTimeoutMs: numberFromEnv("LOAD_SETTLE_TIMEOUT_MS", 60_000, { min: 1 }),
     drainTimeoutMs: numberFromEnv("LOAD_DRAIN_TIMEOUT_MS", 30_000, { min: 1 }),
     profile: process.env.LOAD_PROFILE === "1",
+    // Diagnostic server variants (bench/load-serve.mjs); the default is `hearth serve` itself.
+    server: {
+      fsync: process.env.LOAD_SERVER_FSYNC !== "0",
+      log: process.env.LOAD_SERVER_LOG !== "0",
+      cache: process.env.LOAD_SERVER_CACHE === "1",
+      quietDeletes: process.env.LOAD_SERVER_QUIET_DELETES === "1",
+    },
     keep: process.env.LOAD_KEEP === "1",
     out: process.env.LOAD_OUT || path.join(BENCH_DIR, ".data", "load-last.json"),
   };
@@ -99,7 +106,7 @@ async function runOnce(config, progress) {
     const { names, specs } = assign(config);
     const dataDir = path.join(dir, "data");
     const tokens = await phase("tokens", () => createTokens(dataDir, names));
-    server = await phase("server start", () => startServer({ dataDir, logFile: path.join(dir, "server.log"), profDir }));
+    server = await phase("server start", () => startServer({ dataDir, logFile: path.join(dir, "server.log"), profDir, variant: config.server }));
     live.servers.add(server);
     memory = sampleMemory(server.pid);
     pool = await phase("workers start", () => startPool(config.workers, { profDir, timeoutMs: config.setupTimeoutMs }));
@@ -127,6 +134,7 @@ async function runOnce(config, progress) {
     // Writing: every worker starts at the same wall-clock instant; CPU is read at the window's edges.
     const startAt = Date.now() + 1000;
     const windowMs = config.seconds * 1000;
+    result.window = { from: startAt, to: startAt + windowMs };
     const edges = {};
     const snap = () => ({ at: performance.now(), server: procCpuMs(server.pid), machine: machineCpu(), self: process.cpuUsage() });
     const t1 = setTimeout(() => (edges.start = snap()), startAt - Date.now());
@@ -178,7 +186,7 @@ async function runOnce(config, progress) {
     const firstCheck = { missing: verify.missing, rootsDiffer: verify.rootsDiffer };
     let extraRounds = 0;
     const deadline = performance.now() + config.settleTimeoutMs;
-    while ((verify.missing > 0 || verify.rootsDiffer > 0) && performance.now() < deadline) {
+    while ((verify.missing > 0 || verify.rootsDiffer > 0) && extraRounds < 10 && performance.now() < deadline) {
       // Not converged at the first check: keep syncing (bounded) to tell "late" from "lost".
       extraRounds++;
       await pool.all("synced", config.settleTimeoutMs + 10_000, () => ({ timeoutMs: Math.max(1000, deadline - performance.now()) })).catch((err) => result.errors.push(errorText(err)));
@@ -202,6 +210,20 @@ async function runOnce(config, progress) {
     const lat = summarize(latencies);
     result.latency = { count: lat.count, p50: round(lat.p50, 2), p95: round(lat.p95, 2), p99: round(lat.p99, 2), max: round(lat.max, 2) };
     result.series = perSecond(latencies, seenAt, Math.ceil(config.seconds));
+    // The first seconds run slower (cold code paths, connection pools growing): the same figures without the first third of the window.
+    const warmMs = windowMs / 3;
+    const steady = summarize(latencies.filter((_, i) => seenAt[i] >= warmMs));
+    result.latencySteady = { afterMs: round(warmMs, 0), count: steady.count, p50: round(steady.p50, 2), p95: round(steady.p95, 2), p99: round(steady.p99, 2), max: round(steady.max, 2) };
+    // Where a write's time goes: the writer's local put, then its push (bundle and announcement stored), then the readers' pull.
+    const brief = (samples) => {
+      const x = summarize(samples);
+      return { count: x.count, p50: round(x.p50, 1), p99: round(x.p99, 1) };
+    };
+    result.writer = { putMs: brief(concat(stats.map((s) => s.putMs))), pushedMs: brief(concat(stats.map((s) => s.pushedMs))) };
+    const kinds = new Set(stats.flatMap((s) => Object.keys(s.requestMs)));
+    result.clientRequests = Object.fromEntries(
+      [...kinds].map((k) => [k, brief(concat(stats.map((s) => s.requestMs[k] ?? new Float64Array(0))))]).sort((a, b) => b[1].count - a[1].count),
+    );
 
     const span = edges.end.at - edges.start.at;
     const workerCpuMs = stats.reduce((n, s) => n + (s.cpu.user + s.cpu.system) / 1000, 0);
@@ -216,7 +238,11 @@ async function runOnce(config, progress) {
       parentPct: round(((selfCpu.user + selfCpu.system) / 1000 / (performance.now() - edges.start.at)) * 100, 1),
       machinePct: round(((edges.end.machine.busy - edges.start.machine.busy) / (edges.end.machine.total - edges.start.machine.total)) * 100, 1),
     };
-    // What the machine spent on processes that are not this test (other jobs on a shared box), in % of a core.
+    // Costs per unit of work, which hold whatever else the machine is doing: CPU per acknowledged write and per delivery.
+    result.cpu.serverMsPerWrite = round((edges.end.server - edges.start.server) / Math.max(1, result.writes.acked), 2);
+    result.cpu.clientMsPerDelivery = round(workerCpuMs / Math.max(1, result.deliveries.whileWriting + result.writes.acked), 2);
+    // What the machine spent beyond this test's processes, in % of a core: other jobs on a shared box, and kernel work
+    // charged to no process (loopback TCP runs partly in softirq).
     result.cpu.othersPct = round(result.cpu.machinePct * cores - result.cpu.serverPct - result.cpu.workersPct - result.cpu.parentPct, 0);
     result.loadAverage = loadavg().map((x) => round(x, 2));
     result.clients = {
@@ -243,12 +269,13 @@ async function runOnce(config, progress) {
     if (server) {
       result.serverExit = await server.stop();
       live.servers.delete(server);
-      const requests = await summarizeLog(server.logFile);
+      // The request mix of the writing window (the log's timestamps are when each answer was sent).
+      const requests = await summarizeLog(server.logFile, result.window ?? undefined);
       result.server = { ...result.server, requests };
-      const total = Object.values(requests.kinds).reduce((n, k) => n + k.count, 0);
-      result.server.requestsTotal = total;
-      // Most requests happen while writing; the figure is total over the writing window plus settling, an upper bound.
-      if (result.writes) result.server.requestsPerSecond = round(total / (config.seconds + (result.settle?.ms ?? 0) / 1000), 0);
+      if (result.writes && result.window) {
+        result.server.requestsPerSecond = round(requests.inWindow / config.seconds, 0);
+        result.server.requestsPerWrite = round(requests.inWindow / result.writes.acked, 1);
+      }
     }
     if (pool) live.pools.delete(pool);
     if (profDir) {
