@@ -41,6 +41,8 @@ import { Emitter, type AttachmentEvents, type SyncError, type SyncState, type Sy
 
 /** Most events in one bundle; bigger pushes become several bundles under one announcement. */
 const MAX_BUNDLE_EVENTS = 2_000;
+/** Superseded announcements are deleted once at least this many have piled up. */
+const COLLECT_AFTER = 8;
 /** Remote reads in flight at once during a pull. */
 const FETCH_CONCURRENCY = 8;
 /** Backoff after transient failures: first delay and cap (ms). */
@@ -119,6 +121,8 @@ export class Attachment {
   /** Heads known to be applied locally (cache for the synced check). */
   readonly #knownHeads = new Set<string>();
   #fullScanDone = false;
+  /** True while this attachment's own merge is being applied. */
+  #merging = false;
 
   #state: SyncState = "connecting";
   #behind = 0;
@@ -180,7 +184,12 @@ export class Attachment {
       this.#pushedThrough = 0;
       this.#seenBundles.clear();
     }
-    this.#stops.push(this.#port.onApplied(() => this.#kick()));
+    // Local commits (and merges from other attachments) wake the loop; this
+    // attachment's own merges do not: they need no push back, and a cycle
+    // for them would only list the remote again.
+    this.#stops.push(this.#port.onApplied(() => {
+      if (!this.#merging) this.#kick();
+    }));
     let pollMs = this.#pollMs;
     if (this.#remote.supports.watch && this.#remote.watch) {
       this.#stops.push(this.#remote.watch(HEAD_PREFIX, () => this.#kick()));
@@ -414,7 +423,9 @@ export class Attachment {
       [this.#metaPrefix + "pushed", new TextEncoder().encode(String(count))],
       ...bundles.map((b) => [this.#seenKey(b), EMPTY] as const),
     ]);
-    if (announced !== undefined) await this.#collect(covered, announced);
+    // Collect in batches: each delete wakes every watcher, so deleting on
+    // every push would double the remote traffic per write.
+    if (announced !== undefined && covered.length >= COLLECT_AFTER) await this.#collect(covered, announced);
     this.#events.emit("status", this.status());
   }
 
@@ -499,7 +510,13 @@ export class Attachment {
     });
     if (blocks.length > 0) {
       for (const block of blocks) this.#fromRemote.add(block.cid.toString());
-      const { applied } = await this.#port.ingest(blocks);
+      this.#merging = true;
+      let applied: number;
+      try {
+        ({ applied } = await this.#port.ingest(blocks));
+      } finally {
+        this.#merging = false;
+      }
       if (applied > 0) this.#events.emit("change", { applied });
     }
     // A bundle counts as merged only once all its events are applied: events
