@@ -156,14 +156,10 @@ export class LedgerState {
     return (await this.localGet(local.event(cid))) as [number, number] | undefined;
   }
 
-  /** The store key the next applied event must be written under. */
-  nextEventKey(): string {
-    return eventKey(this.events + 1);
-  }
 
   /**
    * Applies an event at the next positions (the caller has made it durable
-   * first, under {@link nextEventKey}). Its parents must have been
+   * first, as `ev/<events + 1>`). Its parents must have been
    * applied (causal order). Returns the registers it changed, by document id
    * (turned into documents only if someone is listening).
    */
