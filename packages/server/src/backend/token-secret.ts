@@ -10,7 +10,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { HearthError } from "@hearth/core";
 import { LEDGER_NAME } from "@hearth/core/wire";
-import type { Rights } from "./types.js";
+import type { Rights, TokenRecord } from "./types.js";
 
 const FORMAT = /^htk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
@@ -58,4 +58,21 @@ export function assertTokenOptions(options: { ledger: string; rights: Rights; ex
     throw new HearthError("INVALID_ARGUMENT", `rights must be "read" or "read-write", got ${JSON.stringify(options.rights)}`);
   }
   if (options.expiresAt !== undefined && !Number.isFinite(options.expiresAt)) throw new HearthError("INVALID_ARGUMENT", "expiresAt must be a time in ms since the epoch");
+}
+
+/**
+ * Checks the options and mints a token for them: the record every token
+ * store keeps, the printable token (shown once) and the hash to store.
+ */
+export function newToken(options: { ledger: string; rights: Rights; expiresAt?: number }): { record: TokenRecord; token: string; secretHash: string } {
+  assertTokenOptions(options);
+  const minted = mintToken();
+  const record: TokenRecord = {
+    id: minted.id,
+    ledger: options.ledger,
+    rights: options.rights,
+    createdAt: Date.now(),
+    ...(options.expiresAt !== undefined && { expiresAt: options.expiresAt }),
+  };
+  return { record, token: minted.token, secretHash: minted.secretHash };
 }

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { HearthError } from "@hearth/core";
-import { assertTokenOptions, mintToken, parseToken, secretMatches, TOKEN_ID } from "../token-secret.js";
+import { newToken, parseToken, secretMatches, TOKEN_ID } from "../token-secret.js";
 import type { Rights, TokenRecord, TokenStore } from "../types.js";
 
 interface StoredToken extends TokenRecord {
@@ -33,15 +33,8 @@ class FsTokens implements TokenStore {
   constructor(private readonly dir: string) {}
 
   async create(options: { ledger: string; rights: Rights; expiresAt?: number }): Promise<{ record: TokenRecord; token: string }> {
-    assertTokenOptions(options);
-    const minted = mintToken();
-    const record: TokenRecord = {
-      id: minted.id,
-      ledger: options.ledger,
-      rights: options.rights,
-      createdAt: Date.now(),
-      ...(options.expiresAt !== undefined && { expiresAt: options.expiresAt }),
-    };
+    const minted = newToken(options);
+    const { record } = minted;
     await this.#write({ v: 1, ...record, secretSha256: minted.secretHash }, "wx");
     this.#knownLedgers.add(options.ledger);
     return { record, token: minted.token };

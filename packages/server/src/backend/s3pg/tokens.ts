@@ -10,7 +10,7 @@
  */
 import { HearthError } from "@hearth/core";
 import type pg from "pg";
-import { assertTokenOptions, mintToken, parseToken, secretMatches, TOKEN_ID } from "../token-secret.js";
+import { newToken, parseToken, secretMatches, TOKEN_ID } from "../token-secret.js";
 import type { Rights, TokenRecord, TokenStore } from "../types.js";
 import { pgFailure, quoteSchema } from "./schema.js";
 
@@ -41,15 +41,8 @@ export class PgTokens implements TokenStore {
   }
 
   async create(options: { ledger: string; rights: Rights; expiresAt?: number }): Promise<{ record: TokenRecord; token: string }> {
-    assertTokenOptions(options);
-    const minted = mintToken();
-    const record: TokenRecord = {
-      id: minted.id,
-      ledger: options.ledger,
-      rights: options.rights,
-      createdAt: Date.now(),
-      ...(options.expiresAt !== undefined && { expiresAt: options.expiresAt }),
-    };
+    const minted = newToken(options);
+    const { record } = minted;
     const result = await this.query(
       "cannot create a token",
       `INSERT INTO ${this.table} (id, ledger, rights, secret_sha256, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
