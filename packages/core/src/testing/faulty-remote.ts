@@ -12,6 +12,7 @@
  */
 import { HearthError } from "../errors.js";
 import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener } from "../remote/types.js";
+import { rng } from "./rng.js";
 
 /** Which faults to inject, and how often (every rate is a probability per operation, default 0). */
 export interface FaultyRemoteOptions {
@@ -67,17 +68,6 @@ export interface FaultyRemote extends Remote {
   settled(): Promise<void>;
 }
 
-/** mulberry32: tiny, fast, and plenty random for choosing faults. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -94,7 +84,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0
  */
 export function faultyRemote(inner: Remote, options: FaultyRemoteOptions): FaultyRemote {
   if (typeof options?.seed !== "number") throw new TypeError("faultyRemote needs options.seed (a number)");
-  const random = prng(options.seed);
+  const random = rng(options.seed);
   const chance = (rate: number | undefined): boolean => (rate ?? 0) > 0 && random() < (rate as number);
   const stats: FaultStats = { failedBefore: 0, failedAfter: 0, delayed: 0, duplicated: 0, shuffled: 0, omitted: 0, watchDropped: 0, offline: 0 };
   let healed = false;

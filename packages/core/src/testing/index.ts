@@ -18,3 +18,4 @@ export { ledgerConformance, type LedgerFactory } from "./ledger-suite.js";
 export { remoteConformance, waitFor, type RemoteFactory } from "./remote-suite.js";
 export { faultyRemote, type FaultyRemote, type FaultyRemoteOptions, type FaultStats } from "./faulty-remote.js";
 export { syncConformance, type SyncFactory, type SyncSession } from "./sync-suite.js";
+export { rng } from "./rng.js";

@@ -1,11 +1,2 @@
-/** Small deterministic PRNG (mulberry32): a test's random choices are a pure function of its seed, so failures replay. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tests' deterministic PRNG: the one `@hearth/core/testing` ships. */
+export { rng } from "../../src/testing/rng.js";
