@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { EXIT, parse, parseDuration, UsageError, type Command } from "../io.js";
-import { asUsage, checkRemoteUrl, checkLedgerName, deviceFingerprint, LEDGER_FLAGS, LEDGER_HELP, openLedger, PUBLIC_KEY, redactUrl, REMOTE_HELP, withTimeout } from "./ledger-options.js";
+import { EXIT, parse, UsageError, type Command } from "../io.js";
+import { asUsage, checkLedgerName, deviceFingerprint, LEDGER_FLAGS, LEDGER_HELP, openLedger, PUBLIC_KEY, redactUrl, REMOTE_HELP, syncPointFlags, withTimeout } from "./ledger-options.js";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -50,9 +50,7 @@ export const invite: Command = {
     const publicKey = positionals[1];
     if (publicKey === undefined) throw new UsageError("the other device's public key is required (run `hearth device` there)", HELP);
     if (!PUBLIC_KEY.test(publicKey)) throw new UsageError(`${JSON.stringify(publicKey)} is not a device public key (87 characters starting with B, as \`hearth device\` prints)`, HELP);
-    if (values.remote === undefined) throw new UsageError("--remote <url> (the sync point) is required", HELP);
-    const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout, "--timeout", HELP);
-    const remote = checkRemoteUrl(values.remote, HELP);
+    const { remote, timeoutMs } = syncPointFlags(values, DEFAULT_TIMEOUT_MS, HELP);
 
     const db = await openLedger(name, { ...values, mustExist: true }, HELP);
     try {

@@ -7,8 +7,8 @@
  * @module
  */
 import { isHearthError } from "@hearth/core";
-import { EXIT, parse, parseDuration, UsageError, type Command } from "../io.js";
-import { asUsage, checkRemoteUrl, checkLedgerName, countDocs, LEDGER_FLAGS, LEDGER_HELP, openLedger, redactUrl, withTimeout } from "./ledger-options.js";
+import { EXIT, parse, UsageError, type Command } from "../io.js";
+import { asUsage, checkRemoteUrl, checkLedgerName, countDocs, LEDGER_FLAGS, LEDGER_HELP, openLedger, redactUrl, timeoutOf, withTimeout } from "./ledger-options.js";
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
@@ -54,7 +54,7 @@ export const join: Command = {
     const name = checkLedgerName(values.ledger, HELP);
     const shareCode = values["share-code"];
     if (shareCode !== undefined && shareCode.trim() === "") throw new UsageError("--share-code is empty", HELP);
-    const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout, "--timeout", HELP);
+    const timeoutMs = timeoutOf(values, DEFAULT_TIMEOUT_MS, HELP);
 
     const db = await openLedger(name, values, HELP);
     try {

@@ -13,7 +13,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { defaultStoreUrl, fileUrlToDir, hearthDir, KEYRING_DIR, HearthError, isHearthError, open, parseLocation, type Ledger } from "@hearth/core";
-import { UsageError } from "../io.js";
+import { parseDuration, UsageError } from "../io.js";
 
 /** parseArgs options of the ledger location flags. */
 export const LEDGER_FLAGS = {
@@ -167,4 +167,16 @@ export function checkRemoteUrl(url: string, help: string): string {
     throw new UsageError(`${JSON.stringify(redactUrl(url))} is not a sync point URL; use http(s)://host:port/<ledger>?token=<token> or file:///shared/dir`, help);
   }
   return url;
+}
+
+/** The `--timeout` flag's value in ms, or `fallbackMs` when it is absent. */
+export function timeoutOf(values: { timeout?: string | undefined }, fallbackMs: number, help: string): number {
+  return values.timeout === undefined ? fallbackMs : parseDuration(values.timeout, "--timeout", help);
+}
+
+/** The required `--remote` sync point URL and the `--timeout` of commands that attach to it (invite, share). */
+export function syncPointFlags(values: { remote?: string | undefined; timeout?: string | undefined }, fallbackMs: number, help: string): { remote: string; timeoutMs: number } {
+  if (values.remote === undefined) throw new UsageError("--remote <url> (the sync point) is required", help);
+  const timeoutMs = timeoutOf(values, fallbackMs, help);
+  return { remote: checkRemoteUrl(values.remote, help), timeoutMs };
 }

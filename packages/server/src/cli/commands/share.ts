@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { EXIT, parse, parseDuration, UsageError, type Command } from "../io.js";
-import { asUsage, checkRemoteUrl, checkLedgerName, LEDGER_FLAGS, LEDGER_HELP, openLedger, redactUrl, REMOTE_HELP, withTimeout } from "./ledger-options.js";
+import { EXIT, parse, type Command } from "../io.js";
+import { asUsage, checkLedgerName, LEDGER_FLAGS, LEDGER_HELP, openLedger, redactUrl, REMOTE_HELP, syncPointFlags, withTimeout } from "./ledger-options.js";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -46,9 +46,7 @@ export const share: Command = {
       return EXIT.OK;
     }
     const name = checkLedgerName(positionals[0], HELP);
-    if (values.remote === undefined) throw new UsageError("--remote <url> (the sync point) is required", HELP);
-    const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout, "--timeout", HELP);
-    const remote = checkRemoteUrl(values.remote, HELP);
+    const { remote, timeoutMs } = syncPointFlags(values, DEFAULT_TIMEOUT_MS, HELP);
 
     const db = await openLedger(name, { ...values, mustExist: true }, HELP);
     try {
