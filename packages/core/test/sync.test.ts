@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Ledger } from "../src/index.node.js";
 import { HearthError } from "../src/errors.js";
 import { openMemoryRemote } from "../src/remote/memory.js";
+import type { Remote } from "../src/remote/types.js";
 import { eventually } from "./helpers/eventually.js";
 import { expectCode } from "./helpers/expect-code.js";
 import type { Attachment } from "../src/sync/attachment.js";
@@ -240,7 +241,8 @@ describe("integrity at the remote", () => {
     const raw = await openMemoryRemote(point);
     const a = await peers.open("a");
     const sa = await a.attach(point);
-    await a.put({ _id: "good-1" });
+    // Big enough not to ride inline in the announcement: B must fetch the bundle.
+    await a.put({ _id: "good-1", pad: "x".repeat(4_000) });
     await sa.synced(SYNCED);
     // Tamper with every bundle A stored so far.
     for (const name of await raw.list("bundle/")) {
@@ -277,6 +279,63 @@ describe("integrity at the remote", () => {
     await eventually(async () => expect(await b.get("still-flows")).toEqual({ _id: "still-flows" }), { timeoutMs: 10_000 });
     await eventually(() => expect(sb.status().error?.code).toBe("INTEGRITY"), { timeoutMs: 10_000 });
     await raw.close();
+  });
+});
+
+describe("watch hints", () => {
+  /** A client of memory sync point `url` that counts its calls and can withhold the names its watch passes on. */
+  async function countingRemote(url: string, options: { nameless?: boolean } = {}) {
+    const inner = await openMemoryRemote(url);
+    const calls: string[] = [];
+    const remote: Remote = {
+      url: inner.url,
+      supports: inner.supports,
+      put: (n, b) => (calls.push(`put ${n.split("/")[0]}`), inner.put(n, b)),
+      get: (n) => (calls.push(`get ${n.split("/")[0]}`), inner.get(n)),
+      list: (p) => (calls.push(`list ${p}`), inner.list(p)),
+      delete: (n) => (calls.push(`delete ${n.split("/")[0]}`), inner.delete(n)),
+      watch: (p, fn) => inner.watch!(p, (changes) => (options.nameless ? fn() : fn(changes))),
+      close: () => inner.close(),
+    };
+    return { remote, calls };
+  }
+
+  it("a watching reader merges a small remote write from the notification alone: no listing, no fetch", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    await a.invite((await b.device()).publicKey);
+    const { remote, calls } = await countingRemote(point);
+    const sb = await b.attach(remote);
+    await sb.synced(SYNCED);
+    await sa.synced(SYNCED);
+    calls.length = 0;
+    await a.put({ _id: "small", n: 1 });
+    await eventually(async () => expect(await b.get("small")).toEqual({ _id: "small", n: 1 }), { timeoutMs: 10_000 });
+    expect(calls).toEqual([]);
+    // A bigger write is not inlined: the reader fetches its bundle, still without listing.
+    await a.put({ _id: "big", pad: "x".repeat(4_000) });
+    await eventually(async () => expect((await b.get("big")).pad).toHaveLength(4_000), { timeoutMs: 10_000 });
+    expect(calls).toEqual(["get bundle"]);
+  });
+
+  it("a watch that names nothing makes the reader list, and it still converges", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    await a.invite((await b.device()).publicKey);
+    const { remote, calls } = await countingRemote(point, { nameless: true });
+    const sb = await b.attach(remote);
+    await Promise.all([sa.synced(SYNCED), sb.synced(SYNCED)]);
+    calls.length = 0;
+    await a.put({ _id: "x" });
+    await eventually(async () => expect(await b.get("x")).toEqual({ _id: "x" }), { timeoutMs: 10_000 });
+    expect(calls).toContain("list head/");
+    expect(calls).toContain("get head");
   });
 });
 

@@ -4,7 +4,10 @@
  * WebSocket); the server authorizes it like a read, subscribes to the
  * backend's notifier, and only then answers `ready`, so no change after
  * `ready` is missed. Changes of names under the prefix — made through any
- * server instance — are pushed as `change` messages, coalesced per tick.
+ * server instance — are pushed as `change` messages, coalesced per tick,
+ * naming each change and carrying the value of small puts; after the
+ * notifier lost track (see {@link ChangeListener}) a `change` without
+ * `changes` tells the client to list.
  *
  * Keepalive: the server pings every `pingMs`; a socket that did not answer
  * the previous ping is terminated (a vanished client must not hold a
@@ -17,8 +20,8 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { assertRemotePrefix } from "@hearth/core";
-import type { WatchClientMessage, WatchServerMessage, WireError } from "@hearth/core/wire";
-import type { Backend } from "./backend/types.js";
+import type { WatchClientMessage, WatchServerMessage, WireChange, WireError } from "@hearth/core/wire";
+import type { Backend, ChangeListener, ObjectChange } from "./backend/types.js";
 import { authorize } from "./http/auth.js";
 import { WireFailure } from "./http/failure.js";
 import { parseRoute, pathOf } from "./http/route.js";
@@ -81,7 +84,8 @@ export class WatchHub {
     let token: string | undefined;
     let unsubscribe: (() => void) | undefined;
     let alive = true;
-    let pending = new Set<string>();
+    let pending: WireChange[] = [];
+    let resync = false;
     let flushQueued = false;
     let outcome = "closed";
 
@@ -95,13 +99,17 @@ export class WatchHub {
     };
     const flush = (): void => {
       flushQueued = false;
-      const names = [...pending];
-      pending = new Set();
-      if (names.length > 0) send({ v: 1, type: "change", names });
+      const changes = pending;
+      const names = [...new Set(changes.map((c) => c.name))];
+      pending = [];
+      if (resync) send({ v: 1, type: "change", names });
+      else if (changes.length > 0) send({ v: 1, type: "change", names, changes });
+      resync = false;
     };
-    const onChange = (prefix: string) => (names: readonly string[]): void => {
-      for (const name of names) if (name.startsWith(prefix)) pending.add(name);
-      if (pending.size > 0 && !flushQueued) {
+    const onChange = (prefix: string): ChangeListener => (changes) => {
+      if (changes === undefined) resync = true;
+      else for (const change of changes) if (change.name.startsWith(prefix)) pending.push(toWire(change));
+      if ((resync || pending.length > 0) && !flushQueued) {
         flushQueued = true;
         setImmediate(flush);
       }
@@ -155,6 +163,13 @@ export class WatchHub {
       this.logger({ level: "info", msg: "watch", path, status: 101, outcome, ms: Math.round(performance.now() - started) });
     });
   }
+}
+
+/** A change as sent on the socket: small values inlined as base64url. */
+function toWire(change: ObjectChange): WireChange {
+  return change.bytes === undefined
+    ? { name: change.name, op: change.op }
+    : { name: change.name, op: change.op, value: Buffer.from(change.bytes.buffer, change.bytes.byteOffset, change.bytes.byteLength).toString("base64url") };
 }
 
 /** The hello of a watch client, or what is wrong with it. */

@@ -13,6 +13,7 @@ import { S3Objects, createS3Client, parseS3Url } from "@hearth/s3";
 import { S3RVER_CREDENTIALS } from "../../s3/test/helpers/s3rver.js";
 import { openS3PgBackend } from "../src/backend/s3pg/index.js";
 import type { PgNotifier } from "../src/backend/s3pg/notifier.js";
+import type { ObjectChange } from "../src/backend/types.js";
 import { payloads } from "../src/backend/s3pg/notifier.js";
 import { hashSecret, parseToken } from "../src/backend/token-secret.js";
 import type { Backend, ObjectBackend } from "../src/backend/types.js";
@@ -156,26 +157,33 @@ describe("s3pg tokens", () => {
 });
 
 describe("s3pg notifier", () => {
+  const put = (name: string, value?: string): ObjectChange => (value === undefined ? { name, op: "put" } : { name, op: "put", bytes: bytes(value) });
+  const names = (changes: readonly ObjectChange[] | undefined): string[] | undefined => changes?.map((c) => c.name);
+
   it("a publish on one instance reaches subscribers on the other, and on its own at once", async () => {
     const l = ledger("notify");
-    const onTwo: string[][] = [];
-    const onOne: string[][] = [];
-    const other: string[][] = [];
-    const stopTwo = await two.notifier.subscribe(l, (names) => onTwo.push([...names]));
-    const stopOne = await one.notifier.subscribe(l, (names) => onOne.push([...names]));
-    const stopOther = await two.notifier.subscribe(ledger("notify"), (names) => other.push([...names]));
+    const onTwo: (readonly ObjectChange[] | undefined)[] = [];
+    const onOne: (readonly ObjectChange[] | undefined)[] = [];
+    const other: unknown[] = [];
+    const stopTwo = await two.notifier.subscribe(l, (changes) => onTwo.push(changes));
+    const stopOne = await one.notifier.subscribe(l, (changes) => onOne.push(changes));
+    const stopOther = await two.notifier.subscribe(ledger("notify"), (changes) => other.push(changes));
     const started = Date.now();
-    await one.notifier.publish(l, ["head/a", "head/b"]);
-    expect(onOne).toEqual([["head/a", "head/b"]]); // local subscribers hear before publish resolves
+    await one.notifier.publish(l, [put("head/a", "value of a"), put("head/b"), { name: "head/z", op: "delete" }]);
+    expect(onOne.map(names)).toEqual([["head/a", "head/b", "head/z"]]); // local subscribers hear before publish resolves
     await waitFor(() => onTwo.length > 0, 5_000, "instance two to hear instance one's change");
     const ms = Date.now() - started;
-    expect(onTwo).toEqual([["head/a", "head/b"]]);
+    // The other instance gets the same changes, small values included.
+    const heard = onTwo[0]!;
+    expect(heard.map((c) => [c.name, c.op])).toEqual([["head/a", "put"], ["head/b", "put"], ["head/z", "delete"]]);
+    expect(new TextDecoder().decode(heard[0]!.bytes)).toBe("value of a");
+    expect(heard[1]!.bytes).toBeUndefined();
     expect(onOne).toHaveLength(1); // its own notification is not delivered twice
     expect(ms).toBeLessThan(5_000);
 
     stopTwo();
-    await one.notifier.publish(l, ["head/c"]);
-    await two.notifier.publish(l, ["head/d"]); // reaches one; proves delivery happened after two's unsubscribe
+    await one.notifier.publish(l, [put("head/c")]);
+    await two.notifier.publish(l, [put("head/d")]); // reaches one; proves delivery happened after two's unsubscribe
     await waitFor(() => onOne.length === 3, 5_000, "instance one to hear instance two's change");
     expect(onTwo).toHaveLength(1);
     expect(other).toEqual([]);
@@ -183,39 +191,40 @@ describe("s3pg notifier", () => {
     stopOther();
   });
 
-  it("a change with more names than one NOTIFY can carry arrives whole, in pieces", async () => {
+  it("a change with more names than one NOTIFY can carry arrives whole, in pieces; a value too big for one travels without it", async () => {
     const l = ledger("big");
-    const names = Array.from({ length: 400 }, (_, i) => `head/${String(i).padStart(4, "0")}${"x".repeat(60)}`);
-    const pieces = payloads("0123456789abcdef", l, names);
+    const changes = Array.from({ length: 400 }, (_, i) => put(`head/${String(i).padStart(4, "0")}${"x".repeat(60)}`, i === 7 ? "y".repeat(7_000) : "small"));
+    const pieces = payloads("0123456789abcdef", l, changes);
     expect(pieces.length).toBeGreaterThan(1);
     for (const p of pieces) expect(Buffer.byteLength(p)).toBeLessThan(8_000);
-    const got: string[] = [];
-    const stop = await two.notifier.subscribe(l, (n) => got.push(...n));
-    await one.notifier.publish(l, names);
-    await waitFor(() => got.length >= names.length, 5_000, "every name to arrive");
-    expect(got).toEqual(names);
+    const got: ObjectChange[] = [];
+    const stop = await two.notifier.subscribe(l, (c) => got.push(...(c ?? [])));
+    await one.notifier.publish(l, changes);
+    await waitFor(() => got.length >= changes.length, 5_000, "every change to arrive");
+    expect(got.map((c) => c.name)).toEqual(changes.map((c) => c.name));
+    expect(got[7]!.bytes).toBeUndefined();
+    expect(new TextDecoder().decode(got[8]!.bytes)).toBe("small");
     stop();
   });
 
-  it("after its listening connection is cut, an instance reconnects, resyncs its watchers, and hears later changes", async () => {
+  it("after its listening connection is cut, an instance reconnects, tells its watchers to re-list, and hears later changes", async () => {
     const l = ledger("cut");
     const errors: string[] = [];
     const three = await fx.open({ onError: (message) => errors.push(message) });
-    await one.objects.put(l, "head/before", bytes("x"));
-    const heard: string[][] = [];
-    await three.notifier.subscribe(l, (names) => heard.push([...names]));
+    const heard: (readonly ObjectChange[] | undefined)[] = [];
+    await three.notifier.subscribe(l, (changes) => heard.push(changes));
     const notifier = three.notifier as PgNotifier;
     const pid = await notifier.listenerPid();
     expect(pid).toBeTypeOf("number");
     await fx.sql("SELECT pg_terminate_backend($1)", [pid]);
-    // The resync hands the watcher the ledger's names, though nobody published.
-    await waitFor(() => heard.some((n) => n.includes("head/before")), 10_000, "the resync after reconnecting");
+    // Changes published while it was deaf are lost: watchers hear "anything may have changed".
+    await waitFor(() => heard.includes(undefined), 10_000, "the resync after reconnecting");
     const newPid = await notifier.listenerPid();
     expect(newPid).toBeTypeOf("number");
     expect(newPid).not.toBe(pid);
     expect(errors.length).toBeGreaterThan(0);
-    await one.notifier.publish(l, ["head/after"]);
-    await waitFor(() => heard.some((n) => n.includes("head/after")), 5_000, "a change published after reconnecting");
+    await one.notifier.publish(l, [put("head/after")]);
+    await waitFor(() => heard.some((c) => names(c)?.includes("head/after")), 5_000, "a change published after reconnecting");
     await three.close();
   });
 });

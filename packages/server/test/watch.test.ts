@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { openHttpRemote, type Remote } from "@hearth/core";
 import { waitFor } from "@hearth/core/testing";
-import type { WatchServerMessage } from "@hearth/core/wire";
+import { WATCH_INLINE_MAX_BYTES, type WatchServerMessage } from "@hearth/core/wire";
 import { openFsBackend } from "../src/index.js";
 import { cleanup, startServer, type TestServer } from "./helpers/server.js";
 
@@ -62,7 +62,7 @@ describe("watch", () => {
     expect(seen.at(-1)! - started).toBeLessThan(DEADLINE);
   });
 
-  it("speaks the wire protocol: hello → ready → change with the names under the prefix", async () => {
+  it("speaks the wire protocol: hello → ready → change naming each change under the prefix, small values inlined", async () => {
     const s = await startServer();
     const token = await s.token("p");
     const w = socket(s, "p");
@@ -76,9 +76,13 @@ describe("watch", () => {
     await waitFor(() => changes().length >= 1, DEADLINE, "the change of the put");
     await b.delete("head/a");
     await waitFor(() => changes().length >= 2, DEADLINE, "the change of the delete");
+    const big = new Uint8Array(WATCH_INLINE_MAX_BYTES + 1).fill(7);
+    await b.put("head/big", big);
+    await waitFor(() => changes().length >= 3, DEADLINE, "the change of the big put");
     expect(changes()).toEqual([
-      { v: 1, type: "change", names: ["head/a"] },
-      { v: 1, type: "change", names: ["head/a"] },
+      { v: 1, type: "change", names: ["head/a"], changes: [{ name: "head/a", op: "put", value: Buffer.from(bytes(2)).toString("base64url") }] },
+      { v: 1, type: "change", names: ["head/a"], changes: [{ name: "head/a", op: "delete" }] },
+      { v: 1, type: "change", names: ["head/big"], changes: [{ name: "head/big", op: "put" }] }, // too big to inline: GET it
     ]);
   });
 

@@ -1,6 +1,7 @@
 /**
  * One watch of the HTTP remote: a WebSocket to the server's watch endpoint
- * that calls the listener on every `change`, and that never gives up. When
+ * that calls the listener on every `change` (with the changes it names and
+ * the values the server inlined), and that never gives up. When
  * the socket drops (server restart, network change) it reconnects with
  * capped exponential backoff and jitter (so a restarted server is not hit
  * by every client at once), and after every `ready` — the first and each
@@ -16,8 +17,9 @@
  *
  * @module
  */
-import type { RemoteChangeListener } from "./types.js";
-import type { WatchClientMessage, WatchServerMessage } from "./wire.js";
+import { fromBase64Url } from "../crypto/encoding.js";
+import type { RemoteChange, RemoteChangeListener } from "./types.js";
+import type { WatchClientMessage, WatchServerMessage, WireChange } from "./wire.js";
 
 /**
  * The part of the WebSocket API the watch uses: the browser's `WebSocket`
@@ -114,7 +116,7 @@ export class SocketWatch {
         this.#attempt = 0;
         this.#notify(); // whatever changed while we were away
       } else if (message.type === "change") {
-        this.#notify();
+        this.#notify(changesOf(message.changes));
       }
       // "error" is followed by the server closing the socket: the reconnect
       // backoff paces retries; the engine's own requests report the cause.
@@ -158,14 +160,37 @@ export class SocketWatch {
     unref(this.#retryTimer);
   }
 
-  #notify(): void {
+  #notify(changes?: readonly RemoteChange[]): void {
     if (this.#stopped) return;
     try {
-      this.#onChange();
+      this.#onChange(changes);
     } catch {
       // A throwing listener must not take the watch down with it.
     }
   }
+}
+
+/**
+ * The changes of a `change` message, or undefined (the listener lists) when
+ * the message names none or any part is malformed: a hint that cannot be
+ * trusted to be complete is no hint.
+ */
+function changesOf(wire: readonly WireChange[] | undefined): RemoteChange[] | undefined {
+  if (!Array.isArray(wire)) return undefined;
+  const changes: RemoteChange[] = [];
+  for (const change of wire as readonly Partial<WireChange>[]) {
+    if (typeof change?.name !== "string" || (change.op !== "put" && change.op !== "delete")) return undefined;
+    if (change.op === "put" && typeof change.value === "string") {
+      try {
+        changes.push({ name: change.name, op: "put", bytes: fromBase64Url(change.value) });
+      } catch {
+        return undefined;
+      }
+    } else {
+      changes.push({ name: change.name, op: change.op });
+    }
+  }
+  return changes;
 }
 
 /** Lets Node exit while only a reconnect timer is pending (browsers have no unref). */

@@ -14,14 +14,14 @@
 import { HearthError } from "../errors.js";
 import { copyBytes, SortedKeys } from "../store/memory.js";
 import { parseLocation } from "../url.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener } from "./types.js";
+import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChange, type RemoteChangeListener } from "./types.js";
 
 /** One watcher registered through some handle. */
 interface Watcher {
   readonly prefix: string;
   readonly fn: RemoteChangeListener;
-  /** A call is already queued: later changes ride on it (coalescing). */
-  queued: boolean;
+  /** Changes waiting for the queued call (undefined: no call queued); later changes ride on it. */
+  queued: RemoteChange[] | undefined;
   active: boolean;
 }
 
@@ -95,8 +95,9 @@ class MemoryRemote implements Remote {
     this.assertOpen();
     const { values, names } = this.point;
     if (!values.has(name)) names.add(name);
-    values.set(name, copyBytes(bytes));
-    this.changed(name);
+    const stored = copyBytes(bytes);
+    values.set(name, stored);
+    this.changed(name, stored);
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {
@@ -124,7 +125,7 @@ class MemoryRemote implements Remote {
     assertRemotePrefix(prefix);
     if (typeof onChange !== "function") throw new TypeError("watch listener must be a function");
     this.assertOpen();
-    const watcher: Watcher = { prefix, fn: onChange, queued: false, active: true };
+    const watcher: Watcher = { prefix, fn: onChange, queued: undefined, active: true };
     this.point.watchers.add(watcher);
     this.own.add(watcher);
     return () => this.unwatch(watcher);
@@ -143,17 +144,23 @@ class MemoryRemote implements Remote {
   }
 
   /**
-   * Queues one call per interested watcher. Calls run in a microtask, never
-   * inside the writer's call stack (a listener that writes must not recurse
-   * into itself), and changes made before it runs share the one call.
+   * Queues one call per interested watcher, naming the changes (with the
+   * value put; each watcher gets its own copy). Calls run in a microtask,
+   * never inside the writer's call stack (a listener that writes must not
+   * recurse into itself), and changes made before it runs share the one call.
    */
-  private changed(name: string): void {
+  private changed(name: string, bytes?: Uint8Array): void {
     for (const watcher of this.point.watchers) {
-      if (watcher.queued || !name.startsWith(watcher.prefix)) continue;
-      watcher.queued = true;
+      if (!name.startsWith(watcher.prefix)) continue;
+      const change: RemoteChange = bytes === undefined ? { name, op: "delete" } : { name, op: "put", bytes: copyBytes(bytes) };
+      if (watcher.queued) {
+        watcher.queued.push(change);
+        continue;
+      }
+      const changes = (watcher.queued = [change]);
       queueMicrotask(() => {
-        watcher.queued = false;
-        if (watcher.active) watcher.fn();
+        watcher.queued = undefined;
+        if (watcher.active) watcher.fn(changes);
       });
     }
   }

@@ -21,8 +21,26 @@ export interface RemoteCapabilities {
   readonly persistent: boolean;
 }
 
-/** Called by {@link Remote.watch} after names under the watched prefix may have changed. */
-export type RemoteChangeListener = () => void;
+/**
+ * One change a watch knows of: `name` was put (with its new value, when the
+ * remote had it at hand and it is small) or deleted.
+ */
+export interface RemoteChange {
+  readonly name: string;
+  readonly op: "put" | "delete";
+  /** The value put, if the remote passes values along; otherwise read it with `get`. */
+  readonly bytes?: Uint8Array;
+}
+
+/**
+ * Called by {@link Remote.watch} after names under the watched prefix may
+ * have changed. With `changes`, the remote says exactly which names changed
+ * in this notification (a hint that spares a `list`: they may have changed
+ * again since); without it, anything may have changed and the listener
+ * should `list` — remotes call it that way after a gap in which changes may
+ * have been missed (a reconnect), and when they cannot tell names.
+ */
+export type RemoteChangeListener = (changes?: readonly RemoteChange[]) => void;
 
 /**
  * The remote interface. All methods reject with `STORE_CLOSED` after

@@ -83,14 +83,34 @@ export interface WireError {
 export type WatchClientMessage = { readonly v: 1; readonly type: "hello"; readonly token: string; readonly prefix: string };
 
 /**
+ * One change in a watch `change` message: `name` was put or deleted. A put
+ * of at most {@link WATCH_INLINE_MAX_BYTES} carries its value (base64url),
+ * so a watcher needs no request to read a new announcement.
+ */
+export interface WireChange {
+  readonly name: string;
+  readonly op: "put" | "delete";
+  /** The value put, base64url without padding; absent for deletes and larger values. */
+  readonly value?: string;
+}
+
+/** Largest value a server inlines in a watch `change` message (bytes before base64url). */
+export const WATCH_INLINE_MAX_BYTES = 4_096;
+
+/**
  * What the server sends on a watch socket: `ready` once the hello is
  * accepted (changes after it are never missed), `change` after any put or
  * delete of a name under the prefix (by any client of any server instance),
  * `error` before closing on a refused hello.
+ *
+ * A `change` with `changes` lists exactly what changed (each name in
+ * `names` once per change). One without `changes` (after the server lost
+ * track, e.g. its notification connection dropped) says only "these and
+ * possibly other names changed": the client lists again.
  */
 export type WatchServerMessage =
   | { readonly v: 1; readonly type: "ready" }
-  | { readonly v: 1; readonly type: "change"; readonly names: readonly string[] }
+  | { readonly v: 1; readonly type: "change"; readonly names: readonly string[]; readonly changes?: readonly WireChange[] }
   | { readonly v: 1; readonly type: "error"; readonly error: WireError["error"] };
 
 /** Default largest body a server accepts (bytes); `hearth serve --max-body` changes it. */

@@ -12,6 +12,13 @@
  *
  * Pull: list announcements, open the unseen ones, fetch the bundles they
  * name, verify and merge them (the ledger persists and notifies at once).
+ * A watch that names its changes spares the listing: the engine opens just
+ * the announcements named (with the values the remote passed along, if
+ * any), and merges events inlined in them without fetching their bundle,
+ * so on the sync server a write reaches a watching reader with no request
+ * at all. It lists again whenever it may have missed something: at start,
+ * after a nameless notification (a reconnect), after a failure, on every
+ * poll, and when `synced()` asks.
  * When an announced head is still unknown after that — its announcement was
  * collected, or a bundle came from a writer whose announcement was lost —
  * the engine lists every bundle and fetches the unseen ones. A late joiner
@@ -30,7 +37,7 @@
 import { CID } from "multiformats/cid";
 import { HearthError, isHearthError } from "../errors.js";
 import { readEventBytes, type EventBlock } from "../crdt/event.js";
-import type { Remote } from "../remote/types.js";
+import type { Remote, RemoteChange } from "../remote/types.js";
 import { fingerprintOf } from "../crypto/fingerprint.js";
 import type { ReplicaPort } from "./port.js";
 import type { PointKeys } from "./point-keys.js";
@@ -120,6 +127,10 @@ export class Attachment {
   readonly #lacking = new Map<string, HearthError>();
   /** Heads known to be applied locally (cache for the synced check). */
   readonly #knownHeads = new Set<string>();
+  /** Announcements a watch said were put since the last pull, with their value when it came along. */
+  #hints = new Map<string, Uint8Array | undefined>();
+  /** The next pull lists announcements instead of trusting {@link #hints} (something may have been missed). */
+  #listNeeded = true;
   #fullScanDone = false;
   /** True while this attachment's own merge is being applied. */
   #merging = false;
@@ -192,12 +203,15 @@ export class Attachment {
     }));
     let pollMs = this.#pollMs;
     if (this.#remote.supports.watch && this.#remote.watch) {
-      this.#stops.push(this.#remote.watch(HEAD_PREFIX, () => this.#kick()));
+      this.#stops.push(this.#remote.watch(HEAD_PREFIX, (changes) => this.#onRemoteChange(changes)));
       // A watch can drop notifications (a socket that reconnects, a lost
       // fs event); a slow poll bounds how long that can go unnoticed.
       pollMs = Math.max(pollMs * 10, WATCHED_POLL_MS);
     }
-    const timer = setInterval(() => this.#kick(), pollMs);
+    const timer = setInterval(() => {
+      this.#listNeeded = true;
+      this.#kick();
+    }, pollMs);
     (timer as { unref?: () => void }).unref?.();
     this.#stops.push(() => clearInterval(timer));
     this.#kick();
@@ -252,6 +266,9 @@ export class Attachment {
         reject: (err) => { clearTimeout(timer); reject(err); },
       };
       this.#waiters.push(waiter);
+      // A change made elsewhere just before this call may not have been
+      // notified yet: look at the remote itself.
+      this.#listNeeded = true;
       this.#kick();
     });
   }
@@ -353,6 +370,8 @@ export class Attachment {
   }
 
   #fail(err: unknown): void {
+    // Hints taken by the failed cycle may not have been acted on.
+    this.#listNeeded = true;
     const transient = isHearthError(err, "STORAGE_FAILED");
     this.#error = isHearthError(err)
       ? { code: err.code, message: err.message }
@@ -399,6 +418,7 @@ export class Attachment {
     if (this.#pushedThrough >= count) return;
     const covered = await this.#coveredAnnouncements();
     const bundles: string[] = [];
+    let lastBundleEvents: Uint8Array[] = [];
     for (let from = this.#pushedThrough + 1; from <= count; ) {
       const events = await this.#port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
       if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(this.#port.name)} ends before position ${from}`);
@@ -408,13 +428,14 @@ export class Attachment {
       const bundle = await sealBundle(this.#ctx, this.#keys.writeKey(), mine);
       await this.#remote.put(bundle.name, bundle.bytes);
       bundles.push(bundle.name);
+      lastBundleEvents = mine;
     }
     let announced: string | undefined;
     if (bundles.length > 0) {
-      const head = await sealAnnouncement(this.#ctx, this.#keys.writeKey(), heads, bundles);
+      const head = await sealAnnouncement(this.#ctx, this.#keys.writeKey(), heads, bundles, lastBundleEvents);
       await this.#remote.put(head.name, head.bytes);
       announced = head.name;
-      this.#announcements.set(head.name, { v: 1, h: heads, b: bundles });
+      this.#announcements.set(head.name, { v: 1, h: heads, b: bundles }); // its inlined events need not be kept
       for (const h of heads) this.#knownHeads.add(h.toString());
     }
     this.#pushedThrough = count;
@@ -456,21 +477,47 @@ export class Attachment {
 
   // ---------------------------------------------------------------- pull
 
+  /** A watch notification: note what it names (or that a listing is needed) and run a cycle. */
+  #onRemoteChange(changes: readonly RemoteChange[] | undefined): void {
+    if (changes === undefined) this.#listNeeded = true;
+    else {
+      for (const change of changes) {
+        if (!change.name.startsWith(HEAD_PREFIX)) continue;
+        if (change.op === "put") this.#hints.set(change.name, change.bytes);
+        else {
+          this.#hints.delete(change.name);
+          this.#announcements.delete(change.name);
+        }
+      }
+    }
+    this.#kick();
+  }
+
   async #pull(): Promise<void> {
-    const listed = await this.#remote.list(HEAD_PREFIX);
-    const present = new Set(listed);
-    for (const name of this.#announcements.keys()) if (!present.has(name)) this.#announcements.delete(name);
-    const fresh = listed.filter((n) => !this.#announcements.has(n) && !this.#rejected.has(n));
+    const hints = this.#hints;
+    this.#hints = new Map();
+    let candidates: Iterable<string> = hints.keys();
+    if (this.#listNeeded) {
+      this.#listNeeded = false;
+      const listed = await this.#remote.list(HEAD_PREFIX);
+      const present = new Set(listed);
+      for (const name of this.#announcements.keys()) if (!present.has(name)) this.#announcements.delete(name);
+      candidates = listed;
+    }
+    const fresh = [...candidates].filter((n) => !this.#announcements.has(n) && !this.#rejected.has(n));
+    const inline = new Map<string, Uint8Array[]>();
     await forEachLimit(fresh, FETCH_CONCURRENCY, async (name) => {
-      const bytes = await this.#remote.get(name);
+      const bytes = hints.get(name) ?? (await this.#remote.get(name));
       if (bytes === undefined) return; // collected meanwhile; a newer one covers it
       const value = await this.#verified(name, () => openAnnouncement(this.#ctx, name, bytes));
-      if (value) this.#announcements.set(name, value);
+      if (!value) return;
+      this.#announcements.set(name, value.i ? { v: 1, h: value.h, b: value.b } : value);
+      if (value.i && this.#wants(value.b[0]!)) inline.set(value.b[0]!, value.i);
     });
     const wanted = new Set<string>();
     for (const value of this.#announcements.values()) for (const b of value.b) if (this.#wants(b)) wanted.add(b);
     if (!this.#fullScanDone) await this.#scanBundles(wanted);
-    await this.#fetchAndMerge(wanted);
+    await this.#fetchAndMerge(wanted, inline);
     this.#behind = await this.#unknownHeadCount();
     if (this.#behind > 0 && this.#fullScanDone) {
       // An announced head is not here yet: its bundles were announced by
@@ -493,12 +540,25 @@ export class Attachment {
     return !this.#seenBundles.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle);
   }
 
-  /** Fetches, verifies and merges bundles; bad ones are rejected, the rest merged in one ingest. */
-  async #fetchAndMerge(names: Set<string>): Promise<void> {
+  /**
+   * Fetches, verifies and merges bundles; bad ones are rejected, the rest
+   * merged in one ingest. A bundle whose events came inlined in its
+   * announcement is not fetched (unless those events fail their CIDs).
+   */
+  async #fetchAndMerge(names: Set<string>, inline: ReadonlyMap<string, Uint8Array[]> = new Map()): Promise<void> {
     if (names.size === 0) return;
     const blocks: EventBlock[] = [];
     const fetched = new Map<string, CID[]>();
     await forEachLimit([...names], FETCH_CONCURRENCY, async (name) => {
+      const inlined = inline.get(name);
+      if (inlined) {
+        const events = await Promise.all(inlined.map((e) => readEventBytes(e))).catch(() => undefined);
+        if (events) {
+          blocks.push(...events);
+          fetched.set(name, events.map((e) => e.cid));
+          return;
+        }
+      }
       const bytes = await this.#remote.get(name);
       if (bytes === undefined) return; // listed by an announcement but not stored: the writer pushes it again
       const bundle = await this.#verified(name, () => openBundle(this.#ctx, name, bytes));
@@ -585,6 +645,7 @@ export class Attachment {
   /** Forgets keys-lacking items so they are tried again (after the keys changed). @internal */
   retryLacking(): void {
     this.#lacking.clear();
+    this.#listNeeded = true;
     this.#kick();
   }
 }

@@ -5,9 +5,12 @@
  *   the SHA-256 CID (raw codec) of the *ciphertext*, so anyone — the sync
  *   server included — can verify a bundle without the key.
  * - `head/<cid>`: a sealed, immutable announcement: the writer's heads at
- *   push time and the bundles it just stored. Readers take the union of all
- *   announcements; none is ever overwritten, so no writer can hide another's
- *   heads (Fireproof's single overwritten meta pointer did exactly that).
+ *   push time and the bundles it just stored (a small push's events ride
+ *   along inline, so a watcher that receives the announcement with its
+ *   change notification merges them with no further request). Readers
+ *   take the union of all announcements; none is ever overwritten, so no
+ *   writer can hide another's heads (Fireproof's single overwritten meta
+ *   pointer did exactly that).
  *
  * Both are sealed with the sync point's data key (see `point-keys.ts`) in
  * the standard envelope, with a per-kind associated-data string so a bundle
@@ -55,7 +58,17 @@ export interface AnnouncementValue {
   readonly h: CID[];
   /** Names of the bundles this push stored (`bundle/<cid>`). */
   readonly b: string[];
+  /**
+   * The events of the one bundle in `b`, repeated here when they are few
+   * (see {@link INLINE_EVENT_BYTES}): a reader that got this announcement
+   * from a watch merges them without fetching the bundle. The bundle is
+   * still stored, for readers that come later.
+   */
+  readonly i?: Uint8Array[];
 }
+
+/** Events of a push are inlined in its announcement when it stores one bundle of at most this many event bytes. */
+export const INLINE_EVENT_BYTES = 3_000;
 
 /** Seals values for one sync point and opens what is read back. */
 export interface SealContext {
@@ -73,9 +86,16 @@ export async function sealBundle(ctx: SealContext, key: DataKey, events: Uint8Ar
   return sealNamed(ctx, key, BUNDLE_PREFIX, BUNDLE_AAD, dagCbor.encode(value));
 }
 
-/** Seals an announcement; returns its remote name and bytes. */
-export async function sealAnnouncement(ctx: SealContext, key: DataKey, heads: CID[], bundles: string[]): Promise<{ name: string; bytes: Uint8Array }> {
-  const value: AnnouncementValue = { v: 1, h: heads, b: bundles };
+/**
+ * Seals an announcement; returns its remote name and bytes. `events` (the
+ * one bundle's events) are inlined when there is one bundle and they are
+ * small enough.
+ */
+export async function sealAnnouncement(
+  ctx: SealContext, key: DataKey, heads: CID[], bundles: string[], events?: readonly Uint8Array[],
+): Promise<{ name: string; bytes: Uint8Array }> {
+  const inline = bundles.length === 1 && events !== undefined && events.reduce((n, e) => n + e.length, 0) <= INLINE_EVENT_BYTES;
+  const value: AnnouncementValue = inline ? { v: 1, h: heads, b: bundles, i: [...events] } : { v: 1, h: heads, b: bundles };
   return sealNamed(ctx, key, HEAD_PREFIX, HEAD_AAD, dagCbor.encode(value));
 }
 
@@ -96,7 +116,8 @@ export async function openAnnouncement(ctx: SealContext, name: string, bytes: Ui
   if (
     head?.v !== 1 ||
     !Array.isArray(head.h) || !head.h.every((h) => CID.asCID(h) !== null) ||
-    !Array.isArray(head.b) || !head.b.every((b) => typeof b === "string" && b.startsWith(BUNDLE_PREFIX))
+    !Array.isArray(head.b) || !head.b.every((b) => typeof b === "string" && b.startsWith(BUNDLE_PREFIX)) ||
+    (head.i !== undefined && (head.b.length !== 1 || !Array.isArray(head.i) || !head.i.every((e) => e instanceof Uint8Array)))
   ) {
     throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed announcement; it was ignored`);
   }

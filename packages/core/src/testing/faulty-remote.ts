@@ -39,6 +39,8 @@ export interface FaultyRemoteOptions {
   readonly recentMs?: number;
   /** A notification is lost and the watch stays silent until {@link FaultyRemote.heal}. */
   readonly dropWatchRate?: number;
+  /** A notification arrives without its changes (as after a reconnect), so the listener must list. */
+  readonly namelessWatchRate?: number;
 }
 
 /** How many faults of each kind were injected. */
@@ -50,6 +52,7 @@ export interface FaultStats {
   shuffled: number;
   omitted: number;
   watchDropped: number;
+  watchNameless: number;
   offline: number;
 }
 
@@ -86,7 +89,7 @@ export function faultyRemote(inner: Remote, options: FaultyRemoteOptions): Fault
   if (typeof options?.seed !== "number") throw new TypeError("faultyRemote needs options.seed (a number)");
   const random = rng(options.seed);
   const chance = (rate: number | undefined): boolean => (rate ?? 0) > 0 && random() < (rate as number);
-  const stats: FaultStats = { failedBefore: 0, failedAfter: 0, delayed: 0, duplicated: 0, shuffled: 0, omitted: 0, watchDropped: 0, offline: 0 };
+  const stats: FaultStats = { failedBefore: 0, failedAfter: 0, delayed: 0, duplicated: 0, shuffled: 0, omitted: 0, watchDropped: 0, watchNameless: 0, offline: 0 };
   let healed = false;
   let offline = false;
   let watchDead = false;
@@ -197,14 +200,19 @@ export function faultyRemote(inner: Remote, options: FaultyRemoteOptions): Fault
   if (inner.watch) {
     const watch = inner.watch.bind(inner);
     faulty.watch = (prefix: string, onChange: RemoteChangeListener) =>
-      watch(prefix, () => {
+      watch(prefix, (changes) => {
         if (offline || watchDead) return;
         if (active(options.dropWatchRate)) {
           stats.watchDropped++;
           watchDead = true;
           return;
         }
-        onChange();
+        if (changes && active(options.namelessWatchRate)) {
+          stats.watchNameless++;
+          onChange();
+          return;
+        }
+        onChange(changes);
       });
   }
   return faulty;

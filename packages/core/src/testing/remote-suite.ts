@@ -8,7 +8,7 @@
  * @module
  */
 import { HearthError } from "../errors.js";
-import type { Remote } from "../remote/types.js";
+import type { Remote, RemoteChange } from "../remote/types.js";
 import { check, checkEqual, checkRejects, utf8, type TestCase } from "./harness.js";
 
 /** Opens a fresh, empty sync point for one test case. */
@@ -212,6 +212,32 @@ export function remoteConformance(factory: RemoteFactory): TestCase[] {
     const afterPut = calls;
     await b.delete("head/1");
     await waitFor(() => calls > afterPut, PUSH_TIMEOUT_MS, "a call after a delete");
+    stop?.();
+  }, watching);
+
+  add("a watch that names its changes names them truly, with the values put", async (r, another) => {
+    const b = await another();
+    const seen: (RemoteChange[] | undefined)[] = [];
+    // Copies: a listener may keep what it is given.
+    const stop = r.watch?.("head/", (changes) => seen.push(changes?.map((c) => ({ ...c, ...(c.bytes && { bytes: Uint8Array.from(c.bytes) }) }))));
+    await b.put("head/1", utf8("one"));
+    await b.put("head/2", utf8("two"));
+    await b.put("bundle/x", utf8("not watched"));
+    const beforeDelete = seen.length;
+    await b.delete("head/1");
+    const named = (): RemoteChange[] => seen.flatMap((c) => c ?? []);
+    const deleteTold = (): boolean => named().some((c) => c.op === "delete") || seen.slice(beforeDelete).includes(undefined);
+    await waitFor(deleteTold, PUSH_TIMEOUT_MS, "a call after the delete");
+    const values: Record<string, string> = { "head/1": "one", "head/2": "two" };
+    for (const change of named()) {
+      check(change.name in values, `a named change is under the prefix and was made: ${change.name}`);
+      if (change.op === "put" && change.bytes) checkEqual(change.bytes, utf8(values[change.name]!));
+      check(change.op === "put" || change.name === "head/1", `only head/1 was deleted, not ${change.name}`);
+    }
+    if (!seen.includes(undefined)) {
+      // Every notification named its changes: then they name every change, in order.
+      checkEqual(named().map((c) => `${c.op} ${c.name}`), ["put head/1", "put head/2", "delete head/1"]);
+    }
     stop?.();
   }, watching);
 

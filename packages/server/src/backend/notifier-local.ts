@@ -6,26 +6,26 @@
  *
  * @module
  */
-import type { Notifier } from "./types.js";
+import type { ChangeListener, Notifier, ObjectChange } from "./types.js";
 
 /** See the module docs. */
 export class LocalNotifier implements Notifier {
-  readonly #listeners = new Map<string, Set<(names: readonly string[]) => void>>();
+  readonly #listeners = new Map<string, Set<ChangeListener>>();
 
-  async publish(ledger: string, names: readonly string[]): Promise<void> {
+  async publish(ledger: string, changes: readonly ObjectChange[]): Promise<void> {
     for (const fn of [...(this.#listeners.get(ledger) ?? [])]) {
       try {
-        fn(names);
+        fn(changes);
       } catch {
         // One failing watcher must not keep the change from the others.
       }
     }
   }
 
-  async subscribe(ledger: string, fn: (names: readonly string[]) => void): Promise<() => void> {
+  async subscribe(ledger: string, fn: ChangeListener): Promise<() => void> {
     let set = this.#listeners.get(ledger);
     if (!set) this.#listeners.set(ledger, (set = new Set()));
-    const entry = (names: readonly string[]): void => fn(names); // distinct per call, so one fn may subscribe twice
+    const entry: ChangeListener = (changes) => fn(changes); // distinct per call, so one fn may subscribe twice
     set.add(entry);
     return () => {
       set.delete(entry);

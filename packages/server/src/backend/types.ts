@@ -47,12 +47,27 @@ export interface TokenStore {
   close(): Promise<void>;
 }
 
+/** One change of an object, as told to watchers. */
+export interface ObjectChange {
+  readonly name: string;
+  readonly op: "put" | "delete";
+  /** The value put, when small enough to pass along (watchers then need no GET). */
+  readonly bytes?: Uint8Array;
+}
+
+/**
+ * Hears changes of one ledger: `changes` lists them, or is `undefined` when
+ * the notifier may have missed some (it lost its connection): then anything
+ * may have changed, and watchers must list.
+ */
+export type ChangeListener = (changes: readonly ObjectChange[] | undefined) => void;
+
 /** Change notification across every instance that serves a ledger. */
 export interface Notifier {
-  /** Tells every subscriber (on every instance) that `names` of `ledger` changed. */
-  publish(ledger: string, names: readonly string[]): Promise<void>;
+  /** Tells every subscriber (on every instance) of `changes` to `ledger`. */
+  publish(ledger: string, changes: readonly ObjectChange[]): Promise<void>;
   /** Calls `fn` for changes of `ledger`; resolves once subscribed (no later change is missed). */
-  subscribe(ledger: string, fn: (names: readonly string[]) => void): Promise<() => void>;
+  subscribe(ledger: string, fn: ChangeListener): Promise<() => void>;
   close(): Promise<void>;
 }
 

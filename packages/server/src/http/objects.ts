@@ -3,13 +3,15 @@
  * handler authorizes first, then validates the body, then touches the
  * backend, so every refusal leaves the store as it was; a change is
  * published to watchers (on every instance, through the backend's
- * notifier) only after the backend acknowledged it.
+ * notifier) only after the backend acknowledged it, with the value of a
+ * small put inlined so watchers need not fetch it.
  *
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isHearthError } from "@hearth/core";
-import type { Backend } from "../backend/types.js";
+import { WATCH_INLINE_MAX_BYTES } from "@hearth/core/wire";
+import type { Backend, ObjectChange } from "../backend/types.js";
 import type { Logger } from "../log.js";
 import { authorize, bearerToken } from "./auth.js";
 import { readBody } from "./body.js";
@@ -32,7 +34,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
       const body = await readBody(req, ctx.maxBodyBytes);
       await checkIntegrity(name, body);
       await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
-      await publish(ctx, ledger, name);
+      await publish(ctx, ledger, body.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes: body } : { name, op: "put" });
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
     }
@@ -47,7 +49,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
     case "DELETE": {
       await authorize(ctx.backend.tokens, token, ledger, "write");
       await backendCall(() => ctx.backend.objects.delete(ledger, name), name);
-      await publish(ctx, ledger, name);
+      await publish(ctx, ledger, { name, op: "delete" });
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
     }
@@ -85,10 +87,10 @@ async function backendCall<T>(call: () => Promise<T>, name: string): Promise<T> 
  * watchers still find it on their next reconnect or safety poll, so the
  * request succeeds and the failure is logged.
  */
-async function publish(ctx: ObjectContext, ledger: string, name: string): Promise<void> {
+async function publish(ctx: ObjectContext, ledger: string, change: ObjectChange): Promise<void> {
   try {
-    await ctx.backend.notifier.publish(ledger, [name]);
+    await ctx.backend.notifier.publish(ledger, [change]);
   } catch (err) {
-    ctx.logger({ level: "warn", msg: "notify failed", ledger, name, error: String(err) });
+    ctx.logger({ level: "warn", msg: "notify failed", ledger, name: change.name, error: String(err) });
   }
 }

@@ -74,8 +74,6 @@ export async function openS3PgBackend(options: S3PgBackendOptions): Promise<Back
       connectionString: options.postgres,
       pool,
       channel: `hearth_${schema}`,
-      // Announcements and keys live in the table: cheap to list in full.
-      resync: (ledger) => objects.listTable(ledger, ""),
       ...(options.onError && { onError: options.onError }),
     });
     const opened = notifier;

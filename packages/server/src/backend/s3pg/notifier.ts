@@ -10,21 +10,20 @@
  *   (a watcher here hears of a change before the writer's answer), then
  *   notifies the others; each instance skips its own notifications.
  * - **Payload limit.** NOTIFY payloads must stay under 8000 bytes, so a
- *   long list of names goes out in several notifications.
+ *   long list of changes goes out in several notifications, and a value
+ *   that does not fit travels without its bytes (watchers GET it).
  * - **Lost connection.** The listener reconnects with exponential backoff.
  *   Notifications sent while it was away are gone, so after reconnecting
- *   it calls every subscriber with the ledger's current announcement and
- *   key names (`resync`): watchers re-list, and nothing stays missed.
+ *   it tells every subscriber that anything may have changed (`undefined`
+ *   changes): watchers re-list, and nothing stays missed.
  *
  * @module
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { HearthError } from "@hearth/core";
-import type { Notifier } from "../types.js";
+import type { ChangeListener, Notifier, ObjectChange } from "../types.js";
 import { pgFailure } from "./schema.js";
-
-type Listener = (names: readonly string[]) => void;
 
 /** How a {@link PgNotifier} connects and recovers. */
 export interface PgNotifierOptions {
@@ -34,8 +33,6 @@ export interface PgNotifierOptions {
   readonly pool: pg.Pool;
   /** The channel (one per deployment schema). */
   readonly channel: string;
-  /** Names to hand every subscriber of `ledger` after a reconnect. */
-  readonly resync: (ledger: string) => Promise<readonly string[]>;
   /** First reconnect delay (ms, default 100), doubling up to `maxBackoffMs` (default 5000). */
   readonly backoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -45,11 +42,18 @@ export interface PgNotifierOptions {
   readonly onError?: (message: string, err: unknown) => void;
 }
 
-/** A notification's JSON: origin instance, ledger, names. */
+/** A notification's JSON: origin instance, ledger, changes. */
 interface Payload {
   readonly o: string;
   readonly l: string;
-  readonly n: readonly string[];
+  readonly c: readonly PayloadChange[];
+}
+
+/** One change in a payload: name, `d: 1` for a delete, `v` the value put (base64). */
+interface PayloadChange {
+  readonly n: string;
+  readonly d?: 1;
+  readonly v?: string;
 }
 
 /** Below PostgreSQL's 8000-byte payload limit, with room to spare. */
@@ -58,7 +62,7 @@ const MAX_PAYLOAD_BYTES = 7_500;
 /** See the module docs. */
 export class PgNotifier implements Notifier {
   private readonly instance = randomBytes(8).toString("hex");
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly listeners = new Map<string, Set<ChangeListener>>();
   private client: pg.Client | undefined;
   private connecting: Promise<void> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -80,10 +84,10 @@ export class PgNotifier implements Notifier {
     return notifier;
   }
 
-  async publish(ledger: string, names: readonly string[]): Promise<void> {
+  async publish(ledger: string, changes: readonly ObjectChange[]): Promise<void> {
     if (this.closed) throw new HearthError("STORE_CLOSED", "the notifier is closed");
-    this.deliver(ledger, names);
-    for (const payload of payloads(this.instance, ledger, names)) {
+    this.deliver(ledger, changes);
+    for (const payload of payloads(this.instance, ledger, changes)) {
       try {
         await this.options.pool.query("SELECT pg_notify($1, $2)", [this.options.channel, payload]);
       } catch (err) {
@@ -97,11 +101,11 @@ export class PgNotifier implements Notifier {
    * notifier, so a change published after this is delivered — or, if the
    * connection is down right now, covered by the resync when it returns.
    */
-  async subscribe(ledger: string, fn: Listener): Promise<() => void> {
+  async subscribe(ledger: string, fn: ChangeListener): Promise<() => void> {
     if (this.closed) throw new HearthError("STORE_CLOSED", "the notifier is closed");
     let set = this.listeners.get(ledger);
     if (!set) this.listeners.set(ledger, (set = new Set()));
-    const entry: Listener = (names) => fn(names); // distinct per call, so one fn may subscribe twice
+    const entry: ChangeListener = (changes) => fn(changes); // distinct per call, so one fn may subscribe twice
     set.add(entry);
     return () => {
       set.delete(entry);
@@ -176,7 +180,8 @@ export class PgNotifier implements Notifier {
       this.connect().then(
         () => {
           this.attempts = 0;
-          void this.resyncAll();
+          // Whatever was published while deaf is gone: every watcher re-lists.
+          for (const ledger of [...this.listeners.keys()]) this.deliver(ledger, undefined);
         },
         (err: unknown) => {
           this.options.onError?.("cannot reconnect to PostgreSQL for notifications; retrying", err);
@@ -186,17 +191,6 @@ export class PgNotifier implements Notifier {
     }, delay);
   }
 
-  /** After a gap, every subscriber re-lists: hand it the ledger's current names. */
-  private async resyncAll(): Promise<void> {
-    for (const ledger of [...this.listeners.keys()]) {
-      try {
-        const names = await this.options.resync(ledger);
-        if (!this.closed && names.length > 0) this.deliver(ledger, names);
-      } catch (err) {
-        this.options.onError?.(`cannot resync watchers of ledger ${ledger} after reconnecting`, err);
-      }
-    }
-  }
 
   /** A half-open connection may never report an error: ask it something now and then. */
   private checkHealth(): void {
@@ -213,14 +207,21 @@ export class PgNotifier implements Notifier {
     } catch {
       return; // not ours
     }
-    if (payload.o === this.instance || typeof payload.l !== "string" || !Array.isArray(payload.n)) return;
-    this.deliver(payload.l, payload.n.filter((n): n is string => typeof n === "string"));
+    if (payload.o === this.instance || typeof payload.l !== "string" || !Array.isArray(payload.c)) return;
+    const changes: ObjectChange[] = [];
+    for (const c of payload.c) {
+      if (typeof c?.n !== "string") continue;
+      if (c.d === 1) changes.push({ name: c.n, op: "delete" });
+      else if (typeof c.v === "string") changes.push({ name: c.n, op: "put", bytes: Buffer.from(c.v, "base64") });
+      else changes.push({ name: c.n, op: "put" });
+    }
+    this.deliver(payload.l, changes);
   }
 
-  private deliver(ledger: string, names: readonly string[]): void {
+  private deliver(ledger: string, changes: readonly ObjectChange[] | undefined): void {
     for (const fn of [...(this.listeners.get(ledger) ?? [])]) {
       try {
-        fn(names);
+        fn(changes);
       } catch {
         // One failing watcher must not keep the change from the others.
       }
@@ -228,22 +229,36 @@ export class PgNotifier implements Notifier {
   }
 }
 
-/** The notifications for one change: as few as fit under the payload limit. */
-export function payloads(instance: string, ledger: string, names: readonly string[]): string[] {
+/**
+ * The notifications for `changes`: as few as fit under the payload limit.
+ * A value that would not fit even alone is left out (the change still goes).
+ */
+export function payloads(instance: string, ledger: string, changes: readonly ObjectChange[]): string[] {
   const out: string[] = [];
-  const overhead = Buffer.byteLength(JSON.stringify({ o: instance, l: ledger, n: [] }));
-  let chunk: string[] = [];
+  const overhead = Buffer.byteLength(JSON.stringify({ o: instance, l: ledger, c: [] }));
+  let chunk: PayloadChange[] = [];
   let size = overhead;
-  for (const name of names) {
-    const cost = Buffer.byteLength(JSON.stringify(name)) + 1;
+  for (const change of changes) {
+    let entry = payloadChange(change, true);
+    let cost = Buffer.byteLength(JSON.stringify(entry)) + 1;
+    if (overhead + cost > MAX_PAYLOAD_BYTES) {
+      entry = payloadChange(change, false);
+      cost = Buffer.byteLength(JSON.stringify(entry)) + 1;
+    }
     if (chunk.length > 0 && size + cost > MAX_PAYLOAD_BYTES) {
-      out.push(JSON.stringify({ o: instance, l: ledger, n: chunk }));
+      out.push(JSON.stringify({ o: instance, l: ledger, c: chunk }));
       chunk = [];
       size = overhead;
     }
-    chunk.push(name);
+    chunk.push(entry);
     size += cost;
   }
-  if (chunk.length > 0 || out.length === 0) out.push(JSON.stringify({ o: instance, l: ledger, n: chunk }));
+  if (chunk.length > 0 || out.length === 0) out.push(JSON.stringify({ o: instance, l: ledger, c: chunk }));
   return out;
+}
+
+function payloadChange(change: ObjectChange, withValue: boolean): PayloadChange {
+  if (change.op === "delete") return { n: change.name, d: 1 };
+  if (!withValue || change.bytes === undefined) return { n: change.name };
+  return { n: change.name, v: Buffer.from(change.bytes.buffer, change.bytes.byteOffset, change.bytes.byteLength).toString("base64") };
 }
