@@ -10,6 +10,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import type { AddressInfo, Socket } from "node:net";
 import { DEFAULT_MAX_BODY_BYTES } from "@hearth/core/wire";
 import type { Backend } from "./backend/types.js";
+import { cacheTokens } from "./http/token-cache.js";
 import { WireFailure } from "./http/failure.js";
 import { handleRequest } from "./http/handler.js";
 import { assertStaticFiles, type StaticFiles } from "./http/static.js";
@@ -32,6 +33,12 @@ export interface ServerOptions {
   readonly pingMs?: number;
   /** How long a watch socket may take to say hello (ms, default 10 000). */
   readonly helloTimeoutMs?: number;
+  /**
+   * How long a verified token is trusted without asking the backend again
+   * (ms, default 1000; 0 checks every request): a revocation takes effect
+   * within this time. Watch sockets re-check at every ping regardless.
+   */
+  readonly tokenCacheMs?: number;
   /** How long `close` waits for in-flight requests before cutting them (ms, default 10 000). */
   readonly shutdownTimeoutMs?: number;
   /**
@@ -70,7 +77,8 @@ export async function createServer(options: ServerOptions): Promise<HearthServer
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError("maxBodyBytes must be a non-negative integer");
   if (options.staticFiles) assertStaticFiles(options.staticFiles);
   const logger = options.logger ?? jsonLogger();
-  const ctx = { backend, maxBodyBytes, logger, ...(options.staticFiles && { staticFiles: options.staticFiles }) };
+  const tokens = cacheTokens(backend.tokens, options.tokenCacheMs === undefined ? {} : { ttlMs: options.tokenCacheMs });
+  const ctx = { backend, tokens, maxBodyBytes, logger, ...(options.staticFiles && { staticFiles: options.staticFiles }) };
   const hub = new WatchHub(backend, logger, { pingMs: options.pingMs ?? 30_000, helloTimeoutMs: options.helloTimeoutMs ?? 10_000 });
   const inFlight = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;

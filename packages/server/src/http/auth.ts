@@ -7,7 +7,8 @@
  *
  * @module
  */
-import type { Rights, TokenRecord, TokenStore } from "../backend/types.js";
+import type { Rights, TokenRecord } from "../backend/types.js";
+import type { TokenCheck } from "./token-cache.js";
 import { WireFailure } from "./failure.js";
 
 /** What a request needs: reading (GET, list, watch) or writing (PUT, DELETE). */
@@ -26,7 +27,7 @@ export function bearerToken(header: string | undefined): string | undefined {
  *   `UNKNOWN_LEDGER` (404: a valid token, and no token was ever created for `ledger`),
  *   `FORBIDDEN` (403: a token of another ledger, or a read token writing)
  */
-export async function authorize(tokens: TokenStore, token: string | undefined, ledger: string, need: Need): Promise<TokenRecord> {
+export async function authorize(tokens: TokenCheck, token: string | undefined, ledger: string, need: Need): Promise<TokenRecord> {
   if (token === undefined || token === "") {
     throw new WireFailure("UNAUTHORIZED", "no token: send Authorization: Bearer <token> (create one with `hearth token create`)");
   }

@@ -13,6 +13,7 @@ import { isHearthError } from "@hearth/core";
 import { WATCH_INLINE_MAX_BYTES } from "@hearth/core/wire";
 import type { Backend, ObjectChange } from "../backend/types.js";
 import type { Logger } from "../log.js";
+import type { TokenCheck } from "./token-cache.js";
 import { authorize, bearerToken } from "./auth.js";
 import { readBody } from "./body.js";
 import { sendJson, WireFailure } from "./failure.js";
@@ -21,6 +22,8 @@ import { checkIntegrity } from "./integrity.js";
 /** What the object routes need from the server. */
 export interface ObjectContext {
   readonly backend: Backend;
+  /** The backend's tokens behind a short cache of verified ones (see `token-cache.ts`). */
+  readonly tokens: TokenCheck;
   readonly maxBodyBytes: number;
   readonly logger: Logger;
 }
@@ -30,7 +33,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
   const token = bearerToken(req.headers.authorization);
   switch (req.method) {
     case "PUT": {
-      await authorize(ctx.backend.tokens, token, ledger, "write");
+      await authorize(ctx.tokens, token, ledger, "write");
       const body = await readBody(req, ctx.maxBodyBytes);
       await checkIntegrity(name, body);
       await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
@@ -39,7 +42,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
       return;
     }
     case "GET": {
-      await authorize(ctx.backend.tokens, token, ledger, "read");
+      await authorize(ctx.tokens, token, ledger, "read");
       const bytes = await backendCall(() => ctx.backend.objects.get(ledger, name), name);
       if (bytes === undefined) throw new WireFailure("NOT_FOUND", `no object ${name}`);
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.byteLength, "cache-control": "no-store" });
@@ -47,7 +50,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
       return;
     }
     case "DELETE": {
-      await authorize(ctx.backend.tokens, token, ledger, "write");
+      await authorize(ctx.tokens, token, ledger, "write");
       await backendCall(() => ctx.backend.objects.delete(ledger, name), name);
       await publish(ctx, ledger, { name, op: "delete" });
       res.writeHead(204, { "cache-control": "no-store" }).end();
@@ -61,7 +64,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
 /** `GET /v1/ledgers/<ledger>/list?prefix=<p>`. */
 export async function handleList(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse, ledger: string, prefix: string): Promise<void> {
   if (req.method !== "GET") throw new WireFailure("BAD_REQUEST", `method ${req.method ?? "?"} is not allowed on list; use GET`);
-  await authorize(ctx.backend.tokens, bearerToken(req.headers.authorization), ledger, "read");
+  await authorize(ctx.tokens, bearerToken(req.headers.authorization), ledger, "read");
   const names = await backendCall(() => ctx.backend.objects.list(ledger, prefix), prefix);
   sendJson(res, 200, { names });
 }
