@@ -63,9 +63,12 @@ export const serve: Command = {
       await backend.close().catch(() => undefined);
       throw err;
     }
+    // Listen for signals before saying "listening": whoever reads that line
+    // may stop the server at once, and a signal with no handler kills.
+    const stopped = (io.waitForStop ?? waitForSignal)();
     io.stderr(`hearth serve: listening on ${server.url} (${backend.description}, max body ${maxBodyBytes} bytes); Ctrl-C to stop\n`);
     if (values.demo) io.stderr(`hearth serve: demo page at ${server.url}${DEMO_PATH} (append #token=<a read-write token of ledger demo>)\n`);
-    const reason = await (io.waitForStop ?? waitForSignal)();
+    const reason = await stopped;
     io.stderr(`hearth serve: ${reason}, shutting down\n`);
     const forced = (io.waitForStop ?? waitForSignal)().then((again) => {
       io.stderr(`hearth serve: ${again} again, exiting at once\n`);
