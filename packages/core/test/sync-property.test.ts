@@ -56,6 +56,7 @@ const faultsArb: fc.Arbitrary<FaultProfile> = fc.record({
   shuffleLists: fc.boolean(),
   omitRecentRate: rate(0.5),
   dropWatchRate: rate(0.2),
+  namelessWatchRate: rate(0.5),
 });
 
 /** Mostly memory replicas; some runs put some replicas on file stores (restarts then reopen from disk). */
@@ -140,7 +141,7 @@ describe("sync through faulty remotes (property)", () => {
     );
     // What the runs exercised: a property that injected no faults would prove little.
     console.log(`sync property: ${JSON.stringify({ ...tally, slowestMs: Math.round(tally.slowestMs) })}`);
-    for (const kind of ["failedBefore", "failedAfter", "delayed", "duplicated", "shuffled", "omitted", "watchDropped", "offline"]) {
+    for (const kind of ["failedBefore", "failedAfter", "delayed", "duplicated", "shuffled", "omitted", "watchDropped", "watchNameless", "offline"]) {
       expect(tally.faults[kind], `faults of kind ${kind} injected`).toBeGreaterThan(0);
     }
   }, Math.max(120_000, NUM_RUNS * 1_000));

@@ -50,6 +50,8 @@ import { Emitter, type AttachmentEvents, type SyncError, type SyncState, type Sy
 const MAX_BUNDLE_EVENTS = 2_000;
 /** Superseded announcements are deleted once at least this many have piled up. */
 const COLLECT_AFTER = 8;
+/** Deletes of superseded announcements in flight at once. */
+const COLLECT_CONCURRENCY = 4;
 /** Remote reads in flight at once during a pull. */
 const FETCH_CONCURRENCY = 8;
 /** Backoff after transient failures: first delay and cap (ms). */
@@ -132,6 +134,8 @@ export class Attachment {
   /** The next pull lists announcements instead of trusting {@link #hints} (something may have been missed). */
   #listNeeded = true;
   #fullScanDone = false;
+  /** Superseded announcements being deleted, beside the loop (one batch at a time). */
+  #collecting: Promise<void> | undefined;
   /** True while this attachment's own merge is being applied. */
   #merging = false;
 
@@ -313,6 +317,7 @@ export class Attachment {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
       await this.#running?.catch(() => undefined);
+      await this.#collecting;
       if (flushing) await withDeadline(this.#pushAll(), options.flushTimeoutMs ?? 5_000).catch(() => undefined);
       for (const waiter of this.#waiters.splice(0)) {
         waiter.reject(new HearthError("STORE_CLOSED", `detached from ${this.url} before it was in sync`));
@@ -445,8 +450,11 @@ export class Attachment {
       ...bundles.map((b) => [this.#seenKey(b), EMPTY] as const),
     ]);
     // Collect in batches: each delete wakes every watcher, so deleting on
-    // every push would double the remote traffic per write.
-    if (announced !== undefined && covered.length >= COLLECT_AFTER) await this.#collect(covered, announced);
+    // every push would double the remote traffic per write. The deletes run
+    // beside the loop: the next push need not wait for them.
+    if (announced !== undefined && covered.length >= COLLECT_AFTER && !this.#collecting) {
+      this.#collecting = this.#collect(covered, announced).finally(() => (this.#collecting = undefined));
+    }
     this.#events.emit("status", this.status());
   }
 
@@ -462,17 +470,20 @@ export class Attachment {
     return covered;
   }
 
-  /** Deletes announcements superseded by `by` (best effort: a failed delete is retried at a later push). */
+  /**
+   * Deletes announcements superseded by `by`, a few at a time. Best effort:
+   * a failed delete (the remote failing, or closed under it) is retried at
+   * a later push, and never fails the sync.
+   */
   async #collect(covered: string[], by: string): Promise<void> {
-    for (const name of covered) {
-      if (name === by) continue;
+    await forEachLimit(covered.filter((name) => name !== by), COLLECT_CONCURRENCY, async (name) => {
       try {
         await this.#remote.delete(name);
         this.#announcements.delete(name);
-      } catch (err) {
-        if (!isHearthError(err, "STORAGE_FAILED")) throw err;
+      } catch {
+        // Left for a later push.
       }
-    }
+    });
   }
 
   // ---------------------------------------------------------------- pull
