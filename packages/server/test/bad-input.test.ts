@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeBatch } from "@hearth/core/wire";
 import { cleanup, startServer, type TestServer } from "./helpers/server.js";
 
 const MAX = 1024;
@@ -84,6 +85,7 @@ type Case = [label: string, send: () => Promise<Answer>, status: number, code: s
 
 const obj = (name: string, ledger = L): string => `/v1/ledgers/${ledger}/objects/${name}`;
 const bytes = (n: number): Uint8Array => new Uint8Array(n).fill(7);
+const batch = (ledger = L): string => `/v1/ledgers/${ledger}/batch`;
 
 const cases: Case[] = [
   // Tokens.
@@ -119,6 +121,16 @@ const cases: Case[] = [
   ["a streamed body over the limit", () => raw("PUT", obj("key/big"), { token: rw, body: bytes(MAX * 64), chunked: true }), 413, "TOO_LARGE"],
   ["a much larger declared body", () => raw("PUT", obj("key/big"), { token: rw, body: bytes(4 * 1024 * 1024) }), 413, "TOO_LARGE"],
   ["a malformed Content-Length", () => raw("PUT", obj("key/new"), { token: rw, headers: { "content-length": "3x" } }), 400, "BAD_REQUEST"],
+  // Batches: every entry is checked before any is stored.
+  ["a batch with a read token", () => raw("POST", batch(), { token: read, body: encodeBatch([["key/new", bytes(3)]]) }), 403, "FORBIDDEN"],
+  ["a batch without a token", () => raw("POST", batch(), { body: encodeBatch([["key/new", bytes(3)]]) }), 401, "UNAUTHORIZED"],
+  ["a truncated batch", () => raw("POST", batch(), { token: rw, body: encodeBatch([["key/new", bytes(3)]]).subarray(0, 9) }), 400, "BAD_REQUEST"],
+  ["a batch with too many entries", () => raw("POST", batch(), { token: rw, body: encodeBatch(Array.from({ length: 65 }, (_, i) => [`key/n${i}`, bytes(0)] as const)) }), 400, "BAD_REQUEST"],
+  ["a batch whose second name is a path trick", () => raw("POST", batch(), { token: rw, body: encodeBatch([["key/new", bytes(3)], ["../other/key/a", bytes(3)]]) }), 400, "INVALID_NAME"],
+  ["a batch whose last entry fails its CID", () => raw("POST", batch(), { token: rw, body: encodeBatch([["key/new", bytes(3)], [`head/${EMPTY_CID}`, bytes(1)]]) }), 400, "INTEGRITY"],
+  ["a batch over the body limit", () => raw("POST", batch(), { token: rw, body: encodeBatch([["key/new", bytes(MAX)]]) }), 413, "TOO_LARGE"],
+  ["a batch to an unknown ledger", () => raw("POST", batch("nowhere"), { token: rw, body: encodeBatch([["key/new", bytes(3)]]) }), 404, "UNKNOWN_LEDGER"],
+  ["a GET of the batch endpoint", () => raw("GET", batch(), { token: rw }), 400, "BAD_REQUEST"],
   // Names and path tricks.
   ["../ in an object name", () => raw("PUT", obj("../../other/objects/key/a"), { token: rw, body: bytes(3) }), 400, "INVALID_NAME"],
   ["../ inside a name", () => raw("DELETE", obj("key/../key/a"), { token: rw }), 400, "INVALID_NAME"],

@@ -22,8 +22,8 @@ import { HearthError } from "../errors.js";
 import { errorForFailure, errorForStatus, readWireError, type RequestContext } from "./http-errors.js";
 import { assertToken, parseHttpUrl, type HttpLocation } from "./http-url.js";
 import { SocketWatch, type ReconnectOptions, type WebSocketConstructor } from "./http-watch.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener } from "./types.js";
-import { listPath, objectPath, watchPath, WIRE_VERSION } from "./wire.js";
+import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";
+import { batchPath, encodeBatch, listPath, MAX_BATCH_ENTRIES, objectPath, watchPath, WIRE_VERSION } from "./wire.js";
 
 export type { WebSocketConstructor, WebSocketLike, ReconnectOptions } from "./http-watch.js";
 
@@ -102,6 +102,22 @@ class HttpRemote implements Remote {
     const body = new Uint8Array(bytes); // a copy: the caller may change its array while we send
     await this.#request("PUT", objectPath(this.#location.ledger, name), `put ${name}`, {
       body,
+      headers: { "content-type": "application/octet-stream" },
+    });
+  }
+
+  /** Several puts in one request (`POST …/batch`), stored in order by the server. */
+  async putAll(entries: readonly RemoteEntry[]): Promise<void> {
+    if (!Array.isArray(entries)) throw new TypeError("putAll takes an array of [name, bytes] entries");
+    for (const [name, bytes] of entries) {
+      assertRemoteName(name);
+      if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
+    }
+    if (entries.length > MAX_BATCH_ENTRIES) throw new HearthError("INVALID_ARGUMENT", `putAll takes at most ${MAX_BATCH_ENTRIES} entries, got ${entries.length}; split them`);
+    this.#assertOpen();
+    if (entries.length === 0) return;
+    await this.#request("POST", batchPath(this.#location.ledger), `put ${entries.map(([n]) => n).join(", ")}`, {
+      body: encodeBatch(entries), // a copy, as for put
       headers: { "content-type": "application/octet-stream" },
     });
   }

@@ -14,7 +14,7 @@
 import { HearthError } from "../errors.js";
 import { copyBytes, SortedKeys } from "../store/memory.js";
 import { parseLocation } from "../url.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChange, type RemoteChangeListener } from "./types.js";
+import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./types.js";
 
 /** One watcher registered through some handle. */
 interface Watcher {
@@ -93,11 +93,26 @@ class MemoryRemote implements Remote {
     assertRemoteName(name);
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
     this.assertOpen();
+    this.store(name, bytes);
+  }
+
+  private store(name: string, bytes: Uint8Array): void {
     const { values, names } = this.point;
     if (!values.has(name)) names.add(name);
     const stored = copyBytes(bytes);
     values.set(name, stored);
     this.changed(name, stored);
+  }
+
+  /** Stores every entry (in order, at once: nothing runs in between). */
+  async putAll(entries: readonly RemoteEntry[]): Promise<void> {
+    if (!Array.isArray(entries)) throw new TypeError("putAll takes an array of [name, bytes] entries");
+    for (const [name, bytes] of entries) {
+      assertRemoteName(name);
+      if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
+    }
+    this.assertOpen();
+    for (const [name, bytes] of entries) this.store(name, bytes);
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {

@@ -65,6 +65,14 @@ export interface Remote {
   get(name: string): Promise<Uint8Array | undefined>;
   /** Every name starting with `prefix`, ascending by plain string order. */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Optional: stores several values in one round trip, in order — each
+   * entry durable and visible before the next one is — and resolves once
+   * all are stored. If it fails, a prefix of the entries may be stored.
+   * The sync engine uses it to store a bundle and its announcement at once
+   * where the remote offers it, and plain `put`s where not.
+   */
+  putAll?(entries: readonly RemoteEntry[]): Promise<void>;
   /** Removes `name`; removing a missing name is not an error. */
   delete(name: string): Promise<void>;
   /**
@@ -77,6 +85,9 @@ export interface Remote {
   /** Releases resources (watchers, sockets, handles). Idempotent. */
   close(): Promise<void>;
 }
+
+/** A name and the value to store under it. */
+export type RemoteEntry = readonly [name: string, bytes: Uint8Array];
 
 /** Longest name a remote must accept. */
 export const MAX_REMOTE_NAME_LENGTH = 512;

@@ -10,6 +10,7 @@
  * | `PUT  /v1/ledgers/L/objects/<name>` | 204 | the bytes (`application/octet-stream`) |
  * | `GET  /v1/ledgers/L/objects/<name>` | 200 bytes, 404 if absent | |
  * | `DELETE /v1/ledgers/L/objects/<name>` | 204 (also if absent) | |
+ * | `POST /v1/ledgers/L/batch` | 204 | several puts, stored in order ({@link encodeBatch}) |
  * | `GET  /v1/ledgers/L/list?prefix=<p>` | 200 `{ "names": [...] }` ascending | |
  * | `GET  /v1/ledgers/L/watch` (WebSocket upgrade) | see {@link WatchClientMessage} | |
  * | `GET  /healthz` | 200 `{ "ok": true }` (no auth) | |
@@ -37,6 +38,60 @@ export const LEDGER_NAME = /^(?!\.)[A-Za-z0-9._-]{1,128}$/;
 /** Path of an object of ledger `ledger`. The name's segments are already URL-safe. */
 export function objectPath(ledger: string, name: string): string {
   return `/v${WIRE_VERSION}/ledgers/${ledger}/objects/${name}`;
+}
+
+/** Path of the batch endpoint: several puts in one request. */
+export function batchPath(ledger: string): string {
+  return `/v${WIRE_VERSION}/ledgers/${ledger}/batch`;
+}
+
+/** Most entries in one batch. */
+export const MAX_BATCH_ENTRIES = 64;
+
+/**
+ * The body of a batch: for each entry, the name's length (2 bytes, big
+ * endian), the name (ASCII), the value's length (4 bytes, big endian), the
+ * value. Names must be valid remote names (checked by the caller).
+ */
+export function encodeBatch(entries: readonly (readonly [string, Uint8Array])[]): Uint8Array<ArrayBuffer> {
+  const names = entries.map(([name]) => new TextEncoder().encode(name));
+  const size = entries.reduce((n, [, bytes], i) => n + 6 + names[i]!.length + bytes.length, 0);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  entries.forEach(([, bytes], i) => {
+    view.setUint16(at, names[i]!.length);
+    out.set(names[i]!, at + 2);
+    at += 2 + names[i]!.length;
+    view.setUint32(at, bytes.length);
+    out.set(bytes, at + 4);
+    at += 4 + bytes.length;
+  });
+  return out;
+}
+
+/**
+ * The entries of a batch body made by {@link encodeBatch} (values are views
+ * into `body`). Names are not validated here.
+ * @throws TypeError if the body is truncated, has trailing bytes, or more than {@link MAX_BATCH_ENTRIES} entries
+ */
+export function decodeBatch(body: Uint8Array): [string, Uint8Array][] {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const entries: [string, Uint8Array][] = [];
+  let at = 0;
+  while (at < body.length) {
+    if (entries.length === MAX_BATCH_ENTRIES) throw new TypeError(`a batch holds at most ${MAX_BATCH_ENTRIES} entries`);
+    if (at + 2 > body.length) throw new TypeError("batch truncated in a name length");
+    const nameLength = view.getUint16(at);
+    if (at + 2 + nameLength + 4 > body.length) throw new TypeError("batch truncated in a name");
+    const name = new TextDecoder().decode(body.subarray(at + 2, at + 2 + nameLength));
+    at += 2 + nameLength;
+    const length = view.getUint32(at);
+    if (at + 4 + length > body.length) throw new TypeError(`batch truncated in the value of ${JSON.stringify(name)}`);
+    entries.push([name, body.subarray(at + 4, at + 4 + length)]);
+    at += 4 + length;
+  }
+  return entries;
 }
 
 /** Path of the listing endpoint (add `?prefix=`). */

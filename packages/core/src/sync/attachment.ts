@@ -48,6 +48,8 @@ import { Emitter, type AttachmentEvents, type SyncError, type SyncState, type Sy
 
 /** Most events in one bundle; bigger pushes become several bundles under one announcement. */
 const MAX_BUNDLE_EVENTS = 2_000;
+/** A bundle and its announcement go in one `putAll` up to this size; bigger ones as two puts. */
+const MAX_BATCH_BYTES = 1024 * 1024;
 /** Superseded announcements are deleted once at least this many have piled up. */
 const COLLECT_AFTER = 8;
 /** Deletes of superseded announcements in flight at once. */
@@ -423,7 +425,9 @@ export class Attachment {
     if (this.#pushedThrough >= count) return;
     const covered = await this.#coveredAnnouncements();
     const bundles: string[] = [];
-    let lastBundleEvents: Uint8Array[] = [];
+    // The last bundle is stored together with the announcement (one round
+    // trip where the remote has putAll); earlier ones as they are sealed.
+    let last: { name: string; bytes: Uint8Array; events: Uint8Array[] } | undefined;
     for (let from = this.#pushedThrough + 1; from <= count; ) {
       const events = await this.#port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
       if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(this.#port.name)} ends before position ${from}`);
@@ -431,14 +435,19 @@ export class Attachment {
       const mine = events.filter((e) => !this.#fromRemote.has(e.cid.toString())).map((e) => e.bytes);
       if (mine.length === 0) continue;
       const bundle = await sealBundle(this.#ctx, this.#keys.writeKey(), mine);
-      await this.#remote.put(bundle.name, bundle.bytes);
+      if (last) await this.#remote.put(last.name, last.bytes);
+      last = { ...bundle, events: mine };
       bundles.push(bundle.name);
-      lastBundleEvents = mine;
     }
     let announced: string | undefined;
-    if (bundles.length > 0) {
-      const head = await sealAnnouncement(this.#ctx, this.#keys.writeKey(), heads, bundles, lastBundleEvents);
-      await this.#remote.put(head.name, head.bytes);
+    if (last) {
+      const head = await sealAnnouncement(this.#ctx, this.#keys.writeKey(), heads, bundles, last.events);
+      if (this.#remote.putAll && last.bytes.length + head.bytes.length <= MAX_BATCH_BYTES) {
+        await this.#remote.putAll([[last.name, last.bytes], [head.name, head.bytes]]);
+      } else {
+        await this.#remote.put(last.name, last.bytes);
+        await this.#remote.put(head.name, head.bytes);
+      }
       announced = head.name;
       this.#announcements.set(head.name, { v: 1, h: heads, b: bundles }); // its inlined events need not be kept
       for (const h of heads) this.#knownHeads.add(h.toString());

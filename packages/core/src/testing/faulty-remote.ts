@@ -11,7 +11,7 @@
  * @module
  */
 import { HearthError } from "../errors.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener } from "../remote/types.js";
+import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "../remote/types.js";
 import { rng } from "./rng.js";
 
 /** Which faults to inject, and how often (every rate is a probability per operation, default 0). */
@@ -153,6 +153,18 @@ export function faultyRemote(inner: Remote, options: FaultyRemoteOptions): Fault
       assertRemoteName(name);
       return run(`get ${name}`, () => inner.get(name));
     },
+    ...(inner.putAll && {
+      async putAll(entries: readonly RemoteEntry[]) {
+        for (const [name] of entries) assertRemoteName(name);
+        const copies = entries.map(([name, bytes]) => [name, bytes instanceof Uint8Array ? bytes.slice() : bytes] as const);
+        await run(`putAll ${entries.length}`, async () => {
+          // Sometimes only a prefix arrives before the failure (a batch cut short).
+          const cut = copies.length > 1 && active(options.failRate) ? 1 + Math.floor(random() * (copies.length - 1)) : copies.length;
+          await inner.putAll!(copies.slice(0, cut));
+          if (cut < copies.length) throw fail("after", `putAll (stored ${cut} of ${copies.length})`);
+        });
+      },
+    }),
     async list(prefix) {
       assertRemotePrefix(prefix);
       let names = await run(`list ${prefix}`, () => inner.list(prefix));

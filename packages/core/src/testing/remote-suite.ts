@@ -241,6 +241,20 @@ export function remoteConformance(factory: RemoteFactory): TestCase[] {
     stop?.();
   }, watching);
 
+  add("putAll stores every entry in order; a bad name stores nothing", async (r, another) => {
+    const putAll = r.putAll!.bind(r);
+    await putAll([]);
+    const values = [utf8("first"), utf8("second"), utf8("third, longer")];
+    await putAll([["b/1", values[0]!], ["h/1", values[1]!], ["b/1", values[2]!]]);
+    values[0]![0] = 0; // copied in
+    const b = await another();
+    checkEqual(await b.list(""), ["b/1", "h/1"]);
+    checkEqual(await b.get("b/1"), utf8("third, longer")); // the later entry wins
+    checkEqual(await b.get("h/1"), utf8("second"));
+    await checkRejects(putAll([["ok/1", utf8("x")], ["../bad", utf8("y")]]), "INVALID_ARGUMENT");
+    checkEqual(await b.list("ok/"), []);
+  }, (remote) => typeof remote.putAll === "function");
+
   add("watch fires for this client's own writes and for nested names", async (r) => {
     let calls = 0;
     const stop = r.watch?.("key/", () => calls++);

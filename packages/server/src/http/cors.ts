@@ -20,7 +20,7 @@ export function answerPreflight(req: IncomingMessage, res: ServerResponse): bool
   if (req.method !== "OPTIONS" || req.headers["access-control-request-method"] === undefined) return false;
   res.writeHead(204, {
     "access-control-allow-origin": "*",
-    "access-control-allow-methods": "GET, PUT, DELETE",
+    "access-control-allow-methods": "GET, PUT, POST, DELETE",
     "access-control-allow-headers": "authorization, content-type",
     "access-control-max-age": "600",
   });

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { allowCrossOrigin, answerPreflight } from "./cors.js";
 import { sendFailure, sendJson, WireFailure } from "./failure.js";
-import { handleList, handleObject, type ObjectContext } from "./objects.js";
+import { handleBatch, handleList, handleObject, type ObjectContext } from "./objects.js";
 import { parseRoute, pathOf } from "./route.js";
 import { serveStatic, type StaticFiles } from "./static.js";
 
@@ -50,6 +50,9 @@ export async function handleRequest(ctx: HandlerContext, req: IncomingMessage, r
         return;
       case "list":
         await handleList(ctx, req, res, route.ledger, route.prefix);
+        return;
+      case "batch":
+        await handleBatch(ctx, req, res, route.ledger);
         return;
       case "watch":
         throw new WireFailure("BAD_REQUEST", "the watch endpoint takes a WebSocket upgrade");

@@ -1,16 +1,16 @@
 /**
- * The object routes: put, get and delete one object, and list names. Each
- * handler authorizes first, then validates the body, then touches the
- * backend, so every refusal leaves the store as it was; a change is
- * published to watchers (on every instance, through the backend's
- * notifier) only after the backend acknowledged it, with the value of a
- * small put inlined so watchers need not fetch it.
+ * The object routes: put, get and delete one object, put several (batch),
+ * and list names. Each handler authorizes first, then validates the body,
+ * then touches the backend, so every refusal leaves the store as it was;
+ * a change is published to watchers (on every instance, through the
+ * backend's notifier) only after the backend acknowledged it, with the
+ * value of a small put inlined so watchers need not fetch it.
  *
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isHearthError } from "@hearth/core";
-import { WATCH_INLINE_MAX_BYTES } from "@hearth/core/wire";
+import { assertRemoteName, isHearthError } from "@hearth/core";
+import { decodeBatch, WATCH_INLINE_MAX_BYTES } from "@hearth/core/wire";
 import type { Backend, ObjectChange } from "../backend/types.js";
 import type { Logger } from "../log.js";
 import type { TokenCheck } from "./token-cache.js";
@@ -37,7 +37,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
       const body = await readBody(req, ctx.maxBodyBytes);
       await checkIntegrity(name, body);
       await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
-      await publish(ctx, ledger, body.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes: body } : { name, op: "put" });
+      await publish(ctx, ledger, [body.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes: body } : { name, op: "put" }]);
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
     }
@@ -52,13 +52,50 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
     case "DELETE": {
       await authorize(ctx.tokens, token, ledger, "write");
       await backendCall(() => ctx.backend.objects.delete(ledger, name), name);
-      await publish(ctx, ledger, { name, op: "delete" });
+      await publish(ctx, ledger, [{ name, op: "delete" }]);
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
     }
     default:
       throw new WireFailure("BAD_REQUEST", `method ${req.method ?? "?"} is not allowed on an object; use GET, PUT or DELETE`);
   }
+}
+
+/**
+ * `POST /v1/ledgers/<ledger>/batch`: several puts in one request. Every
+ * entry is checked (name, integrity) before any is stored, so a refused
+ * batch changes nothing; then they are stored in order and watchers hear of
+ * all of them in one notification.
+ */
+export async function handleBatch(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse, ledger: string): Promise<void> {
+  if (req.method !== "POST") throw new WireFailure("BAD_REQUEST", `method ${req.method ?? "?"} is not allowed on batch; use POST`);
+  await authorize(ctx.tokens, bearerToken(req.headers.authorization), ledger, "write");
+  const body = await readBody(req, ctx.maxBodyBytes);
+  let entries: [string, Uint8Array][];
+  try {
+    entries = decodeBatch(body);
+  } catch (err) {
+    throw new WireFailure("BAD_REQUEST", `malformed batch: ${(err as Error).message}`);
+  }
+  for (const [name, bytes] of entries) {
+    try {
+      assertRemoteName(name);
+    } catch (err) {
+      throw new WireFailure("INVALID_NAME", (err as Error).message);
+    }
+    await checkIntegrity(name, bytes);
+  }
+  const changes: ObjectChange[] = [];
+  try {
+    for (const [name, bytes] of entries) {
+      await backendCall(() => ctx.backend.objects.put(ledger, name, bytes), name);
+      changes.push(bytes.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes } : { name, op: "put" });
+    }
+  } finally {
+    // What was stored is told, even if a later entry failed.
+    if (changes.length > 0) await publish(ctx, ledger, changes);
+  }
+  res.writeHead(204, { "cache-control": "no-store" }).end();
 }
 
 /** `GET /v1/ledgers/<ledger>/list?prefix=<p>`. */
@@ -90,10 +127,10 @@ async function backendCall<T>(call: () => Promise<T>, name: string): Promise<T> 
  * watchers still find it on their next reconnect or safety poll, so the
  * request succeeds and the failure is logged.
  */
-async function publish(ctx: ObjectContext, ledger: string, change: ObjectChange): Promise<void> {
+async function publish(ctx: ObjectContext, ledger: string, changes: readonly ObjectChange[]): Promise<void> {
   try {
-    await ctx.backend.notifier.publish(ledger, [change]);
+    await ctx.backend.notifier.publish(ledger, changes);
   } catch (err) {
-    ctx.logger({ level: "warn", msg: "notify failed", ledger, name: change.name, error: String(err) });
+    ctx.logger({ level: "warn", msg: "notify failed", ledger, names: changes.map((c) => c.name), error: String(err) });
   }
 }

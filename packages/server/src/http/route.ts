@@ -18,6 +18,7 @@ export type Route =
   | { readonly kind: "health" }
   | { readonly kind: "object"; readonly ledger: string; readonly name: string }
   | { readonly kind: "list"; readonly ledger: string; readonly prefix: string }
+  | { readonly kind: "batch"; readonly ledger: string }
   | { readonly kind: "watch"; readonly ledger: string };
 
 /** The path of a request target, without its query (what logs show). */
@@ -43,7 +44,7 @@ export function parseRoute(target: string): Route {
   if (path === "/healthz") return { kind: "health" };
   const [version, ledgers, ledger, kind, ...rest] = segments;
   if (version !== `v${WIRE_VERSION}` || ledgers !== "ledgers" || ledger === undefined || kind === undefined) {
-    throw new WireFailure("NOT_FOUND", `no route ${JSON.stringify(path)}; this server speaks /v${WIRE_VERSION}/ledgers/<ledger>/{objects/<name>,list,watch}`);
+    throw new WireFailure("NOT_FOUND", `no route ${JSON.stringify(path)}; this server speaks /v${WIRE_VERSION}/ledgers/<ledger>/{objects/<name>,batch,list,watch}`);
   }
   if (!LEDGER_NAME.test(ledger)) {
     throw new WireFailure("INVALID_NAME", `ledger name ${JSON.stringify(ledger)} is malformed: use 1–128 of A-Z a-z 0-9 . _ -, not starting with "."`);
@@ -59,6 +60,7 @@ export function parseRoute(target: string): Route {
   }
   if (rest.length === 0 && kind === "list") return { kind: "list", ledger, prefix: prefixOf(query) };
   if (rest.length === 0 && kind === "watch") return { kind: "watch", ledger };
+  if (rest.length === 0 && kind === "batch") return { kind: "batch", ledger };
   throw new WireFailure("NOT_FOUND", `no route ${JSON.stringify(path)}`);
 }
 
