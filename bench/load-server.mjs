@@ -196,7 +196,8 @@ export async function summarizeLog(logFile, window = { from: -Infinity, to: Infi
     const at = Date.parse(entry.time);
     if (!(at >= window.from && at <= window.to)) continue;
     const object = /\/objects\/([a-z]+)\//.exec(entry.path ?? "");
-    const kind = `${entry.method} ${object ? object[1] : /\/list$/.test(entry.path ?? "") ? "list" : (entry.path ?? "?")}${entry.status >= 400 ? ` ${entry.status}` : ""}`;
+    const route = object ? object[1] : /\/(list|batch)$/.exec(entry.path ?? "")?.[1] ?? entry.path ?? "?";
+    const kind = `${entry.method} ${route}${entry.status >= 400 ? ` ${entry.status}` : ""}`;
     let ms = byKind.get(kind);
     if (!ms) byKind.set(kind, (ms = []));
     ms.push(entry.ms);

@@ -22,7 +22,7 @@ globalThis.fetch = async (input, init) => {
   const response = await realFetch(input, init);
   const url = typeof input === "string" ? input : input.url;
   const object = /\/objects\/([a-z]+)\//.exec(url);
-  const kind = `${init?.method ?? "GET"} ${object ? object[1] : url.includes("/list") ? "list" : "other"}${response.ok ? "" : ` ${response.status}`}`;
+  const kind = `${init?.method ?? "GET"} ${object ? object[1] : url.includes("/list") ? "list" : url.includes("/batch") ? "batch" : "other"}${response.ok ? "" : ` ${response.status}`}`;
   let list = requestMs.get(kind);
   if (!list) requestMs.set(kind, (list = []));
   list.push(performance.now() - started);
