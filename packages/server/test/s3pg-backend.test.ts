@@ -181,11 +181,16 @@ describe("s3pg notifier", () => {
     expect(onOne).toHaveLength(1); // its own notification is not delivered twice
     expect(ms).toBeLessThan(5_000);
 
+    // Changes not known exactly (a batch that failed halfway): everyone hears "anything may have changed".
+    await one.notifier.publish(l, undefined);
+    await waitFor(() => onTwo.length > 1, 5_000, "instance two to hear the unspecified change");
+    expect([onOne.at(-1), onTwo.at(-1)]).toEqual([undefined, undefined]);
+
     stopTwo();
     await one.notifier.publish(l, [put("head/c")]);
     await two.notifier.publish(l, [put("head/d")]); // reaches one; proves delivery happened after two's unsubscribe
-    await waitFor(() => onOne.length === 3, 5_000, "instance one to hear instance two's change");
-    expect(onTwo).toHaveLength(1);
+    await waitFor(() => onOne.length === 4, 5_000, "instance one to hear instance two's change");
+    expect(onTwo).toHaveLength(2);
     expect(other).toEqual([]);
     stopOne();
     stopOther();

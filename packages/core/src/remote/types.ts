@@ -66,9 +66,9 @@ export interface Remote {
   /** Every name starting with `prefix`, ascending by plain string order. */
   list(prefix: string): Promise<string[]>;
   /**
-   * Optional: stores several values in one round trip, in order — each
-   * entry durable and visible before the next one is — and resolves once
-   * all are stored. If it fails, a prefix of the entries may be stored.
+   * Optional: stores several values at once, in order — no entry becomes
+   * visible before the entries before it — and resolves once all are
+   * durable and visible. If it fails, a prefix of the entries may be stored.
    * The sync engine uses it to store a bundle and its announcement at once
    * where the remote offers it, and plain `put`s where not.
    */

@@ -12,7 +12,7 @@ import type { ChangeListener, Notifier, ObjectChange } from "./types.js";
 export class LocalNotifier implements Notifier {
   readonly #listeners = new Map<string, Set<ChangeListener>>();
 
-  async publish(ledger: string, changes: readonly ObjectChange[]): Promise<void> {
+  async publish(ledger: string, changes: readonly ObjectChange[] | undefined): Promise<void> {
     for (const fn of [...(this.#listeners.get(ledger) ?? [])]) {
       try {
         fn(changes);

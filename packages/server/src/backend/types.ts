@@ -12,6 +12,11 @@
 /** Objects of every ledger. Names are validated remote names; ledgers are validated ledger names. */
 export interface ObjectBackend {
   put(ledger: string, name: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Optional: stores `entries` in order (no entry visible before the ones
+   * before it); the batch route falls back to `put` one by one without it.
+   */
+  putAll?(ledger: string, entries: readonly (readonly [string, Uint8Array])[]): Promise<void>;
   get(ledger: string, name: string): Promise<Uint8Array | undefined>;
   /** Names under `prefix`, ascending by plain string order. */
   list(ledger: string, prefix: string): Promise<string[]>;
@@ -64,8 +69,12 @@ export type ChangeListener = (changes: readonly ObjectChange[] | undefined) => v
 
 /** Change notification across every instance that serves a ledger. */
 export interface Notifier {
-  /** Tells every subscriber (on every instance) of `changes` to `ledger`. */
-  publish(ledger: string, changes: readonly ObjectChange[]): Promise<void>;
+  /**
+   * Tells every subscriber (on every instance) of `changes` to `ledger`;
+   * `undefined` when the changes are not known exactly (a batch that
+   * failed halfway): subscribers then hear that anything may have changed.
+   */
+  publish(ledger: string, changes: readonly ObjectChange[] | undefined): Promise<void>;
   /** Calls `fn` for changes of `ledger`; resolves once subscribed (no later change is missed). */
   subscribe(ledger: string, fn: ChangeListener): Promise<() => void>;
   close(): Promise<void>;

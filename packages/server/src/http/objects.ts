@@ -85,15 +85,28 @@ export async function handleBatch(ctx: ObjectContext, req: IncomingMessage, res:
     }
     await checkIntegrity(name, bytes);
   }
-  const changes: ObjectChange[] = [];
-  try {
-    for (const [name, bytes] of entries) {
-      await backendCall(() => ctx.backend.objects.put(ledger, name, bytes), name);
-      changes.push(bytes.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes } : { name, op: "put" });
+  const change = ([name, bytes]: [string, Uint8Array]): ObjectChange => (bytes.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes } : { name, op: "put" });
+  const { objects } = ctx.backend;
+  if (objects.putAll) {
+    try {
+      await backendCall(() => objects.putAll!(ledger, entries), entries.map(([n]) => n).join(", "));
+    } catch (err) {
+      // Some prefix may be stored: watchers re-list rather than miss it.
+      await publish(ctx, ledger, undefined);
+      throw err;
     }
-  } finally {
-    // What was stored is told, even if a later entry failed.
-    if (changes.length > 0) await publish(ctx, ledger, changes);
+    await publish(ctx, ledger, entries.map(change));
+  } else {
+    const stored: ObjectChange[] = [];
+    try {
+      for (const entry of entries) {
+        await backendCall(() => objects.put(ledger, entry[0], entry[1]), entry[0]);
+        stored.push(change(entry));
+      }
+    } finally {
+      // What was stored is told, even if a later entry failed.
+      if (stored.length > 0) await publish(ctx, ledger, stored);
+    }
   }
   res.writeHead(204, { "cache-control": "no-store" }).end();
 }
@@ -127,10 +140,10 @@ async function backendCall<T>(call: () => Promise<T>, name: string): Promise<T> 
  * watchers still find it on their next reconnect or safety poll, so the
  * request succeeds and the failure is logged.
  */
-async function publish(ctx: ObjectContext, ledger: string, changes: readonly ObjectChange[]): Promise<void> {
+async function publish(ctx: ObjectContext, ledger: string, changes: readonly ObjectChange[] | undefined): Promise<void> {
   try {
     await ctx.backend.notifier.publish(ledger, changes);
   } catch (err) {
-    ctx.logger({ level: "warn", msg: "notify failed", ledger, names: changes.map((c) => c.name), error: String(err) });
+    ctx.logger({ level: "warn", msg: "notify failed", ledger, names: changes?.map((c) => c.name) ?? "all", error: String(err) });
   }
 }

@@ -34,6 +34,7 @@ export function openFsObjects(dir: string, options: FsObjectsOptions = {}): Obje
   };
   return {
     put: async (l, name, bytes) => (await ledger(l)).put(name, bytes),
+    putAll: async (l, entries) => (await ledger(l)).putAll!(entries),
     get: async (l, name) => (await ledger(l)).get(name),
     list: async (l, prefix) => (await ledger(l)).list(prefix),
     delete: async (l, name) => (await ledger(l)).delete(name),

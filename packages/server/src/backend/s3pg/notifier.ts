@@ -42,11 +42,11 @@ export interface PgNotifierOptions {
   readonly onError?: (message: string, err: unknown) => void;
 }
 
-/** A notification's JSON: origin instance, ledger, changes. */
+/** A notification's JSON: origin instance, ledger, changes (`null`: anything may have changed). */
 interface Payload {
   readonly o: string;
   readonly l: string;
-  readonly c: readonly PayloadChange[];
+  readonly c: readonly PayloadChange[] | null;
 }
 
 /** One change in a payload: name, `d: 1` for a delete, `v` the value put (base64). */
@@ -84,10 +84,11 @@ export class PgNotifier implements Notifier {
     return notifier;
   }
 
-  async publish(ledger: string, changes: readonly ObjectChange[]): Promise<void> {
+  async publish(ledger: string, changes: readonly ObjectChange[] | undefined): Promise<void> {
     if (this.closed) throw new HearthError("STORE_CLOSED", "the notifier is closed");
     this.deliver(ledger, changes);
-    for (const payload of payloads(this.instance, ledger, changes)) {
+    const notifications = changes === undefined ? [JSON.stringify({ o: this.instance, l: ledger, c: null })] : payloads(this.instance, ledger, changes);
+    for (const payload of notifications) {
       try {
         await this.options.pool.query("SELECT pg_notify($1, $2)", [this.options.channel, payload]);
       } catch (err) {
@@ -207,7 +208,9 @@ export class PgNotifier implements Notifier {
     } catch {
       return; // not ours
     }
-    if (payload.o === this.instance || typeof payload.l !== "string" || !Array.isArray(payload.c)) return;
+    if (payload.o === this.instance || typeof payload.l !== "string") return;
+    if (payload.c === null) return this.deliver(payload.l, undefined);
+    if (!Array.isArray(payload.c)) return;
     const changes: ObjectChange[] = [];
     for (const c of payload.c) {
       if (typeof c?.n !== "string") continue;
