@@ -50,15 +50,15 @@ export async function eventCid(bytes: Uint8Array): Promise<CID> {
 
 /**
  * Encodes `events` (block bytes, in log order) as one segment. `cids` are
- * their CIDs if the caller has them (computed otherwise).
+ * the bytes of their CIDs if the caller has them (computed otherwise).
  */
-export async function encodeSegment(events: readonly Uint8Array[], cids?: readonly CID[]): Promise<Uint8Array> {
+export async function encodeSegment(events: readonly Uint8Array[], cids?: readonly Uint8Array[]): Promise<Uint8Array> {
   const entries: Array<{ cut: number; head: Uint8Array; tail: Uint8Array }> = [];
   let size = 1 + varintLength(events.length);
   let previous: Uint8Array | undefined;
   for (let i = 0; i < events.length; i++) {
     const bytes = events[i]!;
-    const at = previous === undefined ? -1 : lastIndexOf(bytes, previous);
+    const at = previous === undefined ? -1 : indexOfParent(bytes, previous);
     const entry =
       at < 0
         ? { cut: 0, head: bytes, tail: bytes.subarray(bytes.length) }
@@ -66,7 +66,7 @@ export async function encodeSegment(events: readonly Uint8Array[], cids?: readon
     const length = entry.head.length + entry.tail.length;
     size += varintLength(entry.cut) + varintLength(length) + length;
     entries.push(entry);
-    previous = (cids?.[i] ?? (await eventCid(bytes))).bytes;
+    previous = cids?.[i] ?? (await eventCid(bytes)).bytes;
   }
   const out = new Uint8Array(size);
   out[0] = SEGMENT_FORMAT;
@@ -120,15 +120,21 @@ export async function decodeSegment(segment: Uint8Array, where: string): Promise
   return { bytes, cids };
 }
 
-/** Last index of `needle` in `haystack` (parents sit near the end of an event), or -1. */
-function lastIndexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  const first = needle[0];
-  outer: for (let i = haystack.length - needle.length; i >= 0; i--) {
-    if (haystack[i] !== first) continue;
-    for (let j = 1; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return i;
-  }
+/**
+ * Where `cid` (bytes) occurs in `event`, or -1. A lone parent sits just
+ * before the closing `"v": 1` (dag-cbor orders the keys `l o p v`), so that
+ * spot is tried first; any other occurrence is found by a backward scan.
+ */
+function indexOfParent(event: Uint8Array, cid: Uint8Array): number {
+  const usual = event.length - 3 - cid.length;
+  if (usual >= 0 && occursAt(event, cid, usual)) return usual;
+  for (let i = event.length - cid.length; i >= 0; i--) if (occursAt(event, cid, i)) return i;
   return -1;
+}
+
+function occursAt(haystack: Uint8Array, needle: Uint8Array, at: number): boolean {
+  for (let j = 0; j < needle.length; j++) if (haystack[at + j] !== needle[j]) return false;
+  return true;
 }
 
 function varintLength(n: number): number {
