@@ -728,7 +728,7 @@ export class Ledger {
       ix: Object.fromEntries(indexes.map((ix) => [ix.name, ix.entry])),
     };
     put.push([META_KEY, encodeCheckpoint(checkpoint)]);
-    const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability });
+    const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true });
     await (pack ? this.#events.pack(pack, write) : write());
     state.checkpoint = checkpoint;
     this.#indexes.markStored();
