@@ -112,6 +112,31 @@ describe("event log", () => {
     expect(await log.read(SEGMENT_EVENTS + 3)).toBeUndefined();
   });
 
+  it("hands out copies, and a number written again replaces what was kept for it", async () => {
+    const store = await openMemoryStore(`memory://event-log-${Math.random()}`);
+    const log = new EventLog(store, 0, "test log");
+    const events = await chain(SEGMENT_EVENTS + 1);
+    const other = await chain(2, [events[0]!.cid]);
+    await store.write({ put: log.puts(1, events.slice(0, 3)) });
+    log.remember(1, events.slice(0, 3));
+    // Numbers 2 and 3 written again (a commit that failed after its write leaves them to the next).
+    await store.write({ put: log.puts(2, other) });
+    log.remember(2, other);
+    await store.write({ put: log.puts(4, events.slice(3)) });
+    log.remember(4, events.slice(3));
+    const expected = [events[0]!, ...other, ...events.slice(3)];
+    const first = (await log.read(1))!;
+    first.bytes.fill(0);
+    expect((await log.read(2))!.cid.toString()).toBe(other[0]!.cid.toString());
+    const plan = (await log.planPack(expected.length))!;
+    await log.pack(plan, () => store.write({ put: plan.put, del: plan.del }));
+    const packed = (await log.read(1))!;
+    packed.bytes.fill(0);
+    const read = await log.range(1, expected.length);
+    expect(read.map((e) => e.bytes)).toEqual(expected.map((e) => e.bytes));
+    expect(read.map((e) => e.cid.toString())).toEqual(expected.map((e) => e.cid.toString()));
+  });
+
   it("refuses a packed count that is not whole segments", async () => {
     const store = await openMemoryStore(`memory://event-log-${Math.random()}`);
     expect(() => new EventLog(store, 5, "test log")).toThrow(expect.objectContaining({ code: "INTEGRITY" }) as Error);

@@ -104,10 +104,14 @@ export class EventLog {
   /**
    * Keeps events just made durable by {@link puts} in memory until they are
    * packed: only while they continue the run already kept, and up to the cap.
+   * Numbers kept already are replaced (a commit that failed after its write
+   * leaves its numbers to the next one).
    */
   remember(first: number, events: ReadonlyArray<{ readonly bytes: Uint8Array; readonly cid: CID }>): void {
     if (this.#recent.length === 0) this.#recentFirst = first;
-    if (first !== this.#recentFirst + this.#recent.length) return;
+    const at = first - this.#recentFirst;
+    if (at < 0 || at > this.#recent.length) return;
+    for (const r of this.#recent.splice(at)) this.#recentBytes -= r.length - CID_BYTES;
     for (const { bytes, cid } of events) {
       // Every event CID is CIDv1/dag-cbor/sha-256 (readEvent refuses others); anything else is read from the store.
       if (cid.bytes.length !== CID_BYTES || this.#recentBytes + bytes.length > RECENT_BYTES_MAX) return;
@@ -135,10 +139,10 @@ export class EventLog {
     return copy;
   }
 
-  /** Event `n`, or undefined if it is not in the store. */
+  /** Event `n` (its bytes the caller's own copy), or undefined if it is not in the store. */
   async read(n: number): Promise<LogEntry | undefined> {
     const recent = this.#recent[n - this.#recentFirst];
-    if (recent) return { position: n, cid: CID.decode(recent.subarray(0, CID_BYTES)), bytes: recent.subarray(CID_BYTES) };
+    if (recent) return { position: n, cid: CID.decode(recent.slice(0, CID_BYTES)), bytes: recent.slice(CID_BYTES) };
     if (n > this.#packed) {
       const bytes = await this.#store.get(eventKey(n));
       if (bytes !== undefined) return { position: n, bytes, cid: await eventCid(bytes) };
@@ -150,7 +154,7 @@ export class EventLog {
     const segment = await this.#segment(first);
     const i = n - first;
     if (i >= segment.bytes.length) return undefined;
-    return { position: n, bytes: segment.bytes[i]!, cid: segment.cids[i]! };
+    return { position: n, bytes: segment.bytes[i]!.slice(), cid: segment.cids[i]! };
   }
 
   /**
