@@ -16,7 +16,7 @@
  * engine's push of fresh events does not touch the store. They are copied
  * into shared slabs with their CIDs' bytes: an ArrayBuffer or CID object
  * kept alive per event made every young-generation garbage collection pay
- * for all of them, which slowed a run of small `put`s by a fifth.
+ * for all of them, which measurably slowed a run of small `put`s.
  *
  * @module
  */
