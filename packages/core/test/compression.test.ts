@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { frameValue, unframeValue, streamCompression, COMPRESS_MIN_BYTES } from "../src/crypto/compression.js";
+import { frameValue, unframeValue, streamCompression, COMPRESS_MIN_BYTES, COMPRESS_MIN_BYTES_BACKGROUND } from "../src/crypto/compression.js";
 import { nodeCompression } from "../src/crypto/compression-node.js";
 import { openEncryptedStore } from "../src/store/encrypted.js";
 import { openMemoryStore } from "../src/store/memory.js";
@@ -42,6 +42,26 @@ describe("value framing and compression", () => {
     await expect(unframeValue(new Uint8Array([7, 1, 2]), nodeCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
     await expect(unframeValue(new Uint8Array([1, 0xff, 0xff, 0xff]), nodeCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
     await expect(unframeValue(new Uint8Array([1, 0xff, 0xff, 0xff]), undefined, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
+  });
+});
+
+describe("background writes", () => {
+  it("compress values from the lower background threshold; other writes only from the usual one", async () => {
+    const url = `memory://background-${Math.random()}`;
+    const inner = await openMemoryStore(url);
+    const store = await openEncryptedStore(inner, await openMemoryKeyring(`${url}-keys`), { cipher: nodeCipher, compression: nodeCompression });
+    const value = text("node ".repeat(Math.ceil(COMPRESS_MIN_BYTES_BACKGROUND / 5)));
+    expect(value.length).toBeLessThan(COMPRESS_MIN_BYTES);
+    await store.write({ put: [["plain", value]] });
+    await store.write({ put: [["small", value]] }, { background: true });
+    const plain = (await inner.get("plain"))!;
+    const small = (await inner.get("small"))!;
+    expect(small.length).toBeLessThan(plain.length / 2);
+    expect(await store.get("plain")).toEqual(value);
+    expect(new Uint8Array((await store.get("small"))!)).toEqual(value);
+    expect(frameValue(value.subarray(0, COMPRESS_MIN_BYTES_BACKGROUND - 1), nodeCompression, COMPRESS_MIN_BYTES_BACKGROUND)[0]).toBe(0);
+    await expect(store.write({ put: [["x", value]] }, { background: "yes" as unknown as boolean })).rejects.toThrow(TypeError);
+    await store.close();
   });
 });
 

@@ -12,8 +12,20 @@
  */
 import { HearthError } from "../errors.js";
 
-/** Values shorter than this are stored as is: the savings do not pay for the work. */
+/**
+ * Values shorter than this are stored as is: on a caller's path (a commit's
+ * event) the savings do not pay for the work, a zlib call costing several
+ * microseconds whatever the size.
+ */
 export const COMPRESS_MIN_BYTES = 1024;
+
+/**
+ * The threshold for background writes (checkpoints): there, time matters
+ * less than bytes. Tree nodes are often a few hundred bytes (the boundary
+ * rule makes their sizes geometric), and compressing those too saved a
+ * seventh of a 10,000-document ledger.
+ */
+export const COMPRESS_MIN_BYTES_BACKGROUND = 256;
 
 const RAW = 0;
 const DEFLATE_RAW = 1;
@@ -26,9 +38,12 @@ export interface Compression {
   inflate(bytes: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
-/** Frames `value` for sealing, compressed when `compression` is given and it helps. */
-export function frameValue(value: Uint8Array, compression: Compression | undefined): Uint8Array {
-  if (compression && value.length >= COMPRESS_MIN_BYTES) {
+/**
+ * Frames `value` for sealing, compressed when `compression` is given, the
+ * value is at least `minBytes` long and compressing helps.
+ */
+export function frameValue(value: Uint8Array, compression: Compression | undefined, minBytes = COMPRESS_MIN_BYTES): Uint8Array {
+  if (compression && value.length >= minBytes) {
     const deflated = compression.deflate(value);
     if (deflated.length + 16 < value.length) return withFlag(DEFLATE_RAW, deflated);
   }

@@ -8,6 +8,9 @@
  * - `ev/<n>`           the n-th event applied here (1, 2, 3, …), as its block
  *                      bytes (dag-cbor; the store encrypts; the CID is the
  *                      hash of these bytes, recomputed on read)
+ * - `sg/<n>`           events n … n + 127 packed into one segment at a
+ *                      checkpoint, replacing their `ev/<n>` records
+ *                      ({@link ./event-log}, {@link ./event-segment})
  * - `nd/<cid>`         a tree node
  *
  * Events are written once, under consecutive numbers, so a commit is one
@@ -38,6 +41,9 @@ export const seqText = (seq: number): string => seq.toString(36).padStart(10, "0
 
 /** Store key of the `n`-th event applied here. */
 export const eventKey = (n: number): string => `ev/${seqText(n)}`;
+
+/** Store key of the segment whose first event is number `first`. */
+export const segmentKey = (first: number): string => `sg/${seqText(first)}`;
 
 /** Keys of the local tree. */
 export const local = {

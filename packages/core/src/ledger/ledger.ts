@@ -25,10 +25,9 @@ import { Indexes, describeIndex, type MapFn } from "./indexes.js";
 import { treeDelta } from "./tree-delta.js";
 import { Serial } from "./serial.js";
 import { cloneJson } from "./clone.js";
-import { META_KEY, eventKey } from "./keys.js";
+import { META_KEY } from "./keys.js";
+import { EventLog } from "./event-log.js";
 import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from "./reads.js";
-import * as dagCbor from "@ipld/dag-cbor";
-import { sha256 } from "multiformats/hashes/sha2";
 import type { Keyring } from "../keyring/types.js";
 import type { Remote } from "../remote/types.js";
 import type { Platform } from "../platform/types.js";
@@ -89,6 +88,7 @@ export class Ledger {
   readonly name: string;
   readonly #store: ByteStore;
   readonly #state: LedgerState;
+  readonly #events: EventLog;
   readonly #indexes: Indexes;
   readonly #internals: LedgerInternals;
   readonly #serial = new Serial();
@@ -106,10 +106,11 @@ export class Ledger {
   #drainScheduled = false;
   #closed: Promise<void> | undefined;
 
-  private constructor(name: string, store: ByteStore, state: LedgerState, internals: LedgerInternals) {
+  private constructor(name: string, store: ByteStore, state: LedgerState, events: EventLog, internals: LedgerInternals) {
     this.name = name;
     this.#store = store;
     this.#state = state;
+    this.#events = events;
     this.#indexes = new Indexes(state.nodes, state.checkpoint?.ix ?? {});
     this.#internals = internals;
   }
@@ -117,8 +118,12 @@ export class Ledger {
   /** Loads a ledger from an (encrypting) store. Used by `open()`. */
   static async load(name: string, store: ByteStore, internals: LedgerInternals): Promise<Ledger> {
     const nodes = new NodeCache(store);
-    const state = await LedgerState.load(store, nodes);
-    return new Ledger(name, store, state, internals);
+    const replayed: Array<[number, EventBlock]> = [];
+    const state = await LedgerState.load(store, nodes, (n, event) => replayed.push([n, event]));
+    const events = new EventLog(store, state.checkpoint?.packed ?? 0, `ledger ${JSON.stringify(name)}`);
+    // Replayed events are not packed yet: keep them for the next checkpoint.
+    if (replayed.length > 0) events.remember(replayed[0]![0], replayed.map(([, event]) => event));
+    return new Ledger(name, store, state, events, internals);
   }
 
   /** The URL of the store this ledger lives in. */
@@ -343,7 +348,7 @@ export class Ledger {
     this.#assertOpen();
     const id = typeof cid === "string" ? CID.parse(cid) : cid;
     const entry = await this.#state.eventEntry(id);
-    const bytes = entry && (await this.#store.get(eventKey(entry[0])));
+    const bytes = entry && (await this.#events.read(entry[0]))?.bytes;
     if (!bytes) throw new HearthError("NOT_FOUND", `event ${id} is not in ledger ${JSON.stringify(this.name)}`);
     const block = await readEvent(id, bytes);
     return { cid: id.toString(), bytes, parents: block.value.p.map(String) };
@@ -394,8 +399,8 @@ export class Ledger {
    */
   async #persistAndApply(events: readonly EventBlock[]): Promise<Array<[string, Register]>> {
     const first = this.#state.events + 1;
-    const put = events.map((event, i) => [eventKey(first + i), event.bytes] as const);
-    await this.#store.write({ put }, { durability: this.#internals.durability });
+    await this.#store.write({ put: this.#events.puts(first, events) }, { durability: this.#internals.durability });
+    this.#events.remember(first, events);
     const changed: Array<[string, Register]> = [];
     for (const event of events) changed.push(...(await this.#state.apply(event)));
     return changed;
@@ -551,15 +556,7 @@ export class Ledger {
       ...(platform.compression && { compression: platform.compression }),
       heads: () => this.#state.heads(),
       eventCount: () => this.#state.events,
-      eventsFrom: async (from, limit) => {
-        const last = Math.min(this.#state.events, from + limit - 1);
-        const positions = Array.from({ length: Math.max(0, last - from + 1) }, (_, i) => from + i);
-        return Promise.all(positions.map(async (position) => {
-          const bytes = await store.get(eventKey(position));
-          if (!bytes) throw new HearthError("INTEGRITY", `event ${position} of ledger ${JSON.stringify(this.name)} is missing from its store`);
-          return { position, bytes, cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)) };
-        }));
-      },
+      eventsFrom: (from, limit) => this.#events.range(from, Math.min(this.#state.events, from + limit - 1)),
       hasEvent: (cid) => this.hasEvent(cid),
       ingest: (events) => this.#ingestVerified(events),
       onApplied: (fn) => {
@@ -713,9 +710,16 @@ export class Ledger {
       for (const cid of added) put.push([nodeKey(cid), state.nodes.pendingBlock(cid)!.bytes]);
       for (const cid of removed) del.push(nodeKey(cid));
     }
+    // Complete runs of events since the last pack go into segments in the same batch.
+    const pack = await this.#events.planPack(state.events);
+    if (pack) {
+      put.push(...pack.put);
+      del.push(...pack.del);
+    }
     const checkpoint: Checkpoint = {
       v: 1,
       events: state.events,
+      packed: pack?.packed ?? this.#events.packed,
       seq: state.seq,
       lamport: state.lamport,
       heads: state.heads(),
@@ -724,7 +728,8 @@ export class Ledger {
       ix: Object.fromEntries(indexes.map((ix) => [ix.name, ix.entry])),
     };
     put.push([META_KEY, encodeCheckpoint(checkpoint)]);
-    await this.#store.write({ put, del }, { durability: this.#internals.durability });
+    const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true });
+    await (pack ? this.#events.pack(pack, write) : write());
     state.checkpoint = checkpoint;
     this.#indexes.markStored();
     state.nodes.settlePending();

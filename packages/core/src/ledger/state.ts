@@ -45,6 +45,11 @@ export interface Checkpoint {
   readonly v: 1;
   /** Events applied (the last one is `ev/<events>`). */
   readonly events: number;
+  /**
+   * Events packed into segments (`sg/<n>`), a multiple of the segment size;
+   * absent (0) in checkpoints written before segments existed.
+   */
+  readonly packed?: number;
   readonly seq: number;
   readonly lamport: number;
   readonly heads: CID[];
@@ -88,9 +93,10 @@ export class LedgerState {
 
   /**
    * Loads the last checkpoint from `store` and replays the events logged
-   * after it, so every acknowledged commit is back.
+   * after it, so every acknowledged commit is back. `replayed` sees each
+   * replayed event with its number.
    */
-  static async load(store: ByteStore, nodes: NodeCache): Promise<LedgerState> {
+  static async load(store: ByteStore, nodes: NodeCache, replayed?: (n: number, event: EventBlock) => void): Promise<LedgerState> {
     const meta = await store.get(META_KEY);
     let state: LedgerState;
     if (meta === undefined) {
@@ -111,7 +117,9 @@ export class LedgerState {
     for (;;) {
       const bytes = await store.get(eventKey(state.events + 1));
       if (bytes === undefined) break;
-      await state.apply(await readEventBytes(bytes));
+      const event = await readEventBytes(bytes);
+      await state.apply(event);
+      replayed?.(state.events, event);
     }
     return state;
   }
@@ -310,7 +318,13 @@ function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   } catch (cause) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not valid dag-cbor; the store is damaged", { cause });
   }
-  if (value?.v !== 1 || !Number.isSafeInteger(value.seq) || !Number.isSafeInteger(value.events) || CID.asCID(value.state) === null) {
+  if (
+    value?.v !== 1 ||
+    !Number.isSafeInteger(value.seq) ||
+    !Number.isSafeInteger(value.events) ||
+    !(value.packed === undefined || (Number.isSafeInteger(value.packed) && value.packed >= 0 && value.packed <= value.events)) ||
+    CID.asCID(value.state) === null
+  ) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not a Hearth checkpoint; the store is damaged or not a Hearth ledger");
   }
   return value;

@@ -21,7 +21,7 @@
  */
 import { sealNow, unseal, readEnvelopeFingerprint } from "../crypto/envelope.js";
 import { webCryptoCipher, type AeadCipher } from "../crypto/cipher.js";
-import { frameValue, unframeValue, type Compression } from "../crypto/compression.js";
+import { COMPRESS_MIN_BYTES, COMPRESS_MIN_BYTES_BACKGROUND, frameValue, unframeValue, type Compression } from "../crypto/compression.js";
 import { isFingerprint } from "../crypto/fingerprint.js";
 import { HearthError, isHearthError } from "../errors.js";
 import type { DataKey, Fingerprint, Keyring } from "../keyring/types.js";
@@ -161,7 +161,7 @@ class EncryptedByteStore implements EncryptedStore {
     for (const key of batch.del ?? []) assertUsableKey(key);
     for (const [key] of batch.put ?? []) assertUsableKey(key);
     this.#assertOpen();
-    const sealed = this.#seal(batch);
+    const sealed = this.#seal(batch, options?.background === true);
     // With a synchronous cipher the inner store has the write before this
     // returns, and its own close() waits for it.
     if (!(sealed instanceof Promise)) return this.inner.write(sealed, options);
@@ -194,10 +194,14 @@ class EncryptedByteStore implements EncryptedStore {
     await this.inner.destroy();
   }
 
-  /** The batch with every value sealed; a promise only if the cipher is asynchronous. */
-  #seal(batch: WriteBatch): WriteBatch | Promise<WriteBatch> {
+  /**
+   * The batch with every value sealed; a promise only if the cipher is
+   * asynchronous. A background write compresses smaller values too.
+   */
+  #seal(batch: WriteBatch, background: boolean): WriteBatch | Promise<WriteBatch> {
     const puts = batch.put ?? [];
-    const envelopes = puts.map(([key, value]) => sealNow(this.dataKey, frameValue(value, this.compression), aadFor(key), this.cipher));
+    const minBytes = background ? COMPRESS_MIN_BYTES_BACKGROUND : COMPRESS_MIN_BYTES;
+    const envelopes = puts.map(([key, value]) => sealNow(this.dataKey, frameValue(value, this.compression, minBytes), aadFor(key), this.cipher));
     const withPuts = (sealed: Uint8Array[]): WriteBatch => {
       const put = puts.map(([key], i) => [key, sealed[i]!] as const);
       return batch.del === undefined ? { put } : { del: batch.del, put };

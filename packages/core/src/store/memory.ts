@@ -120,11 +120,15 @@ export function assertWriteBatch(batch: WriteBatch): void {
   }
 }
 
-/** Throws `TypeError` unless `options.durability` is absent or a known level. */
+/** Throws `TypeError` unless `options.durability` is absent or a known level, and `options.background` absent or a boolean. */
 export function assertWriteOptions(options: WriteOptions | undefined): void {
   const d = options?.durability;
   if (d !== undefined && d !== "process" && d !== "fsync") {
     throw new TypeError(`durability must be "process" or "fsync", got ${JSON.stringify(d)}`);
+  }
+  const background = options?.background;
+  if (background !== undefined && typeof background !== "boolean") {
+    throw new TypeError(`background must be a boolean, got ${JSON.stringify(background)}`);
   }
 }
 

@@ -37,6 +37,13 @@ export interface WriteBatch {
 export interface WriteOptions {
   /** Defaults to `"process"`. */
   readonly durability?: Durability;
+  /**
+   * The write is background work (the ledger's checkpoints), not on a
+   * caller's path, so a layer may spend more CPU on it to store it smaller:
+   * the encryption layer compresses values from 256 bytes instead of 1 KiB.
+   * Stores that do nothing with it accept it. Defaults to `false`.
+   */
+  readonly background?: boolean;
 }
 
 /**

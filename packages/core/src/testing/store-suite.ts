@@ -129,6 +129,12 @@ export function storeConformance(factory: StoreFactory): TestCase[] {
     checkEqual(await s.get("f"), utf8("1"));
   });
 
+  add("a background write is accepted and reads back the same", async (s) => {
+    const value = utf8("background ".repeat(40));
+    await s.write({ put: [["b", value]] }, { background: true });
+    checkEqual(await s.get("b"), value);
+  });
+
   add("calls after close reject with STORE_CLOSED; close is idempotent", async (s) => {
     await s.close();
     await s.close();

@@ -1,0 +1,237 @@
+/**
+ * Event segments and the event log: the segment codec round-trips any run of
+ * events (cutting a parent CID only where it is the previous event's), the
+ * log reads events wherever they are stored, also while a pack is being
+ * written, and a ledger packs checkpointed events, reads them back after a
+ * reopen, serves them to replication and to sync, and reports a damaged
+ * segment as INTEGRITY.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CID } from "multiformats/cid";
+import { open, openFileStore, type Ledger } from "../src/index.node.js";
+import { createEvent, type EventBlock } from "../src/crdt/event.js";
+import { decodeSegment, encodeSegment, eventCid } from "../src/ledger/event-segment.js";
+import { EventLog, SEGMENT_EVENTS } from "../src/ledger/event-log.js";
+import { openMemoryStore } from "../src/store/memory.js";
+import { eventKey, segmentKey } from "../src/ledger/keys.js";
+import { missingEvents } from "./helpers/replicate.js";
+import { Peers, docsOf } from "./helpers/sync-peers.js";
+
+/** A chain of `n` events, each the only parent of the next (a lone writer's commits). */
+async function chain(n: number, from: CID[] = []): Promise<EventBlock[]> {
+  const events: EventBlock[] = [];
+  let parents = from;
+  for (let i = 0; i < n; i++) {
+    const event = await createEvent(parents, i + 1, [{ i: `doc-${i % 7}`, d: { n: i, title: `todo ${i}` }, s: [] }]);
+    events.push(event);
+    parents = [event.cid];
+  }
+  return events;
+}
+
+describe("event segments", () => {
+  it("round-trip a chain, cutting each parent that is the previous event", async () => {
+    const events = await chain(50);
+    const segment = await encodeSegment(events.map((e) => e.bytes));
+    const decoded = await decodeSegment(segment, "test segment");
+    expect(decoded.bytes).toEqual(events.map((e) => e.bytes));
+    expect(decoded.cids.map(String)).toEqual(events.map((e) => e.cid.toString()));
+    const whole = events.reduce((sum, e) => sum + e.bytes.length, 0);
+    // 49 parents of 36 bytes are cut; framing is a few bytes per event.
+    expect(segment.length).toBeLessThan(whole - 49 * 36 + 3 * 50);
+  });
+
+  it("keep events whole whose parents are elsewhere (merges, foreign events, the first of a segment)", async () => {
+    const a = await chain(3);
+    const b = await chain(3, [a[0]!.cid]);
+    const merge = await createEvent([a[2]!.cid, b[2]!.cid], 9, [{ i: "m", d: null, s: [a[1]!.cid] }]);
+    const events = [b[0]!, a[1]!, a[2]!, merge, b[1]!, b[2]!];
+    const decoded = await decodeSegment(await encodeSegment(events.map((e) => e.bytes)), "test segment");
+    expect(decoded.bytes).toEqual(events.map((e) => e.bytes));
+    expect(decoded.cids.map(String)).toEqual(events.map((e) => e.cid.toString()));
+  });
+
+  it("round-trip any bytes, wherever the previous CID appears in them (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ head: fc.uint8Array({ maxLength: 60 }), tail: fc.uint8Array({ maxLength: 60 }), cite: fc.boolean() }), { minLength: 1, maxLength: 20 }),
+        async (parts) => {
+          const events: Uint8Array[] = [];
+          for (const { head, tail, cite } of parts) {
+            const previous = events.length > 0 && cite ? (await eventCid(events[events.length - 1]!)).bytes : new Uint8Array(0);
+            events.push(Uint8Array.from([...head, ...previous, ...tail]));
+          }
+          const decoded = await decodeSegment(await encodeSegment(events), "test segment");
+          expect(decoded.bytes).toEqual(events);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("are INTEGRITY when malformed or of an unknown format", async () => {
+    const good = await encodeSegment((await chain(3)).map((e) => e.bytes));
+    const cases: Uint8Array[] = [
+      Uint8Array.from([2, ...good.subarray(1)]), // unknown format
+      good.subarray(0, good.length - 1), // truncated entry
+      Uint8Array.from([...good, 0]), // trailing byte
+      Uint8Array.from([1, 1, 1, 1, 0]), // the first entry cuts a previous event
+      Uint8Array.from([1, 0x80]), // truncated count
+    ];
+    for (const bytes of cases) await expect(decodeSegment(bytes, "test segment")).rejects.toMatchObject({ code: "INTEGRITY" });
+  });
+});
+
+describe("event log", () => {
+  it("reads an event missed under ev/<n> from its segment once a pack racing the read lands", async () => {
+    const store = await openMemoryStore(`memory://event-log-${Math.random()}`);
+    const log = new EventLog(store, 0, "test log");
+    const events = await chain(SEGMENT_EVENTS + 2);
+    await store.write({ put: log.puts(1, events) });
+    const plan = (await log.planPack(events.length))!;
+    expect(plan.packed).toBe(SEGMENT_EVENTS);
+    let land!: () => void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    // The batch is applied at once, but the write is acknowledged only later.
+    const packing = log.pack(plan, async () => {
+      await store.write({ put: plan.put, del: plan.del });
+      await landed;
+    });
+    const reading = log.range(1, SEGMENT_EVENTS + 2);
+    land();
+    await packing;
+    const read = await reading;
+    expect(read.map((e) => e.bytes)).toEqual(events.map((e) => e.bytes));
+    expect(read.map((e) => e.cid.toString())).toEqual(events.map((e) => e.cid.toString()));
+    expect(await store.list("ev/")).toEqual([eventKey(SEGMENT_EVENTS + 1), eventKey(SEGMENT_EVENTS + 2)]);
+    expect(await store.list("sg/")).toEqual([segmentKey(1)]);
+    expect(await log.read(SEGMENT_EVENTS + 3)).toBeUndefined();
+  });
+
+  it("hands out copies, and a number written again replaces what was kept for it", async () => {
+    const store = await openMemoryStore(`memory://event-log-${Math.random()}`);
+    const log = new EventLog(store, 0, "test log");
+    const events = await chain(SEGMENT_EVENTS + 1);
+    const other = await chain(2, [events[0]!.cid]);
+    await store.write({ put: log.puts(1, events.slice(0, 3)) });
+    log.remember(1, events.slice(0, 3));
+    // Numbers 2 and 3 written again (a commit that failed after its write leaves them to the next).
+    await store.write({ put: log.puts(2, other) });
+    log.remember(2, other);
+    await store.write({ put: log.puts(4, events.slice(3)) });
+    log.remember(4, events.slice(3));
+    const expected = [events[0]!, ...other, ...events.slice(3)];
+    const first = (await log.read(1))!;
+    first.bytes.fill(0);
+    expect((await log.read(2))!.cid.toString()).toBe(other[0]!.cid.toString());
+    const plan = (await log.planPack(expected.length))!;
+    await log.pack(plan, () => store.write({ put: plan.put, del: plan.del }));
+    const packed = (await log.read(1))!;
+    packed.bytes.fill(0);
+    const read = await log.range(1, expected.length);
+    expect(read.map((e) => e.bytes)).toEqual(expected.map((e) => e.bytes));
+    expect(read.map((e) => e.cid.toString())).toEqual(expected.map((e) => e.cid.toString()));
+  });
+
+  it("refuses a packed count that is not whole segments", async () => {
+    const store = await openMemoryStore(`memory://event-log-${Math.random()}`);
+    expect(() => new EventLog(store, 5, "test log")).toThrow(expect.objectContaining({ code: "INTEGRITY" }) as Error);
+  });
+});
+
+describe("a ledger's packed events", () => {
+  let dir: string;
+  const opened: Ledger[] = [];
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "hearth-events-"));
+  });
+  afterEach(async () => {
+    for (const db of opened.splice(0)) await db.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const options = (): { store: string; keyring: string } => ({ store: `file://${dir}/db`, keyring: `file://${dir}/keyring` });
+  const openLedger = async (): Promise<Ledger> => {
+    const db = await open("events", options());
+    opened.push(db);
+    return db;
+  };
+  const storedKeys = async (prefix: string): Promise<string[]> => {
+    const raw = await openFileStore(join(dir, "db"));
+    try {
+      return await raw.list(prefix);
+    } finally {
+      await raw.close();
+    }
+  };
+
+  it("are packed at checkpoints, read back after reopening, and replicate", async () => {
+    const db = await openLedger();
+    const clocks: string[][] = [];
+    for (let i = 0; i < 300; i++) clocks.push((await db.put({ _id: `d${i}`, i })).clock);
+    await db.close();
+    expect(await storedKeys("sg/")).toEqual([segmentKey(1), segmentKey(129)]);
+    expect(await storedKeys("ev/")).toHaveLength(300 - 2 * SEGMENT_EVENTS);
+
+    const again = await openLedger();
+    // Events 1 and 130 are in segments: readable by CID, with their parents.
+    const first = await again.eventBlock(clocks[0]![0]!);
+    expect(first.parents).toEqual([]);
+    const middle = await again.eventBlock(clocks[129]![0]!);
+    expect(middle.parents).toEqual(clocks[128]);
+    const page = await again.changes(clocks[9]!);
+    expect(page.rows.map((r) => r.key)).toEqual(Array.from({ length: 290 }, (_, i) => `d${i + 10}`));
+
+    // The stragglers left unpacked are packed with later events at the next checkpoint.
+    for (let i = 300; i < 400; i++) await again.put({ _id: `d${i}`, i });
+    await again.close();
+    expect(await storedKeys("sg/")).toHaveLength(3);
+    expect(await storedKeys("ev/")).toHaveLength(400 - 3 * SEGMENT_EVENTS);
+
+    const third = await openLedger();
+    const copy = await open("copy", { store: `memory://copy-${Math.random()}`, keyring: "memory://copy-keys" });
+    opened.push(copy);
+    await copy.ingest(await missingEvents(third, copy));
+    expect(await copy.root()).toBe(await third.root());
+    expect((await copy.allDocs()).rows).toHaveLength(400);
+  });
+
+  it("reach a new replica through a sync point", async () => {
+    const peers = new Peers("file");
+    try {
+      const a = await peers.open("a");
+      for (let i = 0; i < 2 * SEGMENT_EVENTS + 5; i++) await a.put({ _id: `d${i}`, i });
+      await a.close();
+      const reopened = await peers.reopen("a");
+      const point = peers.syncPoint("file");
+      await (await peers.join(reopened, point)).synced({ timeoutMs: 10_000 });
+      const b = await peers.open("b");
+      await (await peers.join(b, point, reopened)).synced({ timeoutMs: 10_000 });
+      expect(await docsOf(b)).toEqual(await docsOf(reopened));
+      expect(await b.root()).toBe(await reopened.root());
+    } finally {
+      await peers.closeAll();
+    }
+  });
+
+  it("a damaged segment is INTEGRITY on read, never a wrong event", async () => {
+    const db = await openLedger();
+    const clocks: string[][] = [];
+    for (let i = 0; i < SEGMENT_EVENTS + 1; i++) clocks.push((await db.put({ _id: `d${i}`, i })).clock);
+    await db.close();
+    const raw = await openFileStore(join(dir, "db"));
+    const key = segmentKey(1);
+    const bytes = (await raw.get(key))!;
+    bytes[bytes.length >> 1]! ^= 0x40;
+    await raw.write({ put: [[key, bytes]] });
+    await raw.close();
+    const again = await openLedger();
+    await expect(again.eventBlock(clocks[5]![0]!)).rejects.toMatchObject({ code: "INTEGRITY" });
+    // The unpacked event after the segment is unaffected.
+    expect((await again.eventBlock(clocks[SEGMENT_EVENTS]![0]!)).parents).toEqual(clocks[SEGMENT_EVENTS - 1]);
+  });
+});
