@@ -214,12 +214,25 @@ export class Attachment {
       // fs event); a slow poll bounds how long that can go unnoticed.
       pollMs = Math.max(pollMs * 10, WATCHED_POLL_MS);
     }
-    const timer = setInterval(() => {
-      this.#listNeeded = true;
-      this.#kick();
-    }, pollMs);
-    (timer as { unref?: () => void }).unref?.();
-    this.#stops.push(() => clearInterval(timer));
+    // Each interval is drawn anew from ±25 % around pollMs, so the many
+    // clients of one server (often started together) do not all list at
+    // the same moment, every time.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let polling = true;
+    const schedule = (): void => {
+      timer = setTimeout(() => {
+        if (!polling) return;
+        this.#listNeeded = true;
+        this.#kick();
+        schedule();
+      }, pollMs * (0.75 + Math.random() / 2));
+      (timer as { unref?: () => void }).unref?.();
+    };
+    schedule();
+    this.#stops.push(() => {
+      polling = false;
+      clearTimeout(timer);
+    });
     this.#kick();
   }
 
