@@ -321,6 +321,27 @@ describe("watch hints", () => {
     expect(calls).toEqual(["get bundle"]);
   });
 
+  it("each writer collects its own superseded announcements: the sync point keeps a bounded number, and a late joiner still gets everything", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const raw = await openMemoryRemote(point);
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, point, a);
+    for (let i = 0; i < 30; i++) {
+      await (i % 2 === 0 ? a : b).put({ _id: `w${i}` });
+      await Promise.all([sa.synced(SYNCED), sb.synced(SYNCED)]);
+    }
+    // Collections run beside the loop after a short random wait.
+    await eventually(async () => expect((await raw.list("head/")).length).toBeLessThanOrEqual(16), { timeoutMs: 10_000 }); // 30 without collection
+    const c = await peers.open("c");
+    const sc = await peers.join(c, point, a);
+    await sc.synced(SYNCED);
+    expect(Object.keys(await docsOf(c))).toHaveLength(30);
+    await raw.close();
+  });
+
   it("a watch that names nothing makes the reader list, and it still converges", async () => {
     peers = new Peers("memory");
     const point = peers.syncPoint("memory");

@@ -54,6 +54,12 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const COLLECT_AFTER = 8;
 /** Deletes of superseded announcements in flight at once. */
 const COLLECT_CONCURRENCY = 4;
+/** Another writer's covered announcement is collected once it was seen this long ago. */
+const FOREIGN_COLLECT_AGE_MS = 10_000;
+/** A collection waits up to this long (random) before deleting, so concurrent writers rarely delete the same ones. */
+const COLLECT_JITTER_MS = 1_000;
+/** After an announcement arrived before one it depends on, the engine looks again this soon. */
+const RECHECK_MS = 100;
 /** Remote reads in flight at once during a pull. */
 const FETCH_CONCURRENCY = 8;
 /** Backoff after transient failures: first delay and cap (ms). */
@@ -123,8 +129,14 @@ export class Attachment {
   readonly #fromRemote = new Set<string>();
   /** Announcements read and accepted, by name. */
   readonly #announcements = new Map<string, AnnouncementValue>();
+  /** Announcements this attachment pushed (it collects them). */
+  readonly #ownAnnouncements = new Set<string>();
+  /** When each announcement of another writer was first accepted here (ms since epoch). */
+  readonly #firstSeen = new Map<string, number>();
   /** Bundles whose events this replica holds (merged or pushed by it). */
   readonly #seenBundles = new Set<string>();
+  /** Bundles fetched whose events are not all applied yet (parents missing): held in memory by the ledger. */
+  readonly #held = new Map<string, CID[]>();
   /** Remote items that failed verification, by name; never fetched again. */
   readonly #rejected = new Map<string, HearthError>();
   /** Items sealed with a key of this point this device lacks; retried when keys change. */
@@ -138,6 +150,12 @@ export class Attachment {
   #fullScanDone = false;
   /** Superseded announcements being deleted, beside the loop (one batch at a time). */
   #collecting: Promise<void> | undefined;
+  /** Heads unknown after the last listing pull: still unknown at the next one, they call for a bundle scan. */
+  #unknownBefore = new Set<string>();
+  /** Wakes the loop to settle an out-of-order notification (see {@link #recheckSoon}). */
+  #recheckTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the collection's wait (detach). */
+  #cancelCollectWait: (() => void) | undefined;
   /** True while this attachment's own merge is being applied. */
   #merging = false;
 
@@ -331,6 +349,9 @@ export class Attachment {
       const flushing = this.#retryTimer === undefined && this.#state !== "error";
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
+      clearTimeout(this.#recheckTimer);
+      this.#recheckTimer = undefined;
+      this.#cancelCollectWait?.();
       await this.#running?.catch(() => undefined);
       await this.#collecting;
       if (flushing) await withDeadline(this.#pushAll(), options.flushTimeoutMs ?? 5_000).catch(() => undefined);
@@ -463,6 +484,7 @@ export class Attachment {
       }
       announced = head.name;
       this.#announcements.set(head.name, { v: 1, h: heads, b: bundles }); // its inlined events need not be kept
+      this.#ownAnnouncements.add(head.name);
       for (const h of heads) this.#knownHeads.add(h.toString());
     }
     this.#pushedThrough = count;
@@ -474,7 +496,7 @@ export class Attachment {
     // Collect in batches: each delete wakes every watcher, so deleting on
     // every push would double the remote traffic per write. The deletes run
     // beside the loop: the next push need not wait for them.
-    if (announced !== undefined && covered.length >= COLLECT_AFTER && !this.#collecting) {
+    if (announced !== undefined && covered.length >= COLLECT_AFTER && !this.#collecting && !this.#detached) {
       this.#collecting = this.#collect(covered, announced).finally(() => (this.#collecting = undefined));
     }
     this.#events.emit("status", this.status());
@@ -486,9 +508,21 @@ export class Attachment {
   }
 
   /** Announcements whose heads are all applied here: any announcement of the current heads covers them. */
+  /**
+   * Announcements this replica may collect: covered (all their heads are
+   * applied here, so the next announcement of the current heads covers
+   * them) and either its own or seen at least {@link FOREIGN_COLLECT_AGE_MS}
+   * ago. Each writer collecting its own keeps concurrent writers from
+   * deleting the same ones; the age rule still collects after a writer
+   * that went away.
+   */
   async #coveredAnnouncements(): Promise<string[]> {
     const covered: string[] = [];
-    for (const [name, value] of this.#announcements) if (await this.#allKnown(value.h)) covered.push(name);
+    const oldEnough = Date.now() - FOREIGN_COLLECT_AGE_MS;
+    for (const [name, value] of this.#announcements) {
+      const mine = this.#ownAnnouncements.has(name) || (this.#firstSeen.get(name) ?? 0) <= oldEnough;
+      if (mine && (await this.#allKnown(value.h))) covered.push(name);
+    }
     return covered;
   }
 
@@ -498,10 +532,24 @@ export class Attachment {
    * a later push, and never fails the sync.
    */
   async #collect(covered: string[], by: string): Promise<void> {
-    await forEachLimit(covered.filter((name) => name !== by), COLLECT_CONCURRENCY, async (name) => {
+    // Writers that push together see the same covered announcements. Each
+    // waits a random moment first; the watch meanwhile tells it what the
+    // others deleted (dropped from #announcements), so few deletes repeat.
+    const cancelled = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), Math.random() * COLLECT_JITTER_MS);
+      (timer as { unref?: () => void }).unref?.();
+      this.#cancelCollectWait = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+    this.#cancelCollectWait = undefined;
+    if (cancelled || this.#detached) return;
+    const still = covered.filter((name) => name !== by && this.#announcements.has(name));
+    await forEachLimit(still, COLLECT_CONCURRENCY, async (name) => {
       try {
         await this.#remote.delete(name);
-        this.#announcements.delete(name);
+        this.#forgetAnnouncement(name);
       } catch {
         // Left for a later push.
       }
@@ -509,6 +557,13 @@ export class Attachment {
   }
 
   // ---------------------------------------------------------------- pull
+
+  /** Drops an announcement that is gone from the remote. */
+  #forgetAnnouncement(name: string): void {
+    this.#announcements.delete(name);
+    this.#ownAnnouncements.delete(name);
+    this.#firstSeen.delete(name);
+  }
 
   /** A watch notification: note what it names (or that a listing is needed) and run a cycle. */
   #onRemoteChange(changes: readonly RemoteChange[] | undefined): void {
@@ -519,7 +574,7 @@ export class Attachment {
         if (change.op === "put") this.#hints.set(change.name, change.bytes);
         else {
           this.#hints.delete(change.name);
-          this.#announcements.delete(change.name);
+          this.#forgetAnnouncement(change.name);
         }
       }
     }
@@ -530,11 +585,12 @@ export class Attachment {
     const hints = this.#hints;
     this.#hints = new Map();
     let candidates: Iterable<string> = hints.keys();
-    if (this.#listNeeded) {
+    const listing = this.#listNeeded;
+    if (listing) {
       this.#listNeeded = false;
       const listed = await this.#remote.list(HEAD_PREFIX);
       const present = new Set(listed);
-      for (const name of this.#announcements.keys()) if (!present.has(name)) this.#announcements.delete(name);
+      for (const name of this.#announcements.keys()) if (!present.has(name)) this.#forgetAnnouncement(name);
       candidates = listed;
     }
     const fresh = [...candidates].filter((n) => !this.#announcements.has(n) && !this.#rejected.has(n));
@@ -545,15 +601,25 @@ export class Attachment {
       const value = await this.#verified(name, () => openAnnouncement(this.#ctx, name, bytes));
       if (!value) return;
       this.#announcements.set(name, value.i ? { v: 1, h: value.h, b: value.b } : value);
+      if (!this.#firstSeen.has(name)) this.#firstSeen.set(name, Date.now());
       if (value.i && this.#wants(value.b[0]!)) inline.set(value.b[0]!, value.i);
     });
     const wanted = new Set<string>();
     for (const value of this.#announcements.values()) for (const b of value.b) if (this.#wants(b)) wanted.add(b);
     if (!this.#fullScanDone) await this.#scanBundles(wanted);
     await this.#fetchAndMerge(wanted, inline);
-    this.#behind = await this.#unknownHeadCount();
-    if (this.#behind > 0 && this.#fullScanDone) {
-      // An announced head is not here yet: its bundles were announced by
+    const unknown = await this.#unknownHeads();
+    this.#behind = unknown.size;
+    const stillUnknown = [...unknown].some((h) => this.#unknownBefore.has(h));
+    if (listing) this.#unknownBefore = unknown;
+    if (this.#behind > 0 && this.#fullScanDone && !(listing && stillUnknown)) {
+      // Announcements arrive in any order, and a bundle just stored may not
+      // be announced yet: what is missing is most likely on its way. Look
+      // again shortly, listing then; scan only for heads still unknown.
+      this.#listNeeded = true;
+      this.#recheckSoon();
+    } else if (this.#behind > 0 && this.#fullScanDone) {
+      // An announced head is still not here: its bundles were announced by
       // an announcement since collected, or not at all. List them all.
       const more = new Set<string>();
       await this.#scanBundles(more);
@@ -564,13 +630,23 @@ export class Attachment {
     }
   }
 
+  /** Runs a cycle after {@link RECHECK_MS} (one pending at a time), unless something runs one sooner. */
+  #recheckSoon(): void {
+    if (this.#recheckTimer !== undefined || this.#detached) return;
+    this.#recheckTimer = setTimeout(() => {
+      this.#recheckTimer = undefined;
+      this.#kick();
+    }, RECHECK_MS);
+    (this.#recheckTimer as { unref?: () => void }).unref?.();
+  }
+
   async #scanBundles(into: Set<string>): Promise<void> {
     for (const name of await this.#remote.list(BUNDLE_PREFIX)) if (this.#wants(name)) into.add(name);
     this.#fullScanDone = true;
   }
 
   #wants(bundle: string): boolean {
-    return !this.#seenBundles.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle);
+    return !this.#seenBundles.has(bundle) && !this.#held.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle);
   }
 
   /**
@@ -614,10 +690,16 @@ export class Attachment {
     }
     // A bundle counts as merged only once all its events are applied: events
     // still waiting for parents live in memory only, so after a restart the
-    // bundle must be fetched again.
+    // bundle must be fetched again. Until then it is "held": not fetched
+    // again in this session, and re-checked after every merge (parents that
+    // arrive later apply its events).
+    for (const [name, cids] of fetched) this.#held.set(name, cids);
     const merged: string[] = [];
-    for (const [name, cids] of fetched) if (await this.#allApplied(cids)) merged.push(name);
-    for (const name of merged) this.#seenBundles.add(name);
+    for (const [name, cids] of this.#held) if (await this.#allApplied(cids)) merged.push(name);
+    for (const name of merged) {
+      this.#held.delete(name);
+      this.#seenBundles.add(name);
+    }
     if (merged.length > 0) await this.#port.meta.write(merged.map((b) => [this.#seenKey(b), EMPTY] as const));
   }
 
@@ -644,8 +726,12 @@ export class Attachment {
   }
 
   async #unknownHeadCount(): Promise<number> {
-    let unknown = 0;
-    for (const value of this.#announcements.values()) for (const h of value.h) if (!(await this.#known(h))) unknown++;
+    return (await this.#unknownHeads()).size;
+  }
+
+  async #unknownHeads(): Promise<Set<string>> {
+    const unknown = new Set<string>();
+    for (const value of this.#announcements.values()) for (const h of value.h) if (!(await this.#known(h))) unknown.add(h.toString());
     return unknown;
   }
 
