@@ -52,20 +52,19 @@ export async function createTokens(dataDir, ledgers, concurrency = 4) {
 /**
  * Starts `hearth serve --data <dataDir> --port 0`; resolves once it printed
  * its URL. `profDir` turns on `--cpu-prof` (written when it exits cleanly).
- * A `variant` other than the default (fsync, log, no cache, deletes
- * published) runs bench/load-serve.mjs instead: a diagnostic, the same
- * server without fsync or logs, or with a fix tried in a backend wrapper.
+ * A `variant` other than the default (fsync, log) runs bench/load-serve.mjs
+ * instead: a diagnostic, the same server without fsync or logs.
  * @returns {Promise<{ url: string, pid: number, logFile: string, stop(timeoutMs?: number): Promise<string>, kill(): void, stderr(): string }>}
  */
 export async function startServer({ dataDir, logFile, profDir, variant = {}, timeoutMs = 20_000 }) {
-  const { fsync = true, log = true, cache = false, quietDeletes = false } = variant;
+  const { fsync = true, log = true } = variant;
   const logFd = openSync(logFile, "w");
   const execArgv = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
   // The real CLI unless a diagnostic variant asks for what it does not expose.
   const command =
-    fsync && log && !cache && !quietDeletes
+    fsync && log
       ? [hearthCli(), "serve", "--data", dataDir, "--port", "0", "--host", "127.0.0.1"]
-      : [path.join(ROOT, "bench/load-serve.mjs"), "--data", dataDir, ...[["--fsync", fsync], ["--log", log], ["--cache", cache], ["--quiet-deletes", quietDeletes]].flatMap(([flag, on]) => [flag, on ? "1" : "0"])];
+      : [path.join(ROOT, "bench/load-serve.mjs"), "--data", dataDir, ...[["--fsync", fsync], ["--log", log]].flatMap(([flag, on]) => [flag, on ? "1" : "0"])];
   const child = spawn(process.execPath, [...execArgv, ...command], {
     stdio: ["ignore", logFd, "pipe"],
   });

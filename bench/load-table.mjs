@@ -6,8 +6,8 @@ const int = (x) => (x === undefined || Number.isNaN(x) ? "–" : Math.round(x).t
 const mb = (kb) => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(0)} MB` : "–");
 
 /** `hearth serve`, or what a diagnostic variant changes. */
-function serverLabel({ fsync, log, cache, quietDeletes }) {
-  const changes = [!fsync && "no fsync", !log && "no log", cache && "cache", quietDeletes && "quiet deletes"].filter(Boolean);
+function serverLabel({ fsync, log }) {
+  const changes = [!fsync && "no fsync", !log && "no log"].filter(Boolean);
   return changes.length ? `${changes.join(", ")} (diagnostic)` : "hearth serve";
 }
 

@@ -46,8 +46,6 @@ function readConfig() {
     server: {
       fsync: process.env.LOAD_SERVER_FSYNC !== "0",
       log: process.env.LOAD_SERVER_LOG !== "0",
-      cache: process.env.LOAD_SERVER_CACHE === "1",
-      quietDeletes: process.env.LOAD_SERVER_QUIET_DELETES === "1",
     },
     keep: process.env.LOAD_KEEP === "1",
     out: process.env.LOAD_OUT || path.join(BENCH_DIR, ".data", "load-last.json"),
