@@ -30,7 +30,7 @@ export { parseLocation, formatLocation, type Location } from "./url.js";
 export { newDocId } from "./ids.js";
 export { Attachment, type AttachOptions, type SyncedOptions, type RotateOptions } from "./sync/attachment.js";
 export type { SyncStatus, SyncState, SyncError, SyncChange, AttachmentEvents } from "./sync/status.js";
-export { assertRemoteName, assertRemotePrefix, type Remote, type RemoteCapabilities, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./remote/types.js";
+export { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteCapabilities, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./remote/types.js";
 export { openMemoryRemote, dropMemoryRemote } from "./remote/memory.js";
 export { contentName } from "./sync/protocol.js";
 export { openHttpRemote, type HttpRemoteOptions, type WebSocketConstructor, type WebSocketLike, type ReconnectOptions } from "./remote/http.js";

@@ -33,7 +33,7 @@ import { copyBytes } from "../store/memory.js";
 import { fullsync, storageFailed, syncDirectory, writeAll } from "../store/file-io.js";
 import { parseLocation } from "../url.js";
 import { DirectoryWatch, NAME_SEGMENT } from "./file-watch.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";
+import { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";
 
 /** Options for {@link openFileRemote}. */
 export interface FileRemoteOptions {
@@ -118,11 +118,7 @@ class FileRemote implements Remote {
    * the order they ran.
    */
   async putAll(entries: readonly RemoteEntry[]): Promise<void> {
-    if (!Array.isArray(entries)) throw new TypeError("putAll takes an array of [name, bytes] entries");
-    for (const [name, bytes] of entries) {
-      assertRemoteName(name);
-      if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
-    }
+    assertRemoteEntries(entries);
     this.assertOpen();
     const staged = entries.map(([name, bytes]) => {
       const target = this.pathOf(name);

@@ -22,7 +22,7 @@ import { HearthError } from "../errors.js";
 import { errorForFailure, errorForStatus, readWireError, type RequestContext } from "./http-errors.js";
 import { assertToken, parseHttpUrl, type HttpLocation } from "./http-url.js";
 import { SocketWatch, type ReconnectOptions, type WebSocketConstructor } from "./http-watch.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";
+import { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";
 import { batchPath, encodeBatch, listPath, MAX_BATCH_ENTRIES, objectPath, watchPath, WIRE_VERSION } from "./wire.js";
 
 export type { WebSocketConstructor, WebSocketLike, ReconnectOptions } from "./http-watch.js";
@@ -108,11 +108,7 @@ class HttpRemote implements Remote {
 
   /** Several puts in one request (`POST …/batch`), stored in order by the server. */
   async putAll(entries: readonly RemoteEntry[]): Promise<void> {
-    if (!Array.isArray(entries)) throw new TypeError("putAll takes an array of [name, bytes] entries");
-    for (const [name, bytes] of entries) {
-      assertRemoteName(name);
-      if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
-    }
+    assertRemoteEntries(entries);
     if (entries.length > MAX_BATCH_ENTRIES) throw new HearthError("INVALID_ARGUMENT", `putAll takes at most ${MAX_BATCH_ENTRIES} entries, got ${entries.length}; split them`);
     this.#assertOpen();
     if (entries.length === 0) return;

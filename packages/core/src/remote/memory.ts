@@ -14,7 +14,7 @@
 import { HearthError } from "../errors.js";
 import { copyBytes, SortedKeys } from "../store/memory.js";
 import { parseLocation } from "../url.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./types.js";
+import { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./types.js";
 
 /** One watcher registered through some handle. */
 interface Watcher {
@@ -106,11 +106,7 @@ class MemoryRemote implements Remote {
 
   /** Stores every entry (in order, at once: nothing runs in between). */
   async putAll(entries: readonly RemoteEntry[]): Promise<void> {
-    if (!Array.isArray(entries)) throw new TypeError("putAll takes an array of [name, bytes] entries");
-    for (const [name, bytes] of entries) {
-      assertRemoteName(name);
-      if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
-    }
+    assertRemoteEntries(entries);
     this.assertOpen();
     for (const [name, bytes] of entries) this.store(name, bytes);
   }

@@ -121,6 +121,20 @@ export function assertRemoteName(name: unknown): asserts name is string {
 }
 
 /**
+ * Checks the argument of {@link Remote.putAll}: an array of `[name, bytes]`
+ * with valid names (`INVALID_ARGUMENT` otherwise) and byte values.
+ * @throws TypeError for values of the wrong type
+ */
+export function assertRemoteEntries(entries: unknown): asserts entries is readonly RemoteEntry[] {
+  if (!Array.isArray(entries)) throw new TypeError("putAll takes an array of [name, bytes] entries");
+  for (const entry of entries as unknown[]) {
+    const [name, bytes] = Array.isArray(entry) ? (entry as unknown[]) : [];
+    assertRemoteName(name);
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
+  }
+}
+
+/**
  * Throws `INVALID_ARGUMENT` unless `prefix` is a valid listing prefix: `""`
  * or a string of name characters (it may end in `/` or mid-segment). A
  * complete `.` or `..` segment is refused; a trailing `.` or `..` is

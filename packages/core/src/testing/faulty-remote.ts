@@ -11,7 +11,7 @@
  * @module
  */
 import { HearthError } from "../errors.js";
-import { assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "../remote/types.js";
+import { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "../remote/types.js";
 import { rng } from "./rng.js";
 
 /** Which faults to inject, and how often (every rate is a probability per operation, default 0). */
@@ -155,7 +155,7 @@ export function faultyRemote(inner: Remote, options: FaultyRemoteOptions): Fault
     },
     ...(inner.putAll && {
       async putAll(entries: readonly RemoteEntry[]) {
-        for (const [name] of entries) assertRemoteName(name);
+        assertRemoteEntries(entries);
         const copies = entries.map(([name, bytes]) => [name, bytes instanceof Uint8Array ? bytes.slice() : bytes] as const);
         await run(`putAll ${entries.length}`, async () => {
           // Sometimes only a prefix arrives before the failure (a batch cut short).
