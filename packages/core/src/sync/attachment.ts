@@ -56,8 +56,6 @@ const COLLECT_AFTER = 8;
 const COLLECT_CONCURRENCY = 4;
 /** Another writer's covered announcement is collected once it was seen this long ago. */
 const FOREIGN_COLLECT_AGE_MS = 10_000;
-/** A collection waits up to this long (random) before deleting, so concurrent writers rarely delete the same ones. */
-const COLLECT_JITTER_MS = 1_000;
 /** After an announcement arrived before one it depends on, the engine looks again this soon. */
 const RECHECK_MS = 100;
 /** Remote reads in flight at once during a pull. */
@@ -154,8 +152,6 @@ export class Attachment {
   #unknownBefore = new Set<string>();
   /** Wakes the loop to settle an out-of-order notification (see {@link #recheckSoon}). */
   #recheckTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Cancels the collection's wait (detach). */
-  #cancelCollectWait: (() => void) | undefined;
   /** True while this attachment's own merge is being applied. */
   #merging = false;
 
@@ -351,7 +347,6 @@ export class Attachment {
       this.#retryTimer = undefined;
       clearTimeout(this.#recheckTimer);
       this.#recheckTimer = undefined;
-      this.#cancelCollectWait?.();
       await this.#running?.catch(() => undefined);
       await this.#collecting;
       if (flushing) await withDeadline(this.#pushAll(), options.flushTimeoutMs ?? 5_000).catch(() => undefined);
@@ -517,12 +512,15 @@ export class Attachment {
    * that went away.
    */
   async #coveredAnnouncements(): Promise<string[]> {
-    const covered: string[] = [];
     const oldEnough = Date.now() - FOREIGN_COLLECT_AGE_MS;
-    for (const [name, value] of this.#announcements) {
-      const mine = this.#ownAnnouncements.has(name) || (this.#firstSeen.get(name) ?? 0) <= oldEnough;
-      if (mine && (await this.#allKnown(value.h))) covered.push(name);
+    const candidates: [string, AnnouncementValue][] = [];
+    for (const entry of this.#announcements) {
+      if (this.#ownAnnouncements.has(entry[0]) || (this.#firstSeen.get(entry[0]) ?? 0) <= oldEnough) candidates.push(entry);
     }
+    // Too few to collect: spare every push the (asynchronous) checks.
+    if (candidates.length < COLLECT_AFTER) return [];
+    const covered: string[] = [];
+    for (const [name, value] of candidates) if (await this.#allKnown(value.h)) covered.push(name);
     return covered;
   }
 
@@ -532,19 +530,7 @@ export class Attachment {
    * a later push, and never fails the sync.
    */
   async #collect(covered: string[], by: string): Promise<void> {
-    // Writers that push together see the same covered announcements. Each
-    // waits a random moment first; the watch meanwhile tells it what the
-    // others deleted (dropped from #announcements), so few deletes repeat.
-    const cancelled = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), Math.random() * COLLECT_JITTER_MS);
-      (timer as { unref?: () => void }).unref?.();
-      this.#cancelCollectWait = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-    this.#cancelCollectWait = undefined;
-    if (cancelled || this.#detached) return;
+    // Announcements another writer deleted meanwhile (the watch said so) are skipped.
     const still = covered.filter((name) => name !== by && this.#announcements.has(name));
     await forEachLimit(still, COLLECT_CONCURRENCY, async (name) => {
       try {
@@ -736,7 +722,7 @@ export class Attachment {
   }
 
   async #allKnown(heads: readonly CID[]): Promise<boolean> {
-    for (const h of heads) if (!(await this.#known(h))) return false;
+    for (const h of heads) if (!this.#knownHeads.has(h.toString()) && !(await this.#known(h))) return false;
     return true;
   }
 
