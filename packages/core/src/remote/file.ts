@@ -89,23 +89,9 @@ class FileRemote implements Remote {
     private readonly options: { pollMs: number; fsync: boolean; useFsWatch: boolean },
   ) {}
 
-  async put(name: string, bytes: Uint8Array): Promise<void> {
-    assertRemoteName(name);
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
-    this.assertOpen();
-    const value = copyBytes(bytes); // the caller may change its array while we write
-    const target = this.pathOf(name);
-    const dir = dirname(target);
-    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
-    try {
-      const created = await fs.promises.mkdir(dir, { recursive: true });
-      await this.writeTemp(temp, value);
-      await this.renameIntoPlace(temp, target);
-      if (this.options.fsync) await this.syncDirectories(dir, created);
-    } catch (err) {
-      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-      throw await this.failure(`cannot store ${name} at ${target}`, err, name);
-    }
+  /** A temp file, flushed, renamed into place, its directory flushed: {@link putAll} of one entry. */
+  put(name: string, bytes: Uint8Array): Promise<void> {
+    return this.putAll([[name, bytes]]);
   }
 
   /**
@@ -123,6 +109,7 @@ class FileRemote implements Remote {
     const staged = entries.map(([name, bytes]) => {
       const target = this.pathOf(name);
       const dir = dirname(target);
+      // A copy: the caller may change its array while we write.
       return { name, target, dir, value: copyBytes(bytes), temp: join(dir, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`) };
     });
     let failed = staged[0]?.name ?? "";

@@ -611,7 +611,7 @@ export class Attachment {
       await this.#scanBundles(more);
       if (more.size > 0) {
         await this.#fetchAndMerge(more);
-        this.#behind = await this.#unknownHeadCount();
+        this.#behind = (await this.#unknownHeads()).size;
       }
     }
   }
@@ -709,10 +709,6 @@ export class Attachment {
       this.#events.emit("status", this.status());
       return undefined;
     }
-  }
-
-  async #unknownHeadCount(): Promise<number> {
-    return (await this.#unknownHeads()).size;
   }
 
   async #unknownHeads(): Promise<Set<string>> {

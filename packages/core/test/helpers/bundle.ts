@@ -5,8 +5,20 @@
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 
+/** Options of {@link bundleForNode}. */
+export interface BundleOptions {
+  /**
+   * Modules left out of the bundle. When given, the bundle also gets a real
+   * `require` for Node's own modules, which CommonJS dependencies bundled
+   * into ESM (`ws`, `pg`) need; their optional native add-ons go here.
+   */
+  readonly external?: readonly string[];
+}
+
+const REQUIRE_SHIM = 'import { createRequire as __hearthRequire } from "node:module"; const require = __hearthRequire(import.meta.url);';
+
 /** Bundles `entry` (a URL relative to the caller, e.g. `new URL("./fixtures/x.ts", import.meta.url)`) to `outfile`. */
-export async function bundleForNode(entry: URL, outfile: string): Promise<string> {
+export async function bundleForNode(entry: URL, outfile: string, options: BundleOptions = {}): Promise<string> {
   await build({
     entryPoints: [fileURLToPath(entry)],
     bundle: true,
@@ -15,6 +27,7 @@ export async function bundleForNode(entry: URL, outfile: string): Promise<string
     target: "node20",
     outfile,
     logLevel: "silent",
+    ...(options.external && { banner: { js: REQUIRE_SHIM }, external: [...options.external] }),
   });
   return outfile;
 }

@@ -37,7 +37,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
       const body = await readBody(req, ctx.maxBodyBytes);
       await checkIntegrity(name, body);
       await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
-      await publish(ctx, ledger, [body.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes: body } : { name, op: "put" }]);
+      await publish(ctx, ledger, [putChange(name, body)]);
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
     }
@@ -85,7 +85,6 @@ export async function handleBatch(ctx: ObjectContext, req: IncomingMessage, res:
     }
     await checkIntegrity(name, bytes);
   }
-  const change = ([name, bytes]: [string, Uint8Array]): ObjectChange => (bytes.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes } : { name, op: "put" });
   const { objects } = ctx.backend;
   if (objects.putAll) {
     try {
@@ -95,13 +94,13 @@ export async function handleBatch(ctx: ObjectContext, req: IncomingMessage, res:
       await publish(ctx, ledger, undefined);
       throw err;
     }
-    await publish(ctx, ledger, entries.map(change));
+    await publish(ctx, ledger, entries.map(([name, bytes]) => putChange(name, bytes)));
   } else {
     const stored: ObjectChange[] = [];
     try {
       for (const entry of entries) {
         await backendCall(() => objects.put(ledger, entry[0], entry[1]), entry[0]);
-        stored.push(change(entry));
+        stored.push(putChange(entry[0], entry[1]));
       }
     } finally {
       // What was stored is told, even if a later entry failed.
@@ -133,6 +132,11 @@ async function backendCall<T>(call: () => Promise<T>, name: string): Promise<T> 
     }
     throw err;
   }
+}
+
+/** The change a put makes, its value inlined for watchers when small. */
+function putChange(name: string, bytes: Uint8Array): ObjectChange {
+  return bytes.length <= WATCH_INLINE_MAX_BYTES ? { name, op: "put", bytes } : { name, op: "put" };
 }
 
 /**

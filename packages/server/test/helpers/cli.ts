@@ -7,26 +7,13 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { bundleForNode } from "../../../core/test/helpers/bundle.js";
 import { withDeadline } from "./deadline.js";
 
 /** Bundles `src/cli/main.ts` into `dir`; returns the file to run with `node`. */
 export async function bundleCli(dir: string): Promise<string> {
-  const outfile = join(dir, "hearth.mjs");
-  await build({
-    entryPoints: [fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile,
-    logLevel: "silent",
-    // ws and pg are CommonJS: give the bundle a real require for Node's own modules.
-    banner: { js: 'import { createRequire as __hearthRequire } from "node:module"; const require = __hearthRequire(import.meta.url);' },
-    external: ["bufferutil", "utf-8-validate", "pg-native"],
-  });
-  return outfile;
+  // ws and pg are CommonJS: the bundle gets a real require; their native add-ons stay out.
+  return bundleForNode(new URL("../../src/cli/main.ts", import.meta.url), join(dir, "hearth.mjs"), { external: ["bufferutil", "utf-8-validate", "pg-native"] });
 }
 
 /** A running `hearth` process with its output so far. */

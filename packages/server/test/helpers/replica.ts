@@ -8,8 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { bundleForNode } from "../../../core/test/helpers/bundle.js";
 
 export { ReplicaProcess, type ReplicaDump } from "../../../core/test/helpers/replica-process.js";
 
@@ -19,17 +18,5 @@ export { ReplicaProcess, type ReplicaDump } from "../../../core/test/helpers/rep
  * Node's own modules; its optional native add-ons stay out.
  */
 export async function bundleReplica(dir: string): Promise<string> {
-  const outfile = join(dir, "sync-replica.mjs");
-  await build({
-    entryPoints: [fileURLToPath(new URL("../../../core/test/fixtures/sync-replica.ts", import.meta.url))],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile,
-    logLevel: "silent",
-    banner: { js: 'import { createRequire as __hearthRequire } from "node:module"; const require = __hearthRequire(import.meta.url);' },
-    external: ["bufferutil", "utf-8-validate"],
-  });
-  return outfile;
+  return bundleForNode(new URL("../../../core/test/fixtures/sync-replica.ts", import.meta.url), join(dir, "sync-replica.mjs"), { external: ["bufferutil", "utf-8-validate"] });
 }
