@@ -1,11 +1,11 @@
 // File store specifics beyond the conformance suite: crash recovery of the
-// log, atomic batches, compaction, the directory lock across processes,
-// large values and key edge cases.
+// log, atomic batches, compaction, large values and key edge cases. The
+// lock is in store-file-lock.test.ts, the commit record (acknowledged
+// writes lost) in store-file-commit.test.ts.
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isHearthError } from "../src/errors.js";
@@ -14,6 +14,7 @@ import { crc32 } from "../src/store/file-crc.js";
 import { fileUrlToDir, openFileStore, type FileByteStore } from "../src/store/file.js";
 import { checkRejects, utf8 } from "../src/testing/harness.js";
 import { bundleForNode } from "./helpers/bundle.js";
+import { unacknowledgeFrom } from "./helpers/commit-record.js";
 
 const root = fs.mkdtempSync(join(tmpdir(), "hearth-store-file-"));
 let dirCounter = 0;
@@ -89,6 +90,7 @@ describe("file store: crash recovery", () => {
     // Cut at every interesting point of the last record: in the header, in a key, in the last value.
     for (const cut of [start + 1, start + 7, start + 12, end - 50, end - 1]) {
       fs.writeFileSync(logPath(dir), full.subarray(0, cut));
+      unacknowledgeFrom(dir, start); // the process died while appending the last batch
       const again = await openFileStore(dir);
       try {
         await expectFirstFourIntact(again);
@@ -112,6 +114,7 @@ describe("file store: crash recovery", () => {
     const flip = (sizes[4] as number) - 10;
     bytes[flip] = (bytes[flip] as number) ^ 0xff;
     fs.writeFileSync(logPath(dir), bytes);
+    unacknowledgeFrom(dir, sizes[3] as number); // a power loss while it was written, before it was acknowledged
     const again = await openTracked(dir);
     await expectFirstFourIntact(again);
     expect(await again.get("last-b")).toBeUndefined();
@@ -134,7 +137,8 @@ describe("file store: crash recovery", () => {
     fs.writeFileSync(join(dir, "log-00000001.hlog"), "definitely not a hearth log");
     await checkRejects(openFileStore(dir), "STORAGE_FAILED");
     expect(fs.readFileSync(join(dir, "log-00000001.hlog"), "utf8")).toBe("definitely not a hearth log");
-    expect(fs.existsSync(join(dir, "LOCK"))).toBe(false); // the failed open released its lock
+    expect(fs.readdirSync(dir)).toEqual(["log-00000001.hlog"]); // nothing created
+    await checkRejects(openFileStore(dir), "STORAGE_FAILED"); // the failed open released its lock
   });
 });
 
@@ -169,10 +173,12 @@ describe("file store: damage in the middle of the log", () => {
     const bytes = fs.readFileSync(path);
     bytes[at] = (bytes[at] as number) ^ 0x5a;
     fs.writeFileSync(path, bytes);
+    const commit = fs.readFileSync(join(dir, "COMMIT"));
     await checkRejects(openFileStore(dir), "INTEGRITY");
     expect(Buffer.compare(fs.readFileSync(path), bytes)).toBe(0); // same size, same bytes: nothing cut
-    expect(fs.readdirSync(dir).sort()).toEqual([path.slice(dir.length + 1)]); // lock released, no new files
-    await checkRejects(openFileStore(dir), "INTEGRITY"); // and it stays refused
+    expect(fs.readdirSync(dir).sort()).toEqual(["COMMIT", path.slice(dir.length + 1)]); // no new files
+    expect(Buffer.compare(fs.readFileSync(join(dir, "COMMIT")), commit)).toBe(0);
+    await checkRejects(openFileStore(dir), "INTEGRITY"); // lock released, and it stays refused
   }
 
   it("a flipped payload byte in a middle record refuses the open (INTEGRITY) and changes nothing", async () => {
@@ -200,7 +206,7 @@ describe("file store: damage in the middle of the log", () => {
     await expectRefused(dir, (bounds[0] as number) + 10);
   });
 
-  it("the documented way to keep what precedes the damage works: copy the log, cut it at the bad record", async () => {
+  it("the documented way to keep what precedes the damage works: copy the log, cut it at the bad record, drop COMMIT", async () => {
     const dir = freshDir();
     const bounds = await writeTenBatches(dir);
     const damagedAt = bounds[6] as number;
@@ -208,6 +214,8 @@ describe("file store: damage in the middle of the log", () => {
     const path = logPath(dir);
     fs.copyFileSync(path, `${path}.damaged`);
     fs.truncateSync(path, damagedAt);
+    await checkRejects(openFileStore(dir), "INTEGRITY"); // still short of what was acknowledged
+    fs.rmSync(join(dir, "COMMIT"));
     const store = await openTracked(dir);
     await expectBatchesBefore(store, 6);
     await store.write({ put: [["after", utf8("repair")]] });
@@ -228,7 +236,7 @@ describe("file store: damage in the middle of the log", () => {
     await expectRefused(dir, damagedAt + 4); // its length now points nowhere useful
   });
 
-  it("a flipped byte anywhere in the LAST record is a torn tail: that batch is dropped, all before it kept", async () => {
+  it("a flipped byte anywhere in an unacknowledged LAST record is a torn tail: that batch is dropped, all before it kept", async () => {
     for (const offsetInRecord of [0, 3, 4, 7, 9, 12, -1, -20]) {
       const dir = freshDir();
       const bounds = await writeTenBatches(dir);
@@ -239,6 +247,7 @@ describe("file store: damage in the middle of the log", () => {
       const bytes = fs.readFileSync(path);
       bytes[at] = (bytes[at] as number) ^ 0x5a;
       fs.writeFileSync(path, bytes);
+      unacknowledgeFrom(dir, start);
       const store = await openFileStore(dir);
       try {
         await expectBatchesBefore(store, 9);
@@ -260,6 +269,7 @@ describe("file store: damage in the middle of the log", () => {
     const noise = new Uint8Array(3 << 20).map(() => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24) & 0xff);
     await store.write({ put: [["big", noise]] });
     await store.close();
+    unacknowledgeFrom(dir, start);
     fs.truncateSync(logPath(dir), start + (2 << 20));
     const again = await openTracked(dir);
     expect(text(await again.get("small"))).toBe("kept");
@@ -377,8 +387,7 @@ describe("file store: compaction", () => {
   });
 });
 
-describe("file store: directory lock", () => {
-  const fixture = fileURLToPath(new URL("./fixtures/store-hold-lock.mjs", import.meta.url));
+describe("file store: a disk that refuses writes", () => {
   let bundleUrl = "";
   const children: ChildProcess[] = [];
 
@@ -390,70 +399,6 @@ describe("file store: directory lock", () => {
   });
   afterEach(() => {
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  });
-
-  function spawnHolder(dir: string, ...write: string[]) {
-    const child = spawn(process.execPath, [fixture, bundleUrl, dir, ...write], { stdio: ["pipe", "pipe", "inherit"] });
-    children.push(child);
-    const lines: string[] = [];
-    const waiting: Array<(line: string) => void> = [];
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      const waiter = waiting.shift();
-      if (waiter) waiter(line);
-      else lines.push(line);
-    });
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    const nextLine = (): Promise<string> =>
-      withDeadline(
-        new Promise<string>((resolve) => {
-          const line = lines.shift();
-          if (line !== undefined) resolve(line);
-          else waiting.push(resolve);
-        }),
-        "a line from the child",
-      );
-    return { child, nextLine, exited: () => withDeadline(exited, "the child to exit") };
-  }
-
-  it("LOCKED while a live process holds the store; free again after it closes", async () => {
-    const dir = freshDir();
-    const holder = spawnHolder(dir, "from-child", "hello");
-    expect(await holder.nextLine()).toBe("ready");
-    const err = await checkRejects(openFileStore(dir), "LOCKED");
-    expect(String((err as Error).message)).toContain(String(holder.child.pid));
-    holder.child.stdin!.write("close\n");
-    expect(await holder.nextLine()).toBe("closed");
-    await holder.exited();
-    const store = await openTracked(dir);
-    expect(text(await store.get("from-child"))).toBe("hello");
-  });
-
-  it("a child cannot open a store this process holds", async () => {
-    const dir = freshDir();
-    await openTracked(dir);
-    const child = spawnHolder(dir);
-    expect(await child.nextLine()).toBe("error LOCKED");
-  });
-
-  it("a stale lock left by a SIGKILLed process is taken over", async () => {
-    const dir = freshDir();
-    const holder = spawnHolder(dir, "acked", "before the kill");
-    expect(await holder.nextLine()).toBe("ready");
-    holder.child.kill("SIGKILL");
-    await holder.exited();
-    expect(fs.readFileSync(join(dir, "LOCK"), "utf8").trim()).toBe(String(holder.child.pid));
-    const store = await openTracked(dir);
-    expect(text(await store.get("acked"))).toBe("before the kill");
-    expect(fs.readFileSync(join(dir, "LOCK"), "utf8").trim()).toBe(String(process.pid));
-  });
-
-  it("a second handle in the same process gets LOCKED; close releases the lock", async () => {
-    const dir = freshDir();
-    const store = await openTracked(dir);
-    await checkRejects(openFileStore(dir), "LOCKED");
-    await store.close();
-    expect(fs.existsSync(join(dir, "LOCK"))).toBe(false);
-    await openTracked(dir);
   });
 
   it("a write the disk refuses rejects with STORAGE_FAILED and leaves the store consistent", async () => {
@@ -482,13 +427,6 @@ describe("file store: directory lock", () => {
     expect(await store.list("")).toEqual(["a", "b", "s1", "s2"]);
     expect((await store.get("s2"))?.length).toBe(25_000);
     expect(fs.statSync(logPath(dir)).size).toBe(store.logSize()); // failed appends were cut off
-  });
-
-  it("a lock file naming this pid but not taken by this process is stale", async () => {
-    const dir = freshDir();
-    fs.mkdirSync(dir);
-    fs.writeFileSync(join(dir, "LOCK"), `${process.pid}\n`);
-    await openTracked(dir);
   });
 });
 

@@ -1,21 +1,26 @@
 /**
  * One log file of the file store: its descriptor, its committed length, the
  * open-time scan that rebuilds the index and cuts off a torn tail (but
- * refuses a log damaged in the middle), and the naming rules that let a
- * crash at any instant of compaction leave exactly one complete log to open.
+ * refuses a log damaged in the middle or shorter than what was
+ * acknowledged), and the naming rules that let a crash at any instant of
+ * compaction leave exactly one complete log to open.
  *
  * Naming: `log-<generation>.hlog`, generation a positive integer. The log
  * with the highest generation is the current one. A new generation is only
  * ever created as `….hlog.tmp`, fsynced, then renamed into place, so a
  * `.hlog` file is always complete; leftovers (`.tmp` files, lower
- * generations) are deleted at open.
+ * generations) are deleted at open. The one exception is the first log,
+ * created in place (exclusively, so two openers cannot both create it) and
+ * given its header by whoever locks it: an empty log is one whose creation
+ * was interrupted. Opening, locking and checking a directory's log is
+ * {@link ./file-open}'s job.
  *
  * Node-only.
  *
  * @module
  */
 import * as fs from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { HearthError } from "../errors.js";
 import {
   couldStartRecord,
@@ -28,7 +33,7 @@ import {
   type RecordVisitor,
 } from "./file-format.js";
 import { closeFd, datasync, fullsync, readAtMost, readExact, syncDirectory, writeAll } from "./file-io.js";
-import type { LogIndex } from "./file-index.js";
+import { tryLockExclusive } from "./file-lock.js";
 
 /** Scan window: a 10 MB log is read in ten syscalls, and a reopen's peak memory stays low. */
 const SCAN_CHUNK_BYTES = 1024 * 1024;
@@ -115,13 +120,16 @@ export async function inspectLogDirectory(dir: string): Promise<LogDirectory> {
 
 /**
  * Creates generation `generation` as an empty `.tmp` log (magic only) and
- * returns its descriptor, open for reading and positioned writing. The
+ * returns its descriptor, open for reading and positioned writing, and
+ * already holding the write lock ({@link ./file-lock}): once published it
+ * is the log an opener locks, and it must never be free in between. The
  * caller fills it, then calls {@link publishLog}.
  */
 export async function createTempLog(dir: string, generation: number): Promise<{ path: string; fd: number }> {
   const path = join(dir, `${logFileName(generation)}.tmp`);
   const fd = fs.openSync(path, "w+", 0o600);
   try {
+    if (!tryLockExclusive(fd, path)) throw new Error(`${path} is locked by someone else`);
     await writeAll(fd, LOG_MAGIC, 0);
   } catch (err) {
     fs.closeSync(fd);
@@ -139,13 +147,6 @@ export async function publishLog(dir: string, tempPath: string, fd: number): Pro
   return finalPath;
 }
 
-/** Opens the complete log of `generation` for reading and positioned writing. */
-export function openLog(dir: string, generation: number): LogFile {
-  const path = join(dir, logFileName(generation));
-  const fd = fs.openSync(path, "r+");
-  return new LogFile(path, generation, fd, fs.fstatSync(fd).size);
-}
-
 /** Thrown when a log file does not start with the Hearth log magic. */
 export class ForeignLogError extends Error {}
 
@@ -155,13 +156,17 @@ export class ForeignLogError extends Error {}
  * number of bytes cut off (0 for a clean log).
  *
  * Only a torn tail is cut: if a complete valid record follows the first bad
- * one, the log is damaged in the middle, the file is left untouched and the
- * scan rejects (what `visitor` saw by then must be thrown away).
+ * one, the log is damaged in the middle; if the valid records end before
+ * `mustReach` (what the commit record says was acknowledged), acknowledged
+ * records are missing. Either way the file is left untouched and the scan
+ * rejects (what `visitor` saw by then must be thrown away).
  *
- * @throws HearthError `INTEGRITY` for damage in the middle of the log.
+ * @throws HearthError `INTEGRITY` for damage in the middle of the log or a
+ *   log that ends before `mustReach`.
  */
-export async function scanLog(log: LogFile, visitor: RecordVisitor): Promise<number> {
+export async function scanLog(log: LogFile, visitor: RecordVisitor, mustReach = 0): Promise<number> {
   const fileSize = log.size;
+  if (fileSize < mustReach) throw missingAcknowledged(log, fileSize, mustReach, "the file ends");
   let window = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, Math.max(fileSize, LOG_MAGIC.length)));
   let windowStart = 0;
   let windowLength = 0;
@@ -205,6 +210,9 @@ export async function scanLog(log: LogFile, visitor: RecordVisitor): Promise<num
     // Checked only here, after the last valid record, so a clean open pays nothing for it.
     const intact = await findIntactRecordAfter(log.fd, pos, fileSize);
     if (intact !== undefined) throw await damagedInTheMiddle(log, pos, intact);
+  }
+  if (pos < mustReach) throw missingAcknowledged(log, pos, mustReach, "its valid records end");
+  if (cut > 0) {
     // A torn tail: drop it so the next append starts on a record
     // boundary, and make the cut durable before anything is appended.
     fs.ftruncateSync(log.fd, pos);
@@ -212,6 +220,21 @@ export async function scanLog(log: LogFile, visitor: RecordVisitor): Promise<num
     log.size = pos;
   }
   return cut;
+}
+
+/**
+ * The `INTEGRITY` error for a log whose valid records end at `end`, before
+ * `mustReach`, the end of what was acknowledged (the commit record).
+ */
+function missingAcknowledged(log: LogFile, end: number, mustReach: number, what: string): HearthError {
+  return new HearthError(
+    "INTEGRITY",
+    `the store log ${log.path} lost acknowledged writes: ${what} at byte ${end}, ` +
+      `but writes were acknowledged up to byte ${mustReach} (recorded in COMMIT beside it). ` +
+      `It was truncated or damaged, perhaps copied while in use or restored incompletely; nothing was cut off or changed. ` +
+      `Restore the store's directory from a backup or a replica (a ledger that syncs can be opened afresh and pulled again). ` +
+      `Or, to open it with only what is left, first keep a copy of the directory, then delete its COMMIT file.`,
+  );
 }
 
 /**
@@ -290,36 +313,7 @@ async function damagedInTheMiddle(log: LogFile, damagedAt: number, intactAt: num
       `Or, to keep every batch before byte ${damagedAt} and drop the ${following} bytes from there on ` +
       `(kept in a copy for recovery), with no process using the store run: ` +
       `cp -p "${log.path}" "${log.path}.damaged" && ` +
-      `node -e "require('node:fs').truncateSync(process.argv[1], ${damagedAt})" "${log.path}"`,
+      `node -e "require('node:fs').truncateSync(process.argv[1], ${damagedAt})" "${log.path}" && ` +
+      `rm "${join(dirname(log.path), "COMMIT")}"`,
   );
-}
-
-/**
- * Opens the newest log of `dir` (creating the first one), replays it into
- * `index`, and deletes leftovers of interrupted compactions.
- */
-export async function openCurrentLog(dir: string, index: LogIndex): Promise<LogFile> {
-  const found = await inspectLogDirectory(dir);
-  for (const name of found.leftovers) await fs.promises.rm(join(dir, name), { force: true });
-  let generation = found.current;
-  if (generation === undefined) {
-    generation = 1;
-    const fresh = await createTempLog(dir, generation);
-    try {
-      await publishLog(dir, fresh.path, fresh.fd);
-    } finally {
-      fs.closeSync(fresh.fd);
-    }
-  }
-  const log = openLog(dir, generation);
-  try {
-    await scanLog(log, {
-      del: (key) => index.del(key),
-      put: (key, offset, length) => index.put(key, log, offset, length),
-    });
-  } catch (err) {
-    await log.close();
-    throw err;
-  }
-  return log;
 }

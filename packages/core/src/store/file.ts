@@ -21,7 +21,13 @@
  *   appended meanwhile are copied after them, and the new log is fsynced
  *   and renamed into place. A crash at any instant leaves either the old or
  *   the new log complete.
- * - **A directory lock** ({@link ./file-lock}) so only one process writes.
+ * - **One writer**: a kernel lock on the current log ({@link ./file-lock},
+ *   {@link ./file-open}) keeps every other handle, thread, process and
+ *   container out while the store is open; a second opener gets `LOCKED`
+ *   or, with `wait`, waits.
+ * - **A commit record** ({@link ./file-commit}) rewritten after every
+ *   commit, so an open can tell a log that lost acknowledged records (cut
+ *   short, a hole) from one with a torn unacknowledged tail.
  *
  * Node-only.
  *
@@ -32,16 +38,25 @@ import { isAbsolute } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HearthError } from "../errors.js";
 import { copyLiveValues, copyTail, discard, type CompactedLog } from "./file-compact.js";
+import { currentBoot, removeCommitRecord, type CommitFile } from "./file-commit.js";
 import { encodeRecord, type EncodedRecord } from "./file-format.js";
+import { clearHolder } from "./file-holder.js";
 import { LogIndex } from "./file-index.js";
 import { datasync, readExact, readExactSync, storageFailed, SYNC_IO_LIMIT, writeAll, writeAllSync } from "./file-io.js";
-import { acquireDirectoryLock, forgetDirectoryLock, type ReleaseLock } from "./file-lock.js";
-import { ForeignLogError, LogFile, openCurrentLog, publishLog } from "./file-log.js";
+import { ForeignLogError, LogFile, publishLog } from "./file-log.js";
+import { holdStoreDirectory, openStoreDirectory } from "./file-open.js";
+import { planWait, type LockWait } from "./lock-wait.js";
 import { assertWriteBatch, assertWriteOptions } from "./memory.js";
 import { assertStoreKey, type ByteStore, type WriteBatch, type WriteOptions } from "./types.js";
 
 /** Tuning for {@link openFileStore}; the defaults suit ledgers. */
 export interface FileStoreOptions {
+  /**
+   * When another handle or process has the store open: `false` (default)
+   * fails at once with `LOCKED`; `true` waits until it is free; or
+   * `{ timeoutMs, signal }` waits at most that long (then `LOCKED`).
+   */
+  readonly wait?: LockWait;
   /** Logs smaller than this are never compacted (default 4 MiB): rewriting them saves too little. */
   readonly compactMinBytes?: number;
   /** Compact once dead bytes exceed this fraction of the log (default 0.5). */
@@ -92,16 +107,20 @@ export function fileUrlToDir(url: string): string {
 
 /**
  * Opens (creating if missing, mode 0700) the file store in `dir`, an
- * absolute directory path.
+ * absolute directory path, for writing: no other handle, thread or process
+ * can open it until this one is closed (or its process exits).
  *
- * @throws HearthError `LOCKED` if another live process or handle has it open;
- *   `INTEGRITY` if the log is damaged in the middle (the message names the
- *   offset and how to recover; the file is left untouched);
- *   `STORAGE_FAILED` if the directory or its log cannot be read or written.
+ * @throws HearthError `LOCKED` if another handle or process has it open
+ *   (the message names it; with `wait`, once the wait runs out);
+ *   `INTEGRITY` if the log is damaged in the middle or lost acknowledged
+ *   writes (the message names the offsets and how to recover; the files
+ *   are left untouched); `STORAGE_FAILED` if the directory or its log
+ *   cannot be read, written or locked.
  * @example
  * ```ts
  * const store = await openFileStore(fileUrlToDir("file:///tmp/ledger"));
  * await store.write({ put: [["k", bytes]] }, { durability: "fsync" });
+ * const next = await openFileStore(dir, { wait: { timeoutMs: 5_000 } }); // waits for `store.close()`
  * ```
  */
 export async function openFileStore(dir: string, options: FileStoreOptions = {}): Promise<FileByteStore> {
@@ -109,26 +128,14 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
   if (!isAbsolute(dir)) {
     throw new HearthError("INVALID_ARGUMENT", `file store directory must be absolute, got ${JSON.stringify(dir)}`);
   }
-  try {
-    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (cause) {
-    throw storageFailed(`cannot create the store directory ${dir}`, cause);
-  }
-  let release: ReleaseLock;
-  try {
-    release = await acquireDirectoryLock(dir);
-  } catch (cause) {
-    if (cause instanceof HearthError) throw cause;
-    throw storageFailed(`cannot take the lock on ${dir}`, cause);
-  }
+  const plan = planWait(options.wait);
   try {
     const index = new LogIndex();
-    const log = await openCurrentLog(dir, index);
-    const store = new FileStore(dir, log, index, release, options);
+    const opened = await openStoreDirectory(dir, index, plan);
+    const store = new FileStore(dir, opened.log, index, opened.commit, opened.durableEnd, options);
     store.maybeCompact();
     return store;
   } catch (cause) {
-    await release().catch(() => undefined);
     if (cause instanceof HearthError) throw cause;
     if (cause instanceof ForeignLogError) throw storageFailed(`cannot open the store in ${dir}: ${cause.message}`, undefined);
     throw storageFailed(`cannot open the store in ${dir}`, cause);
@@ -197,7 +204,9 @@ class FileStore implements FileByteStore {
     readonly dir: string,
     private log: LogFile,
     private readonly index: LogIndex,
-    private readonly releaseLock: ReleaseLock,
+    private readonly commitRecord: CommitFile,
+    /** End of the log known to be on stable storage; the commit record's `durableEnd`. */
+    private durableEnd: number,
     options: FileStoreOptions,
   ) {
     this.url = pathToFileURL(dir).href;
@@ -254,6 +263,7 @@ class FileStore implements FileByteStore {
         throw storageFailed(`cannot append to the log in ${this.dir}`, cause);
       }
       this.apply(record, at);
+      this.recordCommit();
       this.maybeCompact();
       return;
     }
@@ -271,21 +281,22 @@ class FileStore implements FileByteStore {
   async destroy(): Promise<void> {
     await this.close();
     if (!fs.existsSync(this.dir)) return; // destroyed already
-    // Retake the lock so we never delete a directory another handle has opened since.
-    let release: ReleaseLock;
+    // Retake the lock so we never delete a store another handle has opened since.
+    const held = await holdStoreDirectory(this.dir, undefined).catch((err: unknown) => {
+      // A commit record without its log: nobody can hold that store, delete it as it is.
+      if (err instanceof HearthError && err.code === "INTEGRITY") return undefined;
+      throw err;
+    });
     try {
-      release = await acquireDirectoryLock(this.dir);
-    } catch (cause) {
-      if (cause instanceof HearthError) throw cause;
-      throw storageFailed(`cannot take the lock on ${this.dir} to delete it`, cause);
-    }
-    try {
+      // The commit record goes first: an opener that finds the log gone
+      // must not also find a record saying it should be there.
+      await removeCommitRecord(this.dir);
       await fs.promises.rm(this.dir, { recursive: true, force: true });
     } catch (cause) {
-      await release().catch(() => undefined);
       throw storageFailed(`cannot delete the store directory ${this.dir}`, cause);
+    } finally {
+      await held?.close().catch(() => undefined);
     }
-    forgetDirectoryLock(this.dir);
   }
 
   async compact(): Promise<void> {
@@ -384,6 +395,8 @@ class FileStore implements FileByteStore {
       offset < snapshotEnd ? (copy.newOffsets.get(key) as number) : offset - snapshotEnd + tailStart,
     );
     this.log = newLog;
+    this.durableEnd = newLog.size; // published with an fsync
+    this.recordCommit();
     this.nextCompactionAt = 0;
     await fs.promises.rm(source.path, { force: true }).catch(() => undefined); // open() removes it otherwise
     void source.close().catch(() => undefined);
@@ -428,7 +441,10 @@ class FileStore implements FileByteStore {
           pos += chunk.length;
         }
       }
-      if (group.some((w) => w.fsync)) await datasync(fd);
+      if (group.some((w) => w.fsync)) {
+        await datasync(fd);
+        this.durableEnd = at + total;
+      }
     } catch (cause) {
       this.rollBack(at);
       const err = cause instanceof HearthError ? cause : storageFailed(`cannot append to the log in ${this.dir}`, cause);
@@ -439,7 +455,21 @@ class FileStore implements FileByteStore {
     for (const w of group) {
       this.apply(w.record, pos);
       pos += w.record.bytes.length;
-      w.resolve();
+    }
+    this.recordCommit();
+    for (const w of group) w.resolve();
+  }
+
+  /**
+   * Writes the commit record for the log as it now stands, before the
+   * commit is acknowledged. If that fails the commit still stands (the
+   * record is a lower bound: a stale one only weakens the open-time check).
+   */
+  private recordCommit(): void {
+    try {
+      this.commitRecord.write({ generation: this.log.generation, ackedEnd: this.log.size, durableEnd: this.durableEnd, boot: currentBoot() });
+    } catch {
+      // See above: nothing acknowledged depends on it.
     }
   }
 
@@ -470,9 +500,25 @@ class FileStore implements FileByteStore {
     await this.compaction;
     while (this.draining) await this.draining;
     await this.compaction;
+    await this.makeDurable().catch(() => undefined);
+    this.commitRecord.close();
+    await clearHolder(this.dir);
+    // Closing the log's descriptor is what releases the lock: last.
     await this.log.close().catch(() => undefined);
     this.state = "closed";
-    await this.releaseLock().catch(() => undefined);
+  }
+
+  /**
+   * At close: puts the log, then the commit record, on stable storage, so a
+   * store closed cleanly keeps every write through a power loss and the
+   * next open checks the whole log. Costs nothing when nothing was written.
+   */
+  private async makeDurable(): Promise<void> {
+    if (this.broken || this.durableEnd >= this.log.size) return;
+    await datasync(this.log.fd);
+    this.durableEnd = this.log.size;
+    this.recordCommit();
+    await this.commitRecord.sync();
   }
 
   private assertOpen(): void {

@@ -2,7 +2,8 @@
  * Child processes in tests run plain Node 20, which cannot load TypeScript:
  * fixtures (and the core modules they use) are bundled to one ESM file first.
  */
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 /** Options of {@link bundleForNode}. */
@@ -17,6 +18,21 @@ export interface BundleOptions {
 
 const REQUIRE_SHIM = 'import { createRequire as __hearthRequire } from "node:module"; const require = __hearthRequire(import.meta.url);';
 
+/**
+ * Native add-ons load their binaries from their own folder, so they stay
+ * out of every bundle, imported by absolute path (the bundle is written to
+ * a temporary directory, where a bare name would not resolve).
+ */
+const NATIVE_PACKAGES = ["fs-native-extensions"];
+const leaveNativeOut: Plugin = {
+  name: "leave-native-add-ons-out",
+  setup(builder) {
+    const resolve = createRequire(import.meta.url).resolve;
+    const filter = new RegExp(`^(${NATIVE_PACKAGES.join("|")})$`);
+    builder.onResolve({ filter }, (args) => ({ path: resolve(args.path), external: true }));
+  },
+};
+
 /** Bundles `entry` (a URL relative to the caller, e.g. `new URL("./fixtures/x.ts", import.meta.url)`) to `outfile`. */
 export async function bundleForNode(entry: URL, outfile: string, options: BundleOptions = {}): Promise<string> {
   await build({
@@ -27,6 +43,7 @@ export async function bundleForNode(entry: URL, outfile: string, options: Bundle
     target: "node20",
     outfile,
     logLevel: "silent",
+    plugins: [leaveNativeOut],
     ...(options.external && { banner: { js: REQUIRE_SHIM }, external: [...options.external] }),
   });
   return outfile;
