@@ -10,7 +10,7 @@ import type { Ledger } from "./ledger/ledger.js";
 import type { OpenOptions } from "./ledger/types.js";
 
 export * from "./index.js";
-export { openFileStore, fileUrlToDir } from "./store/file.js";
+export { openFileStore, fileUrlToDir, type FileStoreOptions, type FileByteStore } from "./store/file.js";
 export { openFileKeyring } from "./keyring/file.js";
 export { hearthDir, directoryName, defaultStoreUrl, KEYRING_DIR } from "./platform/node.js";
 export { openFileRemote, type FileRemoteOptions } from "./remote/file.js";
@@ -19,12 +19,15 @@ export { openFileRemote, type FileRemoteOptions } from "./remote/file.js";
  * Opens (creating if needed) the ledger `name`.
  *
  * @param name - the ledger's name; also its directory under `$HEARTH_DIR` (default `~/.hearth`) when no `store` is given
- * @param options - `store`, `keyring`, `durability` ({@link OpenOptions})
+ * @param options - `store`, `keyring`, `durability`, `wait` ({@link OpenOptions})
  * @throws HearthError `KEY_REQUIRED` if the store is encrypted with a key the keyring lacks,
- *   `LOCKED` if it is open elsewhere, `INVALID_URL` for a bad store or keyring URL
+ *   `LOCKED` if it is open elsewhere (another handle, process or container; with
+ *   `wait`, once the wait runs out), `INTEGRITY` if its log lost acknowledged
+ *   writes, `INVALID_URL` for a bad store or keyring URL
  * @example
  * ```ts
  * const db = await open("todos", { store: "memory://todos" });
+ * const next = await open("todos", { store: "memory://todos", wait: { timeoutMs: 5_000 } }); // after db.close()
  * ```
  */
 export function open(name: string, options: OpenOptions = {}): Promise<Ledger> {

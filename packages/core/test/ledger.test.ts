@@ -6,6 +6,7 @@ import { open, openFileStore, type Ledger } from "../src/index.node.js";
 import { openEncryptedStore } from "../src/store/encrypted.js";
 import { openFileKeyring } from "../src/keyring/file.js";
 import { nodeCipher } from "../src/crypto/cipher-node.js";
+import { eventually } from "./helpers/eventually.js";
 
 let dir: string;
 const opened: Ledger[] = [];
@@ -496,6 +497,31 @@ describe("lifecycle and storage", () => {
     const m = await open(name, { store: `memory://${name}` });
     opened.push(m);
     await expect(open(name, { store: `memory://${name}` })).rejects.toMatchObject({ code: "LOCKED" });
+  });
+
+  it("open with wait: queues behind the ledger open in this process, takes over when it closes, and gives up at a deadline", async () => {
+    for (const store of [`file://${dir}/waited`, `memory://waited-${Math.random()}`]) {
+      const options = { store, keyring: `file://${dir}/keyring` };
+      const db = await open("waited", options);
+      await expect(open("waited", { ...options, wait: { timeoutMs: 20 } })).rejects.toMatchObject({ code: "LOCKED" });
+      const holders: Ledger[] = [];
+      const queue = [open("waited", { ...options, wait: true }), open("waited", { ...options, wait: true })];
+      for (const waiting of queue) void waiting.then((ledger) => holders.push(ledger));
+      await db.put({ _id: "before-close" });
+      expect(holders).toEqual([]);
+      await db.close();
+      // Two waiters: one takes the ledger; the other keeps waiting until that one closes too.
+      await eventually(() => expect(holders.length).toBe(1), { what: "the first waiter to open" });
+      const [first] = holders as [Ledger];
+      expect(await first.get("before-close")).toMatchObject({ _id: "before-close" });
+      await first.put({ _id: "from-first" });
+      expect(holders.length).toBe(1);
+      await first.close();
+      await eventually(() => expect(holders.length).toBe(2), { what: "the second waiter to open" });
+      const second = holders[1] as Ledger;
+      expect(await second.get("from-first")).toMatchObject({ _id: "from-first" });
+      await second.close();
+    }
   });
 
   it("a store encrypted with a key this keyring lacks is KEY_REQUIRED, and releases the store", async () => {

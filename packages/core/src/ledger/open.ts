@@ -8,12 +8,18 @@ import { HearthError } from "../errors.js";
 import type { Keyring } from "../keyring/types.js";
 import type { ByteStore } from "../store/types.js";
 import { openEncryptedStore } from "../store/encrypted.js";
+import { planWait, waitedMs, waitUntil } from "../store/lock-wait.js";
 import type { Platform } from "../platform/types.js";
 import { Ledger } from "./ledger.js";
 import type { OpenOptions } from "./types.js";
 
-/** Store URLs open in this process; a second open would be a second writer. */
-const openStores = new Set<string>();
+/**
+ * Store URLs open in this process, each with a promise that resolves when
+ * its ledger lets go: a second open would be a second writer. (Each store
+ * also keeps other processes out by its own lock; this table covers
+ * `memory://` stores and gives the clearer message.)
+ */
+const openStores = new Map<string, Promise<void>>();
 
 /** Opens ledger `name` on `platform`; see `open()`. */
 export async function openLedger(name: string, options: OpenOptions, platform: Platform): Promise<Ledger> {
@@ -25,12 +31,26 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
   if (durability !== "process" && durability !== "fsync") {
     throw new HearthError("INVALID_ARGUMENT", `durability must be "process" or "fsync", got ${JSON.stringify(durability)}`);
   }
+  const plan = planWait(options.wait);
   const storeUrl = options.store ?? platform.defaultStoreUrl(name);
-  if (openStores.has(storeUrl)) {
-    throw new HearthError("LOCKED", `ledger store ${storeUrl} is already open in this process; reuse that ledger or close it first`);
+  const openHere = (waited?: number): HearthError =>
+    new HearthError(
+      "LOCKED",
+      `ledger store ${storeUrl} is already open in this process${waited === undefined ? "" : ` (still, after waiting ${Math.round(waited)} ms)`}; ` +
+        `reuse that ledger, close it first, or open with { wait: true } to wait for it`,
+    );
+  for (let held = openStores.get(storeUrl); held; held = openStores.get(storeUrl)) {
+    if (!plan) throw openHere();
+    await waitUntil(held, plan, () => openHere(waitedMs(plan)));
   }
-  openStores.add(storeUrl);
-  const cleanup: Array<() => Promise<void>> = [async () => void openStores.delete(storeUrl)];
+  let letGo!: () => void;
+  openStores.set(storeUrl, new Promise<void>((resolve) => (letGo = resolve)));
+  const cleanup: Array<() => Promise<void>> = [
+    async () => {
+      openStores.delete(storeUrl);
+      letGo();
+    },
+  ];
   const release = async (): Promise<void> => {
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
   };
@@ -42,7 +62,8 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
     } else {
       keyring = options.keyring;
     }
-    const inner: ByteStore = await platform.openStore(storeUrl);
+    // The rest of the wait (its signal carries the deadline) goes to the store's own lock.
+    const inner: ByteStore = await platform.openStore(storeUrl, plan ? { wait: plan.signal ? { signal: plan.signal } : true } : {});
     cleanup.push(() => inner.close());
     const store = await openEncryptedStore(inner, keyring, {
       ...(platform.cipher && { cipher: platform.cipher }),

@@ -6,6 +6,7 @@
 import type { JsonValue } from "../doc/normalize.js";
 import type { Durability } from "../store/types.js";
 import type { Keyring } from "../keyring/types.js";
+import type { LockWait } from "../store/lock-wait.js";
 
 /**
  * A position in a ledger's history, for `changes(since)`. Normally the
@@ -46,6 +47,14 @@ export interface OpenOptions {
   keyring?: string | Keyring;
   /** `"process"` (default): survives `kill -9`; `"fsync"`: survives power loss. */
   durability?: Durability;
+  /**
+   * When the store is open elsewhere (another handle in this process,
+   * another process or container, another tab or worker of this origin):
+   * `false` (default) fails at once with `LOCKED`; `true` waits until it is
+   * free, for as long as that takes; `{ timeoutMs, signal }` waits at most
+   * that long, then fails with `LOCKED`. Only one holder writes a store.
+   */
+  wait?: LockWait;
 }
 
 /** Result of `put` and `del`. */

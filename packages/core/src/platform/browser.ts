@@ -20,10 +20,10 @@ import type { Platform } from "./types.js";
 export const browserPlatform: Platform = {
   defaultStoreUrl: (name) => `indexeddb://hearth-${encodeURIComponent(name)}`,
   defaultKeyringUrl: (storeUrl) => (parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : DEFAULT_INDEXEDDB_KEYRING_URL),
-  async openStore(url) {
+  async openStore(url, options = {}) {
     const location = parseLocation(url, "store");
     if (location.scheme === "memory") return openMemoryStore(url);
-    if (location.scheme === "indexeddb") return openIndexedDbStore(url);
+    if (location.scheme === "indexeddb") return openIndexedDbStore(url, options);
     throw new HearthError("INVALID_URL", `store URL ${JSON.stringify(url)}: browsers have no file system; use indexeddb://name or memory://name`);
   },
   async openKeyring(url) {

@@ -58,10 +58,10 @@ export const nodePlatform: Platform = {
   defaultStoreUrl,
   defaultKeyringUrl: (storeUrl) =>
     parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : pathToFileURL(join(hearthDir(), KEYRING_DIR)).href,
-  async openStore(url) {
+  async openStore(url, options = {}) {
     const location = parseLocation(url, "store");
     if (location.scheme === "memory") return openMemoryStore(url);
-    if (location.scheme === "file") return openFileStore(location.path);
+    if (location.scheme === "file") return openFileStore(location.path, options);
     throw new HearthError("INVALID_URL", `store URL ${JSON.stringify(url)}: IndexedDB exists only in browsers; in Node use file:///dir or memory://name`);
   },
   async openKeyring(url) {

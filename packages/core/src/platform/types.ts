@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ByteStore } from "../store/types.js";
+import type { ByteStore, StoreOpenOptions } from "../store/types.js";
 import type { Keyring } from "../keyring/types.js";
 import type { Remote } from "../remote/types.js";
 import type { AeadCipher } from "../crypto/cipher.js";
@@ -18,8 +18,12 @@ export interface Platform {
   defaultStoreUrl(name: string): string;
   /** Keyring URL when `open` gets no `keyring`, given the store URL in use. */
   defaultKeyringUrl(storeUrl: string): string;
-  /** Opens a store by URL; `INVALID_URL` for schemes this platform lacks. */
-  openStore(url: string): Promise<ByteStore>;
+  /**
+   * Opens a store by URL for writing (`LOCKED` while another holder has it,
+   * or, with `wait`, once the wait runs out); `INVALID_URL` for schemes
+   * this platform lacks.
+   */
+  openStore(url: string, options?: StoreOpenOptions): Promise<ByteStore>;
   /** Opens a keyring by URL; `INVALID_URL` for schemes this platform lacks. */
   openKeyring(url: string): Promise<Keyring>;
   /** Opens a remote (sync point) by URL; `INVALID_URL` for schemes this platform lacks. */

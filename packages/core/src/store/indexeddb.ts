@@ -14,13 +14,19 @@
  * - Every operation creates its transaction synchronously inside the call,
  *   so a write issued before `close()` is already queued when the
  *   connection closes and completes normally.
+ * - One writer: the store holds an exclusive Web Lock ({@link ./web-lock})
+ *   from before its database is opened until after it is closed (or, for
+ *   `destroy()`, deleted), so a second tab or worker of the origin gets
+ *   `LOCKED` or waits instead of writing over this one.
  *
  * No Node built-ins: this module only runs where `indexedDB` exists.
  *
  * @module
  */
 import { HearthError } from "../errors.js";
-import { assertStoreKey, type ByteStore, type StoreCapabilities, type WriteBatch, type WriteOptions } from "./types.js";
+import { planWait } from "./lock-wait.js";
+import { assertStoreKey, type ByteStore, type StoreCapabilities, type StoreOpenOptions, type WriteBatch, type WriteOptions } from "./types.js";
+import { holdWebLock, type ReleaseWebLock } from "./web-lock.js";
 
 const SCHEME = "indexeddb://";
 const OBJECT_STORE = "kv";
@@ -141,33 +147,50 @@ export function deleteDatabase(name: string): Promise<void> {
   });
 }
 
+/** The Web Lock that makes one holder of the IndexedDB store `name`. */
+export function storeLockName(name: string): string {
+  return `hearth-store:${name}`;
+}
+
 /**
- * Opens the IndexedDB store at `url` (`indexeddb://<name>`), creating the
- * database on first use.
+ * Opens the IndexedDB store at `url` (`indexeddb://<name>`) for writing,
+ * creating the database on first use. No other tab or worker of this
+ * origin can open it until this handle is closed (or its page goes away).
  *
- * @throws HearthError `INVALID_URL` for a malformed URL, `STORAGE_FAILED` if
- * IndexedDB is missing or refuses to open the database.
+ * @param options - `wait`: `true` to wait for another holder to let go,
+ *   or `{ timeoutMs, signal }` to wait at most that long
+ * @throws HearthError `INVALID_URL` for a malformed URL; `LOCKED` when
+ *   another tab, worker or handle holds it (with `wait`, once the wait
+ *   runs out); `STORAGE_FAILED` if IndexedDB or Web Locks are missing or
+ *   refuse to open.
  * @example
  * ```ts
  * const store = await openIndexedDbStore("indexeddb://todos");
  * await store.write({ put: [["meta/head", bytes]] }, { durability: "fsync" });
  * ```
  */
-export async function openIndexedDbStore(url: string): Promise<ByteStore> {
+export async function openIndexedDbStore(url: string, options: StoreOpenOptions = {}): Promise<ByteStore> {
   const name = parseIndexedDbUrl(url);
-  const store = new IndexedDbStore(url, name);
-  store.db = await openDatabase(
-    name,
-    SCHEMA_VERSION,
-    (db) => {
-      if (!db.objectStoreNames.contains(OBJECT_STORE)) db.createObjectStore(OBJECT_STORE);
-    },
-    () => {
-      store.closed = true;
-    },
-  );
+  const plan = planWait(options.wait);
+  indexedDbFactory(); // fail for a missing IndexedDB before queueing for its lock
+  const release = await holdWebLock(storeLockName(name), url, plan);
+  const store = new IndexedDbStore(url, name, release);
+  try {
+    store.db = await openDatabase(
+      name,
+      SCHEMA_VERSION,
+      (db) => {
+        if (!db.objectStoreNames.contains(OBJECT_STORE)) db.createObjectStore(OBJECT_STORE);
+      },
+      () => store.lost(),
+    );
+  } catch (err) {
+    release();
+    throw err;
+  }
   if (!store.db.objectStoreNames.contains(OBJECT_STORE)) {
     store.db.close();
+    release();
     throw new HearthError("STORAGE_FAILED", `IndexedDB database "${name}" exists but is not a Hearth store; pick another name`);
   }
   return store;
@@ -178,11 +201,29 @@ class IndexedDbStore implements ByteStore {
   db: IDBDatabase | undefined;
   closed = false;
   private readonly pending = new Set<Promise<unknown>>();
+  /** Set once the Web Lock is let go; from then on another holder may have the database. */
+  private lockReleased = false;
 
   constructor(
     readonly url: string,
     private readonly name: string,
+    private readonly releaseLock: ReleaseWebLock,
   ) {}
+
+  /**
+   * The connection was closed under us (another context deleted the
+   * database, or the browser closed it): this handle is done, and its lock
+   * is let go so that a waiting opener is not held up by a dead handle.
+   */
+  lost(): void {
+    this.closed = true;
+    this.letGo();
+  }
+
+  private letGo(): void {
+    this.lockReleased = true;
+    this.releaseLock();
+  }
 
   async get(key: string): Promise<Uint8Array | undefined> {
     this.assertOpen();
@@ -229,22 +270,37 @@ class IndexedDbStore implements ByteStore {
   }
 
   async close(): Promise<void> {
+    await this.closeConnection();
+    this.letGo();
+  }
+
+  /**
+   * Deletes the database. The lock is held until it is gone (retaken if
+   * this handle was closed first, `LOCKED` if someone else has it since):
+   * without it a waiting tab could open the database and write, only to
+   * have it deleted under it.
+   */
+  async destroy(): Promise<void> {
+    await this.closeConnection();
+    const release = this.lockReleased ? await holdWebLock(storeLockName(this.name), this.url, undefined) : () => this.letGo();
+    try {
+      await deleteDatabase(this.name);
+    } finally {
+      release();
+    }
+  }
+
+  /** Lets pending writes finish, then closes the connection (the lock stays held). */
+  private async closeConnection(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.pending]);
     this.db?.close();
   }
 
-  async destroy(): Promise<void> {
-    await this.close();
-    await deleteDatabase(this.name);
-  }
-
   /** Starts a transaction now (synchronously), so `close()` cannot overtake it. */
   private begin(mode: IDBTransactionMode, durability: IDBTransactionDurability = "default"): IDBTransaction {
     this.assertOpen();
-    return beginTransaction(this.db as IDBDatabase, OBJECT_STORE, mode, durability, (cause) => closedError("store", this.url, cause), () => {
-      this.closed = true;
-    });
+    return beginTransaction(this.db as IDBDatabase, OBJECT_STORE, mode, durability, (cause) => closedError("store", this.url, cause), () => this.lost());
   }
 
   private assertOpen(): void {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { LockWait } from "./lock-wait.js";
 
 /**
  * How hard a write must be pushed before it is acknowledged.
@@ -31,6 +32,16 @@ export interface StoreCapabilities {
 export interface WriteBatch {
   readonly put?: ReadonlyArray<readonly [key: string, value: Uint8Array]>;
   readonly del?: ReadonlyArray<string>;
+}
+
+/** Options for opening a persistent store for writing. */
+export interface StoreOpenOptions {
+  /**
+   * How long the open may wait for another holder: `false` (default) fails
+   * at once with `LOCKED`; `true` waits until the store is free; or
+   * `{ timeoutMs, signal }` waits at most that long (then `LOCKED`).
+   */
+  readonly wait?: LockWait;
 }
 
 /** Options for {@link ByteStore.write}. */

@@ -1,8 +1,10 @@
 /**
  * Browser-only cases for what the conformance suites cannot say about
- * IndexedDB: keys stay non-extractable on disk, URLs are checked, another
- * tab's `destroy()` is never blocked by an open handle, and a database that
- * is not a Hearth store is refused rather than misread.
+ * IndexedDB: keys stay non-extractable on disk, URLs are checked, one
+ * holder per store (the Web Lock: `LOCKED`, `wait`), a deletion from
+ * elsewhere is never blocked by an open handle, and a database that is not
+ * a Hearth store is refused rather than misread. (Several tabs are driven
+ * by `tabs.mjs`.)
  *
  * @module
  */
@@ -55,16 +57,59 @@ export function indexedDbCases(uniqueUrl: (label: string) => string): TestCase[]
       },
     },
     {
-      name: "indexeddb store: destroy from another handle closes this one instead of blocking",
+      name: "indexeddb store: a second handle is LOCKED while the first is open, and opens once it closes",
       run: withDatabase("two-handles", async (url) => {
         const mine = await openIndexedDbStore(url);
-        const theirs = await openIndexedDbStore(url);
         await mine.write({ put: [["k", utf8("v")]] });
-        await theirs.destroy();
+        const err = (await checkRejects(openIndexedDbStore(url), "LOCKED")) as Error;
+        check(err.message.includes("another tab or worker"), `the message says who holds it: ${err.message}`);
+        check(!/delete|remove/i.test(err.message), "the message suggests deleting nothing");
+        await checkRejects(openIndexedDbStore(url, { wait: { timeoutMs: 30 } }), "LOCKED");
+        let opened = false;
+        const waiting = openIndexedDbStore(url, { wait: true }).then((store) => {
+          opened = true;
+          return store;
+        });
+        await mine.write({ put: [["k2", utf8("v2")]] });
+        check(!opened, "the waiting open is still waiting while the holder writes");
+        await mine.close();
+        const theirs = await waiting;
+        try {
+          checkEqual(await theirs.list(""), ["k", "k2"], "the next holder sees every acknowledged write");
+        } finally {
+          await theirs.close();
+        }
+      }),
+    },
+    {
+      name: "indexeddb store: destroy holds the lock until the database is gone; after close it retakes it",
+      run: withDatabase("destroy-lock", async (url) => {
+        const first = await openIndexedDbStore(url);
+        await first.write({ put: [["k", utf8("v")]] });
+        await first.close();
+        const second = await openIndexedDbStore(url);
+        await checkRejects(first.destroy(), "LOCKED"); // closed: it must retake the lock, and someone holds it
+        checkEqual(await second.list(""), ["k"], "the holder's data survives the refused destroy");
+        const waiting = openIndexedDbStore(url, { wait: true });
+        await second.destroy();
+        const third = await waiting;
+        try {
+          checkEqual(await third.list(""), [], "the waiter opens the database after it was deleted, empty");
+        } finally {
+          await third.close();
+        }
+      }),
+    },
+    {
+      name: "indexeddb store: a deletion from elsewhere closes this handle instead of blocking, and lets the next opener in",
+      run: withDatabase("deleted-under", async (url) => {
+        const mine = await openIndexedDbStore(url);
+        await mine.write({ put: [["k", utf8("v")]] });
+        await deleteDatabase(dbName(url));
         await checkRejects(mine.get("k"), "STORE_CLOSED");
         const fresh = await openIndexedDbStore(url);
         try {
-          checkEqual(await fresh.list(""), [], "destroyed database starts empty");
+          checkEqual(await fresh.list(""), [], "deleted database starts empty");
         } finally {
           await fresh.close();
         }

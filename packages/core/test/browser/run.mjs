@@ -9,83 +9,13 @@
 //    case through an exposed binding, and this script prints one line per
 //    case and a final `N passed, N failed`, exiting non-zero on any failure,
 //    on page or console errors, on a deadline, or if no case ran.
-import { build } from "esbuild";
-import { chromium } from "playwright-core";
-import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
+import { bundleFailure, bundleForBrowser, indent, launchChromium, serveScript } from "./chromium.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ENTRY = join(HERE, "entry.ts");
 const DEADLINE_MS = Number(process.env.HEARTH_BROWSER_DEADLINE_MS ?? 180_000);
-const CHROMIUM_ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const PAGE = `<!doctype html><meta charset="utf-8"><title>Hearth browser tests</title><script type="module" src="/entry.js"></script>\n`;
-
-/** esbuild plugin: refuse `node:` imports with a message that names the importer. */
-const forbidNodeBuiltins = {
-  name: "forbid-node-builtins",
-  setup(builder) {
-    builder.onResolve({ filter: /^node:/ }, (args) => ({
-      errors: [
-        {
-          text: `"${args.path}" is a Node built-in, imported by ${relative(process.cwd(), args.importer)}; code bundled for browsers must not use Node built-ins (move it to a Node-only file)`,
-        },
-      ],
-    }));
-  },
-};
-
-async function bundle() {
-  const result = await build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    target: "es2022",
-    write: false,
-    sourcemap: "inline",
-    logLevel: "silent",
-    plugins: [forbidNodeBuiltins],
-  });
-  const output = result.outputFiles[0];
-  if (!output) throw new Error("esbuild produced no output");
-  return output.contents;
-}
-
-function serve(script) {
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
-    if (path === "/") {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE);
-    } else if (path === "/entry.js") {
-      res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(script);
-    } else if (path === "/favicon.ico") {
-      res.writeHead(204).end();
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve(server));
-  });
-}
-
-function indent(text) {
-  return String(text)
-    .split("\n")
-    .map((line) => `    ${line}`)
-    .join("\n");
-}
 
 async function main() {
   const started = performance.now();
@@ -99,22 +29,20 @@ async function main() {
 
   let script;
   try {
-    script = await bundle();
+    script = await bundleForBrowser(ENTRY);
   } catch (err) {
-    const messages = err.errors?.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ""}${e.text}`);
-    fail("bundle test/browser/entry.ts for the browser", messages?.join("\n") ?? String(err));
+    fail("bundle test/browser/entry.ts for the browser", bundleFailure(err));
     return { passed, failed };
   }
 
-  const server = await serve(script);
+  const server = await serveScript(script, "Hearth browser tests");
   const { port } = server.address();
   let browser;
   try {
-    const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
     try {
-      browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+      browser = await launchChromium();
     } catch (err) {
-      fail(`launch Chromium at ${executablePath}`, `${err.message}\n(install it with: apt-get install -y chromium, or set CHROMIUM_PATH)`);
+      fail("launch Chromium", err.message);
       return { passed, failed };
     }
     const page = await browser.newPage();
