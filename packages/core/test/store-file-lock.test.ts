@@ -1,5 +1,5 @@
 // The file store's write lock: one holder at a time across handles,
-// processes, PID namespaces (containers on one host) and compactions;
+// worker threads, processes, PID namespaces (containers on one host) and compactions;
 // released by the kernel when a holder dies; not defeated by deleting
 // files; `wait` to queue behind a holder. Children are real processes
 // running the bundled store (test/fixtures/store-child.mjs).
@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { Worker } from "node:worker_threads";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HearthError } from "../src/errors.js";
@@ -137,6 +138,27 @@ describe("file store lock: one holder across handles and processes", () => {
     expect(err.message).toContain("this process (another open handle)");
     await store.close();
     await openTracked(dir);
+  });
+
+  it("a worker thread of this process cannot open a store the main thread holds", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir);
+    const tryInWorker = async (): Promise<string> => {
+      const source = `
+        const { parentPort, workerData } = require("node:worker_threads");
+        import(workerData.bundleUrl)
+          .then(({ openFileStore }) => openFileStore(workerData.dir))
+          .then((s) => s.close().then(() => parentPort.postMessage("opened")), (err) => parentPort.postMessage(err.code));`;
+      const worker = new Worker(source, { eval: true, workerData: { bundleUrl, dir } });
+      try {
+        return await withDeadline(new Promise<string>((resolve) => worker.once("message", resolve)), 20_000, "the worker's answer");
+      } finally {
+        await worker.terminate();
+      }
+    };
+    expect(await tryInWorker()).toBe("LOCKED");
+    await store.close();
+    expect(await tryInWorker()).toBe("opened");
   });
 
   it("a SIGKILLed holder's lock is released by the kernel: the next open succeeds at once, with every acknowledged write", async () => {
