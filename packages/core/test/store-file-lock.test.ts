@@ -265,6 +265,24 @@ describe("file store lock: waiting for the holder", () => {
     await checkRejects(openFileStore(dir, { wait: "yes" as never }), "TypeError");
   });
 
+  it("destroy while another process waits: the waiter gets a fresh, working store, never a half-deleted one", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    await store.write({ put: [["old", utf8("gone with the store")]] });
+    const waiter = startChild(dir, { wait: true });
+    await store.destroy();
+    expect(await waiter.nextLine()).toBe("ready");
+    waiter.send("list");
+    expect(await waiter.nextLine()).toBe("keys []");
+    waiter.send("put new 1");
+    expect(await waiter.nextLine()).toBe("ok");
+    waiter.send("close");
+    expect(await waiter.nextLine()).toBe("closed");
+    const again = await openTracked(dir);
+    expect(await again.list("")).toEqual(["new"]);
+    expect(fs.readdirSync(root).filter((n) => n.includes(".destroyed-"))).toEqual([]);
+  });
+
   it("a child waiting with wait: true takes over when the holder process is killed", async () => {
     const dir = freshDir();
     const holder = startChild(dir);

@@ -154,11 +154,6 @@ export class CommitFile {
   }
 }
 
-/** Removes the record of `dir` (first step of deleting a store). */
-export async function removeCommitRecord(dir: string): Promise<void> {
-  await fs.promises.rm(join(dir, COMMIT_NAME), { force: true });
-}
-
 function decode(bytes: Buffer): CommitState | "damaged" {
   if (bytes.length !== RECORD_BYTES || !bytes.subarray(0, 8).equals(MAGIC)) return "damaged";
   if (bytes.readUInt32LE(8) !== crc32(bytes, 12, RECORD_BYTES)) return "damaged";

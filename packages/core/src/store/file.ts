@@ -33,12 +33,13 @@
  *
  * @module
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { isAbsolute } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HearthError } from "../errors.js";
 import { copyLiveValues, copyTail, discard, type CompactedLog } from "./file-compact.js";
-import { currentBoot, removeCommitRecord, type CommitFile } from "./file-commit.js";
+import { currentBoot, type CommitFile } from "./file-commit.js";
 import { encodeRecord, type EncodedRecord } from "./file-format.js";
 import { clearHolder } from "./file-holder.js";
 import { LogIndex } from "./file-index.js";
@@ -287,15 +288,22 @@ class FileStore implements FileByteStore {
       if (err instanceof HearthError && err.code === "INTEGRITY") return undefined;
       throw err;
     });
+    // Moved aside in one step while locked, then deleted: an opener racing
+    // the deletion finds either the whole store (locked) or no directory
+    // (and starts a new store), never a half-deleted one, and a log it
+    // creates cannot be deleted under it.
+    const doomed = `${this.dir}.destroyed-${randomBytes(6).toString("hex")}`;
     try {
-      // The commit record goes first: an opener that finds the log gone
-      // must not also find a record saying it should be there.
-      await removeCommitRecord(this.dir);
-      await fs.promises.rm(this.dir, { recursive: true, force: true });
+      await fs.promises.rename(this.dir, doomed);
     } catch (cause) {
-      throw storageFailed(`cannot delete the store directory ${this.dir}`, cause);
-    } finally {
       await held?.close().catch(() => undefined);
+      throw storageFailed(`cannot delete the store directory ${this.dir}`, cause);
+    }
+    await held?.close().catch(() => undefined);
+    try {
+      await fs.promises.rm(doomed, { recursive: true, force: true });
+    } catch (cause) {
+      throw storageFailed(`the store ${this.dir} is gone, but deleting its files (moved to ${doomed}) failed`, cause);
     }
   }
 
