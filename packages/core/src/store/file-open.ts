@@ -115,7 +115,8 @@ async function tryHoldCurrentLog(dir: string): Promise<LogFile | { holder: Holde
     } catch (cause) {
       throw storageFailed(`cannot create the store directory ${dir}`, cause);
     }
-    const { current } = await inspectLogDirectory(dir);
+    const current = await currentGeneration(dir);
+    if (current === "gone") continue; // deleted (destroyed) between the mkdir and the listing
     const generation = current ?? 1;
     const path = join(dir, logFileName(generation));
     let fd: number;
@@ -134,7 +135,7 @@ async function tryHoldCurrentLog(dir: string): Promise<LogFile | { holder: Holde
         return { holder: await readHolder(dir) };
       }
       const stat = fs.fstatSync(fd);
-      if (stat.nlink > 0 && (await inspectLogDirectory(dir)).current === generation) {
+      if (stat.nlink > 0 && (await currentGeneration(dir)) === generation) {
         return new LogFile(path, generation, fd, stat.size);
       }
     } catch (err) {
@@ -144,6 +145,16 @@ async function tryHoldCurrentLog(dir: string): Promise<LogFile | { holder: Holde
     closeQuietly(fd); // locked a log that was replaced meanwhile: look again
   }
   throw new HearthError("STORAGE_FAILED", `the log of ${dir} kept changing while it was being opened; retry`);
+}
+
+/** The current log's generation in `dir`, `undefined` if it has none, `"gone"` if the directory itself is gone. */
+async function currentGeneration(dir: string): Promise<number | undefined | "gone"> {
+  try {
+    return (await inspectLogDirectory(dir)).current;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
+    throw storageFailed(`cannot list the store directory ${dir}`, err);
+  }
 }
 
 function closeQuietly(fd: number): void {
