@@ -7,6 +7,8 @@
  * each document should be.
  */
 import fc from "fast-check";
+import { CID } from "multiformats/cid";
+import { createEvent } from "../src/crdt/event.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { open } from "../src/index.node.js";
 import type { Ledger } from "../src/ledger/ledger.js";
@@ -131,14 +133,38 @@ describe("convergence (examples)", () => {
     await a.put({ _id: "p", v: 1 });
     await a.put({ _id: "q", v: 2 });
     const [parent, child] = causalOrder(await missingEvents(a, b)) as [EventTransfer, EventTransfer];
-    expect(await b.ingest([{ cid: child.cid, bytes: child.bytes }])).toEqual({ applied: 0, waiting: 1 });
+    expect(await b.ingest([{ cid: child.cid, bytes: child.bytes }])).toEqual({ applied: 0, waiting: 1, refused: 0 });
     expect(await b.hasEvent(child.cid)).toBe(false);
     expect(await codeOf(b.get("q"))).toBe("NOT_FOUND");
-    expect(await b.ingest([{ cid: parent.cid, bytes: parent.bytes }])).toEqual({ applied: 2, waiting: 0 });
+    expect(await b.ingest([{ cid: parent.cid, bytes: parent.bytes }])).toEqual({ applied: 2, waiting: 0, refused: 0 });
     expect(await b.get("q")).toEqual({ _id: "q", v: 2 });
     expect(await b.root()).toBe(await a.root());
     // Ingesting what is already there changes nothing.
-    expect(await b.ingest([child, parent].map(({ cid, bytes }) => ({ cid, bytes })))).toEqual({ applied: 0, waiting: 0 });
+    expect(await b.ingest([child, parent].map(({ cid, bytes }) => ({ cid, bytes })))).toEqual({ applied: 0, waiting: 0, refused: 0 });
+  });
+
+  it("the lamport rule: an event whose lamport is not exactly one more than its parents' greatest is refused, with what builds on it", async () => {
+    const { ledger: a } = await replica("lamport");
+    const { ledger: b } = await replica("lamport");
+    await a.put({ _id: "p", v: 1 });
+    const [parent] = causalOrder(await missingEvents(a, b)) as [EventTransfer];
+    const forge = async (parents: CID[], lamport: number, id: string) => createEvent(parents, lamport, [{ i: id, d: { v: "forged" }, s: [] }]);
+    const poisoned = await forge([CID.parse(parent.cid)], Number.MAX_SAFE_INTEGER, "p"); // would win every conflict and end lamports
+    const low = await forge([CID.parse(parent.cid)], 1, "low");
+    const rootless = await forge([], 5, "rootless");
+    const above = await forge([poisoned.cid], Number.MAX_SAFE_INTEGER, "above");
+    const result = await b.ingest([parent, poisoned, low, rootless, above].map(({ cid, bytes }) => ({ cid, bytes })));
+    expect(result).toEqual({ applied: 1, waiting: 0, refused: 4 });
+    for (const id of ["low", "rootless", "above"]) expect(await codeOf(b.get(id))).toBe("NOT_FOUND");
+    expect(await b.get("p")).toEqual({ _id: "p", v: 1 });
+    // A child of a refused event that arrives later is refused at once, not left waiting.
+    const later = await forge([above.cid], Number.MAX_SAFE_INTEGER, "later");
+    expect(await b.ingest([{ cid: later.cid, bytes: later.bytes }])).toEqual({ applied: 0, waiting: 0, refused: 1 });
+    // The replica keeps writing, and its writes stay acceptable to others.
+    await b.put({ _id: "after", v: 2 });
+    await syncAll([a, b]);
+    expect(await a.get("after")).toEqual({ _id: "after", v: 2 });
+    expect(await a.root()).toBe(await b.root());
   });
 
   it("a tampered event is rejected with INTEGRITY and nothing from the call is merged", async () => {

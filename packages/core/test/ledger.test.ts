@@ -426,9 +426,9 @@ describe("conflicts and root", () => {
     const parent = await a.eventBlock(a.heads()[0]!);
     await a.put({ _id: "q" });
     const child = await a.eventBlock(a.heads()[0]!);
-    expect(await b.ingest([child])).toEqual({ applied: 0, waiting: 1 });
+    expect(await b.ingest([child])).toEqual({ applied: 0, waiting: 1, refused: 0 });
     await expect(b.get("q")).rejects.toMatchObject({ code: "NOT_FOUND" });
-    expect(await b.ingest([parent, parent])).toEqual({ applied: 2, waiting: 0 });
+    expect(await b.ingest([parent, parent])).toEqual({ applied: 2, waiting: 0, refused: 0 });
     expect(await b.root()).toBe(await a.root());
   });
 

@@ -31,11 +31,13 @@ import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from ".
 import type { Keyring } from "../keyring/types.js";
 import type { Remote } from "../remote/types.js";
 import type { Platform } from "../platform/types.js";
-import type { ReplicaPort } from "../sync/port.js";
+import type { RefusedEvent, ReplicaPort } from "../sync/port.js";
+import { LamportBook } from "./lamport.js";
 import { Attachment, type AttachOptions } from "../sync/attachment.js";
 import { PointKeys } from "../sync/point-keys.js";
 import type {
-  AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, QueryOptions, QueryRow, Subscriber, WriteResult,
+  AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, IngestResult, QueryOptions, QueryRow, Subscriber,
+  WriteResult,
 } from "./types.js";
 
 /**
@@ -95,6 +97,9 @@ export class Ledger {
   readonly #subscribers = new Set<Subscriber>();
   /** Remote events waiting for their parents. */
   readonly #waiting = new Map<string, EventBlock>();
+  /** Remote events refused (and so never applied) in this session: what builds on them is refused too. */
+  readonly #refused = new Set<string>();
+  readonly #lamports: LamportBook;
   /** Sync engines' listeners, called after every commit or merge. */
   readonly #appliedListeners = new Set<() => void>();
   readonly #attachments = new Set<Attachment>();
@@ -113,6 +118,11 @@ export class Ledger {
     this.#events = events;
     this.#indexes = new Indexes(state.nodes, state.checkpoint?.ix ?? {});
     this.#internals = internals;
+    this.#lamports = new LamportBook(async (cid) => {
+      const entry = await state.eventEntry(cid);
+      const stored = entry && (await events.read(entry[0]));
+      return stored ? (await readEvent(cid, stored.bytes)).value.l : undefined;
+    });
   }
 
   /** Loads a ledger from an (encrypting) store. Used by `open()`. */
@@ -358,18 +368,21 @@ export class Ledger {
    * Merges event blocks made by other replicas. Each is verified against
    * its CID; events whose parents are not here yet wait (in memory) until
    * they arrive. Applied events are durable before this resolves, and fire
-   * subscribers exactly like local commits.
+   * subscribers exactly like local commits. An event whose lamport is not
+   * exactly one more than its parents' greatest, and whatever builds on it,
+   * is refused (counted in `refused`, never applied); the rest is merged.
    * @throws HearthError `INTEGRITY` for a block that fails verification (nothing from the call is merged)
    */
-  async ingest(blocks: Iterable<{ cid: string | CID; bytes: Uint8Array }>): Promise<{ applied: number; waiting: number }> {
+  async ingest(blocks: Iterable<{ cid: string | CID; bytes: Uint8Array }>): Promise<IngestResult> {
     this.#assertOpen();
     const verified: EventBlock[] = [];
     for (const { cid, bytes } of blocks) verified.push(await readEvent(typeof cid === "string" ? CID.parse(cid) : cid, bytes));
-    return this.#ingestVerified(verified);
+    const { refusedEvents: _, ...result } = await this.#ingestVerified(verified);
+    return result;
   }
 
-  /** Merges events already verified against their CIDs (see {@link ingest}). */
-  #ingestVerified(verified: readonly EventBlock[]): Promise<{ applied: number; waiting: number }> {
+  /** Merges events already verified against their CIDs (see {@link ingest}); also names the refused ones. */
+  #ingestVerified(verified: readonly EventBlock[]): Promise<IngestResult & { refusedEvents: RefusedEvent[] }> {
     this.#assertOpen();
     return this.#serial.run(async () => {
       for (const block of verified) {
@@ -377,7 +390,8 @@ export class Ledger {
       }
       let applied = 0;
       const changed: Array<[string, Register]> = [];
-      const order = await this.#applicableOrder();
+      const { order, refused } = await this.#checkedOrder();
+      for (const event of refused) this.#waiting.delete(event.cid.toString());
       for (let start = 0; start < order.length; start += INGEST_BATCH) {
         const batch = order.slice(start, start + INGEST_BATCH);
         changed.push(...(await this.#persistAndApply(batch)));
@@ -389,8 +403,46 @@ export class Ledger {
         this.#notifyApplied();
         this.#maybeCheckpoint();
       }
-      return { applied, waiting: this.#waiting.size };
+      return { applied, waiting: this.#waiting.size, refused: refused.length, refusedEvents: refused };
     });
+  }
+
+  /**
+   * {@link #applicableOrder}, less the events the lamport rule refuses and
+   * those that build on a refused event (now or earlier in this session).
+   */
+  async #checkedOrder(): Promise<{ order: EventBlock[]; refused: RefusedEvent[] }> {
+    const refused: RefusedEvent[] = [];
+    const refuse = (event: EventBlock, error: HearthError): void => {
+      this.#refused.add(event.cid.toString());
+      refused.push(Object.assign(event, { error }));
+    };
+    // Waiting events above a refused one would wait forever: refuse them now (a chain, to its end).
+    for (let found = true; found; ) {
+      found = false;
+      for (const event of this.#waiting.values()) {
+        const parent = this.#refused.has(event.cid.toString()) ? undefined : event.value.p.find((p) => this.#refused.has(p.toString()));
+        if (parent === undefined) continue;
+        refuse(event, new HearthError("INTEGRITY", `event ${event.cid} builds on the refused event ${parent}; it was not merged`));
+        this.#waiting.delete(event.cid.toString());
+        found = true;
+      }
+    }
+    const order: EventBlock[] = [];
+    const accepted = new Map<string, EventBlock>();
+    for (const event of await this.#applicableOrder()) {
+      const parent = event.value.p.find((p) => this.#refused.has(p.toString()));
+      const error = parent
+        ? new HearthError("INTEGRITY", `event ${event.cid} builds on the refused event ${parent}; it was not merged`)
+        : await this.#lamports.violation(event, accepted);
+      if (error) {
+        refuse(event, error);
+        continue;
+      }
+      accepted.set(event.cid.toString(), event);
+      order.push(event);
+    }
+    return { order, refused };
   }
 
   /**
@@ -402,7 +454,10 @@ export class Ledger {
     await this.#store.write({ put: this.#events.puts(first, events) }, { durability: this.#internals.durability });
     this.#events.remember(first, events);
     const changed: Array<[string, Register]> = [];
-    for (const event of events) changed.push(...(await this.#state.apply(event)));
+    for (const event of events) {
+      changed.push(...(await this.#state.apply(event)));
+      this.#lamports.remember(event);
+    }
     return changed;
   }
 

@@ -63,6 +63,16 @@ export interface WriteResult {
   clock: Clock;
 }
 
+/** Result of `ingest`. */
+export interface IngestResult {
+  /** Events applied by this call (including earlier ones it unblocked). */
+  applied: number;
+  /** Events held in memory, waiting for parents that have not arrived. */
+  waiting: number;
+  /** Events refused (their lamport breaks the rule, or they build on a refused event): never applied. */
+  refused: number;
+}
+
 /** Result of `bulk`. */
 export interface BulkResult {
   ids: string[];

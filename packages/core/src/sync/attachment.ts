@@ -39,7 +39,7 @@ import { HearthError, isHearthError } from "../errors.js";
 import { readEventBytes, type EventBlock } from "../crdt/event.js";
 import type { Remote, RemoteChange } from "../remote/types.js";
 import { fingerprintOf } from "../crypto/fingerprint.js";
-import type { ReplicaPort } from "./port.js";
+import type { RefusedEvent, ReplicaPort } from "./port.js";
 import type { PointKeys } from "./point-keys.js";
 import {
   BUNDLE_PREFIX, HEAD_PREFIX, openAnnouncement, openBundle, sealAnnouncement, sealBundle, type AnnouncementValue, type SealContext,
@@ -667,12 +667,21 @@ export class Attachment {
       for (const block of blocks) this.#fromRemote.add(block.cid.toString());
       this.#merging = true;
       let applied: number;
+      let refusedEvents: readonly RefusedEvent[];
       try {
-        ({ applied } = await this.#port.ingest(blocks));
+        ({ applied, refusedEvents } = await this.#port.ingest(blocks));
       } finally {
         this.#merging = false;
       }
       if (applied > 0) this.#events.emit("change", { applied });
+      // A bundle holding a refused event is rejected as a whole: it is never merged complete.
+      for (const event of refusedEvents) {
+        for (const [name, cids] of fetched) {
+          if (!cids.some((cid) => cid.equals(event.cid))) continue;
+          fetched.delete(name);
+          this.#reject(name, event.error);
+        }
+      }
     }
     // A bundle counts as merged only once all its events are applied: events
     // still waiting for parents live in memory only, so after a restart the
@@ -702,13 +711,21 @@ export class Attachment {
     try {
       return await step();
     } catch (err) {
-      if (isHearthError(err, "INTEGRITY")) this.#rejected.set(name, err);
-      else if (isHearthError(err, "KEY_REQUIRED")) this.#lacking.set(name, err);
-      else throw err;
-      this.#error = { code: err.code, message: err.message };
-      this.#events.emit("status", this.status());
-      return undefined;
+      if (isHearthError(err, "INTEGRITY") || isHearthError(err, "KEY_REQUIRED")) {
+        this.#reject(name, err);
+        return undefined;
+      }
+      throw err;
     }
+  }
+
+  /** Records a remote item as rejected (`INTEGRITY`) or unreadable for now (`KEY_REQUIRED`), in the status. */
+  #reject(name: string, err: HearthError): void {
+    if (err.code === "KEY_REQUIRED") this.#lacking.set(name, err);
+    else this.#rejected.set(name, err);
+    this.#held.delete(name);
+    this.#error = { code: err.code, message: err.message };
+    this.#events.emit("status", this.status());
   }
 
   async #unknownHeads(): Promise<Set<string>> {

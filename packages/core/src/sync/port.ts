@@ -11,6 +11,11 @@ import type { Compression } from "../crypto/compression.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { Keyring } from "../keyring/types.js";
 import type { EventBlock } from "../crdt/event.js";
+import type { HearthError } from "../errors.js";
+import type { IngestResult } from "../ledger/types.js";
+
+/** An event the ledger refused at ingest, with why (`INTEGRITY`). */
+export type RefusedEvent = EventBlock & { readonly error: HearthError };
 
 /** One event from the ledger's local log. */
 export interface LoggedEvent {
@@ -40,7 +45,7 @@ export interface ReplicaPort {
    * Persists and applies event blocks the engine has already verified
    * (`readEventBytes`), as `Ledger.ingest` does after verifying them itself.
    */
-  ingest(events: readonly EventBlock[]): Promise<{ applied: number; waiting: number }>;
+  ingest(events: readonly EventBlock[]): Promise<IngestResult & { refusedEvents: readonly RefusedEvent[] }>;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
   onApplied(fn: () => void): () => void;
   /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */
