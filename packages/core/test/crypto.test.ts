@@ -1,3 +1,5 @@
+import { generateSigningJwk, signingFromJwk, webCryptoSigner } from "../src/crypto/signing.js";
+import { nodeSigner } from "../src/crypto/signing-node.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { importDataKey, generateDataKey, DATA_KEY_BYTES } from "../src/crypto/data-key.js";
@@ -119,10 +121,13 @@ describe("data keys", () => {
 });
 
 describe("identities", () => {
+  const signing = async () => signingFromJwk(await generateSigningJwk());
+
   it("survive a JWK round trip with a non-extractable private key", async () => {
     const jwk = await generateIdentityJwk();
-    const a = await identityFromJwk(jwk);
-    const b = await identityFromJwk(JSON.parse(JSON.stringify(jwk)));
+    const signingPair = await signing();
+    const a = await identityFromJwk(jwk, signingPair);
+    const b = await identityFromJwk(JSON.parse(JSON.stringify(jwk)), signingPair);
     expect(b.publicKey).toBe(a.publicKey);
     expect(b.fingerprint).toBe(a.fingerprint);
     expect(a.privateKey.extractable).toBe(false);
@@ -131,7 +136,7 @@ describe("identities", () => {
   });
 
   it("agree on an ECDH secret with each other", async () => {
-    const alice = await identityFromJwk(await generateIdentityJwk());
+    const alice = await identityFromJwk(await generateIdentityJwk(), await signing());
     const bob = await generateIdentity();
     const importPublic = (p: string) =>
       globalThis.crypto.subtle.importKey("raw", fromBase64Url(p) as Uint8Array<ArrayBuffer>, { name: "ECDH", namedCurve: "P-256" }, false, []);
@@ -143,8 +148,37 @@ describe("identities", () => {
   it("refuse mismatched or malformed key pairs with INTEGRITY", async () => {
     const one = await generateIdentityJwk();
     const two = await generateIdentityJwk();
-    await expectCode(identityFromJwk({ publicKey: one.publicKey, privateKey: two.privateKey }), "INTEGRITY");
-    await expectCode(identityFromJwk({ publicKey: { ...one.publicKey, x: "AAAA" }, privateKey: { ...one.privateKey, x: "AAAA" } }), "INTEGRITY");
+    const pair = await signing();
+    await expectCode(identityFromJwk({ publicKey: one.publicKey, privateKey: two.privateKey }, pair), "INTEGRITY");
+    await expectCode(identityFromJwk({ publicKey: { ...one.publicKey, x: "AAAA" }, privateKey: { ...one.privateKey, x: "AAAA" } }, pair), "INTEGRITY");
+  });
+});
+
+describe("signatures", () => {
+  it("WebCrypto and Node make interchangeable ECDSA P-256 signatures, and neither accepts a forgery", async () => {
+    const jwk = await generateSigningJwk();
+    const pair = await signingFromJwk(jwk);
+    expect(pair.privateKey.extractable).toBe(false);
+    const message = new TextEncoder().encode("hearth statement");
+    for (const [signer, verifier] of [[webCryptoSigner, nodeSigner], [nodeSigner, webCryptoSigner], [nodeSigner, nodeSigner]] as const) {
+      const signature = await signer.sign(pair.privateKey, message);
+      expect(signature.length).toBe(64);
+      expect(await verifier.verify(pair.publicKey, signature, message)).toBe(true);
+      const flipped = signature.slice();
+      flipped[10]! ^= 1;
+      expect(await verifier.verify(pair.publicKey, flipped, message)).toBe(false);
+      expect(await verifier.verify(pair.publicKey, signature, new TextEncoder().encode("another"))).toBe(false);
+      expect(await verifier.verify(pair.publicKey, signature.subarray(0, 63), message)).toBe(false);
+      expect(await verifier.verify(new Uint8Array(65), signature, message)).toBe(false);
+      const stranger = await signingFromJwk(await generateSigningJwk());
+      expect(await verifier.verify(stranger.publicKey, signature, message)).toBe(false);
+    }
+  });
+
+  it("refuse mismatched signing pairs with INTEGRITY", async () => {
+    const one = await generateSigningJwk();
+    const two = await generateSigningJwk();
+    await expectCode(signingFromJwk({ publicKey: one.publicKey, privateKey: two.privateKey }), "INTEGRITY");
   });
 });
 

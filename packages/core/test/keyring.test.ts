@@ -257,13 +257,14 @@ describe("file keyring across processes", () => {
       expect(await Promise.all(readers.map((next) => next(20_000)))).toEqual(["ready", "ready"]);
       for (const child of children) child.stdin.write("go\n");
       const results = (await Promise.all(readers.map((next) => next(30_000)))).map(
-        (line) => JSON.parse(line) as { identity: string; keys: string[] },
+        (line) => JSON.parse(line) as { identity: string; signing: string; keys: string[] },
       );
       await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))));
       expect(children.map((c) => c.exitCode)).toEqual([0, 0]);
 
       const [first, second] = results as [(typeof results)[0], (typeof results)[0]];
       expect(second.identity).toBe(first.identity);
+      expect(second.signing).toBe(first.signing);
       const written = [...first.keys, ...second.keys].sort();
       expect(new Set(written).size).toBe(100);
 
@@ -271,9 +272,10 @@ describe("file keyring across processes", () => {
       expect(await keyring.listKeys()).toEqual(written);
       for (const fp of written) expect(await keyring.getKey(fp as Fingerprint)).toBeDefined();
       expect((await keyring.identity()).fingerprint).toBe(first.identity);
+      expect(Buffer.from((await keyring.identity()).signingPublicKey).toString("base64")).toBe(first.signing);
       await keyring.close();
       // One identity file, one keys directory, and no temp file left behind.
-      expect((await readdir(dir)).sort()).toEqual(["identity.json", "keys"]);
+      expect((await readdir(dir)).sort()).toEqual(["identity.json", "keys", "signing.json"]);
       expect((await readdir(join(dir, "keys"))).length).toBe(100);
     } finally {
       for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");

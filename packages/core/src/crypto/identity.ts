@@ -1,9 +1,10 @@
 /**
- * Device identities: ECDH P-256 key pairs. Other devices wrap data keys for
- * an identity's public key (invites), so the public key has a printable
- * form (base64url of the uncompressed SEC1 point) and a short fingerprint.
- * Persistent keyrings store the pair as JWK; in memory the private key is
- * generated non-extractable and never leaves WebCrypto.
+ * Device identities: an ECDH P-256 key pair (other devices wrap data keys
+ * for its public key) and an ECDSA P-256 signing pair (`signing.ts`: what
+ * the device adds to a sync point is signed with it). The public keys have
+ * a printable form (base64url of the uncompressed SEC1 point) and a short
+ * fingerprint. Persistent keyrings store the pairs as JWK; in memory the
+ * private keys are generated non-extractable and never leave WebCrypto.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { HearthError } from "../errors.js";
 import type { DeviceIdentity } from "../keyring/types.js";
 import { toBase64Url } from "./encoding.js";
 import { fingerprintOf } from "./fingerprint.js";
+import { generateSigningPair, type SigningPair } from "./signing.js";
 
 const ECDH_P256 = { name: "ECDH", namedCurve: "P-256" } as const;
 const PRIVATE_USAGES: KeyUsage[] = ["deriveKey", "deriveBits"];
@@ -21,11 +23,21 @@ export interface IdentityJwk {
   readonly privateKey: JsonWebKey;
 }
 
-/** A fresh identity whose private key cannot be exported: for keyrings that never persist it. */
+/** A fresh identity whose private keys cannot be exported: for keyrings that never persist it. */
 export async function generateIdentity(): Promise<DeviceIdentity> {
   const pair = await globalThis.crypto.subtle.generateKey(ECDH_P256, false, PRIVATE_USAGES);
   const rawPublic = new Uint8Array(await globalThis.crypto.subtle.exportKey("raw", pair.publicKey));
-  return { ...(await describePublicKey(rawPublic)), privateKey: pair.privateKey };
+  return composeIdentity(rawPublic, pair.privateKey, await generateSigningPair());
+}
+
+/** The identity made of an ECDH pair (raw public point, private key) and a signing pair. */
+export async function composeIdentity(agreementPublic: Uint8Array, agreementPrivate: CryptoKey, signing: SigningPair): Promise<DeviceIdentity> {
+  return {
+    ...(await describePublicKey(agreementPublic)),
+    privateKey: agreementPrivate,
+    signingKey: signing.privateKey,
+    signingPublicKey: signing.publicKey,
+  };
 }
 
 /**
@@ -43,10 +55,11 @@ export async function generateIdentityJwk(): Promise<IdentityJwk> {
 }
 
 /**
- * Loads a stored identity. The private key is imported non-extractable.
+ * Loads a stored identity (its ECDH pair as JWK, its signing pair loaded
+ * already). The private key is imported non-extractable.
  * @throws HearthError `INTEGRITY` if the JWKs are not a matching P-256 pair.
  */
-export async function identityFromJwk(jwk: IdentityJwk): Promise<DeviceIdentity> {
+export async function identityFromJwk(jwk: IdentityJwk, signing: SigningPair): Promise<DeviceIdentity> {
   const { publicKey, privateKey } = jwk;
   if (
     typeof publicKey !== "object" || publicKey === null || typeof privateKey !== "object" || privateKey === null ||
@@ -58,7 +71,7 @@ export async function identityFromJwk(jwk: IdentityJwk): Promise<DeviceIdentity>
     const publicPoint = await globalThis.crypto.subtle.importKey("jwk", publicOnly(publicKey), ECDH_P256, true, []);
     const rawPublic = new Uint8Array(await globalThis.crypto.subtle.exportKey("raw", publicPoint));
     const privateCryptoKey = await globalThis.crypto.subtle.importKey("jwk", privateKey, ECDH_P256, false, PRIVATE_USAGES);
-    return { ...(await describePublicKey(rawPublic)), privateKey: privateCryptoKey };
+    return await composeIdentity(rawPublic, privateCryptoKey, signing);
   } catch (cause) {
     throw new HearthError("INTEGRITY", "stored device identity cannot be imported as an ECDH P-256 key pair", { cause });
   }

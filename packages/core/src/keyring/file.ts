@@ -4,6 +4,7 @@
  * ```
  * <dir>/                 mode 0700
  *   identity.json        mode 0600  ECDH P-256 key pair as JWK
+ *   signing.json         mode 0600  ECDSA P-256 signing pair as JWK
  *   keys/                mode 0700
  *     <fingerprint>.json mode 0600  { version, key (base64url), label, shareable, createdAt }
  * ```
@@ -30,6 +31,7 @@ import { importDataKey, generateRawDataKey } from "../crypto/data-key.js";
 import { fromBase64Url, toBase64Url } from "../crypto/encoding.js";
 import { assertFingerprint } from "../crypto/fingerprint.js";
 import { generateIdentityJwk, identityFromJwk, type IdentityJwk } from "../crypto/identity.js";
+import { generateSigningJwk, signingFromJwk, type SigningJwk, type SigningPair } from "../crypto/signing.js";
 import { HearthError, isHearthError } from "../errors.js";
 import type { DataKey, DeviceIdentity, Fingerprint, KeyOptions, Keyring } from "./types.js";
 import {
@@ -61,6 +63,12 @@ interface ReadKey {
 
 /** What `identity.json` holds. */
 interface IdentityFile extends IdentityJwk {
+  version: number;
+  createdAt: string;
+}
+
+/** What `signing.json` holds. */
+interface SigningFile extends SigningJwk {
   version: number;
   createdAt: string;
 }
@@ -260,31 +268,55 @@ class FileKeyring implements Keyring {
   }
 
   async #loadOrCreateIdentity(): Promise<DeviceIdentity> {
-    const path = join(this.root, "identity.json");
-    const existing = await this.#readIdentity(path);
+    // The signing pair lives in its own file, created the same exclusive
+    // way, so keyrings made before it existed gain one without a rewrite.
+    const signing = await this.#loadOrCreate("signing.json", () => this.#readSigning(), async () => {
+      const file: SigningFile = { version: FILE_FORMAT_VERSION, ...(await generateSigningJwk()), createdAt: new Date().toISOString() };
+      return file;
+    });
+    return this.#loadOrCreate("identity.json", () => this.#readIdentity(signing), async () => {
+      const file: IdentityFile = { version: FILE_FORMAT_VERSION, ...(await generateIdentityJwk()), createdAt: new Date().toISOString() };
+      return file;
+    });
+  }
+
+  /**
+   * Reads `name` with `read`, or creates it exclusively from `create()`;
+   * if another process created it first, its content is the device's.
+   */
+  async #loadOrCreate<T>(name: string, read: () => Promise<T | undefined>, create: () => Promise<object>): Promise<T> {
+    const existing = await read();
     if (existing) return existing;
-    const jwk = await generateIdentityJwk();
-    const file: IdentityFile = { version: FILE_FORMAT_VERSION, ...jwk, createdAt: new Date().toISOString() };
-    if (await writeExclusive(path, new TextEncoder().encode(JSON.stringify(file, null, 2)))) return identityFromJwk(jwk);
-    // Another process created it first: its identity is the device's.
-    const winner = await this.#readIdentity(path);
-    if (!winner) throw new HearthError("STORAGE_FAILED", `identity ${path} vanished while being created; retry`);
+    const path = join(this.root, name);
+    await writeExclusive(path, new TextEncoder().encode(JSON.stringify(await create(), null, 2)));
+    const winner = await read();
+    if (!winner) throw new HearthError("STORAGE_FAILED", `${path} vanished while being created; retry`);
     return winner;
   }
 
-  async #readIdentity(path: string): Promise<DeviceIdentity | undefined> {
+  async #readIdentity(signing: SigningPair): Promise<DeviceIdentity | undefined> {
+    const path = join(this.root, "identity.json");
     const text = await readIfExists(path);
     if (text === undefined) return undefined;
     try {
       const file = JSON.parse(text) as Partial<IdentityFile>;
       if (file.version !== FILE_FORMAT_VERSION || !file.publicKey || !file.privateKey) throw new Error("unknown format");
-      return await identityFromJwk({ publicKey: file.publicKey, privateKey: file.privateKey });
+      return await identityFromJwk({ publicKey: file.publicKey, privateKey: file.privateKey }, signing);
     } catch (cause) {
-      throw new HearthError(
-        "INTEGRITY",
-        `device identity ${path} is damaged; restore it from a backup (deleting it gives this device a new identity, and invites made for the old one stop working)`,
-        { cause },
-      );
+      throw damagedIdentity(path, cause);
+    }
+  }
+
+  async #readSigning(): Promise<SigningPair | undefined> {
+    const path = join(this.root, "signing.json");
+    const text = await readIfExists(path);
+    if (text === undefined) return undefined;
+    try {
+      const file = JSON.parse(text) as Partial<SigningFile>;
+      if (file.version !== FILE_FORMAT_VERSION || !file.publicKey || !file.privateKey) throw new Error("unknown format");
+      return await signingFromJwk({ publicKey: file.publicKey, privateKey: file.privateKey });
+    } catch (cause) {
+      throw damagedIdentity(path, cause);
     }
   }
 
@@ -295,6 +327,14 @@ class FileKeyring implements Keyring {
   #assertOpen(): void {
     if (this.#closed) throw new HearthError("STORE_CLOSED", `keyring ${this.url} is closed; open it again to use it`);
   }
+}
+
+function damagedIdentity(path: string, cause: unknown): HearthError {
+  return new HearthError(
+    "INTEGRITY",
+    `device identity ${path} is damaged; restore it from a backup (deleting it gives this device a new identity, and invites made for the old one stop working)`,
+    { cause },
+  );
 }
 
 function encodeKeyFile(file: KeyFile): Uint8Array {

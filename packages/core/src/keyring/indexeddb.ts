@@ -24,9 +24,10 @@
  * @module
  */
 import { generateRawDataKey, importDataKey, assertRawDataKey } from "../crypto/data-key.js";
-import { bufferSource } from "../crypto/encoding.js";
+import { bufferSource, fromBase64Url } from "../crypto/encoding.js";
 import { assertFingerprint } from "../crypto/fingerprint.js";
-import { generateIdentity } from "../crypto/identity.js";
+import { composeIdentity, generateIdentity } from "../crypto/identity.js";
+import { generateSigningPair, type SigningPair } from "../crypto/signing.js";
 import { HearthError } from "../errors.js";
 import { beginTransaction, closedError, openDatabase, parseIndexedDbUrl, requestResult, transactionDone } from "../store/indexeddb.js";
 import type { DataKey, DeviceIdentity, Fingerprint, KeyOptions, Keyring } from "./types.js";
@@ -40,6 +41,8 @@ export const DEFAULT_INDEXEDDB_KEYRING_URL = "indexeddb://hearth-keyring";
 const SCHEMA_VERSION = 1;
 const IDENTITY_STORE = "identity";
 const IDENTITY_KEY = "device";
+/** The signing pair, beside the identity (keyrings made before it existed gain one on first use). */
+const SIGNING_KEY = "signing";
 const KEYS_STORE = "keys";
 
 /** What one data key record holds; `key` is a non-extractable AES-GCM `CryptoKey`. */
@@ -89,20 +92,28 @@ class IndexedDbKeyring implements Keyring {
   async identity(): Promise<DeviceIdentity> {
     this.assertOpen();
     if (this.cachedIdentity) return this.cachedIdentity;
+    // Each part is generated outside its transaction (WebCrypto is async and
+    // would let the transaction auto-commit); a concurrent creator may win
+    // the insert, in which case its part is the one returned.
     let stored = await this.read<DeviceIdentity>(IDENTITY_STORE, IDENTITY_KEY);
     if (!stored) {
-      // Generated outside the transaction (WebCrypto is async and would let
-      // the transaction auto-commit); a concurrent creator may win the
-      // insert, in which case its identity is the one returned.
       const fresh = await generateIdentity();
       this.assertOpen();
       stored = await this.insertIfAbsent(IDENTITY_STORE, IDENTITY_KEY, fresh);
     }
-    if (!isIdentity(stored)) {
+    let signing = await this.read<SigningPair>(IDENTITY_STORE, SIGNING_KEY);
+    if (!signing) {
+      const fresh = stored.signingKey instanceof CryptoKey && stored.signingPublicKey instanceof Uint8Array
+        ? { privateKey: stored.signingKey, publicKey: stored.signingPublicKey }
+        : await generateSigningPair();
+      this.assertOpen();
+      signing = await this.insertIfAbsent(IDENTITY_STORE, SIGNING_KEY, fresh);
+    }
+    if (!isIdentity(stored) || !(signing.privateKey instanceof CryptoKey) || !(signing.publicKey instanceof Uint8Array)) {
       throw new HearthError("STORAGE_FAILED", `keyring ${this.url} holds a malformed device identity; it was written by something else`);
     }
-    this.cachedIdentity = stored;
-    return stored;
+    this.cachedIdentity = await composeIdentity(fromBase64Url(stored.publicKey), stored.privateKey, signing);
+    return this.cachedIdentity;
   }
 
   async getKey(fingerprint: Fingerprint): Promise<DataKey | undefined> {

@@ -32,7 +32,7 @@ export interface KeyOptions {
   readonly shareable?: boolean;
 }
 
-/** This device's long-lived identity (ECDH P-256). */
+/** This device's long-lived identity: an ECDH P-256 pair and an ECDSA P-256 signing pair. */
 export interface DeviceIdentity {
   /** Printable public key (base64url of the uncompressed SEC1 point). Safe to share. */
   readonly publicKey: string;
@@ -40,6 +40,10 @@ export interface DeviceIdentity {
   readonly fingerprint: string;
   /** ECDH private key; non-extractable where the platform allows. */
   readonly privateKey: CryptoKey;
+  /** ECDSA P-256 private key that signs what this device adds to a sync point; non-extractable. */
+  readonly signingKey: CryptoKey;
+  /** Its public key, a raw uncompressed point (65 bytes). */
+  readonly signingPublicKey: Uint8Array;
 }
 
 /**

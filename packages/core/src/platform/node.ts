@@ -21,6 +21,7 @@ import { openHttpRemote } from "../remote/http.js";
 import { isHttpUrl } from "../remote/http-url.js";
 import { nodeCipher } from "../crypto/cipher-node.js";
 import { nodeCompression } from "../crypto/compression-node.js";
+import { nodeSigner } from "../crypto/signing-node.js";
 import { useNativeSha256 } from "../codec/block.js";
 import type { Platform } from "./types.js";
 
@@ -55,6 +56,7 @@ export function defaultStoreUrl(name: string): string {
 export const nodePlatform: Platform = {
   cipher: nodeCipher,
   compression: nodeCompression,
+  signer: nodeSigner,
   defaultStoreUrl,
   defaultKeyringUrl: (storeUrl) =>
     parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : pathToFileURL(join(hearthDir(), KEYRING_DIR)).href,

@@ -11,6 +11,7 @@ import type { Keyring } from "../keyring/types.js";
 import type { Remote } from "../remote/types.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { Compression } from "../crypto/compression.js";
+import type { Signer } from "../crypto/signing.js";
 
 /** See the module docs. */
 export interface Platform {
@@ -32,4 +33,6 @@ export interface Platform {
   readonly cipher?: AeadCipher;
   /** Compression before sealing, where the platform has a fast synchronous deflate. */
   readonly compression?: Compression;
+  /** ECDSA signatures (default WebCrypto). */
+  readonly signer?: Signer;
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { webCryptoSigner } from "../crypto/signing.js";
 import { fromBase64Url } from "../crypto/encoding.js";
 import { seal, unseal } from "../crypto/envelope.js";
 import { fingerprintOf, isFingerprint } from "../crypto/fingerprint.js";
@@ -66,21 +67,38 @@ export function keyringConformance(factory: KeyringFactory): TestCase[] {
     checkEqual(secret.byteLength, 32, "ECDH shared secret");
   });
 
+  add("identity signs: a non-extractable ECDSA P-256 key whose signatures its public key verifies", async (k) => {
+    const me = await k.identity();
+    check(!me.signingKey.extractable, "signing key is non-extractable");
+    checkEqual(me.signingPublicKey.length, 65, "raw signing public key length");
+    checkEqual(me.signingPublicKey[0], 4, "uncompressed point prefix");
+    const message = utf8("hearth: signed by this device");
+    const signature = await webCryptoSigner.sign(me.signingKey, message);
+    checkEqual(signature.length, 64, "P1363 signature length");
+    check(await webCryptoSigner.verify(me.signingPublicKey, signature, message), "its public key verifies its signature");
+    check(!(await webCryptoSigner.verify(me.signingPublicKey, signature, utf8("another message"))), "not over another message");
+  });
+
   add("identity is stable across calls, concurrent first calls and reopen", async (k, reopen) => {
     const [a, b] = await Promise.all([k.identity(), k.identity()]);
     checkEqual(b.publicKey, a.publicKey, "concurrent first calls agree");
+    checkEqual(b.signingPublicKey, a.signingPublicKey, "concurrent first calls agree on the signing key");
     checkEqual((await k.identity()).publicKey, a.publicKey, "second call");
     await k.close();
     const again = await reopen();
     const c = await again.identity();
     checkEqual(c.publicKey, a.publicKey, "identity after reopen");
     checkEqual(c.fingerprint, a.fingerprint, "fingerprint after reopen");
+    checkEqual(c.signingPublicKey, a.signingPublicKey, "signing key after reopen");
+    const message = utf8("signed before, verified after");
+    check(await webCryptoSigner.verify(a.signingPublicKey, await webCryptoSigner.sign(c.signingKey, message), message), "the reopened signing key is the same");
   });
 
   add("two keyring objects racing for a new identity agree on one", async (k, reopen) => {
     const other = await reopen();
     const [a, b] = await Promise.all([k.identity(), other.identity()]);
     checkEqual(b.publicKey, a.publicKey);
+    checkEqual(b.signingPublicKey, a.signingPublicKey);
   });
 
   add("createKey returns a fresh usable key that getKey finds", async (k) => {
