@@ -35,6 +35,7 @@ export async function composeIdentity(agreementPublic: Uint8Array, agreementPriv
   return {
     ...(await describePublicKey(agreementPublic)),
     privateKey: agreementPrivate,
+    agreementPublicKey: agreementPublic,
     signingKey: signing.privateKey,
     signingPublicKey: signing.publicKey,
   };

@@ -40,6 +40,8 @@ export interface DeviceIdentity {
   readonly fingerprint: string;
   /** ECDH private key; non-extractable where the platform allows. */
   readonly privateKey: CryptoKey;
+  /** The ECDH public key, a raw uncompressed point (65 bytes). */
+  readonly agreementPublicKey: Uint8Array;
   /** ECDSA P-256 private key that signs what this device adds to a sync point; non-extractable. */
   readonly signingKey: CryptoKey;
   /** Its public key, a raw uncompressed point (65 bytes). */
