@@ -34,6 +34,12 @@ export const ERROR_CODES = [
   "INVALID_ARGUMENT",
   /** A wait with a deadline (`synced({ timeoutMs })`, …) ran out before its condition held. */
   "TIMEOUT",
+  /** This device's role at a sync point does not allow it (a reader writing, a writer inviting), or a write came from a device without that right. */
+  "FORBIDDEN",
+  /** The sync point no longer serves something this replica knows it stored (a bundle, a membership entry): it was deleted or withheld. */
+  "WITHHELD",
+  /** This device was removed from the sync point: it reads nothing written after its removal, and its writes are refused. */
+  "REMOVED",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

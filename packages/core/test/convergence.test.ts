@@ -148,7 +148,7 @@ describe("convergence (examples)", () => {
     const { ledger: b } = await replica("lamport");
     await a.put({ _id: "p", v: 1 });
     const [parent] = causalOrder(await missingEvents(a, b)) as [EventTransfer];
-    const forge = async (parents: CID[], lamport: number, id: string) => createEvent(parents, lamport, [{ i: id, d: { v: "forged" }, s: [] }]);
+    const forge = async (parents: CID[], lamport: number, id: string) => createEvent(parents, lamport, [{ i: id, d: { v: "forged" }, s: [] }], new Uint8Array(16));
     const poisoned = await forge([CID.parse(parent.cid)], Number.MAX_SAFE_INTEGER, "p"); // would win every conflict and end lamports
     const low = await forge([CID.parse(parent.cid)], 1, "low");
     const rootless = await forge([], 5, "rootless");

@@ -21,12 +21,15 @@ import { eventKey, segmentKey } from "../src/ledger/keys.js";
 import { missingEvents } from "./helpers/replicate.js";
 import { Peers, docsOf } from "./helpers/sync-peers.js";
 
+/** A made-up author for events built by hand. */
+const AUTHOR = new Uint8Array(16).fill(7);
+
 /** A chain of `n` events, each the only parent of the next (a lone writer's commits). */
 async function chain(n: number, from: CID[] = []): Promise<EventBlock[]> {
   const events: EventBlock[] = [];
   let parents = from;
   for (let i = 0; i < n; i++) {
-    const event = await createEvent(parents, i + 1, [{ i: `doc-${i % 7}`, d: { n: i, title: `todo ${i}` }, s: [] }]);
+    const event = await createEvent(parents, i + 1, [{ i: `doc-${i % 7}`, d: { n: i, title: `todo ${i}` }, s: [] }], AUTHOR);
     events.push(event);
     parents = [event.cid];
   }
@@ -48,7 +51,7 @@ describe("event segments", () => {
   it("keep events whole whose parents are elsewhere (merges, foreign events, the first of a segment)", async () => {
     const a = await chain(3);
     const b = await chain(3, [a[0]!.cid]);
-    const merge = await createEvent([a[2]!.cid, b[2]!.cid], 9, [{ i: "m", d: null, s: [a[1]!.cid] }]);
+    const merge = await createEvent([a[2]!.cid, b[2]!.cid], 9, [{ i: "m", d: null, s: [a[1]!.cid] }], AUTHOR);
     const events = [b[0]!, a[1]!, a[2]!, merge, b[1]!, b[2]!];
     const decoded = await decodeSegment(await encodeSegment(events.map((e) => e.bytes)), "test segment");
     expect(decoded.bytes).toEqual(events.map((e) => e.bytes));

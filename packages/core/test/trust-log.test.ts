@@ -163,7 +163,7 @@ describe("membership log: resolution", () => {
   it("a removal cancels the codes and passphrases granted before it; a passphrase works until replaced or switched off", async () => {
     const [a, b, c, d, x] = await testDevices();
     const { found, point } = await founded(a);
-    const pass = await a.sign(point, [found.cid], { kind: "pass", role: "reader", verifyKey: a.device.verifyKey, sealed: new TextEncoder().encode("aa") });
+    const pass = await a.sign(point, [found.cid], { kind: "pass", role: "reader", verifyKey: a.device.verifyKey, sealed: new TextEncoder().encode("aa"), salt: new Uint8Array(16), cost: 15 });
     const redeem = (who: TestDevice, parents: Entry[]) => who.sign(point, parents.map((p) => p.cid), { kind: "redeem", grant: pass.cid, at: 1, proof: proof(true) });
     const [rb, rc] = [await redeem(b, [pass]), await redeem(c, [pass])];
     const addX = await add(a, point, [rb, rc], x, "writer");

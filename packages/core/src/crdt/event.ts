@@ -32,6 +32,13 @@ export interface Op {
 /** An event as encoded in its dag-cbor block. */
 export interface EventValue {
   readonly v: 1;
+  /**
+   * Its author: the fingerprint (16 bytes) of the device that wrote it.
+   * Part of the event's bytes, so of its CID: a sync point's members accept
+   * it only from that device's signed statement, and a removal judges it by
+   * its author (see `sync/statement.ts`).
+   */
+  readonly a: Uint8Array;
   /** Parent events (the writer's heads), sorted by CID bytes. */
   readonly p: CID[];
   /** Lamport timestamp: 1 + the greatest lamport the writer had seen. */
@@ -43,10 +50,14 @@ export interface EventValue {
 /** An event block. */
 export type EventBlock = Block<EventValue>;
 
-/** Builds and encodes an event; ops are sorted by id, parents by CID. */
-export async function createEvent(parents: CID[], lamport: number, ops: Op[]): Promise<EventBlock> {
+/** Bytes of an author fingerprint in an event. */
+export const AUTHOR_BYTES = 16;
+
+/** Builds and encodes an event by `author` (its device fingerprint's 16 bytes); ops are sorted by id, parents by CID. */
+export async function createEvent(parents: CID[], lamport: number, ops: Op[], author: Uint8Array): Promise<EventBlock> {
   const value: EventValue = {
     v: 1,
+    a: author,
     p: sortedCopy(parents, compareCids),
     l: lamport,
     o: sortedCopy(ops, (a, b) => (a.i < b.i ? -1 : a.i > b.i ? 1 : 0)),
@@ -86,6 +97,7 @@ function checkEventShape(cid: CID, value: unknown): asserts value is EventValue 
   if (typeof value !== "object" || value === null) bad("not a map");
   const e = value as Record<string, unknown>;
   if (e.v !== 1) bad(`unknown version ${String(e.v)}`);
+  if (!(e.a instanceof Uint8Array) || e.a.length !== AUTHOR_BYTES) bad("author is not a device fingerprint");
   if (!Array.isArray(e.p) || !e.p.every((p) => CID.asCID(p) !== null)) bad("parents are not CIDs");
   if (typeof e.l !== "number" || !Number.isSafeInteger(e.l) || e.l < 1) bad("lamport is not a positive integer");
   if (!Array.isArray(e.o)) bad("ops are not a list");

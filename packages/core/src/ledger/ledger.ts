@@ -68,6 +68,8 @@ export interface LedgerInternals {
   readonly onClose: () => Promise<void>;
   /** The device keyring (sync point keys, identity). */
   readonly keyring: Keyring;
+  /** This device's fingerprint (16 bytes): the author of every event this ledger writes. */
+  readonly author: Uint8Array;
   /** Opens remotes by URL and supplies the platform's cipher and compression. */
   readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression">;
 }
@@ -207,7 +209,7 @@ export class Ledger {
         const current = this.#state.registerNow(id);
         ops.push({ i: id, d: body, s: liveEvents(isPromiseLike(current) ? await current : current) });
       }
-      const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops);
+      const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops, this.#internals.author);
       changed = await this.#persistAndApply([event]);
       clock = this.#clock();
     } catch (err) {

@@ -11,6 +11,8 @@ import { openEncryptedStore } from "../store/encrypted.js";
 import { planWait, waitedMs, waitUntil } from "../store/lock-wait.js";
 import type { Platform } from "../platform/types.js";
 import { Ledger } from "./ledger.js";
+import { fromHex } from "../crypto/encoding.js";
+import { deviceOf } from "../trust/device.js";
 import type { OpenOptions } from "./types.js";
 
 /**
@@ -69,7 +71,8 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
       ...(platform.cipher && { cipher: platform.cipher }),
       ...(platform.compression && { compression: platform.compression }),
     });
-    return await Ledger.load(name, store, { durability, onClose: release, keyring, platform });
+    const author = fromHex(deviceOf(await keyring.identity()).fingerprint);
+    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform });
   } catch (err) {
     await release();
     throw err;

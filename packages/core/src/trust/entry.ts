@@ -16,8 +16,10 @@
  * role    m: fingerprint        r: role     h: [cid]        a new role; h: data heads seen, for demotions
  * key     k: grant                                          a rotation, or an epoch's key for more members
  * code    r: role  x: expires   y: key(65)  w: sealed keys   a one-time share code
- * pass    r: role | null        y: key(65)? w: sealed keys?  passphrase access (null role: switched off)
+ * pass    r: role | null   y: key(65)  w: sealed keys  z: salt(16)  n: scrypt log2 N
+ *                                                           passphrase access (null role: switched off, nothing else)
  * redeem  g: cid   at: time     q: proof(64)                a code or passphrase redeemed by its author
+ * join    (nothing)                                         a member says it has joined (its first own entry)
  *
  * grant   { e: epoch, f: key fingerprint, w: [{ t: device fingerprint, r: wrapped key record }] }
  * device  agreement key(65) ‖ verify key(65); fingerprint: ./device.ts
@@ -72,8 +74,14 @@ export type EntryOp =
   | { readonly kind: "role"; readonly member: DeviceFingerprint; readonly role: Role; readonly cutoff: readonly CID[] }
   | { readonly kind: "key"; readonly grant: KeyGrant }
   | { readonly kind: "code"; readonly role: Role; readonly expires: number; readonly verifyKey: Uint8Array; readonly sealed: Uint8Array }
-  | { readonly kind: "pass"; readonly role: Role | null; readonly verifyKey?: Uint8Array; readonly sealed?: Uint8Array }
-  | { readonly kind: "redeem"; readonly grant: CID; readonly at: number; readonly proof: Uint8Array };
+  | { readonly kind: "pass"; readonly role: null }
+  | {
+      readonly kind: "pass"; readonly role: Role; readonly verifyKey: Uint8Array; readonly sealed: Uint8Array;
+      /** scrypt salt and cost (log2 N) that turn the passphrase into the grant's secret. */
+      readonly salt: Uint8Array; readonly cost: number;
+    }
+  | { readonly kind: "redeem"; readonly grant: CID; readonly at: number; readonly proof: Uint8Array }
+  | { readonly kind: "join" };
 
 /** The kinds of entries. */
 export type EntryKind = EntryOp["kind"];
@@ -172,9 +180,11 @@ function bodyOf(draft: EntryDraft, author: DevicePublic): Record<string, unknown
     case "code":
       return { ...base, r: op.role, x: op.expires, y: op.verifyKey, w: op.sealed };
     case "pass":
-      return op.role === null ? { ...base, r: null } : { ...base, r: op.role, y: op.verifyKey, w: op.sealed };
+      return op.role === null ? { ...base, r: null } : { ...base, r: op.role, y: op.verifyKey, w: op.sealed, z: op.salt, n: op.cost };
     case "redeem":
       return { ...base, g: op.grant, at: op.at, q: op.proof };
+    case "join":
+      return base;
   }
 }
 
@@ -192,8 +202,9 @@ const KIND_FIELDS: Record<EntryKind, readonly string[]> = {
   role: ["m", "r", "h"],
   key: ["k"],
   code: ["r", "x", "y", "w"],
-  pass: ["r", "y", "w"],
+  pass: ["r", "y", "w", "z", "n"],
   redeem: ["g", "at", "q"],
+  join: [],
 };
 
 function draftOf(map: Record<string, unknown>): EntryDraft {
@@ -229,9 +240,15 @@ function opOf(kind: EntryKind, map: Record<string, unknown>): EntryOp {
       };
     case "pass":
       if (map.r === null) return { kind, role: null };
-      return { kind, role: roleField(map.r), verifyKey: publicKeyField(map.y), sealed: bytesField(map.w, "sealed keys") };
+      if (typeof map.n !== "number" || !Number.isSafeInteger(map.n) || map.n < 1 || map.n > 30) throw malformed("its scrypt cost is not an integer");
+      return {
+        kind, role: roleField(map.r), verifyKey: publicKeyField(map.y), sealed: bytesField(map.w, "sealed keys"),
+        salt: bytesField(map.z, "salt", NONCE_BYTES), cost: map.n,
+      };
     case "redeem":
       return { kind, grant: cidField(map.g, "grant"), at: timeField(map.at, "time"), proof: bytesField(map.q, "proof", SIGNATURE_BYTES) };
+    case "join":
+      return { kind };
   }
 }
 

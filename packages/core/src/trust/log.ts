@@ -14,7 +14,7 @@
  * 1. **Authority is judged in the author's own view.** An entry is valid
  *    when its author held the role it needs in the state made of the valid
  *    entries in its causal past: `admin` for add, remove, role, key, code
- *    and pass; a redeem needs a valid code or passphrase grant in its past
+ *    and pass; membership for join; a redeem needs a valid code or passphrase grant in its past
  *    (its proof checked, the code unexpired by the redeemer's clock, the
  *    code redeemed once: the first redeem in log order wins).
  * 2. **Removal wins.** Once a device is removed by a valid removal, every
@@ -160,6 +160,11 @@ export class MembershipLog {
     return added;
   }
 
+  /** Drops the cached resolution (the checks' answers changed). */
+  invalidate(): void {
+    this.#resolution = undefined;
+  }
+
   /** True when the log holds entry `cid`. */
   has(cid: CID | string): boolean {
     return this.#entries.has(cid.toString());
@@ -291,6 +296,7 @@ export class MembershipLog {
       if (view.members.get(author)?.role !== "admin") return `its author was not an admin (${view.members.get(author)?.role ?? "not a member"})`;
       return undefined;
     }
+    if (op.kind === "join") return view.members.has(author) ? undefined : "its author was not a member";
     // A redeem: the grant must be valid, in the redeemer's past, open there, and the proof right.
     if (op.kind !== "redeem") return "unknown kind";
     const grantKey = op.grant.toString();
@@ -445,6 +451,8 @@ class ReplayState {
         for (const key of grant.keys) for (const epoch of this.epochs.values()) if (epoch.key === key) epoch.holders.add(author);
         break;
       }
+      case "join":
+        break;
     }
   }
 

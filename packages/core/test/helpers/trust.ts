@@ -53,7 +53,7 @@ export function grant(epoch: number, key: string, to: readonly TestDevice[]): Ke
 export const testChecks: GrantChecks = {
   proofValid: (redeem) => redeem.op.kind === "redeem" && redeem.op.proof[0] === 1,
   keysOf: (grant) => {
-    const sealed = grant.op.kind === "code" || grant.op.kind === "pass" ? grant.op.sealed : undefined;
+    const sealed = grant.op.kind === "code" || (grant.op.kind === "pass" && grant.op.role !== null) ? grant.op.sealed : undefined;
     return sealed ? (new TextDecoder().decode(sealed).split(",").filter(Boolean).map((k) => k.padEnd(32, "0")) as Fingerprint[]) : [];
   },
 };
