@@ -109,12 +109,13 @@ const handlers = {
     return { keys, clockOffsetMs: clockOffset() };
   },
 
-  /** Attaches the given clients to `<url>/<ledger>?token=…`. */
-  async attach({ indexes, url, tokens }) {
+  /** Attaches the given clients to `<url>/<ledger>?token=…` (with their invitations, if invited). */
+  async attach({ indexes, url, tokens, invitations = {} }) {
     await Promise.all(
       indexes.map(async (index) => {
         const c = clients.get(index);
-        c.attachment = await c.db.attach(`${url}/${c.ledger}?token=${encodeURIComponent(tokens[c.ledger])}`);
+        const invitation = invitations[index];
+        c.attachment = await c.db.attach(`${url}/${c.ledger}?token=${encodeURIComponent(tokens[c.ledger])}`, invitation ? { invitation } : {});
         // Nothing left to push (pending 0) after a write resolved means that write's announcement is stored at the server.
         c.attachment.on("status", (status) => {
           if (status.pending !== 0 || c.unpushed.length === 0) return;
@@ -127,15 +128,16 @@ const handlers = {
     return {};
   },
 
-  /** Each inviter (an attached client) invites the listed device keys, one after the other. */
+  /** Each inviter (an attached client) invites the listed devices, one after the other; returns their invitations by client index. */
   async invite({ invites }) {
+    const invitations = {};
     await Promise.all(
-      Object.entries(invites).map(async ([index, publicKeys]) => {
+      Object.entries(invites).map(async ([index, members]) => {
         const c = clients.get(Number(index));
-        for (const key of publicKeys) await c.db.invite(key);
+        for (const { index: member, key } of members) invitations[member] = (await c.db.invite(key)).invitations[0];
       }),
     );
-    return {};
+    return { invitations };
   },
 
   /** Every client waits for `synced()`; failures are reported per client, not thrown. */

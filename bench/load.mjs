@@ -117,14 +117,19 @@ async function runOnce(config, progress) {
     result.clockOffsetsMs = opened.map((o) => round(o.clockOffsetMs, 3));
     const creators = specs.filter((s) => s.rank === 0);
     await phase("attach creators", () => pool.all("attach", config.setupTimeoutMs, (w) => ({ indexes: mine(w).filter((s) => s.rank === 0).map((s) => s.index), url: server.url, tokens })));
-    await phase("invite", () =>
+    const invited = await phase("invite", () =>
       pool.all("invite", config.setupTimeoutMs, (w) => ({
         invites: Object.fromEntries(
-          creators.filter((c) => c.worker === w.id).map((c) => [c.index, specs.filter((s) => s.ledger === c.ledger && s.rank > 0).map((s) => keys[s.index])]),
+          creators
+            .filter((c) => c.worker === w.id)
+            .map((c) => [c.index, specs.filter((s) => s.ledger === c.ledger && s.rank > 0).map((s) => ({ index: s.index, key: keys[s.index] }))]),
         ),
       })),
     );
-    await phase("attach members", () => pool.all("attach", config.setupTimeoutMs, (w) => ({ indexes: mine(w).filter((s) => s.rank > 0).map((s) => s.index), url: server.url, tokens })));
+    const invitations = Object.assign({}, ...invited.map((i) => i.invitations));
+    await phase("attach members", () =>
+      pool.all("attach", config.setupTimeoutMs, (w) => ({ indexes: mine(w).filter((s) => s.rank > 0).map((s) => s.index), url: server.url, tokens, invitations })),
+    );
     const setupSynced = await phase("synced before writing", () => pool.all("synced", config.settleTimeoutMs + 10_000, () => ({ timeoutMs: config.settleTimeoutMs })));
     for (const s of setupSynced) result.errors.push(...s.failures.map((f) => `set-up synced: ${f}`));
     const rssIdleKb = procMemory(server.pid).rssKb;

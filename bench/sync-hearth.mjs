@@ -27,18 +27,16 @@ export async function loadHearthSync(remote, dir, { settleTimeoutMs }) {
     });
     const entry = { db };
     opened.push(entry);
-    // Until packages/core ships sync, say so instead of a bare TypeError.
-    if (typeof db.attach !== "function") throw new Error("@hearth/core has no db.attach() yet (sync is still being built in packages/core)");
     return entry;
   }
 
   async function invite(inviter, entry) {
     const { publicKey } = await entry.db.device();
-    await inviter.db.invite(publicKey);
+    entry.invitation = (await inviter.db.invite(publicKey)).invitations[0];
   }
 
   async function attach(entry) {
-    entry.attachment = await entry.db.attach(point);
+    entry.attachment = await entry.db.attach(point, entry.invitation ? { invitation: entry.invitation } : {});
   }
 
   const synced = (entry) => entry.attachment.synced({ timeoutMs: settleTimeoutMs });

@@ -131,17 +131,17 @@ describe("identities", () => {
     expect(b.publicKey).toBe(a.publicKey);
     expect(b.fingerprint).toBe(a.fingerprint);
     expect(a.privateKey.extractable).toBe(false);
-    expect(fromBase64Url(a.publicKey).length).toBe(65);
+    expect(fromBase64Url(a.publicKey).length).toBe(130); // the ECDH and the signing point
     expect(a.fingerprint).toBe(await fingerprintOf(fromBase64Url(a.publicKey)));
   });
 
   it("agree on an ECDH secret with each other", async () => {
     const alice = await identityFromJwk(await generateIdentityJwk(), await signing());
     const bob = await generateIdentity();
-    const importPublic = (p: string) =>
-      globalThis.crypto.subtle.importKey("raw", fromBase64Url(p) as Uint8Array<ArrayBuffer>, { name: "ECDH", namedCurve: "P-256" }, false, []);
-    const ab = await globalThis.crypto.subtle.deriveBits({ name: "ECDH", public: await importPublic(bob.publicKey) }, alice.privateKey, 256);
-    const ba = await globalThis.crypto.subtle.deriveBits({ name: "ECDH", public: await importPublic(alice.publicKey) }, bob.privateKey, 256);
+    const importPublic = (p: Uint8Array) =>
+      globalThis.crypto.subtle.importKey("raw", p.slice() as Uint8Array<ArrayBuffer>, { name: "ECDH", namedCurve: "P-256" }, false, []);
+    const ab = await globalThis.crypto.subtle.deriveBits({ name: "ECDH", public: await importPublic(bob.agreementPublicKey) }, alice.privateKey, 256);
+    const ba = await globalThis.crypto.subtle.deriveBits({ name: "ECDH", public: await importPublic(alice.agreementPublicKey) }, bob.privateKey, 256);
     expect(new Uint8Array(ab)).toEqual(new Uint8Array(ba));
   });
 

@@ -49,8 +49,8 @@ async function start(dir: string, name: string): Promise<ReplicaProcess> {
 
 /** `member` (attached) invites `joiner`'s device, which then attaches. */
 async function admit(member: ReplicaProcess, joiner: ReplicaProcess, url: string): Promise<void> {
-  await member.invite((await joiner.device()).publicKey);
-  await joiner.attach(url);
+  const invitation = await member.invite((await joiner.device()).publicKey);
+  await joiner.attach(url, invitation);
 }
 
 /** Waits until every replica is in sync and all hold the same root; returns the common dump. */
@@ -113,11 +113,11 @@ describe("seed scenarios across processes (separate keyrings)", () => {
     await a.attach(url);
     await a.bulk(Array.from({ length: 50 }, (_, i) => ({ _id: `doc-${String(i).padStart(2, "0")}`, i })));
     await a.put({ _id: "last", done: true });
-    await a.invite(publicKey);
+    const invitation = await a.invite(publicKey);
     // No synced(): closing must push what is in the outbox.
     await a.close();
     const b = await start(dir, "b");
-    await b.attach(url);
+    await b.attach(url, invitation);
     await b.synced();
     const dump = await b.dump();
     expect(dump.rows).toHaveLength(51);

@@ -200,11 +200,11 @@ describe("found by the property", () => {
   it("a rotation interrupted by a transient failure strands no member: once retried, every member reads everything", async () => {
     peers = new Peers("memory");
     const url = peers.syncPoint("memory");
-    /** While set, the put of the epoch-2 key record for this device fingerprint fails once. */
-    let failRecordFor: string | undefined;
+    /** While set, the next put of a membership entry fails (before it is stored). */
+    let failNextEntry = false;
     const flaky = await failingWhere(url, (op, name) => {
-      const hit = op === "put" && failRecordFor !== undefined && name.startsWith("key/d/000002-") && name.endsWith(`/${failRecordFor}`);
-      if (hit) failRecordFor = undefined;
+      const hit = op === "put" && failNextEntry && name.startsWith("m/");
+      if (hit) failNextEntry = false;
       return hit;
     });
     const a = await peers.open("a");
@@ -213,7 +213,7 @@ describe("found by the property", () => {
     const sb = await peers.join(b, url, a);
     await a.put({ _id: "before" });
     await sb.synced({ timeoutMs: 10_000 });
-    failRecordFor = (await b.device()).fingerprint;
+    failNextEntry = true;
     await expectCode(sa.rotateKey(), "STORAGE_FAILED");
     await a.put({ _id: "between" });
     await sa.synced({ timeoutMs: 10_000 });
@@ -224,14 +224,13 @@ describe("found by the property", () => {
     expect(Object.keys(await docsOf(b)).sort()).toEqual(["after", "before", "between"]);
   });
 
-  it("a device that withdraws its racing key but fails to delete its record does not keep the key on the next attach", async () => {
+  it("a device that withdraws its racing founding but fails to delete it never takes it back", async () => {
     peers = new Peers("memory");
     const url = peers.syncPoint("memory");
     const a = await peers.open("a");
     const b = await peers.open("b");
-    const aDevice = (await a.device()).fingerprint;
-    // A's first key listing is from before B created the point's key (they raced),
-    // and A's delete of its own record, when it withdraws, fails.
+    // A's first listing of the log is from before B founded the point (they raced),
+    // and A's delete of its own founding, when it withdraws, fails.
     let staleListing = true;
     let deleteFails = true;
     const inner = await openMemoryRemote(url);
@@ -241,14 +240,14 @@ describe("found by the property", () => {
       put: (name, bytes) => inner.put(name, bytes),
       get: (name) => inner.get(name),
       list: async (prefix) => {
-        if (prefix === "key/" && staleListing) {
+        if (prefix === "m/" && staleListing) {
           staleListing = false;
           return [];
         }
         return inner.list(prefix);
       },
       delete: async (name) => {
-        if (deleteFails && name.startsWith("key/d/") && name.endsWith(`/${aDevice}`)) {
+        if (deleteFails && name.startsWith("m/")) {
           deleteFails = false;
           throw new HearthError("STORAGE_FAILED", `injected: delete ${name} failed; retry`);
         }
@@ -259,9 +258,11 @@ describe("found by the property", () => {
     };
     const sb = await b.attach(url);
     const first = await a.attach(raced).then(() => "attached", (e: unknown) => (e instanceof HearthError ? e.code : String(e)));
-    expect(["KEY_REQUIRED", "STORAGE_FAILED"]).toContain(first);
-    // The app retries: A must not come back holding the key it withdrew.
+    expect(first).toBe("KEY_REQUIRED");
+    expect((await inner.list("m/")).length).toBe(2); // B's founding, and A's withdrawn one it failed to delete
+    // The app retries: A must not come back pinned to the founding it withdrew (and deletes it now).
     await expectCode(a.attach(raced), "KEY_REQUIRED");
+    expect((await inner.list("m/")).length).toBe(1);
     const sa = await peers.join(a, url, b);
     await a.put({ _id: "from-a" });
     await b.put({ _id: "from-b" });

@@ -306,9 +306,8 @@ describe("watch hints", () => {
     const a = await peers.open("a");
     const sa = await a.attach(point);
     const b = await peers.open("b");
-    await a.invite((await b.device()).publicKey);
     const { remote, calls } = await countingRemote(point);
-    const sb = await b.attach(remote);
+    const sb = await peers.join(b, remote, a);
     await sb.synced(SYNCED);
     await sa.synced(SYNCED);
     calls.length = 0;
@@ -348,9 +347,8 @@ describe("watch hints", () => {
     const a = await peers.open("a");
     const sa = await a.attach(point);
     const b = await peers.open("b");
-    await a.invite((await b.device()).publicKey);
     const { remote, calls } = await countingRemote(point, { nameless: true });
-    const sb = await b.attach(remote);
+    const sb = await peers.join(b, remote, a);
     await Promise.all([sa.synced(SYNCED), sb.synced(SYNCED)]);
     calls.length = 0;
     await a.put({ _id: "x" });

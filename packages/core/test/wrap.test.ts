@@ -1,3 +1,5 @@
+import { publicKeyFingerprint } from "../src/crypto/wrap-record.js";
+import type { DeviceIdentity } from "../src/keyring/types.js";
 import * as dagCbor from "@ipld/dag-cbor";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -84,7 +86,7 @@ describe.each([
     const { key: received, from } = await unwrapFromDevice(bob, record, CONTEXT, "from alice");
     await expectSameKey(key, received);
     const aliceId = await alice.identity();
-    expect(from).toEqual({ publicKey: aliceId.publicKey, fingerprint: aliceId.fingerprint });
+    expect(from).toEqual(agreementOf(aliceId));
     expect(await bob.listKeys()).toEqual([key.fingerprint]);
 
     // The receiver can invite a third device in turn.
@@ -92,7 +94,7 @@ describe.each([
     const onward = await wrapForDevice(bob, key.fingerprint, (await carol.identity()).publicKey, "key/onward");
     const third = await unwrapFromDevice(carol, onward, "key/onward");
     await expectSameKey(key, third.key);
-    expect(third.from.fingerprint).toBe(bobId.fingerprint);
+    expect(third.from.fingerprint).toBe(agreementOf(bobId).fingerprint);
   });
 });
 
@@ -103,7 +105,7 @@ describe("device records", () => {
     const record = await wrapForDevice(me, key.fingerprint, (await me.identity()).publicKey, CONTEXT);
     const { key: again, from } = await unwrapFromDevice(me, record, CONTEXT);
     expect(again.fingerprint).toBe(key.fingerprint);
-    expect(from.fingerprint).toBe((await me.identity()).fingerprint);
+    expect(from.fingerprint).toBe(agreementOf(await me.identity()).fingerprint);
   });
 
   it("a record for another device is KEY_REQUIRED", async () => {
@@ -191,7 +193,7 @@ describe("device records", () => {
     const planted = await mallory.createKey(undefined, { shareable: true });
     const record = await wrapForDevice(mallory, planted.fingerprint, (await bob.identity()).publicKey, CONTEXT);
     const { from } = await unwrapFromDevice(bob, record, CONTEXT);
-    expect(from.fingerprint).toBe((await mallory.identity()).fingerprint);
+    expect(from.fingerprint).toBe(agreementOf(await mallory.identity()).fingerprint);
   });
 
   it("refuses local keys, missing keys and bad public keys", async () => {
@@ -242,9 +244,9 @@ describe("describeKeyRecord", () => {
       kind: "device",
       fp: k1.fingerprint,
       fps: [k1.fingerprint],
-      to: bobId.fingerprint,
-      toKey: bobId.publicKey,
-      from: { publicKey: aliceId.publicKey, fingerprint: aliceId.fingerprint },
+      to: agreementOf(bobId).fingerprint,
+      toKey: agreementOf(bobId).publicKey,
+      from: agreementOf(aliceId),
     });
     const { secret } = createShareSecret();
     expect(describeKeyRecord(await wrapWithSecret(alice, [k2.fingerprint, k1.fingerprint], secret, CONTEXT))).toEqual({
@@ -500,4 +502,9 @@ describe("passphrase records", () => {
 
 function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4)), (c) => c.charCodeAt(0));
+}
+
+/** A device's key-agreement (ECDH) key as key records name it: printable, and its fingerprint. */
+function agreementOf(identity: DeviceIdentity): { publicKey: string; fingerprint: string } {
+  return { publicKey: toBase64Url(identity.agreementPublicKey), fingerprint: publicKeyFingerprint(identity.agreementPublicKey) };
 }

@@ -353,7 +353,7 @@ describe("share, invite and join", () => {
     expect(shared.code).toBe(0);
     const code = shared.stdout.trim();
     expect(shared.stdout).toBe(`${code}\n`);
-    expect(code).toMatch(/^hs1-/);
+    expect(code).toMatch(/^hs2-/);
 
     const other = newDevice();
     const joined = await hearth("join", url, "--ledger", "mine", "--share-code", code, ...other.flags("mine"));
@@ -374,21 +374,27 @@ describe("share, invite and join", () => {
     expect(reused.stderr).toContain("KEY_REQUIRED");
   });
 
-  it("invite stores a key record for the device's public key; that device then joins without a code", async () => {
+  it("invite adds the device with a signed membership entry and prints the invitation; that device joins with it", async () => {
     const invited = newDevice();
     const publicKey = (await hearth("device", "--keyring", invited.keyring)).stdout.trim();
-    const before = await server.backend.objects.list(ledger, "key/d/");
-    const result = await hearth("invite", "todos", publicKey, ...owner.flags("todos"), "--remote", url);
+    const before = await server.backend.objects.list(ledger, "m/");
+    const result = await hearth("invite", "todos", publicKey, ...owner.flags("todos"), "--remote", url, "--role", "reader");
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^invited device [0-9a-f]{32} to http:\/\/127\.0\.0\.1:\d+\/cli-\S+\n$/);
-    const fingerprint = /invited device ([0-9a-f]{32})/.exec(result.stdout)![1]!;
-    const added = (await server.backend.objects.list(ledger, "key/d/")).filter((n) => !before.includes(n));
-    expect(added.length).toBeGreaterThan(0);
-    expect(added.every((n) => n.endsWith(`/${fingerprint}`))).toBe(true);
+    expect(result.stdout).toMatch(/^hi1-[a-z2-7]{32}\n$/);
+    expect(result.stderr).toMatch(/^invited device [0-9a-f]{32} to http:\/\/127\.0\.0\.1:\d+\/cli-\S+ as reader;/);
+    expect((await server.backend.objects.list(ledger, "m/")).filter((n) => !before.includes(n)).length).toBe(1);
 
-    const joined = await hearth("join", url, "--ledger", "todos", ...invited.flags("todos"));
+    // Without the invitation the device cannot tell the real sync point from a planted one: not a member.
+    expect((await hearth("join", url, "--ledger", "todos", ...invited.flags("todos"))).code).toBe(1);
+    const joined = await hearth("join", url, "--ledger", "todos", "--invitation", result.stdout.trim(), ...invited.flags("todos"));
     expect(joined.code).toBe(0);
     expect(joined.stdout).toContain("holds 2 documents");
+    // A reader reads; its own writes stay with it (the attachment says FORBIDDEN) and never reach the others.
+    const db = await invited.open("todos");
+    await db.put({ _id: "from-reader" });
+    await db.close();
+    expect((await hearth("join", url, "--ledger", "todos", ...invited.flags("todos"))).stderr).toContain("FORBIDDEN");
+    expect((await hearth("join", url, "--ledger", "todos", ...owner.flags("todos"))).stdout).toContain("holds 2 documents");
   });
 
   it("works over a file:// sync point too", async () => {
@@ -399,8 +405,9 @@ describe("share, invite and join", () => {
     await db.put({ _id: "x", v: 1 });
     await db.close();
     const key = (await hearth("device", "--keyring", b.keyring)).stdout.trim();
-    expect((await hearth("invite", "l", key, ...a.flags("l"), "--remote", point)).code).toBe(0);
-    const joined = await hearth("join", point, "--ledger", "l", ...b.flags("l"));
+    const invited = await hearth("invite", "l", key, ...a.flags("l"), "--remote", point);
+    expect(invited.code).toBe(0);
+    const joined = await hearth("join", point, "--ledger", "l", "--invitation", invited.stdout.trim(), ...b.flags("l"));
     expect(joined.code).toBe(0);
     expect(await docsOf(b, "l")).toEqual([{ _id: "x", v: 1 }]);
   });

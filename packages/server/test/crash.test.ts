@@ -48,8 +48,8 @@ describe("the server dies mid-sync", () => {
     const a = await replica("a");
     const b = await replica("b");
     await a.attach(target);
-    await a.invite((await b.device()).publicKey);
-    await b.attach(target);
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    await b.attach(target, { invitation: invitations[0]! });
 
     // Both replicas write in phases; each write is acknowledged locally at once.
     const written: string[] = [];

@@ -99,7 +99,7 @@ describe("npm start's demo page", () => {
     await b.waitForSelector("#join:not([hidden])", WAIT);
     expect(await b.isHidden("#list")).toBe(true);
     await a.click("#share-button");
-    await a.waitForSelector("#share-code:text-matches('^hs1-')", WAIT);
+    await a.waitForSelector("#share-code:text-matches('^hs2-')", WAIT);
     const code = (await a.textContent("#share-code"))!.trim();
     await b.fill("#join-code", code);
     await b.click("#join-button");

@@ -47,8 +47,8 @@ describe("two server instances on S3 + PostgreSQL", () => {
       const sa = await a.attach(target(0, ledger, token));
       await a.put({ _id: "from-a", v: 1 });
       await sa.synced({ timeoutMs: 10_000 });
-      await a.invite((await b.device()).publicKey);
-      const sb = await b.attach(target(1, ledger, token));
+      const { invitations } = await a.invite((await b.device()).publicKey);
+      const sb = await b.attach(target(1, ledger, token), { invitation: invitations[0]! });
       await sb.synced({ timeoutMs: 10_000 });
       expect(await b.get("from-a")).toEqual({ _id: "from-a", v: 1 });
       await b.put({ _id: "from-b", v: 2 });

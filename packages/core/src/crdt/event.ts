@@ -71,6 +71,22 @@ function sortedCopy<T>(items: readonly T[], compare: (a: T, b: T) => number): T[
 }
 
 /**
+ * The author of encoded event `bytes` (its fingerprint's 16 bytes), read
+ * without decoding the whole event: canonical dag-cbor puts the `a` field
+ * first. Falls back to a full decode for anything else.
+ */
+export function eventAuthor(bytes: Uint8Array): Uint8Array | undefined {
+  // a5 (map of 5) 61 61 ("a") 50 (16 bytes follow)
+  if (bytes[0] === 0xa5 && bytes[1] === 0x61 && bytes[2] === 0x61 && bytes[3] === 0x50 && bytes.length >= 20) return bytes.subarray(4, 20);
+  try {
+    const value = dagCbor.decode(bytes) as { a?: unknown };
+    return value.a instanceof Uint8Array && value.a.length === AUTHOR_BYTES ? value.a : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Decodes and validates an event block received from elsewhere.
  * @throws HearthError `INTEGRITY` if the bytes do not match `cid` or are not a well-formed event.
  */

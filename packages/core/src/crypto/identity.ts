@@ -10,7 +10,7 @@
  */
 import { HearthError } from "../errors.js";
 import type { DeviceIdentity } from "../keyring/types.js";
-import { toBase64Url } from "./encoding.js";
+import { concatBytes, toBase64Url } from "./encoding.js";
 import { fingerprintOf } from "./fingerprint.js";
 import { generateSigningPair, type SigningPair } from "./signing.js";
 
@@ -30,10 +30,15 @@ export async function generateIdentity(): Promise<DeviceIdentity> {
   return composeIdentity(rawPublic, pair.privateKey, await generateSigningPair());
 }
 
-/** The identity made of an ECDH pair (raw public point, private key) and a signing pair. */
+/**
+ * The identity made of an ECDH pair (raw public point, private key) and a
+ * signing pair. Its printable `publicKey` is both public keys together
+ * (base64url of agreement ‖ verify, 130 bytes), its `fingerprint` the first
+ * 16 bytes of their SHA-256, in hex: one name commits to both keys.
+ */
 export async function composeIdentity(agreementPublic: Uint8Array, agreementPrivate: CryptoKey, signing: SigningPair): Promise<DeviceIdentity> {
   return {
-    ...(await describePublicKey(agreementPublic)),
+    ...(await describePublicKey(concatBytes(agreementPublic, signing.publicKey))),
     privateKey: agreementPrivate,
     agreementPublicKey: agreementPublic,
     signingKey: signing.privateKey,
@@ -78,7 +83,7 @@ export async function identityFromJwk(jwk: IdentityJwk, signing: SigningPair): P
   }
 }
 
-/** The printable public key and fingerprint of a raw (uncompressed SEC1) P-256 point. */
+/** The printable form and fingerprint of raw public key bytes (a P-256 point, or a device's two points). */
 export async function describePublicKey(rawPublic: Uint8Array): Promise<{ publicKey: string; fingerprint: string }> {
   return { publicKey: toBase64Url(rawPublic), fingerprint: await fingerprintOf(rawPublic) };
 }

@@ -149,7 +149,7 @@ export async function wrapForDevice(keyring: Keyring, fingerprint: Fingerprint, 
   const salt = randomBytes(SALT_BYTES);
   const iv = randomBytes(WRAP_IV_BYTES);
   const kek = await deviceKek(me.privateKey, recipient, salt);
-  const header = { v: 1, kind: "device", fp: fingerprint, from: fromBase64Url(me.publicKey), to: publicKeyFingerprint(toKey), toKey, salt, iv } as const;
+  const header = { v: 1, kind: "device", fp: fingerprint, from: me.agreementPublicKey, to: publicKeyFingerprint(toKey), toKey, salt, iv } as const;
   const ct = await keyring.wrapKey(fingerprint, kek, iv, associatedData({ ...header, ct: new Uint8Array(0) }, context, fingerprint));
   return encodeKeyRecord({ ...header, ct });
 }
@@ -177,10 +177,11 @@ export async function unwrapFromDevice(
   const parsed = decodeKeyRecord(record);
   if (parsed.kind !== "device") throw new HearthError("INTEGRITY", `key record ${JSON.stringify(context)} is a ${parsed.kind} record, not one made for a device`);
   const me = await keyring.identity();
-  if (parsed.to !== me.fingerprint) {
-    throw new HearthError("KEY_REQUIRED", `this key record is for another device (${parsed.to}); this device is ${me.fingerprint} and needs an invite of its own`);
+  const mine = publicKeyFingerprint(me.agreementPublicKey);
+  if (parsed.to !== mine) {
+    throw new HearthError("KEY_REQUIRED", `this key record is for another device (${parsed.to}); this device's key is ${mine}, and it needs an invite of its own`);
   }
-  if (!bytesEqual(parsed.toKey, fromBase64Url(me.publicKey))) throw new HearthError("INTEGRITY", "key record names this device's fingerprint with another public key");
+  if (!bytesEqual(parsed.toKey, me.agreementPublicKey)) throw new HearthError("INTEGRITY", "key record names this device's fingerprint with another public key");
   const wrapper = await importPublicKey(parsed.from, (cause) =>
     new HearthError("INTEGRITY", "key record's wrapping device key is not a point on P-256; the record is forged or damaged", { cause }),
   );
@@ -350,7 +351,10 @@ async function unwrapEntries(keyring: Keyring, record: MultiRecord, kek: CryptoK
   return keys;
 }
 
-/** The raw point of a printable public key. */
+/**
+ * The raw ECDH point of a printable public key: an uncompressed P-256
+ * point, or a device identity (that point followed by its signing key).
+ */
 function parsePublicKey(publicKey: unknown): Uint8Array {
   if (typeof publicKey !== "string") throw new TypeError(`a device public key must be a string, got ${typeof publicKey}`);
   let raw: Uint8Array | undefined;
@@ -359,6 +363,7 @@ function parsePublicKey(publicKey: unknown): Uint8Array {
   } catch {
     raw = undefined;
   }
+  if (raw && raw.length === 2 * PUBLIC_KEY_BYTES && raw[PUBLIC_KEY_BYTES] === 4) raw = raw.subarray(0, PUBLIC_KEY_BYTES);
   if (!raw || raw.length !== PUBLIC_KEY_BYTES || raw[0] !== 4) {
     throw new HearthError("INVALID_ARGUMENT", `${shorten(publicKey)} is not a device public key (base64url of an uncompressed P-256 point); copy it exactly from the other device`);
   }

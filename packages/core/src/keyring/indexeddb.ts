@@ -112,7 +112,9 @@ class IndexedDbKeyring implements Keyring {
     if (!isIdentity(stored) || !(signing.privateKey instanceof CryptoKey) || !(signing.publicKey instanceof Uint8Array)) {
       throw new HearthError("STORAGE_FAILED", `keyring ${this.url} holds a malformed device identity; it was written by something else`);
     }
-    this.cachedIdentity = await composeIdentity(fromBase64Url(stored.publicKey), stored.privateKey, signing);
+    // The ECDH point: stored beside the key since identities carry both points; older records had it as the printable key.
+    const agreement = stored.agreementPublicKey instanceof Uint8Array ? stored.agreementPublicKey : fromBase64Url(stored.publicKey);
+    this.cachedIdentity = await composeIdentity(agreement, stored.privateKey, signing);
     return this.cachedIdentity;
   }
 

@@ -34,9 +34,13 @@ export interface KeyOptions {
 
 /** This device's long-lived identity: an ECDH P-256 pair and an ECDSA P-256 signing pair. */
 export interface DeviceIdentity {
-  /** Printable public key (base64url of the uncompressed SEC1 point). Safe to share. */
+  /**
+   * Printable public identity: base64url of the ECDH and the signing public
+   * keys together (two uncompressed SEC1 points, 130 bytes). Safe to share;
+   * what an admin invites.
+   */
   readonly publicKey: string;
-  /** Short printable id of the public key (hex of SHA-256, first 16 bytes). */
+  /** Short printable id of `publicKey` (hex of its SHA-256, first 16 bytes). */
   readonly fingerprint: string;
   /** ECDH private key; non-extractable where the platform allows. */
   readonly privateKey: CryptoKey;

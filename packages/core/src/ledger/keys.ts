@@ -12,6 +12,9 @@
  *                      checkpoint, replacing their `ev/<n>` records
  *                      ({@link ./event-log}, {@link ./event-segment})
  * - `nd/<cid>`         a tree node
+ * - `in/<cid>`         marks an applied event as inert: in the history, but
+ *                      its ops change nothing (a write its sync point's
+ *                      membership refuses; see `LedgerState.apply`)
  *
  * Events are written once, under consecutive numbers, so a commit is one
  * record, and reopening replays `ev/<n+1>`, `ev/<n+2>`, … after the
@@ -44,6 +47,11 @@ export const eventKey = (n: number): string => `ev/${seqText(n)}`;
 
 /** Store key of the segment whose first event is number `first`. */
 export const segmentKey = (first: number): string => `sg/${seqText(first)}`;
+
+/** Store key marking event `cid` inert. */
+export const inertKey = (cid: CID): string => `in/${cidText(cid)}`;
+/** Prefix of the inert marks. */
+export const INERT_PREFIX = "in/";
 
 /** Keys of the local tree. */
 export const local = {

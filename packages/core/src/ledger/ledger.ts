@@ -25,7 +25,7 @@ import { Indexes, describeIndex, type MapFn } from "./indexes.js";
 import { treeDelta } from "./tree-delta.js";
 import { Serial } from "./serial.js";
 import { cloneJson } from "./clone.js";
-import { META_KEY } from "./keys.js";
+import { INERT_PREFIX, inertKey, META_KEY } from "./keys.js";
 import { EventLog } from "./event-log.js";
 import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from "./reads.js";
 import type { Keyring } from "../keyring/types.js";
@@ -34,7 +34,11 @@ import type { Platform } from "../platform/types.js";
 import type { RefusedEvent, ReplicaPort } from "../sync/port.js";
 import { LamportBook } from "./lamport.js";
 import { Attachment, type AttachOptions } from "../sync/attachment.js";
-import { PointKeys } from "../sync/point-keys.js";
+import { PointTrust } from "../sync/point-trust.js";
+import { pointKey, pointMeta } from "../sync/layout.js";
+import { deviceOf } from "../trust/device.js";
+import type { Role } from "../trust/entry.js";
+import { webCryptoSigner } from "../crypto/signing.js";
 import type {
   AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, IngestResult, QueryOptions, QueryRow, Subscriber,
   WriteResult,
@@ -48,6 +52,8 @@ import type {
  * A clean close always checkpoints.
  */
 const CHECKPOINT_EVERY = 10_000;
+
+const EMPTY_VALUE = new Uint8Array(0);
 
 /** Remote events persisted per store write while merging (one write, one fsync, per batch). */
 const INGEST_BATCH = 512;
@@ -71,7 +77,7 @@ export interface LedgerInternals {
   /** This device's fingerprint (16 bytes): the author of every event this ledger writes. */
   readonly author: Uint8Array;
   /** Opens remotes by URL and supplies the platform's cipher and compression. */
-  readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression">;
+  readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression" | "signer">;
 }
 
 /**
@@ -101,6 +107,8 @@ export class Ledger {
   readonly #waiting = new Map<string, EventBlock>();
   /** Remote events refused (and so never applied) in this session: what builds on them is refused too. */
   readonly #refused = new Set<string>();
+  /** Waiting events to apply inert when their parents arrive (see `LedgerState.apply`). */
+  readonly #waitingInert = new Set<string>();
   readonly #lamports: LamportBook;
   /** Sync engines' listeners, called after every commit or merge. */
   readonly #appliedListeners = new Set<() => void>();
@@ -131,7 +139,8 @@ export class Ledger {
   static async load(name: string, store: ByteStore, internals: LedgerInternals): Promise<Ledger> {
     const nodes = new NodeCache(store);
     const replayed: Array<[number, EventBlock]> = [];
-    const state = await LedgerState.load(store, nodes, (n, event) => replayed.push([n, event]));
+    const inert = new Set((await store.list(INERT_PREFIX)).map((key) => key.slice(INERT_PREFIX.length)));
+    const state = await LedgerState.load(store, nodes, (n, event) => replayed.push([n, event]), inert);
     const events = new EventLog(store, state.checkpoint?.packed ?? 0, `ledger ${JSON.stringify(name)}`);
     // Replayed events are not packed yet: keep them for the next checkpoint.
     if (replayed.length > 0) events.remember(replayed[0]![0], replayed.map(([, event]) => event));
@@ -383,21 +392,27 @@ export class Ledger {
     return result;
   }
 
-  /** Merges events already verified against their CIDs (see {@link ingest}); also names the refused ones. */
-  #ingestVerified(verified: readonly EventBlock[]): Promise<IngestResult & { refusedEvents: RefusedEvent[] }> {
+  /**
+   * Merges events already verified against their CIDs (see {@link ingest});
+   * also names the refused ones. Events in `inert` apply inert.
+   */
+  #ingestVerified(verified: readonly EventBlock[], inert: ReadonlySet<string> = new Set()): Promise<IngestResult & { refusedEvents: RefusedEvent[] }> {
     this.#assertOpen();
     return this.#serial.run(async () => {
       for (const block of verified) {
-        if (!(await this.#state.hasEvent(block.cid))) this.#waiting.set(block.cid.toString(), block);
+        const key = block.cid.toString();
+        if (await this.#state.hasEvent(block.cid)) continue;
+        this.#waiting.set(key, block);
+        if (inert.has(key)) this.#waitingInert.add(key);
       }
       let applied = 0;
       const changed: Array<[string, Register]> = [];
       const { order, refused } = await this.#checkedOrder();
-      for (const event of refused) this.#waiting.delete(event.cid.toString());
+      for (const event of refused) this.#forgetWaiting(event.cid.toString());
       for (let start = 0; start < order.length; start += INGEST_BATCH) {
         const batch = order.slice(start, start + INGEST_BATCH);
-        changed.push(...(await this.#persistAndApply(batch)));
-        for (const event of batch) this.#waiting.delete(event.cid.toString());
+        changed.push(...(await this.#persistAndApply(batch, this.#waitingInert)));
+        for (const event of batch) this.#forgetWaiting(event.cid.toString());
         applied += batch.length;
       }
       this.#notify(changed);
@@ -426,7 +441,7 @@ export class Ledger {
         const parent = this.#refused.has(event.cid.toString()) ? undefined : event.value.p.find((p) => this.#refused.has(p.toString()));
         if (parent === undefined) continue;
         refuse(event, new HearthError("INTEGRITY", `event ${event.cid} builds on the refused event ${parent}; it was not merged`));
-        this.#waiting.delete(event.cid.toString());
+        this.#forgetWaiting(event.cid.toString());
         found = true;
       }
     }
@@ -447,17 +462,25 @@ export class Ledger {
     return { order, refused };
   }
 
+  #forgetWaiting(key: string): void {
+    this.#waiting.delete(key);
+    this.#waitingInert.delete(key);
+  }
+
   /**
-   * Makes `events` durable as the next `ev/<n>`s in one store write, then
-   * applies them in order; returns what they changed.
+   * Makes `events` durable as the next `ev/<n>`s in one store write (with
+   * the marks of those in `inert`), then applies them in order; returns
+   * what they changed.
    */
-  async #persistAndApply(events: readonly EventBlock[]): Promise<Array<[string, Register]>> {
+  async #persistAndApply(events: readonly EventBlock[], inert: ReadonlySet<string> = new Set()): Promise<Array<[string, Register]>> {
     const first = this.#state.events + 1;
-    await this.#store.write({ put: this.#events.puts(first, events) }, { durability: this.#internals.durability });
+    const put = this.#events.puts(first, events);
+    const marks = inert.size === 0 ? [] : events.filter((e) => inert.has(e.cid.toString())).map((e) => [inertKey(e.cid), EMPTY_VALUE] as const);
+    await this.#store.write({ put: marks.length === 0 ? put : [...put, ...marks] }, { durability: this.#internals.durability });
     this.#events.remember(first, events);
     const changed: Array<[string, Register]> = [];
     for (const event of events) {
-      changed.push(...(await this.#state.apply(event)));
+      changed.push(...(await this.#state.apply(event, inert.has(event.cid.toString()))));
       this.#lamports.remember(event);
     }
     return changed;
@@ -542,17 +565,21 @@ export class Ledger {
       for (const a of this.#attachments) {
         if (a.url === remote.url) throw new HearthError("INVALID_ARGUMENT", `ledger ${JSON.stringify(this.name)} is already attached to ${remote.url}; detach it first`);
       }
-      const pointId = await Attachment.pointId(remote.url);
-      const memoPrefix = `sy/${pointId}/k/`;
-      const keys = await PointKeys.open(remote, this.#internals.keyring, options, {
-        get: (key) => this.#store.get(memoPrefix + key),
-        put: (key, value) => this.#store.write({ put: [[memoPrefix + key, value]] }, { durability: this.#internals.durability }),
-      });
-      const attachment: Attachment = new Attachment(this.#replicaPort(), remote, keys, pointId, options, async () => {
-        this.#attachments.delete(attachment);
-        if (owned) await remote.close();
-      });
-      keys.onKeysChanged = () => attachment.retryLacking();
+      const port = this.#replicaPort();
+      const meta = pointMeta(port.meta, await pointKey(remote.url));
+      const keyring = this.#internals.keyring;
+      const trust = await PointTrust.open({ remote, keyring, signer: port.signer, meta, dataHeads: () => this.#state.heads() }, options);
+      const attachment: Attachment = new Attachment(
+        {
+          port, remote, trust, meta,
+          identity: await keyring.identity(),
+          onDetach: async () => {
+            this.#attachments.delete(attachment);
+            if (owned) await remote.close();
+          },
+        },
+        options,
+      );
       await attachment.start();
       this.#attachments.add(attachment);
       return attachment;
@@ -563,30 +590,35 @@ export class Ledger {
   }
 
   /**
-   * Wraps the keys of every sync point this ledger is attached to for
-   * another device, so it can attach (its keyring then holds them).
+   * Adds another device to every sync point this ledger is attached to (as
+   * `attachment.invite` does), `"writer"` unless `role` says otherwise.
    * @param publicKey - the other device's `(await db.device()).publicKey`
-   * @returns the sync points the device was invited to
-   * @throws HearthError `INVALID_ARGUMENT` if not attached anywhere or the key is malformed
+   * @returns the sync points, and for each the invitation the device attaches with (`{ invitation }`)
+   * @throws HearthError `INVALID_ARGUMENT` if not attached anywhere or the key is malformed; `FORBIDDEN` unless this device is an admin there
    */
-  async invite(publicKey: string): Promise<{ syncPoints: string[] }> {
+  async invite(publicKey: string, options: { role?: Role } = {}): Promise<{ syncPoints: string[]; invitations: string[] }> {
     this.#assertOpen();
     if (this.#attachments.size === 0) {
       throw new HearthError("INVALID_ARGUMENT", `ledger ${JSON.stringify(this.name)} is not attached to any sync point; attach first, then invite`);
     }
     const syncPoints: string[] = [];
+    const invitations: string[] = [];
     for (const a of this.#attachments) {
-      await a.invite(publicKey);
+      invitations.push(await a.invite(publicKey, options));
       syncPoints.push(a.url);
     }
-    return { syncPoints };
+    return { syncPoints, invitations };
   }
 
-  /** This device's public identity: give `publicKey` to a member so it can `invite` this device. */
+  /**
+   * This device's public identity: give `publicKey` to an admin so it can
+   * invite this device. It is both of the device's public keys (one to
+   * receive keys, one to check its signatures); `fingerprint` names it.
+   */
   async device(): Promise<{ publicKey: string; fingerprint: string }> {
     this.#assertOpen();
-    const { publicKey, fingerprint } = await this.#internals.keyring.identity();
-    return { publicKey, fingerprint };
+    const me = deviceOf(await this.#internals.keyring.identity());
+    return { publicKey: me.text, fingerprint: me.fingerprint };
   }
 
   /** The attachments currently active. */
@@ -611,11 +643,12 @@ export class Ledger {
       keyring: this.#internals.keyring,
       ...(platform.cipher && { cipher: platform.cipher }),
       ...(platform.compression && { compression: platform.compression }),
+      signer: platform.signer ?? webCryptoSigner,
       heads: () => this.#state.heads(),
       eventCount: () => this.#state.events,
       eventsFrom: (from, limit) => this.#events.range(from, Math.min(this.#state.events, from + limit - 1)),
       hasEvent: (cid) => this.hasEvent(cid),
-      ingest: (events) => this.#ingestVerified(events),
+      ingest: (events, inert) => this.#ingestVerified(events, inert),
       onApplied: (fn) => {
         this.#appliedListeners.add(fn);
         return () => void this.#appliedListeners.delete(fn);

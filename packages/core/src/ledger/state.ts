@@ -96,7 +96,9 @@ export class LedgerState {
    * after it, so every acknowledged commit is back. `replayed` sees each
    * replayed event with its number.
    */
-  static async load(store: ByteStore, nodes: NodeCache, replayed?: (n: number, event: EventBlock) => void): Promise<LedgerState> {
+  static async load(
+    store: ByteStore, nodes: NodeCache, replayed?: (n: number, event: EventBlock) => void, inert: ReadonlySet<string> = new Set(),
+  ): Promise<LedgerState> {
     const meta = await store.get(META_KEY);
     let state: LedgerState;
     if (meta === undefined) {
@@ -118,7 +120,7 @@ export class LedgerState {
       const bytes = await store.get(eventKey(state.events + 1));
       if (bytes === undefined) break;
       const event = await readEventBytes(bytes);
-      await state.apply(event);
+      await state.apply(event, inert.has(event.cid.toString()));
       replayed?.(state.events, event);
     }
     return state;
@@ -170,12 +172,17 @@ export class LedgerState {
    * first, as `ev/<events + 1>`). Its parents must have been
    * applied (causal order). Returns the registers it changed, by document id
    * (turned into documents only if someone is listening).
+   *
+   * An `inert` event joins the history (its descendants can apply, it
+   * counts for heads and lamport) but its ops change nothing: a write the
+   * sync point's membership refuses (its author was removed before it, as
+   * the rules of `trust/log.ts` decide) that others may have built on.
    */
-  async apply(event: EventBlock): Promise<Array<[string, Register]>> {
+  async apply(event: EventBlock, inert = false): Promise<Array<[string, Register]>> {
     const { cid, value } = event;
     const changed: Array<[string, Register]> = [];
     let seq = this.seq;
-    for (const op of value.o) {
+    for (const op of inert ? [] : value.o) {
       seq++;
       const current = this.registerNow(op.i);
       const next = applyOp(isPromiseLike(current) ? await current : current, op, cid, value.l);
@@ -188,7 +195,7 @@ export class LedgerState {
       this.#localOverlay.set(local.lastChange(op.i), seq);
       changed.push([op.i, next]);
     }
-    const lastSeq = this.seq + Math.max(1, value.o.length);
+    const lastSeq = this.seq + Math.max(1, inert ? 0 : value.o.length);
     this.events++;
     this.#localOverlay.set(local.event(cid), [this.events, lastSeq]);
     if (value.p.length > 0) this.#heads = this.#heads.filter((head) => !value.p.some((parent) => parent.equals(head)));

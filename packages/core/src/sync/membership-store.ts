@@ -39,6 +39,8 @@ export class MembershipStore {
   readonly #rejected = new Map<string, HearthError>();
   /** Redeem proofs checked, by redeem CID. */
   readonly #proofs = new Map<string, boolean>();
+  /** Entries this replica withdrew (foundings that lost a race), by CID. */
+  readonly #withdrawn = new Set<string>();
   #pin: CID | undefined;
   #log: MembershipLog | undefined;
 
@@ -64,8 +66,10 @@ export class MembershipStore {
     return this.#rejected;
   }
 
-  /** Loads the pin and the locally kept entries. */
+  /** Loads the pin, the locally kept entries and the withdrawn ones (deleting those still at the remote). */
   async load(): Promise<void> {
+    for (const key of await this.#meta.list("withdrawn/")) this.#withdrawn.add(key.slice("withdrawn/".length));
+    if (this.#withdrawn.size > 0) await this.#deleteWithdrawn();
     const pin = await this.#meta.get("pin");
     if (pin) this.#pinTo(CID.decode(pin));
     for (const key of await this.#meta.list("m/")) {
@@ -83,6 +87,7 @@ export class MembershipStore {
     await this.#meta.write([["pin", point.bytes]]);
     this.#pinTo(point);
     this.#log!.add(this.#decoded.values());
+    await this.#keepPinned();
   }
 
   /** Forgets the pin (a founding that lost a race). */
@@ -103,6 +108,7 @@ export class MembershipStore {
     const listed = new Set(names);
     const fresh = names.filter((n) => !this.#decoded.has(n.slice(ENTRY_PREFIX.length)) && !this.#rejected.has(n));
     await forEachLimit(fresh, FETCH_CONCURRENCY, async (name) => {
+      if (this.#withdrawn.has(name.slice(ENTRY_PREFIX.length))) return;
       const bytes = await this.#remote.get(name);
       if (bytes === undefined) return;
       await this.#accept(name, bytes);
@@ -130,7 +136,7 @@ export class MembershipStore {
     return { entries: [...this.#decoded.values()], restored };
   }
 
-  /** Stores `entry` at the remote and keeps it (the caller wrote it). */
+  /** Stores `entry` at the remote and keeps it if it is of the pinned point (the caller wrote it). */
   async publish(entry: Entry): Promise<void> {
     await this.#remote.put(entryName(entry.cid), entry.bytes);
     this.#decoded.set(entry.cid.toString(), entry);
@@ -139,14 +145,31 @@ export class MembershipStore {
     await this.#checkProofs();
   }
 
-  /** Removes `entry` from the remote and forgets it (a founding that lost a race). */
+  /**
+   * Gives up `entry` (a founding that lost a race): remembered as withdrawn
+   * first (so this replica never takes it back, even if the delete below
+   * fails), then deleted from the remote.
+   */
   async withdraw(entry: Entry): Promise<void> {
     this.#decoded.delete(entry.cid.toString());
     this.#kept.delete(entry.cid.toString());
-    await this.#meta.write([], [`m/${entry.cid}`]);
-    await this.#remote.delete(entryName(entry.cid)).catch((err: unknown) => {
-      if (!isHearthError(err, "STORAGE_FAILED")) throw err;
-    });
+    await this.#meta.write([[`withdrawn/${entry.cid}`, new Uint8Array(0)]], [`m/${entry.cid}`]);
+    this.#withdrawn.add(entry.cid.toString());
+    await this.#deleteWithdrawn();
+  }
+
+  /** True for an entry this replica withdrew. */
+  isWithdrawn(cid: CID): boolean {
+    return this.#withdrawn.has(cid.toString());
+  }
+
+  /** Deletes withdrawn entries still at the remote (a failed delete is retried at the next attach). */
+  async #deleteWithdrawn(): Promise<void> {
+    for (const key of this.#withdrawn) {
+      await this.#remote.delete(ENTRY_PREFIX + key).catch((err: unknown) => {
+        if (!isHearthError(err, "STORAGE_FAILED")) throw err;
+      });
+    }
   }
 
   /** The checks the log needs that take crypto (proofs checked in {@link sync}). */

@@ -214,9 +214,9 @@ export class PointTrust {
     if (!statement.point.equals(this.point)) {
       return { kind: "refuse", error: new HearthError("INTEGRITY", `a write statement is for another sync point (${statement.point}); its events were not merged`) };
     }
-    if (statement.anchor.some((cid) => !this.log.has(cid))) {
+    if (!this.log.isComplete(statement.anchor)) {
       await this.refresh();
-      if (statement.anchor.some((cid) => !this.log.has(cid))) return { kind: "wait", reason: "its membership position names entries this replica has not got" };
+      if (!this.log.isComplete(statement.anchor)) return { kind: "wait", reason: "its membership position names entries this replica has not got" };
     }
     const author = statement.author.fingerprint;
     const role = this.log.roleAt(statement.anchor, author);
@@ -335,7 +335,7 @@ export class PointTrust {
 
   /** Chooses the point to trust (rules 2–5 of the module docs); founds one if the remote has none. */
   async #choosePin(entries: readonly Entry[], options: JoinOptions): Promise<void> {
-    const foundings = entries.filter((e) => e.op.kind === "found");
+    const foundings = entries.filter((e) => e.op.kind === "found" && !this.#store.isWithdrawn(e.cid));
     const byPrefix = (prefix: Uint8Array, what: string): CID => {
       const matches = foundings.filter((f) => pointMatches(f.cid, prefix));
       if (matches.length === 0) {
@@ -367,7 +367,7 @@ export class PointTrust {
   /** The point of an entry this device signed (it founded or joined it), if the remote shows one. */
   #ownPoint(entries: readonly Entry[]): CID | undefined {
     const points = entries
-      .filter((e) => e.author.fingerprint === this.#me.fingerprint)
+      .filter((e) => e.author.fingerprint === this.#me.fingerprint && !this.#store.isWithdrawn(e.cid))
       .map((e) => (e.op.kind === "found" ? e.cid : e.point!))
       .sort((a, b) => (a.toString() < b.toString() ? -1 : 1));
     return points[0];
@@ -398,13 +398,17 @@ export class PointTrust {
     const place = grantPlace({ op: { kind: "found", nonce, grant: { epoch: 1, key: key.fingerprint, wraps: [] } } });
     const grant = await wrapGrant(this.#deps.keyring, place, 1, key.fingerprint, [this.#me]);
     const found = await signEntry({ parents: [], op: { kind: "found", nonce, grant } }, this.#me, this.#identity.signingKey, this.#deps.signer);
-    await this.#store.setPin(found.cid);
+    // Published before it is pinned: if the publish fails, a retry finds the point empty (or finds
+    // this founding by its signature) rather than a pin to a founding that is nowhere.
     await this.#store.publish(found);
+    await this.#store.setPin(found.cid);
     this.#keys.set(key.fingerprint, key);
-    // Two devices that found an empty point at once: the smaller founding wins, on both.
+    // Two devices that found an empty point at once: whoever sees another founding right after
+    // its own withdraws. The later of two always sees the earlier, so at most one founding stays
+    // (if both see each other, both withdraw, and the next attach finds the point empty again).
     const { entries } = await this.#store.sync();
-    const rival = entries.filter((e) => e.op.kind === "found" && !e.cid.equals(found.cid)).sort((a, b) => (a.cid.toString() < b.cid.toString() ? -1 : 1))[0];
-    if (rival && rival.cid.toString() < found.cid.toString()) {
+    const rival = entries.find((e) => e.op.kind === "found" && !e.cid.equals(found.cid));
+    if (rival) {
       await this.#store.withdraw(found);
       await this.#store.clearPin();
       this.#keys.clear();

@@ -10,6 +10,7 @@ import type { CID } from "multiformats/cid";
 import type { Compression } from "../crypto/compression.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { Keyring } from "../keyring/types.js";
+import type { Signer } from "../crypto/signing.js";
 import type { EventBlock } from "../crdt/event.js";
 import type { HearthError } from "../errors.js";
 import type { IngestResult } from "../ledger/types.js";
@@ -33,6 +34,8 @@ export interface ReplicaPort {
   readonly keyring: Keyring;
   readonly cipher?: AeadCipher;
   readonly compression?: Compression;
+  /** Signs and verifies (membership entries, write statements). */
+  readonly signer: Signer;
   /** Current heads. Read together with {@link eventCount} in one synchronous step, they describe one state. */
   heads(): CID[];
   /** Number of events applied: positions `1..eventCount()` exist in the log. */
@@ -44,8 +47,10 @@ export interface ReplicaPort {
   /**
    * Persists and applies event blocks the engine has already verified
    * (`readEventBytes`), as `Ledger.ingest` does after verifying them itself.
+   * Events whose CID (text) is in `inert` apply inert: in the history, with
+   * no effect on documents (see `LedgerState.apply`).
    */
-  ingest(events: readonly EventBlock[]): Promise<IngestResult & { refusedEvents: readonly RefusedEvent[] }>;
+  ingest(events: readonly EventBlock[], inert?: ReadonlySet<string>): Promise<IngestResult & { refusedEvents: readonly RefusedEvent[] }>;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
   onApplied(fn: () => void): () => void;
   /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */

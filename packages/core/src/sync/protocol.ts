@@ -1,7 +1,8 @@
 /**
  * What sync writes at a remote, and how it is checked when read back.
  *
- * - `bundle/<cid>`: a sealed, immutable batch of event blocks. `<cid>` is
+ * - `bundle/<cid>`: a sealed, immutable batch of event blocks and the
+ *   write statements that vouch for them (`trust/statement.ts`). `<cid>` is
  *   the SHA-256 CID (raw codec) of the *ciphertext*, so anyone — the sync
  *   server included — can verify a bundle without the key.
  * - `head/<cid>`: a sealed, immutable announcement: the writer's heads at
@@ -35,39 +36,37 @@ import { seal, unseal, readEnvelopeFingerprint } from "../crypto/envelope.js";
 import { frameValue, unframeValue, type Compression } from "../crypto/compression.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { DataKey, Fingerprint } from "../keyring/types.js";
+import { BUNDLE_PREFIX, HEAD_PREFIX } from "./layout.js";
 
-/** Name prefix of bundles at a remote. */
-export const BUNDLE_PREFIX = "bundle/";
-/** Name prefix of announcements at a remote. */
-export const HEAD_PREFIX = "head/";
+export { BUNDLE_PREFIX, HEAD_PREFIX } from "./layout.js";
 
-const BUNDLE_AAD = new TextEncoder().encode("hearth/bundle/v1");
-const HEAD_AAD = new TextEncoder().encode("hearth/head/v1");
+const BUNDLE_AAD = new TextEncoder().encode("hearth/bundle/v2");
+const HEAD_AAD = new TextEncoder().encode("hearth/head/v2");
 
-/** A batch of event blocks as stored in a bundle. */
-export interface BundleValue {
-  readonly v: 1;
+/** What a bundle holds: events, and the write statements that vouch for them (`trust/statement.ts`). */
+export interface BundleContent {
   /** Event block bytes; each one's CID is recomputed from its bytes on ingest. */
-  readonly e: Uint8Array[];
+  readonly events: readonly Uint8Array[];
+  /** Signed statements (bytes) covering every event, each by the event's author. */
+  readonly statements: readonly Uint8Array[];
 }
 
 /** An announcement: "I hold these heads; these bundles are new from me". */
-export interface AnnouncementValue {
-  readonly v: 1;
+export interface Announcement {
   /** The writer's heads when it pushed. */
-  readonly h: CID[];
+  readonly heads: readonly CID[];
   /** Names of the bundles this push stored (`bundle/<cid>`). */
-  readonly b: string[];
+  readonly bundles: readonly string[];
   /**
-   * The events of the one bundle in `b`, repeated here when they are few
-   * (see {@link INLINE_EVENT_BYTES}): a reader that got this announcement
-   * from a watch merges them without fetching the bundle. The bundle is
-   * still stored, for readers that come later.
+   * The content of the one bundle in `bundles`, repeated here when it is
+   * small (see {@link INLINE_EVENT_BYTES}): a reader that got this
+   * announcement from a watch merges it without fetching the bundle. The
+   * bundle is still stored, for readers that come later.
    */
-  readonly i?: Uint8Array[];
+  readonly inline?: BundleContent;
 }
 
-/** Events of a push are inlined in its announcement when it stores one bundle of at most this many event bytes. */
+/** A bundle's content is inlined in its announcement when it is one bundle of at most this many event bytes. */
 export const INLINE_EVENT_BYTES = 3_000;
 
 /** Seals values for one sync point and opens what is read back. */
@@ -80,48 +79,53 @@ export interface SealContext {
   readonly pointUrl: string;
 }
 
-/** Seals a bundle of event blocks; returns its remote name and bytes. */
-export async function sealBundle(ctx: SealContext, key: DataKey, events: Uint8Array[]): Promise<{ name: string; bytes: Uint8Array }> {
-  const value: BundleValue = { v: 1, e: events };
-  return sealNamed(ctx, key, BUNDLE_PREFIX, BUNDLE_AAD, dagCbor.encode(value));
+/** Seals a bundle; returns its remote name and bytes. */
+export async function sealBundle(ctx: SealContext, key: DataKey, content: BundleContent): Promise<{ name: string; bytes: Uint8Array }> {
+  return sealNamed(ctx, key, BUNDLE_PREFIX, BUNDLE_AAD, dagCbor.encode({ v: 2, e: content.events, s: content.statements }));
 }
 
 /**
- * Seals an announcement; returns its remote name and bytes. `events` (the
- * one bundle's events) are inlined when there is one bundle and they are
- * small enough.
+ * Seals an announcement; returns its remote name and bytes. `content` (the
+ * one bundle's) is inlined when there is one bundle and it is small enough.
  */
 export async function sealAnnouncement(
-  ctx: SealContext, key: DataKey, heads: CID[], bundles: string[], events?: readonly Uint8Array[],
+  ctx: SealContext, key: DataKey, heads: readonly CID[], bundles: readonly string[], content?: BundleContent,
 ): Promise<{ name: string; bytes: Uint8Array }> {
-  const inline = bundles.length === 1 && events !== undefined && events.reduce((n, e) => n + e.length, 0) <= INLINE_EVENT_BYTES;
-  const value: AnnouncementValue = inline ? { v: 1, h: heads, b: bundles, i: [...events] } : { v: 1, h: heads, b: bundles };
+  const inline = bundles.length === 1 && content !== undefined && content.events.reduce((n, e) => n + e.length, 0) <= INLINE_EVENT_BYTES;
+  const value = inline ? { v: 2, h: heads, b: bundles, i: content.events, s: content.statements } : { v: 2, h: heads, b: bundles };
   return sealNamed(ctx, key, HEAD_PREFIX, HEAD_AAD, dagCbor.encode(value));
 }
 
 /** Opens a bundle read from the remote under `name`; see the module docs for the checks. */
-export async function openBundle(ctx: SealContext, name: string, bytes: Uint8Array): Promise<BundleValue> {
-  const value = await openSealed(ctx, name, bytes, BUNDLE_PREFIX, BUNDLE_AAD);
-  const bundle = value as Partial<BundleValue> | null;
-  if (bundle?.v !== 1 || !Array.isArray(bundle.e) || !bundle.e.every((e) => e instanceof Uint8Array)) {
-    throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed bundle; it was not merged`);
+export async function openBundle(ctx: SealContext, name: string, bytes: Uint8Array): Promise<BundleContent> {
+  const value = (await openSealed(ctx, name, bytes, BUNDLE_PREFIX, BUNDLE_AAD)) as Record<string, unknown> | null;
+  if (value?.v !== 2 || !isBytesList(value.e) || !isBytesList(value.s)) {
+    throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed bundle (or one of an older Hearth); it was not merged`);
   }
-  return bundle as BundleValue;
+  return { events: value.e, statements: value.s };
 }
 
 /** Opens an announcement read from the remote under `name`. */
-export async function openAnnouncement(ctx: SealContext, name: string, bytes: Uint8Array): Promise<AnnouncementValue> {
-  const value = await openSealed(ctx, name, bytes, HEAD_PREFIX, HEAD_AAD);
-  const head = value as Partial<AnnouncementValue> | null;
+export async function openAnnouncement(ctx: SealContext, name: string, bytes: Uint8Array): Promise<Announcement> {
+  const value = (await openSealed(ctx, name, bytes, HEAD_PREFIX, HEAD_AAD)) as Record<string, unknown> | null;
+  const { h, b, i, s } = value ?? {};
   if (
-    head?.v !== 1 ||
-    !Array.isArray(head.h) || !head.h.every((h) => CID.asCID(h) !== null) ||
-    !Array.isArray(head.b) || !head.b.every((b) => typeof b === "string" && b.startsWith(BUNDLE_PREFIX)) ||
-    (head.i !== undefined && (head.b.length !== 1 || !Array.isArray(head.i) || !head.i.every((e) => e instanceof Uint8Array)))
+    value?.v !== 2 ||
+    !Array.isArray(h) || !h.every((x) => CID.asCID(x) !== null) ||
+    !Array.isArray(b) || !b.every((x) => typeof x === "string" && x.startsWith(BUNDLE_PREFIX)) ||
+    (i !== undefined && (b.length !== 1 || !isBytesList(i) || !isBytesList(s)))
   ) {
-    throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed announcement; it was ignored`);
+    throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed announcement (or one of an older Hearth); it was ignored`);
   }
-  return head as AnnouncementValue;
+  return {
+    heads: h.map((x) => CID.asCID(x)!),
+    bundles: b as string[],
+    ...(i !== undefined && { inline: { events: i as Uint8Array[], statements: s as Uint8Array[] } }),
+  };
+}
+
+function isBytesList(value: unknown): value is Uint8Array[] {
+  return Array.isArray(value) && value.every((x) => x instanceof Uint8Array);
 }
 
 async function sealNamed(

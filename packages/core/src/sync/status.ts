@@ -4,6 +4,7 @@
  * @module
  */
 import type { HearthErrorCode } from "../errors.js";
+import type { Role } from "../trust/entry.js";
 
 /**
  * Where an attachment is:
@@ -11,7 +12,8 @@ import type { HearthErrorCode } from "../errors.js";
  * - `syncing`: pushing or pulling;
  * - `idle`: caught up as of the last check;
  * - `offline`: the remote is failing; retrying with backoff, writes wait in the outbox;
- * - `error`: a failure that retrying will not fix by itself (see `error`).
+ * - `error`: a failure that retrying will not fix by itself (see `error`): this
+ *   device may not write here (`FORBIDDEN`) or was removed (`REMOVED`), …
  */
 export type SyncState = "connecting" | "syncing" | "idle" | "offline" | "error";
 
@@ -32,8 +34,10 @@ export interface SyncStatus {
   readonly lastSyncAt?: number;
   /** The most recent failure; stays until a later sync succeeds (or, for rejected data, for good). */
   readonly error?: SyncError;
-  /** Remote items rejected as tampered, truncated, foreign or unreadable; never merged. */
+  /** Remote items rejected as tampered, truncated, foreign, unreadable or not allowed (writes of non-writers); never merged. */
   readonly rejected: number;
+  /** This device's role at the sync point, `"removed"` once removed (`undefined` while connecting). */
+  readonly role?: Role | "removed";
 }
 
 /** What a `change` event reports: remote events merged into the ledger. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { publicKeyFingerprint } from "../crypto/wrap-record.js";
 import { webCryptoSigner } from "../crypto/signing.js";
 import { fromBase64Url } from "../crypto/encoding.js";
 import { seal, unseal } from "../crypto/envelope.js";
@@ -55,12 +56,14 @@ export function keyringConformance(factory: KeyringFactory): TestCase[] {
     });
   };
 
-  add("identity is a P-256 public key with its fingerprint and a usable private key", async (k) => {
+  add("identity is two P-256 public keys with their fingerprint and a usable ECDH private key", async (k) => {
     const me = await k.identity();
-    const point = fromBase64Url(me.publicKey);
-    checkEqual(point.length, 65, "uncompressed P-256 point length");
-    checkEqual(point[0], 4, "uncompressed point prefix");
-    checkEqual(me.fingerprint, await fingerprintOf(point), "identity fingerprint");
+    const points = fromBase64Url(me.publicKey);
+    checkEqual(points.length, 130, "two uncompressed P-256 points");
+    checkEqual(points.subarray(0, 65), me.agreementPublicKey, "the ECDH point comes first");
+    checkEqual(points.subarray(65), me.signingPublicKey, "the signing point second");
+    checkEqual(points[0], 4, "uncompressed point prefix");
+    checkEqual(me.fingerprint, await fingerprintOf(points), "identity fingerprint");
     check(!me.privateKey.extractable, "private key is non-extractable");
     const peer = await globalThis.crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
     const secret = await globalThis.crypto.subtle.deriveBits({ name: "ECDH", public: peer.publicKey }, me.privateKey, 256);
@@ -348,7 +351,7 @@ export function keyringConformance(factory: KeyringFactory): TestCase[] {
 
       const invite = await wrapForDevice(k, mine.fingerprint, them.publicKey, "key/d/mine");
       const received = await unwrapFromDevice(memory, invite, "key/d/mine");
-      checkEqual(received.from.fingerprint, me.fingerprint, "authenticated wrapper");
+      checkEqual(received.from.fingerprint, publicKeyFingerprint(me.agreementPublicKey), "authenticated wrapper");
       await checkOpensEachOther(mine, received.key);
       const back = await unwrapFromDevice(k, await wrapForDevice(memory, theirs.fingerprint, me.publicKey, "key/d/theirs"), "key/d/theirs");
       await checkOpensEachOther(theirs, back.key);

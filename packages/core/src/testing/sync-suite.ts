@@ -55,9 +55,12 @@ export function syncConformance(factory: SyncFactory): TestCase[] {
 
   for (const devices of ["separate devices", "one device"] as const) {
     const deviceOf = (name: string): string => (devices === "one device" ? "shared" : name);
-    /** Attaches `db`; on separate devices a `member` invites it first. */
+    /** Attaches `db`; on separate devices a `member` invites it first, and it attaches with the invitation. */
     const join = async (s: SyncSession, db: Ledger, member?: Ledger): Promise<Attachment> => {
-      if (member && devices === "separate devices") await member.invite((await db.device()).publicKey);
+      if (member && devices === "separate devices") {
+        const { invitations } = await member.invite((await db.device()).publicKey);
+        return db.attach(await s.target(), { invitation: invitations[0]! });
+      }
       return db.attach(await s.target());
     };
 
@@ -99,15 +102,16 @@ export function syncConformance(factory: SyncFactory): TestCase[] {
       await join(s, a);
       await a.bulk(Array.from({ length: 30 }, (_, i) => ({ _id: `d${String(i).padStart(2, "0")}`, i })));
       await a.put({ _id: "last" });
+      let invitation: string | undefined;
       if (devices === "separate devices") {
         // B's device must be invited while A is still attached.
         const probe = await s.open("b-probe", deviceOf("b"));
-        await a.invite((await probe.device()).publicKey);
+        invitation = (await a.invite((await probe.device()).publicKey)).invitations[0];
         await probe.close();
       }
       await a.close(); // no synced(): close itself pushes the outbox
       const b = await s.open("b", deviceOf("b"));
-      await (await b.attach(await s.target())).synced(SYNCED);
+      await (await b.attach(await s.target(), invitation ? { invitation } : {})).synced(SYNCED);
       checkEqual((await b.allDocs()).rows.length, 31, "B did not receive every document A wrote before closing");
     });
   }
@@ -117,8 +121,8 @@ export function syncConformance(factory: SyncFactory): TestCase[] {
     const attachments: Attachment[] = [];
     for (const name of ["a", "b", "c"]) {
       const db = await s.open(name, name);
-      if (dbs[0]) await dbs[0].invite((await db.device()).publicKey);
-      attachments.push(await db.attach(await s.target()));
+      const invitation = dbs[0] && (await dbs[0].invite((await db.device()).publicKey)).invitations[0];
+      attachments.push(await db.attach(await s.target(), invitation ? { invitation } : {}));
       dbs.push(db);
     }
     await Promise.all(dbs.map((db, i) => Promise.all([
@@ -139,8 +143,8 @@ export function syncConformance(factory: SyncFactory): TestCase[] {
     const a = await s.open("a", "a");
     await a.attach(await s.target());
     const b = await s.open("b", "b");
-    await a.invite((await b.device()).publicKey);
-    await b.attach(await s.target());
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    await b.attach(await s.target(), { invitation: invitations[0]! });
     const seen: string[] = [];
     b.subscribe((docs) => seen.push(...docs.map((d) => d._id)));
     await a.put({ _id: "live" });

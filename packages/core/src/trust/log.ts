@@ -170,6 +170,12 @@ export class MembershipLog {
     return this.#entries.has(cid.toString());
   }
 
+  /** True when every one of `cids` is held with its whole causal past (so its position can be judged). */
+  isComplete(cids: readonly CID[]): boolean {
+    this.resolve();
+    return cids.every((cid) => this.#pasts.has(cid.toString()));
+  }
+
   /** Every entry held. */
   entries(): Entry[] {
     return [...this.#entries.values()];

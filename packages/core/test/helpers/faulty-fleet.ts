@@ -121,8 +121,9 @@ export class Fleet {
       await fleet.#attach(first!);
       for (const replica of others) {
         const { publicKey } = await replica.ledger.device();
-        await retrying(`invite ${replica.name}`, () => first!.ledger.invite(publicKey));
-        await fleet.#attach(replica);
+        // Admins all: any replica may rotate (concurrent rotations are part of what is tested).
+        const { invitations } = await retrying(`invite ${replica.name}`, () => first!.ledger.invite(publicKey, { role: "admin" }));
+        await fleet.#attach(replica, { invitation: invitations[0]! });
       }
       return fleet;
     } catch (err) {
@@ -263,7 +264,7 @@ export class Fleet {
   }
 
   /** Attaches `replica` through a new wrapper, retrying while the wrapper's faults make attach fail. */
-  async #attach(replica: Replica, options: { healed?: boolean } = {}): Promise<void> {
+  async #attach(replica: Replica, options: { healed?: boolean; invitation?: string } = {}): Promise<void> {
     const seed = (this.#seed + 7919 * replica.index + 104_729 * ++this.#generation) >>> 0;
     const inner = await openMemoryRemote(this.url);
     const remote = faultyRemote(inner, { ...replica.faults, seed });
@@ -271,10 +272,10 @@ export class Fleet {
     this.wrappers.push(remote);
     replica.remote = remote;
     replica.offline = false;
-    // Key records are listed complete (failures and delays still apply): an
-    // attach that sees no key record takes the point for empty and creates
-    // a key, so a listing that hides fresh names (weaker than the Remote
-    // contract) would fork the point's key — see the report of issue 3.
+    // Membership entries are listed complete (failures and delays still
+    // apply): an attach that sees no entry takes the point for empty and
+    // founds one, so a listing that hides fresh names (weaker than the
+    // Remote contract) would fork the point — see the report of issue 3.
     const target: Remote = {
       url: remote.url,
       supports: remote.supports,
@@ -282,13 +283,14 @@ export class Fleet {
       get: (name) => remote.get(name),
       list: async (prefix) => {
         const names = await remote.list(prefix);
-        return prefix.startsWith("key/") ? inner.list(prefix) : names;
+        return prefix.startsWith("m/") ? inner.list(prefix) : names;
       },
       delete: (name) => remote.delete(name),
       ...(remote.watch && { watch: remote.watch.bind(remote) }),
       close: () => remote.close(),
     };
-    replica.attachment = await retrying(`attach ${replica.name}`, () => replica.ledger.attach(target));
+    const invitation = options.invitation;
+    replica.attachment = await retrying(`attach ${replica.name}`, () => replica.ledger.attach(target, invitation ? { invitation } : {}));
   }
 
   async #detach(replica: Replica): Promise<void> {

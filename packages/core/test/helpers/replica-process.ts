@@ -97,12 +97,13 @@ export class ReplicaProcess {
     return this.request("device");
   }
 
-  attach(url: string): Promise<SyncStatus> {
-    return this.request("attach", { url });
+  attach(url: string, invitation?: string): Promise<SyncStatus> {
+    return this.request("attach", { url, ...(invitation && { invitation }) });
   }
 
-  invite(publicKey: string): Promise<unknown> {
-    return this.request("invite", { publicKey });
+  /** Invites a device; returns the invitation it attaches with. */
+  async invite(publicKey: string): Promise<string> {
+    return (await this.request<{ invitations: string[] }>("invite", { publicKey })).invitations[0]!;
   }
 
   put(doc: Record<string, unknown>): Promise<{ id: string; clock: string[] }> {

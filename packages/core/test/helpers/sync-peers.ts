@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open, type Ledger } from "../../src/index.node.js";
 import type { Attachment } from "../../src/sync/attachment.js";
+import type { Remote } from "../../src/remote/types.js";
+import type { Role } from "../../src/trust/entry.js";
 import { dropMemoryRemote } from "../../src/remote/memory.js";
 
 let counter = 0;
@@ -70,11 +72,12 @@ export class Peers {
 
   /**
    * Attaches `db` to `point`; if the point already has members, `member`
-   * (an attached ledger) invites `db`'s device first.
+   * (an attached admin) invites `db`'s device first, with `role`.
    */
-  async join(db: Ledger, point: string, member?: Ledger): Promise<Attachment> {
-    if (member) await member.invite((await db.device()).publicKey);
-    return db.attach(point);
+  async join(db: Ledger, point: string | Remote, member?: Ledger, role?: Role): Promise<Attachment> {
+    if (!member) return db.attach(point);
+    const { invitations } = await member.invite((await db.device()).publicKey, role ? { role } : {});
+    return db.attach(point, { invitation: invitations[0]! });
   }
 
   /** Closes every replica (and forgets memory sync points) and removes temp directories. */

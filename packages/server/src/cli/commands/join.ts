@@ -12,13 +12,13 @@ import { asUsage, checkRemoteUrl, checkLedgerName, countDocs, LEDGER_FLAGS, LEDG
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
-const HELP = `Usage: hearth join <url> --ledger <name> [--share-code <code>] [--timeout <d>] [--store <url>] [--keyring <url>]
+const HELP = `Usage: hearth join <url> --ledger <name> [--share-code <code> | --invitation <i>] [--timeout <d>] [--store <url>] [--keyring <url>]
 
 Attaches the local ledger <name> (created if needed) to the sync point <url>, waits
 until both sides hold the same heads, prints how many documents the ledger holds,
-and detaches. This device needs a share code (\`hearth share\` on a member) or an
-invite (\`hearth device\` here, \`hearth invite\` on a member); a device that is
-already a member needs neither, and joining again just syncs.
+and detaches. This device needs a share code (\`hearth share\` on an admin) or an
+invitation (\`hearth device\` here, then \`hearth invite\` on an admin prints it);
+a device that is already a member needs neither, and joining again just syncs.
 
   hearth join "http://127.0.0.1:8787/todos?token=htk_…" --ledger todos --share-code <code>
 
@@ -28,14 +28,16 @@ Arguments:
 
 Options:
   --ledger <name>     the local ledger to sync into
-  --share-code <c>    a one-time share code from a member (\`hearth share\`)
+  --share-code <c>    a one-time share code from an admin (\`hearth share\`)
+  --invitation <i>    the invitation \`hearth invite\` printed on an admin
   --timeout <d>       how long to wait for the sync to finish, e.g. 2m (default 60s)
 ${LEDGER_HELP}
   -h, --help          show this help
 
 Exit codes: 0 in sync, 1 failed (KEY_REQUIRED: not invited, or the share code was
-used or mistyped; TIMEOUT: not in sync in time — what arrived is kept, run it again;
-the sync point unreachable or the token refused), 2 usage error.
+used, expired or mistyped; REMOVED: this device was removed; TIMEOUT: not in sync in
+time — what arrived is kept, run it again; the sync point unreachable or the token
+refused), 2 usage error.
 `;
 
 /** See the module docs. */
@@ -43,7 +45,9 @@ export const join: Command = {
   name: "join",
   summary: "sync a local ledger from a sync point (share code or invite)",
   async run(args, io) {
-    const { values, positionals } = parse(args, { ...LEDGER_FLAGS, ledger: { type: "string" }, "share-code": { type: "string" }, timeout: { type: "string" } }, HELP, 1);
+    const { values, positionals } = parse(
+      args, { ...LEDGER_FLAGS, ledger: { type: "string" }, "share-code": { type: "string" }, invitation: { type: "string" }, timeout: { type: "string" } }, HELP, 1,
+    );
     if (values.help) {
       io.stdout(HELP);
       return EXIT.OK;
@@ -54,20 +58,27 @@ export const join: Command = {
     const name = checkLedgerName(values.ledger, HELP);
     const shareCode = values["share-code"];
     if (shareCode !== undefined && shareCode.trim() === "") throw new UsageError("--share-code is empty", HELP);
+    const invitation = values.invitation;
+    if (invitation !== undefined && invitation.trim() === "") throw new UsageError("--invitation is empty", HELP);
+    if (invitation !== undefined && shareCode !== undefined) throw new UsageError("give --invitation or --share-code, not both", HELP);
     const timeoutMs = timeoutOf(values, DEFAULT_TIMEOUT_MS, HELP);
 
     const db = await openLedger(name, values, HELP);
     try {
       const started = performance.now();
       const attachment = await asUsage(HELP, () =>
-        withTimeout(db.attach(url, shareCode === undefined ? {} : { shareCode: shareCode.trim() }), timeoutMs, `attaching to ${redactUrl(url)}`),
+        withTimeout(
+          db.attach(url, shareCode !== undefined ? { shareCode: shareCode.trim() } : invitation !== undefined ? { invitation: invitation.trim() } : {}),
+          timeoutMs,
+          `attaching to ${redactUrl(url)}`,
+        ),
       ).catch(async (err: unknown) => {
         if (isHearthError(err, "KEY_REQUIRED")) {
           const { publicKey } = await db.device();
           io.stderr(
             `hearth join: this device is not a member of ${redactUrl(url)}. On a member, either run\n` +
               `  hearth share <ledger> --remote <url>            and join again with --share-code <code>, or\n` +
-              `  hearth invite <ledger> ${publicKey} --remote <url>   and join again\n`,
+              `  hearth invite <ledger> ${publicKey} --remote <url>   and join again with --invitation <invitation>\n`,
           );
         }
         throw err;

@@ -97,7 +97,7 @@ export async function asUsage<T>(help: string, fn: () => Promise<T>): Promise<T>
 }
 
 /** A device public key as printed by `hearth device`: base64url of an uncompressed P-256 point (65 bytes). */
-export const PUBLIC_KEY = /^B[A-Za-z0-9_-]{86}$/;
+export const PUBLIC_KEY = /^B[A-Za-z0-9_-]{173}$/;
 
 /** The fingerprint core shows for a device public key (hex of the first 16 bytes of its SHA-256). */
 export function deviceFingerprint(publicKey: string): string {
@@ -167,6 +167,16 @@ export function checkRemoteUrl(url: string, help: string): string {
     throw new UsageError(`${JSON.stringify(redactUrl(url))} is not a sync point URL; use http(s)://host:port/<ledger>?token=<token> or file:///shared/dir`, help);
   }
   return url;
+}
+
+/** Member roles, as `--role` takes them. */
+export const ROLE_NAMES = ["admin", "writer", "reader"] as const;
+
+/** The `--role` flag's value (default `writer`). */
+export function roleOf(values: { role?: string | undefined }, help: string): (typeof ROLE_NAMES)[number] {
+  const role = values.role ?? "writer";
+  if (!(ROLE_NAMES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLE_NAMES.join(", ")}, got ${JSON.stringify(role)}`, help);
+  return role as (typeof ROLE_NAMES)[number];
 }
 
 /** The `--timeout` flag's value in ms, or `fallbackMs` when it is absent. */

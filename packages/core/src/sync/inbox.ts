@@ -1,0 +1,379 @@
+/**
+ * The inbox: pulling other devices' writes from the sync point, checking
+ * them, and merging what may be merged.
+ *
+ * Pull: list announcements, open the unseen ones, fetch the bundles they
+ * name, verify and judge them, merge (the ledger persists and notifies at
+ * once). A watch that names its changes spares the listing: the inbox
+ * opens just the announcements named (with the values the remote passed
+ * along), and merges content inlined in them without fetching the bundle,
+ * so on the sync server a write reaches a watching reader with no request
+ * at all. It lists again whenever it may have missed something: at start,
+ * after a nameless notification (a reconnect), after a failure, on every
+ * poll, and when `synced()` asks. When an announced head is still unknown
+ * after that (its announcement was collected, or a bundle came from a
+ * writer whose announcement was lost), it lists every bundle and fetches
+ * the unseen ones. A late joiner does that on its first pull. Bundles
+ * merged are remembered, so a restart does not download them again.
+ *
+ * Judging a bundle (all or nothing):
+ * - it opens with a key the membership log granted (`INTEGRITY` otherwise);
+ * - each event is covered by a valid statement signed by the event's author
+ *   (`INTEGRITY` otherwise), for this point;
+ * - each statement's author was a writer at the position it declares
+ *   (`FORBIDDEN` otherwise); a position naming entries this replica cannot
+ *   get makes the bundle wait;
+ * - an author removed (or demoted to reader) at a point of the log it did
+ *   not declare it had seen: its events outside what the remover had seen
+ *   join the history inert (they change no document), so whoever built on
+ *   them is not cut off.
+ *
+ * @module
+ */
+import type { CID } from "multiformats/cid";
+import { HearthError, isHearthError } from "../errors.js";
+import { readEventBytes, type EventBlock } from "../crdt/event.js";
+import { toHex } from "../crypto/encoding.js";
+import type { Remote, RemoteChange } from "../remote/types.js";
+import { openStatement, type Statement } from "../trust/statement.js";
+import type { AnnouncementBook } from "./announcements.js";
+import { forEachLimit } from "./concurrency.js";
+import { BUNDLE_PREFIX, HEAD_PREFIX, seenBundleKey, type PointMeta } from "./layout.js";
+import type { SyncLogger } from "./logger.js";
+import type { PointTrust } from "./point-trust.js";
+import type { ReplicaPort } from "./port.js";
+import { openAnnouncement, openBundle, type BundleContent, type SealContext } from "./protocol.js";
+
+/** Remote reads in flight at once during a pull. */
+const FETCH_CONCURRENCY = 8;
+/** Verified statements kept, by id (a statement is shared by a bundle and its announcement). */
+const STATEMENT_CACHE = 1024;
+
+/** What the inbox needs. */
+export interface InboxDeps {
+  readonly port: ReplicaPort;
+  readonly remote: Remote;
+  readonly seal: SealContext;
+  readonly meta: PointMeta;
+  readonly trust: PointTrust;
+  readonly announcements: AnnouncementBook;
+  readonly logger: SyncLogger;
+  /** Asks for another cycle soon (an out-of-order notification to settle). */
+  recheckSoon(): void;
+  /** Reports a merge (`change` event) of `applied` events. */
+  onMerged(applied: number): void;
+  /** Reports a rejection (status changed). */
+  onRejected(name: string, err: HearthError): void;
+}
+
+/** See the module docs. */
+export class Inbox {
+  readonly #deps: InboxDeps;
+  /** Bundles whose events this replica holds (merged or pushed by it). */
+  readonly #seen = new Set<string>();
+  /** Bundles fetched whose events are not all applied yet (parents missing): held in memory by the ledger. */
+  readonly #held = new Map<string, CID[]>();
+  /** Remote items that failed verification, by name; never fetched again. */
+  readonly #rejected = new Map<string, HearthError>();
+  /** Items sealed with a key of this point this device lacks; retried when keys change. */
+  readonly #lacking = new Map<string, HearthError>();
+  /** Bundles waiting for membership entries their statements name; retried when membership changes. */
+  readonly #waitingTrust = new Map<string, string>();
+  /** Heads known to be applied locally (cache for the synced check). */
+  readonly #knownHeads = new Set<string>();
+  readonly #statements = new Map<string, Statement>();
+  /** Announcements a watch said were put since the last pull, with their value when it came along. */
+  #hints = new Map<string, Uint8Array | undefined>();
+  /** The next pull lists announcements instead of trusting the hints (something may have been missed). */
+  #listNeeded = true;
+  #fullScanDone = false;
+  /** Heads unknown after the last listing pull: still unknown at the next one, they call for a bundle scan. */
+  #unknownBefore = new Set<string>();
+  #behind = 0;
+  /** True while this inbox's own merge is being applied (so the ledger's notification does not wake the loop). */
+  merging = false;
+
+  constructor(deps: InboxDeps) {
+    this.#deps = deps;
+  }
+
+  /** Loads the bundles merged before. */
+  async load(): Promise<void> {
+    for (const key of await this.#deps.meta.list("b/")) this.#seen.add(BUNDLE_PREFIX + key.slice(2));
+  }
+
+  /** Forgets the bundles merged before (the remote was wiped). */
+  forgetSeen(): void {
+    this.#seen.clear();
+  }
+
+  /** Remote heads not merged here (0 when caught up). */
+  get behind(): number {
+    return this.#behind;
+  }
+
+  /** Remote items rejected (or unreadable for lack of a key). */
+  get rejected(): number {
+    return this.#rejected.size + this.#lacking.size;
+  }
+
+  /** True while data sealed with a key this device lacks is at the remote (never "in sync" then). */
+  get lacking(): boolean {
+    return this.#lacking.size > 0;
+  }
+
+  /** Asks the next pull to list the remote (something may have been missed). */
+  needListing(): void {
+    this.#listNeeded = true;
+  }
+
+  /** Forgets keys-lacking and trust-waiting items so they are tried again (keys or membership changed). */
+  retry(): void {
+    this.#lacking.clear();
+    this.#waitingTrust.clear();
+    this.#listNeeded = true;
+  }
+
+  /** Records the bundles a push stored (they need no fetch) and the heads it announced. */
+  async pushed(bundles: readonly string[], heads: readonly CID[]): Promise<void> {
+    for (const b of bundles) this.#seen.add(b);
+    for (const h of heads) this.#knownHeads.add(h.toString());
+    if (bundles.length > 0) await this.#deps.meta.write(bundles.map((b) => [seenBundleKey(b), EMPTY] as const));
+  }
+
+  /** A watch notification: notes what it names (or that a listing is needed). */
+  onRemoteChange(changes: readonly RemoteChange[] | undefined): void {
+    if (changes === undefined) {
+      this.#listNeeded = true;
+      return;
+    }
+    for (const change of changes) {
+      if (!change.name.startsWith(HEAD_PREFIX)) continue;
+      if (change.op === "put") this.#hints.set(change.name, change.bytes);
+      else {
+        this.#hints.delete(change.name);
+        this.#deps.announcements.forget(change.name);
+      }
+    }
+  }
+
+  /** True when every head is applied here. */
+  async allKnown(heads: readonly CID[]): Promise<boolean> {
+    for (const h of heads) if (!(await this.#known(h))) return false;
+    return true;
+  }
+
+  /** One pull (see the module docs). */
+  async pull(): Promise<void> {
+    const { announcements, remote } = this.#deps;
+    const hints = this.#hints;
+    this.#hints = new Map();
+    let candidates: Iterable<string> = hints.keys();
+    const listing = this.#listNeeded;
+    if (listing) {
+      this.#listNeeded = false;
+      const listed = await remote.list(HEAD_PREFIX);
+      announcements.keepOnly(new Set(listed));
+      candidates = listed;
+    }
+    const fresh = [...candidates].filter((n) => !announcements.has(n) && !this.#rejected.has(n));
+    const inline = new Map<string, BundleContent>();
+    await forEachLimit(fresh, FETCH_CONCURRENCY, async (name) => {
+      const bytes = hints.get(name) ?? (await remote.get(name));
+      if (bytes === undefined) return; // collected meanwhile; a newer one covers it
+      const value = await this.#verified(name, () => openAnnouncement(this.#deps.seal, name, bytes));
+      if (!value) return;
+      announcements.add(name, value.heads, value.bundles, false);
+      if (value.inline && this.#wants(value.bundles[0]!)) inline.set(value.bundles[0]!, value.inline);
+    });
+    const wanted = new Set<string>();
+    for (const [, value] of announcements.entries()) for (const b of value.bundles) if (this.#wants(b)) wanted.add(b);
+    if (!this.#fullScanDone) await this.#scanBundles(wanted);
+    await this.#fetchAndMerge(wanted, inline);
+    const unknown = await this.#unknownHeads();
+    this.#behind = unknown.size;
+    const stillUnknown = [...unknown].some((h) => this.#unknownBefore.has(h));
+    if (listing) this.#unknownBefore = unknown;
+    if (this.#behind > 0 && this.#fullScanDone && !(listing && stillUnknown)) {
+      // Announcements arrive in any order, and a bundle just stored may not
+      // be announced yet: what is missing is most likely on its way. Look
+      // again shortly, listing then; scan only for heads still unknown.
+      this.#listNeeded = true;
+      this.#deps.recheckSoon();
+    } else if (this.#behind > 0 && this.#fullScanDone) {
+      // An announced head is still not here: its bundles were announced by
+      // an announcement since collected, or not at all. List them all.
+      const more = new Set<string>();
+      await this.#scanBundles(more);
+      if (more.size > 0) {
+        await this.#fetchAndMerge(more);
+        this.#behind = (await this.#unknownHeads()).size;
+      }
+    }
+  }
+
+  async #scanBundles(into: Set<string>): Promise<void> {
+    for (const name of await this.#deps.remote.list(BUNDLE_PREFIX)) if (this.#wants(name)) into.add(name);
+    this.#fullScanDone = true;
+  }
+
+  #wants(bundle: string): boolean {
+    return !this.#seen.has(bundle) && !this.#held.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle) && !this.#waitingTrust.has(bundle);
+  }
+
+  /**
+   * Fetches, verifies and judges bundles, then merges the accepted ones in
+   * one ingest. A bundle whose content came inlined in its announcement is
+   * not fetched (unless that content fails its checks).
+   */
+  async #fetchAndMerge(names: Set<string>, inline: ReadonlyMap<string, BundleContent> = new Map()): Promise<void> {
+    if (names.size === 0) return;
+    const blocks: EventBlock[] = [];
+    const inert = new Set<string>();
+    const fetched = new Map<string, CID[]>();
+    await forEachLimit([...names], FETCH_CONCURRENCY, async (name) => {
+      let accepted = inline.has(name) ? await this.#judged(name, inline.get(name)!, true) : undefined;
+      if (!accepted) {
+        const bytes = await this.#deps.remote.get(name);
+        if (bytes === undefined) return; // listed by an announcement but not stored: the writer pushes it again
+        const content = await this.#verified(name, () => openBundle(this.#deps.seal, name, bytes));
+        if (!content) return;
+        accepted = await this.#judged(name, content, false);
+        if (!accepted) return;
+      }
+      blocks.push(...accepted.events);
+      for (const cid of accepted.inert) inert.add(cid);
+      fetched.set(name, accepted.events.map((e) => e.cid));
+    });
+    if (blocks.length > 0) {
+      this.merging = true;
+      let result: Awaited<ReturnType<ReplicaPort["ingest"]>>;
+      try {
+        result = await this.#deps.port.ingest(blocks, inert);
+      } finally {
+        this.merging = false;
+      }
+      if (result.applied > 0) this.#deps.onMerged(result.applied);
+      if (inert.size > 0) this.#deps.logger("inert", { events: [...inert] });
+      // A bundle holding a refused event is rejected as a whole: it is never merged complete.
+      for (const event of result.refusedEvents) {
+        for (const [name, cids] of fetched) {
+          if (!cids.some((cid) => cid.equals(event.cid))) continue;
+          fetched.delete(name);
+          this.#reject(name, event.error);
+        }
+      }
+    }
+    // A bundle counts as merged only once all its events are applied: events
+    // still waiting for parents live in memory only, so after a restart the
+    // bundle must be fetched again. Until then it is "held": not fetched
+    // again in this session, and re-checked after every merge (parents that
+    // arrive later apply its events).
+    for (const [name, cids] of fetched) this.#held.set(name, cids);
+    const merged: string[] = [];
+    for (const [name, cids] of this.#held) if (await this.#allApplied(cids)) merged.push(name);
+    for (const name of merged) {
+      this.#held.delete(name);
+      this.#seen.add(name);
+    }
+    if (merged.length > 0) await this.#deps.meta.write(merged.map((b) => [seenBundleKey(b), EMPTY] as const));
+  }
+
+  /**
+   * Checks a bundle's content (see the module docs). Returns its events and
+   * which of them apply inert, or `undefined` if it was rejected or waits.
+   * `quiet`: content inlined in an announcement; on failure the bundle
+   * itself is fetched and judged instead, and only that counts.
+   */
+  async #judged(name: string, content: BundleContent, quiet: boolean): Promise<{ events: EventBlock[]; inert: string[] } | undefined> {
+    const step = <T>(work: () => Promise<T>): Promise<T | undefined> => (quiet ? work().catch(() => undefined) : this.#verified(name, work));
+    const events = await step(() => Promise.all(content.events.map((e) => readEventBytes(e))));
+    const statements = events && (await step(() => Promise.all(content.statements.map((s) => this.#statement(s)))));
+    if (!events || !statements) return undefined;
+    const inert: string[] = [];
+    const verdicts = new Map<Statement, Awaited<ReturnType<PointTrust["judge"]>>>();
+    for (const event of events) {
+      const author = toHex(event.value.a);
+      const statement = statements.find((s) => s.author.fingerprint === author && s.events.some((c) => c.equals(event.cid)));
+      if (!statement) {
+        if (!quiet) this.#reject(name, new HearthError("INTEGRITY", `${name} at ${this.#deps.remote.url} holds event ${event.cid} without a statement signed by its author; nothing of it was merged`));
+        return undefined;
+      }
+      let verdict = verdicts.get(statement);
+      if (!verdict) verdicts.set(statement, (verdict = await this.#deps.trust.judge(statement)));
+      if (verdict.kind === "refuse") {
+        if (!quiet) this.#reject(name, verdict.error);
+        return undefined;
+      }
+      if (verdict.kind === "wait") {
+        this.#waitingTrust.set(name, verdict.reason);
+        this.#deps.logger("wait", { bundle: name, reason: verdict.reason });
+        return undefined;
+      }
+      // Outside what a remover had seen (all of whose heads are here, so
+      // an event not yet here is not among them): it joins inert.
+      for (const heads of verdict.within) {
+        if ((await this.#allApplied(heads)) && !(await this.#deps.port.hasEvent(event.cid))) {
+          inert.push(event.cid.toString());
+          break;
+        }
+      }
+    }
+    return { events, inert };
+  }
+
+  async #statement(bytes: Uint8Array): Promise<Statement> {
+    const statement = await openStatement(bytes, this.#deps.port.signer);
+    const cached = this.#statements.get(statement.id);
+    if (cached) return cached;
+    this.#statements.set(statement.id, statement);
+    if (this.#statements.size > STATEMENT_CACHE) this.#statements.delete(this.#statements.keys().next().value as string);
+    return statement;
+  }
+
+  async #allApplied(cids: readonly CID[]): Promise<boolean> {
+    for (const cid of cids) if (!(await this.#deps.port.hasEvent(cid))) return false;
+    return true;
+  }
+
+  /**
+   * Runs a verification step; an `INTEGRITY` or `KEY_REQUIRED` failure
+   * rejects the item (recorded in the status) instead of failing the cycle.
+   */
+  async #verified<T>(name: string, step: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await step();
+    } catch (err) {
+      if (isHearthError(err, "INTEGRITY") || isHearthError(err, "KEY_REQUIRED") || isHearthError(err, "FORBIDDEN")) {
+        this.#reject(name, err);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  /** Records a remote item as rejected (`INTEGRITY`, `FORBIDDEN`) or unreadable for now (`KEY_REQUIRED`). */
+  #reject(name: string, err: HearthError): void {
+    if (err.code === "KEY_REQUIRED") this.#lacking.set(name, err);
+    else this.#rejected.set(name, err);
+    this.#held.delete(name);
+    this.#deps.logger("reject", { item: name, code: err.code, message: err.message });
+    this.#deps.onRejected(name, err);
+  }
+
+  async #unknownHeads(): Promise<Set<string>> {
+    const unknown = new Set<string>();
+    for (const [, value] of this.#deps.announcements.entries()) for (const h of value.heads) if (!(await this.#known(h))) unknown.add(h.toString());
+    return unknown;
+  }
+
+  async #known(head: CID): Promise<boolean> {
+    const key = head.toString();
+    if (this.#knownHeads.has(key)) return true;
+    if (!(await this.#deps.port.hasEvent(head))) return false;
+    this.#knownHeads.add(key);
+    return true;
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,170 @@
+/**
+ * The outbox: pushing this device's writes to the sync point.
+ *
+ * The ledger's own event log *is* the outbox. A cursor `pushed` (kept in
+ * the attachment's bookkeeping) says every local event at or below that
+ * position is stored at the remote; everything above it is pushed as one
+ * or more bundles, then one announcement naming them, then the cursor
+ * moves. So writes made offline, while the remote fails, or before a crash
+ * are pushed later, in order, and an announcement is never published
+ * before its bundles are stored.
+ *
+ * Only events this device wrote are pushed, each bundle with a statement
+ * this device signs (`trust/statement.ts`): members accept another
+ * device's events only from that device. Events merged from elsewhere
+ * reach the point from their authors.
+ *
+ * A device that may not write (a reader, a removed device) pushes nothing:
+ * its writes stay in the local ledger and the attachment shows why
+ * (`FORBIDDEN`, `REMOVED`).
+ *
+ * @module
+ */
+import type { CID } from "multiformats/cid";
+import { HearthError } from "../errors.js";
+import { eventAuthor } from "../crdt/event.js";
+import { bytesEqual } from "../crypto/encoding.js";
+import type { DeviceIdentity } from "../keyring/types.js";
+import type { Remote } from "../remote/types.js";
+import { signStatement } from "../trust/statement.js";
+import type { AnnouncementBook } from "./announcements.js";
+import type { PointMeta } from "./layout.js";
+import type { SyncLogger } from "./logger.js";
+import type { PointTrust } from "./point-trust.js";
+import type { ReplicaPort } from "./port.js";
+import { sealAnnouncement, sealBundle, type BundleContent, type SealContext } from "./protocol.js";
+
+/** Most events in one bundle; bigger pushes become several bundles under one announcement. */
+const MAX_BUNDLE_EVENTS = 2_000;
+/** A bundle and its announcement go in one `putAll` up to this size; bigger ones as two puts. */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** What the outbox needs. */
+export interface OutboxDeps {
+  readonly port: ReplicaPort;
+  readonly remote: Remote;
+  readonly seal: SealContext;
+  readonly meta: PointMeta;
+  readonly trust: PointTrust;
+  readonly identity: DeviceIdentity;
+  /** This device's fingerprint as events carry it (16 bytes). */
+  readonly author: Uint8Array;
+  readonly announcements: AnnouncementBook;
+  readonly logger: SyncLogger;
+  /** Called with the bundles and heads a push stored (the inbox need not fetch them). */
+  onPushed(bundles: readonly string[], heads: readonly CID[]): Promise<void>;
+}
+
+/** What one push did. */
+export interface PushResult {
+  /** The announcement it stored, if it stored anything. */
+  readonly announced?: string;
+  readonly bundles: readonly string[];
+}
+
+/** See the module docs. */
+export class Outbox {
+  readonly #deps: OutboxDeps;
+  #pushedThrough = 0;
+
+  constructor(deps: OutboxDeps) {
+    this.#deps = deps;
+  }
+
+  /** Loads the cursor. */
+  async load(): Promise<void> {
+    const cursor = await this.#deps.meta.get("pushed");
+    if (cursor) this.#pushedThrough = Number(new TextDecoder().decode(cursor)) || 0;
+  }
+
+  /** The cursor: local events up to here are stored at the remote. */
+  get pushedThrough(): number {
+    return this.#pushedThrough;
+  }
+
+  /** Local events not yet stored at the remote. */
+  pending(): number {
+    return Math.max(0, this.#deps.port.eventCount() - this.#pushedThrough);
+  }
+
+  /** Forgets what was pushed (the remote lost it): everything is pushed again. */
+  async reset(): Promise<void> {
+    this.#pushedThrough = 0;
+    await this.#deps.meta.write([["pushed", new TextEncoder().encode("0")]]);
+  }
+
+  /**
+   * Pushes the local events above the cursor as of now: bundles first,
+   * then one announcement, then the cursor. One round only: writes that
+   * arrive meanwhile wait for the next cycle, so a steady stream of local
+   * writes can never starve the pull.
+   *
+   * @throws HearthError `REMOVED` or `FORBIDDEN` when this device may not write (nothing is pushed)
+   */
+  async push(): Promise<PushResult> {
+    const { port, remote, trust, logger } = this.#deps;
+    // One synchronous read: these heads are exactly the events up to `count`.
+    const count = port.eventCount();
+    const heads = port.heads();
+    if (this.#pushedThrough >= count) return { bundles: [] };
+    const bundles: string[] = [];
+    // The last bundle is stored together with the announcement (one round
+    // trip where the remote has putAll); earlier ones as they are sealed.
+    let last: { name: string; bytes: Uint8Array; content: BundleContent } | undefined;
+    for (let from = this.#pushedThrough + 1; from <= count; ) {
+      const events = await port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
+      if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(port.name)} ends before position ${from}`);
+      from = events[events.length - 1]!.position + 1;
+      const mine = events.filter((e) => {
+        const author = eventAuthor(e.bytes);
+        return author !== undefined && bytesEqual(author, this.#deps.author);
+      });
+      if (mine.length === 0) continue;
+      this.#assertMayWrite(mine.length);
+      const statement = await signStatement(
+        trust.point, trust.me, this.#deps.identity.signingKey, trust.anchor(), mine.map((e) => e.cid), port.signer,
+      );
+      const content: BundleContent = { events: mine.map((e) => e.bytes), statements: [statement.bytes] };
+      const bundle = await sealBundle(this.#deps.seal, trust.writeKey(), content);
+      if (last) await remote.put(last.name, last.bytes);
+      last = { ...bundle, content };
+      bundles.push(bundle.name);
+    }
+    let announced: string | undefined;
+    if (last) {
+      const head = await sealAnnouncement(this.#deps.seal, trust.writeKey(), heads, bundles, last.content);
+      if (remote.putAll && last.bytes.length + head.bytes.length <= MAX_BATCH_BYTES) {
+        await remote.putAll([[last.name, last.bytes], [head.name, head.bytes]]);
+      } else {
+        await remote.put(last.name, last.bytes);
+        await remote.put(head.name, head.bytes);
+      }
+      announced = head.name;
+      this.#deps.announcements.add(head.name, heads, bundles, true);
+    }
+    this.#pushedThrough = count;
+    await this.#deps.meta.write([["pushed", new TextEncoder().encode(String(count))]]);
+    await this.#deps.onPushed(bundles, heads);
+    if (announced) logger("push", { announcement: announced, bundles, through: count });
+    return announced === undefined ? { bundles } : { announced, bundles };
+  }
+
+  /** Pushes until nothing is pending (detach's final flush). */
+  async pushAll(): Promise<void> {
+    while (this.#pushedThrough < this.#deps.port.eventCount()) await this.push();
+  }
+
+  #assertMayWrite(pending: number): void {
+    const { trust, remote } = this.#deps;
+    if (trust.removed()) {
+      throw new HearthError("REMOVED", `this device was removed from sync point ${remote.url}; its local writes (${pending} or more) stay on this device and are not pushed`);
+    }
+    const role = trust.role();
+    if (role !== "admin" && role !== "writer") {
+      throw new HearthError(
+        "FORBIDDEN",
+        `this device is ${role ? `a ${role}` : "not a member"} at sync point ${remote.url}: its local writes (${pending} or more) stay on this device and are not pushed; an admin can make it a writer (attachment.invite(publicKey, { role: "writer" }))`,
+      );
+    }
+  }
+}
