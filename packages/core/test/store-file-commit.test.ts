@@ -200,7 +200,7 @@ describe("file store commit record after a crash", () => {
   it("a SIGKILLed writer's acknowledged writes bind too: cutting into them is INTEGRITY, the intact log opens with all of them", async () => {
     const dir = freshDir();
     const fixture = fileURLToPath(new URL("./fixtures/store-child.mjs", import.meta.url));
-    const child = spawn(process.execPath, [fixture, bundleUrl, dir, JSON.stringify({ compactMinBytes: 2 ** 30 })], {
+    const child = spawn(process.execPath, [fixture, bundleUrl, dir, JSON.stringify({ compactMinBytes: 2 ** 30, compactEvery: 0 })], {
       stdio: ["pipe", "pipe", "inherit"],
     });
     const acked: string[] = [];

@@ -15,8 +15,9 @@ import { cidText } from "../codec/cid-text.js";
 import { HearthError } from "../errors.js";
 import { checkDocId, normalizeDoc, type DocBody } from "../doc/normalize.js";
 import { newDocId } from "../ids.js";
-import { compareCids, createEvent, readEvent, type EventBlock, type Op } from "../crdt/event.js";
-import { liveEvents, type Register } from "../crdt/register.js";
+import { compareCids, createEvent, eventAuthor, readEvent, type EventBlock, type Op } from "../crdt/event.js";
+import { applyOp, liveEvents, type Register } from "../crdt/register.js";
+import { bytesEqual } from "../crypto/encoding.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
 import type { ByteStore, Durability } from "../store/types.js";
 import { LedgerState, encodeCheckpoint, type Checkpoint } from "./state.js";
@@ -54,6 +55,12 @@ import type {
 const CHECKPOINT_EVERY = 10_000;
 
 const EMPTY_VALUE = new Uint8Array(0);
+
+/** Events read per step while a whiteout scans the log. */
+const WHITEOUT_SCAN = 1_000;
+
+/** Stands for "no register" when subscribers hear of a document a whiteout took away. */
+const GONE: Register = { w: { l: 0, e: new Uint8Array(0), d: null } };
 
 /** Remote events persisted per store write while merging (one write, one fsync, per batch). */
 const INGEST_BATCH = 512;
@@ -109,6 +116,8 @@ export class Ledger {
   readonly #refused = new Set<string>();
   /** Waiting events to apply inert when their parents arrive (see `LedgerState.apply`). */
   readonly #waitingInert = new Set<string>();
+  /** Applied events that are inert (CID text). */
+  readonly #inert: Set<string>;
   readonly #lamports: LamportBook;
   /** Sync engines' listeners, called after every commit or merge. */
   readonly #appliedListeners = new Set<() => void>();
@@ -121,8 +130,9 @@ export class Ledger {
   #drainScheduled = false;
   #closed: Promise<void> | undefined;
 
-  private constructor(name: string, store: ByteStore, state: LedgerState, events: EventLog, internals: LedgerInternals) {
+  private constructor(name: string, store: ByteStore, state: LedgerState, events: EventLog, internals: LedgerInternals, inert: Set<string>) {
     this.name = name;
+    this.#inert = inert;
     this.#store = store;
     this.#state = state;
     this.#events = events;
@@ -144,7 +154,7 @@ export class Ledger {
     const events = new EventLog(store, state.checkpoint?.packed ?? 0, `ledger ${JSON.stringify(name)}`);
     // Replayed events are not packed yet: keep them for the next checkpoint.
     if (replayed.length > 0) events.remember(replayed[0]![0], replayed.map(([, event]) => event));
-    return new Ledger(name, store, state, events, internals);
+    return new Ledger(name, store, state, events, internals, inert);
   }
 
   /** The URL of the store this ledger lives in. */
@@ -480,10 +490,84 @@ export class Ledger {
     this.#events.remember(first, events);
     const changed: Array<[string, Register]> = [];
     for (const event of events) {
-      changed.push(...(await this.#state.apply(event, inert.has(event.cid.toString()))));
+      const isInert = inert.has(event.cid.toString());
+      changed.push(...(await this.#state.apply(event, isInert)));
+      if (isInert) this.#inert.add(event.cid.toString());
       this.#lamports.remember(event);
     }
     return changed;
+  }
+
+  /**
+   * Makes every applied event by `author` that is not among the ancestors
+   * of `heads` (nor one of them) inert: what a removal's cutoff says (see
+   * `sync/inbox.ts`). Returns how many were made inert now, or `undefined`
+   * while some of `heads` are not applied here (it cannot tell yet).
+   */
+  async #whiteoutOutside(author: Uint8Array, heads: readonly CID[]): Promise<number | undefined> {
+    for (const head of heads) if (!(await this.#state.hasEvent(head))) return undefined;
+    // The author's applied events that still count, by a scan of the log (removals are rare).
+    const candidates: Array<{ cid: CID; lamport: number }> = [];
+    for (let from = 1; from <= this.#state.events; from += WHITEOUT_SCAN) {
+      for (const entry of await this.#events.range(from, Math.min(this.#state.events, from + WHITEOUT_SCAN - 1))) {
+        const by = eventAuthor(entry.bytes);
+        if (!by || !bytesEqual(by, author) || this.#inert.has(entry.cid.toString())) continue;
+        candidates.push({ cid: entry.cid, lamport: (await readEvent(entry.cid, entry.bytes)).value.l });
+      }
+    }
+    if (candidates.length === 0) return 0;
+    // Ancestors of the heads, down to the lowest lamport among the candidates.
+    const floor = Math.min(...candidates.map((c) => c.lamport));
+    const ancestors = new Set<string>();
+    const queue = [...heads];
+    while (queue.length > 0) {
+      const cid = queue.pop()!;
+      const key = cid.toString();
+      if (ancestors.has(key)) continue;
+      ancestors.add(key);
+      const entry = await this.#state.eventEntry(cid);
+      const stored = entry && (await this.#events.read(entry[0]));
+      if (!stored) continue;
+      const { value } = await readEvent(cid, stored.bytes);
+      if (value.l <= floor) continue;
+      queue.push(...value.p);
+    }
+    const outside = candidates.filter((c) => !ancestors.has(c.cid.toString())).map((c) => c.cid);
+    if (outside.length > 0) await this.#whiteout(outside);
+    return outside.length;
+  }
+
+  /**
+   * Makes applied events inert after the fact: the documents they wrote get
+   * their registers recomputed from the events that still count (a scan of
+   * the log), and the new state and the inert marks are made durable
+   * together, in one checkpoint. Subscribers hear of the documents that
+   * changed, as for any merge.
+   */
+  #whiteout(cids: readonly CID[]): Promise<void> {
+    return this.#serial.run(async () => {
+      const fresh = cids.filter((cid) => !this.#inert.has(cid.toString()));
+      if (fresh.length === 0) return;
+      for (const cid of fresh) this.#inert.add(cid.toString());
+      const ids = new Set<string>();
+      for (const cid of fresh) {
+        const entry = await this.#state.eventEntry(cid);
+        const stored = entry && (await this.#events.read(entry[0]));
+        if (stored) for (const op of (await readEvent(cid, stored.bytes)).value.o) ids.add(op.i);
+      }
+      const registers = new Map<string, Register>();
+      for (let from = 1; from <= this.#state.events; from += WHITEOUT_SCAN) {
+        for (const entry of await this.#events.range(from, Math.min(this.#state.events, from + WHITEOUT_SCAN - 1))) {
+          if (this.#inert.has(entry.cid.toString())) continue;
+          const { value } = await readEvent(entry.cid, entry.bytes);
+          for (const op of value.o) if (ids.has(op.i)) registers.set(op.i, applyOp(registers.get(op.i), op, entry.cid, value.l));
+        }
+      }
+      const changes = [...ids].map((id) => [id, registers.get(id)] as const);
+      await this.#state.rewrite(changes);
+      await this.#checkpoint(fresh.map((cid) => [inertKey(cid), EMPTY_VALUE] as const));
+      this.#notify(changes.map(([id, register]) => [id, register ?? GONE] as [string, Register]));
+    });
   }
 
   /**
@@ -649,6 +733,7 @@ export class Ledger {
       eventsFrom: (from, limit) => this.#events.range(from, Math.min(this.#state.events, from + limit - 1)),
       hasEvent: (cid) => this.hasEvent(cid),
       ingest: (events, inert) => this.#ingestVerified(events, inert),
+      whiteoutOutside: (author, heads) => this.#whiteoutOutside(author, heads),
       onApplied: (fn) => {
         this.#appliedListeners.add(fn);
         return () => void this.#appliedListeners.delete(fn);
@@ -778,12 +863,13 @@ export class Ledger {
    * since the last checkpoint that are still reachable, the deletion of the
    * ones no longer reachable, and the new `meta`. Runs under the serial lock.
    */
-  async #checkpoint(): Promise<void> {
+  async #checkpoint(extra: ReadonlyArray<readonly [string, Uint8Array]> = []): Promise<void> {
     const state = this.#state;
     await state.fold();
     const previous = state.checkpoint;
     const indexes = this.#indexes.snapshot();
     const unchanged =
+      extra.length === 0 &&
       previous !== undefined &&
       previous.seq === state.seq &&
       previous.state.equals(state.stateTree.root) &&
@@ -794,7 +880,7 @@ export class Ledger {
       treeDelta(state.nodes, previous?.local, state.localTree.root),
       ...indexes.map((ix) => treeDelta(state.nodes, ix.stored, ix.current)),
     ]);
-    const put: Array<readonly [string, Uint8Array]> = [];
+    const put: Array<readonly [string, Uint8Array]> = [...extra];
     const del: string[] = [];
     for (const { added, removed } of deltas) {
       for (const cid of added) put.push([nodeKey(cid), state.nodes.pendingBlock(cid)!.bytes]);

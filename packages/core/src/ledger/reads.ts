@@ -75,8 +75,9 @@ export async function changeRows(
   let last = since;
   for await (const [key, id] of localTree.entries({ gte: local.change(since + 1), lt: local.CHANGE_END })) {
     if (rows.length >= limit) return { rows, last, more: true };
-    const register = (await stateTree.get(id as string)) as Register;
-    rows.push({ key: id as string, value: readDoc(id as string, register) });
+    const register = (await stateTree.get(id as string)) as Register | undefined;
+    // No register: the document's only writes were taken back (made inert) since; it is gone.
+    rows.push({ key: id as string, value: register ? readDoc(id as string, register) : { _id: id as string, _deleted: true } });
     last = local.seqOfChange(key);
   }
   return { rows, last, more: false };

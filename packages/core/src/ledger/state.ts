@@ -205,6 +205,28 @@ export class LedgerState {
     return changed;
   }
 
+  /**
+   * Replaces the registers of some documents outright (`undefined`: the
+   * document goes), recording each as a change. How a whiteout takes back
+   * the writes of events made inert after they were applied: the caller
+   * recomputes those documents' registers from the events that still count.
+   */
+  async rewrite(changes: ReadonlyArray<readonly [string, Register | undefined]>): Promise<void> {
+    if (changes.length === 0) return;
+    await this.foldState(); // the overlay cannot hold deletions: write the tree directly
+    await this.#mutateState([...changes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    let seq = this.seq;
+    for (const [id] of changes) {
+      seq++;
+      const found = this.#localNow(local.lastChange(id));
+      const previous = (isPromiseLike(found) ? await found : found) as number | undefined;
+      if (previous !== undefined) this.#localOverlay.set(local.change(previous), undefined);
+      this.#localOverlay.set(local.change(seq), id);
+      this.#localOverlay.set(local.lastChange(id), seq);
+    }
+    this.seq = seq;
+  }
+
   /** True when there are changes not yet folded into the trees. */
   get dirty(): boolean {
     return this.#overlay.size > 0 || this.#localOverlay.size > 0;

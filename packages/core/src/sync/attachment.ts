@@ -111,6 +111,10 @@ export class Attachment {
   readonly #loop: SyncLoop;
   #recheckTimer: ReturnType<typeof setTimeout> | undefined;
   #detached: Promise<void> | undefined;
+  /** Removal and demotion entries whose cutoff this replica has applied to what it merged before (see {@link #applyCutoffs}). */
+  readonly #cutsDone = new Set<string>();
+  /** Events made inert here (written by removed devices concurrently with their removal), for the status. */
+  #inert = 0;
 
   /** @internal Built by `Ledger.attach`; use that. */
   constructor(parts: AttachmentParts, options: AttachOptions) {
@@ -174,9 +178,10 @@ export class Attachment {
   }
 
   async #start(): Promise<void> {
-    const { port, remote } = this.#parts;
+    const { port, remote, meta } = this.#parts;
     await this.#outbox.load();
     await this.#inbox.load();
+    for (const key of await meta.list("cut/")) this.#cutsDone.add(key.slice("cut/".length));
     if (this.#outbox.pushedThrough > 0 && !(await this.#remoteHoldsData())) {
       // The remote was wiped (a memory remote in a new process, a deleted
       // directory): what the cursor says was pushed is gone, so push it all again.
@@ -235,7 +240,7 @@ export class Attachment {
       state: this.#loop.state,
       pending: this.#outbox.pending(),
       behind: this.#inbox.behind,
-      rejected: this.#inbox.rejected + trust.rejectedEntries.size,
+      rejected: this.#inbox.rejected + trust.rejectedEntries.size + this.#inert,
       ...(lastSyncAt !== undefined && { lastSyncAt }),
       ...(error && { error }),
       ...(role !== undefined && { role }),
@@ -360,12 +365,46 @@ export class Attachment {
   /** One push → pull → push round; true if local and remote then hold the same heads. */
   async #cycle(): Promise<boolean> {
     const blocked = await this.#push();
+    // Whenever it lists the remote's data, it reads the membership log again too (a removal
+    // may have been missed): at start, after a reconnect or a failure, on the poll, for synced().
+    if (this.#inbox.listingNext) await this.#parts.trust.refresh();
     await this.#inbox.pull();
+    await this.#applyCutoffs();
     await this.#push();
     if (blocked) throw blocked;
     // Data sealed with a key this device lacks is remote state it does not
     // hold: never call that "in sync" (it shows as KEY_REQUIRED instead).
     return this.#inbox.behind === 0 && !this.#inbox.lacking && this.#outbox.pending() === 0;
+  }
+
+  /**
+   * Applies each removal's (and demotion's) cutoff to what this replica
+   * merged before it knew of it: the removed device's events the remover
+   * had not seen become inert (`Ledger` recomputes the documents they
+   * wrote). Done once per cutoff, as soon as the heads it names are here;
+   * what arrives later is judged at ingest (`./inbox.ts`). A demotion
+   * followed by a promotion back to writer is left alone.
+   */
+  async #applyCutoffs(): Promise<void> {
+    const { trust, port, meta } = this.#parts;
+    const resolution = trust.resolution();
+    for (const [device, cuts] of resolution.cutoffs) {
+      const now = resolution.members.get(device)?.role;
+      if (now === "admin" || now === "writer") continue;
+      for (const cut of cuts) {
+        const key = cut.entry.toString();
+        if (this.#cutsDone.has(key) || cut.role === "admin" || cut.role === "writer") continue;
+        const made = await port.whiteoutOutside(fromHex(device), cut.heads);
+        if (made === undefined) continue; // the heads it names are not all here yet
+        this.#cutsDone.add(key);
+        await meta.write([[`cut/${key}`, new Uint8Array(0)]]);
+        if (made > 0) {
+          this.#inert += made;
+          this.#logger("inert", { device, removal: key, events: made });
+          this.#loop.noteError(new HearthError("FORBIDDEN", `${made} write(s) of device ${device}, made concurrently with its removal, were taken back`));
+        }
+      }
+    }
   }
 
   /** Pushes; returns (rather than throws) a refusal of this device's rights, so the pull still runs. */

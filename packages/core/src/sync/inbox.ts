@@ -90,6 +90,8 @@ export class Inbox {
   /** Heads unknown after the last listing pull: still unknown at the next one, they call for a bundle scan. */
   #unknownBefore = new Set<string>();
   #behind = 0;
+  /** Events merged inert (written by removed devices, outside what their removers had seen). */
+  #inert = 0;
   /** True while this inbox's own merge is being applied (so the ledger's notification does not wake the loop). */
   merging = false;
 
@@ -112,14 +114,19 @@ export class Inbox {
     return this.#behind;
   }
 
-  /** Remote items rejected (or unreadable for lack of a key). */
+  /** Remote items rejected (or unreadable for lack of a key), and events merged inert. */
   get rejected(): number {
-    return this.#rejected.size + this.#lacking.size;
+    return this.#rejected.size + this.#lacking.size + this.#inert;
   }
 
   /** True while data sealed with a key this device lacks is at the remote (never "in sync" then). */
   get lacking(): boolean {
     return this.#lacking.size > 0;
+  }
+
+  /** True when the next pull lists the remote (rather than trusting notifications). */
+  get listingNext(): boolean {
+    return this.#listNeeded;
   }
 
   /** Asks the next pull to list the remote (something may have been missed). */
@@ -254,7 +261,10 @@ export class Inbox {
         this.merging = false;
       }
       if (result.applied > 0) this.#deps.onMerged(result.applied);
-      if (inert.size > 0) this.#deps.logger("inert", { events: [...inert] });
+      if (inert.size > 0) {
+        this.#inert += inert.size;
+        this.#deps.logger("inert", { events: [...inert] });
+      }
       // A bundle holding a refused event is rejected as a whole: it is never merged complete.
       for (const event of result.refusedEvents) {
         for (const [name, cids] of fetched) {

@@ -51,6 +51,13 @@ export interface ReplicaPort {
    * no effect on documents (see `LedgerState.apply`).
    */
   ingest(events: readonly EventBlock[], inert?: ReadonlySet<string>): Promise<IngestResult & { refusedEvents: readonly RefusedEvent[] }>;
+  /**
+   * Makes every applied event by `author` (16-byte fingerprint) that is not
+   * among the ancestors of `heads` (nor one of them) inert, taking back its
+   * effect on documents. Returns how many were made inert, or `undefined`
+   * while some of `heads` are not applied here yet.
+   */
+  whiteoutOutside(author: Uint8Array, heads: readonly CID[]): Promise<number | undefined>;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
   onApplied(fn: () => void): () => void;
   /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */

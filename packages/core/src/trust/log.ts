@@ -31,8 +31,11 @@
  *    current one). Removals cancel the share codes and passphrase access
  *    granted before them.
  * 4. **The current key** is the greatest epoch (then the smallest key
- *    fingerprint) among the grants no removed device holds. Deleting or
- *    restoring entries cannot choose it: what a device has seen, it keeps.
+ *    fingerprint) among the grants held by members only: none by a removed
+ *    device, none by a device whose redeem of a code did not count (the
+ *    second of two redeems still unwrapped the code's keys). When no key
+ *    qualifies, an admin rotates. Deleting or restoring entries cannot
+ *    choose it: what a device has seen, it keeps.
  *
  * Writes are judged by {@link MembershipLog.writerAt} and the removals'
  * cutoffs (the data heads the remover had seen): see the sync engine.
@@ -253,8 +256,18 @@ export class MembershipLog {
     for (const [cid, reason] of excluded) refusedReasons.set(cid, reason);
     const state = this.#replay((cid) => valid.has(cid));
     const refused = [...refusedReasons].filter(([cid]) => !valid.has(cid)).map(([cid, reason]) => ({ entry: this.#entries.get(cid)!.cid, reason }));
+    // A redeem that did not count (a code used twice) still unwrapped the code's keys, if its
+    // proof shows its author knew the secret: those keys are held outside the membership.
+    for (const entry of this.#order) {
+      if (entry.op.kind !== "redeem" || valid.has(entry.cid.toString())) continue;
+      const grant = this.#entries.get(entry.op.grant.toString());
+      if (!grant || !valid.has(grant.cid.toString()) || !this.#checks.proofValid(entry, grant)) continue;
+      const keys = this.#checks.keysOf(grant);
+      for (const epoch of state.epochs.values()) if (keys.includes(epoch.key)) epoch.holders.add(entry.author.fingerprint);
+    }
     const epochs = [...state.epochs.values()];
-    const eligible = epochs.filter((k) => ![...k.holders].some((h) => state.removed.has(h)));
+    // A key any non-member holds (a removed device, a second redeemer of a code) never seals new data.
+    const eligible = epochs.filter((k) => [...k.holders].every((h) => state.members.has(h)));
     eligible.sort((a, b) => b.epoch - a.epoch || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return {
       valid,

@@ -1,0 +1,249 @@
+// Trust through a real sync point, with separate devices (their own
+// keyrings): roles, removal (with writes concurrent with it), rotation,
+// share codes once, passphrases, and what a writer to the sync point that
+// is not a member can and cannot do.
+import { afterEach, describe, expect, it } from "vitest";
+import { HearthError } from "../src/errors.js";
+import { openMemoryRemote } from "../src/remote/memory.js";
+import type { Remote } from "../src/remote/types.js";
+import { eventually } from "./helpers/eventually.js";
+import { expectCode } from "./helpers/expect-code.js";
+import { Peers } from "./helpers/sync-peers.js";
+import type { Ledger } from "../src/ledger/ledger.js";
+
+const SYNCED = { timeoutMs: 10_000 };
+let peers: Peers | undefined;
+afterEach(async () => {
+  await peers?.closeAll();
+  peers = undefined;
+});
+
+/**
+ * A view of a memory sync point whose membership listing can be frozen: while
+ * frozen, entries put after the freeze are hidden from it (a replica that has
+ * not seen a removal yet).
+ */
+async function freezableRemote(url: string): Promise<{ remote: Remote; freeze(): Promise<void>; thaw(): void }> {
+  const inner = await openMemoryRemote(url);
+  let visible: Set<string> | undefined;
+  const hidden = (name: string): boolean => visible !== undefined && name.startsWith("m/") && !visible.has(name);
+  return {
+    remote: {
+      url: inner.url,
+      supports: inner.supports,
+      put: (name, bytes) => inner.put(name, bytes),
+      get: async (name) => (hidden(name) ? undefined : inner.get(name)),
+      list: async (prefix) => (await inner.list(prefix)).filter((n) => !hidden(n)),
+      delete: (name) => inner.delete(name),
+      watch: (prefix, fn) => inner.watch!(prefix, (changes) => fn(changes?.filter((c) => !hidden(c.name)))),
+      close: () => inner.close(),
+    },
+    freeze: async () => void (visible = new Set(await inner.list("m/"))),
+    thaw: () => void (visible = undefined),
+  };
+}
+
+describe("roles", () => {
+  it("a reader reads; its writes stay on it (FORBIDDEN at once from synced) and never reach the others", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const admin = await peers.open("admin");
+    const sa = await admin.attach(point);
+    await admin.put({ _id: "shared", v: 1 });
+    const reader = await peers.open("reader");
+    const sr = await peers.join(reader, point, admin, "reader");
+    await sr.synced(SYNCED);
+    expect(await reader.get("shared")).toEqual({ _id: "shared", v: 1 });
+    expect(sr.status().role).toBe("reader");
+    await reader.put({ _id: "from-reader" });
+    await expectCode(sr.synced(SYNCED), "FORBIDDEN");
+    expect(sr.status()).toMatchObject({ state: "error", error: { code: "FORBIDDEN" } });
+    await admin.put({ _id: "later" });
+    await sa.synced(SYNCED);
+    // The reader keeps receiving, and its own write never arrives anywhere.
+    await eventually(async () => expect(await reader.get("later")).toEqual({ _id: "later" }), { timeoutMs: 10_000 });
+    await expectCode(admin.get("from-reader"), "NOT_FOUND");
+    // Only admins change membership.
+    await expectCode(sr.createShareCode(), "FORBIDDEN");
+    await expectCode(sr.invite((await admin.device()).publicKey), "FORBIDDEN");
+    expect((await sa.members()).map((m) => m.role).sort()).toEqual(["admin", "reader"]);
+  });
+
+  it("a reader made a writer pushes what it wrote meanwhile", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const admin = await peers.open("admin");
+    const sa = await admin.attach(point);
+    const member = await peers.open("member");
+    const sm = await peers.join(member, point, admin, "reader");
+    await member.put({ _id: "held" });
+    await expectCode(sm.synced(SYNCED), "FORBIDDEN");
+    await sa.invite((await member.device()).publicKey, { role: "writer" });
+    await eventually(async () => expect(await admin.get("held")).toEqual({ _id: "held" }), { timeoutMs: 10_000 });
+    await sm.synced(SYNCED);
+  });
+});
+
+describe("removal", () => {
+  it("a removed device reads nothing new, its later writes are refused everywhere, and no later rotation wraps for it", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, point, a, "admin");
+    const x = await peers.open("x");
+    const sx = await peers.join(x, point, a);
+    await a.put({ _id: "before" });
+    await Promise.all([sb.synced(SYNCED), sx.synced(SYNCED)]);
+    await sa.remove((await x.device()).publicKey);
+    await a.put({ _id: "after" });
+    await sa.synced(SYNCED);
+    // B rotates later: the new key must not be wrapped for X.
+    await sb.synced(SYNCED);
+    await sb.rotateKey();
+    await b.put({ _id: "after-rotation" });
+    await sb.synced(SYNCED);
+    await eventually(() => expect(sx.status().role).toBe("removed"), { timeoutMs: 10_000 });
+    await x.put({ _id: "from-removed", balance: 0 });
+    await expectCode(sx.synced(SYNCED), "REMOVED");
+    expect(await x.get("before")).toEqual({ _id: "before" });
+    await expectCode(x.get("after"), "NOT_FOUND");
+    await expectCode(x.get("after-rotation"), "NOT_FOUND");
+    await Promise.all([sa.synced(SYNCED), sb.synced(SYNCED)]);
+    await expectCode(a.get("from-removed"), "NOT_FOUND");
+    const xFingerprint = (await x.device()).fingerprint;
+    expect((await sa.members()).map((m) => m.fingerprint)).not.toContain(xFingerprint);
+    // X cannot come back by attaching again, nor be invited again.
+    await sx.detach();
+    await expectCode(x.attach(point), "REMOVED");
+    await expectCode(sa.invite((await x.device()).publicKey), "INVALID_ARGUMENT");
+  });
+
+  it("writes a device made concurrently with its removal are taken back on every replica, also one that merged them first", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(url);
+    const b = await peers.open("b");
+    const viewB = await freezableRemote(url);
+    const sb = await peers.join(b, viewB.remote, a);
+    const x = await peers.open("x");
+    const viewX = await freezableRemote(url);
+    const sx = await peers.join(x, viewX.remote, a);
+    await a.put({ _id: "acct", balance: 100 });
+    await Promise.all([sb.synced(SYNCED), sx.synced(SYNCED)]);
+    // B and X do not see membership changes for a while; A removes X.
+    await viewB.freeze();
+    await viewX.freeze();
+    await sa.remove((await x.device()).publicKey);
+    // X, unaware, writes and pushes; B, unaware, merges it.
+    await x.put({ _id: "acct", balance: 0 });
+    await x.put({ _id: "x-only" });
+    await sx.synced(SYNCED);
+    await eventually(async () => expect(await b.get("acct")).toEqual({ _id: "acct", balance: 0 }), { timeoutMs: 10_000 });
+    // A (which knew of the removal) merges X's writes inert.
+    await sa.synced(SYNCED);
+    expect(await a.get("acct")).toEqual({ _id: "acct", balance: 100 });
+    await expectCode(a.get("x-only"), "NOT_FOUND");
+    // B learns of the removal: it takes X's writes back, and says so.
+    const changed: string[] = [];
+    b.subscribe((docs) => changed.push(...docs.map((d) => d._id)));
+    viewB.thaw();
+    // The notification of the removal was missed; B's next listing (its poll, or synced()) reads the log again.
+    await sb.synced(SYNCED);
+    expect(await b.get("acct")).toEqual({ _id: "acct", balance: 100 });
+    await expectCode(b.get("x-only"), "NOT_FOUND");
+    expect(changed).toContain("acct");
+    expect(sb.status().rejected).toBeGreaterThan(0);
+    await Promise.all([sa.synced(SYNCED), sb.synced(SYNCED)]);
+    expect(await b.root()).toBe(await a.root());
+    // B writes on top: its write is fine everywhere.
+    await b.put({ _id: "acct", balance: 150 });
+    await sb.synced(SYNCED);
+    await eventually(async () => expect(await a.get("acct")).toEqual({ _id: "acct", balance: 150 }), { timeoutMs: 10_000 });
+    // The state survives a restart of B (the whiteout is durable).
+    await b.close();
+    const again = await peers.reopen("b");
+    expect(await again.get("acct")).toEqual({ _id: "acct", balance: 150 });
+    await expectCode(again.get("x-only"), "NOT_FOUND");
+  });
+});
+
+/** `[member, other]` of two ledgers, by which one's device `members` lists. */
+async function orderBy(members: ReadonlyArray<{ fingerprint: string }>, x: Ledger, y: Ledger): Promise<[Ledger, Ledger]> {
+  const fx = (await x.device()).fingerprint;
+  return members.some((m) => m.fingerprint === fx) ? [x, y] : [y, x];
+}
+
+describe("share codes and passphrases", () => {
+  it("a share code gives its role, works once (also against a concurrent redeem), and not after it expired", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const code = await sa.createShareCode({ role: "reader" });
+    const [b, c] = [await peers.open("b"), await peers.open("c")];
+    const outcomes = await Promise.allSettled([b.attach(point, { shareCode: code }), c.attach(point, { shareCode: code })]);
+    for (const o of outcomes) if (o.status === "rejected") expect((o.reason as HearthError).code).toBe("KEY_REQUIRED");
+    // Both may believe they won for a moment (each redeemed before seeing the other); the log picks one.
+    await sa.synced(SYNCED);
+    const members = await sa.members();
+    expect(members.map((m) => m.role).sort()).toEqual(["admin", "reader"]);
+    const [winner, loser] = await orderBy(members, b, c);
+    // The loser unwrapped the code's key as well: the admin rotated, so what is written now is the winner's only.
+    await a.put({ _id: "after-the-race" });
+    await eventually(async () => expect((await sa.members()).length).toBe(2), { timeoutMs: 10_000 });
+    await sa.synced(SYNCED);
+    const winnerAttachment = winner.attachments()[0] ?? (await winner.attach(point));
+    await winnerAttachment.synced(SYNCED);
+    expect(await winner.get("after-the-race")).toEqual({ _id: "after-the-race" });
+    const loserAttachment = loser.attachments()[0];
+    if (loserAttachment) {
+      await eventually(() => expect(loserAttachment.status().role).toBeUndefined(), { timeoutMs: 10_000 });
+      await expectCode(loser.get("after-the-race"), "NOT_FOUND");
+    }
+    const expired = await sa.createShareCode({ expiresInMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the code's expiry, by the clock: nothing else to wait on
+    const d = await peers.open("d");
+    await expectCode(d.attach(point, { shareCode: expired }), "KEY_REQUIRED");
+  });
+
+  it("a redeemed share code stays redeemed when the sync point restores or deletes records", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const inner = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    const sa = await a.attach(url);
+    const code = await sa.createShareCode();
+    const before = new Set(await inner.list("m/"));
+    const b = await peers.open("b");
+    await b.attach(url, { shareCode: code });
+    // The sync point deletes the redeem entry (a "restored" code): members still hold it, and put it back.
+    for (const name of await inner.list("m/")) if (!before.has(name)) await inner.delete(name);
+    const c = await peers.open("c");
+    await expectCode(c.attach(url, { shareCode: code }), "KEY_REQUIRED");
+    await sa.members();
+    expect((await inner.list("m/")).length).toBeGreaterThan(before.size); // restored by A
+    await expectCode(c.attach(url, { shareCode: code }), "KEY_REQUIRED");
+  });
+
+  it("weak passphrases are refused; a removal switches passphrase access off unless a new passphrase is given", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    await expectCode(a.attach(point, { passphrase: "1" }), "INVALID_ARGUMENT");
+    await expectCode(a.attach(point, { passphrase: "password1234" }), "INVALID_ARGUMENT");
+    const sa = await a.attach(point, { passphrase: "correct horse battery staple" });
+    const b = await peers.open("b");
+    const sb = await b.attach(point, { passphrase: "correct horse battery staple" });
+    await sb.synced(SYNCED);
+    await sa.remove((await b.device()).publicKey, { passphrase: "violet umbrella quietly sings" });
+    const c = await peers.open("c");
+    await expectCode(c.attach(point, { passphrase: "correct horse battery staple" }), "KEY_REQUIRED");
+    await c.attach(point, { passphrase: "violet umbrella quietly sings" });
+    const d = await peers.open("d");
+    await sa.remove((await c.device()).publicKey);
+    await expectCode(d.attach(point, { passphrase: "violet umbrella quietly sings" }), "KEY_REQUIRED");
+  });
+});
