@@ -115,6 +115,8 @@ export class Attachment {
   readonly #cutsDone = new Set<string>();
   /** Events made inert here (written by removed devices concurrently with their removal), for the status. */
   #inert = 0;
+  /** The next cycle checks that the bundles this device stored are still there (at attach, on the slow poll). */
+  #verifyNeeded = true;
 
   /** @internal Built by `Ledger.attach`; use that. */
   constructor(parts: AttachmentParts, options: AttachOptions) {
@@ -139,6 +141,8 @@ export class Attachment {
         this.#loop.noteError(err);
         this.#emitStatus();
       },
+      onWithheld: (heads) =>
+        this.#withheld(`${heads} head(s) announced at ${remote.url} cannot be fetched: the sync point withholds or lost their events; they arrive when their writer pushes them again`),
     });
     this.#outbox = new Outbox({
       port, remote, seal, meta, trust,
@@ -160,6 +164,7 @@ export class Attachment {
       this.#inbox.retry();
       this.#loop.kick();
     };
+    trust.onRestored = (entries) => this.#withheld(`the sync point had lost ${entries} membership entr${entries === 1 ? "y" : "ies"}; this device put them back`);
   }
 
   /**
@@ -214,6 +219,7 @@ export class Attachment {
       timer = setTimeout(() => {
         if (!polling) return;
         this.#inbox.needListing();
+        this.#verifyNeeded = true;
         void this.#parts.trust.refresh().catch(() => undefined);
         this.#loop.kick();
         schedule();
@@ -364,6 +370,11 @@ export class Attachment {
 
   /** One push → pull → push round; true if local and remote then hold the same heads. */
   async #cycle(): Promise<boolean> {
+    if (this.#verifyNeeded) {
+      this.#verifyNeeded = false;
+      const gone = await this.#outbox.verify();
+      if (gone > 0) this.#withheld(`${gone} bundle(s) this device stored were gone from ${this.url}; they are pushed again`);
+    }
     const blocked = await this.#push();
     // Whenever it lists the remote's data, it reads the membership log again too (a removal
     // may have been missed): at start, after a reconnect or a failure, on the poll, for synced().
@@ -428,6 +439,13 @@ export class Attachment {
       this.#loop.kick();
     }, RECHECK_MS);
     (this.#recheckTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Reports withholding found (and what is done about it) in the status. */
+  #withheld(message: string): void {
+    this.#logger("withheld", { message });
+    this.#loop.noteError(new HearthError("WITHHELD", message));
+    this.#emitStatus();
   }
 
   #emitStatus(): void {

@@ -64,6 +64,8 @@ export interface InboxDeps {
   onMerged(applied: number): void;
   /** Reports a rejection (status changed). */
   onRejected(name: string, err: HearthError): void;
+  /** Reports heads the remote announced but does not serve the events of, after a full search. */
+  onWithheld(heads: number): void;
 }
 
 /** See the module docs. */
@@ -79,6 +81,8 @@ export class Inbox {
   readonly #lacking = new Map<string, HearthError>();
   /** Bundles waiting for membership entries their statements name; retried when membership changes. */
   readonly #waitingTrust = new Map<string, string>();
+  /** Bundles an announcement names that the remote does not serve (deleted or withheld). */
+  readonly #absent = new Set<string>();
   /** Heads known to be applied locally (cache for the synced check). */
   readonly #knownHeads = new Set<string>();
   readonly #statements = new Map<string, Statement>();
@@ -216,6 +220,9 @@ export class Inbox {
         await this.#fetchAndMerge(more);
         this.#behind = (await this.#unknownHeads()).size;
       }
+      // Announced, with bundles the sync point does not serve, even after a search of every
+      // bundle listed: it withholds them (or lost them). Their writer pushes them again when it notices.
+      if (this.#behind > 0 && this.#absent.size > 0) this.#deps.onWithheld(this.#behind);
     }
   }
 
@@ -242,12 +249,17 @@ export class Inbox {
       let accepted = inline.has(name) ? await this.#judged(name, inline.get(name)!, true) : undefined;
       if (!accepted) {
         const bytes = await this.#deps.remote.get(name);
-        if (bytes === undefined) return; // listed by an announcement but not stored: the writer pushes it again
+        if (bytes === undefined) {
+          this.#absent.add(name); // named by an announcement but not served: the writer pushes it again
+          return;
+        }
+        this.#absent.delete(name);
         const content = await this.#verified(name, () => openBundle(this.#deps.seal, name, bytes));
         if (!content) return;
         accepted = await this.#judged(name, content, false);
         if (!accepted) return;
       }
+      this.#absent.delete(name);
       blocks.push(...accepted.events);
       for (const cid of accepted.inert) inert.add(cid);
       fetched.set(name, accepted.events.map((e) => e.cid));

@@ -13,6 +13,9 @@
  * - `m/<cid>`       every membership entry this replica verified
  * - `pushed`        the outbox cursor: local events up to here are stored remotely
  * - `b/<cid>`       a bundle whose events are all merged here (no need to fetch it again)
+ * - `ob/<cid>`      a bundle this replica stored, with the local positions it covers
+ * - `cut/<cid>`     a removal whose cutoff was applied to what was merged before it
+ * - `withdrawn/<cid>` a founding this replica gave up (it lost a race)
  *
  * @module
  */

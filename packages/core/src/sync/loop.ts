@@ -72,6 +72,8 @@ export class SyncLoop {
   readonly #deps: LoopDeps;
   #state: SyncState = "connecting";
   #error: SyncError | undefined;
+  /** The error is a failed cycle's (over once a cycle succeeds), not an item's (see {@link noteError}). */
+  #errorOfCycle = false;
   #lastSyncAt: number | undefined;
   #requested = false;
   #running: Promise<void> | undefined;
@@ -106,6 +108,7 @@ export class SyncLoop {
   /** Records a failure of one item (not of the cycle) to show in the status. */
   noteError(error: HearthError): void {
     this.#error = { code: error.code, message: error.message };
+    this.#errorOfCycle = false;
   }
 
   /** Asks for a cycle (now, or after the running one, or after the backoff). */
@@ -173,8 +176,9 @@ export class SyncLoop {
       }
       this.#failures = 0;
       // A failure of the remote or of this device's rights is over once a cycle succeeds;
-      // a rejected item's error stays (it was never merged).
-      if (this.#error && !STICKY.has(this.#error.code)) this.#error = undefined;
+      // withholding once a cycle ends in sync; a rejected item's error stays (it was never merged).
+      const code = this.#error?.code;
+      if (code !== undefined && (this.#errorOfCycle || (!STICKY.has(code) && (inSync || !UNTIL_IN_SYNC.has(code))))) this.#error = undefined;
       if (inSync) this.#lastSyncAt = Date.now();
       this.#move({ type: "cycle-ended", inSync });
       if (inSync) this.#settleWaiters(cycle);
@@ -184,6 +188,7 @@ export class SyncLoop {
   #fail(err: unknown, cycle: number): void {
     const error = isHearthError(err) ? err : new HearthError("STORAGE_FAILED", `sync with ${this.#deps.url} failed unexpectedly: ${String(err)}`, { cause: err });
     this.#error = { code: error.code, message: error.message };
+    this.#errorOfCycle = true;
     this.#deps.onFailure(error);
     this.#move({ type: "cycle-failed", error });
     if (error.code === "STORE_CLOSED") return; // the ledger closed under us: nothing more to do
@@ -223,4 +228,7 @@ export class SyncLoop {
 const WAIT_FOR_CHANGE = new Set(["FORBIDDEN", "REMOVED"]);
 
 /** Errors of items rejected for good: they stay in the status after later cycles succeed. */
-const STICKY = new Set(["INTEGRITY", "KEY_REQUIRED", "FORBIDDEN", "WITHHELD"]);
+const STICKY = new Set(["INTEGRITY", "KEY_REQUIRED", "FORBIDDEN"]);
+
+/** Errors that stay until a cycle ends in sync (what was withheld arrived, or was pushed again). */
+const UNTIL_IN_SYNC = new Set(["WITHHELD"]);

@@ -14,6 +14,13 @@
  * device's events only from that device. Events merged from elsewhere
  * reach the point from their authors.
  *
+ * Withholding: the outbox remembers which bundles it stored (`ob/<cid>`,
+ * with the local positions they cover), and {@link Outbox.verify} checks,
+ * at attach and on the slow poll, that the sync point still lists them. A
+ * bundle gone from it (deleted, or withheld by a hostile sync point) moves
+ * the cursor back, so the next push stores those events again, under a new
+ * bundle and announcement; the attachment reports `WITHHELD`.
+ *
  * A device that may not write (a reader, a removed device) pushes nothing:
  * its writes stay in the local ledger and the attachment shows why
  * (`FORBIDDEN`, `REMOVED`).
@@ -32,7 +39,14 @@ import type { PointMeta } from "./layout.js";
 import type { SyncLogger } from "./logger.js";
 import type { PointTrust } from "./point-trust.js";
 import type { ReplicaPort } from "./port.js";
-import { sealAnnouncement, sealBundle, type BundleContent, type SealContext } from "./protocol.js";
+import { BUNDLE_PREFIX, sealAnnouncement, sealBundle, type BundleContent, type SealContext } from "./protocol.js";
+
+/** Bookkeeping prefix of the bundles this device stored. */
+const OWN_PREFIX = "ob/";
+
+function ownBundleKey(bundle: string): string {
+  return OWN_PREFIX + bundle.slice(BUNDLE_PREFIX.length);
+}
 
 /** Most events in one bundle; bigger pushes become several bundles under one announcement. */
 const MAX_BUNDLE_EVENTS = 2_000;
@@ -111,6 +125,8 @@ export class Outbox {
     // The last bundle is stored together with the announcement (one round
     // trip where the remote has putAll); earlier ones as they are sealed.
     let last: { name: string; bytes: Uint8Array; content: BundleContent } | undefined;
+    /** The local positions each stored bundle covers. */
+    const covers: Array<readonly [string, Uint8Array]> = [];
     for (let from = this.#pushedThrough + 1; from <= count; ) {
       const events = await port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
       if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(port.name)} ends before position ${from}`);
@@ -129,6 +145,7 @@ export class Outbox {
       if (last) await remote.put(last.name, last.bytes);
       last = { ...bundle, content };
       bundles.push(bundle.name);
+      covers.push([ownBundleKey(bundle.name), new TextEncoder().encode(`${mine[0]!.position}-${mine[mine.length - 1]!.position}`)]);
     }
     let announced: string | undefined;
     if (last) {
@@ -143,10 +160,36 @@ export class Outbox {
       this.#deps.announcements.add(head.name, heads, bundles, true);
     }
     this.#pushedThrough = count;
-    await this.#deps.meta.write([["pushed", new TextEncoder().encode(String(count))]]);
+    await this.#deps.meta.write([["pushed", new TextEncoder().encode(String(count))], ...covers]);
     await this.#deps.onPushed(bundles, heads);
     if (announced) logger("push", { announcement: announced, bundles, through: count });
     return announced === undefined ? { bundles } : { announced, bundles };
+  }
+
+  /**
+   * Checks that every bundle this device stored is still listed by the
+   * sync point; moves the cursor back before the first one that is not
+   * (see the module docs). Returns how many were missing.
+   */
+  async verify(): Promise<number> {
+    const { meta, remote, logger } = this.#deps;
+    const own = await meta.list(OWN_PREFIX);
+    if (own.length === 0) return 0;
+    const listed = new Set(await remote.list(BUNDLE_PREFIX));
+    let from = Infinity;
+    const gone: string[] = [];
+    for (const key of own) {
+      const name = BUNDLE_PREFIX + key.slice(OWN_PREFIX.length);
+      if (listed.has(name)) continue;
+      const range = new TextDecoder().decode((await meta.get(key)) ?? new Uint8Array());
+      from = Math.min(from, Number(range.split("-")[0]) || 1);
+      gone.push(key);
+    }
+    if (gone.length === 0) return 0;
+    this.#pushedThrough = Math.min(this.#pushedThrough, from - 1);
+    await meta.write([["pushed", new TextEncoder().encode(String(this.#pushedThrough))]], gone);
+    logger("withheld", { bundles: gone.length, repushFrom: from });
+    return gone.length;
   }
 
   /** Pushes until nothing is pending (detach's final flush). */

@@ -97,6 +97,8 @@ export class PointTrust {
   #refreshing: Promise<void> | undefined;
   /** Called when keys were added or membership changed. */
   onChanged: () => void = () => undefined;
+  /** Called when the sync point had lost membership entries this replica holds (they were put back). */
+  onRestored: (entries: number) => void = () => undefined;
 
   private constructor(deps: TrustDeps, identity: DeviceIdentity) {
     this.#deps = deps;
@@ -477,7 +479,8 @@ export class PointTrust {
 
   async #refreshNow(): Promise<void> {
     const before = this.#snapshot();
-    await this.#store.sync();
+    const { restored } = await this.#store.sync();
+    if (restored > 0) this.onRestored(restored);
     await this.#loadKeys();
     if (this.role() === "admin") await this.#heal();
     if (this.#snapshot() !== before) this.onChanged();
