@@ -5,10 +5,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { HearthError } from "../src/errors.js";
 import { openMemoryRemote } from "../src/remote/memory.js";
+import { readEnvelopeFingerprint } from "../src/crypto/envelope.js";
+import { webCryptoSigner } from "../src/crypto/signing.js";
+import { decodeEntry } from "../src/trust/entry.js";
 import type { Remote } from "../src/remote/types.js";
 import { eventually } from "./helpers/eventually.js";
 import { expectCode } from "./helpers/expect-code.js";
-import { Peers } from "./helpers/sync-peers.js";
+import { Peers, docsOf } from "./helpers/sync-peers.js";
 import type { Ledger } from "../src/ledger/ledger.js";
 
 const SYNCED = { timeoutMs: 10_000 };
@@ -245,5 +248,88 @@ describe("share codes and passphrases", () => {
     const d = await peers.open("d");
     await sa.remove((await c.device()).publicKey);
     await expectCode(d.attach(point, { passphrase: "violet umbrella quietly sings" }), "KEY_REQUIRED");
+  });
+});
+
+describe("withholding", () => {
+  it("the sync point deletes a writer's bundle and announcement: the writer notices and pushes again; its later writes are not stuck", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const raw = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    let sa = await a.attach(url);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, url, a);
+    await sb.synced(SYNCED);
+    await sb.detach();
+    const before = new Set([...(await raw.list("bundle/")), ...(await raw.list("head/"))]);
+    await a.put({ _id: "withheld", pad: "x".repeat(4_000) });
+    await sa.synced(SYNCED);
+    for (const name of [...(await raw.list("bundle/")), ...(await raw.list("head/"))]) if (!before.has(name)) await raw.delete(name);
+    const sb2 = await b.attach(url);
+    await sb2.synced(SYNCED);
+    await expectCode(b.get("withheld"), "NOT_FOUND"); // nothing tells B it is missing
+    // A checks what it stored when it attaches (and on its slow poll), and pushes the lost write again.
+    await sa.detach();
+    const trace: string[] = [];
+    sa = await a.attach(url, { logger: (event) => trace.push(event) });
+    await a.put({ _id: "later" });
+    await sa.synced(SYNCED);
+    expect(trace).toContain("withheld");
+    expect(sa.status().error).toBeUndefined(); // in sync again: the note is over
+    await eventually(async () => expect(Object.keys(await docsOf(b)).sort()).toEqual(["later", "withheld"]), { timeoutMs: 10_000 });
+    expect(await b.root()).toBe(await a.root());
+    await raw.close();
+  });
+
+  it("the sync point keeps an announcement but withholds its bundle: the reader says WITHHELD instead of idle", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const raw = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    const sa = await a.attach(url);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, url, a);
+    await sb.synced(SYNCED);
+    await sb.detach();
+    const before = new Set(await raw.list("bundle/"));
+    await a.put({ _id: "big", pad: "y".repeat(4_000) });
+    await sa.synced(SYNCED);
+    for (const name of await raw.list("bundle/")) if (!before.has(name)) await raw.delete(name);
+    const sb2 = await b.attach(url);
+    await expectCode(sb2.synced({ timeoutMs: 1_000 }), "TIMEOUT");
+    expect(sb2.status()).toMatchObject({ state: "syncing", behind: 1, error: { code: "WITHHELD" } });
+    await raw.close();
+  });
+
+  it("deleting the newest key entry does not roll members back to the old key; the entry is put back and reported", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const raw = await openMemoryRemote(url);
+    const trace: string[] = [];
+    const a = await peers.open("a");
+    const sa = await a.attach(url, { logger: (event) => trace.push(event) }); // whoever notices first puts it back
+    const b = await peers.open("b");
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    const sb = await b.attach(url, { invitation: invitations[0]!, logger: (event) => trace.push(event) });
+    await sb.synced(SYNCED);
+    const before = new Set(await raw.list("m/"));
+    await sa.rotateKey();
+    await sb.synced(SYNCED);
+    const [rotationName] = (await raw.list("m/")).filter((n) => !before.has(n));
+    const rotation = await decodeEntry((await raw.get(rotationName!))!, webCryptoSigner);
+    const newKey = rotation.op.kind === "key" ? rotation.op.grant.key : "";
+    await raw.delete(rotationName!);
+    // B writes: sealed with the new key (it remembers the rotation), and the rotation is back at the point.
+    const bundlesBefore = new Set(await raw.list("bundle/"));
+    await b.put({ _id: "after-delete" });
+    await sb.synced(SYNCED);
+    const fresh = (await raw.list("bundle/")).filter((n) => !bundlesBefore.has(n));
+    expect(fresh.length).toBe(1);
+    expect(readEnvelopeFingerprint((await raw.get(fresh[0]!))!)).toBe(newKey);
+    expect(await raw.list("m/")).toContain(rotationName);
+    expect(trace).toContain("withheld");
+    await eventually(async () => expect(await a.get("after-delete")).toEqual({ _id: "after-delete" }), { timeoutMs: 10_000 });
+    await raw.close();
   });
 });
