@@ -83,6 +83,8 @@ export class Inbox {
   readonly #waitingTrust = new Map<string, string>();
   /** Bundles an announcement names that the remote does not serve (deleted or withheld). */
   readonly #absent = new Set<string>();
+  /** Events refused (their bundle was, or the ledger refused them): announced heads among them are not "behind". */
+  readonly #refusedEvents = new Set<string>();
   /** Heads known to be applied locally (cache for the synced check). */
   readonly #knownHeads = new Set<string>();
   readonly #statements = new Map<string, Statement>();
@@ -279,6 +281,7 @@ export class Inbox {
       }
       // A bundle holding a refused event is rejected as a whole: it is never merged complete.
       for (const event of result.refusedEvents) {
+        this.#refusedEvents.add(event.cid.toString());
         for (const [name, cids] of fetched) {
           if (!cids.some((cid) => cid.equals(event.cid))) continue;
           fetched.delete(name);
@@ -318,13 +321,19 @@ export class Inbox {
       const author = toHex(event.value.a);
       const statement = statements.find((s) => s.author.fingerprint === author && s.events.some((c) => c.equals(event.cid)));
       if (!statement) {
-        if (!quiet) this.#reject(name, new HearthError("INTEGRITY", `${name} at ${this.#deps.remote.url} holds event ${event.cid} without a statement signed by its author; nothing of it was merged`));
+        if (!quiet) {
+          for (const e of events) this.#refusedEvents.add(e.cid.toString());
+          this.#reject(name, new HearthError("INTEGRITY", `${name} at ${this.#deps.remote.url} holds event ${event.cid} without a statement signed by its author; nothing of it was merged`));
+        }
         return undefined;
       }
       let verdict = verdicts.get(statement);
       if (!verdict) verdicts.set(statement, (verdict = await this.#deps.trust.judge(statement)));
       if (verdict.kind === "refuse") {
-        if (!quiet) this.#reject(name, verdict.error);
+        if (!quiet) {
+          for (const e of events) this.#refusedEvents.add(e.cid.toString());
+          this.#reject(name, verdict.error);
+        }
         return undefined;
       }
       if (verdict.kind === "wait") {
@@ -383,9 +392,12 @@ export class Inbox {
     this.#deps.onRejected(name, err);
   }
 
+  /** Announced heads not applied here, less those refused (never to be applied: not "behind"). */
   async #unknownHeads(): Promise<Set<string>> {
     const unknown = new Set<string>();
-    for (const [, value] of this.#deps.announcements.entries()) for (const h of value.heads) if (!(await this.#known(h))) unknown.add(h.toString());
+    for (const [, value] of this.#deps.announcements.entries()) {
+      for (const h of value.heads) if (!this.#refusedEvents.has(h.toString()) && !(await this.#known(h))) unknown.add(h.toString());
+    }
     return unknown;
   }
 

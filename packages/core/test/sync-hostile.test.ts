@@ -1,0 +1,268 @@
+// The sync point attacks: HostileSyncPoint (src/testing/hostile-remote.ts)
+// plants keys and members, forges writes, replays, rolls back, withholds,
+// shows each replica a different subset, and writes garbage; alone and
+// mixed at random with writes (fast-check). Every attack must end in a coded
+// status, with no forgery accepted, no key leaked, no acknowledged write
+// lost, and every replica on one state once the point behaves again.
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Ledger } from "../src/ledger/ledger.js";
+import { HearthError } from "../src/errors.js";
+import type { Remote } from "../src/remote/types.js";
+import { faultyRemote, type FaultyRemote } from "../src/testing/faulty-remote.js";
+import { openMemoryRemote, dropMemoryRemote } from "../src/remote/memory.js";
+import { openMemoryKeyring } from "../src/keyring/memory.js";
+import type { Attachment } from "../src/sync/attachment.js";
+import { FORGED_MARK, HostileSyncPoint } from "../src/testing/hostile-remote.js";
+import { eventually } from "./helpers/eventually.js";
+import { expectCode } from "./helpers/expect-code.js";
+import { Peers, docsOf } from "./helpers/sync-peers.js";
+
+const SYNCED = { timeoutMs: 10_000 };
+/** Codes an attack may leave in a status. */
+const ATTACK_CODES = ["INTEGRITY", "FORBIDDEN", "WITHHELD", "KEY_REQUIRED"];
+
+let peers: Peers | undefined;
+afterEach(async () => {
+  await peers?.closeAll();
+  peers = undefined;
+});
+
+interface Group {
+  readonly point: HostileSyncPoint;
+  readonly url: string;
+  readonly dbs: Ledger[];
+  readonly attachments: Attachment[];
+  /** Each replica's view, through an unreliable network when `faults` was asked for. */
+  view(i: number): Remote;
+  /** Switches the network's faults off. */
+  calm(): void;
+}
+
+/**
+ * `n` replicas (separate devices; the first founds the point and invites
+ * the others as admins), each through its own view of a hostile point, and
+ * with `faults`, through an unreliable network as well (`faultyRemote`).
+ */
+async function group(n: number, seed = 1, faults = false): Promise<Group> {
+  peers = new Peers("memory");
+  const url = peers.syncPoint("memory");
+  const point = new HostileSyncPoint(await openMemoryRemote(url), seed);
+  const networks: FaultyRemote[] = [];
+  let generation = 0;
+  let calmed = false;
+  const view = (i: number): Remote => {
+    if (!faults || calmed) return point.view(`r${i}`);
+    const network = faultyRemote(point.view(`r${i}`), {
+      seed: (seed + 7919 * i + 104_729 * ++generation) >>> 0,
+      failRate: 0.05, delayRate: 0.2, duplicateRate: 0.1, shuffleLists: true, dropWatchRate: 0.05, namelessWatchRate: 0.1,
+    });
+    networks.push(network);
+    return network;
+  };
+  const dbs: Ledger[] = [];
+  const attachments: Attachment[] = [];
+  for (let i = 0; i < n; i++) {
+    const db = await peers.open(`r${i}`);
+    const publicKey = (await db.device()).publicKey;
+    const invitation = i === 0 ? undefined : (await retrying(() => dbs[0]!.invite(publicKey, { role: "admin" }))).invitations[0];
+    attachments.push(await retrying(() => db.attach(view(i), invitation ? { invitation } : {})));
+    dbs.push(db);
+  }
+  const calm = (): void => {
+    calmed = true;
+    for (const network of networks) network.heal();
+  };
+  return { point, url, dbs, attachments, view, calm };
+}
+
+/** Runs `op` again while the unreliable network fails it. */
+async function retrying<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!(err instanceof HearthError && err.code === "STORAGE_FAILED") || attempt >= 50) throw err;
+    }
+  }
+}
+
+/** Every member detaches and attaches again (checking what it stored) and syncs, twice round. */
+async function heal(g: Group, removed: ReadonlySet<number> = new Set()): Promise<void> {
+  g.point.revealAll();
+  g.calm();
+  for (let i = 0; i < g.dbs.length; i++) {
+    if (removed.has(i)) continue;
+    await g.attachments[i]!.detach();
+    g.attachments[i] = await g.dbs[i]!.attach(g.view(i));
+  }
+  for (let round = 0; round < 2; round++) for (const [i, a] of g.attachments.entries()) if (!removed.has(i)) await a.synced(SYNCED);
+}
+
+async function expectClean(g: Group, memberCount = g.dbs.length, removed: ReadonlySet<number> = new Set()): Promise<void> {
+  const members = g.dbs.filter((_, i) => !removed.has(i));
+  const roots = await Promise.all(members.map((db) => db.root()));
+  expect(new Set(roots).size).toBe(1);
+  for (const db of members) {
+    const docs = await docsOf(db);
+    expect(JSON.stringify(docs)).not.toContain(FORGED_MARK);
+    await expectCode(db.get("target"), "NOT_FOUND");
+  }
+  expect(await g.point.leakedToPlantedKey()).toBe(false);
+  expect((await g.attachments[0]!.members()).length).toBe(memberCount - removed.size); // the sync point's identity never among them
+  for (const [i, a] of g.attachments.entries()) {
+    const error = a.status().error;
+    if (error && !removed.has(i)) expect(ATTACK_CODES).toContain(error.code);
+  }
+}
+
+describe("attacks, one at a time", () => {
+  it("a planted key (wrapped for every member, signed by the sync point's own identity) is never adopted; data sealed with it is INTEGRITY", async () => {
+    const g = await group(2);
+    await g.dbs[0]!.put({ _id: "before" });
+    await g.attachments[0]!.synced(SYNCED);
+    const report = await g.point.plantKey();
+    expect(report.names.length).toBe(3);
+    await g.dbs[0]!.put({ _id: "after" });
+    await g.dbs[1]!.put({ _id: "after-b" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    await eventually(() => expect(g.attachments[1]!.status().rejected).toBeGreaterThan(0), { timeoutMs: 10_000 });
+    expect(g.attachments[1]!.status().error?.code).toBe("INTEGRITY");
+    await heal(g);
+    await expectClean(g);
+    expect(Object.keys(await docsOf(g.dbs[1]!)).sort()).toEqual(["after", "after-b", "before"]);
+  });
+
+  it("an entry adding the sync point's identity as admin, and a founding of its own, change nothing; a device joining by code pins the real point", async () => {
+    const g = await group(2);
+    await g.point.plantMember();
+    await g.dbs[0]!.put({ _id: "x" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    const code = await g.attachments[0]!.createShareCode();
+    const late = await peers!.open("late");
+    const sl = await late.attach(g.point.view("late"), { shareCode: code });
+    await sl.synced(SYNCED);
+    expect(await late.get("x")).toEqual({ _id: "x" });
+    await heal(g);
+    await expectClean(g, 3);
+  });
+
+  it("forged writes in a member's name are refused", async () => {
+    const g = await group(2);
+    await g.point.forgeWrite();
+    await g.dbs[1]!.put({ _id: "honest" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    await heal(g);
+    await expectClean(g);
+    expect(await g.dbs[0]!.get("honest")).toEqual({ _id: "honest" });
+  });
+
+  it("garbage under every prefix is rejected and counted; sync goes on", async () => {
+    const g = await group(2);
+    await g.point.garbage();
+    await g.dbs[0]!.put({ _id: "still" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    expect(g.attachments[1]!.status().rejected).toBeGreaterThan(0);
+    expect(await g.dbs[1]!.get("still")).toEqual({ _id: "still" });
+    await heal(g);
+    await expectClean(g);
+  });
+
+  it("withholding, rollback and replay together: writers push again what is gone, members put back what they hold, and replays change nothing", async () => {
+    const g = await group(3);
+    for (let i = 0; i < 3; i++) await g.dbs[i]!.put({ _id: `w${i}`, pad: "p".repeat(3_500) });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    await g.attachments[0]!.rotateKey();
+    await g.point.withhold();
+    await g.point.rollback();
+    await g.dbs[2]!.put({ _id: "after" });
+    await g.point.replay();
+    await heal(g);
+    await expectClean(g);
+    expect(Object.keys(await docsOf(g.dbs[0]!)).sort()).toEqual(["after", "w0", "w1", "w2"]);
+  });
+});
+
+describe("attacks mixed with writes (property)", () => {
+  it.each([
+    ["a hostile sync point", false],
+    ["a hostile sync point behind an unreliable network (failures, delays, duplicates, shuffled listings, lost notifications)", true],
+  ] as const)("whatever %s does, members end on one state with every acknowledged write, no forgery, no leaked key", async (_, faults) => {
+    const command = fc.oneof(
+      fc.record({ t: fc.constant("put" as const), r: fc.nat(2), id: fc.nat(5), v: fc.nat(99) }),
+      fc.record({ t: fc.constant("del" as const), r: fc.nat(2), id: fc.nat(5) }),
+      fc.record({ t: fc.constant("sync" as const), r: fc.nat(2) }),
+      fc.record({ t: fc.constantFrom("plantKey" as const, "plantMember" as const, "forgeWrite" as const, "replay" as const, "rollback" as const, "withhold" as const, "garbage" as const) }),
+      fc.record({ t: fc.constant("split" as const), r: fc.nat(2) }),
+      fc.record({ t: fc.constant("reveal" as const) }),
+      fc.record({ t: fc.constant("remove" as const) }),
+      fc.record({ t: fc.constant("insider" as const), backdate: fc.boolean() }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 4, maxLength: 16 }), fc.nat(), async (commands, seed) => {
+        const g = await group(3, seed, faults);
+        try {
+          /** Acknowledged state per replica's own ids: the last put value, or deleted. */
+          const expected = new Map<string, number | null>();
+          /** Replicas removed (r2 at most): what they wrote is not checked, only that they changed nothing afterwards. */
+          const removed = new Set<number>();
+          for (const c of commands) {
+            switch (c.t) {
+              case "put": {
+                const id = `r${c.r}-${c.id}`;
+                await g.dbs[c.r]!.put({ _id: id, v: c.v });
+                if (!removed.has(c.r)) expected.set(id, c.v);
+                break;
+              }
+              case "del": {
+                const id = `r${c.r}-${c.id}`;
+                if (removed.has(c.r) || !expected.has(id) || expected.get(id) === null) break;
+                await g.dbs[c.r]!.del(id);
+                expected.set(id, null);
+                break;
+              }
+              case "sync":
+                await g.attachments[c.r]!.synced({ timeoutMs: 300 }).catch(() => undefined); // a hostile point may keep it from ever being in sync
+                break;
+              case "split":
+                await g.point.split(`r${c.r}`);
+                break;
+              case "reveal":
+                g.point.revealAll();
+                break;
+              case "remove":
+                if (removed.size > 0) break;
+                await retrying(async () => g.attachments[0]!.remove((await g.dbs[2]!.device()).publicKey));
+                removed.add(2);
+                for (const id of [...expected.keys()]) if (id.startsWith("r2-")) expected.delete(id);
+                break;
+              case "insider":
+                if (removed.size > 0) await g.point.insider(await openMemoryKeyring(peers!.locations("r2").keyring), c.backdate);
+                break;
+              default:
+                await g.point[c.t]();
+            }
+          }
+          await heal(g, removed);
+          await expectClean(g, g.dbs.length, removed);
+          for (const [i, db] of g.dbs.entries()) {
+            if (removed.has(i)) continue;
+            const docs = await docsOf(db);
+            for (const [id, v] of expected) {
+              if (removed.size > 0 && id.startsWith("r2-")) continue;
+              expect(docs[id] === undefined ? null : (docs[id] as { v: number }).v).toBe(v);
+            }
+          }
+        } finally {
+          await peers?.closeAll();
+          dropMemoryRemote(g.url);
+          peers = undefined;
+          run++;
+        }
+      }),
+      { numRuns: 40 },
+    );
+    expect(run).toBeGreaterThan(0);
+  }, 600_000);
+});
