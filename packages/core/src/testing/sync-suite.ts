@@ -151,6 +151,25 @@ export function syncConformance(factory: SyncFactory): TestCase[] {
     await waitFor(() => seen.includes("live"), SYNCED.timeoutMs, "B's subscriber to see A's write");
   });
 
+  add("a share code (a reader's) lets another device join once; a passphrase lets others join until replaced", async (s) => {
+    const a = await s.open("a", "a");
+    const sa = await a.attach(await s.target(), { passphrase: "correct horse battery staple" });
+    await a.put({ _id: "shared" });
+    await sa.synced(SYNCED);
+    const code = await sa.createShareCode({ role: "reader" });
+    const b = await s.open("b", "b");
+    const sb = await b.attach(await s.target(), { shareCode: code });
+    await sb.synced(SYNCED);
+    checkEqual(await b.get("shared"), { _id: "shared" });
+    checkEqual(sb.status().role, "reader");
+    const c = await s.open("c", "c");
+    await checkRejects(async () => c.attach(await s.target(), { shareCode: code }), "KEY_REQUIRED");
+    const sc = await c.attach(await s.target(), { passphrase: "correct horse battery staple" });
+    await sc.synced(SYNCED);
+    checkEqual(await c.get("shared"), { _id: "shared" });
+    checkEqual((await sa.members()).map((m) => m.role).sort(), ["admin", "reader", "writer"]);
+  });
+
   add("another device without an invite gets KEY_REQUIRED at once", async (s) => {
     const a = await s.open("a", "a");
     await a.attach(await s.target());
