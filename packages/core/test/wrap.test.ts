@@ -7,10 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fromHex, toBase64Url } from "../src/crypto/encoding.js";
 import { seal, unseal } from "../src/crypto/envelope.js";
-import {
-  createShareSecret, DEFAULT_PASSPHRASE_ITERATIONS, describeKeyRecord, formatShareCode, MIN_PASSPHRASE_ITERATIONS, parseShareCode,
-  unwrapFromDevice, unwrapWithPassphrase, unwrapWithSecret, wrapForDevice, wrapWithPassphrase, wrapWithSecret,
-} from "../src/crypto/wrap.js";
+import { describeKeyRecord, SECRET_BYTES, unwrapFromDevice, unwrapWithSecret, wrapForDevice, wrapWithSecret } from "../src/crypto/wrap.js";
 import { HearthError } from "../src/errors.js";
 import { openFileKeyring } from "../src/keyring/file.js";
 import { openMemoryKeyring } from "../src/keyring/memory.js";
@@ -39,7 +36,6 @@ async function keyring(kind: Kind): Promise<Keyring> {
 }
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-const FAST = { iterations: MIN_PASSPHRASE_ITERATIONS };
 const CONTEXT = "key/d/000001-point/device";
 
 /** Decodes a record, lets `edit` change the map, re-encodes it canonically. */
@@ -214,7 +210,7 @@ describe("device records", () => {
   it("a record of another kind is INTEGRITY", async () => {
     const [alice, bob] = [await keyring("memory"), await keyring("memory")];
     const key = await alice.createKey(undefined, { shareable: true });
-    const { secret } = createShareSecret();
+    const secret = freshSecret();
     await expectCode(unwrapFromDevice(bob, await wrapWithSecret(alice, [key.fingerprint], secret, CONTEXT), CONTEXT), "INTEGRITY");
   });
 
@@ -248,15 +244,10 @@ describe("describeKeyRecord", () => {
       toKey: agreementOf(bobId).publicKey,
       from: agreementOf(aliceId),
     });
-    const { secret } = createShareSecret();
+    const secret = freshSecret();
     expect(describeKeyRecord(await wrapWithSecret(alice, [k2.fingerprint, k1.fingerprint], secret, CONTEXT))).toEqual({
       kind: "secret",
       fps: [k2.fingerprint, k1.fingerprint],
-    });
-    expect(describeKeyRecord(await wrapWithPassphrase(alice, [k1.fingerprint], "pass", CONTEXT, { iterations: 12_345 }))).toEqual({
-      kind: "passphrase",
-      fps: [k1.fingerprint],
-      iterations: 12_345,
     });
   });
 
@@ -273,113 +264,35 @@ describe("describeKeyRecord", () => {
   });
 });
 
-describe("share codes", () => {
-  // Fixtures checked against Python's base64.b32encode and hashlib.sha256.
-  const FIXTURES = [
-    { secret: "00000000000000000000000000000000", code: "hs1-aaaaaaaaaaaaaaaaaaaaaaaaabtl7mmz", id: "440fb032f24753a4" },
-    { secret: "ffffffffffffffffffffffffffffffff", code: "hs1-77777777777777777777777777ugjbht", id: "a48b7b6b75fe3bab" },
-    { secret: "000102030405060708090a0b0c0d0e0f", code: "hs1-aaaqeayeaudaocajbifqydiob43kcpqq", id: "ab10347e9fb004b5" },
-    { secret: "8f3a19c2d4e5b6a7980112233445566f", code: "hs1-r45btqwu4w3kpgabcirtirkwn6xfflr7", id: "23e38cb5d56bc6e0" },
-  ];
-
-  it.each(FIXTURES)("$code encodes secret $secret with id $id", ({ secret, code, id }) => {
-    expect(formatShareCode(fromHex(secret))).toBe(code);
-    const parsed = parseShareCode(code);
-    expect(parsed.id).toBe(id);
-    expect(parsed.secret).toEqual(fromHex(secret));
-  });
-
-  it("fresh codes are printable, parse back to their id and secret, and differ", () => {
-    const seen = new Set<string>();
-    for (let i = 0; i < 200; i++) {
-      const { code, id, secret } = createShareSecret();
-      expect(code).toMatch(/^hs1-[a-z2-7]{32}$/);
-      expect(id).toMatch(/^[0-9a-f]{16}$/);
-      expect(secret.length).toBe(16);
-      expect(parseShareCode(code)).toEqual({ id, secret });
-      seen.add(code);
-    }
-    expect(seen.size).toBe(200);
-  });
-
-  it("parsing forgives case, surrounding space and separators", () => {
-    const { code, id } = FIXTURES[3]!;
-    const body = code.slice(4);
-    for (const variant of [code.toUpperCase(), `  ${code}\n`, `hs1-${body.match(/.{4}/g)!.join("-")}`, `hs1-${body.match(/.{8}/g)!.join(" ")}`]) {
-      expect(parseShareCode(variant).id, variant).toBe(id);
-    }
-  });
-
-  it("malformed codes are INVALID_ARGUMENT; a non-string is a TypeError", () => {
-    const { code } = FIXTURES[3]!;
-    const body = code.slice(4);
-    const bad = [
-      "",
-      body, // prefix missing
-      `hs2-${body}`, // a future format
-      `xx1-${body}`,
-      code.slice(0, -1), // cut off
-      `${code}a`, // joined with more
-      code.slice(0, 10) + "0" + code.slice(11), // a character never used
-      code.slice(0, 10) + "1" + code.slice(11),
-      code.slice(0, -1) + (code.endsWith("a") ? "b" : "a"), // checksum
-    ];
-    for (const text of bad) {
-      let err: unknown;
-      try {
-        parseShareCode(text);
-      } catch (e) {
-        err = e;
-      }
-      expect((err as HearthError | undefined)?.code, JSON.stringify(text)).toBe("INVALID_ARGUMENT");
-    }
-    expect(() => parseShareCode(42 as unknown as string)).toThrow(TypeError);
-  });
-
-  it("every single-character typo is caught", () => {
-    const { code } = FIXTURES[2]!;
-    const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
-    let caught = 0;
-    for (let at = 4; at < code.length; at++) {
-      for (const c of alphabet) {
-        if (c === code[at]) continue;
-        expect(() => parseShareCode(code.slice(0, at) + c + code.slice(at + 1))).toThrow(HearthError);
-        caught++;
-      }
-    }
-    expect(caught).toBe(32 * 31);
-  });
-});
-
 describe.each([
   ["memory", "file"],
   ["file", "memory"],
-] as const)("share-code records, %s → %s keyring", (fromKind, toKind) => {
+] as const)("secret records, %s → %s keyring", (fromKind, toKind) => {
   it("one record carries several keys, which open in order", async () => {
     const [alice, bob] = [await keyring(fromKind), await keyring(toKind)];
     const keys = [await alice.createKey("e1", { shareable: true }), await alice.createKey("e2", { shareable: true }), await alice.createKey("e3", { shareable: true })];
-    const { code, id } = createShareSecret();
-    const name = `key/s/${id}`;
-    const record = await wrapWithSecret(alice, keys.map((k) => k.fingerprint), parseShareCode(code).secret, name);
-    const received = await unwrapWithSecret(bob, record, parseShareCode(code).secret, name, "by code");
+    const secret = freshSecret();
+    const name = "key/s/0123456789abcdef";
+    const record = await wrapWithSecret(alice, keys.map((k) => k.fingerprint), secret, name);
+    const received = await unwrapWithSecret(bob, record, secret, name, "by code");
     expect(received.map((k) => k.fingerprint)).toEqual(keys.map((k) => k.fingerprint));
     for (const [i, key] of keys.entries()) await expectSameKey(key, received[i]!);
     expect(await bob.listKeys()).toEqual(keys.map((k) => k.fingerprint).sort());
   });
 });
 
-describe("share-code records", () => {
+describe("secret records", () => {
   async function setup(): Promise<{ alice: Keyring; bob: Keyring; keys: DataKey[]; secret: Uint8Array; record: Uint8Array }> {
     const [alice, bob] = [await keyring("memory"), await keyring("memory")];
     const keys = [await alice.createKey(undefined, { shareable: true }), await alice.createKey(undefined, { shareable: true })];
-    const { secret } = createShareSecret();
+    const secret = freshSecret();
     const record = await wrapWithSecret(alice, keys.map((k) => k.fingerprint), secret, CONTEXT);
     return { alice, bob, keys, secret, record };
   }
 
   it("another secret or another context is INTEGRITY", async () => {
     const { bob, secret, record } = await setup();
-    await expectCode(unwrapWithSecret(bob, record, createShareSecret().secret, CONTEXT), "INTEGRITY");
+    await expectCode(unwrapWithSecret(bob, record, freshSecret(), CONTEXT), "INTEGRITY");
     await expectCode(unwrapWithSecret(bob, record, secret, "key/s/elsewhere"), "INTEGRITY");
     expect(await bob.listKeys()).toEqual([]);
   });
@@ -399,7 +312,7 @@ describe("share-code records", () => {
       "a duplicate key": (m) => (m.keys as Entry[]).push((m.keys as Entry[])[0]!),
       "no keys": (m) => (m.keys = []),
       "an extra field": (m) => (m.x = 1),
-      kind: (m) => (m.kind = "passphrase"),
+      kind: (m) => (m.kind = "passphrase"), // a kind that no longer exists
     };
     for (const [what, edit] of Object.entries(edits)) {
       expect(await outcome(unwrapWithSecret(bob, tamper(record, edit), secret, CONTEXT)), what).toBe("INTEGRITY");
@@ -417,7 +330,7 @@ describe("share-code records", () => {
     const alice = await keyring("file");
     const shared = await alice.createKey(undefined, { shareable: true });
     const local = await alice.createKey();
-    const { secret } = createShareSecret();
+    const secret = freshSecret();
     await expectCode(wrapWithSecret(alice, [shared.fingerprint, local.fingerprint], secret, CONTEXT), "INVALID_ARGUMENT");
     await expectCode(wrapWithSecret(alice, [shared.fingerprint, "b".repeat(32) as Fingerprint], secret, CONTEXT), "KEY_REQUIRED");
     await expectCode(wrapWithSecret(alice, [], secret, CONTEXT), "INVALID_ARGUMENT");
@@ -430,76 +343,6 @@ describe("share-code records", () => {
   });
 });
 
-describe("passphrase records", () => {
-  it("the right passphrase opens every key; a wrong one is KEY_REQUIRED", async () => {
-    const [alice, bob] = [await keyring("memory"), await keyring("file")];
-    const keys = [await alice.createKey(undefined, { shareable: true }), await alice.createKey(undefined, { shareable: true })];
-    const record = await wrapWithPassphrase(alice, keys.map((k) => k.fingerprint), "correct horse battery staple", CONTEXT, FAST);
-    await expectCode(unwrapWithPassphrase(bob, record, "correct horse battery stapler", CONTEXT), "KEY_REQUIRED");
-    await expectCode(unwrapWithPassphrase(bob, record, "Correct horse battery staple", CONTEXT), "KEY_REQUIRED");
-    expect(await bob.listKeys()).toEqual([]);
-    const received = await unwrapWithPassphrase(bob, record, "correct horse battery staple", CONTEXT, "by passphrase");
-    for (const [i, key] of keys.entries()) await expectSameKey(key, received[i]!);
-  });
-
-  it("the passphrase is compared after Unicode normalisation", async () => {
-    const [alice, bob] = [await keyring("memory"), await keyring("memory")];
-    const key = await alice.createKey(undefined, { shareable: true });
-    const record = await wrapWithPassphrase(alice, [key.fingerprint], "caf\u00e9 cr\u00e8me", CONTEXT, FAST);
-    expect((await unwrapWithPassphrase(bob, record, "cafe\u0301 cre\u0300me", CONTEXT))[0]!.fingerprint).toBe(key.fingerprint);
-  });
-
-  it("uses 600,000 rounds unless told otherwise", async () => {
-    const [alice, bob] = [await keyring("memory"), await keyring("memory")];
-    const key = await alice.createKey(undefined, { shareable: true });
-    const record = await wrapWithPassphrase(alice, [key.fingerprint], "slow but sure", CONTEXT);
-    expect(DEFAULT_PASSPHRASE_ITERATIONS).toBe(600_000);
-    expect(describeKeyRecord(record).iterations).toBe(600_000);
-    expect((await unwrapWithPassphrase(bob, record, "slow but sure", CONTEXT))[0]!.fingerprint).toBe(key.fingerprint);
-  });
-
-  it("records asking for fewer than 10,000 rounds (or absurdly many) are refused", async () => {
-    const [alice, bob] = [await keyring("memory"), await keyring("memory")];
-    const key = await alice.createKey(undefined, { shareable: true });
-    for (const iterations of [1, 1000, 9_999, 10_000_001, 10.5]) {
-      await expectCode(wrapWithPassphrase(alice, [key.fingerprint], "pw", CONTEXT, { iterations }), "INVALID_ARGUMENT");
-    }
-    expect(await outcome(wrapWithPassphrase(alice, [key.fingerprint], "pw", CONTEXT, { iterations: "many" as unknown as number }))).toBe("TypeError");
-    const record = await wrapWithPassphrase(alice, [key.fingerprint], "pw", CONTEXT, FAST);
-    for (const iterations of [1, 9_999, 20_000_000, -5]) {
-      await expectCode(unwrapWithPassphrase(bob, tamper(record, (m) => (m.iterations = iterations)), "pw", CONTEXT), "INTEGRITY");
-    }
-    // Within range but changed: indistinguishable from a wrong passphrase, and reported as one.
-    await expectCode(unwrapWithPassphrase(bob, tamper(record, (m) => (m.iterations = 10_001)), "pw", CONTEXT), "KEY_REQUIRED");
-    expect(await bob.listKeys()).toEqual([]);
-  });
-
-  it("another context or altered ciphertext is INTEGRITY; altered salt or check reads as a wrong passphrase", async () => {
-    const [alice, bob] = [await keyring("memory"), await keyring("memory")];
-    const key = await alice.createKey(undefined, { shareable: true });
-    const record = await wrapWithPassphrase(alice, [key.fingerprint], "pw", CONTEXT, FAST);
-    type Entry = { fp: string; iv: Uint8Array; ct: Uint8Array };
-    await expectCode(unwrapWithPassphrase(bob, record, "pw", "key/p/other"), "INTEGRITY");
-    await expectCode(unwrapWithPassphrase(bob, tamper(record, (m) => ((m.keys as Entry[])[0]!.ct = flip((m.keys as Entry[])[0]!.ct, 1))), "pw", CONTEXT), "INTEGRITY");
-    await expectCode(unwrapWithPassphrase(bob, tamper(record, (m) => ((m.keys as Entry[])[0]!.iv = flip((m.keys as Entry[])[0]!.iv, 1))), "pw", CONTEXT), "INTEGRITY");
-    await expectCode(unwrapWithPassphrase(bob, tamper(record, (m) => (m.check = flip(m.check as Uint8Array, 1))), "pw", CONTEXT), "KEY_REQUIRED");
-    await expectCode(unwrapWithPassphrase(bob, tamper(record, (m) => (m.salt = flip(m.salt as Uint8Array, 1))), "pw", CONTEXT), "KEY_REQUIRED");
-    await expectCode(unwrapWithPassphrase(bob, tamper(record, (m) => delete m.check), "pw", CONTEXT), "INTEGRITY");
-    const { secret } = createShareSecret();
-    await expectCode(unwrapWithPassphrase(bob, await wrapWithSecret(alice, [key.fingerprint], secret, CONTEXT), "pw", CONTEXT), "INTEGRITY");
-    expect(await bob.listKeys()).toEqual([]);
-  });
-
-  it("an empty passphrase is INVALID_ARGUMENT; a non-string is a TypeError", async () => {
-    const alice = await keyring("memory");
-    const key = await alice.createKey(undefined, { shareable: true });
-    await expectCode(wrapWithPassphrase(alice, [key.fingerprint], "", CONTEXT, FAST), "INVALID_ARGUMENT");
-    expect(await outcome(wrapWithPassphrase(alice, [key.fingerprint], 1234 as unknown as string, CONTEXT, FAST))).toBe("TypeError");
-    const record = await wrapWithPassphrase(alice, [key.fingerprint], "pw", CONTEXT, FAST);
-    expect(await outcome(unwrapWithPassphrase(alice, record, undefined as unknown as string, CONTEXT))).toBe("TypeError");
-  });
-});
-
 function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4)), (c) => c.charCodeAt(0));
 }
@@ -507,4 +350,9 @@ function fromBase64(text: string): Uint8Array {
 /** A device's key-agreement (ECDH) key as key records name it: printable, and its fingerprint. */
 function agreementOf(identity: DeviceIdentity): { publicKey: string; fingerprint: string } {
   return { publicKey: toBase64Url(identity.agreementPublicKey), fingerprint: publicKeyFingerprint(identity.agreementPublicKey) };
+}
+
+/** A fresh wrapping secret, as a share code or a stretched passphrase gives. */
+function freshSecret(): Uint8Array {
+  return globalThis.crypto.getRandomValues(new Uint8Array(SECRET_BYTES));
 }

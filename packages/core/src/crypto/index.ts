@@ -11,7 +11,6 @@ export { generateDataKey, generateRawDataKey, importDataKey, assertRawDataKey, D
 export { generateIdentity, generateIdentityJwk, identityFromJwk, describePublicKey, type IdentityJwk } from "./identity.js";
 export { toHex, fromHex, toBase64Url, fromBase64Url, concatBytes, bytesEqual } from "./encoding.js";
 export {
-  wrapForDevice, unwrapFromDevice, describeKeyRecord, wrapWithSecret, unwrapWithSecret, wrapWithPassphrase, unwrapWithPassphrase,
-  createShareSecret, parseShareCode, formatShareCode, DEFAULT_PASSPHRASE_ITERATIONS, MIN_PASSPHRASE_ITERATIONS, MAX_PASSPHRASE_ITERATIONS,
-  MAX_KEYS_PER_RECORD, KEY_RECORD_VERSION, SHARE_CODE_PREFIX, type KeyRecordHeader, type WrappingDevice, type ShareSecret, type PassphraseOptions,
+  wrapForDevice, unwrapFromDevice, describeKeyRecord, wrapWithSecret, unwrapWithSecret,
+  MAX_KEYS_PER_RECORD, KEY_RECORD_VERSION, SECRET_BYTES, type KeyRecordHeader, type WrappingDevice,
 } from "./wrap.js";

@@ -9,16 +9,13 @@
  */
 import { HearthError } from "../errors.js";
 import { bufferSource } from "./encoding.js";
-import { CHECK_BYTES } from "./wrap-record.js";
 
 const DEVICE_INFO = utf8("hearth/wrap/device/v1");
 const SECRET_INFO = utf8("hearth/wrap/secret/v1");
-const PASSPHRASE_INFO = utf8("hearth/wrap/passphrase/v1");
-const PASSPHRASE_CHECK_INFO = utf8("hearth/wrap/passphrase/check/v1");
 const ECDH_P256 = { name: "ECDH", namedCurve: "P-256" } as const;
 const KEK_USAGES: KeyUsage[] = ["wrapKey", "unwrapKey"];
 
-/** HKDF-SHA-256 over a share secret (already 128 uniformly random bits, so no stretching). */
+/** HKDF-SHA-256 over a wrapping secret (128 uniformly random or already stretched bits, so no stretching here). */
 export async function secretKek(secret: Uint8Array, salt: Uint8Array): Promise<CryptoKey> {
   return hkdfKek(secret, salt, SECRET_INFO);
 }
@@ -42,26 +39,6 @@ async function hkdfKek(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): Pro
     false,
     KEK_USAGES,
   );
-}
-
-/**
- * PBKDF2-SHA-256 once over the NFC-normalised passphrase, then HKDF into
- * the KEK and the independent check value that tells a wrong passphrase
- * from a tampered record.
- */
-export async function passphraseKeys(passphrase: string, salt: Uint8Array, iterations: number): Promise<{ kek: CryptoKey; check: Uint8Array }> {
-  const subtle = globalThis.crypto.subtle;
-  const password = await subtle.importKey("raw", utf8(passphrase.normalize("NFC")), "PBKDF2", false, ["deriveBits"]);
-  const stretched = new Uint8Array(await subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: bufferSource(salt), iterations }, password, 256));
-  try {
-    const base = await subtle.importKey("raw", stretched, "HKDF", false, ["deriveBits"]);
-    const check = new Uint8Array(
-      await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: bufferSource(salt), info: PASSPHRASE_CHECK_INFO }, base, CHECK_BYTES * 8),
-    );
-    return { kek: await hkdfKek(stretched, salt, PASSPHRASE_INFO), check };
-  } finally {
-    stretched.fill(0);
-  }
 }
 
 /** Imports a raw P-256 point, turning WebCrypto's refusal into the caller's error. */

@@ -1,17 +1,15 @@
 /**
- * The wire form of key records (see `wrap.ts` for what they are for): three
+ * The wire form of key records (see `wrap.ts` for what they are for): two
  * kinds of dag-cbor map, version 1, each checked field by field when read.
  *
  * ```
  * device      { v: 1, kind: "device", fp, from, to, toKey, salt, iv, ct }
  * secret      { v: 1, kind: "secret", salt, keys: [{ fp, iv, ct }, …] }
- * passphrase  { v: 1, kind: "passphrase", salt, iterations, check, keys: [{ fp, iv, ct }, …] }
  *
  * fp, to       fingerprints (32 lowercase hex digits): the wrapped key, the recipient device
  * from, toKey  raw uncompressed P-256 points (65 bytes): wrapping and receiving device
  * salt         16 random bytes, the KDF salt
  * iv, ct       12-byte GCM IV; the 32-byte key encrypted, with its 16-byte tag
- * iterations   PBKDF2-SHA-256 rounds; check: 16 bytes telling a wrong passphrase from tampering
  * ```
  *
  * Decoding is strict because the remote is not trusted: a record is refused
@@ -28,8 +26,8 @@ import * as dagCbor from "@ipld/dag-cbor";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { HearthError } from "../errors.js";
 import type { Fingerprint } from "../keyring/types.js";
-import { WRAP_IV_BYTES, WRAPPED_KEY_BYTES } from "../keyring/wrapping.js";
 import { bytesEqual, toHex } from "./encoding.js";
+import { DATA_KEY_BYTES } from "./data-key.js";
 import { FINGERPRINT_BYTES, isFingerprint } from "./fingerprint.js";
 
 /** The record version this code writes and reads. */
@@ -38,18 +36,18 @@ export const KEY_RECORD_VERSION = 1;
 export const SALT_BYTES = 16;
 /** Bytes of a raw uncompressed P-256 public key. */
 export const PUBLIC_KEY_BYTES = 65;
-/** Bytes of the passphrase check value. */
-export const CHECK_BYTES = 16;
-/** Most keys one secret or passphrase record may carry (epochs of one sync point). */
+/** Bytes of the secret a secret record is wrapped under (128 bits). */
+export const SECRET_BYTES = 16;
+/** Bytes of the IV a wrap takes (96 bits, as for every GCM use in Hearth). */
+export const WRAP_IV_BYTES = 12;
+/** Bytes of a wrapped key: 32 bytes of ciphertext and the 16-byte tag. */
+export const WRAPPED_KEY_BYTES = DATA_KEY_BYTES + 16;
+/** Most keys one secret record may carry (epochs of one sync point). */
 export const MAX_KEYS_PER_RECORD = 1024;
-/** Fewest PBKDF2 rounds a record may ask for; fewer is a downgrade by whoever wrote the record. */
-export const MIN_PASSPHRASE_ITERATIONS = 10_000;
-/** Most PBKDF2 rounds a record may ask for, so a hostile record cannot stall a device for minutes. */
-export const MAX_PASSPHRASE_ITERATIONS = 10_000_000;
 /** Records larger than this are refused before decoding. */
 const MAX_RECORD_BYTES = 128 * 1024;
 
-/** One key in a secret or passphrase record. */
+/** One key in a secret record. */
 export interface WrappedEntry {
   readonly fp: Fingerprint;
   readonly iv: Uint8Array;
@@ -77,18 +75,8 @@ export interface SecretRecord {
   readonly keys: readonly WrappedEntry[];
 }
 
-/** Keys wrapped with a passphrase. */
-export interface PassphraseRecord {
-  readonly v: 1;
-  readonly kind: "passphrase";
-  readonly salt: Uint8Array;
-  readonly iterations: number;
-  readonly check: Uint8Array;
-  readonly keys: readonly WrappedEntry[];
-}
-
 /** Any key record. */
-export type KeyRecord = DeviceRecord | SecretRecord | PassphraseRecord;
+export type KeyRecord = DeviceRecord | SecretRecord;
 
 /** Encodes a record (canonical dag-cbor). */
 export function encodeKeyRecord(record: KeyRecord): Uint8Array {
@@ -99,7 +87,7 @@ export function encodeKeyRecord(record: KeyRecord): Uint8Array {
  * The GCM additional data for one wrapped key: the caller's context (the
  * record's name at the remote, which binds it to its sync point and
  * purpose) and every field of the record except the ciphertexts and IVs
- * (GCM authenticates its IV itself). For secret and passphrase records the
+ * (GCM authenticates its IV itself). For secret records the
  * list of all fingerprints is included, so keys cannot be dropped,
  * reordered or moved between records. Encoded as dag-cbor, so no two
  * different inputs give the same bytes.
@@ -110,8 +98,7 @@ export function associatedData(record: KeyRecord, context: string, fp: Fingerpri
       const { ct: _ct, iv: _iv, ...header } = record;
       return dagCbor.encode({ ctx: context, header });
     }
-    case "secret":
-    case "passphrase": {
+    case "secret": {
       const { keys, ...header } = record;
       return dagCbor.encode({ ctx: context, header: { ...header, fps: keys.map((k) => k.fp) }, fp });
     }
@@ -141,8 +128,7 @@ export function decodeKeyRecord(bytes: Uint8Array): KeyRecord {
       record = decodeDevice(map);
       break;
     case "secret":
-    case "passphrase":
-      record = decodeMulti(map, map.kind);
+      record = decodeSecret(map);
       break;
     default:
       throw malformed(`its kind ${JSON.stringify(map.kind)} is unknown`);
@@ -175,8 +161,8 @@ function decodeDevice(map: Record<string, unknown>): DeviceRecord {
   return record;
 }
 
-function decodeMulti(map: Record<string, unknown>, kind: "secret" | "passphrase"): SecretRecord | PassphraseRecord {
-  exactFields(map, kind === "secret" ? ["v", "kind", "salt", "keys"] : ["v", "kind", "salt", "iterations", "check", "keys"]);
+function decodeSecret(map: Record<string, unknown>): SecretRecord {
+  exactFields(map, ["v", "kind", "salt", "keys"]);
   const salt = bytesField(map.salt, "salt", SALT_BYTES);
   if (!Array.isArray(map.keys) || map.keys.length === 0 || map.keys.length > MAX_KEYS_PER_RECORD) {
     throw malformed(`its keys are not a list of 1 to ${MAX_KEYS_PER_RECORD} entries`);
@@ -190,16 +176,7 @@ function decodeMulti(map: Record<string, unknown>, kind: "secret" | "passphrase"
     seen.add(fp);
     return { fp, iv: bytesField(e.iv, `keys[${i}].iv`, WRAP_IV_BYTES), ct: bytesField(e.ct, `keys[${i}].ct`, WRAPPED_KEY_BYTES) };
   });
-  if (kind === "secret") return { v: KEY_RECORD_VERSION, kind, salt, keys };
-  const { iterations } = map;
-  if (typeof iterations !== "number" || !Number.isSafeInteger(iterations)) throw malformed("its iterations are not an integer");
-  if (iterations < MIN_PASSPHRASE_ITERATIONS || iterations > MAX_PASSPHRASE_ITERATIONS) {
-    throw malformed(
-      `it asks for ${iterations} PBKDF2 iterations, outside ${MIN_PASSPHRASE_ITERATIONS}–${MAX_PASSPHRASE_ITERATIONS}: ` +
-        `a record weakened (or made to stall this device) by whoever wrote it`,
-    );
-  }
-  return { v: KEY_RECORD_VERSION, kind, salt, iterations, check: bytesField(map.check, "check", CHECK_BYTES), keys };
+  return { v: KEY_RECORD_VERSION, kind: "secret", salt, keys };
 }
 
 function asMap(value: unknown, what: string): Record<string, unknown> {

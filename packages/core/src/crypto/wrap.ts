@@ -1,19 +1,17 @@
 /**
  * Key wrapping: how a sync point's data keys reach other devices without
- * ever crossing the remote in the clear. Three ways, one record kind each
+ * ever crossing the remote in the clear. Two ways, one record kind each
  * (wire format in `wrap-record.ts`, derivations in `wrap-kdf.ts`):
  *
- * - **Invite** ({@link wrapForDevice}): a member wraps a key for another
+ * - **Device** ({@link wrapForDevice}): a member wraps a key for another
  *   device's public key. KEK = HKDF-SHA-256(ECDH(wrapper's identity
  *   private key, recipient public key), 16 random salt bytes,
  *   "hearth/wrap/device/v1"). Static-static ECDH, so the recipient learns
  *   which device wrapped the key, authenticated.
- * - **Share code** ({@link wrapWithSecret}): every key of a sync point
- *   wrapped under a one-time 128-bit secret the member hands over out of
- *   band as a printable code (`share-code.ts`). KEK = HKDF-SHA-256(secret,
- *   salt, "hearth/wrap/secret/v1").
- * - **Passphrase** ({@link wrapWithPassphrase}): keys wrapped under
- *   PBKDF2-SHA-256(passphrase) with a random salt and a stored round count.
+ * - **Secret** ({@link wrapWithSecret}): several keys wrapped under a
+ *   128-bit secret (a share code's, or one stretched from a passphrase by
+ *   `trust/access.ts`). KEK = HKDF-SHA-256(secret, salt,
+ *   "hearth/wrap/secret/v1").
  *
  * Every wrapped key is AES-256-GCM over its 32 raw bytes, done inside the
  * keyring (`Keyring.wrapKey`/`unwrapKey`), so raw key bytes never reach
@@ -21,66 +19,30 @@
  * every public field of the record are GCM additional data: a record moved
  * to another name or sync point, or with any field changed, fails to unwrap.
  *
- * ## Threat model
+ * ## What this layer does and does not decide
  *
- * The remote (a shared directory, a bucket, the sync server, or anyone who
- * can write to them) is **not trusted**. It sees only ciphertext and, in
- * the clear: the fingerprints of the wrapped keys, and for invites the
- * public keys (and so fingerprints) of the wrapping and receiving devices —
- * who shares with whom. Passphrase records also show their salt and round
- * count; share records are named by an id that is a one-way hash of the
- * secret.
- *
- * What a hostile remote **can** do:
- * - withhold, delete or replay records (an old record still opens: keys are
- *   never revoked by deleting records, only by rotating to a new key);
- * - hand out a record meant for another name or sync point — it fails to
- *   authenticate (`INTEGRITY`), it is never silently accepted;
- * - **plant an invite wrapped by an identity of its own** for any device
- *   whose public key it has seen (public keys are public). The recipient
- *   then holds a key the attacker knows. This cannot be prevented by
- *   encryption alone; {@link unwrapFromDevice} therefore returns `from`,
- *   the authenticated wrapper, and callers should only accept keys wrapped
- *   by devices they already trust (or by themselves). The same applies to a
- *   planted share record only if the attacker knows the secret, which it
- *   never sees.
- * - run offline guesses against a passphrase record (the reason for
- *   PBKDF2, a floor of {@link MIN_PASSPHRASE_ITERATIONS} rounds that a
- *   record cannot lower, and advice to use long passphrases).
- *
- * What it **cannot** do: read any key; change which key a record carries,
- * who it claims wrapped it, or whom it is for, without the unwrap failing;
- * make a device spend unbounded time on a record (rounds are capped at
- * {@link MAX_PASSPHRASE_ITERATIONS}). Forging `from` is possible only for
- * the recipient itself (static-static ECDH is symmetric), which gains it
- * nothing.
+ * It keeps keys secret from whoever stores the records, and authenticates
+ * who wrapped a device record ({@link unwrapFromDevice} returns `from`). It
+ * does **not** decide whether a key should be used: anyone who has seen a
+ * device's public key can wrap a key of its own choosing for it. That is
+ * the membership log's job (`trust/grants.ts` accepts a key only when an
+ * admin of the signed log granted it; `docs/security.md`). A record moved,
+ * altered or made for another device fails here (`INTEGRITY`,
+ * `KEY_REQUIRED`); deleting or replaying records is handled above.
  *
  * @module
  */
 import { HearthError } from "../errors.js";
 import type { DataKey, Fingerprint, Keyring } from "../keyring/types.js";
-import { WRAP_IV_BYTES } from "../keyring/wrapping.js";
 import { bytesEqual, fromBase64Url, toBase64Url } from "./encoding.js";
 import { assertFingerprint } from "./fingerprint.js";
-import { SHARE_SECRET_BYTES } from "./share-code.js";
-import { deviceKek, importPublicKey, passphraseKeys, secretKek } from "./wrap-kdf.js";
+import { deviceKek, importPublicKey, secretKek } from "./wrap-kdf.js";
 import {
-  associatedData, decodeKeyRecord, encodeKeyRecord, MAX_KEYS_PER_RECORD, MAX_PASSPHRASE_ITERATIONS,
-  MIN_PASSPHRASE_ITERATIONS, PUBLIC_KEY_BYTES, publicKeyFingerprint, SALT_BYTES, type KeyRecord, type WrappedEntry,
+  associatedData, decodeKeyRecord, encodeKeyRecord, MAX_KEYS_PER_RECORD, PUBLIC_KEY_BYTES, publicKeyFingerprint,
+  SALT_BYTES, SECRET_BYTES, WRAP_IV_BYTES, type SecretRecord, type WrappedEntry,
 } from "./wrap-record.js";
 
-export { createShareSecret, parseShareCode, formatShareCode, SHARE_CODE_PREFIX, type ShareSecret } from "./share-code.js";
-export { KEY_RECORD_VERSION, MIN_PASSPHRASE_ITERATIONS, MAX_PASSPHRASE_ITERATIONS, MAX_KEYS_PER_RECORD } from "./wrap-record.js";
-
-/**
- * PBKDF2-SHA-256 rounds {@link wrapWithPassphrase} uses unless told
- * otherwise: OWASP's 2023 figure for PBKDF2-SHA-256. Measured on the
- * development VM (2 vCPU Intel Xeon): 108–122 ms per derivation in Node 20
- * and 87–120 ms in Chromium 156; expect a few times that on a low-end
- * phone. Paid once per wrap and once per unwrap (joining a sync point),
- * never per document.
- */
-export const DEFAULT_PASSPHRASE_ITERATIONS = 600_000;
+export { KEY_RECORD_VERSION, MAX_KEYS_PER_RECORD, SECRET_BYTES, WRAP_IV_BYTES, WRAPPED_KEY_BYTES } from "./wrap-record.js";
 
 /** The device that wrapped a key, as {@link unwrapFromDevice} reports it. */
 export interface WrappingDevice {
@@ -107,18 +69,15 @@ export type KeyRecordHeader =
       readonly toKey: string;
       /** The wrapping device as the record *claims*; only {@link unwrapFromDevice} authenticates it. */
       readonly from: WrappingDevice;
-      readonly iterations?: undefined;
     }
   | {
-      readonly kind: "secret" | "passphrase";
+      readonly kind: "secret";
       readonly fp?: undefined;
       /** The wrapped keys, in record order. */
       readonly fps: readonly Fingerprint[];
       readonly to?: undefined;
       readonly toKey?: undefined;
       readonly from?: undefined;
-      /** PBKDF2 rounds (passphrase records only). */
-      readonly iterations?: number;
     };
 
 /**
@@ -210,17 +169,16 @@ export function describeKeyRecord(record: Uint8Array): KeyRecordHeader {
       from: { publicKey: toBase64Url(parsed.from), fingerprint: publicKeyFingerprint(parsed.from) },
     };
   }
-  const fps = parsed.keys.map((k) => k.fp);
-  return parsed.kind === "passphrase" ? { kind: "passphrase", fps, iterations: parsed.iterations } : { kind: "secret", fps };
+  return { kind: "secret", fps: parsed.keys.map((k) => k.fp) };
 }
 
 /**
- * Wraps several keys (all epochs of a sync point) in one record under a
- * share secret from `createShareSecret`.
+ * Wraps several keys (the epochs of a sync point) in one record under a
+ * {@link SECRET_BYTES}-byte secret.
  *
  * @throws HearthError `KEY_REQUIRED`/`INVALID_ARGUMENT` as
  *   {@link wrapForDevice}; `INVALID_ARGUMENT` for an empty list or more than
- *   {@link MAX_KEYS_PER_RECORD} keys; `TypeError` unless `secret` is 16 bytes.
+ *   {@link MAX_KEYS_PER_RECORD} keys; `TypeError` unless `secret` is {@link SECRET_BYTES} bytes.
  */
 export async function wrapWithSecret(keyring: Keyring, fingerprints: readonly Fingerprint[], secret: Uint8Array, context: string): Promise<Uint8Array> {
   assertKeyring(keyring);
@@ -233,14 +191,13 @@ export async function wrapWithSecret(keyring: Keyring, fingerprints: readonly Fi
 }
 
 /**
- * Opens a share record with the secret from `parseShareCode` and stores
- * its keys (shareable). Keys are stored as each one opens, so a failure
+ * Opens a secret record and stores its keys (shareable). Keys are stored as each one opens, so a failure
  * part-way leaves the earlier ones held.
  *
  * @returns the keys, in record order.
  * @throws HearthError `INTEGRITY` if the record is malformed, not a share
  *   record, moved from another `context`, altered, or made with another
- *   secret; `TypeError` unless `secret` is 16 bytes.
+ *   secret; `TypeError` unless `secret` is {@link SECRET_BYTES} bytes.
  */
 export async function unwrapWithSecret(keyring: Keyring, record: Uint8Array, secret: Uint8Array, context: string, label?: string): Promise<DataKey[]> {
   assertKeyring(keyring);
@@ -248,86 +205,13 @@ export async function unwrapWithSecret(keyring: Keyring, record: Uint8Array, sec
   assertContext(context);
   assertLabel(label);
   const parsed = decodeKeyRecord(record);
-  if (parsed.kind !== "secret") throw new HearthError("INTEGRITY", `key record ${JSON.stringify(context)} is a ${parsed.kind} record, not a share-code record`);
+  if (parsed.kind !== "secret") throw new HearthError("INTEGRITY", `key record ${JSON.stringify(context)} is a ${parsed.kind} record, not a secret record`);
   return unwrapEntries(keyring, parsed, await secretKek(secret, parsed.salt), context, label);
-}
-
-/** Options of {@link wrapWithPassphrase}. */
-export interface PassphraseOptions {
-  /**
-   * PBKDF2 rounds, {@link MIN_PASSPHRASE_ITERATIONS} to
-   * {@link MAX_PASSPHRASE_ITERATIONS}; default {@link DEFAULT_PASSPHRASE_ITERATIONS}.
-   * Lower only in tests.
-   */
-  readonly iterations?: number;
-}
-
-/**
- * Wraps several keys in one record under a passphrase (PBKDF2-SHA-256 with
- * a random salt; the passphrase is Unicode-NFC-normalised first, so the
- * same words typed on two platforms agree). The round count is stored in
- * the record; see {@link DEFAULT_PASSPHRASE_ITERATIONS} for the cost.
- *
- * @throws HearthError `INVALID_ARGUMENT` for an empty passphrase or rounds
- *   out of range, and as {@link wrapWithSecret}; `TypeError` for wrong types.
- */
-export async function wrapWithPassphrase(
-  keyring: Keyring,
-  fingerprints: readonly Fingerprint[],
-  passphrase: string,
-  context: string,
-  options: PassphraseOptions = {},
-): Promise<Uint8Array> {
-  assertKeyring(keyring);
-  const fps = fingerprintList(fingerprints);
-  assertPassphrase(passphrase);
-  assertContext(context);
-  if (typeof options !== "object" || options === null) throw new TypeError("passphrase options must be an object");
-  const iterations = options.iterations ?? DEFAULT_PASSPHRASE_ITERATIONS;
-  if (typeof iterations !== "number") throw new TypeError(`options.iterations must be a number, got ${typeof iterations}`);
-  if (!Number.isSafeInteger(iterations) || iterations < MIN_PASSPHRASE_ITERATIONS || iterations > MAX_PASSPHRASE_ITERATIONS) {
-    throw new HearthError("INVALID_ARGUMENT", `options.iterations must be an integer from ${MIN_PASSPHRASE_ITERATIONS} to ${MAX_PASSPHRASE_ITERATIONS}, got ${iterations}`);
-  }
-  const salt = randomBytes(SALT_BYTES);
-  const { kek, check } = await passphraseKeys(passphrase, salt, iterations);
-  return wrapEntries(keyring, { v: 1, kind: "passphrase", salt, iterations, check, keys: [] }, fps, kek, context);
-}
-
-/**
- * Opens a passphrase record and stores its keys (shareable).
- *
- * Why a wrong passphrase is `KEY_REQUIRED`, not `INTEGRITY`: the record is
- * fine, the user lacks the secret to open it, exactly as a device lacking a
- * key; the engine surfaces it and the user tries again. The record's
- * `check` field tells the two apart: it is derived from the passphrase
- * alongside the KEK (it helps an offline guesser no more than the
- * ciphertext already does), so a passphrase that reproduces it is right and
- * any later failure is tampering. A record whose salt or rounds were altered
- * is indistinguishable from a wrong passphrase and reports as one.
- *
- * @throws HearthError `KEY_REQUIRED` ("wrong passphrase for this sync
- *   point"); `INTEGRITY` if the record is malformed, asks for fewer than
- *   {@link MIN_PASSPHRASE_ITERATIONS} or more than
- *   {@link MAX_PASSPHRASE_ITERATIONS} rounds, is not a passphrase record,
- *   was moved from another `context` or altered.
- */
-export async function unwrapWithPassphrase(keyring: Keyring, record: Uint8Array, passphrase: string, context: string, label?: string): Promise<DataKey[]> {
-  assertKeyring(keyring);
-  assertPassphrase(passphrase);
-  assertContext(context);
-  assertLabel(label);
-  const parsed = decodeKeyRecord(record);
-  if (parsed.kind !== "passphrase") throw new HearthError("INTEGRITY", `key record ${JSON.stringify(context)} is a ${parsed.kind} record, not a passphrase record`);
-  const { kek, check } = await passphraseKeys(passphrase, parsed.salt, parsed.iterations);
-  if (!bytesEqual(check, parsed.check)) {
-    throw new HearthError("KEY_REQUIRED", "wrong passphrase for this sync point; check it (passphrases are case-sensitive) and try again");
-  }
-  return unwrapEntries(keyring, parsed, kek, context, label);
 }
 
 // ---------------------------------------------------------------- internals
 
-type MultiRecord = Extract<KeyRecord, { keys: readonly WrappedEntry[] }>;
+type MultiRecord = SecretRecord;
 
 /** Wraps each key under `kek` with its own IV; the additional data binds the full list. */
 async function wrapEntries(keyring: Keyring, base: MultiRecord, fps: Fingerprint[], kek: CryptoKey, context: string): Promise<Uint8Array> {
@@ -403,14 +287,9 @@ function assertLabel(label: unknown): asserts label is string | undefined {
 }
 
 function assertSecret(secret: unknown): asserts secret is Uint8Array {
-  if (!(secret instanceof Uint8Array) || secret.length !== SHARE_SECRET_BYTES) {
-    throw new TypeError(`a share secret is ${SHARE_SECRET_BYTES} bytes (from createShareSecret or parseShareCode)`);
+  if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES) {
+    throw new TypeError(`a wrapping secret is ${SECRET_BYTES} bytes (from a share code or a stretched passphrase)`);
   }
-}
-
-function assertPassphrase(passphrase: unknown): asserts passphrase is string {
-  if (typeof passphrase !== "string") throw new TypeError(`passphrase must be a string, got ${typeof passphrase}`);
-  if (passphrase.length === 0) throw new HearthError("INVALID_ARGUMENT", "passphrase must not be empty");
 }
 
 function randomBytes(n: number): Uint8Array<ArrayBuffer> {

@@ -13,13 +13,9 @@
  */
 import { bufferSource } from "../crypto/encoding.js";
 import { DATA_KEY_BYTES } from "../crypto/data-key.js";
+import { WRAP_IV_BYTES } from "../crypto/wrap-record.js";
 import { HearthError } from "../errors.js";
 import type { Fingerprint, KeyOptions } from "./types.js";
-
-/** Bytes of the IV a wrap takes (96 bits, as for every GCM use in Hearth). */
-export const WRAP_IV_BYTES = 12;
-/** Bytes of a wrapped key: 32 bytes of ciphertext and the 16-byte tag. */
-export const WRAPPED_KEY_BYTES = DATA_KEY_BYTES + 16;
 
 const AES_GCM_USAGES: KeyUsage[] = ["encrypt", "decrypt"];
 

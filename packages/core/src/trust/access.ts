@@ -66,7 +66,7 @@ export async function grantSigningPair(secret: Uint8Array): Promise<SigningPair>
       const privateKey = await globalThis.crypto.subtle.importKey("jwk", bare, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
       return { privateKey, publicKey: new Uint8Array(await globalThis.crypto.subtle.exportKey("raw", point)) };
     } catch {
-      scalar.fill(0);
+      // Out of range for P-256: try the next counter.
     } finally {
       scalar.fill(0);
     }

@@ -27,9 +27,10 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import type { CID } from "multiformats/cid";
 import { HearthError } from "../errors.js";
 import { bytesEqual, concatBytes, toBase32 } from "../crypto/encoding.js";
+import { SECRET_BYTES } from "../crypto/wrap-record.js";
 
-/** Bytes of a share secret (128 bits). */
-export const SECRET_BYTES = 16;
+/** Bytes of a share secret (128 bits): a key record's wrapping secret. */
+export { SECRET_BYTES };
 /** Bytes of the point id prefix codes carry. */
 export const POINT_PREFIX_BYTES = 16;
 /** Every share code starts with this. */
