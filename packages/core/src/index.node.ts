@@ -1,6 +1,7 @@
 /**
  * `@hearth/core` for Node: everything in the shared entry plus `open`
- * (file stores by default) and the file store and keyring.
+ * (file stores by default), the file store and keyring, and the atomic
+ * file writes the server and CLI share.
  *
  * @module
  */
@@ -14,6 +15,7 @@ export { openFileStore, fileUrlToDir, type FileStoreOptions, type FileByteStore 
 export { openFileKeyring } from "./keyring/file.js";
 export { hearthDir, directoryName, defaultStoreUrl, KEYRING_DIR } from "./platform/node.js";
 export { openFileRemote, type FileRemoteOptions } from "./remote/file.js";
+export { writeFileAtomic, createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./platform/durable-file.js";
 
 /**
  * Opens (creating if needed) the ledger `name`.

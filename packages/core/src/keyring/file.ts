@@ -17,15 +17,17 @@
  * Why a file per key: a second process (another ledger, the CLI) may add keys
  * to the same keyring at the same moment. Nothing here is ever
  * read-modified-written, so no writer can overwrite another's key. Every file
- * is written to a temp file, fsynced, then hard-linked into place: `link`
- * fails if the name exists, which makes creation atomic *and* exclusive. Two
+ * is written with `writeFileAtomic` (platform/durable-file.ts) in its
+ * create-only form: a temp file, fsynced, then hard-linked into place
+ * (`link` fails if the name exists), which makes creation atomic *and*
+ * exclusive. Two
  * processes racing to create the identity therefore end with one identity:
  * the loser discards its own and reads the winner's.
  *
  * @module
  */
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink, chmod } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { mkdir, readdir, readFile, stat, unlink, chmod } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { importDataKey, generateRawDataKey } from "../crypto/data-key.js";
 import { fromBase64Url, toBase64Url } from "../crypto/encoding.js";
@@ -33,6 +35,7 @@ import { assertFingerprint } from "../crypto/fingerprint.js";
 import { generateIdentityJwk, identityFromJwk, type IdentityJwk } from "../crypto/identity.js";
 import { generateSigningJwk, signingFromJwk, type SigningJwk, type SigningPair } from "../crypto/signing.js";
 import { HearthError, isHearthError } from "../errors.js";
+import { TEMP_PREFIX, writeFileAtomic } from "../platform/durable-file.js";
 import type { DataKey, DeviceIdentity, Fingerprint, KeyOptions, Keyring } from "./types.js";
 import {
   assertLabel, assertWrapArguments, assertWrapped, keyMissing, notShareable, shareableOption, unwrapRawKey, wrapRawKey,
@@ -40,7 +43,6 @@ import {
 
 const FILE_FORMAT_VERSION = 1;
 const KEY_FILE_PATTERN = /^([0-9a-f]{32})\.json$/;
-const TEMP_PREFIX = ".tmp-";
 /** Temp files older than this are leftovers of a crashed writer, not a write in progress. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -345,58 +347,13 @@ function encodeKeyFile(file: KeyFile): Uint8Array {
  * Writes `bytes` to `path` unless it exists. Returns false if it existed.
  * The content is complete and fsynced before the name appears.
  */
-async function writeExclusive(path: string, bytes: Uint8Array): Promise<boolean> {
-  const temp = await writeTemp(path, bytes);
-  try {
-    await link(temp, path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw storageFailed(`create ${path}`, err);
-  } finally {
-    await unlink(temp).catch(() => undefined);
-  }
-  await syncDirectory(dirname(path));
-  return true;
+function writeExclusive(path: string, bytes: Uint8Array): Promise<boolean> {
+  return io(`create ${path}`, () => writeFileAtomic(path, bytes, { ifExists: "keep" }));
 }
 
 /** Atomically replaces `path` with `bytes` (only used to repair a damaged file). */
 async function writeReplacing(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = await writeTemp(path, bytes);
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await unlink(temp).catch(() => undefined);
-    throw storageFailed(`replace ${path}`, err);
-  }
-  await syncDirectory(dirname(path));
-}
-
-/** A fully written, fsynced, owner-only temp file beside `path`. */
-async function writeTemp(path: string, bytes: Uint8Array): Promise<string> {
-  const temp = join(dirname(path), `${TEMP_PREFIX}${globalThis.crypto.randomUUID()}`);
-  await io(`write ${temp}`, async () => {
-    const handle = await open(temp, "wx", 0o600);
-    try {
-      await handle.writeFile(bytes);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-  });
-  return temp;
-}
-
-/** Makes a new directory entry durable. Some platforms cannot fsync a directory; that is not an error there. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, "r");
-    await handle.sync();
-  } catch {
-    // Windows and some network file systems refuse; the rename/link is still atomic.
-  } finally {
-    await handle?.close().catch(() => undefined);
-  }
+  await io(`replace ${path}`, () => writeFileAtomic(path, bytes));
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {

@@ -30,7 +30,8 @@ import * as fs from "node:fs";
 import { dirname, join } from "node:path";
 import { HearthError } from "../errors.js";
 import { copyBytes } from "../store/memory.js";
-import { fullsync, storageFailed, syncDirectory, writeAll } from "../store/file-io.js";
+import { storageFailed } from "../store/file-io.js";
+import { syncDirectory, writeTempFile } from "../platform/durable-file.js";
 import { parseLocation } from "../url.js";
 import { DirectoryWatch, NAME_SEGMENT } from "./file-watch.js";
 import { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";
@@ -115,7 +116,7 @@ class FileRemote implements Remote {
     let failed = staged[0]?.name ?? "";
     try {
       const created = await Promise.all(staged.map((s) => fs.promises.mkdir(s.dir, { recursive: true })));
-      await Promise.all(staged.map((s) => this.writeTemp(s.temp, s.value)));
+      await Promise.all(staged.map((s) => writeTempFile(s.temp, s.value, { durable: this.options.fsync })));
       for (const s of staged) {
         failed = s.name;
         await this.renameIntoPlace(s.temp, s.target);
@@ -199,18 +200,6 @@ class FileRemote implements Remote {
 
   private pathOf(name: string): string {
     return join(this.root, ...name.split("/"));
-  }
-
-  private async writeTemp(temp: string, value: Uint8Array): Promise<void> {
-    if (!this.options.fsync) return fs.promises.writeFile(temp, value, { flag: "wx" });
-    // Asynchronous open and close: a server runs this, and a slow disk must not stall its event loop.
-    const handle = await fs.promises.open(temp, "wx");
-    try {
-      await writeAll(handle.fd, value, 0);
-      await fullsync(handle.fd);
-    } finally {
-      await handle.close();
-    }
   }
 
   /** Renames; an empty directory left where a deleted `name/…` lived gives way. */

@@ -16,10 +16,11 @@
 import * as fs from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { HearthError } from "../errors.js";
+import { writeFileAtomic } from "../platform/durable-file.js";
 
 const HOLDER_NAME = "HOLDER";
+const HOLDER_TEMP_PREFIX = `${HOLDER_NAME}.tmp-`;
 
 /** What `HOLDER` says about the process holding the store. */
 export interface HolderRecord {
@@ -57,13 +58,9 @@ function ownRecord(): HolderRecord {
  * name nobody.
  */
 export async function recordHolder(dir: string): Promise<void> {
-  const temp = join(dir, `${HOLDER_NAME}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    await fs.promises.writeFile(temp, `${JSON.stringify(ownRecord())}\n`, { mode: 0o600 });
-    await fs.promises.rename(temp, join(dir, HOLDER_NAME));
-  } catch {
-    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-  }
+  const record = new TextEncoder().encode(`${JSON.stringify(ownRecord())}\n`);
+  // Not flushed: a hint for error messages, worthless after a power loss anyway.
+  await writeFileAtomic(join(dir, HOLDER_NAME), record, { durable: false, tempPrefix: HOLDER_TEMP_PREFIX }).catch(() => undefined);
 }
 
 /** Removes the record at a clean close (best effort). */
@@ -73,7 +70,7 @@ export async function clearHolder(dir: string): Promise<void> {
 
 /** True for leftovers of {@link recordHolder} that a crash left behind. */
 export function isHolderTemp(name: string): boolean {
-  return name.startsWith(`${HOLDER_NAME}.`) && name.endsWith(".tmp");
+  return name.startsWith(HOLDER_TEMP_PREFIX);
 }
 
 /** The recorded holder of `dir`, or `undefined` if none is recorded (or the record is unreadable). */

@@ -96,17 +96,3 @@ export function closeFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-/**
- * Makes a directory's entries (a created or renamed file) durable. Windows
- * cannot open directories for syncing and orders renames itself, so there
- * the call is a no-op.
- */
-export async function syncDirectory(dir: string): Promise<void> {
-  if (process.platform === "win32") return;
-  const fd = await fs.promises.open(dir, "r");
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}

@@ -32,7 +32,8 @@ import {
   replayRecord,
   type RecordVisitor,
 } from "./file-format.js";
-import { closeFd, datasync, fullsync, readAtMost, readExact, syncDirectory, writeAll } from "./file-io.js";
+import { closeFd, datasync, fullsync, readAtMost, readExact, writeAll } from "./file-io.js";
+import { syncDirectory } from "../platform/durable-file.js";
 import { tryLockExclusive } from "./file-lock.js";
 
 /** Scan window: a 10 MB log is read in ten syscalls, and a reopen's peak memory stays low. */

@@ -1,17 +1,17 @@
 /**
  * Tokens of the filesystem backend: one JSON file per token,
  * `<dir>/tokens/<id>.json`, holding the record and the SHA-256 of the
- * secret (never the secret). Files are written to a temp file and renamed,
- * with mode 0600, so `hearth token create` and `revoke` in another process
- * take effect on a running server at its next request, and a crash never
- * leaves half a record.
+ * secret (never the secret). Files are written with core's
+ * `writeFileAtomic` (temp file, fsync, rename or link, directory fsync),
+ * mode 0600, so `hearth token create` and `revoke` in another process take
+ * effect on a running server at its next request, a crash never leaves
+ * half a record, and an acknowledged revoke survives power loss.
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { HearthError } from "@hearth/core";
+import { HearthError, writeFileAtomic } from "@hearth/core";
 import { newToken, parseToken, secretMatches, TOKEN_ID } from "../token-secret.js";
 import type { Rights, TokenRecord, TokenStore } from "../types.js";
 
@@ -101,19 +101,16 @@ class FsTokens implements TokenStore {
     }
   }
 
-  /** Writes a record atomically; `wx` refuses to replace an existing id. */
+  /** Writes a record atomically and durably; `wx` refuses to replace an existing id. */
   async #write(stored: StoredToken, mode: "wx" | "w"): Promise<void> {
     const target = join(this.dir, `${stored.id}.json`);
-    const temp = join(this.dir, `~tmp-${randomBytes(8).toString("hex")}`);
+    let written: boolean;
     try {
-      if (mode === "wx" && fs.existsSync(target)) throw new HearthError("STORAGE_FAILED", `token id ${stored.id} already exists; try again`);
-      await fs.promises.writeFile(temp, `${JSON.stringify(stored)}\n`, { mode: 0o600, flag: "wx" });
-      await fs.promises.rename(temp, target);
+      written = await writeFileAtomic(target, new TextEncoder().encode(`${JSON.stringify(stored)}\n`), { ifExists: mode === "wx" ? "keep" : "replace" });
     } catch (err) {
-      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
-      if (err instanceof HearthError) throw err;
       throw failed(`cannot write token ${stored.id}`, err);
     }
+    if (!written) throw new HearthError("STORAGE_FAILED", `token id ${stored.id} already exists; try again`);
   }
 }
 

@@ -20,7 +20,7 @@
  * @module
  */
 import { once } from "node:events";
-import { open as openFile, rename, rm } from "node:fs/promises";
+import { createAtomicFile } from "@hearth/core";
 import { resolve } from "node:path";
 import { EXIT, parse, type CliIO, type Command } from "../io.js";
 import { changePages, checkLedgerName, LEDGER_FLAGS, LEDGER_HELP, openLedger } from "./ledger-options.js";
@@ -111,29 +111,12 @@ function stdoutSink(io: CliIO): Sink {
   };
 }
 
-/** Writes `path` through a temp file beside it, renamed into place on commit. */
+/** Writes `path` through core's atomic file (temp file beside it, fsynced, renamed into place on commit). */
 async function fileSink(path: string): Promise<Sink> {
-  const temp = `${path}.tmp-${process.pid}`;
-  const handle = await openFile(temp, "w", 0o644);
-  let closed = false;
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await handle.close();
-  };
+  const file = await createAtomicFile(path, { mode: 0o644 });
   return {
-    async write(text) {
-      const bytes = Buffer.from(text, "utf8");
-      for (let at = 0; at < bytes.length; ) at += (await handle.write(bytes, at)).bytesWritten;
-    },
-    async commit() {
-      await handle.sync();
-      await close();
-      await rename(temp, path);
-    },
-    async abort() {
-      await close().catch(() => undefined);
-      await rm(temp, { force: true });
-    },
+    write: (text) => file.write(Buffer.from(text, "utf8")),
+    commit: async () => void (await file.commit()),
+    abort: () => file.abort(),
   };
 }
