@@ -183,6 +183,37 @@ describe("attacks, one at a time", () => {
   });
 });
 
+describe("a consistent split view", () => {
+  it("is invisible to each replica alone, and shows as different digests, which agree again once the point behaves", async () => {
+    const g = await group(2);
+    await g.dbs[1]!.put({ _id: "before" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    for (const a of g.attachments) await a.synced(SYNCED);
+    const honest = g.attachments.map((a) => a.digest());
+    expect(honest[0]).toMatch(/^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/);
+    expect(honest[1]).toBe(honest[0]);
+
+    // r0 writes while r1 is away; then the point hides part of it from r1 only.
+    await g.attachments[1]!.detach();
+    const before = new Set(await g.point.names());
+    for (let i = 0; i < 8; i++) await g.dbs[0]!.put({ _id: `hidden-${i}` });
+    await g.attachments[0]!.synced(SYNCED);
+    expect((await g.point.hideNewFrom("r1", before)).names.length).toBeGreaterThan(0);
+    g.attachments[1] = await g.dbs[1]!.attach(g.view(1));
+    await g.attachments[1].synced(SYNCED);
+    // Each replica alone sees nothing wrong…
+    for (const a of g.attachments) expect(a.status()).toMatchObject({ state: "idle", behind: 0, pending: 0 });
+    expect(g.attachments[1].status().error).toBeUndefined();
+    await expectCode(g.dbs[1]!.get("hidden-0"), "NOT_FOUND");
+    // …and their digests tell them apart.
+    expect(g.attachments[1].digest()).not.toBe(g.attachments[0]!.digest());
+
+    await heal(g);
+    await expectClean(g);
+    expect(g.attachments[1].digest()).toBe(g.attachments[0]!.digest());
+  });
+});
+
 describe("attacks mixed with writes (property)", () => {
   it.each([
     ["a hostile sync point", false],

@@ -23,7 +23,10 @@
  * @module
  */
 import { HearthError } from "../errors.js";
-import { fromHex } from "../crypto/encoding.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import type { CID } from "multiformats/cid";
+import { concatBytes, fromHex, toBase32 } from "../crypto/encoding.js";
+import { compareBytes } from "../crdt/register.js";
 import type { DeviceIdentity } from "../keyring/types.js";
 import type { Remote } from "../remote/types.js";
 import type { Role } from "../trust/entry.js";
@@ -42,6 +45,10 @@ import { Emitter, type AttachmentEvents, type SyncStatus } from "./status.js";
 
 /** After an announcement arrived before one it depends on, the engine looks again this soon. */
 const RECHECK_MS = 100;
+/** Bytes of {@link Attachment.digest} (80 bits: 16 base32 characters). */
+const DIGEST_BYTES = 10;
+const DIGEST_DOMAIN = new TextEncoder().encode("hearth/digest/v1\0");
+const DIGEST_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 /** Default deadline of {@link Attachment.synced}. */
 const DEFAULT_SYNCED_TIMEOUT_MS = 30_000;
 /** Poll interval for remotes that cannot watch. */
@@ -328,6 +335,28 @@ export class Attachment {
   }
 
   /**
+   * A short fingerprint of what this replica holds from the sync point:
+   * the point, the ledger's heads and the membership log's heads, hashed
+   * (SHA-256, 80 bits, printed `xxxx-xxxx-xxxx-xxxx`). Two members that
+   * are both `synced()`, with no writes in between, have the same digest;
+   * different digests that stay different mean the sync point shows them
+   * different histories (a split view, which no single replica can see on
+   * its own). Compare it out of band (read it aloud, a chat message).
+   * Local writes not yet pushed, and writes synced through another point,
+   * change it too.
+   */
+  digest(): string {
+    this.#assertAttached();
+    const trust = this.#parts.trust;
+    const sorted = (cids: readonly CID[]): Uint8Array[] => cids.map((c) => c.bytes).sort(compareBytes);
+    const ledgerHeads = sorted(this.#parts.port.heads());
+    const logHeads = sorted(trust.anchor());
+    const parts = [DIGEST_DOMAIN, trust.point.bytes, count(ledgerHeads.length), ...ledgerHeads, count(logHeads.length), ...logHeads];
+    const printed = toBase32(sha256(concatBytes(...parts)).subarray(0, DIGEST_BYTES), DIGEST_ALPHABET);
+    return printed.match(/.{4}/g)!.join("-");
+  }
+
+  /**
    * Rotates the sync point key: a new key for every member; new writes use
    * it, old data stays readable by members. `revoke` removes devices
    * instead (see {@link remove}).
@@ -461,4 +490,11 @@ export class Attachment {
   #assertAttached(): void {
     if (this.#detached) throw new HearthError("STORE_CLOSED", `the attachment to ${this.url} was detached; attach again to use it`);
   }
+}
+
+/** `n` as 4 big-endian bytes (a digest's list lengths, so no two inputs hash alike). */
+function count(n: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, n);
+  return bytes;
 }

@@ -25,6 +25,7 @@
  * - {@link rollback}: deletes the newest membership entries;
  * - {@link withhold}: deletes some bundles and announcements;
  * - {@link split}: hides some names from one client's view only;
+ *   {@link hideNewFrom}: hides everything new from it (a consistent split);
  * - {@link garbage}: malformed names, bodies that are not what their names
  *   say, oversized bodies;
  * - {@link insider}: with the keyring of a device that was a member (a
@@ -215,6 +216,25 @@ export class HostileSyncPoint {
     }
     this.#hidden.set(client, hidden);
     return { attack: `split(${client})`, names };
+  }
+
+  /**
+   * Hides every bundle and announcement stored since `since` (a listing
+   * taken earlier with {@link names}) from `client` only: a consistent
+   * split view, in which that client sees an older history that looks
+   * complete.
+   */
+  async hideNewFrom(client: string, since: ReadonlySet<string>): Promise<AttackReport> {
+    const hidden = this.#hidden.get(client) ?? new Set<string>();
+    const names = (await this.names()).filter((n) => !since.has(n));
+    for (const name of names) hidden.add(name);
+    this.#hidden.set(client, hidden);
+    return { attack: `hideNewFrom(${client})`, names };
+  }
+
+  /** Every bundle and announcement stored now. */
+  async names(): Promise<string[]> {
+    return [...(await this.#store.list("bundle/")), ...(await this.#store.list("head/"))];
   }
 
   /** Malformed names, bodies that are not what their names say, an oversized body. */

@@ -15,8 +15,10 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const HELP = `Usage: hearth join <url> --ledger <name> [--share-code <code> | --invitation <i>] [--timeout <d>] [--store <url>] [--keyring <url>]
 
 Attaches the local ledger <name> (created if needed) to the sync point <url>, waits
-until both sides hold the same heads, prints how many documents the ledger holds,
-and detaches. This device needs a share code (\`hearth share\` on an admin) or an
+until both sides hold the same heads, prints how many documents the ledger holds
+and its digest, and detaches. Two devices that joined with no writes in between
+print the same digest; if they keep printing different ones, the sync point
+shows them different histories. This device needs a share code (\`hearth share\` on an admin) or an
 invitation (\`hearth device\` here, then \`hearth invite\` on an admin prints it);
 a device that is already a member needs neither, and joining again just syncs.
 
@@ -83,13 +85,15 @@ export const join: Command = {
         }
         throw err;
       });
+      let digest: string;
       try {
         await attachment.synced({ timeoutMs: Math.max(1, timeoutMs - (performance.now() - started)) });
+        digest = attachment.digest();
       } finally {
         await attachment.detach();
       }
       const { live, deleted } = await countDocs(db);
-      io.stdout(`in sync with ${attachment.url}: ledger ${name} holds ${live} documents (${deleted} deleted)\n`);
+      io.stdout(`in sync with ${attachment.url}: ledger ${name} holds ${live} documents (${deleted} deleted); digest ${digest}\n`);
       return EXIT.OK;
     } finally {
       await db.close();
