@@ -16,7 +16,13 @@
  * Both are sealed with the sync point's data key (see `point-keys.ts`) in
  * the standard envelope, with a per-kind associated-data string so a bundle
  * cannot be passed off as an announcement or the reverse. The plaintext is
- * dag-cbor, framed for optional deflate like local values.
+ * dag-cbor, framed for optional deflate like local values, then padded
+ * (see {@link paddedLength}) so that the sizes the sync point sees say
+ * little about the sizes of the writes:
+ *
+ * ```
+ * sealed plaintext = frame length (u32, big-endian) ‖ frame ‖ zero bytes
+ * ```
  *
  * Reading checks, in order: the name's CID matches the bytes (`INTEGRITY`:
  * tampered or truncated), the envelope's key belongs to this sync point
@@ -40,8 +46,30 @@ import { BUNDLE_PREFIX, HEAD_PREFIX } from "./layout.js";
 
 export { BUNDLE_PREFIX, HEAD_PREFIX } from "./layout.js";
 
-const BUNDLE_AAD = new TextEncoder().encode("hearth/bundle/v2");
-const HEAD_AAD = new TextEncoder().encode("hearth/head/v2");
+const BUNDLE_AAD = new TextEncoder().encode("hearth/bundle/v3");
+const HEAD_AAD = new TextEncoder().encode("hearth/head/v3");
+/** Bytes of the frame length in front of a padded plaintext. */
+const LENGTH_BYTES = 4;
+/** Every sealed plaintext is at least this long: small writes all look alike. */
+export const MIN_PADDED_BYTES = 512;
+
+/**
+ * The length a plaintext of `length` bytes is padded to: at least
+ * {@link MIN_PADDED_BYTES}, and above that the Padmé rule (Nikitin et
+ * al., "Reducing metadata leakage from encrypted files and communication
+ * with PURBs", 2019): round up so that only the top ⌊log₂ E⌋ + 1 bits of
+ * the length vary, where E = ⌊log₂ length⌋. At most 12 % more bytes (and
+ * less as values grow), while a length reveals only O(log log length)
+ * bits: a 10,000-byte bundle shares its size with 511 others, a 1 MB one
+ * with 16,383.
+ */
+export function paddedLength(length: number): number {
+  if (length <= MIN_PADDED_BYTES) return MIN_PADDED_BYTES;
+  const e = Math.floor(Math.log2(length));
+  const s = Math.floor(Math.log2(e)) + 1;
+  const mask = 2 ** (e - s) - 1;
+  return Math.ceil(length / (mask + 1)) * (mask + 1);
+}
 
 /** What a bundle holds: events, and the write statements that vouch for them (`trust/statement.ts`). */
 export interface BundleContent {
@@ -131,8 +159,23 @@ function isBytesList(value: unknown): value is Uint8Array[] {
 async function sealNamed(
   ctx: SealContext, key: DataKey, prefix: string, aad: Uint8Array, plaintext: Uint8Array,
 ): Promise<{ name: string; bytes: Uint8Array }> {
-  const bytes = await seal(key, frameValue(plaintext, ctx.compression), aad, ctx.cipher);
+  const bytes = await seal(key, pad(frameValue(plaintext, ctx.compression)), aad, ctx.cipher);
   return { name: prefix + (await contentName(bytes)), bytes };
+}
+
+/** The frame behind its length, zero-padded to {@link paddedLength}. */
+function pad(frame: Uint8Array): Uint8Array {
+  const out = new Uint8Array(paddedLength(LENGTH_BYTES + frame.length));
+  new DataView(out.buffer).setUint32(0, frame.length);
+  out.set(frame, LENGTH_BYTES);
+  return out;
+}
+
+/** The frame inside a padded plaintext; `undefined` if its length does not fit (never, for authenticated data Hearth wrote). */
+function unpad(padded: Uint8Array): Uint8Array | undefined {
+  if (padded.length < LENGTH_BYTES) return undefined;
+  const length = new DataView(padded.buffer, padded.byteOffset, padded.byteLength).getUint32(0);
+  return LENGTH_BYTES + length <= padded.length ? padded.subarray(LENGTH_BYTES, LENGTH_BYTES + length) : undefined;
 }
 
 /** The CID (raw codec, SHA-256, base32) naming `bytes`. */
@@ -167,7 +210,8 @@ async function openSealed(ctx: SealContext, name: string, bytes: Uint8Array, pre
       `${where} is sealed with key ${fingerprint} of this sync point, which this device does not hold (it was rotated without this device, or the invite has not arrived); ask a member to invite this device again`,
     );
   }
-  const framed = await unseal(key, bytes, aad, ctx.cipher);
+  const framed = unpad(await unseal(key, bytes, aad, ctx.cipher));
+  if (framed === undefined) throw new HearthError("INTEGRITY", `${where} is not padded as Hearth pads; it was not merged`);
   const plaintext = await unframeValue(framed, ctx.compression, where);
   try {
     return dagCbor.decode(plaintext);
