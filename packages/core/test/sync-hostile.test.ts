@@ -157,6 +157,22 @@ describe("attacks, one at a time", () => {
     expect(await g.dbs[0]!.get("honest")).toEqual({ _id: "honest" });
   });
 
+  it("a member's stolen device poisons the lamport (2^53 − 1): refused as INTEGRITY and counted; every replica's next write still reaches the others", async () => {
+    const g = await group(3);
+    const report = await g.point.poisonLamport(await openMemoryKeyring(peers!.locations("r1").keyring));
+    expect(report.names).toHaveLength(2);
+    for (const a of g.attachments) await a.synced(SYNCED).catch(() => undefined);
+    for (const a of [g.attachments[0]!, g.attachments[2]!]) {
+      await eventually(() => expect(a.status().rejected).toBeGreaterThan(0), { what: "the poisoned bundle counted as rejected" });
+      expect(a.status().error?.code).toBe("INTEGRITY");
+    }
+    for (let i = 0; i < 3; i++) await g.dbs[i]!.put({ _id: `after-${i}`, v: i });
+    for (let round = 0; round < 2; round++) for (const a of g.attachments) await a.synced(SYNCED);
+    for (const db of g.dbs) expect(Object.keys(await docsOf(db)).sort()).toEqual(["after-0", "after-1", "after-2"]);
+    await heal(g);
+    await expectClean(g);
+  });
+
   it("garbage under every prefix is rejected and counted; sync goes on", async () => {
     const g = await group(2);
     await g.point.garbage();
@@ -228,6 +244,7 @@ describe("attacks mixed with writes (property)", () => {
       fc.record({ t: fc.constant("reveal" as const) }),
       fc.record({ t: fc.constant("remove" as const) }),
       fc.record({ t: fc.constant("insider" as const), backdate: fc.boolean() }),
+      fc.record({ t: fc.constant("poisonLamport" as const) }),
     );
     let run = 0;
     await fc.assert(
@@ -267,6 +284,9 @@ describe("attacks mixed with writes (property)", () => {
                 await retrying(async () => g.attachments[0]!.remove((await g.dbs[2]!.device()).publicKey));
                 removed.add(2);
                 for (const id of [...expected.keys()]) if (id.startsWith("r2-")) expected.delete(id);
+                break;
+              case "poisonLamport":
+                await g.point.poisonLamport(await openMemoryKeyring(peers!.locations("r1").keyring));
                 break;
               case "insider":
                 if (removed.size > 0) await g.point.insider(await openMemoryKeyring(peers!.locations("r2").keyring), c.backdate);

@@ -24,6 +24,7 @@
  *   collected, entries withdrawn, bundles);
  * - {@link rollback}: deletes the newest membership entries;
  * - {@link withhold}: deletes some bundles and announcements;
+ * - {@link poisonLamport}: a member's stolen device writes an event of lamport 2^53 − 1;
  * - {@link split}: hides some names from one client's view only;
  *   {@link hideNewFrom}: hides everything new from it (a consistent split);
  * - {@link garbage}: malformed names, bodies that are not what their names
@@ -271,6 +272,25 @@ export class HostileSyncPoint {
     return { attack: `insider(${backdate ? "backdated" : "current"})`, names };
   }
 
+  /**
+   * A member's own device (its `keyring`, e.g. stolen) writes a validly
+   * signed event whose lamport is 2^53 − 1: were it merged, it would win
+   * every conflict and make every later lamport unrepresentable.
+   */
+  async poisonLamport(keyring: Keyring): Promise<AttackReport> {
+    const identity = await keyring.identity();
+    const { log, point } = await this.#log();
+    if (!point) return { attack: "poisonLamport", names: [] };
+    const held = new Set(await keyring.listKeys());
+    const granted = log.flatMap((e) => (e.op.kind === "found" || e.op.kind === "remove" || e.op.kind === "key" ? [e.op.grant] : []));
+    const newest = granted.filter((g) => held.has(g.key)).sort((a, b) => b.epoch - a.epoch)[0];
+    const key = newest && (await keyring.getKey(newest.key));
+    if (!key) return { attack: "poisonLamport", names: [] };
+    const me = deviceOf(identity);
+    const names = await this.#sealedWrite(key, point, me, log, me, identity, Number.MAX_SAFE_INTEGER);
+    return { attack: "poisonLamport", names };
+  }
+
   /** True if any bundle or announcement it did not write itself is sealed with a key it planted: a member used it (a leak). */
   async leakedToPlantedKey(): Promise<boolean> {
     const planted = new Set(this.plantedKeys.map((k) => k.fingerprint));
@@ -333,11 +353,11 @@ export class HostileSyncPoint {
 
   /** A bundle and an announcement sealed with `key`, setting a document, by `author` (claimed) under a statement `signer` signs. */
   async #sealedWrite(
-    key: DataKey, point: CID, signer: DevicePublic, log: readonly Entry[], author: DevicePublic = signer, as?: DeviceIdentity,
+    key: DataKey, point: CID, signer: DevicePublic, log: readonly Entry[], author: DevicePublic = signer, as?: DeviceIdentity, lamport = 1,
   ): Promise<string[]> {
     const identity = as ?? (await this.#self()).identity;
     const seal: SealContext = { pointUrl: this.#store.url, keyFor: async () => key };
-    const event = await createEvent([], 1, [{ i: "target", d: { [FORGED_MARK]: true, balance: 0 }, s: [] }], fromHex(author.fingerprint));
+    const event = await createEvent([], lamport, [{ i: "target", d: { [FORGED_MARK]: true, balance: 0 }, s: [] }], fromHex(author.fingerprint));
     const statement = await signStatement(point, signer, identity.signingKey, heads(log), [event.cid], webCryptoSigner);
     const content = { events: [event.bytes], statements: [statement.bytes] };
     const bundle = await sealBundle(seal, key, content);
