@@ -397,6 +397,46 @@ describe("share, invite and join", () => {
     expect((await hearth("join", url, "--ledger", "todos", ...owner.flags("todos"))).stdout).toContain("holds 2 documents");
   });
 
+  it("members lists devices and roles; remove takes a device out for good (its join is REMOVED, its later writes reach nobody)", async () => {
+    const point = pathToFileURL(tempDir("hearth-point-")).href;
+    const admin = newDevice();
+    const lost = newDevice();
+    const db = await admin.open("l");
+    await db.put({ _id: "x" });
+    await db.close();
+    const lostKey = (await hearth("device", "--keyring", lost.keyring)).stdout.trim();
+    const invitation = (await hearth("invite", "l", lostKey, ...admin.flags("l"), "--remote", point)).stdout.trim();
+    expect((await hearth("join", point, "--ledger", "l", "--invitation", invitation, ...lost.flags("l"))).code).toBe(0);
+
+    const listed = await hearth("members", "l", ...admin.flags("l"), "--remote", point, "--json");
+    expect(listed.code).toBe(0);
+    const members = JSON.parse(listed.stdout) as Array<{ fingerprint: string; role: string; addedBy: string; publicKey: string }>;
+    const adminFingerprint = JSON.parse((await hearth("device", "--keyring", admin.keyring, "--json")).stdout).fingerprint as string;
+    const lostFingerprint = members.find((m) => m.publicKey === lostKey)!.fingerprint;
+    expect(members.map((m) => [m.fingerprint, m.role, m.addedBy]).sort()).toEqual(
+      [[adminFingerprint, "admin", adminFingerprint], [lostFingerprint, "writer", adminFingerprint]].sort(),
+    );
+    const text = await hearth("members", "l", ...lost.flags("l"), "--remote", point);
+    expect(text.stdout).toContain(`${lostFingerprint}  writer  added by ${adminFingerprint}  (this device)`);
+
+    // Only an admin removes; nobody removes itself; a malformed device is a usage error.
+    expect((await hearth("remove", "l", adminFingerprint, ...lost.flags("l"), "--remote", point)).stderr).toContain("FORBIDDEN");
+    expect((await hearth("remove", "l", adminFingerprint, ...admin.flags("l"), "--remote", point)).stderr).toContain("INVALID_ARGUMENT");
+    expect((await hearth("remove", "l", "abc", ...admin.flags("l"), "--remote", point)).code).toBe(2);
+
+    const removed = await hearth("remove", "l", lostFingerprint, ...admin.flags("l"), "--remote", point);
+    expect(removed.code).toBe(0);
+    expect(removed.stderr).toContain(`removed device ${lostFingerprint}`);
+    expect(JSON.parse((await hearth("members", "l", ...admin.flags("l"), "--remote", point, "--json")).stdout)).toHaveLength(1);
+    const lostDb = await lost.open("l");
+    await lostDb.put({ _id: "after-removal" });
+    await lostDb.close();
+    const rejoined = await hearth("join", point, "--ledger", "l", ...lost.flags("l"));
+    expect(rejoined.code).toBe(1);
+    expect(rejoined.stderr).toContain("REMOVED");
+    expect((await hearth("join", point, "--ledger", "l", ...admin.flags("l"))).stdout).toContain("holds 1 documents");
+  });
+
   it("works over a file:// sync point too", async () => {
     const point = pathToFileURL(tempDir("hearth-point-")).href;
     const a = newDevice();

@@ -11,9 +11,11 @@ import { importCommand } from "./import.js";
 import { inspect } from "./inspect.js";
 import { invite } from "./invite.js";
 import { join } from "./join.js";
+import { members } from "./members.js";
+import { remove } from "./remove.js";
 import { serve } from "./serve.js";
 import { share } from "./share.js";
 import { token } from "./token.js";
 
 /** In the order `hearth --help` lists them. */
-export const COMMANDS: readonly Command[] = [serve, token, device, inspect, exportCommand, importCommand, share, invite, join];
+export const COMMANDS: readonly Command[] = [serve, token, device, inspect, exportCommand, importCommand, share, invite, remove, members, join];
