@@ -24,11 +24,13 @@
  */
 import * as dagCbor from "@ipld/dag-cbor";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { HearthError } from "../errors.js";
 import type { Fingerprint } from "../keyring/types.js";
 import { bytesEqual, toHex } from "./encoding.js";
 import { DATA_KEY_BYTES } from "./data-key.js";
 import { FINGERPRINT_BYTES, isFingerprint } from "./fingerprint.js";
+import { strictDecoder } from "../codec/strict.js";
+
+const { malformed, asMap, exactFields, bytesField } = strictDecoder("key record");
 
 /** The record version this code writes and reads. */
 export const KEY_RECORD_VERSION = 1;
@@ -179,26 +181,6 @@ function decodeSecret(map: Record<string, unknown>): SecretRecord {
   return { v: KEY_RECORD_VERSION, kind: "secret", salt, keys };
 }
 
-function asMap(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array || Object.getPrototypeOf(value) !== Object.prototype) {
-    throw malformed(`its ${what} is not a map`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function exactFields(map: Record<string, unknown>, fields: readonly string[]): void {
-  const keys = Object.keys(map);
-  const extra = keys.find((k) => !fields.includes(k));
-  if (extra !== undefined) throw malformed(`it has an unknown field ${JSON.stringify(extra)}`);
-  const missing = fields.find((f) => !keys.includes(f));
-  if (missing !== undefined) throw malformed(`it lacks the field ${JSON.stringify(missing)}`);
-}
-
-function bytesField(value: unknown, name: string, length: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== length) throw malformed(`its ${name} is not ${length} bytes`);
-  return value;
-}
-
 function fingerprintField(value: unknown, name: string): Fingerprint {
   if (!isFingerprint(value)) throw malformed(`its ${name} is not a fingerprint`);
   return value;
@@ -208,8 +190,4 @@ function publicKeyField(value: unknown, name: string): Uint8Array {
   const bytes = bytesField(value, name, PUBLIC_KEY_BYTES);
   if (bytes[0] !== 4) throw malformed(`its ${name} is not an uncompressed P-256 point`);
   return bytes;
-}
-
-function malformed(why: string, cause?: unknown): HearthError {
-  return new HearthError("INTEGRITY", `key record is malformed (${why}); it was damaged or not written by Hearth, and is ignored`, { cause });
 }

@@ -45,6 +45,9 @@ import { SIGNATURE_BYTES, SIGNING_PUBLIC_KEY_BYTES, type Signer } from "../crypt
 import type { Fingerprint } from "../keyring/types.js";
 import { compareCids } from "../crdt/event.js";
 import { deviceBytes, deviceFromBytes, isDeviceFingerprint, type DeviceFingerprint, type DevicePublic } from "./device.js";
+import { strictDecoder } from "../codec/strict.js";
+
+const { malformed, asMap, exactFields, bytesField } = strictDecoder("membership entry");
 
 /** Name prefix of membership entries at a remote. */
 export const ENTRY_PREFIX = "m/";
@@ -281,28 +284,6 @@ function decodeCanonical(bytes: Uint8Array, what: string): unknown {
   return value;
 }
 
-function asMap(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array || CID.asCID(value) !== null) {
-    throw malformed(`its ${what} is not a map`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function exactFields(map: Record<string, unknown>, fields: readonly string[]): void {
-  const keys = Object.keys(map);
-  const extra = keys.find((k) => !fields.includes(k));
-  if (extra !== undefined) throw malformed(`it has an unknown field ${JSON.stringify(extra)}`);
-  const missing = fields.find((f) => !keys.includes(f));
-  if (missing !== undefined) throw malformed(`it lacks the field ${JSON.stringify(missing)}`);
-}
-
-function bytesField(value: unknown, name: string, length?: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || (length !== undefined && value.length !== length)) {
-    throw malformed(`its ${name} is not ${length === undefined ? "bytes" : `${length} bytes`}`);
-  }
-  return value;
-}
-
 function publicKeyField(value: unknown): Uint8Array {
   const bytes = bytesField(value, "verify key", SIGNING_PUBLIC_KEY_BYTES);
   if (bytes[0] !== 4) throw malformed("its verify key is not an uncompressed P-256 point");
@@ -340,8 +321,4 @@ function deviceFingerprintField(value: unknown): DeviceFingerprint {
 function sortedUnique(cids: readonly CID[]): CID[] {
   const sorted = [...cids].sort(compareCids);
   return sorted.filter((cid, i) => i === 0 || !cid.equals(sorted[i - 1]!));
-}
-
-function malformed(why: string, cause?: unknown): HearthError {
-  return new HearthError("INTEGRITY", `membership entry is malformed (${why}); it was damaged or not written by Hearth, and is ignored`, { cause });
 }
