@@ -9,8 +9,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { expect } from "vitest";
 import type { Doc, DocRow } from "../../src/ledger/types.js";
+import type { JoinOptions, MemberInfo } from "../../src/sync/point-trust.js";
 import type { SyncStatus } from "../../src/sync/status.js";
+import type { Role } from "../../src/trust/entry.js";
 import { withDeadline } from "./eventually.js";
 
 /** What `dump` returns. */
@@ -18,6 +21,13 @@ export interface ReplicaDump {
   readonly root: string;
   readonly heads: string[];
   readonly rows: DocRow[];
+}
+
+/** One event of a replica's sync engine trace (see the fixture's `trace`). */
+export interface TraceEvent {
+  readonly event: string;
+  readonly code?: string;
+  readonly message?: string;
 }
 
 /** A request that the child answered with an error: its code, as tests assert codes. */
@@ -28,6 +38,16 @@ export class ReplicaError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Awaits `promise` and asserts the child answered it with an error of code `code`. */
+export async function expectReplicaCode(promise: Promise<unknown>, code: string): Promise<void> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ReplicaError);
+  expect((err as ReplicaError).code, (err as Error).message).toBe(code);
 }
 
 interface Pending {
@@ -48,6 +68,8 @@ export class ReplicaProcess {
 
   private constructor(
     readonly name: string,
+    /** The `file:` URL of its keyring directory (another process may open it too, to see which keys it holds). */
+    readonly keyring: string,
     child: ChildProcessWithoutNullStreams,
   ) {
     this.#child = child;
@@ -75,7 +97,7 @@ export class ReplicaProcess {
     const store = pathToFileURL(join(dir, name, "store")).href;
     const keyring = pathToFileURL(join(dir, name, "keyring")).href;
     const child = spawn(process.execPath, [script, name, store, keyring], { stdio: "pipe" });
-    const replica = new ReplicaProcess(name, child);
+    const replica = new ReplicaProcess(name, keyring, child);
     const ready = new Promise<unknown>((resolve, reject) => replica.#pending.set(0, { resolve, reject }));
     await withDeadline(ready, REQUEST_MS, `replica ${name} to open its ledger`);
     return replica;
@@ -101,9 +123,42 @@ export class ReplicaProcess {
     return this.request("attach", { url, ...(invitation && { invitation }) });
   }
 
-  /** Invites a device; returns the invitation it attaches with. */
-  async invite(publicKey: string): Promise<string> {
-    return (await this.request<{ invitations: string[] }>("invite", { publicKey })).invitations[0]!;
+  /** Attaches with an invitation, a share code or a passphrase. */
+  join(url: string, options: JoinOptions): Promise<SyncStatus> {
+    return this.request("attach", { url, ...options });
+  }
+
+  /** Invites a device (as `role`, "writer" by default); returns the invitation it attaches with. */
+  async invite(publicKey: string, role?: Role): Promise<string> {
+    return (await this.request<{ invitations: string[] }>("invite", { publicKey, ...(role && { role }) })).invitations[0]!;
+  }
+
+  /** The current attachment's status. */
+  status(): Promise<SyncStatus> {
+    return this.request("status");
+  }
+
+  members(): Promise<MemberInfo[]> {
+    return this.request("members");
+  }
+
+  /** Removes a device (by public key or fingerprint) from the sync point. */
+  async remove(publicKey: string): Promise<void> {
+    await this.request("remove", { publicKey });
+  }
+
+  async rotateKey(): Promise<void> {
+    await this.request("rotateKey");
+  }
+
+  /** A one-time share code for `role` ("writer" by default). */
+  createShareCode(role?: Role): Promise<string> {
+    return this.request("createShareCode", role ? { role } : {});
+  }
+
+  /** Everything its sync engine logged so far. */
+  trace(): Promise<TraceEvent[]> {
+    return this.request("trace");
   }
 
   put(doc: Record<string, unknown>): Promise<{ id: string; clock: string[] }> {
