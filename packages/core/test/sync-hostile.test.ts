@@ -230,6 +230,42 @@ describe("a consistent split view", () => {
   });
 });
 
+describe("a removed admin's last invitation", () => {
+  it("a device a removed admin invited concurrently with its removal is no member, and its writes the remover had not seen are taken back on every replica", async () => {
+    const g = await group(2); // r0 and r1, both admins
+    await g.dbs[0]!.put({ _id: "seen" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    // r1 goes offline; r0 removes it; the point hides the removal from r1 and from the newcomer r2.
+    await g.attachments[1]!.detach();
+    const before = new Set(await g.point.names(true));
+    await g.attachments[0]!.remove((await g.dbs[1]!.device()).publicKey);
+    await g.point.hideNewFrom("r1", before, true);
+    await g.point.hideNewFrom("r2", before, true);
+    g.attachments[1] = await g.dbs[1]!.attach(g.view(1));
+    const y = await peers!.open("r2");
+    const invitation = await g.attachments[1].invite((await y.device()).publicKey);
+    const sy = await y.attach(g.view(2), { invitation });
+    await y.put({ _id: "from-y" });
+    await sy.synced(SYNCED);
+    // The point behaves again: everyone learns of the removal.
+    g.point.revealAll();
+    for (let round = 0; round < 2; round++) for (const a of [g.attachments[0]!, sy]) await a.synced(SYNCED).catch(() => undefined);
+    await eventually(async () => expect(sy.status().role).toBeUndefined(), { timeoutMs: 10_000 });
+    const members = (await g.attachments[0]!.members()).map((m) => m.fingerprint);
+    expect(members).toEqual([(await g.dbs[0]!.device()).fingerprint]);
+    await g.attachments[0]!.synced(SYNCED);
+    await expectCode(g.dbs[0]!.get("from-y"), "NOT_FOUND");
+    // A member that joins afterwards agrees.
+    const z = await peers!.open("r3");
+    const sz = await z.attach(g.view(3), { invitation: await g.attachments[0]!.invite((await z.device()).publicKey) });
+    await sz.synced(SYNCED);
+    await g.attachments[0]!.synced(SYNCED);
+    expect(await z.root()).toBe(await g.dbs[0]!.root());
+    await expectCode(z.get("from-y"), "NOT_FOUND");
+    expect(await z.get("seen")).toEqual({ _id: "seen" });
+  });
+});
+
 describe("attacks mixed with writes (property)", () => {
   it.each([
     ["a hostile sync point", false],

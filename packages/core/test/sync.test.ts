@@ -222,9 +222,9 @@ describe("keys", () => {
       expect(await b.get("after")).toBeTruthy();
       expect(await a.get("from-b-after")).toBeTruthy();
     }, { timeoutMs: 10_000 });
-    // C holds the old data, cannot open the new, and says why.
+    // C holds the old data, cannot open the new, and says why (revoked = removed).
     expect(await c.get("before")).toBeTruthy();
-    await eventually(() => expect(sc.status().error?.code).toBe("KEY_REQUIRED"), { timeoutMs: 10_000 });
+    await eventually(() => expect(sc.status().error?.code).toBe("REMOVED"), { timeoutMs: 10_000 });
     await expectCode(c.get("after"), "NOT_FOUND");
     // A new member invited after the rotation reads everything.
     const d = await peers.open("d");

@@ -118,10 +118,12 @@ export class Attachment {
   readonly #loop: SyncLoop;
   #recheckTimer: ReturnType<typeof setTimeout> | undefined;
   #detached: Promise<void> | undefined;
-  /** Removal and demotion entries whose cutoff this replica has applied to what it merged before (see {@link #applyCutoffs}). */
+  /** Cutoffs (`<removal or demotion entry>/<device>`) this replica has applied to what it merged before (see {@link #applyCutoffs}). */
   readonly #cutsDone = new Set<string>();
   /** Events made inert here (written by removed devices concurrently with their removal), for the status. */
   #inert = 0;
+  /** Contested share codes already reported in the status. */
+  readonly #contestedReported = new Set<string>();
   /** The next cycle checks that the bundles this device stored are still there (at attach, on the slow poll). */
   #verifyNeeded = true;
 
@@ -409,9 +411,12 @@ export class Attachment {
     // may have been missed): at start, after a reconnect or a failure, on the poll, for synced().
     if (this.#inbox.listingNext) await this.#parts.trust.refresh();
     await this.#inbox.pull();
+    this.#reportContested();
     await this.#applyCutoffs();
     await this.#push();
     if (blocked) throw blocked;
+    // A removed device is never in sync again, whether or not it has writes to push.
+    if (this.#parts.trust.removed()) throw this.#parts.trust.removedError();
     // Data sealed with a key this device lacks is remote state it does not
     // hold: never call that "in sync" (it shows as KEY_REQUIRED instead).
     return this.#inbox.behind === 0 && !this.#inbox.lacking && this.#outbox.pending() === 0;
@@ -423,16 +428,20 @@ export class Attachment {
    * had not seen become inert (`Ledger` recomputes the documents they
    * wrote). Done once per cutoff, as soon as the heads it names are here;
    * what arrives later is judged at ingest (`./inbox.ts`). A demotion
-   * followed by a promotion back to writer is left alone.
+   * followed by a promotion back to writer is left alone. Once this device
+   * is itself removed, its own writes are left alone too: it is no longer a
+   * member that must agree with the others, and what it wrote stays on it.
    */
   async #applyCutoffs(): Promise<void> {
     const { trust, port, meta } = this.#parts;
     const resolution = trust.resolution();
     for (const [device, cuts] of resolution.cutoffs) {
+      if (device === trust.me.fingerprint && resolution.removed.has(device)) continue;
       const now = resolution.members.get(device)?.role;
       if (now === "admin" || now === "writer") continue;
       for (const cut of cuts) {
-        const key = cut.entry.toString();
+        // One removal may cut several devices (the removed one, and those only it had added).
+        const key = `${cut.entry}/${device}`;
         if (this.#cutsDone.has(key) || cut.role === "admin" || cut.role === "writer") continue;
         const made = await port.whiteoutOutside(fromHex(device), cut.heads);
         if (made === undefined) continue; // the heads it names are not all here yet
@@ -444,6 +453,22 @@ export class Attachment {
           this.#loop.noteError(new HearthError("FORBIDDEN", `${made} write(s) of device ${device}, made concurrently with its removal, were taken back`));
         }
       }
+    }
+  }
+
+  /** Tells admins, once per code, of share codes redeemed by two devices that did not see each other (see `members()`). */
+  #reportContested(): void {
+    const { trust } = this.#parts;
+    const resolution = trust.resolution();
+    if (resolution.contested.length === 0 || trust.role() !== "admin") return;
+    for (const { code, redeemers } of resolution.contested) {
+      const key = code.toString();
+      if (this.#contestedReported.has(key)) continue;
+      this.#contestedReported.add(key);
+      this.#withheld(
+        `share code ${key} was redeemed by ${redeemers.length} devices (${redeemers.join(", ")}) that did not see each other's redeem: ` +
+          `the sync point hid one from the other, or the code was used twice. All are members; remove (attachment.remove) the ones you did not give it to`,
+      );
     }
   }
 

@@ -14,7 +14,7 @@
  * - `pushed`        the outbox cursor: local events up to here are stored remotely
  * - `b/<cid>`       a bundle whose events are all merged here (no need to fetch it again)
  * - `ob/<cid>`      a bundle this replica stored, with the local positions it covers
- * - `cut/<cid>`     a removal whose cutoff was applied to what was merged before it
+ * - `cut/<cid>/<device>`  a removal's (or demotion's) cutoff of one device, applied to what was merged before it
  * - `withdrawn/<cid>` a founding this replica gave up (it lost a race)
  *
  * @module

@@ -58,6 +58,14 @@ export interface MemberInfo {
   readonly role: Role;
   /** The fingerprint of the member that added it (its own for the founder and for those who redeemed a code). */
   readonly addedBy: string;
+  /**
+   * Set when something about this membership needs an admin's eye: it
+   * redeemed a share code that another device also redeemed without seeing
+   * this one (the sync point hid one redeem from the other, or the code was
+   * used twice at once). Both stand; remove the device you did not give
+   * the code to.
+   */
+  readonly warning?: string;
 }
 
 /** What {@link PointTrust.judge} says about a write statement. */
@@ -182,7 +190,7 @@ export class PointTrust {
    * @throws HearthError `REMOVED`; `KEY_REQUIRED` while this device waits for an admin to share it (or to rotate)
    */
   writeKey(): DataKey {
-    if (this.removed()) throw this.#removedError();
+    if (this.removed()) throw this.removedError();
     const current = this.resolution().current;
     if (!current) {
       throw new HearthError("KEY_REQUIRED", `sync point ${this.#url()} has no key that only its members hold (every one was held by a removed device); an admin must rotate (attachment.rotateKey())`);
@@ -239,8 +247,19 @@ export class PointTrust {
 
   /** The members, for `attachment.members()`. */
   members(): MemberInfo[] {
-    return [...this.resolution().members.values()]
-      .map((m) => ({ publicKey: m.device.text, fingerprint: m.device.fingerprint, role: m.role, addedBy: m.addedBy }))
+    const resolution = this.resolution();
+    const warnings = new Map<string, string>();
+    for (const { code, redeemers } of resolution.contested) {
+      for (const device of redeemers) {
+        const others = redeemers.filter((d) => d !== device).join(", ");
+        warnings.set(device, `redeemed share code ${code} concurrently with ${others}: the sync point hid one redeem from the other, or the code was used twice; remove the device you did not give it to`);
+      }
+    }
+    return [...resolution.members.values()]
+      .map((m) => {
+        const warning = warnings.get(m.device.fingerprint);
+        return { publicKey: m.device.text, fingerprint: m.device.fingerprint, role: m.role, addedBy: m.addedBy, ...(warning !== undefined && { warning }) };
+      })
       .sort((a, b) => (a.fingerprint < b.fingerprint ? -1 : 1));
   }
 
@@ -430,7 +449,7 @@ export class PointTrust {
   /** After pinning: redeems a code or passphrase if not a member yet, records the join, and loads the keys. */
   async #join(options: JoinOptions): Promise<void> {
     await this.refresh();
-    if (this.removed()) throw this.#removedError();
+    if (this.removed()) throw this.removedError();
     if (!this.role()) {
       if (options.shareCode !== undefined) await this.#redeemCode(options.shareCode);
       else if (options.passphrase !== undefined) await this.#redeemPassphrase(options.passphrase);
@@ -559,7 +578,7 @@ export class PointTrust {
   }
 
   #assertAdmin(what: string): void {
-    if (this.removed()) throw this.#removedError();
+    if (this.removed()) throw this.removedError();
     const role = this.role();
     if (role !== "admin") throw new HearthError("FORBIDDEN", `only admins ${what} at sync point ${this.#url()}; this device is ${role ? `a ${role}` : "not a member"}`);
   }
@@ -569,7 +588,8 @@ export class PointTrust {
     return `${r.valid.size}/${r.members.size}/${r.removed.size}/${this.#keys.size}/${r.current?.key ?? "-"}`;
   }
 
-  #removedError(): HearthError {
+  /** The error of a device that was removed here. */
+  removedError(): HearthError {
     return new HearthError("REMOVED", `this device was removed from sync point ${this.#url()}: it reads nothing written since, and its writes are refused. A member can invite a new identity of it.`);
   }
 

@@ -220,22 +220,22 @@ export class HostileSyncPoint {
   }
 
   /**
-   * Hides every bundle and announcement stored since `since` (a listing
-   * taken earlier with {@link names}) from `client` only: a consistent
-   * split view, in which that client sees an older history that looks
-   * complete.
+   * Hides every bundle and announcement (and membership entry, with
+   * `entries`) stored since `since` (a listing taken earlier with
+   * {@link names}) from `client` only: a consistent split view, in which
+   * that client sees an older history that looks complete.
    */
-  async hideNewFrom(client: string, since: ReadonlySet<string>): Promise<AttackReport> {
+  async hideNewFrom(client: string, since: ReadonlySet<string>, entries = false): Promise<AttackReport> {
     const hidden = this.#hidden.get(client) ?? new Set<string>();
-    const names = (await this.names()).filter((n) => !since.has(n));
+    const names = (await this.names(entries)).filter((n) => !since.has(n));
     for (const name of names) hidden.add(name);
     this.#hidden.set(client, hidden);
     return { attack: `hideNewFrom(${client})`, names };
   }
 
-  /** Every bundle and announcement stored now. */
-  async names(): Promise<string[]> {
-    return [...(await this.#store.list("bundle/")), ...(await this.#store.list("head/"))];
+  /** Every bundle and announcement stored now (and membership entry, with `entries`). */
+  async names(entries = false): Promise<string[]> {
+    return [...(await this.#store.list("bundle/")), ...(await this.#store.list("head/")), ...(entries ? await this.#store.list(ENTRY_PREFIX) : [])];
   }
 
   /** Malformed names, bodies that are not what their names say, an oversized body. */

@@ -14,9 +14,13 @@
  * 1. **Authority is judged in the author's own view.** An entry is valid
  *    when its author held the role it needs in the state made of the valid
  *    entries in its causal past: `admin` for add, remove, role, key, code
- *    and pass; membership for join; a redeem needs a valid code or passphrase grant in its past
- *    (its proof checked, the code unexpired by the redeemer's clock, the
- *    code redeemed once: the first redeem in log order wins).
+ *    and pass; membership for join; a redeem needs a valid code or
+ *    passphrase grant in its past, still open there (a code redeemed once
+ *    is closed to every redeem that saw that), its proof checked, the code
+ *    unexpired by the redeemer's clock. Two redeems of one code that did
+ *    not see each other both count (see `contested`): refusing either
+ *    would take back a membership, and the writes, that its device was
+ *    already told it had.
  * 2. **Removal wins.** Once a device is removed by a valid removal, every
  *    entry it wrote that is not in that removal's causal past is invalid
  *    (concurrent entries included: a removed admin's concurrent adds do
@@ -37,8 +41,13 @@
  *    qualifies, an admin rotates. Deleting or restoring entries cannot
  *    choose it: what a device has seen, it keeps.
  *
- * Writes are judged by {@link MembershipLog.writerAt} and the removals'
- * cutoffs (the data heads the remover had seen): see the sync engine.
+ * Writes are judged by {@link MembershipLog.roleAt}, the role the author
+ * held at the position it declared, in the resolution of that position's
+ * own past: a past never changes, so a write accepted once is accepted by
+ * every replica at any later time. What a later-known removal or demotion
+ * takes back goes through the cutoffs (the data heads the remover had
+ * seen), the same way on every replica: see the sync engine. A device whose
+ * `add` (or promotion) fell under rule 2 gets its adder's cutoff too.
  *
  * Portable.
  *
@@ -122,7 +131,23 @@ export interface Resolution {
   readonly grants: ReadonlyMap<string, AccessGrant>;
   /** Heads of the complete part of the log (what a new entry names as parents). */
   readonly heads: readonly CID[];
+  /** Share codes redeemed by more than one device that did not see each other's redeem: every redeemer stands; an admin should check them. */
+  readonly contested: readonly ContestedCode[];
 }
+
+/** A share code two or more devices redeemed concurrently. */
+export interface ContestedCode {
+  /** The code's grant entry. */
+  readonly code: CID;
+  /** The devices whose redeems count, in log order. */
+  readonly redeemers: readonly DeviceFingerprint[];
+}
+
+/** What rule 2 overruled: each entry, why, and the removal or demotion that did it. */
+type Overruled = Map<string, { readonly reason: string; readonly cut: string }>;
+
+/** Position resolutions kept for `roleAt` (write statements name few distinct positions). */
+const POSITION_CACHE = 64;
 
 /** What an entry needs its author to be. */
 const NEEDS_ADMIN = new Set(["add", "remove", "role", "key", "code", "pass"]);
@@ -133,6 +158,8 @@ export class MembershipLog {
   readonly #checks: GrantChecks;
   readonly #entries = new Map<string, Entry>();
   #resolution: Resolution | undefined;
+  /** Resolutions of log positions (`roleAt`), by their sorted heads; cleared with {@link #resolution}. */
+  readonly #positions = new Map<string, ReplayState>();
   /** Causal pasts (ancestor CIDs) of complete entries, for the current entry set. */
   #pasts = new Map<string, Set<string>>();
   #order: Entry[] = [];
@@ -159,13 +186,17 @@ export class MembershipLog {
       this.#entries.set(key, entry);
       added++;
     }
-    if (added > 0) this.#resolution = undefined;
+    if (added > 0) {
+      this.#resolution = undefined;
+      this.#positions.clear();
+    }
     return added;
   }
 
   /** Drops the cached resolution (the checks' answers changed). */
   invalidate(): void {
     this.#resolution = undefined;
+    this.#positions.clear();
   }
 
   /** True when the log holds entry `cid`. */
@@ -205,16 +236,24 @@ export class MembershipLog {
    * position names entries this log does not hold (yet).
    */
   roleAt(heads: readonly CID[], device: DeviceFingerprint): Role | undefined {
-    const resolution = this.resolve();
-    const within = new Set<string>();
-    for (const head of heads) {
-      const key = head.toString();
-      const past = this.#pasts.get(key);
-      if (!past) return undefined;
-      within.add(key);
-      for (const p of past) within.add(p);
+    this.resolve(); // orders the entries and computes their pasts
+    const id = heads.map(String).sort().join(",");
+    let state = this.#positions.get(id);
+    if (!state) {
+      const within = new Set<string>();
+      for (const head of heads) {
+        const key = head.toString();
+        const past = this.#pasts.get(key);
+        if (!past) return undefined;
+        within.add(key);
+        for (const p of past) within.add(p);
+      }
+      // Resolved on its own: entries outside this past (a later removal) never change it.
+      const { valid } = this.#validate(within);
+      state = this.#replay((e) => valid.has(e));
+      if (this.#positions.size >= POSITION_CACHE) this.#positions.delete(this.#positions.keys().next().value as string);
+      this.#positions.set(id, state);
     }
-    const state = this.#replay((e) => within.has(e) && resolution.valid.has(e));
     if (state.removed.has(device)) return undefined;
     return state.members.get(device)?.role;
   }
@@ -237,24 +276,10 @@ export class MembershipLog {
     }
     if (!founding || !this.#pasts.has(founding.cid.toString())) return this.#empty(refusedReasons);
 
-    // Rule 2 excludes entries; excluding some can make others invalid
-    // under rule 1; repeat until nothing more falls.
-    const excluded = new Map<string, string>();
-    let valid = new Set<string>();
-    for (let round = 0; round < this.#order.length + 2; round++) {
-      valid = this.#authorized(excluded, refusedReasons);
-      const fallen = this.#overruled(valid);
-      let grew = false;
-      for (const [cid, reason] of fallen) {
-        if (excluded.has(cid)) continue;
-        excluded.set(cid, reason);
-        grew = true;
-      }
-      if (!grew) break;
-    }
-    for (const cid of valid) if (excluded.has(cid)) valid.delete(cid);
-    for (const [cid, reason] of excluded) refusedReasons.set(cid, reason);
+    const { valid, excluded, reasons } = this.#validate();
+    for (const [cid, reason] of reasons) refusedReasons.set(cid, reason);
     const state = this.#replay((cid) => valid.has(cid));
+    this.#impliedCutoffs(state, excluded);
     const refused = [...refusedReasons].filter(([cid]) => !valid.has(cid)).map(([cid, reason]) => ({ entry: this.#entries.get(cid)!.cid, reason }));
     // A redeem that did not count (a code used twice) still unwrapped the code's keys, if its
     // proof shows its author knew the secret: those keys are held outside the membership.
@@ -279,29 +304,81 @@ export class MembershipLog {
       current: eligible[0],
       grants: state.grants,
       heads: this.#heads(),
+      contested: this.#contested(valid),
     };
   }
 
-  /** Rule 1 for every complete entry, in order, skipping `excluded`; records why the others fail. */
-  #authorized(excluded: ReadonlyMap<string, string>, reasons: Map<string, string>): Set<string> {
+  /**
+   * Rules 1 and 2 over the complete entries (only those in `within`, when
+   * given: the resolution of one position's past). Rule 2 excludes entries;
+   * excluding some can make others invalid under rule 1; repeated until
+   * nothing more falls.
+   */
+  #validate(within?: ReadonlySet<string>): { valid: Set<string>; excluded: Overruled; reasons: Map<string, string> } {
+    const reasons = new Map<string, string>();
+    const excluded: Overruled = new Map();
+    let valid = new Set<string>();
+    for (let round = 0; round < this.#order.length + 2; round++) {
+      valid = this.#authorized(excluded, reasons, within);
+      let grew = false;
+      for (const [cid, fall] of this.#overruled(valid)) {
+        if (excluded.has(cid)) continue;
+        excluded.set(cid, fall);
+        grew = true;
+      }
+      if (!grew) break;
+    }
+    for (const cid of valid) if (excluded.has(cid)) valid.delete(cid);
+    for (const [cid, { reason }] of excluded) reasons.set(cid, reason);
+    return { valid, excluded, reasons };
+  }
+
+  /** Rule 1 for every complete entry (in `within`, if given), in order, skipping `excluded`; records why the others fail. */
+  #authorized(excluded: ReadonlyMap<string, unknown>, reasons: Map<string, string>, within: ReadonlySet<string> | undefined): Set<string> {
     const valid = new Set<string>();
-    /** Share codes redeemed by an earlier valid entry in log order: a code works once, also against concurrent redeems. */
-    const redeemed = new Set<string>();
     for (const entry of this.#order) {
       const key = entry.cid.toString();
-      if (excluded.has(key)) continue;
-      const past = this.#pasts.get(key)!;
-      let why = this.#denial(entry, past, valid);
-      const code = entry.op.kind === "redeem" && this.#entries.get(entry.op.grant.toString())?.op.kind === "code" ? entry.op.grant.toString() : undefined;
-      if (why === undefined && code !== undefined && redeemed.has(code)) why = "the share code was already used";
-      if (why === undefined) {
-        valid.add(key);
-        if (code !== undefined) redeemed.add(code);
-      } else {
-        reasons.set(key, why);
-      }
+      if (excluded.has(key) || (within !== undefined && !within.has(key))) continue;
+      const why = this.#denial(entry, this.#pasts.get(key)!, valid);
+      if (why === undefined) valid.add(key);
+      else reasons.set(key, why);
     }
     return valid;
+  }
+
+  /**
+   * A device made a member (or a writer or admin) only by entries rule 2
+   * overruled gets the cutoff of the removal or demotion that overruled
+   * them: its writes the remover had not seen are taken back like those of
+   * the removed device itself. (One step: a device added by such a device
+   * in turn keeps its writes; see docs/security.md.)
+   */
+  #impliedCutoffs(state: ReplayState, excluded: Overruled): void {
+    for (const [cid, { cut }] of excluded) {
+      const { op } = this.#entries.get(cid)!;
+      const device = op.kind === "add" ? op.member.fingerprint : op.kind === "role" && op.role !== "reader" ? op.member : undefined;
+      if (device === undefined || state.removed.has(device)) continue;
+      const role = state.members.get(device)?.role;
+      if (role === "admin" || role === "writer") continue; // it holds the right by another entry
+      const cutEntry = this.#entries.get(cut)!;
+      const heads = cutEntry.op.kind === "remove" || cutEntry.op.kind === "role" ? cutEntry.op.cutoff : [];
+      const known = state.cutoffs.get(device) ?? [];
+      if (known.some((c) => c.entry.equals(cutEntry.cid))) continue;
+      state.cutoffs.set(device, [...known, { entry: cutEntry.cid, role: undefined, heads }]);
+    }
+  }
+
+  /** Share codes with more than one valid redeem. */
+  #contested(valid: ReadonlySet<string>): ContestedCode[] {
+    const byCode = new Map<string, DeviceFingerprint[]>();
+    for (const entry of this.#order) {
+      if (entry.op.kind !== "redeem" || !valid.has(entry.cid.toString())) continue;
+      if (this.#entries.get(entry.op.grant.toString())?.op.kind !== "code") continue;
+      const list = byCode.get(entry.op.grant.toString()) ?? [];
+      list.push(entry.author.fingerprint);
+      byCode.set(entry.op.grant.toString(), list);
+    }
+    return [...byCode].filter(([, redeemers]) => redeemers.length > 1).map(([code, redeemers]) => ({ code: this.#entries.get(code)!.cid, redeemers }));
   }
 
   /** Why `entry` is not authorized in its own view (`undefined`: it is). */
@@ -329,8 +406,8 @@ export class MembershipLog {
   }
 
   /** Rule 2 over the authorized entries: what the removals and demotions overrule. */
-  #overruled(valid: ReadonlySet<string>): Map<string, string> {
-    const fallen = new Map<string, string>();
+  #overruled(valid: ReadonlySet<string>): Overruled {
+    const fallen: Overruled = new Map();
     const cuts: Array<{ device: DeviceFingerprint; entry: string; role: Role | undefined }> = [];
     for (const cid of valid) {
       const { op } = this.#entries.get(cid)!;
@@ -346,8 +423,8 @@ export class MembershipLog {
         if (this.#pasts.get(cut.entry)!.has(cid)) continue; // the cut saw it: it stands
         if (this.#pasts.get(cid)!.has(cut.entry)) continue; // written after the cut: rule 1 judged it
         const needsAdmin = NEEDS_ADMIN.has(entry.op.kind);
-        if (cut.role === undefined) fallen.set(cid, "written concurrently with its author's removal");
-        else if (needsAdmin && cut.role !== "admin") fallen.set(cid, "written concurrently with its author's demotion");
+        if (cut.role === undefined) fallen.set(cid, { reason: "written concurrently with its author's removal", cut: cut.entry });
+        else if (needsAdmin && cut.role !== "admin") fallen.set(cid, { reason: "written concurrently with its author's demotion", cut: cut.entry });
       }
     }
     return fallen;
@@ -407,6 +484,7 @@ export class MembershipLog {
       current: undefined,
       grants: new Map(),
       heads: [],
+      contested: [],
     };
   }
 }
