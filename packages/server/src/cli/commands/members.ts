@@ -12,7 +12,9 @@ const HELP = `Usage: hearth members <ledger> --remote <url> [--json] [--store <u
 
 Lists the members of the sync point <url>, as its signed membership log says: one
 line per device with its fingerprint, its role and the fingerprint of the admin who
-added it (itself for the founder and for devices that joined by code or passphrase).
+added it (itself for the founder and for devices that joined by code or passphrase),
+and a warning under a device that needs a look (one share code redeemed by two
+devices that did not see each other: remove the one you did not give it to).
 This device must be a member.
 
   hearth members todos --remote "http://127.0.0.1:8787/todos?token=htk_…"
@@ -56,7 +58,10 @@ export const members: Command = {
       if (values.json) {
         io.stdout(`${JSON.stringify(list)}\n`);
       } else {
-        for (const m of list) io.stdout(`${m.fingerprint}  ${m.role.padEnd(6)}  added by ${m.addedBy === m.fingerprint ? "itself" : m.addedBy}${m.fingerprint === me ? "  (this device)" : ""}\n`);
+        for (const m of list) {
+          io.stdout(`${m.fingerprint}  ${m.role.padEnd(6)}  added by ${m.addedBy === m.fingerprint ? "itself" : m.addedBy}${m.fingerprint === me ? "  (this device)" : ""}\n`);
+          if (m.warning !== undefined) io.stdout(`  warning: ${m.warning}\n`);
+        }
       }
       return EXIT.OK;
     } finally {
