@@ -213,6 +213,9 @@ export function describeTrustAcrossProcesses(title: string, setting: ProcessTrus
       await b.put({ _id: "b-after" });
       await expectReplicaCode(b.synced(), "REMOVED");
       await endsWith(b, { role: "removed", code: "REMOVED" });
+      // What it wrote stays on it, acknowledged: the removal takes nothing from its own ledger.
+      expect(await b.get("b-after")).toMatchObject({ _id: "b-after" });
+      expect(await b.get("b-before")).toMatchObject({ _id: "b-before" });
 
       // The others go on (C learns of the removal too), and nothing of B's arrives, not even refused.
       await c.put({ _id: "c-after" });
