@@ -6,46 +6,14 @@
  * SIGKILLed right after acknowledging writes they had not pushed, which
  * must push them once restarted. Every wait has a deadline; nothing sleeps.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bundleForNode } from "./helpers/bundle.js";
+import { describe, expect, it } from "vitest";
 import { eventually } from "./helpers/eventually.js";
-import { ReplicaProcess, type ReplicaDump } from "./helpers/replica-process.js";
+import { useFileReplicas } from "./helpers/file-replicas.js";
+import type { ReplicaDump, ReplicaProcess } from "./helpers/replica-process.js";
 
-let root = "";
-let script = "";
-let counter = 0;
-const running = new Set<ReplicaProcess>();
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "hearth-sync-process-"));
-  script = join(root, "sync-replica.mjs");
-  await bundleForNode(new URL("./fixtures/sync-replica.ts", import.meta.url), script);
-});
-
-afterEach(async () => {
-  await Promise.all([...running].map((p) => p.stop()));
-  running.clear();
-});
-
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-/** A fresh directory for one test's replicas, and the URL of its shared sync point directory. */
-function setting(): { dir: string; url: string } {
-  const dir = join(root, `t${counter++}`);
-  return { dir, url: pathToFileURL(join(dir, "sync-point")).href };
-}
-
-async function start(dir: string, name: string): Promise<ReplicaProcess> {
-  const replica = await ReplicaProcess.start(script, dir, name);
-  running.add(replica);
-  return replica;
-}
+const fleet = useFileReplicas("sync-process");
+const setting = (): { dir: string; url: string } => fleet.point();
+const start = (dir: string, name: string): Promise<ReplicaProcess> => fleet.start(dir, name);
 
 /** `member` (attached) invites `joiner`'s device, which then attaches. */
 async function admit(member: ReplicaProcess, joiner: ReplicaProcess, url: string): Promise<void> {

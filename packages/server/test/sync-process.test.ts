@@ -8,56 +8,14 @@
  * scenarios and five processes writing at once (puts, bulks, deletes, ids
  * written by all of them). Every wait has a deadline; nothing sleeps.
  */
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eventually } from "../../core/test/helpers/eventually.js";
-import { bundleCli, runCli, startServeProcess, type CliProcess } from "./helpers/cli.js";
-import { withDeadline } from "./helpers/deadline.js";
-import { bundleReplica, ReplicaProcess, type ReplicaDump } from "./helpers/replica.js";
-import { cleanup, tempDir, uniqueLedger } from "./helpers/server.js";
+import type { ReplicaDump, ReplicaProcess } from "./helpers/replica.js";
+import { useServeWithReplicas } from "./helpers/serve-replicas.js";
 
-let root = "";
-let cli = "";
-let script = "";
-let data = "";
-let server: { proc: CliProcess; url: string } | undefined;
-let counter = 0;
-const running = new Set<ReplicaProcess>();
-
-beforeAll(async () => {
-  root = tempDir("hearth-server-sync-process-");
-  data = join(root, "data");
-  [cli, script] = await Promise.all([bundleCli(root), bundleReplica(root)]);
-  server = await startServeProcess(cli, ["--data", data, "--port", "0"]);
-});
-
-afterEach(async () => {
-  await Promise.all([...running].map((p) => p.stop()));
-  running.clear();
-});
-
-afterAll(async () => {
-  if (server) {
-    // A clean stop (SIGTERM) as an operator would; SIGKILL only if it hangs.
-    server.proc.child.kill("SIGTERM");
-    await withDeadline(server.proc.exited, 10_000, "hearth serve to stop").catch(() => server!.proc.child.kill("SIGKILL"));
-  }
-  await cleanup();
-});
-
-/** A fresh directory for one test's replicas, and the server URL (with a new read-write token) of a ledger of its own. */
-async function setting(): Promise<{ dir: string; url: string }> {
-  const ledger = uniqueLedger("sp");
-  const minted = await runCli(cli, ["token", "create", "--ledger", ledger, "--rights", "rw", "--data", data]);
-  expect(minted.code, minted.stderr).toBe(0);
-  return { dir: join(root, `t${counter++}`), url: `${server!.url}/${ledger}?token=${minted.stdout.trim()}` };
-}
-
-async function start(dir: string, name: string): Promise<ReplicaProcess> {
-  const replica = await ReplicaProcess.start(script, dir, name);
-  running.add(replica);
-  return replica;
-}
+const serve = useServeWithReplicas("sync-process", "sp");
+const setting = (): Promise<{ dir: string; url: string }> => serve.point();
+const start = (dir: string, name: string): Promise<ReplicaProcess> => serve.start(dir, name);
 
 /** `member` (attached) invites `joiner`'s device, which then attaches. */
 async function admit(member: ReplicaProcess, joiner: ReplicaProcess, url: string): Promise<void> {
