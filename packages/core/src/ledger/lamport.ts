@@ -18,27 +18,34 @@ import type { CID } from "multiformats/cid";
 import { HearthError } from "../errors.js";
 import type { EventBlock } from "../crdt/event.js";
 
-/** Recently applied lamports kept in memory: a merged event's parents are almost always among them. */
-const RECENT_LIMIT = 8192;
+/** Slots of recently applied lamports kept in memory (a power of two): a merged event's parents are almost always among them. */
+const RECENT_SLOTS = 8192;
 
-/** Lamports of applied events, from memory or, for older ones, from the event log. */
+/**
+ * Lamports of applied events, from memory or, for older ones, from the
+ * event log. Memory is a direct-mapped table of {@link RECENT_SLOTS} slots,
+ * indexed by the last bytes of each CID's digest: remembering a write is
+ * two array stores (no CID text, no map upkeep on the write path), and a
+ * slot another event took over only sends that lookup to the log.
+ */
 export class LamportBook {
-  readonly #recent = new Map<string, number>();
+  readonly #cids: Array<CID | undefined> = new Array<CID | undefined>(RECENT_SLOTS);
+  readonly #lamports = new Float64Array(RECENT_SLOTS);
 
   /** @param lookup - the lamport of an applied event older than what is kept, `undefined` if it is not applied */
   constructor(private readonly lookup: (cid: CID) => Promise<number | undefined>) {}
 
   /** Notes that `event` was applied. */
   remember(event: EventBlock): void {
-    const key = event.cid.toString();
-    this.#recent.delete(key);
-    this.#recent.set(key, event.value.l);
-    if (this.#recent.size > RECENT_LIMIT) this.#recent.delete(this.#recent.keys().next().value as string);
+    const slot = slotOf(event.cid);
+    this.#cids[slot] = event.cid;
+    this.#lamports[slot] = event.value.l;
   }
 
   /** The lamport of applied event `cid`; `undefined` if it is not applied. */
   async of(cid: CID): Promise<number | undefined> {
-    return this.#recent.get(cid.toString()) ?? this.lookup(cid);
+    const slot = slotOf(cid);
+    return this.#cids[slot]?.equals(cid) === true ? this.#lamports[slot] : this.lookup(cid);
   }
 
   /**
@@ -60,4 +67,10 @@ export class LamportBook {
         `Its writer is faulty or hostile; the event (and whatever builds on it) was not merged`,
     );
   }
+}
+
+/** The slot of `cid`: the last bytes of its digest (uniformly random), masked. */
+function slotOf(cid: CID): number {
+  const digest = cid.multihash.digest;
+  return ((digest[digest.length - 2]! << 8) | digest[digest.length - 1]!) & (RECENT_SLOTS - 1);
 }

@@ -490,7 +490,8 @@ export class Ledger {
     this.#events.remember(first, events);
     const changed: Array<[string, Register]> = [];
     for (const event of events) {
-      const isInert = inert.has(event.cid.toString());
+      // (A local commit has no inert events: no CID text on the write path.)
+      const isInert = inert.size > 0 && inert.has(event.cid.toString());
       changed.push(...(await this.#state.apply(event, isInert)));
       if (isInert) this.#inert.add(event.cid.toString());
       this.#lamports.remember(event);
