@@ -173,6 +173,21 @@ describe("attacks, one at a time", () => {
     await expectClean(g);
   });
 
+  it("a removed insider's announcement whose bundle the point withholds: its inlined writes are refused, and members still reach idle", async () => {
+    const g = await group(3);
+    await retrying(async () => g.attachments[0]!.remove((await g.dbs[2]!.device()).publicKey));
+    for (const a of g.attachments.slice(0, 2)) await a.synced(SYNCED);
+    const report = await g.point.insider(await openMemoryKeyring(peers!.locations("r2").keyring), false);
+    const bundle = report.names.find((n) => n.startsWith("bundle/"))!;
+    await g.point.view("operator").delete(bundle);
+    for (const a of g.attachments.slice(0, 2)) {
+      await a.synced(SYNCED);
+      expect(a.status()).toMatchObject({ state: "idle", behind: 0 });
+      expect(a.status().rejected).toBeGreaterThan(0);
+    }
+    await expectCode(g.dbs[1]!.get("target"), "NOT_FOUND");
+  });
+
   it("garbage under every prefix is rejected and counted; sync goes on", async () => {
     const g = await group(2);
     await g.point.garbage();

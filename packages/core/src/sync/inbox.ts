@@ -190,7 +190,7 @@ export class Inbox {
       candidates = listed;
     }
     const fresh = [...candidates].filter((n) => !announcements.has(n) && !this.#rejected.has(n));
-    const inline = new Map<string, BundleContent>();
+    const inline = this.#inline;
     await forEachLimit(fresh, FETCH_CONCURRENCY, async (name) => {
       const bytes = hints.get(name) ?? (await remote.get(name));
       if (bytes === undefined) return; // collected meanwhile; a newer one covers it
@@ -203,6 +203,7 @@ export class Inbox {
     for (const [, value] of announcements.entries()) for (const b of value.bundles) if (this.#wants(b)) wanted.add(b);
     if (!this.#fullScanDone) await this.#scanBundles(wanted);
     await this.#fetchAndMerge(wanted, inline);
+    for (const bundle of [...this.#inline.keys(), ...this.#inlineRefused.keys()]) if (!this.#wants(bundle)) this.#forgetInline(bundle);
     const unknown = await this.#unknownHeads();
     this.#behind = unknown.size;
     const stillUnknown = [...unknown].some((h) => this.#unknownBefore.has(h));
@@ -233,6 +234,21 @@ export class Inbox {
     this.#fullScanDone = true;
   }
 
+  /**
+   * Content inlined in announcements, by bundle, kept until the bundle is
+   * merged or refused: a pull that fails part-way (or content that waits
+   * for its parents) must not leave the next pull with only the bundle to
+   * fetch, which the sync point may withhold.
+   */
+  readonly #inline = new Map<string, BundleContent>();
+  /** Inlined content that was refused, by bundle: final if the bundle itself is not served. */
+  readonly #inlineRefused = new Map<string, { readonly error: HearthError; readonly events: readonly string[] }>();
+
+  #forgetInline(bundle: string): void {
+    this.#inline.delete(bundle);
+    this.#inlineRefused.delete(bundle);
+  }
+
   #wants(bundle: string): boolean {
     return !this.#seen.has(bundle) && !this.#held.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle) && !this.#waitingTrust.has(bundle);
   }
@@ -249,12 +265,22 @@ export class Inbox {
     const fetched = new Map<string, CID[]>();
     await forEachLimit([...names], FETCH_CONCURRENCY, async (name) => {
       let accepted = inline.has(name) ? await this.#judged(name, inline.get(name)!, true) : undefined;
+      if (accepted) this.#inline.delete(name);
       if (!accepted) {
         const bytes = await this.#deps.remote.get(name);
+        const refusal = this.#inlineRefused.get(name);
+        if (bytes === undefined && refusal) {
+          // Its announced content was refused, and the point serves nothing else under its name.
+          for (const cid of refusal.events) this.#refusedEvents.add(cid);
+          this.#forgetInline(name);
+          this.#reject(name, refusal.error);
+          return;
+        }
         if (bytes === undefined) {
           this.#absent.add(name); // named by an announcement but not served: the writer pushes it again
           return;
         }
+        this.#forgetInline(name);
         this.#absent.delete(name);
         const content = await this.#verified(name, () => openBundle(this.#deps.seal, name, bytes));
         if (!content) return;
@@ -312,6 +338,15 @@ export class Inbox {
    */
   async #judged(name: string, content: BundleContent, quiet: boolean): Promise<{ events: EventBlock[]; inert: string[] } | undefined> {
     const step = <T>(work: () => Promise<T>): Promise<T | undefined> => (quiet ? work().catch(() => undefined) : this.#verified(name, work));
+    const refuse = (events: readonly EventBlock[], error: HearthError): undefined => {
+      if (quiet) {
+        this.#inlineRefused.set(name, { error, events: events.map((e) => e.cid.toString()) });
+      } else {
+        for (const e of events) this.#refusedEvents.add(e.cid.toString());
+        this.#reject(name, error);
+      }
+      return undefined;
+    };
     const events = await step(() => Promise.all(content.events.map((e) => readEventBytes(e))));
     const statements = events && (await step(() => Promise.all(content.statements.map((s) => this.#statement(s)))));
     if (!events || !statements) return undefined;
@@ -321,21 +356,11 @@ export class Inbox {
       const author = toHex(event.value.a);
       const statement = statements.find((s) => s.author.fingerprint === author && s.events.some((c) => c.equals(event.cid)));
       if (!statement) {
-        if (!quiet) {
-          for (const e of events) this.#refusedEvents.add(e.cid.toString());
-          this.#reject(name, new HearthError("INTEGRITY", `${name} at ${this.#deps.remote.url} holds event ${event.cid} without a statement signed by its author; nothing of it was merged`));
-        }
-        return undefined;
+        return refuse(events, new HearthError("INTEGRITY", `${name} at ${this.#deps.remote.url} holds event ${event.cid} without a statement signed by its author; nothing of it was merged`));
       }
       let verdict = verdicts.get(statement);
       if (!verdict) verdicts.set(statement, (verdict = await this.#deps.trust.judge(statement)));
-      if (verdict.kind === "refuse") {
-        if (!quiet) {
-          for (const e of events) this.#refusedEvents.add(e.cid.toString());
-          this.#reject(name, verdict.error);
-        }
-        return undefined;
-      }
+      if (verdict.kind === "refuse") return refuse(events, verdict.error);
       if (verdict.kind === "wait") {
         this.#waitingTrust.set(name, verdict.reason);
         this.#deps.logger("wait", { bundle: name, reason: verdict.reason });
