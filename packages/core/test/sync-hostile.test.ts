@@ -188,6 +188,21 @@ describe("attacks, one at a time", () => {
     await expectCode(g.dbs[1]!.get("target"), "NOT_FOUND");
   });
 
+  it("a removed insider announces a bundle it never stores (too big to inline): members do not wait for it", async () => {
+    const g = await group(3);
+    await retrying(async () => g.attachments[0]!.remove((await g.dbs[2]!.device()).publicKey));
+    for (const a of g.attachments.slice(0, 2)) await a.synced(SYNCED);
+    const report = await g.point.insider(await openMemoryKeyring(peers!.locations("r2").keyring), true, 5_000);
+    await g.point.view("operator").delete(report.names.find((n) => n.startsWith("bundle/"))!);
+    await g.dbs[1]!.put({ _id: "still-flowing" });
+    for (const a of g.attachments.slice(0, 2)) {
+      await a.synced(SYNCED);
+      await eventually(() => expect(a.status()).toMatchObject({ state: "idle", behind: 0 }));
+      expect(a.status().error?.code).not.toBe("WITHHELD");
+    }
+    expect(await g.dbs[0]!.get("still-flowing")).toEqual({ _id: "still-flowing" });
+  });
+
   it("garbage under every prefix is rejected and counted; sync goes on", async () => {
     const g = await group(2);
     await g.point.garbage();

@@ -24,6 +24,8 @@ export interface KnownAnnouncement {
   readonly bundles: readonly string[];
   /** Pushed by this attachment. */
   readonly own: boolean;
+  /** The device whose signed statement names its heads (its writer). */
+  readonly author: string;
   /** When it was first accepted here (ms since epoch). */
   readonly firstSeen: number;
 }
@@ -38,9 +40,9 @@ export class AnnouncementBook {
   }
 
   /** Remembers an announcement read or pushed. */
-  add(name: string, heads: readonly CID[], bundles: readonly string[], own: boolean): void {
+  add(name: string, heads: readonly CID[], bundles: readonly string[], own: boolean, author: string): void {
     const previous = this.#known.get(name);
-    this.#known.set(name, { heads, bundles, own: own || previous?.own === true, firstSeen: previous?.firstSeen ?? Date.now() });
+    this.#known.set(name, { heads, bundles, own: own || previous?.own === true, author, firstSeen: previous?.firstSeen ?? Date.now() });
   }
 
   /** Forgets an announcement that is gone from the remote. */

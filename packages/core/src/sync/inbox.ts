@@ -32,9 +32,10 @@
  */
 import type { CID } from "multiformats/cid";
 import { HearthError, isHearthError } from "../errors.js";
-import { readEventBytes, type EventBlock } from "../crdt/event.js";
+import { compareCids, readEventBytes, type EventBlock } from "../crdt/event.js";
 import { toHex } from "../crypto/encoding.js";
 import type { Remote, RemoteChange } from "../remote/types.js";
+import type { DeviceFingerprint } from "../trust/device.js";
 import { openStatement, type Statement } from "../trust/statement.js";
 import type { AnnouncementBook } from "./announcements.js";
 import { forEachLimit } from "./concurrency.js";
@@ -42,7 +43,7 @@ import { BUNDLE_PREFIX, HEAD_PREFIX, seenBundleKey, type PointMeta } from "./lay
 import type { SyncLogger } from "./logger.js";
 import type { PointTrust } from "./point-trust.js";
 import type { ReplicaPort } from "./port.js";
-import { openAnnouncement, openBundle, type BundleContent, type SealContext } from "./protocol.js";
+import { openAnnouncement, openBundle, type Announcement, type BundleContent, type SealContext } from "./protocol.js";
 
 /** Remote reads in flight at once during a pull. */
 const FETCH_CONCURRENCY = 8;
@@ -195,8 +196,9 @@ export class Inbox {
       const bytes = hints.get(name) ?? (await remote.get(name));
       if (bytes === undefined) return; // collected meanwhile; a newer one covers it
       const value = await this.#verified(name, () => openAnnouncement(this.#deps.seal, name, bytes));
-      if (!value) return;
-      announcements.add(name, value.heads, value.bundles, false);
+      const author = value && (await this.#verified(name, () => this.#announcer(name, value)));
+      if (!value || !author) return;
+      announcements.add(name, value.heads, value.bundles, false, author);
       if (value.inline && this.#wants(value.bundles[0]!)) inline.set(value.bundles[0]!, value.inline);
     });
     const wanted = new Set<string>();
@@ -417,10 +419,31 @@ export class Inbox {
     this.#deps.onRejected(name, err);
   }
 
-  /** Announced heads not applied here, less those refused (never to be applied: not "behind"). */
+  /**
+   * The device that announced `value`: the author of a valid statement,
+   * for this point, naming exactly its heads.
+   * @throws HearthError `INTEGRITY` if no statement vouches for it
+   */
+  async #announcer(name: string, value: Announcement): Promise<string> {
+    const heads = [...value.heads].sort(compareCids);
+    for (const bytes of value.statements) {
+      const statement = await this.#statement(bytes);
+      if (!statement.point.equals(this.#deps.trust.point)) continue;
+      if (statement.heads.length === heads.length && statement.heads.every((h, i) => h.equals(heads[i]!))) return statement.author.fingerprint;
+    }
+    throw new HearthError("INTEGRITY", `${name} at ${this.#deps.remote.url} announces heads no statement of its writer names; it was ignored`);
+  }
+
+  /**
+   * Announced heads not applied here, less those refused (never to be
+   * applied: not "behind"), and less those announced by devices since
+   * removed (a removed device may announce what it never stores).
+   */
   async #unknownHeads(): Promise<Set<string>> {
     const unknown = new Set<string>();
+    const removed = this.#deps.trust.resolution().removed;
     for (const [, value] of this.#deps.announcements.entries()) {
+      if (removed.has(value.author as DeviceFingerprint)) continue;
       for (const h of value.heads) if (!this.#refusedEvents.has(h.toString()) && !(await this.#known(h))) unknown.add(h.toString());
     }
     return unknown;

@@ -138,7 +138,9 @@ export class Outbox {
       if (mine.length === 0) continue;
       this.#assertMayWrite(mine.length);
       const statement = await signStatement(
-        trust.point, trust.me, this.#deps.identity.signingKey, trust.anchor(), mine.map((e) => e.cid), port.signer,
+        { point: trust.point, author: trust.me, anchor: trust.anchor(), events: mine.map((e) => e.cid), heads },
+        this.#deps.identity.signingKey,
+        port.signer,
       );
       const content: BundleContent = { events: mine.map((e) => e.bytes), statements: [statement.bytes] };
       const bundle = await sealBundle(this.#deps.seal, trust.writeKey(), content);
@@ -149,6 +151,7 @@ export class Outbox {
     }
     let announced: string | undefined;
     if (last) {
+      // The last bundle's statement (which names these heads) vouches for the announcement.
       const head = await sealAnnouncement(this.#deps.seal, trust.writeKey(), heads, bundles, last.content);
       if (remote.putAll && last.bytes.length + head.bytes.length <= MAX_BATCH_BYTES) {
         await remote.putAll([[last.name, last.bytes], [head.name, head.bytes]]);
@@ -157,7 +160,7 @@ export class Outbox {
         await remote.put(head.name, head.bytes);
       }
       announced = head.name;
-      this.#deps.announcements.add(head.name, heads, bundles, true);
+      this.#deps.announcements.add(head.name, heads, bundles, true, trust.me.fingerprint);
     }
     this.#pushedThrough = count;
     await this.#deps.meta.write([["pushed", new TextEncoder().encode(String(count))], ...covers]);

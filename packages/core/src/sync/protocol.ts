@@ -6,8 +6,9 @@
  *   the SHA-256 CID (raw codec) of the *ciphertext*, so anyone — the sync
  *   server included — can verify a bundle without the key.
  * - `head/<cid>`: a sealed, immutable announcement: the writer's heads at
- *   push time and the bundles it just stored (a small push's events ride
- *   along inline, so a watcher that receives the announcement with its
+ *   push time, the bundles it just stored, and the signed write statement
+ *   of the last of them, which names those heads (so readers know who
+ *   announced them); a small push's events ride along inline so a watcher that receives the announcement with its
  *   change notification merges them with no further request). Readers
  *   take the union of all announcements; none is ever overwritten, so no
  *   writer can hide another's heads (Fireproof's single overwritten meta
@@ -47,7 +48,7 @@ import { BUNDLE_PREFIX, HEAD_PREFIX } from "./layout.js";
 export { BUNDLE_PREFIX, HEAD_PREFIX } from "./layout.js";
 
 const BUNDLE_AAD = new TextEncoder().encode("hearth/bundle/v3");
-const HEAD_AAD = new TextEncoder().encode("hearth/head/v3");
+const HEAD_AAD = new TextEncoder().encode("hearth/head/v4");
 /** Bytes of the frame length in front of a padded plaintext. */
 const LENGTH_BYTES = 4;
 /** Every sealed plaintext is at least this long: small writes all look alike. */
@@ -85,6 +86,8 @@ export interface Announcement {
   readonly heads: readonly CID[];
   /** Names of the bundles this push stored (`bundle/<cid>`). */
   readonly bundles: readonly string[];
+  /** The signed statements of its last bundle; the writer's names {@link heads} (checked by the reader). */
+  readonly statements: readonly Uint8Array[];
   /**
    * The content of the one bundle in `bundles`, repeated here when it is
    * small (see {@link INLINE_EVENT_BYTES}): a reader that got this
@@ -113,14 +116,15 @@ export async function sealBundle(ctx: SealContext, key: DataKey, content: Bundle
 }
 
 /**
- * Seals an announcement; returns its remote name and bytes. `content` (the
- * one bundle's) is inlined when there is one bundle and it is small enough.
+ * Seals an announcement; returns its remote name and bytes. `last` is the
+ * last bundle's content: its statements always go along, its events too
+ * when there is one bundle and they are small enough.
  */
 export async function sealAnnouncement(
-  ctx: SealContext, key: DataKey, heads: readonly CID[], bundles: readonly string[], content?: BundleContent,
+  ctx: SealContext, key: DataKey, heads: readonly CID[], bundles: readonly string[], last: BundleContent,
 ): Promise<{ name: string; bytes: Uint8Array }> {
-  const inline = bundles.length === 1 && content !== undefined && content.events.reduce((n, e) => n + e.length, 0) <= INLINE_EVENT_BYTES;
-  const value = inline ? { v: 2, h: heads, b: bundles, i: content.events, s: content.statements } : { v: 2, h: heads, b: bundles };
+  const inline = bundles.length === 1 && last.events.reduce((n, e) => n + e.length, 0) <= INLINE_EVENT_BYTES;
+  const value = inline ? { v: 2, h: heads, b: bundles, i: last.events, s: last.statements } : { v: 2, h: heads, b: bundles, s: last.statements };
   return sealNamed(ctx, key, HEAD_PREFIX, HEAD_AAD, dagCbor.encode(value));
 }
 
@@ -141,14 +145,16 @@ export async function openAnnouncement(ctx: SealContext, name: string, bytes: Ui
     value?.v !== 2 ||
     !Array.isArray(h) || !h.every((x) => CID.asCID(x) !== null) ||
     !Array.isArray(b) || !b.every((x) => typeof x === "string" && x.startsWith(BUNDLE_PREFIX)) ||
-    (i !== undefined && (b.length !== 1 || !isBytesList(i) || !isBytesList(s)))
+    !isBytesList(s) || s.length === 0 ||
+    (i !== undefined && (b.length !== 1 || !isBytesList(i)))
   ) {
     throw new HearthError("INTEGRITY", `${name} at ${ctx.pointUrl} is not a well-formed announcement (or one of an older Hearth); it was ignored`);
   }
   return {
     heads: h.map((x) => CID.asCID(x)!),
     bundles: b as string[],
-    ...(i !== undefined && { inline: { events: i as Uint8Array[], statements: s as Uint8Array[] } }),
+    statements: s,
+    ...(i !== undefined && { inline: { events: i as Uint8Array[], statements: s } }),
   };
 }
 

@@ -256,7 +256,7 @@ export class HostileSyncPoint {
   }
 
   /** Writes as the device whose keyring it holds (see the module docs); `backdate` picks the position before its removal. */
-  async insider(keyring: Keyring, backdate: boolean): Promise<AttackReport> {
+  async insider(keyring: Keyring, backdate: boolean, padBytes = 0): Promise<AttackReport> {
     const identity = await keyring.identity();
     const me = deviceOf(identity);
     const { log, point } = await this.#log();
@@ -268,7 +268,7 @@ export class HostileSyncPoint {
     if (!key) return { attack: "insider", names: [] };
     const removal = log.find((e) => e.op.kind === "remove" && e.op.member === me.fingerprint);
     const position = backdate && removal ? log.filter((e) => e !== removal && !removal.parents.some((p) => p.equals(e.cid)) && isAncestor(e, removal, log)) : log;
-    const names = await this.#sealedWrite(key, point, me, position.length > 0 ? position : log, me, identity);
+    const names = await this.#sealedWrite(key, point, me, position.length > 0 ? position : log, me, identity, 1, padBytes);
     return { attack: `insider(${backdate ? "backdated" : "current"})`, names };
   }
 
@@ -353,12 +353,13 @@ export class HostileSyncPoint {
 
   /** A bundle and an announcement sealed with `key`, setting a document, by `author` (claimed) under a statement `signer` signs. */
   async #sealedWrite(
-    key: DataKey, point: CID, signer: DevicePublic, log: readonly Entry[], author: DevicePublic = signer, as?: DeviceIdentity, lamport = 1,
+    key: DataKey, point: CID, signer: DevicePublic, log: readonly Entry[], author: DevicePublic = signer, as?: DeviceIdentity, lamport = 1, padBytes = 0,
   ): Promise<string[]> {
     const identity = as ?? (await this.#self()).identity;
     const seal: SealContext = { pointUrl: this.#store.url, keyFor: async () => key };
-    const event = await createEvent([], lamport, [{ i: "target", d: { [FORGED_MARK]: true, balance: 0 }, s: [] }], fromHex(author.fingerprint));
-    const statement = await signStatement(point, signer, identity.signingKey, heads(log), [event.cid], webCryptoSigner);
+    const body = { [FORGED_MARK]: true, balance: 0, ...(padBytes > 0 && { pad: "p".repeat(padBytes) }) };
+    const event = await createEvent([], lamport, [{ i: "target", d: body, s: [] }], fromHex(author.fingerprint));
+    const statement = await signStatement({ point, author: signer, anchor: heads(log), events: [event.cid], heads: [event.cid] }, identity.signingKey, webCryptoSigner);
     const content = { events: [event.bytes], statements: [statement.bytes] };
     const bundle = await sealBundle(seal, key, content);
     const head = await sealAnnouncement(seal, key, [event.cid], [bundle.name], content);
