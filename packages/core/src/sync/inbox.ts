@@ -36,7 +36,7 @@ import { compareCids, readEventBytes, type EventBlock } from "../crdt/event.js";
 import { toHex } from "../crypto/encoding.js";
 import type { Remote, RemoteChange } from "../remote/types.js";
 import type { DeviceFingerprint } from "../trust/device.js";
-import { openStatement, type Statement } from "../trust/statement.js";
+import { openStatement, statementId, type Statement } from "../trust/statement.js";
 import type { AnnouncementBook } from "./announcements.js";
 import { forEachLimit } from "./concurrency.js";
 import { BUNDLE_PREFIX, HEAD_PREFIX, seenBundleKey, type PointMeta } from "./layout.js";
@@ -380,11 +380,13 @@ export class Inbox {
     return { events, inert };
   }
 
+  /** Opens a statement, or returns the one already opened from the same bytes (a push's statement is met in its announcement and its bundle: one signature check). */
   async #statement(bytes: Uint8Array): Promise<Statement> {
-    const statement = await openStatement(bytes, this.#deps.port.signer);
-    const cached = this.#statements.get(statement.id);
+    const id = statementId(bytes);
+    const cached = this.#statements.get(id);
     if (cached) return cached;
-    this.#statements.set(statement.id, statement);
+    const statement = await openStatement(bytes, this.#deps.port.signer);
+    this.#statements.set(id, statement);
     if (this.#statements.size > STATEMENT_CACHE) this.#statements.delete(this.#statements.keys().next().value as string);
     return statement;
   }

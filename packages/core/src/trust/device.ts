@@ -20,7 +20,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { HearthError } from "../errors.js";
 import type { DeviceIdentity } from "../keyring/types.js";
-import { concatBytes, fromBase64Url, toBase64Url, toHex } from "../crypto/encoding.js";
+import { bytesEqual, concatBytes, fromBase64Url, toBase64Url, toHex } from "../crypto/encoding.js";
 
 /** Bytes of each raw public key. */
 const POINT_BYTES = 65;
@@ -44,13 +44,24 @@ export function deviceFromBytes(bytes: Uint8Array): DevicePublic {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 2 * POINT_BYTES || bytes[0] !== 4 || bytes[POINT_BYTES] !== 4) {
     throw new HearthError("INTEGRITY", "a device identity is not two uncompressed P-256 points");
   }
-  return {
+  const fingerprint = toHex(sha256(bytes).subarray(0, 16)) as DeviceFingerprint;
+  // Every statement names its author: decode each device once (its printable form costs more than the rest).
+  const known = decoded.get(fingerprint);
+  if (known && bytesEqual(known.agreementKey, bytes.subarray(0, POINT_BYTES)) && bytesEqual(known.verifyKey, bytes.subarray(POINT_BYTES))) return known;
+  const device: DevicePublic = Object.freeze({
     agreementKey: bytes.slice(0, POINT_BYTES),
     verifyKey: bytes.slice(POINT_BYTES),
-    fingerprint: toHex(sha256(bytes).subarray(0, 16)) as DeviceFingerprint,
+    fingerprint,
     text: toBase64Url(bytes),
-  };
+  });
+  if (decoded.size >= DECODED_CACHE) decoded.delete(decoded.keys().next().value as DeviceFingerprint);
+  decoded.set(fingerprint, device);
+  return device;
 }
+
+/** Devices decoded lately, by fingerprint (a sync point has few members). */
+const decoded = new Map<DeviceFingerprint, DevicePublic>();
+const DECODED_CACHE = 256;
 
 /** The raw bytes of `device` (`agreementKey ‖ verifyKey`). */
 export function deviceBytes(device: DevicePublic): Uint8Array {

@@ -73,7 +73,7 @@ export async function signStatement(body: StatementBody, signingKey: CryptoKey, 
   const encoded = dagCbor.encode({ v: 2, pt: point, a: deviceBytes(author), m: anchor, e: events, h: heads });
   const signature = await signer.sign(signingKey, concatBytes(DOMAIN, encoded));
   const bytes = dagCbor.encode({ b: encoded, s: signature });
-  return { point, author, anchor, events, heads, bytes, id: idOf(bytes) };
+  return { point, author, anchor, events, heads, bytes, id: statementId(bytes) };
 }
 
 /**
@@ -98,10 +98,11 @@ export async function openStatement(bytes: Uint8Array, signer: Signer): Promise<
   if (!(await signer.verify(author.verifyKey, outer.s, concatBytes(DOMAIN, outer.b)))) {
     throw new HearthError("INTEGRITY", "a write statement is not signed by the device it names; it was forged or altered, and its events were not merged");
   }
-  return { point, author, anchor, events, heads, bytes, id: idOf(bytes) };
+  return { point, author, anchor, events, heads, bytes, id: statementId(bytes) };
 }
 
-function idOf(bytes: Uint8Array): string {
+/** The short id (hex) of a statement's bytes: equal bytes, equal id. Computed without checking anything. */
+export function statementId(bytes: Uint8Array): string {
   return toHex(sha256(bytes).subarray(0, 16));
 }
 
