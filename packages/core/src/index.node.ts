@@ -15,7 +15,7 @@ export { openFileStore, fileUrlToDir, type FileStoreOptions, type FileByteStore 
 export { openFileKeyring } from "./keyring/file.js";
 export { hearthDir, directoryName, defaultStoreUrl, KEYRING_DIR } from "./platform/node.js";
 export { openFileRemote, type FileRemoteOptions } from "./remote/file.js";
-export { writeFileAtomic, createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./platform/durable-file.js";
+export { writeFileAtomic, createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./store/durable-file.js";
 
 /**
  * Opens (creating if needed) the ledger `name`.

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createAtomicFile, syncDirectory, TEMP_PREFIX, writeFileAtomic, writeTempFile } from "../src/platform/durable-file.js";
+import { createAtomicFile, syncDirectory, TEMP_PREFIX, writeFileAtomic, writeTempFile } from "../src/store/durable-file.js";
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));

@@ -17,7 +17,7 @@ import * as dagCbor from "@ipld/dag-cbor";
 import { blockDigest, encodeBlockNow, decodeBlock, type Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
 import type { DocBody } from "../doc/normalize.js";
-import { compareBytes } from "./register.js";
+import { compareBytes } from "../codec/block.js";
 
 /** Sets (`d` a body) or deletes (`d` null) one document. */
 export interface Op {

@@ -18,6 +18,7 @@
 import { CID } from "multiformats/cid";
 import type { DocBody } from "../doc/normalize.js";
 import type { Op } from "./event.js";
+import { compareBytes } from "../codec/block.js";
 
 /** One write to a document. */
 export interface Write {
@@ -59,13 +60,6 @@ export function liveEvents(current: Register | undefined): CID[] {
 /** Best first: higher lamport, then higher event CID bytes. */
 export function compareWrites(a: Write, b: Write): number {
   return b.l - a.l || compareBytes(b.e, a.e);
-}
-
-/** Lexicographic byte order. */
-export function compareBytes(x: Uint8Array, y: Uint8Array): number {
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
 }
 
 // Event references are copied into shared slabs: a register that kept the

@@ -35,7 +35,7 @@ import { assertFingerprint } from "../crypto/fingerprint.js";
 import { generateIdentityJwk, identityFromJwk, type IdentityJwk } from "../crypto/identity.js";
 import { generateSigningJwk, signingFromJwk, type SigningJwk, type SigningPair } from "../crypto/signing.js";
 import { HearthError, isHearthError } from "../errors.js";
-import { TEMP_PREFIX, writeFileAtomic } from "../platform/durable-file.js";
+import { TEMP_PREFIX, writeFileAtomic } from "../store/durable-file.js";
 import type { DataKey, DeviceIdentity, Fingerprint, KeyOptions, Keyring } from "./types.js";
 import {
   assertLabel, assertWrapArguments, assertWrapped, keyMissing, notShareable, shareableOption, unwrapRawKey, wrapRawKey,

@@ -31,7 +31,7 @@ import { dirname, join } from "node:path";
 import { HearthError } from "../errors.js";
 import { copyBytes } from "../store/memory.js";
 import { storageFailed } from "../store/file-io.js";
-import { syncDirectory, writeTempFile } from "../platform/durable-file.js";
+import { syncDirectory, writeTempFile } from "../store/durable-file.js";
 import { parseLocation } from "../url.js";
 import { DirectoryWatch, NAME_SEGMENT } from "./file-watch.js";
 import { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { HearthError } from "../errors.js";
-import { writeFileAtomic } from "../platform/durable-file.js";
+import { writeFileAtomic } from "./durable-file.js";
 
 const HOLDER_NAME = "HOLDER";
 const HOLDER_TEMP_PREFIX = `${HOLDER_NAME}.tmp-`;

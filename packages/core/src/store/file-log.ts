@@ -33,7 +33,7 @@ import {
   type RecordVisitor,
 } from "./file-format.js";
 import { closeFd, datasync, fullsync, readAtMost, readExact, writeAll } from "./file-io.js";
-import { syncDirectory } from "../platform/durable-file.js";
+import { syncDirectory } from "./durable-file.js";
 import { tryLockExclusive } from "./file-lock.js";
 
 /** Scan window: a 10 MB log is read in ten syscalls, and a reopen's peak memory stays low. */

@@ -29,7 +29,7 @@ import { CommitFile, currentBoot, requiredLogEnd, type CommitState } from "./fil
 import { isHolderTemp, lockedError, readHolder, recordHolder, type HolderRecord } from "./file-holder.js";
 import type { LogIndex } from "./file-index.js";
 import { datasync, storageFailed, writeAllSync } from "./file-io.js";
-import { syncDirectory } from "../platform/durable-file.js";
+import { syncDirectory } from "./durable-file.js";
 import { tryLockExclusive } from "./file-lock.js";
 import { LOG_MAGIC } from "./file-format.js";
 import { inspectLogDirectory, logFileName, LogFile, scanLog } from "./file-log.js";

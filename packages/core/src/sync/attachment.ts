@@ -26,7 +26,7 @@ import { HearthError } from "../errors.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import type { CID } from "multiformats/cid";
 import { concatBytes, fromHex, toBase32 } from "../crypto/encoding.js";
-import { compareBytes } from "../crdt/register.js";
+import { compareBytes } from "../codec/block.js";
 import type { DeviceIdentity } from "../keyring/types.js";
 import type { Remote } from "../remote/types.js";
 import type { Role } from "../trust/entry.js";
