@@ -389,3 +389,19 @@ function heads(log: readonly Entry[]): CID[] {
   const named = new Set(log.flatMap((e) => e.parents.map(String)));
   return log.filter((e) => !named.has(e.cid.toString())).map((e) => e.cid);
 }
+
+/**
+ * A hostile sync point over `store` (any Remote that holds its data):
+ * `hostileRemote(store).view("client")` is the Remote a replica attaches
+ * to; the returned point runs the attacks.
+ *
+ * @example
+ * ```ts
+ * const point = hostileRemote(await openMemoryRemote("memory://p"));
+ * const a = await db.attach(point.view("a"));
+ * await point.plantKey();
+ * ```
+ */
+export function hostileRemote(store: Remote, seed = 1): HostileSyncPoint {
+  return new HostileSyncPoint(store, seed);
+}

@@ -17,6 +17,6 @@ export { keyringConformance, type KeyringFactory } from "./keyring-suite.js";
 export { ledgerConformance, type LedgerFactory } from "./ledger-suite.js";
 export { remoteConformance, waitFor, type RemoteFactory } from "./remote-suite.js";
 export { faultyRemote, type FaultyRemote, type FaultyRemoteOptions, type FaultStats } from "./faulty-remote.js";
-export { HostileSyncPoint, FORGED_MARK, type AttackReport } from "./hostile-remote.js";
+export { HostileSyncPoint, hostileRemote, FORGED_MARK, type AttackReport } from "./hostile-remote.js";
 export { syncConformance, type SyncFactory, type SyncSession } from "./sync-suite.js";
 export { rng } from "./rng.js";
