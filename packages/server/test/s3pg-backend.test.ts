@@ -56,6 +56,7 @@ function asRemote(objects: ObjectBackend, name: string): Remote {
     get: async (n) => (open(), objects.get(name, n)),
     list: async (p) => (open(), objects.list(name, p)),
     delete: async (n) => (open(), objects.delete(name, n)),
+    ...(objects.putAll && { putAll: async (entries: readonly (readonly [string, Uint8Array])[]) => (open(), objects.putAll!(name, entries)) }),
     close: async () => {
       closed = true;
     },
@@ -100,6 +101,16 @@ describe("s3pg objects", () => {
     // "%" is no name character: refused, never a wildcard.
     expect(await codeOf(two.objects.list(l, "key/%"))).toBe("INVALID_ARGUMENT");
     expect(await codeOf(two.objects.put(l, "key/%", bytes("x")))).toBe("INVALID_ARGUMENT");
+  });
+
+  it("putAll stores bundles in S3 and the rest in one statement, in order, visible to the other instance; a bad name stores nothing", async () => {
+    const l = ledger("batch");
+    await one.objects.putAll!(l, [["bundle/b1", bytes("b1")], ["head/h1", bytes("h1")], ["head/h2", bytes("h2")], ["bundle/b2", bytes("b2")], ["head/h1", bytes("h1 again")]]);
+    expect(await two.objects.list(l, "")).toEqual(["bundle/b1", "bundle/b2", "head/h1", "head/h2"]);
+    expect(await two.objects.get(l, "head/h1")).toEqual(bytes("h1 again"));
+    expect(await two.objects.get(l, "bundle/b2")).toEqual(bytes("b2"));
+    expect(await codeOf(one.objects.putAll!(l, [["head/ok", bytes("x")], ["../bad", bytes("y")]]))).toBe("INVALID_ARGUMENT");
+    expect(await two.objects.get(l, "head/ok")).toBeUndefined();
   });
 
   it("keeps ledgers apart and refuses malformed ledger names", async () => {

@@ -54,6 +54,44 @@ export class S3PgObjects implements ObjectBackend {
     );
   }
 
+  /**
+   * Stores `entries` in order: each run of bundles goes to S3 one after the
+   * other, each run of other names into the table in one statement (all of
+   * a run visible at once, never before the entries before it). A push's
+   * batch, its last bundle then its announcement, costs one S3 put and one
+   * INSERT.
+   */
+  async putAll(ledger: string, entries: readonly (readonly [string, Uint8Array])[]): Promise<void> {
+    for (const [name] of entries) this.check(ledger, name);
+    let run: Array<readonly [string, Uint8Array]> = [];
+    const flush = async (): Promise<void> => {
+      if (run.length === 0) return;
+      // One row per name (a later entry replaces an earlier one, as it would one put at a time).
+      const rows = [...new Map(run.map(([name, bytes]) => [name, bytes])).entries()];
+      run = [];
+      const values: unknown[] = [ledger];
+      const tuples = rows.map(([name, bytes], i) => {
+        values.push(name, Buffer.from(bytes));
+        return `($1, $${2 * i + 2}, $${2 * i + 3})`;
+      });
+      await this.query(
+        `cannot store ${rows.map(([n]) => n).join(", ")} of ledger ${ledger}`,
+        `INSERT INTO ${this.table} (ledger, name, value) VALUES ${tuples.join(", ")}
+         ON CONFLICT (ledger, name) DO UPDATE SET value = EXCLUDED.value, created_at = now()`,
+        values,
+      );
+    };
+    for (const entry of entries) {
+      if (entry[0].startsWith(BUNDLES)) {
+        await flush();
+        await this.bundles(ledger).put(entry[0], entry[1]);
+      } else {
+        run.push(entry);
+      }
+    }
+    await flush();
+  }
+
   async get(ledger: string, name: string): Promise<Uint8Array | undefined> {
     this.check(ledger, name);
     if (name.startsWith(BUNDLES)) return this.bundles(ledger).get(name);
