@@ -39,5 +39,6 @@ export async function openBackend(options: BackendOptions): Promise<Backend> {
     }
     return openS3PgBackend({ s3: options.s3, postgres: options.postgres, ...(options.schema !== undefined && { schema: options.schema }) });
   }
+  if (options.schema !== undefined) throw new HearthError("INVALID_ARGUMENT", "--schema names a PostgreSQL schema: it goes with --s3 and --postgres");
   return openFsBackend(options.data ?? DEFAULT_DATA_DIR, { ...(options.fsync !== undefined && { fsync: options.fsync }) });
 }

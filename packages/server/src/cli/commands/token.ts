@@ -143,7 +143,7 @@ function rightsOf(value: string | undefined): Rights {
   throw new UsageError(value === undefined ? "--rights is required (read or rw)" : `--rights must be read or rw, got ${JSON.stringify(value)}`, CREATE_HELP);
 }
 
-async function withBackend(values: { data?: string; s3?: string; postgres?: string }, fn: (backend: Backend) => Promise<number>): Promise<number> {
+async function withBackend(values: { data?: string; s3?: string; postgres?: string; schema?: string }, fn: (backend: Backend) => Promise<number>): Promise<number> {
   const backend = await openBackend(backendOptions(values));
   try {
     return await fn(backend);
