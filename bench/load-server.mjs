@@ -19,9 +19,9 @@ export function hearthCli() {
 }
 
 /** Runs `node <cli> ...args` to completion within `timeoutMs`; resolves stdout, rejects with stderr. */
-export function runCli(args, timeoutMs = 20_000) {
+export function runCli(args, timeoutMs = 20_000, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [hearthCli(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [hearthCli(), ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (c) => (out += c));
@@ -35,14 +35,18 @@ export function runCli(args, timeoutMs = 20_000) {
   });
 }
 
-/** Mints one read-write token per ledger with `hearth token create`, a few at a time. */
-export async function createTokens(dataDir, ledgers, concurrency = 4) {
+/**
+ * Mints one read-write token per ledger with `hearth token create`, a few at
+ * a time, on the backend `backendArgs` names (`["--data", dir]`, or the S3 +
+ * PostgreSQL flags), with `env` added to the CLI's environment.
+ */
+export async function createTokens(backendArgs, ledgers, { env = {}, concurrency = 4 } = {}) {
   const tokens = {};
   let next = 0;
   const worker = async () => {
     while (next < ledgers.length) {
       const ledger = ledgers[next++];
-      tokens[ledger] = (await runCli(["token", "create", "--ledger", ledger, "--rights", "rw", "--data", dataDir])).trim();
+      tokens[ledger] = (await runCli(["token", "create", "--ledger", ledger, "--rights", "rw", ...backendArgs], 20_000, env)).trim();
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -50,23 +54,24 @@ export async function createTokens(dataDir, ledgers, concurrency = 4) {
 }
 
 /**
- * Starts `hearth serve --data <dataDir> --port 0`; resolves once it printed
+ * Starts `hearth serve <backendArgs> --port 0`; resolves once it printed
  * its URL. `profDir` turns on `--cpu-prof` (written when it exits cleanly).
  * A `variant` other than the default (fsync, log) runs bench/load-serve.mjs
  * instead: a diagnostic, the same server without fsync or logs.
  * @returns {Promise<{ url: string, pid: number, logFile: string, stop(timeoutMs?: number): Promise<string>, kill(): void, stderr(): string }>}
  */
-export async function startServer({ dataDir, logFile, profDir, variant = {}, timeoutMs = 20_000 }) {
+export async function startServer({ backendArgs, env = {}, logFile, profDir, variant = {}, timeoutMs = 20_000 }) {
   const { fsync = true, log = true } = variant;
   const logFd = openSync(logFile, "w");
   const execArgv = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
   // The real CLI unless a diagnostic variant asks for what it does not expose.
   const command =
     fsync && log
-      ? [hearthCli(), "serve", "--data", dataDir, "--port", "0", "--host", "127.0.0.1"]
-      : [path.join(ROOT, "bench/load-serve.mjs"), "--data", dataDir, ...[["--fsync", fsync], ["--log", log]].flatMap(([flag, on]) => [flag, on ? "1" : "0"])];
+      ? [hearthCli(), "serve", ...backendArgs, "--port", "0", "--host", "127.0.0.1"]
+      : [path.join(ROOT, "bench/load-serve.mjs"), ...backendArgs, ...[["--fsync", fsync], ["--log", log]].flatMap(([flag, on]) => [flag, on ? "1" : "0"])];
   const child = spawn(process.execPath, [...execArgv, ...command], {
     stdio: ["ignore", logFd, "pipe"],
+    env: { ...process.env, ...env },
   });
   closeSync(logFd);
   let stderr = "";
@@ -160,19 +165,23 @@ export function sampleMemory(pid, everyMs = 250) {
 }
 
 /**
- * Reads the server's request log: per kind of request (method, and the
+ * Reads the servers' request logs (one file, or one per instance, read as
+ * one): per kind of request (method, and the
  * object kind: bundle, head, key, list) answered within `window` (wall
  * clock ms), how many and their duration percentiles (ms, as the server
  * measured them: from request to response close); all requests; warnings
  * and errors.
  */
-export async function summarizeLog(logFile, window = { from: -Infinity, to: Infinity }) {
-  let text;
-  try {
-    text = await readFile(logFile, "utf8");
-  } catch {
-    return { kinds: {}, problems: [] };
+export async function summarizeLog(logFiles, window = { from: -Infinity, to: Infinity }) {
+  let text = "";
+  for (const logFile of [logFiles].flat()) {
+    try {
+      text += await readFile(logFile, "utf8");
+    } catch {
+      // a server that never started wrote nothing
+    }
   }
+  if (text === "") return { kinds: {}, problems: [] };
   const byKind = new Map();
   const problems = [];
   let watchSessions = 0;

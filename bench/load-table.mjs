@@ -14,7 +14,7 @@ function serverLabel({ fsync, log }) {
 /** Rows of the main table: [label, (run) => cell]. */
 const ROWS = [
   ["clients × ledgers, workers", (r) => `${r.config.clients} × ${r.config.ledgers}, ${r.config.workers}`],
-  ["server", (r) => serverLabel(r.config.server)],
+  ["server", (r) => `${serverLabel(r.config.server)}${r.config.instances > 1 ? ` × ${r.config.instances} instances` : ""}, ${r.config.backend === "s3pg" ? "S3 + PostgreSQL" : "filesystem"}`],
   ["writes/s per client (offered total)", (r) => `${fmt(r.config.rate, 2)} (${int(r.config.rate * r.config.clients)}/s)`],
   ["acknowledged writes (per s)", (r) => r.writes && `${int(r.writes.acked)} (${fmt(r.writes.perSecond)}/s)`],
   ["deliveries seen / expected", (r) => r.deliveries && `${int(r.deliveries.seen)} / ${int(r.deliveries.expected)}`],
@@ -27,8 +27,8 @@ const ROWS = [
   ["settle after writing (synced × 2)", (r) => r.settle && `${int(r.settle.ms)} ms`],
   ["acked writes missing on a client", (r) => r.verify && `${int(r.verify.missing)}${r.verify.missing === 0 ? " (none)" : ""}`],
   ["ledgers whose clients' roots differ", (r) => r.verify && `${int(r.verify.rootsDiffer)}${r.verify.extraRounds ? ` (${r.verify.extraRounds} extra sync rounds)` : ""}`],
-  ["server RSS idle → peak (VmHWM)", (r) => r.server && `${mb(r.server.rssIdleKb)} → ${mb(r.server.hwmKb)}`],
-  ["server CPU while writing (% of a core)", (r) => r.cpu && `${fmt(r.cpu.serverPct, 0)} %`],
+  ["server RSS idle → peak (VmHWM; first instance)", (r) => r.server && `${mb(r.server.rssIdleKb)} → ${mb(r.server.hwmKb)}`],
+  ["server CPU while writing (% of a core, all instances)", (r) => r.cpu && `${fmt(r.cpu.serverPct, 0)} %`],
   ["client workers CPU (% of a core, sum)", (r) => r.cpu && `${fmt(r.cpu.workersPct, 0)} %`],
   ["machine busy (% of all cores)", (r) => r.cpu && `${fmt(r.cpu.machinePct, 0)} % of ${r.cpu.cores}`],
   ["rest: other jobs, kernel (% of a core)", (r) => r.cpu && `${fmt(r.cpu.othersPct, 0)} %`],

@@ -109,12 +109,14 @@ const handlers = {
     return { keys, clockOffsetMs: clockOffset() };
   },
 
-  /** Attaches the given clients to `<url>/<ledger>?token=…` (with their invitations, if invited). */
-  async attach({ indexes, url, tokens, invitations = {} }) {
+  /** Attaches the given clients to `<url>/<ledger>?token=…`, a ledger's members alternating over the instances (`urls[rank mod n]`) (with their invitations, if invited). */
+  async attach({ indexes, urls, tokens, invitations = {} }) {
     await Promise.all(
       indexes.map(async (index) => {
         const c = clients.get(index);
         const invitation = invitations[index];
+        // Clients spread over the server instances (a ledger's members meet across instances).
+        const url = urls[c.rank % urls.length];
         c.attachment = await c.db.attach(`${url}/${c.ledger}?token=${encodeURIComponent(tokens[c.ledger])}`, invitation ? { invitation } : {});
         // Nothing left to push (pending 0) after a write resolved means that write's announcement is stored at the server.
         c.attachment.on("status", (status) => {

@@ -12,6 +12,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { clearTimeout, setTimeout } from "node:timers";
 import { fileURLToPath } from "node:url";
+import { startS3Pg } from "./load-s3pg.mjs";
 import { createTokens, machineCpu, procCpuMs, procMemory, sampleMemory, startServer, summarizeLog } from "./load-server.mjs";
 import { startPool } from "./load-pool.mjs";
 import { concat, perSecond, round, summarize } from "./load-stats.mjs";
@@ -47,15 +48,21 @@ function readConfig() {
       fsync: process.env.LOAD_SERVER_FSYNC !== "0",
       log: process.env.LOAD_SERVER_LOG !== "0",
     },
+    // Where the objects live: the filesystem backend (one instance), or S3 + PostgreSQL (several instances, clients spread over them).
+    backend: process.env.LOAD_BACKEND || "fs",
     keep: process.env.LOAD_KEEP === "1",
     out: process.env.LOAD_OUT || path.join(BENCH_DIR, ".data", "load-last.json"),
   };
+  if (config.backend !== "fs" && config.backend !== "s3pg") throw new TypeError(`LOAD_BACKEND must be fs or s3pg, got ${JSON.stringify(config.backend)}`);
+  config.instances = numberFromEnv("LOAD_INSTANCES", config.backend === "s3pg" ? 2 : 1, { min: 1, integer: true });
+  if (config.backend === "fs" && config.instances !== 1) throw new TypeError("LOAD_INSTANCES > 1 needs LOAD_BACKEND=s3pg: the filesystem backend's notifications stay inside one process");
+  if (config.backend === "s3pg" && (!config.server.fsync || !config.server.log)) throw new TypeError("LOAD_SERVER_FSYNC/LOAD_SERVER_LOG variants run the filesystem backend only");
   if (config.clients < config.ledgers * 2) throw new TypeError(`LOAD_CLIENTS (${config.clients}) must be at least 2 × LOAD_LEDGERS (${config.ledgers}): a ledger needs a writer and a reader`);
   return { config, rates };
 }
 
 /** Everything started, so an exit for any reason ends it. */
-const live = { pools: new Set(), servers: new Set() };
+const live = { pools: new Set(), servers: new Set(), storages: new Set() };
 function killEverything() {
   for (const pool of live.pools) pool.kill();
   for (const server of live.servers) server.kill();
@@ -89,6 +96,8 @@ async function runOnce(config, progress) {
     mkdirSync(profDir, { recursive: true });
   }
   let server;
+  let servers = [];
+  let storage;
   let pool;
   let memory;
   const phase = async (name, fn) => {
@@ -102,10 +111,21 @@ async function runOnce(config, progress) {
   };
   try {
     const { names, specs } = assign(config);
-    const dataDir = path.join(dir, "data");
-    const tokens = await phase("tokens", () => createTokens(dataDir, names));
-    server = await phase("server start", () => startServer({ dataDir, logFile: path.join(dir, "server.log"), profDir, variant: config.server }));
-    live.servers.add(server);
+    storage = config.backend === "s3pg" ? await phase("s3 + postgres", () => startS3Pg()) : { serveArgs: ["--data", path.join(dir, "data")], env: {}, describe: "filesystem", stop: async () => {} };
+    live.storages.add(storage);
+    result.backend = { kind: config.backend, describe: storage.describe, instances: config.instances };
+    const tokens = await phase("tokens", () => createTokens(storage.serveArgs, names, { env: storage.env }));
+    servers = await phase("server start", () =>
+      Promise.all(
+        Array.from({ length: config.instances }, (_, i) =>
+          startServer({ backendArgs: storage.serveArgs, env: storage.env, logFile: path.join(dir, `server-${i}.log`), profDir, variant: config.server }),
+        ),
+      ),
+    );
+    for (const s of servers) live.servers.add(s);
+    // The first instance stands for the server in RSS, profile and stderr figures; CPU is summed over all.
+    server = servers[0];
+    const urls = servers.map((s) => s.url);
     memory = sampleMemory(server.pid);
     pool = await phase("workers start", () => startPool(config.workers, { profDir, timeoutMs: config.setupTimeoutMs }));
     live.pools.add(pool);
@@ -116,7 +136,7 @@ async function runOnce(config, progress) {
     const keys = Object.assign({}, ...opened.map((o) => o.keys));
     result.clockOffsetsMs = opened.map((o) => round(o.clockOffsetMs, 3));
     const creators = specs.filter((s) => s.rank === 0);
-    await phase("attach creators", () => pool.all("attach", config.setupTimeoutMs, (w) => ({ indexes: mine(w).filter((s) => s.rank === 0).map((s) => s.index), url: server.url, tokens })));
+    await phase("attach creators", () => pool.all("attach", config.setupTimeoutMs, (w) => ({ indexes: mine(w).filter((s) => s.rank === 0).map((s) => s.index), urls, tokens })));
     const invited = await phase("invite", () =>
       pool.all("invite", config.setupTimeoutMs, (w) => ({
         invites: Object.fromEntries(
@@ -128,7 +148,7 @@ async function runOnce(config, progress) {
     );
     const invitations = Object.assign({}, ...invited.map((i) => i.invitations));
     await phase("attach members", () =>
-      pool.all("attach", config.setupTimeoutMs, (w) => ({ indexes: mine(w).filter((s) => s.rank > 0).map((s) => s.index), url: server.url, tokens, invitations })),
+      pool.all("attach", config.setupTimeoutMs, (w) => ({ indexes: mine(w).filter((s) => s.rank > 0).map((s) => s.index), urls, tokens, invitations })),
     );
     const setupSynced = await phase("synced before writing", () => pool.all("synced", config.settleTimeoutMs + 10_000, () => ({ timeoutMs: config.settleTimeoutMs })));
     for (const s of setupSynced) result.errors.push(...s.failures.map((f) => `set-up synced: ${f}`));
@@ -139,7 +159,7 @@ async function runOnce(config, progress) {
     const windowMs = config.seconds * 1000;
     result.window = { from: startAt, to: startAt + windowMs };
     const edges = {};
-    const snap = () => ({ at: performance.now(), server: procCpuMs(server.pid), machine: machineCpu(), self: process.cpuUsage() });
+    const snap = () => ({ at: performance.now(), server: servers.reduce((ms, s) => ms + procCpuMs(s.pid), 0), machine: machineCpu(), self: process.cpuUsage() });
     const t1 = setTimeout(() => (edges.start = snap()), startAt - Date.now());
     const t2 = setTimeout(() => (edges.end = snap()), startAt - Date.now() + windowMs);
     const written = await phase("write", () =>
@@ -269,11 +289,11 @@ async function runOnce(config, progress) {
   } finally {
     memory?.stop();
     pool?.kill();
-    if (server) {
-      result.serverExit = await server.stop();
-      live.servers.delete(server);
-      // The request mix of the writing window (the log's timestamps are when each answer was sent).
-      const requests = await summarizeLog(server.logFile, result.window ?? undefined);
+    if (servers.length > 0) {
+      result.serverExit = (await Promise.all(servers.map((s) => s.stop()))).join(", ");
+      for (const s of servers) live.servers.delete(s);
+      // The request mix of the writing window, over every instance (the log's timestamps are when each answer was sent).
+      const requests = await summarizeLog(servers.map((s) => s.logFile), result.window ?? undefined);
       result.server = { ...result.server, requests };
       if (result.writes && result.window) {
         result.server.requestsPerSecond = round(requests.inWindow / config.seconds, 0);
@@ -281,6 +301,10 @@ async function runOnce(config, progress) {
       }
     }
     if (pool) live.pools.delete(pool);
+    if (storage) {
+      await storage.stop().catch((err) => result.errors.push(`storage stop: ${errorText(err)}`));
+      live.storages.delete(storage);
+    }
     if (profDir) {
       const serverPid = server ? `.${server.pid}.` : undefined;
       result.profiles = readdirSync(profDir).map((f) => {
