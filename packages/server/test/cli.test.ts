@@ -113,8 +113,10 @@ describe("token create / list / revoke", () => {
     const data = tempDir();
     const { stdout } = await hearth("token", "create", "--ledger", "l", "--rights", "read", "--data", data);
     const { readdirSync, readFileSync, statSync } = await import("node:fs");
-    const files = readdirSync(`${data}/tokens`);
+    const files = readdirSync(`${data}/tokens`).filter((f) => f.endsWith(".json"));
     expect(files).toHaveLength(1);
+    expect(readdirSync(`${data}/tokens/by-ledger`).sort()).toEqual([".complete", "l"]); // the ledger index: empty markers
+    expect(statSync(`${data}/tokens/by-ledger`).mode & 0o077).toBe(0);
     const text = readFileSync(`${data}/tokens/${files[0]}`, "utf8");
     expect(text).not.toContain(stdout.trim().slice(22));
     expect(statSync(`${data}/tokens/${files[0]}`).mode & 0o077).toBe(0);
