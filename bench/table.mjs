@@ -102,13 +102,14 @@ export function buildTable(results, storages) {
 }
 
 /**
- * Lays out a table as aligned text: the first two columns (storage,
- * measurement) left-aligned, the numbers right-aligned.
+ * Lays out a table as aligned text: the first `leftColumns` columns (by
+ * default two: storage, measurement) left-aligned, the numbers right-aligned.
  * @param {string[]} header
  * @param {string[][]} lines
+ * @param {number} [leftColumns]
  */
-export function renderColumns(header, lines) {
+export function renderColumns(header, lines, leftColumns = 2) {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cols) => cols.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  const fmt = (cols) => cols.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   return [fmt(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(fmt)].join("\n");
 }
