@@ -18,6 +18,7 @@
  */
 export { HearthError, isHearthError, ERROR_CODES, type HearthErrorCode } from "./errors.js";
 export { Ledger } from "./ledger/ledger.js";
+export { DEFAULT_CACHE_BYTES } from "./ledger/node-cache.js";
 export type { MapFn, EmitFn } from "./ledger/indexes.js";
 export type * from "./ledger/types.js";
 export type { JsonValue } from "./doc/normalize.js";

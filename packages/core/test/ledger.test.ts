@@ -611,3 +611,25 @@ describe("lifecycle and storage", () => {
     await expect(reads).rejects.toMatchObject({ code: "INTEGRITY" });
   });
 });
+
+describe("cacheBytes", () => {
+  it("refuses a budget that is not a whole number of bytes with INVALID_ARGUMENT", async () => {
+    for (const cacheBytes of [-1, 1.5, Number.NaN, "64MB" as never]) {
+      await expect(open("budget", { store: "memory://budget-bad", keyring: "memory://budget-bad-keys", cacheBytes })).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+      });
+    }
+  });
+
+  it("a ledger with no node cache at all reads everything from its store, correctly, after reopening", async () => {
+    const options = { store: `file://${dir}/nocache`, keyring: `file://${dir}/keyring`, cacheBytes: 0 };
+    const db = await open("nocache", options);
+    await db.bulk(Array.from({ length: 3000 }, (_, i) => ({ _id: `doc-${String(i).padStart(5, "0")}`, i, even: i % 2 === 0 })));
+    await db.close();
+    const again = await open("nocache", options);
+    opened.push(again);
+    expect((await again.get("doc-01234"))?.i).toBe(1234);
+    expect((await again.allDocs()).rows).toHaveLength(3000);
+    expect((await again.query("even", { key: true })).rows).toHaveLength(1500);
+  });
+});

@@ -58,10 +58,10 @@ export function encodeBlockNow<T>(value: T): Block<T> | Promise<Block<T>> {
 }
 
 /**
- * Decodes `bytes` that claim to be block `cid`.
- * @throws HearthError `INTEGRITY` if the bytes do not hash to `cid` or are not valid dag-cbor.
+ * Checks that `bytes` are block `cid` (a dag-cbor/sha-256 block hashing to it), without decoding them.
+ * @throws HearthError `INTEGRITY` if they are not.
  */
-export async function decodeBlock<T>(cid: CID, bytes: Uint8Array): Promise<Block<T>> {
+export async function verifyBlockBytes(cid: CID, bytes: Uint8Array): Promise<void> {
   if (cid.code !== dagCbor.code || cid.multihash.code !== sha256.code) {
     throw new HearthError("INTEGRITY", `block ${cid} is not a dag-cbor/sha-256 block; it cannot be Hearth data`);
   }
@@ -72,6 +72,14 @@ export async function decodeBlock<T>(cid: CID, bytes: Uint8Array): Promise<Block
       `block ${cid} does not match its content address: the stored bytes were altered or truncated; restore the store from a replica or backup`,
     );
   }
+}
+
+/**
+ * Decodes `bytes` that claim to be block `cid`.
+ * @throws HearthError `INTEGRITY` if the bytes do not hash to `cid` or are not valid dag-cbor.
+ */
+export async function decodeBlock<T>(cid: CID, bytes: Uint8Array): Promise<Block<T>> {
+  await verifyBlockBytes(cid, bytes);
   let value: T;
   try {
     value = decodeDagCbor<T>(bytes);

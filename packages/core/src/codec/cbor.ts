@@ -352,9 +352,85 @@ function read(depth: number): unknown {
   }
 }
 
+/**
+ * The end offset of the one dag-cbor item starting at `offset` in `bytes`,
+ * found by reading heads only (no strings, objects or CIDs are built): what
+ * lets a tree leaf be indexed without decoding its values.
+ * @throws Error if the item is not canonical dag-cbor of the shapes
+ *   {@link decodeDagCbor} reads on its fast path, or runs past the end
+ */
+export function skipDagCbor(bytes: Uint8Array, offset: number): number {
+  input = bytes;
+  inputView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  at = offset;
+  try {
+    skip(0);
+    if (at > bytes.length) throw GENERIC;
+    return at;
+  } catch (err) {
+    if (err === GENERIC || err instanceof RangeError) throw new Error(`not a canonical dag-cbor item at offset ${offset}`);
+    throw err;
+  } finally {
+    input = EMPTY;
+  }
+}
+
+function skip(depth: number): void {
+  const first = inputView.getUint8(at++);
+  switch (first >> 5) {
+    case 0:
+    case 1:
+      argument(first);
+      return;
+    case 2:
+    case 3: {
+      const length = argument(first);
+      if (at + length > input.length) throw GENERIC;
+      at += length;
+      return;
+    }
+    case 4:
+    case 5: {
+      if (depth > MAX_DEPTH) throw GENERIC;
+      const items = argument(first) * (first >> 5 === 5 ? 2 : 1);
+      if (items > input.length - at) throw GENERIC;
+      for (let i = 0; i < items; i++) skip(depth + 1);
+      return;
+    }
+    case 6: {
+      if (first !== 0xd8 || inputView.getUint8(at++) !== 42) throw GENERIC;
+      const head = inputView.getUint8(at++);
+      if (head >> 5 !== 2) throw GENERIC;
+      const length = argument(head);
+      if (length < 2 || at + length > input.length) throw GENERIC;
+      at += length;
+      return;
+    }
+    default:
+      if (first === 0xf4 || first === 0xf5 || first === 0xf6) return;
+      if (first === 0xfb) {
+        at += 8;
+        return;
+      }
+      throw GENERIC;
+  }
+}
+
+/** Strings up to this long are built by hand when ASCII: cheaper than a TextDecoder call. */
+const SHORT_TEXT = 32;
+
 function readText(length: number): string {
   const end = at + length;
   if (end > input.length) throw GENERIC;
+  if (length <= SHORT_TEXT) {
+    let i = at;
+    while (i < end && input[i]! < 0x80) i++;
+    if (i === end) {
+      const text = String.fromCharCode.apply(null, input.subarray(at, end) as unknown as number[]);
+      at = end;
+      return text;
+    }
+  }
   // Fatal: invalid UTF-8 goes to the generic decoder, which decides what it means.
   const text = strictUtf8.decode(input.subarray(at, end));
   at = end;

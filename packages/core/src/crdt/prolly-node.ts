@@ -31,6 +31,16 @@ export interface TreeNode {
   readonly values?: readonly unknown[];
   /** Present on internal nodes only. */
   readonly children?: readonly CID[];
+  /**
+   * Value `index` of a leaf, for leaves that decode values on demand
+   * ({@link ./prolly-leaf}); read leaves through {@link leafValue}.
+   */
+  valueAt?(index: number): unknown;
+}
+
+/** Value `index` of leaf `node`, whether it holds its values decoded or encoded. */
+export function leafValue(node: TreeNode, index: number): unknown {
+  return node.valueAt ? node.valueAt(index) : node.values![index];
 }
 
 /**

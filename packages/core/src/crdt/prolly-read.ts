@@ -7,7 +7,7 @@
  * @module
  */
 import type { CID } from "../codec/block.js";
-import { type NodeSource, type TreeNode, checkNode, isPromiseLike, loadNode, lowerBound, upperBound } from "./prolly-node.js";
+import { type NodeSource, type TreeNode, checkNode, isPromiseLike, leafValue, loadNode, lowerBound, upperBound } from "./prolly-node.js";
 
 /** Bounds for a range scan; at most one lower and one upper bound. */
 export interface TreeRange {
@@ -47,7 +47,7 @@ function lookupFrom(source: NodeSource, tag: string, cid: CID, loaded: TreeNode 
     const node = checkNode(loaded, tag, cid);
     const i = lowerBound(node.keys, key);
     if (i === node.keys.length) return undefined;
-    if (node.height === 0) return node.keys[i] === key ? node.values![i] : undefined;
+    if (node.height === 0) return node.keys[i] === key ? leafValue(node, i) : undefined;
     cid = node.children![i]!;
     loaded = source.load(cid);
   }
@@ -118,7 +118,7 @@ export async function* scanEntries(source: NodeSource, tag: string, root: CID, b
     for (; index >= 0 && index < node.keys.length; index += step) {
       const key = node.keys[index]!;
       if (bounds.beyond(key)) return;
-      yield [key, node.values![index]];
+      yield [key, leafValue(node, index)];
     }
     // Leaf exhausted: climb to the nearest ancestor with a next child, then go down its near edge.
     let frame = path.pop();

@@ -85,6 +85,8 @@ export interface LedgerInternals {
   readonly author: Uint8Array;
   /** Opens remotes by URL and supplies the platform's cipher and compression. */
   readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression" | "signer">;
+  /** The node cache's byte budget (see `OpenOptions.cacheBytes`); default 64 MiB (`DEFAULT_CACHE_BYTES`). */
+  readonly cacheBytes?: number;
 }
 
 /**
@@ -147,7 +149,7 @@ export class Ledger {
 
   /** Loads a ledger from an (encrypting) store. Used by `open()`. */
   static async load(name: string, store: ByteStore, internals: LedgerInternals): Promise<Ledger> {
-    const nodes = new NodeCache(store);
+    const nodes = new NodeCache(store, internals.cacheBytes);
     const replayed: Array<[number, EventBlock]> = [];
     const inert = new Set((await store.list(INERT_PREFIX)).map((key) => key.slice(INERT_PREFIX.length)));
     const state = await LedgerState.load(store, nodes, (n, event) => replayed.push([n, event]), inert);

@@ -1,38 +1,62 @@
 /**
  * Where the ledger's trees read their nodes from: nodes made since the last
- * checkpoint (pending, held until persisted), then a bounded cache of
- * decoded nodes, then the store (verified against the CID on every read).
+ * checkpoint (pending, held until persisted), then a cache of nodes bounded
+ * in bytes, then the store (verified against the CID on every read).
  *
  * Trees write nothing themselves; every node they create comes back here
  * through {@link NodeCache.addPending}, and the checkpoint decides which of
  * them are still reachable and must be written.
  *
+ * The cache is a least-recently-used map bounded by a byte budget (the
+ * `cacheBytes` open option), not a node count: a node count let a million-
+ * document ledger's cache grow past a gigabyte. Leaves are cached encoded
+ * ({@link EncodedLeaf}), so the budget holds ~3× more of them than decoded
+ * ones would, and a miss costs one store read and a key decode, not the
+ * decoding of every document in the leaf.
+ *
  * @module
  */
 import type { CID } from "multiformats/cid";
-import { decodeBlock, type Block } from "../codec/block.js";
+import type { Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
-import { asTreeNode, type NodeSource, type TreeNode } from "../crdt/prolly.js";
+import type { NodeSource, TreeNode } from "../crdt/prolly.js";
+import { compactNode, decodeTreeNode, nodeBytes } from "../crdt/prolly-leaf.js";
 import type { ByteStore } from "../store/types.js";
 import { cidText } from "../codec/cid-text.js";
 
 /** Store key of a tree node. */
 export const nodeKey = (cid: CID | string): string => `nd/${typeof cid === "string" ? cid : cidText(cid)}`;
 
-/** A {@link NodeSource} backed by pending blocks, an LRU cache and a store. */
+/** The default node cache budget: 64 MiB. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+
+/** A cached node and the memory it is charged for. */
+interface Cached {
+  readonly node: TreeNode;
+  readonly bytes: number;
+}
+
+/** A {@link NodeSource} backed by pending blocks, a byte-bounded LRU cache and a store. */
 export class NodeCache implements NodeSource {
   readonly #store: ByteStore;
   readonly #pending = new Map<string, Block<TreeNode>>();
-  readonly #cache = new Map<string, TreeNode>();
-  readonly #capacity: number;
+  /** Insertion order is recency order: a hit moves its entry to the end, eviction takes from the front. */
+  readonly #cache = new Map<string, Cached>();
+  readonly #budget: number;
+  #cachedBytes = 0;
 
   /**
    * @param store - where persisted nodes live (already decrypting)
-   * @param capacity - decoded nodes kept in memory; ~8 KiB each on average
+   * @param budgetBytes - memory the cached nodes may hold, roughly (default {@link DEFAULT_CACHE_BYTES})
    */
-  constructor(store: ByteStore, capacity = 20_000) {
+  constructor(store: ByteStore, budgetBytes = DEFAULT_CACHE_BYTES) {
     this.#store = store;
-    this.#capacity = capacity;
+    this.#budget = budgetBytes;
+  }
+
+  /** Memory the cached nodes hold now, as charged against the budget. */
+  get cachedBytes(): number {
+    return this.#cachedBytes;
   }
 
   /** Loads a node; synchronous when it is pending or cached. */
@@ -41,7 +65,11 @@ export class NodeCache implements NodeSource {
     const pending = this.#pending.get(key);
     if (pending) return pending.value;
     const cached = this.#cache.get(key);
-    if (cached) return cached;
+    if (cached) {
+      this.#cache.delete(key);
+      this.#cache.set(key, cached);
+      return cached.node;
+    }
     return this.#fetch(cid, key);
   }
 
@@ -55,24 +83,29 @@ export class NodeCache implements NodeSource {
     }
     // The CID proves the bytes are what was stored; the shape check proves
     // they are a tree node, so a crafted block can never crash a reader.
-    const node = asTreeNode((await decodeBlock<unknown>(cid, bytes)).value, cid);
-    this.#remember(key, node);
+    const node = await decodeTreeNode(cid, bytes);
+    this.#remember(key, node, bytes.byteLength);
     return node;
   }
 
-  #remember(key: string, node: TreeNode): void {
-    if (this.#cache.size >= this.#capacity) {
-      // Evict the oldest eighth: cheap, and keeps hot nodes (recently re-set) alive.
-      let drop = this.#capacity >> 3;
-      for (const k of this.#cache.keys()) {
-        this.#cache.delete(k);
-        if (--drop <= 0) break;
-      }
+  #remember(key: string, node: TreeNode, encodedBytes: number): void {
+    const previous = this.#cache.get(key);
+    if (previous) {
+      this.#cache.delete(key);
+      this.#cachedBytes -= previous.bytes;
     }
-    this.#cache.set(key, node);
+    const bytes = nodeBytes(node, encodedBytes);
+    this.#cache.set(key, { node, bytes });
+    this.#cachedBytes += bytes;
+    if (this.#cachedBytes <= this.#budget) return;
+    for (const [oldKey, old] of this.#cache) {
+      if (this.#cachedBytes <= this.#budget || oldKey === key) break;
+      this.#cache.delete(oldKey);
+      this.#cachedBytes -= old.bytes;
+    }
   }
 
-  /** Records nodes created by a tree mutation; they stay readable until {@link takePending}. */
+  /** Records nodes created by a tree mutation; they stay readable until {@link settlePending}. */
   addPending(blocks: Iterable<Block<TreeNode>>): void {
     for (const b of blocks) this.#pending.set(cidText(b.cid), b);
   }
@@ -87,9 +120,9 @@ export class NodeCache implements NodeSource {
     return this.#pending.get(cidText(cid));
   }
 
-  /** Moves all pending nodes into the cache (call once they are persisted or dropped). */
+  /** Moves all pending nodes into the cache, leaves in their compact form (call once they are persisted or dropped). */
   settlePending(): void {
-    for (const [key, block] of this.#pending) this.#remember(key, block.value);
+    for (const [key, block] of this.#pending) this.#remember(key, compactNode(block.value, block.bytes), block.bytes.byteLength);
     this.#pending.clear();
   }
 }

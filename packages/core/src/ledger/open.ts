@@ -11,6 +11,7 @@ import { openEncryptedStore } from "../store/encrypted.js";
 import { planWait, waitedMs, waitUntil } from "../store/lock-wait.js";
 import type { Platform } from "../platform/types.js";
 import { Ledger } from "./ledger.js";
+import { DEFAULT_CACHE_BYTES } from "./node-cache.js";
 import { fromHex } from "../crypto/encoding.js";
 import { deviceOf } from "../trust/device.js";
 import type { OpenOptions } from "./types.js";
@@ -32,6 +33,10 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
   const durability = options.durability ?? "process";
   if (durability !== "process" && durability !== "fsync") {
     throw new HearthError("INVALID_ARGUMENT", `durability must be "process" or "fsync", got ${JSON.stringify(durability)}`);
+  }
+  const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+  if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+    throw new HearthError("INVALID_ARGUMENT", `cacheBytes must be a whole number of bytes (0 or more), got ${String(options.cacheBytes)}`);
   }
   const plan = planWait(options.wait);
   const storeUrl = options.store ?? platform.defaultStoreUrl(name);
@@ -72,7 +77,7 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
       ...(platform.compression && { compression: platform.compression }),
     });
     const author = fromHex(deviceOf(await keyring.identity()).fingerprint);
-    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform });
+    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes });
   } catch (err) {
     await release();
     throw err;

@@ -55,6 +55,15 @@ export interface OpenOptions {
    * that long, then fails with `LOCKED`. Only one holder writes a store.
    */
   wait?: LockWait;
+  /**
+   * Memory, in bytes, the ledger may keep for tree nodes it has read (its
+   * documents, change feed and indexes), least recently used out first.
+   * Default 64 MiB (`DEFAULT_CACHE_BYTES`). Memory is set by this, not by the
+   * ledger's size: a bigger budget makes random reads of a large ledger
+   * faster, a smaller one keeps a process lean. Nodes written since the last
+   * checkpoint are held in addition, until the checkpoint stores them.
+   */
+  cacheBytes?: number;
 }
 
 /** Result of `put` and `del`. */

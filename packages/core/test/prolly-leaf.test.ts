@@ -1,0 +1,103 @@
+// Encoded leaves (crdt/prolly-leaf.ts) and the byte-bounded node cache (ledger/node-cache.ts).
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { encodeBlock } from "../src/codec/block.js";
+import { compactNode, decodeTreeNode, EncodedLeaf, nodeBytes } from "../src/crdt/prolly-leaf.js";
+import { leafValue, type TreeNode } from "../src/crdt/prolly-node.js";
+import { NodeCache, nodeKey } from "../src/ledger/node-cache.js";
+import { openMemoryStore } from "../src/store/memory.js";
+import { expectCode } from "./helpers/expect-code.js";
+
+/** JSON-like values of the shapes registers hold, plus bytes. */
+const value = fc.letrec((tie) => ({
+  any: fc.oneof(
+    { depthSize: "small" },
+    fc.string(),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.array(tie("any"), { maxLength: 4 }),
+    fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== "__proto__"), tie("any"), { maxKeys: 4 }),
+  ),
+})).any;
+
+const leafArb = fc
+  .uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 30 }), value), { minLength: 1, maxLength: 60, selector: ([k]) => k })
+  .map((entries) => {
+    const sorted = entries.sort(([a], [b]) => (a < b ? -1 : 1));
+    return { tag: "test/leaf", height: 0, keys: sorted.map(([k]) => k), values: sorted.map(([, v]) => v) } satisfies TreeNode;
+  });
+
+describe("encoded leaves", () => {
+  it("decode to the same keys and values as the full decoder, from the store and from a fresh block", async () => {
+    await fc.assert(
+      fc.asyncProperty(leafArb, async (leaf) => {
+        const block = await encodeBlock(leaf);
+        for (const node of [await decodeTreeNode(block.cid, block.bytes), compactNode(leaf, block.bytes)]) {
+          expect(node).toBeInstanceOf(EncodedLeaf);
+          expect(node.keys).toEqual(leaf.keys);
+          expect(node.height).toBe(0);
+          expect(node.tag).toBe(leaf.tag);
+          leaf.keys.forEach((_, i) => expect(leafValue(node, i)).toEqual(leaf.values[i]));
+          expect(node.values).toEqual(leaf.values);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("internal nodes decode in full", async () => {
+    const leaf = await encodeBlock({ tag: "t", height: 0, keys: ["a"], values: [1] });
+    const internal = await encodeBlock({ tag: "t", height: 1, keys: ["a"], children: [leaf.cid] });
+    const node = await decodeTreeNode(internal.cid, internal.bytes);
+    expect(node).not.toBeInstanceOf(EncodedLeaf);
+    expect(node.children?.[0]?.equals(leaf.cid)).toBe(true);
+    expect(compactNode(node, internal.bytes)).toBe(node);
+  });
+
+  it("bytes that are not their CID's, or not a node, are INTEGRITY", async () => {
+    const block = await encodeBlock({ tag: "t", height: 0, keys: ["a", "b"], values: [1, 2] });
+    const altered = block.bytes.slice();
+    altered[altered.length - 1] = altered[altered.length - 1]! ^ 1;
+    await expectCode(decodeTreeNode(block.cid, altered), "INTEGRITY");
+    const notNode = await encodeBlock({ tag: "t", height: 0, keys: ["b", "a"], values: [1, 2] });
+    await expectCode(decodeTreeNode(notNode.cid, notNode.bytes), "INTEGRITY");
+    const fewerValues = await encodeBlock({ tag: "t", height: 0, keys: ["a", "b"], values: [1] });
+    await expectCode(decodeTreeNode(fewerValues.cid, fewerValues.bytes), "INTEGRITY");
+  });
+
+  it("a leaf is charged about its encoded size, not its decoded objects", async () => {
+    const values = Array.from({ length: 32 }, (_, i) => ({ title: `todo ${i}`, tags: ["a", "b"], n: i, done: i % 2 === 0 }));
+    const keys = values.map((_, i) => `doc-${String(i).padStart(4, "0")}`);
+    const block = await encodeBlock({ tag: "t", height: 0, keys, values });
+    const node = await decodeTreeNode(block.cid, block.bytes);
+    expect(nodeBytes(node, block.bytes.length)).toBeGreaterThan(block.bytes.length);
+    expect(nodeBytes(node, block.bytes.length)).toBeLessThan(block.bytes.length * 2);
+  });
+});
+
+describe("node cache", () => {
+  it("holds at most its byte budget of nodes (plus the one just read), least recently used out first", async () => {
+    const store = await openMemoryStore("memory://node-cache-budget");
+    const blocks = [];
+    for (let i = 0; i < 200; i++) {
+      const keys = Array.from({ length: 20 }, (_, k) => `k${String(k).padStart(3, "0")}`);
+      blocks.push(await encodeBlock({ tag: "t", height: 0, keys, values: keys.map((k) => ({ i, k, pad: "x".repeat(100) })) }));
+    }
+    await store.write({ put: blocks.map((b) => [nodeKey(b.cid), b.bytes] as const) });
+    const budget = 40_000;
+    const cache = new NodeCache(store, budget);
+    let largest = 0;
+    for (const b of blocks) {
+      const node = await cache.load(b.cid);
+      largest = Math.max(largest, nodeBytes(node, b.bytes.length));
+      expect(cache.cachedBytes).toBeLessThanOrEqual(budget + largest);
+    }
+    // The most recent node is a hit (synchronous); the first was evicted (a promise).
+    expect(cache.load(blocks.at(-1)!.cid)).not.toBeInstanceOf(Promise);
+    expect(cache.load(blocks[0]!.cid)).toBeInstanceOf(Promise);
+    await store.close();
+  });
+});
