@@ -192,7 +192,11 @@ function isAscendingStrings(keys: unknown): keys is string[] {
   return true;
 }
 
-/** `bytes` if they own their whole buffer, else a copy: a view would keep a larger buffer alive behind the cache's back. */
+/**
+ * `bytes` if they own their whole buffer, else a copy: a view would keep a
+ * larger buffer alive behind the cache's back (zlib's output is a view of a
+ * 16 KiB chunk). A plain `Uint8Array` copy: a `Buffer`'s `slice` is a view.
+ */
 function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes : bytes.slice();
+  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes : new Uint8Array(bytes);
 }

@@ -1,7 +1,17 @@
 /**
- * The file store's in-memory index: key → where its current value sits in
- * the log. Built by replaying the log at open, updated after every append,
- * remapped when compaction moves values to a new log. It also counts the
+ * The file store's index: key → where its current value sits in the log.
+ * Two layers:
+ *
+ * - a **base**, the snapshot the last clean close left ({@link IndexRun}),
+ *   read at open in one piece and searched in place, so opening a big
+ *   store builds nothing per key;
+ * - an **overlay** in memory of every key put since (or of every key, when
+ *   the open had to replay the log), updated after every append.
+ *
+ * A key put or deleted since the open is *shadowed* in the base, so the
+ * overlay alone decides it. Compaction moves values to a new log; the base
+ * is then rebuilt with the new offsets. {@link LogIndex.snapshot} folds
+ * both layers into the run the store writes at close. It also counts the
  * live bytes, which is how the store knows when compaction pays.
  *
  * Node-only (holds {@link LogFile}s).
@@ -9,6 +19,7 @@
  * @module
  */
 import { putOpBytes } from "./file-format.js";
+import { IndexRun } from "./file-index-run.js";
 import type { LogFile } from "./file-log.js";
 import { SortedKeys } from "./memory.js";
 
@@ -40,27 +51,53 @@ export class LogIndex {
   /** Bytes the live puts would occupy in a freshly compacted log (ops only, no frame headers). */
   liveBytes = 0;
 
+  /** The snapshot the store opened with (or compaction rebuilt), and the log its offsets are in. */
+  private base: { readonly run: IndexRun; readonly file: LogFile } | undefined;
+  /** Base keys put or deleted since: the overlay alone decides them. */
+  private readonly shadowed = new Set<string>();
+
+  /** Starts from snapshot `run` of `file` (an empty index only). */
+  useBase(run: IndexRun, file: LogFile): void {
+    if (this.slots.size > 0 || this.base) throw new Error("an index takes a base only when empty");
+    this.base = { run, file };
+    this.files.set(file.generation, file);
+    this.liveBytes = run.liveBytes;
+  }
+
   /** Where `key`'s value is, if it has one. */
   get(key: string): ValueLocation | undefined {
     const slot = this.slots.get(key);
-    if (slot === undefined) return undefined;
-    return this.locationAt(slot);
+    if (slot !== undefined) return this.locationAt(slot);
+    const base = this.base;
+    if (!base || this.shadowed.has(key)) return undefined;
+    const i = base.run.find(key);
+    return i < 0 ? undefined : { file: base.file, offset: base.run.offsetAt(i), length: base.run.lengthAt(i) };
   }
 
   /** Keys with `prefix`, ascending. */
   list(prefix: string): string[] {
-    return this.keys.list(prefix);
+    const overlay = this.keys.list(prefix);
+    const base = this.base;
+    if (!base) return overlay;
+    const fromBase: string[] = [];
+    for (let i = base.run.lowerBound(prefix); i < base.run.count; i++) {
+      const key = base.run.keyAt(i);
+      if (!key.startsWith(prefix)) break;
+      if (!this.shadowed.has(key)) fromBase.push(key);
+    }
+    return mergeSorted(fromBase, overlay);
   }
 
   /** Number of live keys. */
   get size(): number {
-    return this.slots.size;
+    return (this.base ? this.base.run.count - this.shadowed.size : 0) + this.slots.size;
   }
 
   /** Records a put of a value at `offset` (absolute) in `file`. */
   put(key: string, file: LogFile, offset: number, length: number): void {
     let slot = this.slots.get(key);
     if (slot === undefined) {
+      this.shadowBase(key);
       slot = this.allocateSlot();
       this.slots.set(key, slot);
       this.keys.add(key);
@@ -77,7 +114,10 @@ export class LogIndex {
   /** Records a delete (of a key that may be absent). */
   del(key: string): void {
     const slot = this.slots.get(key);
-    if (slot === undefined) return;
+    if (slot === undefined) {
+      this.shadowBase(key);
+      return;
+    }
     this.liveBytes -= putOpBytes(key, this.lengths[slot] as number);
     this.slots.delete(key);
     this.freeSlots.push(slot);
@@ -90,10 +130,21 @@ export class LogIndex {
     for (const [key, slot] of this.slots) {
       if (this.generations[slot] === file.generation) out.push([key, this.locationAt(slot)]);
     }
+    const base = this.base;
+    if (base && base.file.generation === file.generation) {
+      for (let i = 0; i < base.run.count; i++) {
+        const key = base.run.keyAt(i);
+        if (!this.shadowed.has(key)) out.push([key, { file, offset: base.run.offsetAt(i), length: base.run.lengthAt(i) }]);
+      }
+    }
     return out.sort((a, b) => a[1].offset - b[1].offset);
   }
 
-  /** Points every entry in `from` at its new place in `to`, given by `relocate(key, oldOffset)`. */
+  /**
+   * Points every entry in `from` at its new place in `to`, given by
+   * `relocate(key, oldOffset)`. A base in `from` is rebuilt with the new
+   * offsets (compaction has just read every value anyway).
+   */
   move(from: LogFile, to: LogFile, relocate: (key: string, offset: number) => number): void {
     this.files.set(to.generation, to);
     for (const [key, slot] of this.slots) {
@@ -101,7 +152,69 @@ export class LogIndex {
       this.offsets[slot] = relocate(key, this.offsets[slot] as number);
       this.generations[slot] = to.generation;
     }
+    const base = this.base;
+    if (base && base.file.generation === from.generation) {
+      const keys: string[] = [];
+      const offsets: number[] = [];
+      const lengths: number[] = [];
+      for (let i = 0; i < base.run.count; i++) {
+        const key = base.run.keyAt(i);
+        if (this.shadowed.has(key)) continue;
+        keys.push(key);
+        offsets.push(relocate(key, base.run.offsetAt(i)));
+        lengths.push(base.run.lengthAt(i));
+      }
+      this.base = { run: IndexRun.build(keys, offsets, lengths), file: to };
+      this.shadowed.clear();
+    }
     this.files.delete(from.generation);
+  }
+
+  /**
+   * Both layers folded into one run, for the store to write at close.
+   * `undefined` if some entry is not in `file` (a compaction in flight).
+   */
+  snapshot(file: LogFile): IndexRun | undefined {
+    if (this.base && this.base.file !== file) return undefined;
+    const overlay = this.keys.list("");
+    for (const key of overlay) if (this.generations[this.slots.get(key)!] !== file.generation) return undefined;
+    const keys: string[] = [];
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    const push = (key: string, offset: number, length: number): void => {
+      keys.push(key);
+      offsets.push(offset);
+      lengths.push(length);
+    };
+    const run = this.base?.run;
+    let i = 0;
+    let j = 0;
+    const baseCount = run?.count ?? 0;
+    while (i < baseCount || j < overlay.length) {
+      const baseKey = i < baseCount ? run!.keyAt(i) : undefined;
+      const overlayKey = overlay[j];
+      if (overlayKey === undefined || (baseKey !== undefined && baseKey < overlayKey)) {
+        if (!this.shadowed.has(baseKey!)) push(baseKey!, run!.offsetAt(i), run!.lengthAt(i));
+        i++;
+      } else {
+        // A base key equal to an overlay key is shadowed: the overlay's entry wins.
+        if (baseKey === overlayKey) i++;
+        const slot = this.slots.get(overlayKey)!;
+        push(overlayKey, this.offsets[slot] as number, this.lengths[slot] as number);
+        j++;
+      }
+    }
+    return IndexRun.build(keys, offsets, lengths);
+  }
+
+  /** Marks a base key (if present and not yet shadowed) as decided by the overlay, and stops counting its bytes. */
+  private shadowBase(key: string): void {
+    const base = this.base;
+    if (!base || this.shadowed.has(key)) return;
+    const i = base.run.find(key);
+    if (i < 0) return;
+    this.shadowed.add(key);
+    this.liveBytes -= putOpBytes(key, base.run.lengthAt(i));
   }
 
   private locationAt(slot: number): ValueLocation {
@@ -127,4 +240,18 @@ export class LogIndex {
     }
     return this.slotCount++;
   }
+}
+
+/** Merges two ascending key lists without duplicates in common (the callers' lists are disjoint). */
+function mergeSorted(a: string[], b: string[]): string[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out = new Array<string>();
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
 }

@@ -28,6 +28,7 @@ import { HearthError } from "../errors.js";
 import { CommitFile, currentBoot, requiredLogEnd, type CommitState } from "./file-commit.js";
 import { isHolderTemp, lockedError, readHolder, recordHolder, type HolderRecord } from "./file-holder.js";
 import type { LogIndex } from "./file-index.js";
+import { INDEX_TEMP_FILE, IndexRun, logIdentity } from "./file-index-run.js";
 import { datasync, storageFailed, writeAllSync } from "./file-io.js";
 import { syncDirectory } from "./durable-file.js";
 import { tryLockExclusive } from "./file-lock.js";
@@ -42,6 +43,8 @@ export interface OpenedDirectory {
   readonly commit: CommitFile;
   /** End of what is known to be on stable storage (see {@link CommitState.durableEnd}). */
   readonly durableEnd: number;
+  /** The index came from the snapshot on disk, which still describes the log. */
+  readonly fromSnapshot: boolean;
 }
 
 /** Rounds of step 3's retry before giving up (each round means a compaction or creation raced us). */
@@ -90,17 +93,24 @@ export async function openStoreDirectory(dir: string, index: LogIndex, plan: Wai
     const bound = found?.generation === log.generation ? found : undefined;
     const mustReach = bound ? requiredLogEnd(bound) : 0;
     if (log.size === 0 && mustReach === 0) await writeHeader(dir, log);
-    await scanLog(
-      log,
-      { del: (key) => index.del(key), put: (key, offset, length) => index.put(key, log, offset, length) },
-      mustReach,
-    );
+    // The snapshot of the last clean close, if this log is still exactly
+    // the file it describes; otherwise replay the log (file-index-run.ts).
+    const snapshot = mustReach <= log.size ? IndexRun.read(dir, logIdentity(log.fd, log.generation)) : undefined;
+    if (snapshot) {
+      index.useBase(snapshot, log);
+    } else {
+      await scanLog(
+        log,
+        { del: (key) => index.del(key), put: (key, offset, length) => index.put(key, log, offset, length) },
+        mustReach,
+      );
+    }
     await removeLeftovers(dir);
     const durableEnd = durableAtOpen(bound, log.size);
     commit = CommitFile.open(dir);
     commit.write({ generation: log.generation, ackedEnd: log.size, durableEnd, boot: currentBoot() });
     await recordHolder(dir);
-    return { log, commit, durableEnd };
+    return { log, commit, durableEnd, fromSnapshot: snapshot !== undefined };
   } catch (err) {
     commit?.close();
     await log.close().catch(() => undefined);
@@ -189,7 +199,7 @@ function durableAtOpen(bound: CommitState | undefined, logSize: number): number 
 async function removeLeftovers(dir: string): Promise<void> {
   const { leftovers } = await inspectLogDirectory(dir);
   const names = await fs.promises.readdir(dir);
-  const stale = [...leftovers, ...names.filter((name) => LEGACY_LOCK.test(name) || isHolderTemp(name))];
+  const stale = [...leftovers, ...names.filter((name) => LEGACY_LOCK.test(name) || isHolderTemp(name) || name === INDEX_TEMP_FILE)];
   for (const name of stale) await fs.promises.rm(join(dir, name), { force: true });
 }
 

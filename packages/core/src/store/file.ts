@@ -9,15 +9,20 @@
  *   recognised as a torn tail and cut off. A bad record with valid records
  *   after it is damage, not a torn write: the open is refused rather than
  *   silently dropping the acknowledged batches that follow it.
- * - **One read per get.** An in-memory index (key → file, offset, length),
- *   rebuilt by scanning the log at open, serves `get` with one positioned
- *   read and `list` without touching the disk.
+ * - **One read per get.** An index (key → file, offset, length) serves
+ *   `get` with one positioned read and `list` without touching the disk.
+ *   A clean close writes it to disk ({@link ./file-index-run}), and the
+ *   next open reads it in one piece instead of replaying the log, so
+ *   opening a million-document store costs milliseconds, not a pass over
+ *   its log; after a crash, the open replays the log as before.
  * - **Durability levels.** `"process"` resolves once the record is handed to
  *   the OS (survives `kill -9`); `"fsync"` also waits for `fdatasync`
  *   (survives power loss). Writes are applied in call order; writes queued
  *   behind one in flight are group-committed: one append, at most one sync.
  * - **Compaction** in the background once more than half of a log of a few
- *   MiB is dead: live values are copied to a new generation, the records
+ *   MiB is dead (close compacts too, but only logs small enough to take no
+ *   time; a big log's dead bytes wait for the background, so close stays
+ *   fast whatever the size): live values are copied to a new generation, the records
  *   appended meanwhile are copied after them, and the new log is fsynced
  *   and renamed into place. A crash at any instant leaves either the old or
  *   the new log complete.
@@ -35,7 +40,7 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import { isAbsolute } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HearthError } from "../errors.js";
 import { copyLiveValues, copyTail, discard, type CompactedLog } from "./file-compact.js";
@@ -43,6 +48,7 @@ import { currentBoot, type CommitFile } from "./file-commit.js";
 import { encodeRecord, type EncodedRecord } from "./file-format.js";
 import { clearHolder } from "./file-holder.js";
 import { LogIndex } from "./file-index.js";
+import { INDEX_TEMP_FILE, logIdentity, stampLog } from "./file-index-run.js";
 import { datasync, readExact, readExactSync, storageFailed, SYNC_IO_LIMIT, writeAll, writeAllSync } from "./file-io.js";
 import { ForeignLogError, LogFile, publishLog } from "./file-log.js";
 import { holdStoreDirectory, openStoreDirectory } from "./file-open.js";
@@ -76,6 +82,12 @@ export interface FileByteStore extends ByteStore {
   compact(): Promise<void>;
   /** Current size of the active log in bytes (what compaction shrinks). */
   logSize(): number;
+  /**
+   * How this open found its index: `"index"` from the snapshot the last
+   * clean close wrote (no replay), `"log"` by replaying the log (a new
+   * store, or one not closed cleanly, or changed since).
+   */
+  readonly openedFrom: "index" | "log";
   /** Compacts if a quarter or more of the log is dead (the ledger calls this on close). */
   maintain(): Promise<void>;
 }
@@ -133,7 +145,7 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
   try {
     const index = new LogIndex();
     const opened = await openStoreDirectory(dir, index, plan);
-    const store = new FileStore(dir, opened.log, index, opened.commit, opened.durableEnd, options);
+    const store = new FileStore(dir, opened.log, index, opened.commit, opened.durableEnd, options, opened.fromSnapshot);
     store.maybeCompact();
     return store;
   } catch (cause) {
@@ -157,6 +169,12 @@ const DEFAULT_COMPACT_DEAD_RATIO = 0.5;
 const MAINTAIN_MIN_BYTES = 64 * 1024;
 /** Dead fraction above which {@link FileByteStore.maintain} compacts. */
 const MAINTAIN_DEAD_RATIO = 0.25;
+/**
+ * Largest log {@link FileByteStore.maintain} compacts: copying its live
+ * part takes well under 100 ms. Bigger logs are left to the background
+ * compaction while the store is open, so close never waits seconds.
+ */
+const MAINTAIN_MAX_BYTES = 16 * 1024 * 1024;
 /** Group commits up to this size are joined into one buffer (one syscall); larger ones go record by record. */
 const CONCAT_LIMIT = 1024 * 1024;
 
@@ -209,11 +227,16 @@ class FileStore implements FileByteStore {
     /** End of the log known to be on stable storage; the commit record's `durableEnd`. */
     private durableEnd: number,
     options: FileStoreOptions,
+    /** The index on disk still describes the log: close need not write it again. */
+    private snapshotCurrent: boolean,
   ) {
     this.url = pathToFileURL(dir).href;
     this.compactMinBytes = options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
     this.compactDeadRatio = options.compactDeadRatio ?? DEFAULT_COMPACT_DEAD_RATIO;
+    this.openedFrom = snapshotCurrent ? "index" : "log";
   }
+
+  readonly openedFrom: "index" | "log";
 
   async get(key: string): Promise<Uint8Array | undefined> {
     assertStoreKey(key);
@@ -321,16 +344,18 @@ class FileStore implements FileByteStore {
   }
 
   /**
-   * Compacts now if a quarter of a log of at least 64 KiB is dead — a lower
+   * Compacts now if a quarter of a log of 64 KiB to 16 MiB is dead — a lower
    * bar than the background trigger, because the ledger calls this on close,
    * when the work does not compete with writes and what stays on disk should
-   * be what is live.
+   * be what is live. Bigger logs are left to the background trigger: their
+   * compaction takes seconds, which a close must not.
    */
   async maintain(): Promise<void> {
     this.assertOpen();
     await this.compaction;
     const size = this.log.size;
-    if (size >= MAINTAIN_MIN_BYTES && size - this.index.liveBytes > size * MAINTAIN_DEAD_RATIO) await this.compact();
+    if (size < MAINTAIN_MIN_BYTES || size > MAINTAIN_MAX_BYTES) return;
+    if (size - this.index.liveBytes > size * MAINTAIN_DEAD_RATIO) await this.compact();
   }
 
   /** Starts a background compaction when the log is big enough and mostly dead. */
@@ -403,6 +428,7 @@ class FileStore implements FileByteStore {
       offset < snapshotEnd ? (copy.newOffsets.get(key) as number) : offset - snapshotEnd + tailStart,
     );
     this.log = newLog;
+    this.snapshotCurrent = false;
     this.durableEnd = newLog.size; // published with an fsync
     this.recordCommit();
     this.nextCompactionAt = 0;
@@ -483,6 +509,7 @@ class FileStore implements FileByteStore {
 
   /** Makes a committed record visible: advances the log end and updates the index. */
   private apply(record: EncodedRecord, at: number): void {
+    this.snapshotCurrent = false;
     this.log.size = at + record.bytes.length;
     const file = this.log;
     for (const key of record.dels) this.index.del(key);
@@ -508,7 +535,11 @@ class FileStore implements FileByteStore {
     await this.compaction;
     while (this.draining) await this.draining;
     await this.compaction;
-    await this.makeDurable().catch(() => undefined);
+    const durable = await this.makeDurable().then(
+      () => true,
+      () => false,
+    );
+    if (durable) await this.writeIndexSnapshot();
     this.commitRecord.close();
     await clearHolder(this.dir);
     // Closing the log's descriptor is what releases the lock: last.
@@ -527,6 +558,27 @@ class FileStore implements FileByteStore {
     this.durableEnd = this.log.size;
     this.recordCommit();
     await this.commitRecord.sync();
+  }
+
+  /**
+   * At close, once the log is durable: writes the index for the next open
+   * ({@link ./file-index-run}). Best effort: without it the next open
+   * replays the log, so a failure here costs time, never data.
+   */
+  private async writeIndexSnapshot(): Promise<void> {
+    if (this.snapshotCurrent || this.broken) return;
+    const run = this.index.snapshot(this.log);
+    if (!run) return;
+    try {
+      stampLog(this.log.fd);
+      const identity = logIdentity(this.log.fd, this.log.generation);
+      // A file system that keeps only coarse times (a second, a millisecond)
+      // could give a later write this very time: no snapshot there.
+      if (identity.mtimeNs % 1_000_000n === 0n) return;
+      await run.write(this.dir, identity);
+    } catch {
+      await fs.promises.rm(join(this.dir, INDEX_TEMP_FILE), { force: true }).catch(() => undefined);
+    }
   }
 
   private assertOpen(): void {

@@ -1,0 +1,148 @@
+// The file store's index snapshot (store/file-index-run.ts): a clean close
+// writes it, the next open reads it instead of replaying the log, and it is
+// used only for exactly the log it was made from.
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { openFileStore, type FileByteStore } from "../src/store/file.js";
+import { INDEX_FILE } from "../src/store/file-index-run.js";
+import { utf8 } from "../src/testing/harness.js";
+
+const root = fs.mkdtempSync(join(tmpdir(), "hearth-store-index-"));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+const freshDir = (): string => join(root, `case-${counter++}`);
+const text = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
+
+/** Everything the store holds, as key → text. */
+async function contents(store: FileByteStore): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const key of await store.list("")) out.set(key, text(await store.get(key))!);
+  return out;
+}
+
+describe("file store index snapshot", () => {
+  it("a clean close writes the index; the next open reads it instead of the log, and sees everything", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    expect(store.openedFrom).toBe("log");
+    await store.write({ put: Array.from({ length: 500 }, (_, i) => [`k/${String(i).padStart(4, "0")}`, utf8(`v${i}`)] as const) });
+    await store.write({ del: ["k/0007"], put: [["other", utf8("x")]] });
+    await store.close();
+    expect(fs.existsSync(join(dir, INDEX_FILE))).toBe(true);
+
+    const again = await openFileStore(dir);
+    expect(again.openedFrom).toBe("index");
+    expect(await again.list("k/")).toHaveLength(499);
+    expect(await again.get("k/0007")).toBeUndefined();
+    expect(text(await again.get("k/0123"))).toBe("v123");
+    expect(await again.list("k/001")).toEqual(Array.from({ length: 10 }, (_, i) => `k/001${i}`));
+    // Writes on top of the snapshot: puts over, deletes of and new keys beside base keys.
+    await again.write({ del: ["k/0001"], put: [["k/0002", utf8("changed")], ["k/0002a", utf8("new")]] });
+    expect(await again.list("k/000")).toEqual(["k/0000", "k/0002", "k/0002a", "k/0003", "k/0004", "k/0005", "k/0006", "k/0008", "k/0009"]);
+    expect(text(await again.get("k/0002"))).toBe("changed");
+    await again.close();
+
+    const third = await openFileStore(dir);
+    expect(third.openedFrom).toBe("index");
+    expect(await third.list("k/000")).toEqual(["k/0000", "k/0002", "k/0002a", "k/0003", "k/0004", "k/0005", "k/0006", "k/0008", "k/0009"]);
+    expect(text(await third.get("k/0002"))).toBe("changed");
+    await third.close();
+  });
+
+  it("an index from an earlier state of the log is not used: the open replays, and loses nothing", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    await store.write({ put: [["a", utf8("1")]] });
+    await store.close();
+    const oldIndex = fs.readFileSync(join(dir, INDEX_FILE));
+
+    const again = await openFileStore(dir);
+    await again.write({ put: [["b", utf8("2")]], del: ["a"] });
+    await again.close();
+    // As after a crash that left an older index beside a longer log.
+    fs.writeFileSync(join(dir, INDEX_FILE), oldIndex);
+
+    const third = await openFileStore(dir);
+    expect(third.openedFrom).toBe("log");
+    expect(await contents(third)).toEqual(new Map([["b", "2"]]));
+    await third.close();
+  });
+
+  it("a damaged or truncated index is ignored", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    await store.write({ put: Array.from({ length: 50 }, (_, i) => [`k${i}`, utf8(`v${i}`)] as const) });
+    await store.close();
+    const good = fs.readFileSync(join(dir, INDEX_FILE));
+    for (const damaged of [good.subarray(0, good.length - 3), Buffer.concat([good, Buffer.from([0])]), flipped(good, 100), flipped(good, good.length - 1)]) {
+      fs.writeFileSync(join(dir, INDEX_FILE), damaged);
+      const again = await openFileStore(dir);
+      expect(again.openedFrom).toBe("log");
+      expect((await contents(again)).size).toBe(50);
+      await again.close(); // nothing written: the index it leaves is rewritten only when stale
+      fs.writeFileSync(join(dir, INDEX_FILE), good);
+    }
+  });
+
+  it("a log changed in place after the close (same size) is replayed, so damage is still refused", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    for (let i = 0; i < 5; i++) await store.write({ put: [[`k${i}`, utf8(`value ${i}`)]] });
+    await store.close();
+    const [log] = fs.readdirSync(dir).filter((n) => n.endsWith(".hlog"));
+    const bytes = fs.readFileSync(join(dir, log!));
+    bytes[40] = bytes[40]! ^ 0x5a;
+    fs.writeFileSync(join(dir, log!), bytes); // at once: within the same clock tick as the close
+    await expect(openFileStore(dir)).rejects.toMatchObject({ code: "INTEGRITY" });
+  });
+
+  it("after compaction and across many clean and unclean reopens, the store matches a model", async () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("put" as const), key: fc.integer({ min: 0, max: 60 }), value: fc.string({ maxLength: 20 }) }),
+      fc.record({ kind: fc.constant("del" as const), key: fc.integer({ min: 0, max: 60 }) }),
+      fc.record({ kind: fc.constant("close" as const) }),
+      fc.record({ kind: fc.constant("drop" as const) }), // as a crash: no index describes the log
+      fc.record({ kind: fc.constant("compact" as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
+        const dir = freshDir();
+        const model = new Map<string, string>();
+        let store = await openFileStore(dir);
+        for (const o of ops) {
+          if (o.kind === "put") {
+            await store.write({ put: [[`key/${o.key}`, utf8(o.value)]] });
+            model.set(`key/${o.key}`, o.value);
+          } else if (o.kind === "del") {
+            await store.write({ del: [`key/${o.key}`] });
+            model.delete(`key/${o.key}`);
+          } else if (o.kind === "compact") {
+            await store.compact();
+          } else {
+            await store.close();
+            // A crash leaves no index describing the log as it is: the next open replays it.
+            if (o.kind === "drop") fs.rmSync(join(dir, INDEX_FILE), { force: true });
+            store = await openFileStore(dir);
+            expect(store.openedFrom).toBe(o.kind === "close" ? "index" : "log");
+          }
+          expect(await contents(store)).toEqual(new Map([...model].sort(([a], [b]) => (a < b ? -1 : 1))));
+        }
+        await store.close();
+        const last = await openFileStore(dir);
+        expect(await contents(last)).toEqual(new Map([...model].sort(([a], [b]) => (a < b ? -1 : 1))));
+        await last.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
+function flipped(bytes: Buffer, at: number): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[at] = copy[at]! ^ 0xff;
+  return copy;
+}
