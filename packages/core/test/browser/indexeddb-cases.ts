@@ -2,8 +2,10 @@
  * Browser-only cases for what the conformance suites cannot say about
  * IndexedDB: keys stay non-extractable on disk, URLs are checked, one
  * holder per store (the Web Lock: `LOCKED`, `wait`), a deletion from
- * elsewhere is never blocked by an open handle, and a database that is not
- * a Hearth store is refused rather than misread. (Several tabs are driven
+ * elsewhere is never blocked by an open handle, gets issued together share
+ * a read transaction without mixing up answers or missing a write issued
+ * before them, and a database that is not a Hearth store is refused rather
+ * than misread. (Several tabs are driven
  * by `tabs.mjs`.)
  *
  * @module
@@ -112,6 +114,31 @@ export function indexedDbCases(uniqueUrl: (label: string) => string): TestCase[]
           checkEqual(await fresh.list(""), [], "deleted database starts empty");
         } finally {
           await fresh.close();
+        }
+      }),
+    },
+    {
+      name: "indexeddb store: gets issued together each get their own value, and a get issued after a write sees it",
+      run: withDatabase("read-batch", async (url) => {
+        const store = await openIndexedDbStore(url);
+        try {
+          const keys = Array.from({ length: 200 }, (_, i) => `k/${String(i).padStart(3, "0")}`);
+          await store.write({ put: keys.map((k) => [k, utf8(`v-${k}`)]) });
+          // Issued in one turn, plus more from inside the first one's continuation.
+          const first = keys.slice(0, 100).map((k) => store.get(k));
+          const rest = first[0]!.then(() => Promise.all(keys.slice(100).map((k) => store.get(k))));
+          const values = [...(await Promise.all(first)), ...(await rest)];
+          checkEqual(values.map((v) => new TextDecoder().decode(v)), keys.map((k) => `v-${k}`), "every get answered with its own key's value");
+          checkEqual(await store.get("k/missing"), undefined, "a missing key among shared reads is undefined");
+          // Same turn: a read, a write of that key, a read. The second must see the write.
+          const before = store.get("k/000");
+          const written = store.write({ put: [["k/000", utf8("new")]] });
+          const after = store.get("k/000");
+          checkEqual(new TextDecoder().decode(await before), "v-k/000", "a get issued before the write");
+          await written;
+          checkEqual(new TextDecoder().decode(await after), "new", "a get issued after the write sees it");
+        } finally {
+          await store.close();
         }
       }),
     },
