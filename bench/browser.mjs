@@ -27,7 +27,7 @@
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { listFromEnv, seconds } from "./child.mjs";
@@ -104,6 +104,16 @@ async function runPhase(page, port, phase, n) {
   return error ? { steps, error } : { steps };
 }
 
+/** Bytes of every file under `dir` whose path names origin 127.0.0.1:`port` (its IndexedDB leveldb and blob folders). */
+async function originBytesOnDisk(dir, port) {
+  let total = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    const full = path.join(entry.parentPath ?? entry.path, entry.name);
+    if (entry.isFile() && full.includes(`127.0.0.1_${port}`)) total += (await stat(full)).size;
+  }
+  return total;
+}
+
 async function main() {
   const started = performance.now();
   const scripts = Object.fromEntries(await Promise.all(ENGINES.map(async (e) => [e, await bundle(e)])));
@@ -139,6 +149,7 @@ async function main() {
           for (const phase of PHASES) {
             const t0 = performance.now();
             const outcome = await runPhase(page, port, phase, n);
+            if (phase === "size") outcome.steps.diskBytes = { bytes: await originBytesOnDisk(profile, port) };
             results[n][engine][phase] = outcome;
             console.log(`  ${n} ${engine}/${phase}: ${seconds(performance.now() - t0)}${outcome.error ? ` (${outcome.error})` : ""}`);
             if (outcome.error) break;

@@ -4,9 +4,11 @@
  * (dozens of similar documents) shrink 2–3×.
  *
  * Every sealed plaintext starts with one flag byte: 0 = stored as is,
- * 1 = deflate-raw. Every platform can read both (browsers decompress with
- * `DecompressionStream`); only platforms with a fast synchronous deflate
- * (Node's zlib) write compressed values, and only when it saves space.
+ * 1 = deflate-raw. Every platform can read both. Platforms pass a fast
+ * synchronous deflate (Node: zlib, `compression-node.ts`; browsers: fflate,
+ * `compression-browser.ts`), which writes compressed values only when it
+ * saves space; without one nothing is compressed, and compressed values
+ * are inflated through `DecompressionStream`.
  *
  * @module
  */

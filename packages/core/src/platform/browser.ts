@@ -1,7 +1,8 @@
 /**
  * The browser platform: memory and IndexedDB stores and keyrings; ledgers in
  * `indexeddb://hearth-<name>`, the device keyring in
- * `indexeddb://hearth-keyring`.
+ * `indexeddb://hearth-keyring`. Values are compressed before sealing with
+ * fflate ({@link ../crypto/compression-browser}), as Node does with zlib.
  *
  * @module
  */
@@ -14,10 +15,12 @@ import { openIndexedDbKeyring, DEFAULT_INDEXEDDB_KEYRING_URL } from "../keyring/
 import { openMemoryRemote } from "../remote/memory.js";
 import { openHttpRemote } from "../remote/http.js";
 import { isHttpUrl } from "../remote/http-url.js";
+import { browserCompression } from "../crypto/compression-browser.js";
 import type { Platform } from "./types.js";
 
 /** The browser {@link Platform}. */
 export const browserPlatform: Platform = {
+  compression: browserCompression,
   defaultStoreUrl: (name) => `indexeddb://hearth-${encodeURIComponent(name)}`,
   defaultKeyringUrl: (storeUrl) => (parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : DEFAULT_INDEXEDDB_KEYRING_URL),
   async openStore(url, options = {}) {
