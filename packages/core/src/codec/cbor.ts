@@ -416,17 +416,25 @@ function skip(depth: number): void {
   }
 }
 
-/** Strings up to this long are built by hand when ASCII: cheaper than a TextDecoder call. */
-const SHORT_TEXT = 32;
+/**
+ * ASCII strings up to this long are built by hand: half the cost of a
+ * TextDecoder call (measured: ~50 against ~105 ns), and V8 keeps strings
+ * this short flat when concatenated (longer ones would become ropes).
+ */
+const SHORT_TEXT = 12;
 
 function readText(length: number): string {
   const end = at + length;
   if (end > input.length) throw GENERIC;
   if (length <= SHORT_TEXT) {
+    let text = "";
     let i = at;
-    while (i < end && input[i]! < 0x80) i++;
+    for (; i < end; i++) {
+      const c = input[i]!;
+      if (c >= 0x80) break;
+      text += String.fromCharCode(c);
+    }
     if (i === end) {
-      const text = String.fromCharCode.apply(null, input.subarray(at, end) as unknown as number[]);
       at = end;
       return text;
     }

@@ -115,9 +115,10 @@ export class Indexes {
 
   /**
    * The index for `def`, brought up to date with `state` (whose trees must
-   * be folded). Builds it on first use or when its function changed.
+   * be folded), and how many changes that took in. Builds it on first use
+   * or when its function changed.
    */
-  async ready(def: IndexDef, state: LedgerState): Promise<ProllyTree> {
+  async ready(def: IndexDef, state: LedgerState): Promise<{ tree: ProllyTree; caughtUp: number }> {
     let ix = this.#live.get(def.name);
     if (ix && ix.def.src !== def.src) ix = undefined;
     if (!ix) {
@@ -136,8 +137,9 @@ export class Indexes {
       this.#dormant.delete(def.name);
       this.#live.set(def.name, ix);
     }
-    if (ix.seq < state.seq) await this.#catchUp(ix, state);
-    return ix.tree;
+    const caughtUp = ix.seq < state.seq ? state.seq - ix.seq : 0;
+    if (caughtUp > 0) await this.#catchUp(ix, state);
+    return { tree: ix.tree, caughtUp };
   }
 
   async #catchUp(ix: LiveIndex, state: LedgerState): Promise<void> {

@@ -320,8 +320,11 @@ export class Ledger {
     checkRangeOptions(options);
     const def = describeIndex(field, options.index);
     return this.#read("all", async () => {
-      const index = await this.#indexes.ready(def, this.#state);
-      return { rows: await queryRows(index, this.#state.stateTree, options) };
+      const { tree, caughtUp } = await this.#indexes.ready(def, this.#state);
+      // A big build is stored now, as part of the query that built it, so
+      // close stays quick and a crash does not throw the work away.
+      if (caughtUp >= CHECKPOINT_EVERY) await this.#checkpoint();
+      return { rows: await queryRows(tree, this.#state.stateTree, options) };
     });
   }
 

@@ -28,22 +28,23 @@
  * this snapshot makes the open cheap and keeps the log's write speed, its
  * one-append atomic batches, its lock and its crash checks unchanged.
  *
- * Layout (little-endian), 80-byte header then entries then keys:
+ * Layout (little-endian, columns so they are read as typed arrays in place):
  *
  * | offset | field |
  * |---|---|
  * | 0 | magic `HEARTHIX` |
  * | 8 | CRC-32 of bytes 12… |
- * | 12 | version (1) |
+ * | 12 | version (2) |
  * | 16 | log generation (f64) |
  * | 24 | log size (f64) |
  * | 32, 40, 48 | log device, inode, mtime in ns (u64) |
- * | 56 | entry count (u32) |
+ * | 56 | entry count n (u32) |
  * | 60 | key bytes (u32) |
  * | 64 | live bytes (f64): what {@link LogIndex.liveBytes} counts |
- * | 80 + 20·i | entry i: key start (u32, in the key area), key length (u32), value offset (f64), value length (u32) |
- *
- * Keys are ASCII (store keys are printable ASCII), sorted, concatenated.
+ * | 80 | value offsets in the log, n × f64 |
+ * | 80 + 8n | value lengths, n × u32 |
+ * | 80 + 12n | key ends in the key area, n × u32 (key i is bytes end(i−1)…end(i)) |
+ * | 80 + 16n | the keys: ASCII (store keys are printable ASCII), sorted, concatenated |
  *
  * Node-only.
  *
@@ -60,9 +61,10 @@ export const INDEX_FILE = "INDEX";
 export const INDEX_TEMP_FILE = "INDEX.tmp";
 
 const MAGIC = Buffer.from("HEARTHIX", "latin1");
-const VERSION = 1;
+const VERSION = 2;
 const HEADER_BYTES = 80;
-const ENTRY_BYTES = 20;
+/** Bytes per entry in the columns: offset (8), length (4), key end (4). */
+const ENTRY_BYTES = 16;
 
 /** Which log file a snapshot describes: it is used only if all of these still hold. */
 export interface LogIdentity {
@@ -80,13 +82,21 @@ export class IndexRun {
   readonly count: number;
   /** {@link putOpBytes} summed over the entries. */
   readonly liveBytes: number;
+  readonly #offsets: Float64Array;
+  readonly #lengths: Uint32Array;
+  readonly #keyEnds: Uint32Array;
   readonly #keysAt: number;
 
+  /** @param buf - the whole table, header first, at an 8-byte aligned address */
   private constructor(buf: Buffer) {
     this.#buf = buf;
-    this.count = buf.readUInt32LE(56);
+    const count = buf.readUInt32LE(56);
+    this.count = count;
     this.liveBytes = buf.readDoubleLE(64);
-    this.#keysAt = HEADER_BYTES + this.count * ENTRY_BYTES;
+    this.#offsets = new Float64Array(buf.buffer, buf.byteOffset + HEADER_BYTES, count);
+    this.#lengths = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 8 * count, count);
+    this.#keyEnds = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 12 * count, count);
+    this.#keysAt = HEADER_BYTES + ENTRY_BYTES * count;
   }
 
   /**
@@ -94,27 +104,27 @@ export class IndexRun {
    * @throws RangeError if the keys are not strictly ascending
    */
   static build(keys: readonly string[], offsets: ArrayLike<number>, lengths: ArrayLike<number>): IndexRun {
-    let keyBytes = 0;
-    for (const key of keys) keyBytes += key.length;
     const count = keys.length;
-    const keysAt = HEADER_BYTES + count * ENTRY_BYTES;
-    const buf = Buffer.alloc(keysAt + keyBytes);
+    const text = keys.join("");
+    const keysAt = HEADER_BYTES + ENTRY_BYTES * count;
+    const buf = Buffer.alloc(keysAt + text.length);
     MAGIC.copy(buf, 0);
     buf.writeUInt32LE(VERSION, 12);
     buf.writeUInt32LE(count, 56);
-    buf.writeUInt32LE(keyBytes, 60);
+    buf.writeUInt32LE(text.length, 60);
+    buf.write(text, keysAt, "latin1");
+    const offsetColumn = new Float64Array(buf.buffer, buf.byteOffset + HEADER_BYTES, count);
+    const lengthColumn = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 8 * count, count);
+    const endColumn = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 12 * count, count);
     let live = 0;
-    let keyAt = 0;
+    let end = 0;
     for (let i = 0; i < count; i++) {
       const key = keys[i]!;
       if (i > 0 && !(keys[i - 1]! < key)) throw new RangeError("index run keys must be strictly ascending");
-      const entry = HEADER_BYTES + i * ENTRY_BYTES;
-      buf.writeUInt32LE(keyAt, entry);
-      buf.writeUInt32LE(key.length, entry + 4);
-      buf.writeDoubleLE(offsets[i]!, entry + 8);
-      buf.writeUInt32LE(lengths[i]!, entry + 16);
-      buf.write(key, keysAt + keyAt, key.length, "latin1");
-      keyAt += key.length;
+      end += key.length;
+      endColumn[i] = end;
+      offsetColumn[i] = offsets[i]!;
+      lengthColumn[i] = lengths[i]!;
       live += putOpBytes(key, lengths[i]!);
     }
     buf.writeDoubleLE(live, 64);
@@ -135,7 +145,7 @@ export class IndexRun {
     }
     if (buf.length < HEADER_BYTES || !buf.subarray(0, MAGIC.length).equals(MAGIC) || buf.readUInt32LE(12) !== VERSION) return undefined;
     const count = buf.readUInt32LE(56);
-    if (buf.length !== HEADER_BYTES + count * ENTRY_BYTES + buf.readUInt32LE(60)) return undefined;
+    if (buf.length !== HEADER_BYTES + ENTRY_BYTES * count + buf.readUInt32LE(60)) return undefined;
     if (crc32(buf, 12) !== buf.readUInt32LE(8)) return undefined;
     const identity = readIdentity(buf);
     const same =
@@ -144,7 +154,11 @@ export class IndexRun {
       identity.dev === expected.dev &&
       identity.ino === expected.ino &&
       identity.mtimeNs === expected.mtimeNs;
-    return same ? new IndexRun(buf) : undefined;
+    if (!same) return undefined;
+    // The columns are read as typed arrays in place, which needs 8-byte alignment.
+    if (buf.byteOffset % 8 !== 0) buf = Buffer.from(new Uint8Array(buf));
+    const run = new IndexRun(buf);
+    return run.#wellFormed() ? run : undefined;
   }
 
   /**
@@ -185,24 +199,26 @@ export class IndexRun {
 
   /** Key `i`. */
   keyAt(i: number): string {
-    const entry = HEADER_BYTES + i * ENTRY_BYTES;
-    const start = this.#keysAt + this.#buf.readUInt32LE(entry);
-    return this.#buf.toString("latin1", start, start + this.#buf.readUInt32LE(entry + 4));
+    return this.#buf.toString("latin1", this.#keyStart(i), this.#keysAt + this.#keyEnds[i]!);
   }
 
   /** Value offset of entry `i` in the log. */
   offsetAt(i: number): number {
-    return this.#buf.readDoubleLE(HEADER_BYTES + i * ENTRY_BYTES + 8);
+    return this.#offsets[i]!;
   }
 
   /** Value length of entry `i`. */
   lengthAt(i: number): number {
-    return this.#buf.readUInt32LE(HEADER_BYTES + i * ENTRY_BYTES + 16);
+    return this.#lengths[i]!;
   }
 
   /** Memory the run holds. */
   get byteLength(): number {
     return this.#buf.length;
+  }
+
+  #keyStart(i: number): number {
+    return this.#keysAt + (i === 0 ? 0 : this.#keyEnds[i - 1]!);
   }
 
   #lowerBound(probe: Buffer): number {
@@ -218,9 +234,19 @@ export class IndexRun {
 
   /** Sign of (key i − probe), bytewise (= string order for ASCII). */
   #compareAt(i: number, probe: Buffer): number {
-    const entry = HEADER_BYTES + i * ENTRY_BYTES;
-    const start = this.#keysAt + this.#buf.readUInt32LE(entry);
-    return this.#buf.compare(probe, 0, probe.length, start, start + this.#buf.readUInt32LE(entry + 4));
+    return this.#buf.compare(probe, 0, probe.length, this.#keyStart(i), this.#keysAt + this.#keyEnds[i]!);
+  }
+
+  /** Key ends ascend within the key area and every length fits a value: what lookups rely on. */
+  #wellFormed(): boolean {
+    const keyBytes = this.#buf.length - this.#keysAt;
+    let previous = 0;
+    for (let i = 0; i < this.count; i++) {
+      const end = this.#keyEnds[i]!;
+      if (end <= previous || end > keyBytes) return false;
+      previous = end;
+    }
+    return true;
   }
 }
 

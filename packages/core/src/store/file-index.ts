@@ -177,30 +177,35 @@ export class LogIndex {
   snapshot(file: LogFile): IndexRun | undefined {
     if (this.base && this.base.file !== file) return undefined;
     const overlay = this.keys.list("");
-    for (const key of overlay) if (this.generations[this.slots.get(key)!] !== file.generation) return undefined;
+    const slots = new Int32Array(overlay.length);
+    for (let j = 0; j < overlay.length; j++) {
+      const slot = this.slots.get(overlay[j]!)!;
+      if (this.generations[slot] !== file.generation) return undefined;
+      slots[j] = slot;
+    }
+    const run = this.base?.run;
+    const baseCount = run?.count ?? 0;
     const keys: string[] = [];
     const offsets: number[] = [];
     const lengths: number[] = [];
-    const push = (key: string, offset: number, length: number): void => {
-      keys.push(key);
-      offsets.push(offset);
-      lengths.push(length);
-    };
-    const run = this.base?.run;
     let i = 0;
     let j = 0;
-    const baseCount = run?.count ?? 0;
     while (i < baseCount || j < overlay.length) {
       const baseKey = i < baseCount ? run!.keyAt(i) : undefined;
       const overlayKey = overlay[j];
       if (overlayKey === undefined || (baseKey !== undefined && baseKey < overlayKey)) {
-        if (!this.shadowed.has(baseKey!)) push(baseKey!, run!.offsetAt(i), run!.lengthAt(i));
+        if (!this.shadowed.has(baseKey!)) {
+          keys.push(baseKey!);
+          offsets.push(run!.offsetAt(i));
+          lengths.push(run!.lengthAt(i));
+        }
         i++;
       } else {
         // A base key equal to an overlay key is shadowed: the overlay's entry wins.
         if (baseKey === overlayKey) i++;
-        const slot = this.slots.get(overlayKey)!;
-        push(overlayKey, this.offsets[slot] as number, this.lengths[slot] as number);
+        keys.push(overlayKey);
+        offsets.push(this.offsets[slots[j]!] as number);
+        lengths.push(this.lengths[slots[j]!] as number);
         j++;
       }
     }

