@@ -23,6 +23,8 @@
 //   BENCH_BROWSER_CORE=/path/to/core     bundle Hearth from another built copy of packages/core
 //                                        (its dist/), to compare builds; default this repo's
 //   BENCH_BROWSER_OUT                    where the JSON goes (default bench/.data/browser-last.json)
+//   BENCH_BROWSER_SETTLE_MS=6000         wait this long on about:blank before the size phase (default 0),
+//                                        to see whether IndexedDB compacts once its connections close
 //   CHROMIUM_PATH                        default /usr/bin/chromium
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
@@ -41,6 +43,7 @@ const GETS = Number(process.env.BENCH_BROWSER_GETS ?? 5_000);
 const PHASE_TIMEOUT_MS = Number(process.env.BENCH_BROWSER_PHASE_TIMEOUT_MS ?? 900_000);
 const PHASES = ["load", "reopen", "size"];
 const CORE = process.env.BENCH_BROWSER_CORE;
+const SETTLE_MS = Number(process.env.BENCH_BROWSER_SETTLE_MS ?? 0);
 
 if (SIZES.some((n) => !Number.isSafeInteger(n) || n <= 0)) throw new TypeError(`BENCH_BROWSER_N: expected positive integers, got ${process.env.BENCH_BROWSER_N}`);
 
@@ -148,6 +151,10 @@ async function main() {
         try {
           for (const phase of PHASES) {
             const t0 = performance.now();
+            if (phase === "size" && SETTLE_MS > 0) {
+              await page.goto("about:blank");
+              await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+            }
             const outcome = await runPhase(page, port, phase, n);
             if (phase === "size") outcome.steps.diskBytes = { bytes: await originBytesOnDisk(profile, port) };
             results[n][engine][phase] = outcome;

@@ -1,6 +1,7 @@
 /**
  * The browser byte store: `indexeddb://<name>` keeps one IndexedDB database
- * per store, holding a single object store of key → bytes.
+ * per store, holding a single object store of key → bytes (keys stored as
+ * binary, see {@link ./indexeddb-layout}).
  *
  * Why this shape:
  * - One database per store (rather than one object store per ledger in a
@@ -27,14 +28,11 @@ import { HearthError } from "../errors.js";
 import { planWait } from "./lock-wait.js";
 import { assertStoreKey, type ByteStore, type StoreCapabilities, type StoreOpenOptions, type WriteBatch, type WriteOptions } from "./types.js";
 import { holdWebLock, type ReleaseWebLock } from "./web-lock.js";
+import { OBJECT_STORE, SCHEMA_VERSION, decodeStoreKey, encodeStoreKey, prefixRange, upgradeLayout } from "./indexeddb-layout.js";
 
 const SCHEME = "indexeddb://";
-const OBJECT_STORE = "kv";
-const SCHEMA_VERSION = 1;
 /** How long `destroy()` waits for other connections to let go before giving up. */
 const DELETE_BLOCKED_DEADLINE_MS = 10_000;
-/** Sorts after every valid store key character (0x21–0x7e), bounding prefix ranges. */
-const PAST_LAST_KEY_CHAR = "\x7f";
 
 /**
  * Parses `indexeddb://<name>` into the database name. Kept separate so the
@@ -94,7 +92,9 @@ export function transactionDone(tx: IDBTransaction, what: string): Promise<void>
 
 /**
  * Opens (creating on first use) database `name` at a fixed schema version.
- * `upgrade` creates the object stores. The connection closes itself when
+ * `upgrade` creates the object stores, or moves an older version's records
+ * (it gets the upgrade transaction and the version found; aborting that
+ * transaction leaves the database as it was and fails the open). The connection closes itself when
  * another connection wants to delete or upgrade the database, so a
  * `destroy()` elsewhere is never blocked by a forgotten handle; `onLost`
  * lets the owner mark itself closed.
@@ -102,11 +102,11 @@ export function transactionDone(tx: IDBTransaction, what: string): Promise<void>
 export async function openDatabase(
   name: string,
   version: number,
-  upgrade: (db: IDBDatabase) => void,
+  upgrade: (db: IDBDatabase, tx: IDBTransaction, oldVersion: number) => void,
   onLost: () => void,
 ): Promise<IDBDatabase> {
   const request = indexedDbFactory().open(name, version);
-  request.onupgradeneeded = () => upgrade(request.result);
+  request.onupgradeneeded = (event) => upgrade(request.result, request.transaction!, event.oldVersion);
   const db = await requestResult(request, `open of database "${name}"`);
   db.onversionchange = () => {
     onLost();
@@ -176,24 +176,22 @@ export async function openIndexedDbStore(url: string, options: StoreOpenOptions 
   const release = await holdWebLock(storeLockName(name), url, plan);
   const store = new IndexedDbStore(url, name, release);
   try {
-    store.db = await openDatabase(
-      name,
-      SCHEMA_VERSION,
-      (db) => {
-        if (!db.objectStoreNames.contains(OBJECT_STORE)) db.createObjectStore(OBJECT_STORE);
-      },
-      () => store.lost(),
-    );
+    store.db = await openDatabase(name, SCHEMA_VERSION, upgradeLayout, () => store.lost());
   } catch (err) {
     release();
+    if ((err as { cause?: { name?: unknown } }).cause?.name === "AbortError") throw notAStore(name, err);
     throw err;
   }
   if (!store.db.objectStoreNames.contains(OBJECT_STORE)) {
     store.db.close();
     release();
-    throw new HearthError("STORAGE_FAILED", `IndexedDB database "${name}" exists but is not a Hearth store; pick another name`);
+    throw notAStore(name);
   }
   return store;
+}
+
+function notAStore(name: string, cause?: unknown): HearthError {
+  return new HearthError("STORAGE_FAILED", `IndexedDB database "${name}" exists but is not a Hearth store; pick another name`, { cause });
 }
 
 class IndexedDbStore implements ByteStore {
@@ -248,7 +246,7 @@ class IndexedDbStore implements ByteStore {
     const shared = this.readTx;
     if (shared) {
       try {
-        return shared.objectStore(OBJECT_STORE).get(key);
+        return shared.objectStore(OBJECT_STORE).get(encodeStoreKey(key));
       } catch {
         // Inactive or finished: start another below.
       }
@@ -260,15 +258,20 @@ class IndexedDbStore implements ByteStore {
     };
     tx.addEventListener("complete", forget);
     tx.addEventListener("abort", forget);
-    return tx.objectStore(OBJECT_STORE).get(key);
+    return tx.objectStore(OBJECT_STORE).get(encodeStoreKey(key));
   }
 
   async list(prefix: string): Promise<string[]> {
     if (typeof prefix !== "string") throw new TypeError(`list prefix must be a string, got ${typeof prefix}`);
     const tx = this.begin("readonly");
-    const range = prefix === "" ? undefined : IDBKeyRange.bound(prefix, prefix + PAST_LAST_KEY_CHAR, false, true);
-    const keys = await requestResult(tx.objectStore(OBJECT_STORE).getAllKeys(range), `list of "${prefix}"`);
-    return keys.filter((k): k is string => typeof k === "string"); // IDB orders strings by code unit, as `<` does
+    const keys = await requestResult(tx.objectStore(OBJECT_STORE).getAllKeys(prefixRange(prefix)), `list of "${prefix}"`);
+    const out: string[] = [];
+    // IDB orders binary keys byte by byte: for ASCII, the order `<` gives the strings.
+    for (const key of keys) {
+      const text = decodeStoreKey(key);
+      if (text !== undefined) out.push(text);
+    }
+    return out;
   }
 
   async write(batch: WriteBatch, options: WriteOptions = {}): Promise<void> {
@@ -291,9 +294,9 @@ class IndexedDbStore implements ByteStore {
     this.track(done);
     try {
       const objects = tx.objectStore(OBJECT_STORE);
-      for (const key of dels) objects.delete(key);
+      for (const key of dels) objects.delete(encodeStoreKey(key));
       // slice(): store only the view's bytes, never the whole backing buffer.
-      for (const [key, value] of puts) objects.put(value.slice(), key);
+      for (const [key, value] of puts) objects.put(value.slice(), encodeStoreKey(key));
     } catch (cause) {
       tx.abort();
       done.catch(() => undefined);
