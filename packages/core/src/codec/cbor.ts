@@ -375,6 +375,30 @@ export function skipDagCbor(bytes: Uint8Array, offset: number): number {
   }
 }
 
+/**
+ * Finds the ends of `count` consecutive dag-cbor items starting at `offset`
+ * (as {@link skipDagCbor} would, one after another, in one pass): item i
+ * ends at `ends[i]`.
+ * @throws Error as {@link skipDagCbor} does
+ */
+export function skipDagCborItems(bytes: Uint8Array, offset: number, ends: Uint32Array): void {
+  input = bytes;
+  inputView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  at = offset;
+  try {
+    for (let i = 0; i < ends.length; i++) {
+      skip(0);
+      ends[i] = at;
+    }
+    if (at > bytes.length) throw GENERIC;
+  } catch (err) {
+    if (err === GENERIC || err instanceof RangeError) throw new Error(`not canonical dag-cbor items from offset ${offset}`);
+    throw err;
+  } finally {
+    input = EMPTY;
+  }
+}
+
 function skip(depth: number): void {
   const first = inputView.getUint8(at++);
   switch (first >> 5) {

@@ -18,7 +18,7 @@
  * @module
  */
 import { CID, verifyBlockBytes } from "../codec/block.js";
-import { decodeDagCbor, skipDagCbor } from "../codec/cbor.js";
+import { decodeDagCbor, skipDagCbor, skipDagCborItems } from "../codec/cbor.js";
 import { HearthError } from "../errors.js";
 import { asTreeNode, type TreeNode } from "./prolly-node.js";
 
@@ -88,11 +88,13 @@ export class EncodedLeaf implements TreeNode {
 
 /**
  * Decodes a stored tree node: leaves as {@link EncodedLeaf}, internal nodes
- * in full. The bytes must hash to `cid`.
+ * in full. The bytes must hash to `cid`; pass `authenticated` only when
+ * they were read from a store that already proves they are the bytes
+ * stored under this CID's name (see `NodeCache`), to skip the hash.
  * @throws HearthError `INTEGRITY` if they do not, or are not a tree node.
  */
-export async function decodeTreeNode(cid: CID, bytes: Uint8Array): Promise<TreeNode> {
-  await verifyBlockBytes(cid, bytes);
+export async function decodeTreeNode(cid: CID, bytes: Uint8Array, authenticated = false): Promise<TreeNode> {
+  if (!authenticated) await verifyBlockBytes(cid, bytes);
   try {
     return readLeaf(bytes) ?? wholeNode(cid, bytes);
   } catch (err) {
@@ -168,12 +170,9 @@ function valueOffsetsFrom(bytes: Uint8Array, arrayHead: number, count: number): 
   } else throw UNUSUAL;
   if (length !== count) throw UNUSUAL;
   const offsets = new Uint32Array(count + 1);
-  for (let i = 0; i < count; i++) {
-    offsets[i] = at;
-    at = skipDagCbor(bytes, at);
-  }
-  offsets[count] = at;
-  if (at !== bytes.length) throw UNUSUAL;
+  offsets[0] = at;
+  skipDagCborItems(bytes, at, offsets.subarray(1));
+  if (offsets[count] !== bytes.length) throw UNUSUAL;
   return offsets;
 }
 

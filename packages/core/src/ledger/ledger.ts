@@ -87,6 +87,11 @@ export interface LedgerInternals {
   readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression" | "signer">;
   /** The node cache's byte budget (see `OpenOptions.cacheBytes`); default 64 MiB (`DEFAULT_CACHE_BYTES`). */
   readonly cacheBytes?: number;
+  /**
+   * The store is the encryption layer, which authenticates every value
+   * under its name, so node reads need not re-hash (see `NodeCache`).
+   */
+  readonly authenticatedStore?: boolean;
 }
 
 /**
@@ -149,7 +154,7 @@ export class Ledger {
 
   /** Loads a ledger from an (encrypting) store. Used by `open()`. */
   static async load(name: string, store: ByteStore, internals: LedgerInternals): Promise<Ledger> {
-    const nodes = new NodeCache(store, internals.cacheBytes);
+    const nodes = new NodeCache(store, internals.cacheBytes, internals.authenticatedStore === true);
     const replayed: Array<[number, EventBlock]> = [];
     const inert = new Set((await store.list(INERT_PREFIX)).map((key) => key.slice(INERT_PREFIX.length)));
     const state = await LedgerState.load(store, nodes, (n, event) => replayed.push([n, event]), inert);

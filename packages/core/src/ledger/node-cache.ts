@@ -12,7 +12,8 @@
  * document ledger's cache grow past a gigabyte. Leaves are cached encoded
  * ({@link EncodedLeaf}), so the budget holds ~3× more of them than decoded
  * ones would, and a miss costs one store read and a key decode, not the
- * decoding of every document in the leaf.
+ * decoding of every document in the leaf. Under the encryption layer a
+ * miss does not re-hash the node either (see the constructor).
  *
  * @module
  */
@@ -56,13 +57,21 @@ export class NodeCache implements NodeSource {
   readonly #budget: number;
   #cachedBytes = 0;
 
+  readonly #authenticated: boolean;
+
   /**
    * @param store - where persisted nodes live (already decrypting)
    * @param budgetBytes - memory the cached nodes may hold, roughly (default {@link DEFAULT_CACHE_BYTES})
+   * @param authenticated - `store` authenticates every value under its name
+   *   (the encryption layer seals each value with its key name as associated
+   *   data, so what `nd/<cid>` returns was sealed under that very name with
+   *   the ledger's data key): the CID's hash adds nothing there and is
+   *   skipped. Default `false`: every node read is hashed against its CID.
    */
-  constructor(store: ByteStore, budgetBytes = DEFAULT_CACHE_BYTES) {
+  constructor(store: ByteStore, budgetBytes = DEFAULT_CACHE_BYTES, authenticated = false) {
     this.#store = store;
     this.#budget = budgetBytes;
+    this.#authenticated = authenticated;
   }
 
   /** Memory the cached nodes hold now, as charged against the budget. */
@@ -93,7 +102,7 @@ export class NodeCache implements NodeSource {
     }
     // The CID proves the bytes are what was stored; the shape check proves
     // they are a tree node, so a crafted block can never crash a reader.
-    const node = await decodeTreeNode(cid, bytes);
+    const node = await decodeTreeNode(cid, bytes, this.#authenticated);
     this.#remember(key, node, bytes.byteLength);
     return node;
   }

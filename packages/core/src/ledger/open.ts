@@ -77,7 +77,7 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
       ...(platform.compression && { compression: platform.compression }),
     });
     const author = fromHex(deviceOf(await keyring.identity()).fingerprint);
-    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes });
+    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes, authenticatedStore: true });
   } catch (err) {
     await release();
     throw err;

@@ -268,11 +268,21 @@ export function logIdentity(fd: number, generation: number): LogIdentity {
 
 /**
  * Stamps the log open on `fd` with a modification time no later write can
- * reproduce (this instant, to the sub-microsecond, where the kernel stamps
- * writes with its coarse clock tick), so a snapshot taken now is never
- * mistaken for one of a log written since, however soon after.
+ * reproduce: this instant to the microsecond (what the system call keeps),
+ * never a whole millisecond, where the kernel stamps writes with its coarse
+ * clock tick. Returns whether the file system kept it: one that keeps only
+ * coarse times (a second, a millisecond) could give a later write this very
+ * time, so no snapshot may rely on it there.
  */
-export function stampLog(fd: number): void {
-  const now = (performance.timeOrigin + performance.now()) / 1000;
-  fs.futimesSync(fd, now, now);
+export function stampLog(fd: number): boolean {
+  let micros = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  // Well inside a millisecond, so the conversion's rounding (±1 µs) cannot land on a whole one.
+  const withinMs = micros % 1000;
+  if (withinMs < 10) micros += 10;
+  else if (withinMs > 990) micros -= 10;
+  fs.futimesSync(fd, micros / 1e6, micros / 1e6);
+  const kept = fs.fstatSync(fd, { bigint: true }).mtimeNs;
+  const wanted = BigInt(micros) * 1000n;
+  const drift = kept > wanted ? kept - wanted : wanted - kept;
+  return drift <= 2000n && kept % 1_000_000n !== 0n;
 }

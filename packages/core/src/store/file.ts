@@ -570,12 +570,9 @@ class FileStore implements FileByteStore {
     const run = this.index.snapshot(this.log);
     if (!run) return;
     try {
-      stampLog(this.log.fd);
-      const identity = logIdentity(this.log.fd, this.log.generation);
-      // A file system that keeps only coarse times (a second, a millisecond)
-      // could give a later write this very time: no snapshot there.
-      if (identity.mtimeNs % 1_000_000n === 0n) return;
-      await run.write(this.dir, identity);
+      // A file system that keeps only coarse times gets no snapshot (see stampLog).
+      if (!stampLog(this.log.fd)) return;
+      await run.write(this.dir, logIdentity(this.log.fd, this.log.generation));
     } catch {
       await fs.promises.rm(join(this.dir, INDEX_TEMP_FILE), { force: true }).catch(() => undefined);
     }
