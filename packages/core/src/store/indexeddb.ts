@@ -199,8 +199,8 @@ class IndexedDbStore implements ByteStore {
   db: IDBDatabase | undefined;
   closed = false;
   private readonly pending = new Set<Promise<unknown>>();
-  /** The read transaction gets of the current turn join ({@link readRequest}). */
-  private readTx: IDBTransaction | undefined;
+  /** The object store of the read transaction gets of the current turn join ({@link readRequest}). */
+  private readStore: IDBObjectStore | undefined;
   /** Set once the Web Lock is let go; from then on another holder may have the database. */
   private lockReleased = false;
 
@@ -243,22 +243,24 @@ class IndexedDbStore implements ByteStore {
    * thousands of nodes. Gets awaited one by one still get one each.
    */
   private readRequest(key: string): IDBRequest {
-    const shared = this.readTx;
+    const binary = encodeStoreKey(key);
+    const shared = this.readStore;
     if (shared) {
       try {
-        return shared.objectStore(OBJECT_STORE).get(encodeStoreKey(key));
+        return shared.get(binary);
       } catch {
         // Inactive or finished: start another below.
       }
     }
     const tx = this.begin("readonly");
-    this.readTx = tx;
+    const objects = tx.objectStore(OBJECT_STORE);
+    this.readStore = objects;
     const forget = (): void => {
-      if (this.readTx === tx) this.readTx = undefined;
+      if (this.readStore === objects) this.readStore = undefined;
     };
     tx.addEventListener("complete", forget);
     tx.addEventListener("abort", forget);
-    return tx.objectStore(OBJECT_STORE).get(encodeStoreKey(key));
+    return objects.get(binary);
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -289,14 +291,16 @@ class IndexedDbStore implements ByteStore {
     // A get issued after this write must see it: it may not join a read
     // transaction started before the write's (IndexedDB orders transactions
     // by creation), so the next get starts a new one.
-    this.readTx = undefined;
+    this.readStore = undefined;
     const done = transactionDone(tx, `write of ${puts.length + dels.length} key(s)`);
     this.track(done);
     try {
       const objects = tx.objectStore(OBJECT_STORE);
       for (const key of dels) objects.delete(encodeStoreKey(key));
-      // slice(): store only the view's bytes, never the whole backing buffer.
-      for (const [key, value] of puts) objects.put(value.slice(), encodeStoreKey(key));
+      // A view is copied so that only its bytes are stored, never the whole
+      // backing buffer; a value that is its whole buffer (a sealed envelope)
+      // is cloned by IndexedDB as it is.
+      for (const [key, value] of puts) objects.put(ownsBuffer(value) ? value : value.slice(), encodeStoreKey(key));
     } catch (cause) {
       tx.abort();
       done.catch(() => undefined);
@@ -348,6 +352,10 @@ class IndexedDbStore implements ByteStore {
     const forget = (): void => void this.pending.delete(promise);
     promise.then(forget, forget);
   }
+}
+
+function ownsBuffer(value: Uint8Array): boolean {
+  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
 }
 
 /** The `STORE_CLOSED` error for an IndexedDB store or keyring. */
