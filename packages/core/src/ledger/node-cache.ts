@@ -140,9 +140,18 @@ export class NodeCache implements NodeSource {
     }
   }
 
-  /** Records nodes created by a tree mutation; they stay readable until {@link settlePending}. */
+  /**
+   * Records nodes created by a tree mutation; they stay readable until
+   * {@link settlePending}. Leaves are kept in their compact form (their
+   * bytes), like cached ones: between two checkpoints a bulk load creates
+   * thousands of nodes, most of them superseded before the checkpoint, and
+   * decoded they held ~10× their size in memory.
+   */
   addPending(blocks: Iterable<Block<TreeNode>>): void {
-    for (const b of blocks) this.#pending.set(cidText(b.cid), b);
+    for (const b of blocks) {
+      const compact = compactNode(b.value, b.bytes);
+      this.#pending.set(cidText(b.cid), compact === b.value ? b : { cid: b.cid, bytes: b.bytes, value: compact });
+    }
   }
 
   /** True if `cid` was created since the last checkpoint (so it may not be stored yet). */
