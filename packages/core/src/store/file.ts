@@ -514,6 +514,7 @@ class FileStore implements FileByteStore {
     const file = this.log;
     for (const key of record.dels) this.index.del(key);
     for (const put of record.puts) this.index.put(put.key, file, at + put.valueOffset, put.valueLength);
+    if (!this.compaction && !this.pendingSwitch) this.index.foldIfLarge(file);
   }
 
   /**
