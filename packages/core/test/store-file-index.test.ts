@@ -14,6 +14,8 @@ const root = fs.mkdtempSync(join(tmpdir(), "hearth-store-index-"));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 let counter = 0;
 const freshDir = (): string => join(root, `case-${counter++}`);
+/** Runs of the model property (`HEARTH_STORE_INDEX_RUNS` raises it for a longer campaign). */
+const MODEL_RUNS = Number(process.env.HEARTH_STORE_INDEX_RUNS ?? 40);
 const text = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
 
 /** Everything the store holds, as key → text. */
@@ -177,7 +179,7 @@ describe("file store index snapshot", () => {
         await last.close();
         fs.rmSync(dir, { recursive: true, force: true });
       }),
-      { numRuns: 40 },
+      { numRuns: MODEL_RUNS },
     );
   });
 });
