@@ -360,19 +360,9 @@ function read(depth: number): unknown {
  *   {@link decodeDagCbor} reads on its fast path, or runs past the end
  */
 export function skipDagCbor(bytes: Uint8Array, offset: number): number {
-  input = bytes;
-  inputView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  at = offset;
-  try {
-    skip(0);
-    if (at > bytes.length) throw GENERIC;
-    return at;
-  } catch (err) {
-    if (err === GENERIC || err instanceof RangeError) throw new Error(`not a canonical dag-cbor item at offset ${offset}`);
-    throw err;
-  } finally {
-    input = EMPTY;
-  }
+  const end = new Uint32Array(1);
+  skipDagCborItems(bytes, offset, end);
+  return end[0]!;
 }
 
 /**

@@ -127,32 +127,50 @@ function wholeNode(cid: CID, bytes: Uint8Array): TreeNode {
   return asTreeNode(value, cid);
 }
 
-/** A leaf read from `bytes` in the canonical layout, `undefined` for an internal node; throws UNUSUAL for anything else. */
-function readLeaf(bytes: Uint8Array): EncodedLeaf | undefined {
+/** Where the parts of a leaf's canonical encoding start and end. */
+interface LeafLayout {
+  readonly tagStart: number;
+  readonly tagEnd: number;
+  readonly keysStart: number;
+  readonly keysEnd: number;
+  /** The head of the values array. */
+  readonly valuesHead: number;
+}
+
+/**
+ * The layout of a node's bytes in the canonical field order (tag, keys,
+ * height, values), `undefined` for a node of height > 0; throws UNUSUAL for
+ * anything laid out otherwise.
+ */
+function leafLayout(bytes: Uint8Array): LeafLayout | undefined {
   if (bytes[0] !== MAP_OF_FOUR) throw UNUSUAL;
-  let at = expectField(bytes, 1, TAG_FIELD);
-  const tagEnd = skipDagCbor(bytes, at);
-  const tag = decodeDagCbor<unknown>(bytes.subarray(at, tagEnd));
-  if (typeof tag !== "string") throw UNUSUAL;
+  const tagStart = expectField(bytes, 1, TAG_FIELD);
+  const tagEnd = skipDagCbor(bytes, tagStart);
   const keysStart = expectField(bytes, tagEnd, KEYS_FIELD);
   const keysEnd = skipDagCbor(bytes, keysStart);
-  at = expectField(bytes, keysEnd, HEIGHT_FIELD);
-  if (bytes[at] !== 0x00) return undefined; // height 0 is the one-byte integer 0; anything else is not a leaf
-  const keys = decodeDagCbor<unknown>(bytes.subarray(keysStart, keysEnd));
+  const heightAt = expectField(bytes, keysEnd, HEIGHT_FIELD);
+  if (bytes[heightAt] !== 0x00) return undefined; // height 0 is the one-byte integer 0; anything else is not a leaf
+  return { tagStart, tagEnd, keysStart, keysEnd, valuesHead: expectField(bytes, heightAt + 1, VALUES_FIELD) };
+}
+
+/** A leaf read from `bytes` in the canonical layout, `undefined` for an internal node; throws UNUSUAL for anything else. */
+function readLeaf(bytes: Uint8Array): EncodedLeaf | undefined {
+  const layout = leafLayout(bytes);
+  if (!layout) return undefined;
+  const tag = decodeDagCbor<unknown>(bytes.subarray(layout.tagStart, layout.tagEnd));
+  if (typeof tag !== "string") throw UNUSUAL;
+  const keys = decodeDagCbor<unknown>(bytes.subarray(layout.keysStart, layout.keysEnd));
   if (!isAscendingStrings(keys)) throw UNUSUAL;
-  at = expectField(bytes, at + 1, VALUES_FIELD);
-  const offsets = valueOffsetsFrom(bytes, at, keys.length);
+  const offsets = valueOffsetsFrom(bytes, layout.valuesHead, keys.length);
   return new EncodedLeaf(tag, keys, ownBytes(bytes), offsets);
 }
 
-/** Value offsets of a leaf's bytes (the layout readLeaf checked). */
+/** Value offsets of a leaf's bytes (a leaf the ledger built, so laid out canonically). */
 function valueOffsets(bytes: Uint8Array, count: number): Uint32Array {
-  let at = expectField(bytes, 1, TAG_FIELD);
-  at = expectField(bytes, skipDagCbor(bytes, at), KEYS_FIELD);
-  at = expectField(bytes, skipDagCbor(bytes, at), HEIGHT_FIELD);
-  at = expectField(bytes, skipDagCbor(bytes, at), VALUES_FIELD);
   try {
-    return valueOffsetsFrom(bytes, at, count);
+    const layout = leafLayout(bytes);
+    if (!layout) throw UNUSUAL;
+    return valueOffsetsFrom(bytes, layout.valuesHead, count);
   } catch (cause) {
     throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup", { cause });
   }

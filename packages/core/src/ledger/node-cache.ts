@@ -7,8 +7,8 @@
  * through {@link NodeCache.addPending}, and the checkpoint decides which of
  * them are still reachable and must be written.
  *
- * The cache is a least-recently-used map bounded by a byte budget (the
- * `cacheBytes` open option), not a node count: a node count let a million-
+ * The cache is bounded by a byte budget (the `cacheBytes` open option) and
+ * evicts the least recently used nodes, approximately (CLOCK), not by a node count: a node count let a million-
  * document ledger's cache grow past a gigabyte. Leaves are cached encoded
  * ({@link EncodedLeaf}), so the budget holds ~3× more of them than decoded
  * ones would, and a miss costs one store read and a key decode, not the
@@ -164,9 +164,9 @@ export class NodeCache implements NodeSource {
     return this.#pending.get(cidText(cid));
   }
 
-  /** Moves all pending nodes into the cache, leaves in their compact form (call once they are persisted or dropped). */
+  /** Moves all pending nodes (already compact) into the cache (call once they are persisted or dropped). */
   settlePending(): void {
-    for (const [key, block] of this.#pending) this.#remember(key, compactNode(block.value, block.bytes), block.bytes.byteLength);
+    for (const [key, block] of this.#pending) this.#remember(key, block.value, block.bytes.byteLength);
     this.#pending.clear();
   }
 }

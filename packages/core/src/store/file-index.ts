@@ -14,10 +14,12 @@
  * keeps the map small and leaves close little to merge: closing a store
  * just loaded with a million documents went from 387 to 112 ms. The fold
  * runs inside the write that crosses the threshold, which waits for it
- * (about 1 ms per 1,000 keys, once per doubling of the store's keys). Compaction moves values to a new log; the base
- * is then rebuilt with the new offsets. {@link LogIndex.snapshot} folds
- * both layers into the run the store writes at close. It also counts the
- * live bytes, which is how the store knows when compaction pays.
+ * (about 1 ms per 1,000 keys, once per doubling of the store's keys).
+ *
+ * Compaction moves values to a new log; the base is then rebuilt with the
+ * new offsets. {@link LogIndex.snapshot} folds both layers into the run the
+ * store writes at close. The index also counts the live bytes, which is how
+ * the store knows when compaction pays.
  *
  * Node-only (holds {@link LogFile}s).
  *
@@ -35,6 +37,9 @@ export interface ValueLocation {
   readonly length: number;
 }
 
+/** The overlay is folded into the base no sooner than at this many keys ({@link LogIndex.foldIfLarge}). */
+const FOLD_MIN_KEYS = 4096;
+
 /**
  * Key → {@link ValueLocation}, with sorted listing and a live-byte count.
  *
@@ -43,9 +48,6 @@ export interface ValueLocation {
  * cost of opening a store, and one object per key made that several times
  * slower, mostly in garbage collection.
  */
-/** The overlay is folded into the base no sooner than at this many keys ({@link LogIndex.foldIfLarge}). */
-const FOLD_MIN_KEYS = 4096;
-
 export class LogIndex {
   private readonly slots = new Map<string, number>();
   private offsets = new Float64Array(1024);
@@ -69,12 +71,12 @@ export class LogIndex {
    * (and at least {@link FOLD_MIN_KEYS}), if every entry is in `file` (no
    * compaction in flight). Geometric, so the work is O(1) per key over a
    * session; it keeps the overlay (a map entry per key) small, and leaves
-   * close only the newest keys to merge. Returns whether it folded.
+   * close only the newest keys to merge.
    */
-  foldIfLarge(file: LogFile): boolean {
-    if (this.slots.size < Math.max(FOLD_MIN_KEYS, this.base?.run.count ?? 0)) return false;
+  foldIfLarge(file: LogFile): void {
+    if (this.slots.size < Math.max(FOLD_MIN_KEYS, this.base?.run.count ?? 0)) return;
     const run = this.snapshot(file);
-    if (!run) return false;
+    if (!run) return;
     this.slots.clear();
     this.freeSlots.length = 0;
     this.slotCount = 0;
@@ -84,7 +86,6 @@ export class LogIndex {
     this.files.clear();
     this.files.set(file.generation, file);
     this.liveBytes = run.liveBytes;
-    return true;
   }
 
   /** Starts from snapshot `run` of `file` (an empty index only). */

@@ -20,12 +20,12 @@
  *   (survives power loss). Writes are applied in call order; writes queued
  *   behind one in flight are group-committed: one append, at most one sync.
  * - **Compaction** in the background once more than half of a log of a few
- *   MiB is dead (close compacts too, but only logs small enough to take no
- *   time; a big log's dead bytes wait for the background, so close stays
- *   fast whatever the size): live values are copied to a new generation, the records
+ *   MiB is dead: live values are copied to a new generation, the records
  *   appended meanwhile are copied after them, and the new log is fsynced
  *   and renamed into place. A crash at any instant leaves either the old or
- *   the new log complete.
+ *   the new log complete. Close compacts too, but only logs small enough to
+ *   take no time; a big log's dead bytes wait for the background, so close
+ *   stays fast whatever the size.
  * - **One writer**: a kernel lock on the current log ({@link ./file-lock},
  *   {@link ./file-open}) keeps every other handle, thread, process and
  *   container out while the store is open; a second opener gets `LOCKED`
