@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeBlock } from "../src/codec/block.js";
 import { compactNode, decodeTreeNode, EncodedLeaf, nodeBytes } from "../src/crdt/prolly-leaf.js";
-import { leafValue, type TreeNode } from "../src/crdt/prolly-node.js";
+import { findKey, keyAt, keyCount, keyIs, leafValue, lowerBound, type TreeNode } from "../src/crdt/prolly-node.js";
 import { NodeCache, nodeKey } from "../src/ledger/node-cache.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import { expectCode } from "./helpers/expect-code.js";
@@ -24,8 +24,14 @@ const value = fc.letrec((tie) => ({
   ),
 })).any;
 
+/** Keys: mostly ASCII (kept encoded), sometimes any UTF-16 (kept decoded), lengths on both sides of the hand-decoding limit. */
+const keyArb = fc.oneof(
+  { weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 30 }) },
+  { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 8, unit: "binary" }) },
+);
+
 const leafArb = fc
-  .uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 30 }), value), { minLength: 1, maxLength: 60, selector: ([k]) => k })
+  .uniqueArray(fc.tuple(keyArb, value), { minLength: 1, maxLength: 60, selector: ([k]) => k })
   .map((entries) => {
     const sorted = entries.sort(([a], [b]) => (a < b ? -1 : 1));
     return { tag: "test/leaf", height: 0, keys: sorted.map(([k]) => k), values: sorted.map(([, v]) => v) } satisfies TreeNode;
@@ -43,11 +49,34 @@ describe("encoded leaves", () => {
           expect(node.keys).toEqual(leaf.keys);
           expect(node.height).toBe(0);
           expect(node.tag).toBe(leaf.tag);
+          expect(keyCount(node)).toBe(leaf.keys.length);
+          leaf.keys.forEach((key, i) => {
+            expect(keyAt(node, i)).toBe(key);
+            expect(keyIs(node, i, key)).toBe(true);
+          });
+          // Values read out of order, so the value offsets are found in several steps.
+          for (let i = leaf.keys.length - 1; i >= 0; i -= 2) expect(leafValue(node, i)).toEqual(decoded.values![i]);
           leaf.keys.forEach((_, i) => expect(leafValue(node, i)).toEqual(decoded.values![i]));
           expect(node.values).toEqual(decoded.values);
         }
       }),
-      { numRuns: 200 },
+      { numRuns: 300 },
+    );
+  });
+
+  it("find a key exactly as a binary search over the decoded keys does, for any probe", async () => {
+    const probe = fc.oneof(keyArb, fc.string({ maxLength: 6, unit: "binary" }), fc.constant(""));
+    await fc.assert(
+      fc.asyncProperty(leafArb, fc.array(probe, { maxLength: 20 }), async (leaf, probes) => {
+        const block = await encodeBlock(leaf);
+        const node = await decodeTreeNode(block.cid, block.bytes);
+        for (const key of [...probes, ...leaf.keys]) {
+          const i = findKey(node, key);
+          expect(i).toBe(lowerBound(leaf.keys, key));
+          if (i < leaf.keys.length) expect(keyIs(node, i, key)).toBe(leaf.keys[i] === key);
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 

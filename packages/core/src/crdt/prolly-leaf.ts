@@ -6,11 +6,11 @@
  * with its metadata, built into objects only for one of them to be used,
  * and the decoded leaf then took ~12× its encoded size in the cache (a
  * 20,000-node cache grew past 1 GB at a million documents). An
- * {@link EncodedLeaf} decodes the leaf's keys (needed to search it), finds
- * where each value starts by reading CBOR heads only
- * ({@link skipDagCbor}), and decodes a value when it is read. Its memory
- * is about its encoded size, which is what lets the cache be bounded in
- * bytes ({@link nodeBytes}).
+ * {@link EncodedLeaf} searches its keys where they lie in its bytes (or
+ * decodes them, if any is not ASCII), finds where a value starts by reading
+ * CBOR heads only ({@link skipDagCborItems}), and decodes a value when it
+ * is read. Its memory is about its encoded size, which is what lets the
+ * cache be bounded in bytes ({@link nodeBytes}).
  *
  * Internal nodes (a few percent of a tree) stay decoded: they are read on
  * every lookup and their children are CIDs.
@@ -20,7 +20,7 @@
 import { CID, verifyBlockBytes } from "../codec/block.js";
 import { decodeDagCbor, skipDagCbor, skipDagCborItems } from "../codec/cbor.js";
 import { HearthError } from "../errors.js";
-import { asTreeNode, type TreeNode } from "./prolly-node.js";
+import { asTreeNode, lowerBound, type TreeNode } from "./prolly-node.js";
 
 /** The field names of a node's dag-cbor map, as UTF-8 text heads + bytes (canonical order: tag, keys, height, values). */
 const TAG_FIELD = Uint8Array.of(0x63, 0x74, 0x61, 0x67);
@@ -34,43 +34,129 @@ const MAP_OF_FOUR = 0xa4;
 const UNUSUAL = Symbol("unusual");
 
 /**
- * A leaf ({@link TreeNode} of height 0) over its encoded bytes: `keys` are
- * decoded, values are decoded on demand by {@link EncodedLeaf.valueAt}.
- * `values` exists for callers that need them all (tree mutations), and
- * decodes every one each time it is read.
+ * ASCII keys this long or shorter are turned into strings by hand, longer
+ * ones by a TextDecoder (see `SHORT_TEXT` in codec/cbor.ts for the measurement).
+ */
+const SHORT_KEY = 12;
+const asciiDecoder = new TextDecoder();
+
+/**
+ * A leaf ({@link TreeNode} of height 0) over its encoded bytes.
+ *
+ * Keys: when every key is ASCII (document ids almost always are), the leaf
+ * keeps only where each key's characters lie in the bytes (8 bytes a key
+ * instead of a ~40-byte string and its slot), and {@link EncodedLeaf.lowerBound}
+ * compares a probe with those bytes directly: for ASCII keys a byte is the
+ * key's UTF-16 code unit, so the order is exactly the tree's string order,
+ * whatever the probe holds. Reading such a leaf from the store then costs a
+ * walk over the keys' CBOR heads, not a string per key (a third of a random
+ * get's miss at a million documents). Leaves with any other key keep their
+ * keys decoded, as before.
+ *
+ * Values: decoded one at a time by {@link EncodedLeaf.valueAt}; where each
+ * starts is found by reading CBOR heads only ({@link skipDagCborItems}),
+ * as far as the value asked for and no further, so a lookup in a fresh
+ * leaf skips half its values on average, not all of them.
+ *
+ * `keys` and `values` exist for callers that need them all (tree
+ * mutations, range scans) and build a new array on each read.
  */
 export class EncodedLeaf implements TreeNode {
   readonly height = 0;
   readonly tag: string;
-  readonly keys: readonly string[];
+  readonly keyCount: number;
   readonly #bytes: Uint8Array;
-  /** `offsets[i]` … `offsets[i + 1]` are value i's bytes; found on the first value read. */
-  #offsets: Uint32Array | undefined;
+  /** ASCII keys: key i's characters are `bytes[spans[2i] … spans[2i + 1])`. Undefined when keys are held decoded. */
+  readonly #keySpans: Uint32Array | undefined;
+  /** The keys, decoded, for a leaf whose keys are not all ASCII. */
+  readonly #decodedKeys: readonly string[] | undefined;
+  /** `offsets[i]` … `offsets[i + 1]` are value i's bytes; known up to `offsets[#valuesFound]`. */
+  readonly #valueOffsets: Uint32Array;
+  #valuesFound = 0;
 
   /**
    * @param tag - the tree's tag, as in the bytes
-   * @param keys - the leaf's keys, as in the bytes
+   * @param keys - ASCII key spans (see {@link EncodedLeaf}) or the decoded keys
    * @param bytes - the leaf's dag-cbor block bytes (owned by the leaf from now on)
-   * @param offsets - value offsets, if already known
+   * @param valuesStart - where the first value starts in `bytes`
    */
-  constructor(tag: string, keys: readonly string[], bytes: Uint8Array, offsets?: Uint32Array) {
+  constructor(tag: string, keys: Uint32Array | readonly string[], bytes: Uint8Array, valuesStart: number) {
     this.tag = tag;
-    this.keys = keys;
     this.#bytes = bytes;
-    this.#offsets = offsets;
+    if (keys instanceof Uint32Array) {
+      this.#keySpans = keys;
+      this.keyCount = keys.length / 2;
+    } else {
+      this.#decodedKeys = keys;
+      this.keyCount = keys.length;
+    }
+    this.#valueOffsets = new Uint32Array(this.keyCount + 1);
+    this.#valueOffsets[0] = valuesStart;
+  }
+
+  /** Every key (a new array on each read when the leaf keeps them encoded). */
+  get keys(): readonly string[] {
+    if (this.#decodedKeys) return this.#decodedKeys;
+    const out = new Array<string>(this.keyCount);
+    for (let i = 0; i < out.length; i++) out[i] = this.keyAt(i);
+    return out;
+  }
+
+  /** Key `index`. */
+  keyAt(index: number): string {
+    if (this.#decodedKeys) return this.#decodedKeys[index]!;
+    const spans = this.#keySpans!;
+    const start = spans[2 * index]!;
+    const end = spans[2 * index + 1]!;
+    if (end - start > SHORT_KEY) return asciiDecoder.decode(this.#bytes.subarray(start, end));
+    let key = "";
+    for (let i = start; i < end; i++) key += String.fromCharCode(this.#bytes[i]!);
+    return key;
+  }
+
+  /** Index of the first key `>= key` (or {@link keyCount}), as `lowerBound` over {@link keys}. */
+  lowerBound(key: string): number {
+    if (this.#decodedKeys) return lowerBound(this.#decodedKeys, key);
+    let lo = 0;
+    let hi = this.keyCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#compareKeyAt(mid, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** True if key `index` is `key`. */
+  keyIs(index: number, key: string): boolean {
+    return this.#decodedKeys ? this.#decodedKeys[index] === key : this.#compareKeyAt(index, key) === 0;
+  }
+
+  /** ASCII key `index` against `key`, in string order: negative, zero or positive. */
+  #compareKeyAt(index: number, key: string): number {
+    const bytes = this.#bytes;
+    const spans = this.#keySpans!;
+    const start = spans[2 * index]!;
+    const length = spans[2 * index + 1]! - start;
+    const common = Math.min(length, key.length);
+    for (let i = 0; i < common; i++) {
+      const diff = bytes[start + i]! - key.charCodeAt(i);
+      if (diff !== 0) return diff;
+    }
+    return length - key.length;
   }
 
   /** Every value, decoded now (a new array and new objects on each read). */
   get values(): readonly unknown[] {
-    const out = new Array<unknown>(this.keys.length);
+    const out = new Array<unknown>(this.keyCount);
     for (let i = 0; i < out.length; i++) out[i] = this.valueAt(i);
     return out;
   }
 
   /** Value `index`, decoded now: a new object the caller may keep. */
   valueAt(index: number): unknown {
-    const offsets = (this.#offsets ??= valueOffsets(this.#bytes, this.keys.length));
-    const bytes = this.#bytes.subarray(offsets[index]!, offsets[index + 1]!);
+    if (index >= this.#valuesFound) this.#findValues(index + 1);
+    const bytes = this.#bytes.subarray(this.#valueOffsets[index]!, this.#valueOffsets[index + 1]!);
     try {
       return decodeDagCbor(bytes);
     } catch (cause) {
@@ -78,11 +164,24 @@ export class EncodedLeaf implements TreeNode {
     }
   }
 
+  /** Finds where values up to `count` end, going on from the last one found. */
+  #findValues(count: number): void {
+    const offsets = this.#valueOffsets;
+    try {
+      skipDagCborItems(this.#bytes, offsets[this.#valuesFound]!, offsets.subarray(this.#valuesFound + 1, count + 1));
+      if (count === this.keyCount && offsets[count] !== this.#bytes.length) throw UNUSUAL;
+    } catch (cause) {
+      throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup", { cause });
+    }
+    this.#valuesFound = count;
+  }
+
   /** Memory this leaf holds, roughly: its bytes, its keys, its offsets. */
   get byteSize(): number {
-    let keyChars = 0;
-    for (const key of this.keys) keyChars += key.length;
-    return 128 + this.#bytes.byteLength + keyChars + this.keys.length * 24 + (this.keys.length + 1) * 4;
+    let keys = 0;
+    if (this.#decodedKeys) for (const key of this.#decodedKeys) keys += 40 + key.length;
+    else keys = this.#keySpans!.byteLength + 64;
+    return 192 + this.#bytes.byteLength + keys + this.#valueOffsets.byteLength;
   }
 }
 
@@ -109,7 +208,13 @@ export async function decodeTreeNode(cid: CID, bytes: Uint8Array, authenticated 
  * internal nodes stay as they are.
  */
 export function compactNode(node: TreeNode, bytes: Uint8Array): TreeNode {
-  return node.height === 0 && !(node instanceof EncodedLeaf) ? new EncodedLeaf(node.tag, node.keys, ownBytes(bytes)) : node;
+  if (node.height !== 0 || node instanceof EncodedLeaf) return node;
+  try {
+    return readLeaf(bytes) ?? node;
+  } catch (err) {
+    if (err !== UNUSUAL && !(err instanceof RangeError)) throw err;
+    return node; // not laid out as this module reads (never for a node dag-cbor encoded): kept decoded
+  }
 }
 
 /** Memory a cached node holds, roughly (internal nodes: their CIDs are objects, ~4× their encoded size). */
@@ -159,39 +264,65 @@ function readLeaf(bytes: Uint8Array): EncodedLeaf | undefined {
   if (!layout) return undefined;
   const tag = decodeDagCbor<unknown>(bytes.subarray(layout.tagStart, layout.tagEnd));
   if (typeof tag !== "string") throw UNUSUAL;
-  const keys = decodeDagCbor<unknown>(bytes.subarray(layout.keysStart, layout.keysEnd));
-  if (!isAscendingStrings(keys)) throw UNUSUAL;
-  const offsets = valueOffsetsFrom(bytes, layout.valuesHead, keys.length);
-  return new EncodedLeaf(tag, keys, ownBytes(bytes), offsets);
-}
-
-/** Value offsets of a leaf's bytes (a leaf the ledger built, so laid out canonically). */
-function valueOffsets(bytes: Uint8Array, count: number): Uint32Array {
-  try {
-    const layout = leafLayout(bytes);
-    if (!layout) throw UNUSUAL;
-    return valueOffsetsFrom(bytes, layout.valuesHead, count);
-  } catch (cause) {
-    throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup", { cause });
+  let keys: Uint32Array | readonly string[] | undefined = asciiKeySpans(bytes, layout.keysStart, layout.keysEnd);
+  if (keys === undefined) {
+    const decoded = decodeDagCbor<unknown>(bytes.subarray(layout.keysStart, layout.keysEnd));
+    if (!isAscendingStrings(decoded)) throw UNUSUAL;
+    keys = decoded;
   }
+  const count = keys instanceof Uint32Array ? keys.length / 2 : keys.length;
+  const { length, at } = arrayHead(bytes, layout.valuesHead);
+  if (length !== count) throw UNUSUAL;
+  return new EncodedLeaf(tag, keys, ownBytes(bytes), at);
 }
 
-function valueOffsetsFrom(bytes: Uint8Array, arrayHead: number, count: number): Uint32Array {
-  const first = bytes[arrayHead]!;
-  let at = arrayHead + 1;
-  let length: number;
-  if (first >= 0x80 && first < 0x98) length = first - 0x80;
-  else if (first === 0x98) length = bytes[at++]!;
-  else if (first === 0x99) {
-    length = (bytes[at]! << 8) | bytes[at + 1]!;
-    at += 2;
-  } else throw UNUSUAL;
-  if (length !== count) throw UNUSUAL;
-  const offsets = new Uint32Array(count + 1);
-  offsets[0] = at;
-  skipDagCborItems(bytes, at, offsets.subarray(1));
-  if (offsets[count] !== bytes.length) throw UNUSUAL;
-  return offsets;
+/**
+ * Where each key's characters lie, when the keys array at `start` … `end`
+ * holds only ASCII text in strictly ascending order; `undefined` if any key
+ * is not ASCII (the caller decodes them). Throws UNUSUAL for anything that is
+ * not an array of text strings ending at `end`, or keys out of order.
+ */
+function asciiKeySpans(bytes: Uint8Array, start: number, end: number): Uint32Array | undefined {
+  const { length: count, at: first } = arrayHead(bytes, start);
+  const spans = new Uint32Array(2 * count);
+  let at = first;
+  for (let i = 0; i < count; i++) {
+    const head = bytes[at++]!;
+    let length: number;
+    if (head >= 0x60 && head < 0x78) length = head - 0x60;
+    else if (head === 0x78) length = bytes[at++]!;
+    else if (head === 0x79) {
+      length = (bytes[at]! << 8) | bytes[at + 1]!;
+      at += 2;
+    } else throw UNUSUAL;
+    const keyEnd = at + length;
+    if (keyEnd > end) throw UNUSUAL;
+    for (let k = at; k < keyEnd; k++) if (bytes[k]! >= 0x80) return undefined;
+    spans[2 * i] = at;
+    spans[2 * i + 1] = keyEnd;
+    if (i > 0 && compareSpans(bytes, spans[2 * i - 2]!, spans[2 * i - 1]!, at, keyEnd) >= 0) throw UNUSUAL;
+    at = keyEnd;
+  }
+  if (at !== end) throw UNUSUAL;
+  return spans;
+}
+
+function compareSpans(bytes: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): number {
+  const common = Math.min(aEnd - aStart, bEnd - bStart);
+  for (let i = 0; i < common; i++) {
+    const diff = bytes[aStart + i]! - bytes[bStart + i]!;
+    if (diff !== 0) return diff;
+  }
+  return aEnd - aStart - (bEnd - bStart);
+}
+
+/** The length of the array whose head is at `head`, and where its first item starts; throws UNUSUAL for anything but an array head. */
+function arrayHead(bytes: Uint8Array, head: number): { length: number; at: number } {
+  const first = bytes[head]!;
+  if (first >= 0x80 && first < 0x98) return { length: first - 0x80, at: head + 1 };
+  if (first === 0x98) return { length: bytes[head + 1]!, at: head + 2 };
+  if (first === 0x99) return { length: (bytes[head + 1]! << 8) | bytes[head + 2]!, at: head + 3 };
+  throw UNUSUAL;
 }
 
 /** The offset after `field` if the bytes at `at` are exactly it. */

@@ -32,15 +32,41 @@ export interface TreeNode {
   /** Present on internal nodes only. */
   readonly children?: readonly CID[];
   /**
-   * Value `index` of a leaf, for leaves that decode values on demand
-   * ({@link ./prolly-leaf}); read leaves through {@link leafValue}.
+   * Leaves that keep their keys and values encoded ({@link ./prolly-leaf})
+   * build `keys` and `values` anew on each read, and answer these instead;
+   * read nodes through {@link keyCount}, {@link keyAt}, {@link findKey},
+   * {@link keyIs} and {@link leafValue}.
    */
+  readonly keyCount?: number;
+  keyAt?(index: number): string;
+  lowerBound?(key: string): number;
+  keyIs?(index: number, key: string): boolean;
   valueAt?(index: number): unknown;
 }
 
 /** Value `index` of leaf `node`, whether it holds its values decoded or encoded. */
 export function leafValue(node: TreeNode, index: number): unknown {
   return node.valueAt ? node.valueAt(index) : node.values![index];
+}
+
+/** How many keys `node` holds. */
+export function keyCount(node: TreeNode): number {
+  return node.keyCount ?? node.keys.length;
+}
+
+/** Key `index` of `node`. */
+export function keyAt(node: TreeNode, index: number): string {
+  return node.keyAt ? node.keyAt(index) : node.keys[index]!;
+}
+
+/** {@link lowerBound} over `node`'s keys, without decoding them where the node keeps them encoded. */
+export function findKey(node: TreeNode, key: string): number {
+  return node.lowerBound ? node.lowerBound(key) : lowerBound(node.keys, key);
+}
+
+/** True if key `index` of `node` is `key`. */
+export function keyIs(node: TreeNode, index: number, key: string): boolean {
+  return node.keyIs ? node.keyIs(index, key) : node.keys[index] === key;
 }
 
 /**

@@ -7,7 +7,9 @@
  * @module
  */
 import type { CID } from "../codec/block.js";
-import { type NodeSource, type TreeNode, checkNode, isPromiseLike, leafValue, loadNode, lowerBound, upperBound } from "./prolly-node.js";
+import {
+  type NodeSource, type TreeNode, checkNode, findKey, isPromiseLike, keyCount, keyIs, leafValue, loadNode, lowerBound, upperBound,
+} from "./prolly-node.js";
 
 /** Bounds for a range scan; at most one lower and one upper bound. */
 export interface TreeRange {
@@ -45,9 +47,9 @@ function lookupFrom(source: NodeSource, tag: string, cid: CID, loaded: TreeNode 
       return Promise.resolve(loaded).then((node) => lookupFrom(source, tag, at, node, key));
     }
     const node = checkNode(loaded, tag, cid);
-    const i = lowerBound(node.keys, key);
-    if (i === node.keys.length) return undefined;
-    if (node.height === 0) return node.keys[i] === key ? leafValue(node, i) : undefined;
+    const i = findKey(node, key);
+    if (i === keyCount(node)) return undefined;
+    if (node.height === 0) return keyIs(node, i, key) ? leafValue(node, i) : undefined;
     cid = node.children![i]!;
     loaded = source.load(cid);
   }
@@ -161,10 +163,12 @@ export async function* scanEntries(source: NodeSource, tag: string, root: CID, b
     path.push(frame);
     node = await enter(frame);
   }
-  let index = bounds.seekLeaf(node.keys);
+  // A leaf that keeps its keys encoded builds them on each read of `keys`: read them once per leaf.
+  let keys = node.keys;
+  let index = bounds.seekLeaf(keys);
   for (;;) {
-    for (; index >= 0 && index < node.keys.length; index += step) {
-      const key = node.keys[index]!;
+    for (; index >= 0 && index < keys.length; index += step) {
+      const key = keys[index]!;
       if (bounds.beyond(key)) return;
       yield [key, leafValue(node, index)];
     }
@@ -180,14 +184,15 @@ export async function* scanEntries(source: NodeSource, tag: string, root: CID, b
       path.push(down);
       node = await enter(down);
     }
-    index = bounds.reverse ? node.keys.length - 1 : 0;
+    keys = node.keys;
+    index = bounds.reverse ? keys.length - 1 : 0;
   }
 }
 
 /** Number of entries, by visiting every leaf. */
 export async function countEntries(source: NodeSource, tag: string, root: CID): Promise<number> {
   const node = await loadNode(source, tag, root);
-  if (node.height === 0) return node.keys.length;
+  if (node.height === 0) return keyCount(node);
   let total = 0;
   for (const child of node.children!) total += await countEntries(source, tag, child);
   return total;
