@@ -44,14 +44,14 @@ describe("browser compression (fflate)", () => {
     expect(new Uint8Array(inflateRawSync(browserCompression.deflate(value) as Uint8Array))).toEqual(value);
     expect(browserCompression.inflate(new Uint8Array(deflateRawSync(value)))).toEqual(value);
     const frame = frameValue(value, nodeCompression, COMPRESS_MIN_BYTES_BACKGROUND);
-    expect(frame[0]).toBe(1);
+    expect(frame[0]).toBe(2);
     expect(await unframeValue(frame, browserCompression, "t")).toEqual(value);
   });
 
   it("compresses tree-node-like values and refuses damaged ones with INTEGRITY", async () => {
     const value = new TextEncoder().encode(JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ title: `todo ${i}`, done: i % 2 === 0 }))));
     const frame = frameValue(value, browserCompression, COMPRESS_MIN_BYTES_BACKGROUND);
-    expect(frame[0]).toBe(1);
+    expect(frame[0]).toBe(2);
     expect(frame.length).toBeLessThan(value.length / 2);
     const damaged = frame.slice(0, Math.floor(frame.length / 2));
     await expect(unframeValue(damaged, browserCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });

@@ -23,7 +23,7 @@ describe("value framing and compression", () => {
   it("compresses repetitive values and leaves small or random ones as they are", () => {
     const repetitive = text(JSON.stringify(Array.from({ length: 50 }, (_, i) => ({ title: "todo", done: false, i }))));
     const framed = frameValue(repetitive, nodeCompression);
-    expect(framed[0]).toBe(1);
+    expect(framed[0]).toBe(2);
     expect(framed.length).toBeLessThan(repetitive.length / 2);
     expect(frameValue(text("x".repeat(COMPRESS_MIN_BYTES - 1)), nodeCompression)[0]).toBe(0);
     const random = crypto.getRandomValues(new Uint8Array(2048));
@@ -33,9 +33,30 @@ describe("value framing and compression", () => {
   it("values compressed by Node's zlib inflate through the Compression Streams API (the browser path)", async () => {
     const value = text("hearth ".repeat(500));
     const frame = frameValue(value, nodeCompression);
-    expect(frame[0]).toBe(1);
+    expect(frame[0]).toBe(2);
     expect(await unframeValue(frame, undefined, "t")).toEqual(value);
-    expect(await streamCompression.inflate(frame.subarray(1))).toEqual(value);
+    // Flag, then the length (3,500: two varint bytes), then the deflate stream.
+    expect(await streamCompression.inflate(frame.subarray(3))).toEqual(value);
+  });
+
+  it("reads frames without a length (flag 1, as written before the length was added)", async () => {
+    const value = text("older ".repeat(400));
+    const legacy = new Uint8Array([1, ...nodeCompression.deflate(value)]);
+    expect(new Uint8Array(await unframeValue(legacy, nodeCompression, "t"))).toEqual(value);
+    expect(new Uint8Array(await unframeValue(legacy, undefined, "t"))).toEqual(value);
+  });
+
+  it("a length that disagrees with the inflated value, or is cut short, is INTEGRITY", async () => {
+    const value = text("sized ".repeat(400));
+    const frame = frameValue(value, nodeCompression);
+    expect(frame[0]).toBe(2);
+    const deflated = nodeCompression.deflate(value);
+    for (const length of [value.length - 1, value.length + 1, 5]) {
+      const head = length < 128 ? [length] : [(length % 128) | 0x80, Math.floor(length / 128)];
+      await expect(unframeValue(new Uint8Array([2, ...head, ...deflated]), nodeCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
+    }
+    await expect(unframeValue(new Uint8Array([2, 0x80, 0x80]), nodeCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
+    await expect(unframeValue(new Uint8Array([2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), nodeCompression, "t")).rejects.toMatchObject({ code: "INTEGRITY" });
   });
 
   it("an unknown flag or a corrupt deflate stream is INTEGRITY", async () => {

@@ -86,7 +86,10 @@ describe("encoded leaves", () => {
     const node = await decodeTreeNode(internal.cid, internal.bytes);
     expect(node).not.toBeInstanceOf(EncodedLeaf);
     expect(node.children?.[0]?.equals(leaf.cid)).toBe(true);
-    expect(compactNode(node, internal.bytes)).toBe(node);
+    const compact = compactNode(node, internal.bytes);
+    expect(compact).not.toBeInstanceOf(EncodedLeaf);
+    expect(compact.keys).toEqual(["a"]);
+    expect(compact.children?.[0]?.equals(leaf.cid)).toBe(true);
   });
 
   it("bytes that are not their CID's, or not a node, are INTEGRITY", async () => {

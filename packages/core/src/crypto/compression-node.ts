@@ -11,15 +11,24 @@
  * the window compress ~3 % worse (a 140 KiB event segment). Readers are
  * unaffected: inflate with the default window reads any smaller one.
  *
+ * Inflate is told the output's length (frames written since flag 2, see
+ * `compression.ts`) and sizes zlib's output chunk to it: one allocation of
+ * exactly the value, returned as is, where the default 16 KiB chunks were
+ * joined and then copied to size by the node cache. The chunk is capped, so
+ * a damaged length costs at most that much before the caller rejects it.
+ *
  * @module
  */
 import { deflateRawSync, inflateRawSync, constants } from "node:zlib";
 import type { Compression } from "./compression.js";
 
 const DEFLATE_OPTIONS = { level: constants.Z_BEST_SPEED, windowBits: 13, memLevel: 7 } as const;
+/** Largest output chunk sized from a frame's length; longer values inflate in chunks this size. */
+const MAX_SIZED_CHUNK = 1024 * 1024;
 
 /** Node's zlib, at a fast level and a small window: values are small and written often. */
 export const nodeCompression: Compression = {
   deflate: (bytes) => deflateRawSync(bytes, DEFLATE_OPTIONS),
-  inflate: (bytes) => inflateRawSync(bytes),
+  inflate: (bytes, length) =>
+    length === undefined ? inflateRawSync(bytes) : inflateRawSync(bytes, { chunkSize: Math.min(Math.max(length, constants.Z_MIN_CHUNK), MAX_SIZED_CHUNK) }),
 };

@@ -893,8 +893,13 @@ export class Ledger {
     ]);
     const put: Array<readonly [string, Uint8Array]> = [...extra];
     const del: string[] = [];
+    const persisted = new Set<string>();
     for (const { added, removed } of deltas) {
-      for (const cid of added) put.push([nodeKey(cid), state.nodes.pendingBlock(cid)!.bytes]);
+      for (const cid of added) {
+        const text = cidText(cid);
+        persisted.add(text);
+        put.push([nodeKey(text), state.nodes.pendingBlock(cid)!.bytes]);
+      }
       for (const cid of removed) del.push(nodeKey(cid));
     }
     // Complete runs of events since the last pack go into segments in the same batch.
@@ -919,7 +924,7 @@ export class Ledger {
     await (pack ? this.#events.pack(pack, write) : write());
     state.checkpoint = checkpoint;
     this.#indexes.markStored();
-    state.nodes.settlePending();
+    state.nodes.settlePending(persisted);
   }
 }
 

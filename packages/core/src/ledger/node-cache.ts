@@ -42,6 +42,15 @@ interface Cached {
 export class NodeCache implements NodeSource {
   readonly #store: ByteStore;
   readonly #pending = new Map<string, Block<TreeNode>>();
+  /** Pending leaves read since they were made: the ones worth caching once persisted. */
+  readonly #pendingRead = new Set<string>();
+  /**
+   * Nodes made before the last checkpoint that it did not persist (a later
+   * change superseded them), kept until the next one: a `get` runs without
+   * the ledger's serial lock, and one that started on an older root and
+   * waited for a read may still step into them.
+   */
+  #retired = new Map<string, Block<TreeNode>>();
   /**
    * The CLOCK algorithm: a hit only marks its entry used; eviction moves a
    * hand around the map (in insertion order), unmarking used entries (a
@@ -83,7 +92,12 @@ export class NodeCache implements NodeSource {
   load(cid: CID): TreeNode | Promise<TreeNode> {
     const key = cidText(cid);
     const pending = this.#pending.get(key);
-    if (pending) return pending.value;
+    if (pending) {
+      if (pending.value.height === 0) this.#pendingRead.add(key);
+      return pending.value;
+    }
+    const retired = this.#retired.get(key);
+    if (retired) return retired.value;
     const cached = this.#cache.get(key);
     if (cached) {
       cached.used = true;
@@ -164,9 +178,29 @@ export class NodeCache implements NodeSource {
     return this.#pending.get(cidText(cid));
   }
 
-  /** Moves all pending nodes (already compact) into the cache (call once they are persisted or dropped). */
-  settlePending(): void {
-    for (const [key, block] of this.#pending) this.#remember(key, block.value, block.bytes.byteLength);
+  /**
+   * Ends the pending state of every node (call once the checkpoint that
+   * persists the reachable ones is written). Of the persisted nodes
+   * (`persisted`: their CID texts), internal nodes and leaves read since
+   * they were made move into the cache, and the rest are left to the
+   * store. Nodes no checkpoint will ever hold (superseded before it) are
+   * retired: readable until the next call, then dropped.
+   *
+   * Why not cache every new node: a bulk load makes a new leaf for every
+   * few dozen documents, which no one reads again soon. Caching them all
+   * filled the cache with them and evicted them again one checkpoint
+   * later, and evicted buffers live on until a full collection: loading a
+   * million documents peaked at ~560 MB of RSS against ~380 MB with
+   * nodes cached only once read.
+   */
+  settlePending(persisted: ReadonlySet<string>): void {
+    const retired = new Map<string, Block<TreeNode>>();
+    for (const [key, block] of this.#pending) {
+      if (!persisted.has(key)) retired.set(key, block);
+      else if (block.value.height > 0 || this.#pendingRead.has(key)) this.#remember(key, block.value, block.bytes.byteLength);
+    }
+    this.#retired = retired;
     this.#pending.clear();
+    this.#pendingRead.clear();
   }
 }
