@@ -135,4 +135,28 @@ describe("node cache", () => {
     expect(cache.load(blocks[0]!.cid)).toBeInstanceOf(Promise);
     await store.close();
   });
+
+  it("at a checkpoint caches persisted nodes that were read, leaves the rest to the store, and keeps superseded ones one more checkpoint", async () => {
+    const store = await openMemoryStore("memory://node-cache-settle");
+    const leaf = (n: number) => encodeBlock({ tag: "t", height: 0, keys: [`k${n}`], values: [n] });
+    const [readLeaf, unreadLeaf, superseded] = await Promise.all([leaf(1), leaf(2), leaf(3)]);
+    const internal = await encodeBlock({ tag: "t", height: 1, keys: ["k1", "k2"], children: [readLeaf.cid, unreadLeaf.cid] });
+    const cache = new NodeCache(store, 1 << 20);
+    cache.addPending([readLeaf, unreadLeaf, superseded, internal]);
+    expect(cache.load(readLeaf.cid)).not.toBeInstanceOf(Promise);
+    // The checkpoint writes what the new tree reaches, then settles.
+    const persisted = [readLeaf, unreadLeaf, internal];
+    await store.write({ put: persisted.map((b) => [nodeKey(b.cid), b.bytes] as const) });
+    cache.settlePending(new Set(persisted.map((b) => b.cid.toString())));
+    expect(cache.load(internal.cid)).not.toBeInstanceOf(Promise);
+    expect(cache.load(readLeaf.cid)).not.toBeInstanceOf(Promise);
+    const fromStore = cache.load(unreadLeaf.cid);
+    expect(fromStore).toBeInstanceOf(Promise);
+    expect((await fromStore).keys).toEqual(["k2"]);
+    // A reader on an older root may still step into a superseded node until the next checkpoint.
+    expect(cache.load(superseded.cid)).not.toBeInstanceOf(Promise);
+    cache.settlePending(new Set());
+    await expectCode(cache.load(superseded.cid) as Promise<unknown>, "INTEGRITY");
+    await store.close();
+  });
 });
