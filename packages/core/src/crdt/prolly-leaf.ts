@@ -19,6 +19,7 @@
  */
 import { CID, verifyBlockBytes } from "../codec/block.js";
 import { decodeDagCbor, skipDagCbor, skipDagCborItems } from "../codec/cbor.js";
+import { compareByteSpans, compareCodeUnits } from "../codec/code-units.js";
 import { HearthError } from "../errors.js";
 import { asTreeNode, lowerBound, type TreeNode } from "./prolly-node.js";
 
@@ -134,16 +135,7 @@ export class EncodedLeaf implements TreeNode {
 
   /** ASCII key `index` against `key`, in string order: negative, zero or positive. */
   #compareKeyAt(index: number, key: string): number {
-    const bytes = this.#bytes;
-    const spans = this.#keySpans!;
-    const start = spans[2 * index]!;
-    const length = spans[2 * index + 1]! - start;
-    const common = Math.min(length, key.length);
-    for (let i = 0; i < common; i++) {
-      const diff = bytes[start + i]! - key.charCodeAt(i);
-      if (diff !== 0) return diff;
-    }
-    return length - key.length;
+    return compareCodeUnits(this.#bytes, this.#keySpans![2 * index]!, this.#keySpans![2 * index + 1]!, key);
   }
 
   /** Every value, decoded now (a new array and new objects on each read). */
@@ -312,20 +304,11 @@ function asciiKeySpans(bytes: Uint8Array, start: number, end: number): Uint32Arr
     for (let k = at; k < keyEnd; k++) if (bytes[k]! >= 0x80) return undefined;
     spans[2 * i] = at;
     spans[2 * i + 1] = keyEnd;
-    if (i > 0 && compareSpans(bytes, spans[2 * i - 2]!, spans[2 * i - 1]!, at, keyEnd) >= 0) throw UNUSUAL;
+    if (i > 0 && compareByteSpans(bytes, spans[2 * i - 2]!, spans[2 * i - 1]!, at, keyEnd) >= 0) throw UNUSUAL;
     at = keyEnd;
   }
   if (at !== end) throw UNUSUAL;
   return spans;
-}
-
-function compareSpans(bytes: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): number {
-  const common = Math.min(aEnd - aStart, bEnd - bStart);
-  for (let i = 0; i < common; i++) {
-    const diff = bytes[aStart + i]! - bytes[bStart + i]!;
-    if (diff !== 0) return diff;
-  }
-  return aEnd - aStart - (bEnd - bStart);
 }
 
 /** The length of the array whose head is at `head`, and where its first item starts; throws UNUSUAL for anything but an array head. */

@@ -52,6 +52,7 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { compareCodeUnits } from "../codec/code-units.js";
 import { crc32 } from "./file-crc.js";
 import { putOpBytes } from "./file-format.js";
 
@@ -229,21 +230,13 @@ export class IndexRun {
 
   /**
    * Sign of (key i − `key`) in string order. Keys are stored as latin1, one
-   * byte per code unit, so the bytes compare with the probe's code units
-   * directly: a loop here costs a tenth of a `Buffer.compare` call per step
-   * (keys share their first ten characters, `nd/bafyrei`).
+   * byte per code unit, so they compare with the probe directly: a tenth of
+   * a `Buffer.compare` call per step.
    */
   #compareAt(i: number, key: string): number {
-    const buf = this.#buf;
-    const start = this.#keyStart(i);
-    const length = this.#keysAt + this.#keyEnds[i]! - start;
-    const common = Math.min(length, key.length);
-    for (let k = 0; k < common; k++) {
-      const diff = buf[start + k]! - key.charCodeAt(k);
-      if (diff !== 0) return diff;
-    }
-    return length - key.length;
+    return compareCodeUnits(this.#buf, this.#keyStart(i), this.#keysAt + this.#keyEnds[i]!, key);
   }
+
 
   /** Key ends ascend within the key area and every length fits a value: what lookups rely on. */
   #wellFormed(): boolean {
