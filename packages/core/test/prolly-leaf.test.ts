@@ -159,4 +159,25 @@ describe("node cache", () => {
     await expectCode(cache.load(superseded.cid) as Promise<unknown>, "INTEGRITY");
     await store.close();
   });
+
+  it("caches a node a scan reads only if it fits without evicting anything", async () => {
+    const store = await openMemoryStore("memory://node-cache-scan");
+    const blocks = [];
+    for (let i = 0; i < 6; i++) blocks.push(await encodeBlock({ tag: "t", height: 0, keys: ["k"], values: ["x".repeat(2000) + i] }));
+    await store.write({ put: blocks.map((b) => [nodeKey(b.cid), b.bytes] as const) });
+    const one = nodeBytes(await new NodeCache(store).load(blocks[0]!.cid), blocks[0]!.bytes.length);
+    const cache = new NodeCache(store, one * 3);
+    // Room for the first: a scan caches it.
+    await cache.load(blocks[0]!.cid, true);
+    expect(cache.load(blocks[0]!.cid)).not.toBeInstanceOf(Promise);
+    await cache.load(blocks[1]!.cid);
+    await cache.load(blocks[2]!.cid);
+    // Full: a scan's node is read but evicts nothing.
+    await cache.load(blocks[3]!.cid, true);
+    for (const b of blocks.slice(0, 3)) expect(cache.load(b.cid)).not.toBeInstanceOf(Promise);
+    const again = cache.load(blocks[3]!.cid, true);
+    expect(again).toBeInstanceOf(Promise);
+    await again;
+    await store.close();
+  });
 });

@@ -77,7 +77,11 @@ export function keyIs(node: TreeNode, index: number, key: string): boolean {
  * as read-only and may be shared with the caller's cache.
  */
 export interface NodeSource {
-  load(cid: CID): TreeNode | Promise<TreeNode>;
+  /**
+   * `scan`: the node is read by a range scan, which reads each node once
+   * in order; a cache should not evict nodes it holds to make room for it.
+   */
+  load(cid: CID, scan?: boolean): TreeNode | Promise<TreeNode>;
 }
 
 /** The CIDs a node points to (none for a leaf): what a garbage collector or a delta walk descends into. */

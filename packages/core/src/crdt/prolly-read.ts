@@ -145,12 +145,12 @@ export async function* scanEntries(source: NodeSource, tag: string, root: CID, b
       // Child i holds the keys after keys[i - 1] up to keys[i]: past the far bound once the key before it is.
       const nearKey = bounds.reverse ? node.keys[i] : node.keys[i - 1];
       if (nearKey !== undefined && bounds.beyond(nearKey)) break;
-      const early = source.load(node.children![i]!);
+      const early = source.load(node.children![i]!, true);
       // A scan may stop before it gets there; its failure is reported if and when it does.
       if (isPromiseLike(early)) early.then(undefined, () => undefined);
       ahead.set(i, early);
     }
-    const loaded = ahead.get(index) ?? source.load(node.children![index]!);
+    const loaded = ahead.get(index) ?? source.load(node.children![index]!, true);
     ahead.delete(index);
     return checkNode(isPromiseLike(loaded) ? await loaded : loaded, tag, node.children![index]!);
   };

@@ -88,8 +88,15 @@ export class NodeCache implements NodeSource {
     return this.#cachedBytes;
   }
 
-  /** Loads a node; synchronous when it is pending or cached. */
-  load(cid: CID): TreeNode | Promise<TreeNode> {
+  /**
+   * Loads a node; synchronous when it is pending or cached. A node read by
+   * a `scan` is cached only if it fits without evicting anything: a scan of
+   * a ledger larger than the budget would otherwise replace the whole cache
+   * with nodes read once, and every one of them would live on as garbage
+   * until a full collection (a quarter of a million-document `allDocs` was
+   * GC). A ledger that fits is cached by its first scan as before.
+   */
+  load(cid: CID, scan = false): TreeNode | Promise<TreeNode> {
     const key = cidText(cid);
     const pending = this.#pending.get(key);
     if (pending) {
@@ -103,10 +110,10 @@ export class NodeCache implements NodeSource {
       cached.used = true;
       return cached.node;
     }
-    return this.#fetch(cid, key);
+    return this.#fetch(cid, key, scan);
   }
 
-  async #fetch(cid: CID, key: string): Promise<TreeNode> {
+  async #fetch(cid: CID, key: string, scan: boolean): Promise<TreeNode> {
     const bytes = await this.#store.get(nodeKey(key));
     if (bytes === undefined) {
       throw new HearthError(
@@ -117,7 +124,7 @@ export class NodeCache implements NodeSource {
     // The CID proves the bytes are what was stored; the shape check proves
     // they are a tree node, so a crafted block can never crash a reader.
     const node = await decodeTreeNode(cid, bytes, this.#authenticated);
-    this.#remember(key, node, bytes.byteLength);
+    if (!scan || this.#cachedBytes + nodeBytes(node, bytes.byteLength) <= this.#budget) this.#remember(key, node, bytes.byteLength);
     return node;
   }
 
