@@ -2,9 +2,10 @@
 import * as dagCbor from "@ipld/dag-cbor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeBlock } from "../src/codec/block.js";
+import { CID, encodeBlock } from "../src/codec/block.js";
 import { compactNode, decodeTreeNode, EncodedLeaf, nodeBytes } from "../src/crdt/prolly-leaf.js";
-import { findKey, keyAt, keyCount, keyIs, leafValue, lowerBound, type TreeNode } from "../src/crdt/prolly-node.js";
+import { EncodedBranch } from "../src/crdt/prolly-branch.js";
+import { childAt, findKey, keyAt, keyCount, keyIs, leafValue, lowerBound, type TreeNode } from "../src/crdt/prolly-node.js";
 import { NodeCache, nodeKey } from "../src/ledger/node-cache.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import { expectCode } from "./helpers/expect-code.js";
@@ -80,16 +81,46 @@ describe("encoded leaves", () => {
     );
   });
 
-  it("internal nodes decode in full", async () => {
+  it("internal nodes keep their children encoded and make each CID when asked, from the store and from a fresh block", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(keyArb, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.constantFrom(0x71, 0x55),
+        async (unsorted, height, codec) => {
+          const keys = unsorted.sort((a, b) => (a < b ? -1 : 1));
+          const children = await Promise.all(keys.map(async (k) => (await encodeBlock({ k, codec })).cid.toV1()));
+          const raw = children.map((c, i) => (codec === 0x55 && i % 2 === 0 ? CID.createV1(0x55, c.multihash) : c));
+          const branch = { tag: "test/branch", height, keys, children: raw } satisfies TreeNode;
+          const block = await encodeBlock(branch);
+          for (const node of [await decodeTreeNode(block.cid, block.bytes), compactNode(branch, block.bytes)]) {
+            expect(node).toBeInstanceOf(EncodedBranch);
+            expect(node.height).toBe(height);
+            expect(node.tag).toBe(branch.tag);
+            expect(node.keys).toEqual(keys);
+            raw.forEach((cid, i) => expect(childAt(node, i).equals(cid)).toBe(true));
+            expect(node.children!.map(String)).toEqual(raw.map(String));
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it("an internal node whose children are not well formed is INTEGRITY, and an unusual CID goes through the full decoder", async () => {
     const leaf = await encodeBlock({ tag: "t", height: 0, keys: ["a"], values: [1] });
-    const internal = await encodeBlock({ tag: "t", height: 1, keys: ["a"], children: [leaf.cid] });
-    const node = await decodeTreeNode(internal.cid, internal.bytes);
-    expect(node).not.toBeInstanceOf(EncodedLeaf);
-    expect(node.children?.[0]?.equals(leaf.cid)).toBe(true);
-    const compact = compactNode(node, internal.bytes);
-    expect(compact).not.toBeInstanceOf(EncodedLeaf);
-    expect(compact.keys).toEqual(["a"]);
-    expect(compact.children?.[0]?.equals(leaf.cid)).toBe(true);
+    const noChildren = await encodeBlock({ tag: "t", height: 1, keys: ["a"], children: [] });
+    await expectCode(decodeTreeNode(noChildren.cid, noChildren.bytes), "INTEGRITY");
+    const notCid = await encodeBlock({ tag: "t", height: 1, keys: ["a"], children: ["x"] });
+    await expectCode(decodeTreeNode(notCid.cid, notCid.bytes), "INTEGRITY");
+    const fewer = await encodeBlock({ tag: "t", height: 1, keys: ["a", "b"], children: [leaf.cid] });
+    await expectCode(decodeTreeNode(fewer.cid, fewer.bytes), "INTEGRITY");
+    // A CIDv0 child is valid dag-cbor and a valid node, just not the form kept encoded.
+    const v0 = CID.createV0(leaf.cid.multihash as never);
+    const withV0 = await encodeBlock({ tag: "t", height: 1, keys: ["a"], children: [v0] });
+    const node = await decodeTreeNode(withV0.cid, withV0.bytes);
+    expect(node).not.toBeInstanceOf(EncodedBranch);
+    expect(childAt(node, 0).equals(v0)).toBe(true);
   });
 
   it("bytes that are not their CID's, or not a node, are INTEGRITY", async () => {

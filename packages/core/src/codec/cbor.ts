@@ -273,7 +273,7 @@ export function decodeDagCbor<T = unknown>(bytes: Uint8Array, options?: { readon
  * buffers. CIDv1 with one-byte codec, hash and length (every CID Hearth
  * makes) takes this path; anything else goes to `CID.decode`.
  */
-function cidOver(bytes: Uint8Array): CID {
+export function cidOver(bytes: Uint8Array): CID {
   const length = bytes[3]!;
   if (bytes[0] === 1 && bytes[1]! < 0x80 && bytes[2]! < 0x80 && length < 0x80 && bytes.length === 4 + length) {
     const multihash = bytes.subarray(2);

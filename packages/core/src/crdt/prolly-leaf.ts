@@ -12,27 +12,19 @@
  * is read. Its memory is about its encoded size, which is what lets the
  * cache be bounded in bytes ({@link nodeBytes}).
  *
- * Internal nodes (a few percent of a tree) stay decoded: they are read on
- * every lookup and their children are CIDs.
+ * Internal nodes are kept as their bytes too ({@link ./prolly-branch}).
+ * This module decides, for bytes read from the store or a node the ledger
+ * just built, which form a node takes.
  *
  * @module
  */
 import { CID, verifyBlockBytes } from "../codec/block.js";
-import { decodeDagCbor, skipDagCbor, skipDagCborItems } from "../codec/cbor.js";
+import { decodeDagCbor, skipDagCborItems } from "../codec/cbor.js";
 import { compareByteSpans, compareCodeUnits } from "../codec/code-units.js";
 import { HearthError } from "../errors.js";
+import { EncodedBranch } from "./prolly-branch.js";
+import { arrayHead, decodedKeys, type NodeLayout, nodeLayout, ownBytes, UNUSUAL } from "./prolly-layout.js";
 import { asTreeNode, lowerBound, type TreeNode } from "./prolly-node.js";
-
-/** The field names of a node's dag-cbor map, as UTF-8 text heads + bytes (canonical order: tag, keys, height, values). */
-const TAG_FIELD = Uint8Array.of(0x63, 0x74, 0x61, 0x67);
-const KEYS_FIELD = Uint8Array.of(0x64, 0x6b, 0x65, 0x79, 0x73);
-const HEIGHT_FIELD = Uint8Array.of(0x66, 0x68, 0x65, 0x69, 0x67, 0x68, 0x74);
-const VALUES_FIELD = Uint8Array.of(0x66, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x73);
-/** A map of four entries (leaves: tag, keys, height, values). */
-const MAP_OF_FOUR = 0xa4;
-
-/** Thrown inside the fast path when the bytes are not laid out as this module expects; the full decoder decides. */
-const UNUSUAL = Symbol("unusual");
 
 /**
  * ASCII keys this long or shorter are turned into strings by hand, longer
@@ -186,44 +178,43 @@ export class EncodedLeaf implements TreeNode {
  */
 export async function decodeTreeNode(cid: CID, bytes: Uint8Array, authenticated = false): Promise<TreeNode> {
   if (!authenticated) await verifyBlockBytes(cid, bytes);
-  try {
-    return readLeaf(bytes) ?? wholeNode(cid, bytes);
-  } catch (err) {
-    if (err !== UNUSUAL && !(err instanceof RangeError)) throw err;
-    return wholeNode(cid, bytes);
-  }
+  return readNode(bytes) ?? wholeNode(cid, bytes);
 }
 
 /**
  * The compact form of a node the ledger just built (its bytes are its
- * block's): leaves become {@link EncodedLeaf} without decoding anything;
- * internal nodes are decoded again from their bytes, so their children's
- * CIDs are views of one buffer (a CID made while building owns two or
- * three buffers of its own: a million-document load held ~80,000 of them).
+ * block's): an {@link EncodedLeaf} or an {@link EncodedBranch}, read from
+ * the bytes without decoding values or making CIDs. (A node as built holds
+ * decoded values and CIDs that own two or three buffers each.)
  */
 export function compactNode(node: TreeNode, bytes: Uint8Array): TreeNode {
-  if (node instanceof EncodedLeaf) return node;
-  if (node.height !== 0) {
-    const decoded = decodeDagCbor<TreeNode>(ownBytes(bytes), { cidViews: true });
-    return decoded.height === node.height && decoded.keys.length === node.keys.length ? decoded : node;
-  }
+  if (node instanceof EncodedLeaf || node instanceof EncodedBranch) return node;
+  // Never undefined for bytes dag-cbor encoded; kept decoded if it were.
+  return readNode(bytes) ?? node;
+}
+
+/** The compact form of `bytes`, or `undefined` if they are not laid out canonically (the full decoder decides). */
+function readNode(bytes: Uint8Array): TreeNode | undefined {
   try {
-    return readLeaf(bytes) ?? node;
+    const layout = nodeLayout(bytes);
+    return layout.height === 0 ? readLeaf(bytes, layout) : EncodedBranch.read(bytes, layout);
   } catch (err) {
     if (err !== UNUSUAL && !(err instanceof RangeError)) throw err;
-    return node; // not laid out as this module reads (never for a node dag-cbor encoded): kept decoded
+    return undefined;
   }
 }
 
 /**
- * Memory a cached node holds, roughly. Internal nodes: their bytes, plus per
- * child a CID (three views, a digest, the CID: ~330 bytes measured in heap
- * snapshots) and its key; ~8× their encoded size.
+ * Memory a cached node holds, roughly. Internal nodes are charged as if
+ * every child's CID had been made (three views, a digest, the CID: ~330
+ * bytes measured in heap snapshots) and their keys decoded, ~8× their
+ * encoded size: random lookups make them all sooner or later.
  */
 export function nodeBytes(node: TreeNode, encodedBytes: number): number {
   return node instanceof EncodedLeaf ? node.byteSize : 256 + encodedBytes * 8;
 }
 
+/** `bytes` through the full decoder and the shape check. */
 function wholeNode(cid: CID, encoded: Uint8Array): TreeNode {
   // The node's CIDs are views of its bytes: one buffer for the node, not one per child.
   const bytes = ownBytes(encoded);
@@ -236,48 +227,13 @@ function wholeNode(cid: CID, encoded: Uint8Array): TreeNode {
   return asTreeNode(value, cid);
 }
 
-/** Where the parts of a leaf's canonical encoding start and end. */
-interface LeafLayout {
-  readonly tagStart: number;
-  readonly tagEnd: number;
-  readonly keysStart: number;
-  readonly keysEnd: number;
-  /** The head of the values array. */
-  readonly valuesHead: number;
-}
-
-/**
- * The layout of a node's bytes in the canonical field order (tag, keys,
- * height, values), `undefined` for a node of height > 0; throws UNUSUAL for
- * anything laid out otherwise.
- */
-function leafLayout(bytes: Uint8Array): LeafLayout | undefined {
-  if (bytes[0] !== MAP_OF_FOUR) throw UNUSUAL;
-  const tagStart = expectField(bytes, 1, TAG_FIELD);
-  const tagEnd = skipDagCbor(bytes, tagStart);
-  const keysStart = expectField(bytes, tagEnd, KEYS_FIELD);
-  const keysEnd = skipDagCbor(bytes, keysStart);
-  const heightAt = expectField(bytes, keysEnd, HEIGHT_FIELD);
-  if (bytes[heightAt] !== 0x00) return undefined; // height 0 is the one-byte integer 0; anything else is not a leaf
-  return { tagStart, tagEnd, keysStart, keysEnd, valuesHead: expectField(bytes, heightAt + 1, VALUES_FIELD) };
-}
-
-/** A leaf read from `bytes` in the canonical layout, `undefined` for an internal node; throws UNUSUAL for anything else. */
-function readLeaf(bytes: Uint8Array): EncodedLeaf | undefined {
-  const layout = leafLayout(bytes);
-  if (!layout) return undefined;
-  const tag = decodeDagCbor<unknown>(bytes.subarray(layout.tagStart, layout.tagEnd));
-  if (typeof tag !== "string") throw UNUSUAL;
-  let keys: Uint32Array | readonly string[] | undefined = asciiKeySpans(bytes, layout.keysStart, layout.keysEnd);
-  if (keys === undefined) {
-    const decoded = decodeDagCbor<unknown>(bytes.subarray(layout.keysStart, layout.keysEnd));
-    if (!isAscendingStrings(decoded)) throw UNUSUAL;
-    keys = decoded;
-  }
+/** A leaf read from `bytes` laid out as `layout` says; throws UNUSUAL for anything but well-formed keys and values. */
+function readLeaf(bytes: Uint8Array, layout: NodeLayout): EncodedLeaf {
+  const keys = asciiKeySpans(bytes, layout.keysStart, layout.keysEnd) ?? decodedKeys(bytes, layout.keysStart, layout.keysEnd);
   const count = keys instanceof Uint32Array ? keys.length / 2 : keys.length;
-  const { length, at } = arrayHead(bytes, layout.valuesHead);
+  const { length, at } = arrayHead(bytes, layout.payloadHead);
   if (length !== count) throw UNUSUAL;
-  return new EncodedLeaf(tag, keys, ownBytes(bytes), at);
+  return new EncodedLeaf(layout.tag, keys, ownBytes(bytes), at);
 }
 
 /**
@@ -311,35 +267,4 @@ function asciiKeySpans(bytes: Uint8Array, start: number, end: number): Uint32Arr
   return spans;
 }
 
-/** The length of the array whose head is at `head`, and where its first item starts; throws UNUSUAL for anything but an array head. */
-function arrayHead(bytes: Uint8Array, head: number): { length: number; at: number } {
-  const first = bytes[head]!;
-  if (first >= 0x80 && first < 0x98) return { length: first - 0x80, at: head + 1 };
-  if (first === 0x98) return { length: bytes[head + 1]!, at: head + 2 };
-  if (first === 0x99) return { length: (bytes[head + 1]! << 8) | bytes[head + 2]!, at: head + 3 };
-  throw UNUSUAL;
-}
 
-/** The offset after `field` if the bytes at `at` are exactly it. */
-function expectField(bytes: Uint8Array, at: number, field: Uint8Array): number {
-  for (let i = 0; i < field.length; i++) if (bytes[at + i] !== field[i]) throw UNUSUAL;
-  return at + field.length;
-}
-
-function isAscendingStrings(keys: unknown): keys is string[] {
-  if (!Array.isArray(keys)) return false;
-  for (let i = 0; i < keys.length; i++) {
-    if (typeof keys[i] !== "string") return false;
-    if (i > 0 && !(keys[i - 1] < keys[i])) return false;
-  }
-  return true;
-}
-
-/**
- * `bytes` if they own their whole buffer, else a copy: a view would keep a
- * larger buffer alive behind the cache's back (zlib's output is a view of a
- * 16 KiB chunk). A plain `Uint8Array` copy: a `Buffer`'s `slice` is a view.
- */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes : new Uint8Array(bytes);
-}
