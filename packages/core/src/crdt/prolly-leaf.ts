@@ -171,7 +171,8 @@ export class EncodedLeaf implements TreeNode {
 
 /**
  * Decodes a stored tree node: leaves as {@link EncodedLeaf}, internal nodes
- * in full. The bytes must hash to `cid`; pass `authenticated` only when
+ * as {@link EncodedBranch}, anything not laid out canonically through the
+ * full decoder and its shape check. The bytes must hash to `cid`; pass `authenticated` only when
  * they were read from a store that already proves they are the bytes
  * stored under this CID's name (see `NodeCache`), to skip the hash.
  * @throws HearthError `INTEGRITY` if they do not, or are not a tree node.
@@ -193,13 +194,17 @@ export function compactNode(node: TreeNode, bytes: Uint8Array): TreeNode {
   return readNode(bytes) ?? node;
 }
 
-/** The compact form of `bytes`, or `undefined` if they are not laid out canonically (the full decoder decides). */
+/**
+ * The compact form of `bytes`, or `undefined` if they are not laid out
+ * canonically or not valid (the full decoder then decides, and reports
+ * what is wrong as `INTEGRITY`).
+ */
 function readNode(bytes: Uint8Array): TreeNode | undefined {
   try {
     const layout = nodeLayout(bytes);
     return layout.height === 0 ? readLeaf(bytes, layout) : EncodedBranch.read(bytes, layout);
-  } catch (err) {
-    if (err !== UNUSUAL && !(err instanceof RangeError)) throw err;
+  } catch {
+    // UNUSUAL, a read past the end (RangeError), or text that is not UTF-8.
     return undefined;
   }
 }
