@@ -98,6 +98,13 @@ export class NodeCache implements NodeSource {
    */
   load(cid: CID, scan = false): TreeNode | Promise<TreeNode> {
     const key = cidText(cid);
+    // The cache first: it answers most loads. (A node can be in two of these
+    // places only if a tree made it again, with the same bytes.)
+    const cached = this.#cache.get(key);
+    if (cached) {
+      cached.used = true;
+      return cached.node;
+    }
     const pending = this.#pending.get(key);
     if (pending) {
       if (pending.value.height === 0) this.#pendingRead.add(key);
@@ -105,11 +112,6 @@ export class NodeCache implements NodeSource {
     }
     const retired = this.#retired.get(key);
     if (retired) return retired.value;
-    const cached = this.#cache.get(key);
-    if (cached) {
-      cached.used = true;
-      return cached.node;
-    }
     return this.#fetch(cid, key, scan);
   }
 
