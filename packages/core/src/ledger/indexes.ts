@@ -18,6 +18,7 @@ import type { CID } from "multiformats/cid";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { ProllyTree } from "../crdt/prolly.js";
+import { isPromiseLike } from "../crdt/prolly-node.js";
 import { HearthError } from "../errors.js";
 import { normalizeDoc, type DocBody, type JsonValue } from "../doc/normalize.js";
 import { encodeKey } from "./collate.js";
@@ -145,19 +146,22 @@ export class Indexes {
   async #catchUp(ix: LiveIndex, state: LedgerState): Promise<void> {
     const fresh = ix.seq === 0;
     const changes = new Map<string, unknown>();
-    for await (const [, value] of state.localTree.entries({ gte: local.change(ix.seq + 1), lt: local.CHANGE_END })) {
-      const id = value as string;
-      const before = fresh ? undefined : ((await ix.tree.get(`r${id}`)) as string[] | undefined);
-      for (const k of before ?? []) changes.set(k, undefined);
-      const register = await state.register(id);
-      const rows = register && register.w.d !== null ? ix.def.map(id, register.w.d) : [];
-      const keys: string[] = [];
-      for (const [k, v] of rows) {
-        const treeKey = `k${encodeKey(k)}${id}`;
-        keys.push(treeKey);
-        changes.set(treeKey, { k, v, i: id } satisfies IndexRow);
+    for await (const batch of state.localTree.batches({ gte: local.change(ix.seq + 1), lt: local.CHANGE_END })) {
+      for (let b = 0; b < batch.keys.length; b++) {
+        const id = batch.value(b) as string;
+        const before = fresh ? undefined : ((await ix.tree.get(`r${id}`)) as string[] | undefined);
+        for (const k of before ?? []) changes.set(k, undefined);
+        const found = state.registerNow(id);
+        const register = isPromiseLike(found) ? await found : found;
+        const rows = register && register.w.d !== null ? ix.def.map(id, register.w.d) : [];
+        const keys: string[] = [];
+        for (const [k, v] of rows) {
+          const treeKey = `k${encodeKey(k)}${id}`;
+          keys.push(treeKey);
+          changes.set(treeKey, { k, v, i: id } satisfies IndexRow);
+        }
+        changes.set(`r${id}`, keys.length > 0 ? keys : undefined);
       }
-      changes.set(`r${id}`, keys.length > 0 ? keys : undefined);
     }
     if (changes.size > 0) {
       const sorted = [...changes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

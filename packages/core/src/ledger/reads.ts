@@ -57,9 +57,11 @@ export async function allDocRows(state: LedgerState, options: AllDocsOptions): P
   if (options.prefix !== undefined) interval = prefixInterval(String(options.prefix));
   if (options.range !== undefined) interval = inclusiveInterval(options.range[0], options.range[1], false);
   if (limit === 0) return rows;
-  for await (const [id, register] of state.stateEntries({ ...interval, reverse: options.descending === true })) {
-    accept(id, register);
-    if (rows.length >= limit) break;
+  for await (const batch of state.stateBatches({ ...interval, reverse: options.descending === true })) {
+    for (const [id, register] of batch) {
+      accept(id, register);
+      if (rows.length >= limit) return rows;
+    }
   }
   return rows;
 }
@@ -103,15 +105,17 @@ export async function queryRows(index: ProllyTree, state: ProllyTree, options: Q
   const rows: QueryRow[] = [];
   for (const interval of intervals) {
     if (rows.length >= limit) break;
-    for await (const [, value] of index.entries({ ...interval, reverse })) {
+    for await (const batch of index.batches({ ...interval, reverse })) {
       if (rows.length >= limit) break;
-      const row = value as IndexRow;
-      const out: QueryRow = { id: row.i, key: cloneJson(row.k), value: cloneJson(row.v) };
-      if (options.includeDocs) {
-        const register = (await state.get(row.i)) as Register | undefined;
-        if (register && register.w.d !== null) out.doc = readDoc(row.i, register) as Doc;
+      for (let b = 0; b < batch.keys.length && rows.length < limit; b++) {
+        const row = batch.value(b) as IndexRow;
+        const out: QueryRow = { id: row.i, key: cloneJson(row.k), value: cloneJson(row.v) };
+        if (options.includeDocs) {
+          const register = (await state.get(row.i)) as Register | undefined;
+          if (register && register.w.d !== null) out.doc = readDoc(row.i, register) as Doc;
+        }
+        rows.push(out);
       }
-      rows.push(out);
     }
   }
   return rows;

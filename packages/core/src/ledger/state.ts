@@ -274,25 +274,29 @@ export class LedgerState {
    * Document registers in id order (or reversed) within `range`, reading the
    * state tree and the unfolded overlay together, so document range reads
    * never wait for a fold. The caller holds the ledger's serial lock, so
-   * neither changes during the iteration.
+   * neither changes during the iteration. Yields a tree leaf's worth at a
+   * time (see `EntryBatch` in crdt/prolly-read.ts for why).
    */
-  async *stateEntries(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<[string, Register]> {
+  async *stateBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<Array<[string, Register]>> {
     this.#sortedOverlay ??= sortedChanges(this.#overlay) as Array<[string, Register]>;
     const inRange = (k: string): boolean => (range.gte === undefined || k >= range.gte) && (range.lt === undefined || k < range.lt);
     const pending = this.#sortedOverlay.filter(([k]) => inRange(k));
     if (range.reverse) pending.reverse();
     const comesFirst = range.reverse ? (a: string, b: string) => a > b : (a: string, b: string) => a < b;
     let i = 0;
-    for await (const [key, value] of this.stateTree.entries(range)) {
-      while (i < pending.length && comesFirst(pending[i]![0], key)) yield pending[i++]!;
-      if (i < pending.length && pending[i]![0] === key) {
-        yield pending[i++]!;
-        continue;
+    for await (const batch of this.stateTree.batches(range)) {
+      const out: Array<[string, Register]> = [];
+      for (let j = 0; j < batch.keys.length; j++) {
+        const key = batch.keys[j]!;
+        while (i < pending.length && comesFirst(pending[i]![0], key)) out.push(pending[i++]!);
+        if (i < pending.length && pending[i]![0] === key) out.push(pending[i++]!);
+        else out.push([key, batch.value(j) as Register]);
       }
-      yield [key, value as Register];
+      yield out;
     }
-    while (i < pending.length) yield pending[i++]!;
+    if (i < pending.length) yield pending.slice(i);
   }
+
 
   /**
    * Folds the next `max` entries of each overlay (smallest keys first, from
