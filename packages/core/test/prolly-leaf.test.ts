@@ -6,6 +6,7 @@ import { sha256 } from "multiformats/hashes/sha2";
 import { CID, encodeBlock } from "../src/codec/block.js";
 import { compactNode, decodeTreeNode, EncodedLeaf, nodeBytes } from "../src/crdt/prolly-leaf.js";
 import { EncodedBranch } from "../src/crdt/prolly-branch.js";
+import { nodeLayout } from "../src/crdt/prolly-layout.js";
 import { childAt, findKey, keyAt, keyCount, keyIs, leafValue, lowerBound, type TreeNode } from "../src/crdt/prolly-node.js";
 import { NodeCache, nodeKey } from "../src/ledger/node-cache.js";
 import { openMemoryStore } from "../src/store/memory.js";
@@ -94,8 +95,8 @@ describe("encoded leaves", () => {
           const raw = children.map((c, i) => (codec === 0x55 && i % 2 === 0 ? CID.createV1(0x55, c.multihash) : c));
           const branch = { tag: "test/branch", height, keys, children: raw } satisfies TreeNode;
           const block = await encodeBlock(branch);
-          for (const node of [await decodeTreeNode(block.cid, block.bytes), compactNode(branch, block.bytes)]) {
-            expect(node).toBeInstanceOf(EncodedBranch);
+          const encoded = EncodedBranch.read(block.bytes, nodeLayout(block.bytes));
+          for (const node of [encoded, await decodeTreeNode(block.cid, block.bytes), compactNode(branch, block.bytes)]) {
             expect(node.height).toBe(height);
             expect(node.tag).toBe(branch.tag);
             expect(node.keys).toEqual(keys);

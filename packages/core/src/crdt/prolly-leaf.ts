@@ -190,6 +190,11 @@ export async function decodeTreeNode(cid: CID, bytes: Uint8Array, authenticated 
  */
 export function compactNode(node: TreeNode, bytes: Uint8Array): TreeNode {
   if (node instanceof EncodedLeaf || node instanceof EncodedBranch) return node;
+  if (node.height !== 0) {
+    // Decoded again over its own bytes, so its CIDs are views of one buffer.
+    const decoded = decodeDagCbor<TreeNode>(ownBytes(bytes), { cidViews: true });
+    return decoded.height === node.height && decoded.keys.length === node.keys.length ? decoded : node;
+  }
   // Never undefined for bytes dag-cbor encoded; kept decoded if it were.
   return readNode(bytes) ?? node;
 }
@@ -202,7 +207,10 @@ export function compactNode(node: TreeNode, bytes: Uint8Array): TreeNode {
 function readNode(bytes: Uint8Array): TreeNode | undefined {
   try {
     const layout = nodeLayout(bytes);
-    return layout.height === 0 ? readLeaf(bytes, layout) : EncodedBranch.read(bytes, layout);
+    // Internal nodes go to the full decoder (CIDs as views of the node's
+    // bytes): EncodedBranch is off until a divergence it caused is understood
+    // (see prolly-branch.ts).
+    return layout.height === 0 ? readLeaf(bytes, layout) : undefined;
   } catch {
     // UNUSUAL, a read past the end (RangeError), or text that is not UTF-8.
     return undefined;
