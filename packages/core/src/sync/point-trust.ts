@@ -103,7 +103,11 @@ export class PointTrust {
   /** Grant records that failed to unwrap (planted or damaged): not tried again. */
   readonly #badWraps = new Set<string>();
   #refreshing: Promise<void> | undefined;
-  /** Called when keys were added or membership changed. */
+  /**
+   * Called when keys were added, membership changed, or the log gained any
+   * entry, even one that does not count (a planted one): a write's position
+   * may name it, and the writes waiting for it are judged again.
+   */
   onChanged: () => void = () => undefined;
   /** Called when the sync point had lost membership entries this replica holds (they were put back). */
   onRestored: (entries: number) => void = () => undefined;
@@ -583,9 +587,10 @@ export class PointTrust {
     if (role !== "admin") throw new HearthError("FORBIDDEN", `only admins ${what} at sync point ${this.#url()}; this device is ${role ? `a ${role}` : "not a member"}`);
   }
 
+  /** What {@link onChanged} watches: entries held (counted or not), the resolution's shape, keys held. */
   #snapshot(): string {
     const r = this.resolution();
-    return `${r.valid.size}/${r.members.size}/${r.removed.size}/${this.#keys.size}/${r.current?.key ?? "-"}`;
+    return `${this.log.size}/${r.valid.size}/${r.members.size}/${r.removed.size}/${this.#keys.size}/${r.current?.key ?? "-"}`;
   }
 
   /** The error of a device that was removed here. */

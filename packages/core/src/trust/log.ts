@@ -199,6 +199,11 @@ export class MembershipLog {
     this.#positions.clear();
   }
 
+  /** How many entries the log holds, counted or not. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
   /** True when the log holds entry `cid`. */
   has(cid: CID | string): boolean {
     return this.#entries.has(cid.toString());
