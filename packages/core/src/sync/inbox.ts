@@ -17,7 +17,9 @@
  * merged are remembered, so a restart does not download them again.
  *
  * Judging a bundle (all or nothing):
- * - it opens with a key the membership log granted (`INTEGRITY` otherwise);
+ * - it opens with a key the membership log granted (`INTEGRITY` otherwise;
+ *   tried again when the membership changes, as the grant may not have
+ *   reached this replica yet);
  * - each event is covered by a valid statement signed by the event's author
  *   (`INTEGRITY` otherwise), for this point;
  * - each statement's author was a writer at the position it declares
@@ -43,7 +45,7 @@ import { BUNDLE_PREFIX, HEAD_PREFIX, seenBundleKey, type PointMeta } from "./lay
 import type { SyncLogger } from "./logger.js";
 import type { PointTrust } from "./point-trust.js";
 import type { ReplicaPort } from "./port.js";
-import { openAnnouncement, openBundle, type Announcement, type BundleContent, type SealContext } from "./protocol.js";
+import { isUnknownKeyError, openAnnouncement, openBundle, type Announcement, type BundleContent, type SealContext } from "./protocol.js";
 
 /** Remote reads in flight at once during a pull. */
 const FETCH_CONCURRENCY = 8;
@@ -80,6 +82,13 @@ export class Inbox {
   readonly #rejected = new Map<string, HearthError>();
   /** Items sealed with a key of this point this device lacks; retried when keys change. */
   readonly #lacking = new Map<string, HearthError>();
+  /**
+   * Items sealed with a key no membership entry read here grants: planted,
+   * or written under a rotation this replica has not read yet. Retried when
+   * the membership changes; unlike {@link #lacking}, they do not keep the
+   * replica from being in sync (a sync point could plant them at will).
+   */
+  readonly #unknownKey = new Map<string, HearthError>();
   /** Bundles waiting for membership entries their statements name; retried when membership changes. */
   readonly #waitingTrust = new Map<string, string>();
   /** Bundles an announcement names that the remote does not serve (deleted or withheld). */
@@ -123,7 +132,7 @@ export class Inbox {
 
   /** Remote items rejected (or unreadable for lack of a key), and events merged inert. */
   get rejected(): number {
-    return this.#rejected.size + this.#lacking.size + this.#inert;
+    return this.#rejected.size + this.#lacking.size + this.#unknownKey.size + this.#inert;
   }
 
   /** True while data sealed with a key this device lacks is at the remote (never "in sync" then). */
@@ -141,9 +150,10 @@ export class Inbox {
     this.#listNeeded = true;
   }
 
-  /** Forgets keys-lacking and trust-waiting items so they are tried again (keys or membership changed). */
+  /** Forgets keys-lacking, unknown-key and trust-waiting items so they are tried again (keys or membership changed). */
   retry(): void {
     this.#lacking.clear();
+    this.#unknownKey.clear();
     this.#waitingTrust.clear();
     this.#listNeeded = true;
   }
@@ -190,7 +200,7 @@ export class Inbox {
       announcements.keepOnly(new Set(listed));
       candidates = listed;
     }
-    const fresh = [...candidates].filter((n) => !announcements.has(n) && !this.#rejected.has(n));
+    const fresh = [...candidates].filter((n) => !announcements.has(n) && !this.#rejected.has(n) && !this.#unknownKey.has(n));
     const inline = this.#inline;
     await forEachLimit(fresh, FETCH_CONCURRENCY, async (name) => {
       const bytes = hints.get(name) ?? (await remote.get(name));
@@ -252,7 +262,10 @@ export class Inbox {
   }
 
   #wants(bundle: string): boolean {
-    return !this.#seen.has(bundle) && !this.#held.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle) && !this.#waitingTrust.has(bundle);
+    return (
+      !this.#seen.has(bundle) && !this.#held.has(bundle) && !this.#rejected.has(bundle) && !this.#lacking.has(bundle) &&
+      !this.#unknownKey.has(bundle) && !this.#waitingTrust.has(bundle)
+    );
   }
 
   /**
@@ -412,9 +425,10 @@ export class Inbox {
     }
   }
 
-  /** Records a remote item as rejected (`INTEGRITY`, `FORBIDDEN`) or unreadable for now (`KEY_REQUIRED`). */
+  /** Records a remote item as rejected (`INTEGRITY`, `FORBIDDEN`) or unreadable for now (`KEY_REQUIRED`, or a key not granted yet). */
   #reject(name: string, err: HearthError): void {
     if (err.code === "KEY_REQUIRED") this.#lacking.set(name, err);
+    else if (isUnknownKeyError(err)) this.#unknownKey.set(name, err);
     else this.#rejected.set(name, err);
     this.#held.delete(name);
     this.#deps.logger("reject", { item: name, code: err.code, message: err.message });

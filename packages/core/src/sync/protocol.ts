@@ -189,6 +189,21 @@ export async function contentName(bytes: Uint8Array): Promise<string> {
   return CID.createV1(raw.code, await sha256.digest(bytes)).toString();
 }
 
+/** The errors {@link openSealed} threw for a key the membership log does not grant (see {@link isUnknownKeyError}). */
+const unknownKeyErrors = new WeakSet<HearthError>();
+
+/**
+ * True for the `INTEGRITY` error of a value sealed with a key no entry of
+ * the membership log this device has read grants. That is what data a
+ * sync point planted looks like, but also what a member's first write
+ * under a new key looks like to a device whose listing of the log does not
+ * show the rotation yet (an eventually consistent store): such items are
+ * tried again when the membership changes, not rejected for good.
+ */
+export function isUnknownKeyError(err: unknown): boolean {
+  return err instanceof HearthError && unknownKeyErrors.has(err);
+}
+
 /**
  * Verifies and decrypts a named, sealed value.
  * @throws HearthError `INTEGRITY` (tampered, truncated, foreign, malformed) or `KEY_REQUIRED`
@@ -208,7 +223,12 @@ async function openSealed(ctx: SealContext, name: string, bytes: Uint8Array, pre
   const fingerprint = readEnvelopeFingerprint(bytes);
   const key = await ctx.keyFor(fingerprint);
   if (key === "foreign") {
-    throw new HearthError("INTEGRITY", `${where} is sealed with key ${fingerprint}, which is not a key of this sync point: it is foreign data and was not merged`);
+    const err = new HearthError(
+      "INTEGRITY",
+      `${where} is sealed with key ${fingerprint}, which no membership entry this device has read grants: it is foreign data, or the grant has not reached this device yet; it was not merged, and is tried again when the membership changes`,
+    );
+    unknownKeyErrors.add(err);
+    throw err;
   }
   if (key === "missing") {
     throw new HearthError(
