@@ -164,6 +164,26 @@ describe("attacks, one at a time", () => {
     expect(await g.dbs[0]!.get("after-plant")).toMatchObject({ _id: "after-plant" });
   });
 
+  it("a write under a new key whose grant the point has not shown a replica yet is merged once it does (not refused for good as foreign)", async () => {
+    const g = await group(2);
+    await g.dbs[0]!.put({ _id: "before" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    await g.attachments[0]!.detach(); // away, so it cannot read the rotation before the point hides it
+    const before = new Set(await g.point.names(true));
+    await g.attachments[1]!.rotateKey();
+    await g.point.hideNewFrom("r0", before, true); // the rotation's entry: what an eventually consistent listing can do
+    await g.dbs[1]!.put({ _id: "after-rotation" });
+    await g.attachments[1]!.synced(SYNCED);
+    g.attachments[0] = await g.dbs[0]!.attach(g.view(0));
+    await eventually(() => expect(g.attachments[0]!.status().rejected).toBeGreaterThan(0), { timeoutMs: 10_000 });
+    expect(g.attachments[0]!.status().error?.code).toBe("INTEGRITY");
+    await expectCode(g.dbs[0]!.get("after-rotation"), "NOT_FOUND");
+    g.point.revealAll();
+    await g.attachments[0]!.synced(SYNCED);
+    expect(await g.dbs[0]!.get("after-rotation")).toMatchObject({ _id: "after-rotation" });
+    expect(g.attachments[0]!.status().rejected).toBe(0);
+  });
+
   it("an entry adding the sync point's identity as admin, and a founding of its own, change nothing; a device joining by code pins the real point", async () => {
     const g = await group(2);
     await g.point.plantMember();
