@@ -1,7 +1,8 @@
 /**
  * Where the parts of a tree node lie in its encoded bytes, read from the
- * CBOR heads alone: what lets {@link ./prolly-leaf} keep leaves as their
- * bytes and decode only what a reader asks for.
+ * CBOR heads alone: what lets {@link ./prolly-leaf} and
+ * {@link ./prolly-branch} keep nodes as their bytes and decode only what a
+ * reader asks for.
  *
  * Nodes are dag-cbor maps of four fields in canonical order (shortest
  * name first): `tag`, `keys`, `height`, then `values` (leaves) or

@@ -12,9 +12,9 @@
  * is read. Its memory is about its encoded size, which is what lets the
  * cache be bounded in bytes ({@link nodeBytes}).
  *
- * Internal nodes stay decoded, their CIDs views of the node's bytes. This
- * module decides, for bytes read from the store or a node the ledger just
- * built, which form a node takes.
+ * Internal nodes are kept as their bytes too ({@link ./prolly-branch}).
+ * This module decides, for bytes read from the store or a node the ledger
+ * just built, which form a node takes.
  *
  * @module
  */
@@ -22,6 +22,7 @@ import { CID, verifyBlockBytes } from "../codec/block.js";
 import { decodeDagCbor, skipDagCborItems } from "../codec/cbor.js";
 import { compareByteSpans, compareCodeUnits } from "../codec/code-units.js";
 import { HearthError } from "../errors.js";
+import { EncodedBranch } from "./prolly-branch.js";
 import { arrayHead, decodedKeys, type NodeLayout, nodeLayout, ownBytes, UNUSUAL } from "./prolly-layout.js";
 import { asTreeNode, lowerBound, type TreeNode } from "./prolly-node.js";
 
@@ -170,11 +171,10 @@ export class EncodedLeaf implements TreeNode {
 
 /**
  * Decodes a stored tree node: leaves as {@link EncodedLeaf}, internal nodes
- * (and anything not laid out canonically) through the full decoder, CIDs
- * as views of the bytes, and its shape check. The bytes must hash to
- * `cid`; pass `authenticated` only when they were read from a store that
- * already proves they are the bytes stored under this CID's name (see
- * `NodeCache`), to skip the hash.
+ * as {@link EncodedBranch}, anything not laid out canonically through the
+ * full decoder and its shape check. The bytes must hash to `cid`; pass `authenticated` only when
+ * they were read from a store that already proves they are the bytes
+ * stored under this CID's name (see `NodeCache`), to skip the hash.
  * @throws HearthError `INTEGRITY` if they do not, or are not a tree node.
  */
 export async function decodeTreeNode(cid: CID, bytes: Uint8Array, authenticated = false): Promise<TreeNode> {
@@ -184,18 +184,12 @@ export async function decodeTreeNode(cid: CID, bytes: Uint8Array, authenticated 
 
 /**
  * The compact form of a node the ledger just built (its bytes are its
- * block's): leaves become an {@link EncodedLeaf} read from the bytes
- * without decoding values; internal nodes are decoded again over their own
- * bytes, so their CIDs are views of one buffer. (A node as built holds
+ * block's): an {@link EncodedLeaf} or an {@link EncodedBranch}, read from
+ * the bytes without decoding values or making CIDs. (A node as built holds
  * decoded values and CIDs that own two or three buffers each.)
  */
 export function compactNode(node: TreeNode, bytes: Uint8Array): TreeNode {
-  if (node instanceof EncodedLeaf) return node;
-  if (node.height !== 0) {
-    // Decoded again over its own bytes, so its CIDs are views of one buffer.
-    const decoded = decodeDagCbor<TreeNode>(ownBytes(bytes), { cidViews: true });
-    return decoded.height === node.height && decoded.keys.length === node.keys.length ? decoded : node;
-  }
+  if (node instanceof EncodedLeaf || node instanceof EncodedBranch) return node;
   // Never undefined for bytes dag-cbor encoded; kept decoded if it were.
   return readNode(bytes) ?? node;
 }
@@ -208,10 +202,7 @@ export function compactNode(node: TreeNode, bytes: Uint8Array): TreeNode {
 function readNode(bytes: Uint8Array): TreeNode | undefined {
   try {
     const layout = nodeLayout(bytes);
-    // Internal nodes go to the full decoder (CIDs as views of the node's
-    // bytes). Keeping them encoded too (commit c74555d) broke convergence in
-    // the sync property test, cause not yet found; it was taken out.
-    return layout.height === 0 ? readLeaf(bytes, layout) : undefined;
+    return layout.height === 0 ? readLeaf(bytes, layout) : EncodedBranch.read(bytes, layout);
   } catch {
     // UNUSUAL, a read past the end (RangeError), or text that is not UTF-8.
     return undefined;

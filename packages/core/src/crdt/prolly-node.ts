@@ -42,6 +42,12 @@ export interface TreeNode {
   lowerBound?(key: string): number;
   keyIs?(index: number, key: string): boolean;
   valueAt?(index: number): unknown;
+  /**
+   * Internal nodes that keep their children encoded ({@link ./prolly-branch})
+   * build `children` anew on each read and answer this instead; read
+   * through {@link childAt}.
+   */
+  childAt?(index: number): CID;
 }
 
 /** Value `index` of leaf `node`, whether it holds its values decoded or encoded. */
@@ -62,6 +68,11 @@ export function keyAt(node: TreeNode, index: number): string {
 /** {@link lowerBound} over `node`'s keys, without decoding them where the node keeps them encoded. */
 export function findKey(node: TreeNode, key: string): number {
   return node.lowerBound ? node.lowerBound(key) : lowerBound(node.keys, key);
+}
+
+/** Child `index` of internal node `node`. */
+export function childAt(node: TreeNode, index: number): CID {
+  return node.childAt ? node.childAt(index) : node.children![index]!;
 }
 
 /** True if key `index` of `node` is `key`. */

@@ -8,7 +8,7 @@
  */
 import type { CID } from "../codec/block.js";
 import {
-  type NodeSource, type TreeNode, checkNode, findKey, isPromiseLike, keyCount, keyIs, leafValue, loadNode, lowerBound, upperBound,
+  type NodeSource, type TreeNode, checkNode, childAt, findKey, isPromiseLike, keyCount, keyIs, leafValue, loadNode, lowerBound, upperBound,
 } from "./prolly-node.js";
 
 /** Bounds for a range scan; at most one lower and one upper bound. */
@@ -50,7 +50,7 @@ function lookupFrom(source: NodeSource, tag: string, cid: CID, loaded: TreeNode 
     const i = findKey(node, key);
     if (i === keyCount(node)) return undefined;
     if (node.height === 0) return keyIs(node, i, key) ? leafValue(node, i) : undefined;
-    cid = node.children![i]!;
+    cid = childAt(node, i);
     loaded = source.load(cid);
   }
 }
@@ -161,12 +161,12 @@ export async function* scanBatches(source: NodeSource, tag: string, root: CID, b
       // Child i holds the keys after keys[i - 1] up to keys[i]: past the far bound once the key before it is.
       const nearKey = bounds.reverse ? node.keys[i] : node.keys[i - 1];
       if (nearKey !== undefined && bounds.beyond(nearKey)) break;
-      const early = source.load(node.children![i]!, true);
+      const early = source.load(childAt(node, i), true);
       // A scan may stop before it gets there; its failure is reported if and when it does.
       if (isPromiseLike(early)) early.then(undefined, () => undefined);
       ahead.set(i, early);
     }
-    const child = node.children![index]!;
+    const child = childAt(node, index);
     const loaded = ahead.get(index) ?? source.load(child, true);
     ahead.delete(index);
     return checkNode(isPromiseLike(loaded) ? await loaded : loaded, tag, child);
