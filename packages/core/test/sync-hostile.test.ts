@@ -184,6 +184,31 @@ describe("attacks, one at a time", () => {
     expect(g.attachments[0]!.status().rejected).toBe(0);
   });
 
+  it("a device whose writes wait for the current key (added concurrently with a rotation) seals them as soon as a cycle reads the grant, without a notification", async () => {
+    const g = await group(2);
+    await g.attachments[1]!.synced(SYNCED);
+    await g.attachments[1]!.detach(); // away, so it cannot read the invitation before the point hides it
+    const before = new Set(await g.point.names(true));
+    const r2 = await peers!.open("r2");
+    const invitation = await g.attachments[0]!.invite((await r2.device()).publicKey, { role: "writer" });
+    await g.attachments[0]!.detach(); // no admin sees both branches yet, so nobody grants r2 the new key
+    await g.point.hideNewFrom("r1", before, true);
+    g.attachments[1] = await g.dbs[1]!.attach(g.view(1));
+    await g.attachments[1].rotateKey(); // concurrent with the invitation: the new key is wrapped for r0 and r1 only
+    // r2 misses every notification, so only its own cycles can tell it of the grant.
+    const quiet = faultyRemote(g.point.view("r2"), { seed: 7, dropWatchRate: 1 });
+    const a2 = await r2.attach(quiet, { invitation });
+    await r2.put({ _id: "from-r2" });
+    await expectCode(a2.synced({ timeoutMs: 500 }), "TIMEOUT");
+    expect(a2.status()).toMatchObject({ pending: 1, error: { code: "KEY_REQUIRED" } });
+    g.point.revealAll();
+    await g.attachments[1]!.synced(SYNCED); // r1 now sees both branches and, as an admin, grants r2 the key
+    await a2.synced({ timeoutMs: 5_000 }); // well inside the 10 s poll that would otherwise find it
+    await g.attachments[1]!.synced(SYNCED);
+    expect(await g.dbs[1]!.get("from-r2")).toMatchObject({ _id: "from-r2" });
+    await a2.detach();
+  });
+
   it("an entry adding the sync point's identity as admin, and a founding of its own, change nothing; a device joining by code pins the real point", async () => {
     const g = await group(2);
     await g.point.plantMember();

@@ -409,12 +409,14 @@ export class Attachment {
     const blocked = await this.#push();
     // Whenever it lists the remote's data, it reads the membership log again too (a removal
     // may have been missed): at start, after a reconnect or a failure, on the poll, for synced().
-    if (this.#inbox.listingNext) await this.#parts.trust.refresh();
+    // So does a push that lacked the key to seal with: the grant may be there now.
+    if (this.#inbox.listingNext || blocked?.code === "KEY_REQUIRED") await this.#parts.trust.refresh();
     await this.#inbox.pull();
     this.#reportContested();
     await this.#applyCutoffs();
-    await this.#push();
-    if (blocked) throw blocked;
+    // Pushed again: what was pulled may have unblocked it (a key granted); what blocks it now fails the cycle.
+    const stillBlocked = (await this.#push()) ?? (blocked?.code === "KEY_REQUIRED" ? undefined : blocked);
+    if (stillBlocked) throw stillBlocked;
     // A removed device is never in sync again, whether or not it has writes to push.
     if (this.#parts.trust.removed()) throw this.#parts.trust.removedError();
     // Data sealed with a key this device lacks is remote state it does not
@@ -472,7 +474,7 @@ export class Attachment {
     }
   }
 
-  /** Pushes; returns (rather than throws) a refusal of this device's rights, so the pull still runs. */
+  /** Pushes; returns (rather than throws) a refusal of this device's rights or a key it lacks, so the pull still runs. */
   async #push(): Promise<HearthError | undefined> {
     try {
       const { announced } = await this.#outbox.push();
@@ -480,7 +482,9 @@ export class Attachment {
       this.#emitStatus();
       return undefined;
     } catch (err) {
-      if (err instanceof HearthError && (err.code === "FORBIDDEN" || err.code === "REMOVED")) return err;
+      // Rights and keys: the cycle goes on to read the log and pull (what it reads may end
+      // this: a key granted, a role restored) and fails with this at its end if it does not.
+      if (err instanceof HearthError && (err.code === "FORBIDDEN" || err.code === "REMOVED" || err.code === "KEY_REQUIRED")) return err;
       throw err;
     }
   }
