@@ -157,7 +157,9 @@ describe("attacks, one at a time", () => {
     await g.dbs[1]!.put({ _id: "after-plant" });
     await g.attachments[1]!.synced(SYNCED);
     g.attachments[0] = await g.dbs[0]!.attach(g.view(0));
-    await expectCode(g.attachments[0]!.synced({ timeoutMs: 500 }), "TIMEOUT"); // r0 cannot judge that write yet
+    const timedOut = await g.attachments[0]!.synced({ timeoutMs: 500 }).catch((err: unknown) => err);
+    expect(timedOut).toMatchObject({ code: "TIMEOUT" }); // r0 cannot judge that write yet, and says why
+    expect((timedOut as Error).message).toContain("1 bundle(s) wait for membership entries");
     await expectCode(g.dbs[0]!.get("after-plant"), "NOT_FOUND");
     g.point.revealAll();
     await g.attachments[0]!.synced(SYNCED);

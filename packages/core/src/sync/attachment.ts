@@ -286,7 +286,12 @@ export class Attachment {
     this.#inbox.needListing();
     return this.#loop.waitForSync(timeoutMs, () => {
       const s = this.status();
-      return `state ${s.state}, ${s.pending} local events to push, ${s.behind} remote heads to merge` + (s.error ? `, last error ${s.error.code}: ${s.error.message}` : "");
+      const waiting = this.#inbox.waitingForTrust;
+      return (
+        `state ${s.state}, ${s.pending} local events to push, ${s.behind} remote heads to merge` +
+        (waiting > 0 ? ` (${waiting} bundle(s) wait for membership entries the sync point has not served)` : "") +
+        (s.error ? `, last error ${s.error.code}: ${s.error.message}` : "")
+      );
     });
   }
 

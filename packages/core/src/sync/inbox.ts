@@ -135,6 +135,11 @@ export class Inbox {
     return this.#rejected.size + this.#lacking.size + this.#unknownKey.size + this.#inert;
   }
 
+  /** Bundles waiting for membership entries their writers' positions name, which this replica has not got. */
+  get waitingForTrust(): number {
+    return this.#waitingTrust.size;
+  }
+
   /** True while data sealed with a key this device lacks is at the remote (never "in sync" then). */
   get lacking(): boolean {
     return this.#lacking.size > 0;
