@@ -7,12 +7,13 @@
  * through {@link NodeCache.addPending}, and the checkpoint decides which of
  * them are still reachable and must be written.
  *
- * The cache is bounded by a byte budget (the `cacheBytes` open option) and
- * evicts the least recently used nodes, approximately (CLOCK), not by a node count: a node count let a million-
- * document ledger's cache grow past a gigabyte. Nodes are cached as their
- * bytes (`EncodedLeaf`, `EncodedBranch`), so the budget holds ~3× more
- * leaves than decoded ones would, and a miss costs one store read and a
- * walk over CBOR heads, not the decoding of every document in the leaf. Under the encryption layer a
+ * The cache is bounded by a byte budget (the `cacheBytes` open option), not
+ * by a node count (a node count let a million-document ledger's cache grow
+ * past a gigabyte), and evicts the least recently used nodes, approximately
+ * (CLOCK). Nodes are cached as their bytes (`EncodedLeaf`,
+ * `EncodedBranch`), so the budget holds ~3× more leaves than decoded ones
+ * would, and a miss costs one store read and a walk over CBOR heads, not
+ * the decoding of every document in the leaf. Under the encryption layer a
  * miss does not re-hash the node either (see the constructor).
  *
  * @module

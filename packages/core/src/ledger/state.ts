@@ -297,7 +297,6 @@ export class LedgerState {
     if (i < pending.length) yield pending.slice(i);
   }
 
-
   /**
    * Folds the next `max` entries of each overlay (smallest keys first, from
    * a sorted plan taken at the first call) and reports whether any remain.
