@@ -33,6 +33,7 @@ const PHASE_STEPS = {
   oneGet: ["openOneGet", "rss"],
   gets: ["open", "freshGets", "rss"],
   allDocs: ["openAllDocs", "rss"],
+  query: ["openQuery", "rss"],
 };
 
 const reported = new Set();
@@ -181,7 +182,23 @@ async function runAllDocs(engine) {
   emitPeakRss("rss", read !== FAILED, rss);
 }
 
-const PHASES = { main: runMain, rss: runRss, oneGet: runOneGet, gets: runGets, allDocs: runAllDocs };
+/**
+ * Fresh process on the rss phase's ledger (no index built yet): open and
+ * build the field index, for the peak memory of a build (the main phase's
+ * peak is the load's).
+ */
+async function runQuery(engine) {
+  const db = await timed("openQuery", async () => {
+    const opened = await engine.open(LEDGER);
+    const count = await opened.queryDone();
+    if (count !== expectedDoneCount(N)) throw new Error(`query returned ${count} rows, expected ${expectedDoneCount(N)}`);
+    return opened;
+  });
+  emitPeakRss("rss", db !== FAILED);
+  if (db !== FAILED) await db.close();
+}
+
+const PHASES = { main: runMain, rss: runRss, oneGet: runOneGet, gets: runGets, allDocs: runAllDocs, query: runQuery };
 
 async function main() {
   // Some engines reject from background work; count that as this run's error

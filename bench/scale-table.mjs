@@ -32,6 +32,7 @@ export function scaleRows({ getsAfterLoad, freshGets }) {
     { label: `fresh process: ${n(freshGets)} random gets (ops/s)`, phase: "gets", step: "freshGets", field: "perSec", ...rate },
     { label: `fresh process: ${n(freshGets)} random gets, peak RSS (MB)`, phase: "gets", step: "rss", ...mb },
     { label: "fresh process: open + allDocs (ms)", phase: "allDocs", step: "openAllDocs", ...ms },
+    { label: "fresh process: open + query build, peak RSS (MB)", phase: "query", step: "rss", ...mb },
     { label: "bytes on disk, incl. index (MB)", phase: "disk", step: "bytes", ...mb },
   ];
 }

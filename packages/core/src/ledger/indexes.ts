@@ -27,6 +27,8 @@ import { cloneJson } from "./clone.js";
 import type { Doc } from "./types.js";
 import { local } from "./keys.js";
 import type { NodeCache } from "./node-cache.js";
+import { SpillSort, sortByKey, type SortEntry } from "./spill-sort.js";
+import type { ByteStore } from "../store/types.js";
 
 /** Emits one index row: `key` (any JSON value) and an optional `value` (default null). */
 export type EmitFn = (key: JsonValue, value?: JsonValue) => void;
@@ -102,15 +104,37 @@ function checkEmitted(value: unknown, id: string, what: string): JsonValue {
   }
 }
 
+/**
+ * Changes an index takes in between two checkpoints while it catches up:
+ * ~50–100 MB of rows and new nodes at a time for a field index.
+ */
+const CATCH_UP_SLICE = 25_000;
+
+/**
+ * Rows an index build sorts in memory before spilling them to the store,
+ * and writes to the tree between two checkpoints: ~20 MB of rows.
+ */
+const RUN_ENTRIES = 50_000;
+
+/** Where an index build spills its sorted runs (see {@link SpillSort}). */
+const SPILL_PREFIX = "xs/";
+
 /** The live indexes of one ledger. */
 export class Indexes {
   readonly #nodes: NodeCache;
+  readonly #store: ByteStore;
   readonly #live = new Map<string, LiveIndex>();
   /** Checkpointed indexes not opened this session; carried into the next checkpoint untouched. */
   readonly #dormant = new Map<string, IndexCheckpoint>();
 
-  constructor(nodes: NodeCache, checkpointed: Record<string, IndexCheckpoint>) {
+  /**
+   * @param nodes - where the index trees' nodes live
+   * @param store - the ledger's (encrypting) store, where big builds spill their sorts
+   * @param checkpointed - the indexes the last checkpoint recorded
+   */
+  constructor(nodes: NodeCache, store: ByteStore, checkpointed: Record<string, IndexCheckpoint>) {
     this.#nodes = nodes;
+    this.#store = store;
     for (const [name, ix] of Object.entries(checkpointed)) this.#dormant.set(name, ix);
   }
 
@@ -118,8 +142,14 @@ export class Indexes {
    * The index for `def`, brought up to date with `state` (whose trees must
    * be folded), and how many changes that took in. Builds it on first use
    * or when its function changed.
+   *
+   * A long catch-up is taken in slices of {@link CATCH_UP_SLICE} changes,
+   * each applied to the tree and then handed to `persist` (the ledger's
+   * checkpoint), so a million-document build holds one slice's rows and
+   * nodes at a time, not all of them (1.16 GB RSS at 1M in one piece), and
+   * a crash loses one slice's work at most.
    */
-  async ready(def: IndexDef, state: LedgerState): Promise<{ tree: ProllyTree; caughtUp: number }> {
+  async ready(def: IndexDef, state: LedgerState, persist: () => Promise<void>): Promise<{ tree: ProllyTree; caughtUp: number }> {
     let ix = this.#live.get(def.name);
     if (ix && ix.def.src !== def.src) ix = undefined;
     if (!ix) {
@@ -139,37 +169,111 @@ export class Indexes {
       this.#live.set(def.name, ix);
     }
     const caughtUp = ix.seq < state.seq ? state.seq - ix.seq : 0;
-    if (caughtUp > 0) await this.#catchUp(ix, state);
+    if (caughtUp > 0) await this.#catchUp(ix, state, persist);
     return { tree: ix.tree, caughtUp };
   }
 
-  async #catchUp(ix: LiveIndex, state: LedgerState): Promise<void> {
-    const fresh = ix.seq === 0;
-    const changes = new Map<string, unknown>();
+  /**
+   * Takes in the changes after `ix.seq`: {@link #build} from nothing, or
+   * {@link #update} an index that has rows.
+   */
+  async #catchUp(ix: LiveIndex, state: LedgerState, persist: () => Promise<void>): Promise<void> {
+    if (ix.seq === 0) await this.#build(ix, state, persist);
+    else await this.#update(ix, state, persist);
+    ix.seq = state.seq;
+  }
+
+  /**
+   * Builds the index from nothing. No document has old rows to remove, so
+   * rows are only added: they come in document order and go into runs of
+   * {@link RUN_ENTRIES}, sorted; a build of one run is applied at once,
+   * a bigger one is spilled to the store and merged ({@link SpillSort}),
+   * so the tree is written left to right, each leaf once, a slice at a
+   * time with a checkpoint after each. Those checkpoints record the index
+   * at seq 0, and a build always starts from the empty tree, so a partial
+   * tree left by a crash or a failure is never read, only replaced.
+   */
+  async #build(ix: LiveIndex, state: LedgerState, persist: () => Promise<void>): Promise<void> {
+    const empty = await ProllyTree.empty(tagOf(ix.def.name), this.#nodes);
+    this.#nodes.addPending(empty.created);
+    ix.tree = empty.tree;
+    const spill = new SpillSort(this.#store, SPILL_PREFIX);
+    let run: SortEntry[] = [];
+    for await (const batch of state.localTree.batches({ gte: local.change(1), lt: local.CHANGE_END })) {
+      for (let b = 0; b < batch.keys.length; b++) {
+        const id = batch.value(b) as string;
+        const rows = await this.#rowsOf(ix, state, id);
+        if (rows.length === 0) continue;
+        for (const row of rows) run.push(row);
+        run.push([`r${id}`, rows.map((row) => row[0])]);
+      }
+      if (run.length >= RUN_ENTRIES) {
+        if (spill.runs === 0) await spill.clear();
+        await spill.addRun(sortByKey(run));
+        run = [];
+      }
+    }
+    if (spill.runs === 0) {
+      await this.#apply(ix, sortByKey(run));
+      return;
+    }
+    if (run.length > 0) await spill.addRun(sortByKey(run));
+    run = [];
+    const merge = await spill.merge();
+    for (let slice = await merge.next(RUN_ENTRIES); slice.length > 0; slice = await merge.next(RUN_ENTRIES)) {
+      await this.#apply(ix, slice);
+      await persist();
+    }
+    await spill.clear();
+  }
+
+  /**
+   * Brings an index with rows up to date, {@link CATCH_UP_SLICE} changes
+   * at a time, each slice applied and then handed to `persist` (the
+   * ledger's checkpoint), so memory holds one slice's rows and nodes. The
+   * change feed holds each document once, at its latest change, so the
+   * slices touch disjoint documents and read their current bodies: after
+   * a slice, the index is exactly as of the slice's last change, which is
+   * what the checkpoint records.
+   */
+  async #update(ix: LiveIndex, state: LedgerState, persist: () => Promise<void>): Promise<void> {
+    let changes = new Map<string, unknown>();
+    let taken = 0;
     for await (const batch of state.localTree.batches({ gte: local.change(ix.seq + 1), lt: local.CHANGE_END })) {
       for (let b = 0; b < batch.keys.length; b++) {
         const id = batch.value(b) as string;
-        const before = fresh ? undefined : ((await ix.tree.get(`r${id}`)) as string[] | undefined);
+        const before = (await ix.tree.get(`r${id}`)) as string[] | undefined;
         for (const k of before ?? []) changes.set(k, undefined);
-        const found = state.registerNow(id);
-        const register = isPromiseLike(found) ? await found : found;
-        const rows = register && register.w.d !== null ? ix.def.map(id, register.w.d) : [];
-        const keys: string[] = [];
-        for (const [k, v] of rows) {
-          const treeKey = `k${encodeKey(k)}${id}`;
-          keys.push(treeKey);
-          changes.set(treeKey, { k, v, i: id } satisfies IndexRow);
-        }
-        changes.set(`r${id}`, keys.length > 0 ? keys : undefined);
+        const rows = await this.#rowsOf(ix, state, id);
+        for (const [treeKey, row] of rows) changes.set(treeKey, row);
+        changes.set(`r${id}`, rows.length > 0 ? rows.map((row) => row[0]) : undefined);
+      }
+      taken += batch.keys.length;
+      if (taken >= CATCH_UP_SLICE && batch.keys.length > 0) {
+        await this.#apply(ix, sortByKey([...changes.entries()]));
+        ix.seq = local.seqOfChange(batch.keys[batch.keys.length - 1]!);
+        await persist();
+        changes = new Map();
+        taken = 0;
       }
     }
-    if (changes.size > 0) {
-      const sorted = [...changes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      const { tree, created } = await ix.tree.mutate(sorted);
-      this.#nodes.addPending(created);
-      ix.tree = tree;
-    }
-    ix.seq = state.seq;
+    await this.#apply(ix, sortByKey([...changes.entries()]));
+  }
+
+  /** The index rows of document `id` as it is now, as tree entries. */
+  async #rowsOf(ix: LiveIndex, state: LedgerState, id: string): Promise<Array<readonly [string, IndexRow]>> {
+    const found = state.registerNow(id);
+    const register = isPromiseLike(found) ? await found : found;
+    if (!register || register.w.d === null) return [];
+    return ix.def.map(id, register.w.d).map(([k, v]) => [`k${encodeKey(k)}${id}`, { k, v, i: id }] as const);
+  }
+
+  /** Applies sorted changes to the index tree. */
+  async #apply(ix: LiveIndex, sorted: ReadonlyArray<SortEntry>): Promise<void> {
+    if (sorted.length === 0) return;
+    const { tree, created } = await ix.tree.mutate(sorted);
+    this.#nodes.addPending(created);
+    ix.tree = tree;
   }
 
   /** Every index as it should be recorded in the next checkpoint, with the root last stored. */

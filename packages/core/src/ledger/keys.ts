@@ -15,6 +15,9 @@
  * - `in/<cid>`         marks an applied event as inert: in the history, but
  *                      its ops change nothing (a write its sync point's
  *                      membership refuses; see `LedgerState.apply`)
+ * - `xs/<run>/<block>` sorted rows of an index build in progress, spilled
+ *                      to the store ({@link ./spill-sort}); deleted when
+ *                      the build ends, or by the next build after a crash
  *
  * Events are written once, under consecutive numbers, so a commit is one
  * record, and reopening replays `ev/<n+1>`, `ev/<n+2>`, … after the

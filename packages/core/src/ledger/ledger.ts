@@ -143,7 +143,7 @@ export class Ledger {
     this.#store = store;
     this.#state = state;
     this.#events = events;
-    this.#indexes = new Indexes(state.nodes, state.checkpoint?.ix ?? {});
+    this.#indexes = new Indexes(state.nodes, store, state.checkpoint?.ix ?? {});
     this.#internals = internals;
     this.#lamports = new LamportBook(async (cid) => {
       const entry = await state.eventEntry(cid);
@@ -325,9 +325,10 @@ export class Ledger {
     checkRangeOptions(options);
     const def = describeIndex(field, options.index);
     return this.#read("all", async () => {
-      const { tree, caughtUp } = await this.#indexes.ready(def, this.#state);
-      // A big build is stored now, as part of the query that built it, so
-      // close stays quick and a crash does not throw the work away.
+      // A big build is stored as it goes (each slice) and when done, as
+      // part of the query that built it, so close stays quick and a crash
+      // does not throw the work away.
+      const { tree, caughtUp } = await this.#indexes.ready(def, this.#state, () => this.#checkpoint());
       if (caughtUp >= CHECKPOINT_EVERY) await this.#checkpoint();
       return { rows: await queryRows(tree, this.#state.stateTree, options) };
     });
