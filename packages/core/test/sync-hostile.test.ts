@@ -54,16 +54,18 @@ interface Group {
 /**
  * `n` replicas (separate devices; the first founds the point and invites
  * the others as admins), each through its own view of a hostile point, and
- * with `faults`, through an unreliable network as well (`faultyRemote`).
+ * with `faults`, through an unreliable network as well (`faultyRemote`);
+ * `tap` wraps each replica's view (to count what it does).
  */
-async function group(n: number, seed = 1, faults = false): Promise<Group> {
+async function group(n: number, seed = 1, faults = false, tap: (i: number, view: Remote) => Remote = (_, view) => view): Promise<Group> {
   peers = new Peers("memory");
   const url = peers.syncPoint("memory");
   const point = new HostileSyncPoint(await openMemoryRemote(url), seed);
   const networks: FaultyRemote[] = [];
   let generation = 0;
   let calmed = false;
-  const view = (i: number): Remote => {
+  const view = (i: number): Remote => tap(i, network(i));
+  const network = (i: number): Remote => {
     if (!faults || calmed) return point.view(`r${i}`);
     const network = faultyRemote(point.view(`r${i}`), {
       seed: (seed + 7919 * i + 104_729 * ++generation) >>> 0,
@@ -305,6 +307,62 @@ describe("attacks, one at a time", () => {
     await expectClean(g);
     expect(Object.keys(await docsOf(g.dbs[0]!)).sort()).toEqual(["after", "w0", "w1", "w2"]);
   });
+});
+
+describe("membership entries the point keeps hiding", () => {
+  it.each([
+    ["in microtasks (the memory remote)", false],
+    ["a turn after the put (as over a network)", true],
+  ] as const)(
+    "each replica puts back what it holds when it reads the log; another's put of an entry it holds, notified %s, does not make it read the log (before: a ring of restores, each waking the next replica, that never ended)",
+    async (_, late) => {
+      // Each replica's puts of membership entries (restores: it writes none itself here), counted.
+      // Past a bound they are dropped, notification and all: that ends a ring, and the test fails, not hangs.
+      const BOUND = 500;
+      const restores = [0, 0, 0];
+      let undelivered = 0;
+      const tap = (i: number, view: Remote): Remote => ({
+        ...view,
+        put: async (name, bytes) => {
+          if (name.startsWith("m/") && ++restores[i]! > BOUND) return;
+          await view.put(name, bytes);
+        },
+        watch: (prefix, fn) =>
+          view.watch!(prefix, (changes) => {
+            if (!late) return fn(changes);
+            undelivered++;
+            setImmediate(() => {
+              undelivered--;
+              fn(changes);
+            });
+          }),
+      });
+      const g = await group(3, 1, false, tap);
+      await g.dbs[0]!.put({ _id: "x" });
+      for (const a of g.attachments) await a.synced(SYNCED);
+      // Every membership entry hidden from every replica (bundles and announcements stay in view).
+      const data = new Set(await g.point.names());
+      for (let i = 0; i < 3; i++) await g.point.hideNewFrom(`r${i}`, data, true);
+      restores.fill(0);
+
+      await g.attachments[0]!.members(); // r0 reads the log, finds every entry gone, and puts each back
+      // Reading the log and putting entries back runs in microtasks here (memory stores, a memory
+      // remote): once every notification is delivered and a macrotask turn has passed, all that
+      // r0's puts set off has run (a ring runs until the bound drops its puts).
+      await new Promise((resolve) => setImmediate(resolve));
+      await eventually(() => expect(undelivered).toBe(0), { what: "every notification delivered" });
+      expect(restores[0]).toBeGreaterThan(0);
+      expect(restores.slice(1)).toEqual([0, 0]); // r1 and r2 hold every entry r0 put: nothing new to read
+
+      // Each still puts back what the point hides from it when it reads the log itself, and
+      // every replica converges once the point behaves.
+      for (const a of g.attachments) await a.synced(SYNCED);
+      expect(restores.every((n) => n > 0 && n <= BOUND)).toBe(true);
+      await heal(g);
+      await expectClean(g);
+      expect(await g.dbs[2]!.get("x")).toEqual({ _id: "x" });
+    },
+  );
 });
 
 describe("a consistent split view", () => {

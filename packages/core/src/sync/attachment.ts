@@ -214,7 +214,16 @@ export class Attachment {
         this.#inbox.onRemoteChange(changes);
         this.#loop.kick();
       }));
-      this.#stops.push(remote.watch(ENTRY_PREFIX, () => void this.#parts.trust.refresh().catch(() => undefined)));
+      // Only a notification that may tell something new reads the log: a delete (an entry to put
+      // back), an entry not read yet, or no names. Puts of entries held are other replicas putting
+      // back what the point lost or hides from them; reading the log for those would put back what
+      // it hides from this replica, which wakes them in turn: a ring of restores with no end (with
+      // the memory remote, all in microtasks, so no timer ever ran again).
+      this.#stops.push(remote.watch(ENTRY_PREFIX, (changes) => {
+        const { trust } = this.#parts;
+        if (changes?.every((c) => c.op === "put" && trust.holds(c.name))) return;
+        void trust.refresh().catch(() => undefined);
+      }));
       // A watch can drop notifications (a socket that reconnects, a lost
       // fs event); a slow poll bounds how long that can go unnoticed.
       pollMs = Math.max(pollMs * 10, WATCHED_POLL_MS);

@@ -136,6 +136,16 @@ export class MembershipStore {
     return { entries: [...this.#decoded.values()], restored };
   }
 
+  /**
+   * True if `name` is an entry this replica has read already (verified, or
+   * refused as malformed or forged) or withdrew: {@link sync} would fetch
+   * nothing for it, so a notification that it was put tells nothing new.
+   */
+  holds(name: string): boolean {
+    const key = name.slice(ENTRY_PREFIX.length);
+    return name.startsWith(ENTRY_PREFIX) && (this.#decoded.has(key) || this.#rejected.has(name) || this.#withdrawn.has(key));
+  }
+
   /** Stores `entry` at the remote and keeps it if it is of the pinned point (the caller wrote it). */
   async publish(entry: Entry): Promise<void> {
     await this.#remote.put(entryName(entry.cid), entry.bytes);

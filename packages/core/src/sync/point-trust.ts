@@ -190,6 +190,14 @@ export class PointTrust {
   }
 
   /**
+   * True if the membership entry named `name` was read here already (or
+   * refused): a notification that it was put needs no {@link refresh}.
+   */
+  holds(name: string): boolean {
+    return this.#store.holds(name);
+  }
+
+  /**
    * The key new bundles are sealed with: the current epoch's.
    * @throws HearthError `REMOVED`; `KEY_REQUIRED` while this device waits for an admin to share it (or to rotate)
    */
