@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   "WITHHELD",
   /** This device was removed from the sync point: it reads nothing written after its removal, and its writes are refused. */
   "REMOVED",
+  /** A document is larger than one document may be, or a sync point refused an object as too large. */
+  "TOO_LARGE",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -81,7 +81,7 @@ describe("HTTP remote: error codes", () => {
     expect(String((err as HearthError).message)).toContain(`hearth token create --ledger ${ledger} --rights read-write`);
   });
 
-  it("a body that does not hash to its CID name is INTEGRITY; too large is INVALID_ARGUMENT", async () => {
+  it("a body that does not hash to its CID name is INTEGRITY; too large is TOO_LARGE", async () => {
     const small = await startServer({ maxBodyBytes: 1024 });
     const ledger = uniqueLedger("int");
     const remote = await openHttpRemote(`${small.url}/${ledger}`, { token: await small.token(ledger) });
@@ -89,8 +89,8 @@ describe("HTTP remote: error codes", () => {
     expect(await codeOf(remote.put(`bundle/${cid}`, new Uint8Array([1])))).toBe("INTEGRITY");
     await remote.put(`bundle/${cid}`, new Uint8Array(0));
     await remote.put(`head/${cid}`, new Uint8Array(0));
-    expect(await codeOf(remote.put("v/big", new Uint8Array(1025)))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(remote.put("v/huge", new Uint8Array(8 * 1024 * 1024)))).toBe("INVALID_ARGUMENT");
+    expect(await codeOf(remote.put("v/big", new Uint8Array(1025)))).toBe("TOO_LARGE");
+    expect(await codeOf(remote.put("v/huge", new Uint8Array(8 * 1024 * 1024)))).toBe("TOO_LARGE");
     expect(await remote.list("")).toEqual([`bundle/${cid}`, `head/${cid}`]);
     await remote.close();
   });

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { encodeDagCbor } from "../codec/cbor.js";
 import { HearthError } from "../errors.js";
 
 /** A JSON value as stored. */
@@ -20,6 +21,14 @@ export type DocBody = { [key: string]: JsonValue };
 
 /** Longest `_id`, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 1024;
+
+/**
+ * Largest document, in bytes of its stored encoding (dag-cbor): 8 MiB, as
+ * CouchDB's default. A document travels to a sync point in one object, and
+ * every sync point must take it (the sync server's default limit is 32
+ * MiB), so a bigger one would be written here and never delivered.
+ */
+export const MAX_DOC_BYTES = 8 * 1024 * 1024;
 
 /** Fields Hearth adds on read and drops on write. */
 const READ_ONLY_FIELDS = new Set(["_id", "_conflicts", "_deleted"]);
@@ -46,7 +55,8 @@ export function checkDocId(id: unknown): string {
  * (e.g. `Date` → ISO string) replaced by its result, `_conflicts`/`_deleted`
  * dropped. Returns the body without `_id`.
  * @throws HearthError `INVALID_DOC` for functions, symbols, BigInt, NaN/±Infinity,
- *   cycles, non-plain objects (Map, Set, class instances, typed arrays) and bad keys.
+ *   cycles, non-plain objects (Map, Set, class instances, typed arrays) and bad keys;
+ *   `TOO_LARGE` for a body over {@link MAX_DOC_BYTES}
  */
 export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocBody } {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
@@ -54,14 +64,42 @@ export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocB
   }
   const rawId = (doc as { _id?: unknown })._id;
   const id = rawId === undefined ? undefined : checkDocId(rawId);
-  const body = normalizeObject(doc as Record<string, unknown>, "", new Set(), true);
+  const size = { atMost: 0 };
+  const body = normalizeObject(doc as Record<string, unknown>, "", new Set(), true, size);
+  // The bound costs an addition per value; only a body that may be too big is encoded to know.
+  if (size.atMost > MAX_DOC_BYTES) {
+    const bytes = encodeDagCbor(body).length;
+    if (bytes > MAX_DOC_BYTES) {
+      throw new HearthError(
+        "TOO_LARGE",
+        `document ${id === undefined ? "" : `${JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id)} `}is ${mib(bytes)} stored; ` +
+          `a document may hold at most ${mib(MAX_DOC_BYTES)}, so that every sync point can take it in one piece. ` +
+          "Keep large values out of documents (split them over several documents); nothing was written",
+      );
+    }
+  }
   return { id, body };
 }
 
-function normalizeValue(value: unknown, path: string, seen: Set<object>): JsonValue | undefined {
+/**
+ * An upper bound on the dag-cbor bytes of what was normalized so far: each
+ * item's head at most 9 bytes, a string at most 3 bytes of UTF-8 per UTF-16
+ * code unit.
+ */
+interface SizeBound {
+  atMost: number;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function normalizeValue(value: unknown, path: string, seen: Set<object>, size: SizeBound): JsonValue | undefined {
+  size.atMost += 9;
   switch (typeof value) {
     case "string":
       if (!value.isWellFormed()) fail(path, "is a string with a lone UTF-16 surrogate");
+      size.atMost += 3 * value.length;
       return value;
     case "boolean":
       return value;
@@ -82,7 +120,7 @@ function normalizeValue(value: unknown, path: string, seen: Set<object>): JsonVa
   if (typeof (object as { toJSON?: unknown }).toJSON === "function") {
     if (seen.has(object)) fail(path, "is part of a cycle");
     seen.add(object);
-    const replaced = normalizeValue((object as { toJSON(key: string): unknown }).toJSON(path), path, seen);
+    const replaced = normalizeValue((object as { toJSON(key: string): unknown }).toJSON(path), path, seen, size);
     seen.delete(object);
     return replaced;
   }
@@ -90,25 +128,26 @@ function normalizeValue(value: unknown, path: string, seen: Set<object>): JsonVa
   seen.add(object);
   let out: JsonValue;
   if (Array.isArray(object)) {
-    out = Array.from(object, (item, i) => normalizeValue(item, `${path}[${i}]`, seen) ?? null);
+    out = Array.from(object, (item, i) => normalizeValue(item, `${path}[${i}]`, seen, size) ?? null);
   } else {
     const proto = Object.getPrototypeOf(object);
     if (proto !== Object.prototype && proto !== null) {
       fail(path, `is a ${object.constructor?.name ?? "non-plain object"}; only plain objects, arrays and JSON scalars can be stored`);
     }
-    out = normalizeObject(object as Record<string, unknown>, path, seen, false);
+    out = normalizeObject(object as Record<string, unknown>, path, seen, false, size);
   }
   seen.delete(object);
   return out;
 }
 
-function normalizeObject(object: Record<string, unknown>, path: string, seen: Set<object>, top: boolean): DocBody {
+function normalizeObject(object: Record<string, unknown>, path: string, seen: Set<object>, top: boolean, size: SizeBound): DocBody {
   seen.add(object);
   const out: DocBody = {};
   for (const key of Object.keys(object)) {
     if (top && READ_ONLY_FIELDS.has(key)) continue;
     if (!key.isWellFormed()) fail(path, `has a key with a lone UTF-16 surrogate`);
-    const v = normalizeValue(object[key], path ? `${path}.${key}` : key, seen);
+    size.atMost += 9 + 3 * key.length;
+    const v = normalizeValue(object[key], path ? `${path}.${key}` : key, seen, size);
     if (v !== undefined) out[key] = v;
   }
   seen.delete(object);

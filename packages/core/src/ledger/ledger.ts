@@ -13,7 +13,7 @@
 import { CID } from "multiformats/cid";
 import { cidText } from "../codec/cid-text.js";
 import { HearthError } from "../errors.js";
-import { checkDocId, normalizeDoc, type DocBody } from "../doc/normalize.js";
+import { checkDocId, MAX_DOC_BYTES, normalizeDoc, type DocBody } from "../doc/normalize.js";
 import { newDocId } from "../ids.js";
 import { compareCids, createEvent, eventAuthor, readEvent, type EventBlock, type Op } from "../crdt/event.js";
 import { applyOp, liveEvents, type Register } from "../crdt/register.js";
@@ -55,6 +55,15 @@ import type {
 const CHECKPOINT_EVERY = 10_000;
 
 const EMPTY_VALUE = new Uint8Array(0);
+
+/**
+ * Largest event a commit makes: one document at its largest
+ * ({@link MAX_DOC_BYTES}) and room for its id and what it supersedes. A
+ * bigger commit is made of several events (see `eventsOfAtMost`), so the
+ * outbox can always push it: a sync point takes 8 MiB + a bundle's
+ * overhead in one object.
+ */
+const MAX_EVENT_BYTES = MAX_DOC_BYTES + 64 * 1024;
 
 /** Events read per step while a whiteout scans the log. */
 const WHITEOUT_SCAN = 1_000;
@@ -174,7 +183,7 @@ export class Ledger {
   /**
    * Writes a document. An absent `_id` is generated (time-ordered).
    * @returns its id and the ledger clock after the write
-   * @throws HearthError `INVALID_DOC` (nothing written) or `STORE_CLOSED`
+   * @throws HearthError `INVALID_DOC` or `TOO_LARGE` (nothing written), or `STORE_CLOSED`
    */
   async put(doc: DocInput): Promise<WriteResult> {
     const { id, body } = normalizeDoc(doc);
@@ -235,8 +244,8 @@ export class Ledger {
         const current = this.#state.registerNow(id);
         ops.push({ i: id, d: body, s: liveEvents(isPromiseLike(current) ? await current : current) });
       }
-      const event = await createEvent(this.#state.heads(), this.#state.lamport + 1, ops, this.#internals.author);
-      changed = await this.#persistAndApply([event]);
+      const events = await eventsOfAtMost(MAX_EVENT_BYTES, this.#state.heads(), this.#state.lamport + 1, ops, this.#internals.author);
+      changed = await this.#persistAndApply(events);
       clock = this.#clock();
     } catch (err) {
       for (const write of batch) write.reject(err);
@@ -927,6 +936,22 @@ export class Ledger {
     this.#indexes.markStored();
     state.nodes.settlePending(persisted);
   }
+}
+
+/**
+ * Events for `ops`, each at most `maxBytes` unless it holds one op, each the
+ * parent of the next: one commit in one store write, but in pieces that a
+ * sync point can take one at a time. A commit is one event unless it is big
+ * (a bulk of thousands of large documents, or many puts grouped while a
+ * commit was in flight); only then is it encoded more than once.
+ */
+async function eventsOfAtMost(maxBytes: number, parents: CID[], lamport: number, ops: Op[], author: Uint8Array): Promise<EventBlock[]> {
+  const event = await createEvent(parents, lamport, ops, author);
+  if (event.bytes.length <= maxBytes || ops.length === 1) return [event];
+  const half = ops.length >> 1;
+  const first = await eventsOfAtMost(maxBytes, parents, lamport, ops.slice(0, half), author);
+  const rest = await eventsOfAtMost(maxBytes, [first[first.length - 1]!.cid], lamport + first.length, ops.slice(half), author);
+  return [...first, ...rest];
 }
 
 /** The documents a batch of writes sets, each once, with the last body written for it. */

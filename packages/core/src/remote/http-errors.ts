@@ -12,7 +12,8 @@
  * | 404 `UNKNOWN_LEDGER` | `UNAUTHORIZED`: a ledger exists on a server exactly when a token was created for it, so the fix is the same as for 401 — create a token for it |
  * | 404 without a wire error body (not a Hearth v1 server, wrong base path) | `INVALID_URL` |
  * | 400 `INTEGRITY` | `INTEGRITY` |
- * | 400 other, 413, other 4xx | `INVALID_ARGUMENT` |
+ * | 413 | `TOO_LARGE` |
+ * | 400 other, other 4xx | `INVALID_ARGUMENT` |
  * | 408, 429, 5xx, network failure, timeout | `STORAGE_FAILED` |
  *
  * A 404 `NOT_FOUND` on a GET of an object is not an error (`get` resolves
@@ -67,7 +68,7 @@ export function errorForStatus(status: number, wire: WireError["error"] | undefi
     return new HearthError("INVALID_URL", `${ctx.url} did not answer as a Hearth v1 sync server (404 to ${ctx.what})${told}; check the host, port and base path`);
   }
   if (status === 413) {
-    return new HearthError("INVALID_ARGUMENT", `sync server ${ctx.url} refused to ${ctx.what}: the value is larger than the server accepts${told}. Raise the server's limit (\`hearth serve --max-body\`)`);
+    return new HearthError("TOO_LARGE", `sync server ${ctx.url} refused to ${ctx.what}: the value is larger than the server accepts${told}. Raise the server's limit (\`hearth serve --max-body\`, at least 9 MiB, so that the largest document fits)`);
   }
   if (status === 400 && code === "INTEGRITY") {
     return new HearthError("INTEGRITY", `sync server ${ctx.url} refused to ${ctx.what}: the bytes do not hash to the content address in their name${told}`);

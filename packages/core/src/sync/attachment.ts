@@ -93,6 +93,13 @@ export interface AttachmentParts {
 }
 
 /**
+ * Push failures that retrying alone will not end (this device's role, a key
+ * it waits for, a write bigger than the remote takes): the cycle goes on to
+ * read the log and pull, and fails with the refusal at its end.
+ */
+const PUSH_BLOCKED = new Set(["FORBIDDEN", "REMOVED", "KEY_REQUIRED", "TOO_LARGE"]);
+
+/**
  * A ledger attached to a remote. Obtain one with `db.attach(url)`.
  *
  * @example
@@ -488,7 +495,10 @@ export class Attachment {
     }
   }
 
-  /** Pushes; returns (rather than throws) a refusal of this device's rights or a key it lacks, so the pull still runs. */
+  /**
+   * Pushes; returns (rather than throws) a refusal of this device's rights, a
+   * key it lacks, or a write too large for the remote, so the pull still runs.
+   */
   async #push(): Promise<HearthError | undefined> {
     try {
       const { announced } = await this.#outbox.push();
@@ -498,7 +508,7 @@ export class Attachment {
     } catch (err) {
       // Rights and keys: the cycle goes on to read the log and pull (what it reads may end
       // this: a key granted, a role restored) and fails with this at its end if it does not.
-      if (err instanceof HearthError && (err.code === "FORBIDDEN" || err.code === "REMOVED" || err.code === "KEY_REQUIRED")) return err;
+      if (err instanceof HearthError && PUSH_BLOCKED.has(err.code)) return err;
       throw err;
     }
   }

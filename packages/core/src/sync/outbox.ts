@@ -50,6 +50,16 @@ function ownBundleKey(bundle: string): string {
 
 /** Most events in one bundle; bigger pushes become several bundles under one announcement. */
 const MAX_BUNDLE_EVENTS = 2_000;
+/**
+ * Most bytes of events in one bundle (an event bigger than this, one large
+ * document, goes alone). With the ledger's events at most ~8 MiB, a bundle
+ * is at most ~16 MiB, under the sync server's default limit of 32 MiB.
+ * Before, only the event count bounded a bundle: 2,000 events of 20 KiB
+ * made a 40 MB bundle that the server refused every time, for good.
+ */
+const MAX_BUNDLE_BYTES = 8 * 1024 * 1024;
+/** Smallest bundle budget the outbox goes down to when a remote refuses bundles as too large. */
+const MIN_BUNDLE_BYTES = 64 * 1024;
 /** A bundle and its announcement go in one `putAll` up to this size; bigger ones as two puts. */
 const MAX_BATCH_BYTES = 1024 * 1024;
 
@@ -80,6 +90,8 @@ export interface PushResult {
 export class Outbox {
   readonly #deps: OutboxDeps;
   #pushedThrough = 0;
+  /** Bytes of events per bundle; halved when the remote refuses a bundle of several events as too large. */
+  #bundleBytes = MAX_BUNDLE_BYTES;
 
   constructor(deps: OutboxDeps) {
     this.#deps = deps;
@@ -116,20 +128,38 @@ export class Outbox {
    * @throws HearthError `REMOVED` or `FORBIDDEN` when this device may not write (nothing is pushed)
    */
   async push(): Promise<PushResult> {
-    const { port, remote, trust, logger } = this.#deps;
+    const { port } = this.#deps;
     // One synchronous read: these heads are exactly the events up to `count`.
     const count = port.eventCount();
     const heads = port.heads();
     if (this.#pushedThrough >= count) return { bundles: [] };
+    for (;;) {
+      try {
+        return await this.#pushThrough(count, heads);
+      } catch (err) {
+        // A remote with a smaller limit than ours (a sync server run with a small
+        // --max-body): bundles of fewer events, down to one event each. The bundles
+        // already stored stay unannounced; the next try stores their events again.
+        if (!(err instanceof BundleTooLarge)) throw err;
+        if (err.events === 1 || this.#bundleBytes <= MIN_BUNDLE_BYTES) throw err.cause;
+        this.#bundleBytes = Math.max(MIN_BUNDLE_BYTES, Math.min(this.#bundleBytes, err.bytes) >> 1);
+        this.#deps.logger("split", { bundleBytes: this.#bundleBytes });
+      }
+    }
+  }
+
+  async #pushThrough(count: number, heads: CID[]): Promise<PushResult> {
+    const { port, remote, trust, logger } = this.#deps;
     const bundles: string[] = [];
     // The last bundle is stored together with the announcement (one round
     // trip where the remote has putAll); earlier ones as they are sealed.
-    let last: { name: string; bytes: Uint8Array; content: BundleContent } | undefined;
+    let last: SealedBundle | undefined;
     /** The local positions each stored bundle covers. */
     const covers: Array<readonly [string, Uint8Array]> = [];
     for (let from = this.#pushedThrough + 1; from <= count; ) {
-      const events = await port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
-      if (events.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(port.name)} ends before position ${from}`);
+      const read = await port.eventsFrom(from, Math.min(MAX_BUNDLE_EVENTS, count - from + 1));
+      if (read.length === 0) throw new HearthError("INTEGRITY", `local event log of ledger ${JSON.stringify(port.name)} ends before position ${from}`);
+      const events = upToBytes(read, this.#bundleBytes);
       from = events[events.length - 1]!.position + 1;
       const mine = events.filter((e) => {
         const author = eventAuthor(e.bytes);
@@ -144,8 +174,8 @@ export class Outbox {
       );
       const content: BundleContent = { events: mine.map((e) => e.bytes), statements: [statement.bytes] };
       const bundle = await sealBundle(this.#deps.seal, trust.writeKey(), content);
-      if (last) await remote.put(last.name, last.bytes);
-      last = { ...bundle, content };
+      if (last) await putBundle(last, () => remote.put(last!.name, last!.bytes));
+      last = { ...bundle, content, eventBytes: mine.reduce((sum, e) => sum + e.bytes.length, 0) };
       bundles.push(bundle.name);
       covers.push([ownBundleKey(bundle.name), new TextEncoder().encode(`${mine[0]!.position}-${mine[mine.length - 1]!.position}`)]);
     }
@@ -154,9 +184,10 @@ export class Outbox {
       // The last bundle's statement (which names these heads) vouches for the announcement.
       const head = await sealAnnouncement(this.#deps.seal, trust.writeKey(), heads, bundles, last.content);
       if (remote.putAll && last.bytes.length + head.bytes.length <= MAX_BATCH_BYTES) {
-        await remote.putAll([[last.name, last.bytes], [head.name, head.bytes]]);
+        const { putAll } = remote;
+        await putBundle(last, () => putAll.call(remote, [[last!.name, last!.bytes], [head.name, head.bytes]]));
       } else {
-        await remote.put(last.name, last.bytes);
+        await putBundle(last, () => remote.put(last!.name, last!.bytes));
         await remote.put(head.name, head.bytes);
       }
       announced = head.name;
@@ -213,4 +244,42 @@ export class Outbox {
       );
     }
   }
+}
+
+/** A bundle sealed and ready to store, with what it holds. */
+interface SealedBundle {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly content: BundleContent;
+  /** Bytes of the events in it, before sealing. */
+  readonly eventBytes: number;
+}
+
+/** A remote refused a bundle as too large (`TOO_LARGE`, the cause): how many events and bytes it held. */
+class BundleTooLarge extends Error {
+  constructor(
+    readonly events: number,
+    readonly bytes: number,
+    override readonly cause: HearthError,
+  ) {
+    super(cause.message);
+  }
+}
+
+/** Runs `store` (a put of `bundle`), turning a `TOO_LARGE` refusal into {@link BundleTooLarge}. */
+async function putBundle(bundle: SealedBundle, store: () => Promise<void>): Promise<void> {
+  try {
+    await store();
+  } catch (err) {
+    if (err instanceof HearthError && err.code === "TOO_LARGE") throw new BundleTooLarge(bundle.content.events.length, bundle.eventBytes, err);
+    throw err;
+  }
+}
+
+/** The longest prefix of `events` within `maxBytes` of event bytes, and at least the first. */
+function upToBytes<T extends { readonly bytes: Uint8Array }>(events: readonly T[], maxBytes: number): T[] {
+  let bytes = events[0]!.bytes.length;
+  let n = 1;
+  while (n < events.length && bytes + events[n]!.bytes.length <= maxBytes) bytes += events[n++]!.bytes.length;
+  return n === events.length ? [...events] : events.slice(0, n);
 }
