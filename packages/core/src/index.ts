@@ -34,5 +34,5 @@ export { Attachment, type AttachOptions, type SyncedOptions, type RotateOptions 
 export type { SyncStatus, SyncState, SyncError, SyncChange, AttachmentEvents } from "./sync/status.js";
 export { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteCapabilities, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./remote/types.js";
 export { openMemoryRemote, dropMemoryRemote } from "./remote/memory.js";
-export { contentName } from "./sync/protocol.js";
+export { contentName, contentNameOfDigest } from "./sync/protocol.js";
 export { openHttpRemote, type HttpRemoteOptions, type WebSocketConstructor, type WebSocketLike, type ReconnectOptions } from "./remote/http.js";

@@ -13,6 +13,7 @@ import type { Backend } from "./backend/types.js";
 import { cacheTokens } from "./http/token-cache.js";
 import { WireFailure } from "./http/failure.js";
 import { handleRequest } from "./http/handler.js";
+import { UploadGate } from "./http/upload-gate.js";
 import { assertStaticFiles, type StaticFiles } from "./http/static.js";
 import { jsonLogger, type Logger } from "./log.js";
 import { WatchHub } from "./watch.js";
@@ -27,6 +28,14 @@ export interface ServerOptions {
   readonly port?: number;
   /** Largest body accepted (bytes, default `DEFAULT_MAX_BODY_BYTES`, 32 MiB). */
   readonly maxBodyBytes?: number;
+  /**
+   * Bytes of request bodies held at once, at most (default twice
+   * `maxBodyBytes`, at least one body): uploads beyond it wait their turn,
+   * so memory does not grow with the number of concurrent uploads.
+   */
+  readonly uploadBudgetBytes?: number;
+  /** Uploads in flight per token, at most (default 2): one client cannot take the whole budget. */
+  readonly uploadsPerToken?: number;
   /** Where logs go (default: JSON lines on stdout). */
   readonly logger?: Logger;
   /** Keepalive ping interval of watch sockets (ms, default 30 000). */
@@ -78,7 +87,14 @@ export async function createServer(options: ServerOptions): Promise<HearthServer
   if (options.staticFiles) assertStaticFiles(options.staticFiles);
   const logger = options.logger ?? jsonLogger();
   const tokens = cacheTokens(backend.tokens, options.tokenCacheMs === undefined ? {} : { ttlMs: options.tokenCacheMs });
-  const ctx = { backend, tokens, maxBodyBytes, logger, ...(options.staticFiles && { staticFiles: options.staticFiles }) };
+  const uploadBudgetBytes = options.uploadBudgetBytes ?? 2 * maxBodyBytes;
+  const uploadsPerToken = options.uploadsPerToken ?? 2;
+  if (!Number.isSafeInteger(uploadBudgetBytes) || uploadBudgetBytes < maxBodyBytes) {
+    throw new TypeError("uploadBudgetBytes must be a whole number of bytes, at least maxBodyBytes (one body at the limit)");
+  }
+  if (!Number.isSafeInteger(uploadsPerToken) || uploadsPerToken < 1) throw new TypeError("uploadsPerToken must be a positive integer");
+  const uploads = new UploadGate({ budgetBytes: uploadBudgetBytes, perToken: uploadsPerToken });
+  const ctx = { backend, tokens, maxBodyBytes, uploads, logger, ...(options.staticFiles && { staticFiles: options.staticFiles }) };
   const hub = new WatchHub(backend, logger, { pingMs: options.pingMs ?? 30_000, helloTimeoutMs: options.helloTimeoutMs ?? 10_000 });
   const inFlight = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;

@@ -132,6 +132,46 @@ class FileRemote implements Remote {
     }
   }
 
+  /**
+   * Writes the chunks to a temp file as they come (a chunk in memory at a
+   * time), flushes it, runs `beforePublish`, then renames it into place
+   * as `putAll` does; on any failure the temp file is removed and nothing
+   * is stored.
+   */
+  async putStream(name: string, chunks: AsyncIterable<Uint8Array>, beforePublish?: () => void | Promise<void>): Promise<void> {
+    assertRemoteName(name);
+    this.assertOpen();
+    const target = this.pathOf(name);
+    const dir = dirname(target);
+    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString("hex")}`);
+    // The stream's and the check's own errors go to the caller as they are; the disk's are STORAGE_FAILED.
+    const disk = async <T>(op: () => Promise<T>): Promise<T> => {
+      try {
+        return await op();
+      } catch (err) {
+        throw await this.failure(`cannot store ${name} at ${target}`, err, name);
+      }
+    };
+    try {
+      const made = await disk(() => fs.promises.mkdir(dir, { recursive: true }));
+      const handle = await disk(() => fs.promises.open(temp, "wx", 0o666));
+      try {
+        for await (const chunk of chunks) {
+          for (let at = 0; at < chunk.length; ) at += (await disk(() => handle.write(chunk, at, chunk.length - at))).bytesWritten;
+        }
+        if (this.options.fsync) await disk(() => handle.sync());
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+      await beforePublish?.();
+      await disk(() => this.renameIntoPlace(temp, target));
+      if (this.options.fsync) await disk(() => this.syncDirectories(dir, made));
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
   async get(name: string): Promise<Uint8Array | undefined> {
     assertRemoteName(name);
     this.assertOpen();

@@ -73,6 +73,14 @@ export interface Remote {
    * where the remote offers it, and plain `put`s where not.
    */
   putAll?(entries: readonly RemoteEntry[]): Promise<void>;
+  /**
+   * Optional: stores the bytes of `chunks` under `name` as they arrive,
+   * holding a chunk at a time rather than the whole value, atomically like
+   * `put`. `beforePublish` runs once every byte is written and durable,
+   * before the value becomes visible; if it (or the stream) throws, nothing
+   * is stored. The sync server stores large request bodies this way.
+   */
+  putStream?(name: string, chunks: AsyncIterable<Uint8Array>, beforePublish?: () => void | Promise<void>): Promise<void>;
   /** Removes `name`; removing a missing name is not an error. */
   delete(name: string): Promise<void>;
   /**

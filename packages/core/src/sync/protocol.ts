@@ -37,6 +37,7 @@ import * as dagCbor from "@ipld/dag-cbor";
 import * as raw from "multiformats/codecs/raw";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
+import { create as createDigest } from "multiformats/hashes/digest";
 import { HearthError } from "../errors.js";
 import { equalBytes } from "../codec/block.js";
 import { seal, unseal, readEnvelopeFingerprint } from "../crypto/envelope.js";
@@ -187,6 +188,11 @@ function unpad(padded: Uint8Array): Uint8Array | undefined {
 /** The CID (raw codec, SHA-256, base32) naming `bytes`. */
 export async function contentName(bytes: Uint8Array): Promise<string> {
   return CID.createV1(raw.code, await sha256.digest(bytes)).toString();
+}
+
+/** {@link contentName} from the SHA-256 digest of the bytes (for bytes hashed as they stream). */
+export function contentNameOfDigest(sha256Digest: Uint8Array): string {
+  return CID.createV1(raw.code, createDigest(sha256.code, sha256Digest)).toString();
 }
 
 /** The errors {@link openSealed} threw for a key the membership log does not grant (see {@link isUnknownKeyError}). */

@@ -255,6 +255,30 @@ export function remoteConformance(factory: RemoteFactory): TestCase[] {
     checkEqual(await b.list("ok/"), []);
   }, (remote) => typeof remote.putAll === "function");
 
+  add("putStream stores the chunks as one value; a failing stream or check stores nothing", async (r, another) => {
+    const putStream = r.putStream!.bind(r);
+    async function* chunksOf(...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
+      for (const part of parts) yield part;
+    }
+    let checked = 0;
+    await putStream("s/1", chunksOf(utf8("one, "), utf8("two, "), new Uint8Array(0), utf8("three")), () => void checked++);
+    checkEqual(checked, 1);
+    const b = await another();
+    checkEqual(await b.get("s/1"), utf8("one, two, three"));
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield utf8("partial");
+      throw new Error("the client went away");
+    }
+    const streamFailure = await putStream("s/2", failing()).then(() => undefined, (err: unknown) => err);
+    checkEqual((streamFailure as Error | undefined)?.message, "the client went away");
+    const checkFailure = await putStream("s/1", chunksOf(utf8("tampered")), () => {
+      throw new Error("refused by the check");
+    }).then(() => undefined, (err: unknown) => err);
+    checkEqual((checkFailure as Error | undefined)?.message, "refused by the check");
+    checkEqual(await b.list("s/"), ["s/1"]);
+    checkEqual(await b.get("s/1"), utf8("one, two, three"));
+  }, (remote) => typeof remote.putStream === "function");
+
   add("watch fires for this client's own writes and for nested names", async (r) => {
     let calls = 0;
     const stop = r.watch?.("key/", () => calls++);

@@ -17,6 +17,14 @@ export interface ObjectBackend {
    * before it); the batch route falls back to `put` one by one without it.
    */
   putAll?(ledger: string, entries: readonly (readonly [string, Uint8Array])[]): Promise<void>;
+  /**
+   * Optional: stores the bytes of `chunks` as they arrive, a chunk in memory
+   * at a time; `beforePublish` runs once all are written, before the value
+   * is visible, and nothing is stored if it throws. Large request bodies
+   * stream through it; without it they are read whole (within the upload
+   * budget) and `put`.
+   */
+  putStream?(ledger: string, name: string, chunks: AsyncIterable<Uint8Array>, beforePublish: () => Promise<void>): Promise<void>;
   get(ledger: string, name: string): Promise<Uint8Array | undefined>;
   /** Names under `prefix`, ascending by plain string order. */
   list(ledger: string, prefix: string): Promise<string[]>;

@@ -10,16 +10,26 @@ import type { IncomingMessage } from "node:http";
 import { WireFailure } from "./failure.js";
 
 /**
- * The whole body of `req`, at most `maxBytes`.
+ * The body length `req` declares, if any.
+ * @throws WireFailure `TOO_LARGE` over `maxBytes`, `BAD_REQUEST` for a malformed length
+ */
+export function declaredLength(req: IncomingMessage, maxBytes: number): number | undefined {
+  const declared = req.headers["content-length"];
+  if (declared === undefined) return undefined;
+  if (!/^\d+$/.test(declared)) throw new WireFailure("BAD_REQUEST", "Content-Length is malformed");
+  if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  return Number(declared);
+}
+
+/**
+ * The whole body of `req`, at most `maxBytes`. A body of declared length
+ * is read into one buffer of that length (no second copy to join chunks).
  * @throws WireFailure `TOO_LARGE` past the limit, `BAD_REQUEST` for a malformed length or a client that went away
  */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
-  const declared = req.headers["content-length"];
-  if (declared !== undefined) {
-    if (!/^\d+$/.test(declared)) throw new WireFailure("BAD_REQUEST", "Content-Length is malformed");
-    if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
-  }
+  const declared = declaredLength(req, maxBytes);
   return new Promise<Uint8Array>((resolve, reject) => {
+    const whole = declared === undefined ? undefined : Buffer.allocUnsafe(declared);
     const chunks: Buffer[] = [];
     let length = 0;
     const cleanup = (): void => {
@@ -29,19 +39,24 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
       req.off("aborted", onAborted);
     };
     const onData = (chunk: Buffer): void => {
-      length += chunk.length;
-      if (length > maxBytes) {
+      if (length + chunk.length > (declared ?? maxBytes)) {
         cleanup();
         req.pause(); // read no further; the response closes the connection
         chunks.length = 0;
-        reject(tooLarge(maxBytes));
+        reject(declared === undefined ? tooLarge(maxBytes) : new WireFailure("BAD_REQUEST", "the body is longer than its Content-Length"));
         return;
       }
-      chunks.push(chunk);
+      if (whole) chunk.copy(whole, length);
+      else chunks.push(chunk);
+      length += chunk.length;
     };
     const onEnd = (): void => {
       cleanup();
-      const body = Buffer.concat(chunks, length);
+      if (whole && length !== whole.length) {
+        reject(new WireFailure("BAD_REQUEST", "the request body was cut off"));
+        return;
+      }
+      const body = whole ?? Buffer.concat(chunks, length);
       resolve(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
     };
     const onError = (): void => {
@@ -54,6 +69,31 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     req.on("error", onError);
     req.on("aborted", onAborted);
   });
+}
+
+/**
+ * The body of `req` as it arrives, within `maxBytes` and its declared
+ * length: for bodies streamed to the backend rather than read whole.
+ * @throws WireFailure `TOO_LARGE` past the limit, `BAD_REQUEST` for a body
+ *   longer or shorter than it declared, or a client that went away
+ */
+export async function* bodyChunks(req: IncomingMessage, maxBytes: number): AsyncGenerator<Uint8Array> {
+  const declared = declaredLength(req, maxBytes);
+  let length = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      length += chunk.length;
+      if (length > (declared ?? maxBytes)) {
+        req.pause(); // read no further; the response closes the connection
+        throw declared === undefined ? tooLarge(maxBytes) : new WireFailure("BAD_REQUEST", "the body is longer than its Content-Length");
+      }
+      yield chunk;
+    }
+  } catch (err) {
+    if (err instanceof WireFailure) throw err;
+    throw new WireFailure("BAD_REQUEST", "the request body was cut off");
+  }
+  if (declared !== undefined && length !== declared) throw new WireFailure("BAD_REQUEST", "the request body was cut off");
 }
 
 function tooLarge(maxBytes: number): WireFailure {

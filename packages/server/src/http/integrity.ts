@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { contentName } from "@hearth/core";
+import { createHash } from "node:crypto";
+import { contentName, contentNameOfDigest } from "@hearth/core";
 import { WireFailure } from "./failure.js";
 
 const CHECKED = /^(?:bundle|head)\/(ba[e-h][a-z2-7]*)$/;
@@ -33,3 +34,38 @@ export async function checkIntegrity(name: string, body: Uint8Array): Promise<vo
 
 /** The base32 CIDv1 (raw codec, SHA-256) naming `bytes`: the sync engine's own `contentName`. */
 export const rawCid: (bytes: Uint8Array) => Promise<string> = contentName;
+
+/**
+ * `chunks` passed through as they are, hashed (SHA-256) on the way, for
+ * bodies streamed to the backend; `digest()` once they are all read.
+ */
+export function hashedChunks(chunks: AsyncIterable<Uint8Array>): { chunks: AsyncIterable<Uint8Array>; digest: () => Uint8Array } {
+  const hash = createHash("sha256");
+  let digest: Uint8Array | undefined;
+  return {
+    chunks: (async function* () {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        yield chunk;
+      }
+      digest = hash.digest();
+    })(),
+    digest: () => {
+      if (!digest) throw new Error("hashedChunks: digest() before every chunk was read");
+      return digest;
+    },
+  };
+}
+
+/**
+ * {@link checkIntegrity} for a body streamed through {@link hashedChunks}.
+ * @throws WireFailure `INTEGRITY` when `name` ends in a CID that the body's digest does not give
+ */
+export async function checkDigest(name: string, sha256Digest: Uint8Array): Promise<void> {
+  const cid = CHECKED.exec(name)?.[1];
+  if (cid === undefined) return;
+  const actual = contentNameOfDigest(sha256Digest);
+  if (actual !== cid) {
+    throw new WireFailure("INTEGRITY", `the body of ${name} hashes to ${actual}, not to the CID in its name; it was not stored`);
+  }
+}

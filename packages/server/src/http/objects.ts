@@ -15,9 +15,10 @@ import type { Backend, ObjectChange } from "../backend/types.js";
 import type { Logger } from "../log.js";
 import type { TokenCheck } from "./token-cache.js";
 import { authorize, bearerToken } from "./auth.js";
-import { readBody } from "./body.js";
+import { bodyChunks, declaredLength, readBody } from "./body.js";
 import { sendJson, WireFailure } from "./failure.js";
-import { checkIntegrity } from "./integrity.js";
+import { checkDigest, checkIntegrity, hashedChunks } from "./integrity.js";
+import type { UploadGate } from "./upload-gate.js";
 
 /** What the object routes need from the server. */
 export interface ObjectContext {
@@ -25,7 +26,22 @@ export interface ObjectContext {
   /** The backend's tokens behind a short cache of verified ones (see `token-cache.ts`). */
   readonly tokens: TokenCheck;
   readonly maxBodyBytes: number;
+  /** Bounds the bodies in flight (see `upload-gate.ts`). */
+  readonly uploads: UploadGate;
   readonly logger: Logger;
+}
+
+/**
+ * Runs `fn` once `req`'s body fits the upload budget (its declared length,
+ * or the limit when it streams), and gives the reservation back after.
+ */
+async function withUpload<T>(ctx: ObjectContext, req: IncomingMessage, token: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const release = await ctx.uploads.enter(req, token ?? "", declaredLength(req, ctx.maxBodyBytes) ?? ctx.maxBodyBytes);
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
 }
 
 /** `PUT | GET | DELETE /v1/ledgers/<ledger>/objects/<name>`. */
@@ -34,10 +50,22 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
   switch (req.method) {
     case "PUT": {
       await authorize(ctx.tokens, token, ledger, "write");
-      const body = await readBody(req, ctx.maxBodyBytes);
-      await checkIntegrity(name, body);
-      await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
-      await publish(ctx, ledger, [putChange(name, body)]);
+      const { putStream } = ctx.backend.objects;
+      const declared = declaredLength(req, ctx.maxBodyBytes);
+      if (putStream && (declared === undefined || declared > WATCH_INLINE_MAX_BYTES)) {
+        // Too big to tell watchers inline: streamed to the backend, hashed on the way.
+        const hashed = hashedChunks(bodyChunks(req, ctx.maxBodyBytes));
+        await backendCall(() => putStream.call(ctx.backend.objects, ledger, name, hashed.chunks, () => checkDigest(name, hashed.digest())), name);
+        await publish(ctx, ledger, [{ name, op: "put" }]);
+        res.writeHead(204, { "cache-control": "no-store" }).end();
+        return;
+      }
+      await withUpload(ctx, req, token, async () => {
+        const body = await readBody(req, ctx.maxBodyBytes);
+        await checkIntegrity(name, body);
+        await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
+        await publish(ctx, ledger, [putChange(name, body)]);
+      });
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
     }
@@ -69,7 +97,13 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
  */
 export async function handleBatch(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse, ledger: string): Promise<void> {
   if (req.method !== "POST") throw new WireFailure("BAD_REQUEST", `method ${req.method ?? "?"} is not allowed on batch; use POST`);
-  await authorize(ctx.tokens, bearerToken(req.headers.authorization), ledger, "write");
+  const token = bearerToken(req.headers.authorization);
+  await authorize(ctx.tokens, token, ledger, "write");
+  await withUpload(ctx, req, token, () => storeBatch(ctx, req, ledger));
+  res.writeHead(204, { "cache-control": "no-store" }).end();
+}
+
+async function storeBatch(ctx: ObjectContext, req: IncomingMessage, ledger: string): Promise<void> {
   const body = await readBody(req, ctx.maxBodyBytes);
   let entries: [string, Uint8Array][];
   try {
@@ -107,7 +141,6 @@ export async function handleBatch(ctx: ObjectContext, req: IncomingMessage, res:
       if (stored.length > 0) await publish(ctx, ledger, stored);
     }
   }
-  res.writeHead(204, { "cache-control": "no-store" }).end();
 }
 
 /** `GET /v1/ledgers/<ledger>/list?prefix=<p>`. */

@@ -35,6 +35,7 @@ export function openFsObjects(dir: string, options: FsObjectsOptions = {}): Obje
   return {
     put: async (l, name, bytes) => (await ledger(l)).put(name, bytes),
     putAll: async (l, entries) => (await ledger(l)).putAll!(entries),
+    putStream: async (l, name, chunks, beforePublish) => (await ledger(l)).putStream!(name, chunks, beforePublish),
     get: async (l, name) => (await ledger(l)).get(name),
     list: async (l, prefix) => (await ledger(l)).list(prefix),
     delete: async (l, name) => (await ledger(l)).delete(name),
