@@ -35,14 +35,17 @@ export interface ObjectContext {
  * Runs `fn` once `req`'s body fits the upload budget (its declared length,
  * or the limit when it streams), and gives the reservation back after.
  */
-async function withUpload<T>(ctx: ObjectContext, req: IncomingMessage, token: string | undefined, fn: () => Promise<T>): Promise<T> {
-  const release = await ctx.uploads.enter(req, token ?? "", declaredLength(req, ctx.maxBodyBytes) ?? ctx.maxBodyBytes);
+async function withUpload<T>(ctx: ObjectContext, req: IncomingMessage, token: string | undefined, fn: () => Promise<T>, reserveBytes?: number): Promise<T> {
+  const release = await ctx.uploads.enter(req, token ?? "", reserveBytes ?? declaredLength(req, ctx.maxBodyBytes) ?? ctx.maxBodyBytes);
   try {
     return await fn();
   } finally {
     release();
   }
 }
+
+/** What a streamed body reserves of the upload budget: about what it holds at once. */
+const STREAMED_RESERVE_BYTES = 256 * 1024;
 
 /** `PUT | GET | DELETE /v1/ledgers/<ledger>/objects/<name>`. */
 export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res: ServerResponse, ledger: string, name: string): Promise<void> {
@@ -54,9 +57,12 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
       const declared = declaredLength(req, ctx.maxBodyBytes);
       if (putStream && (declared === undefined || declared > WATCH_INLINE_MAX_BYTES)) {
         // Too big to tell watchers inline: streamed to the backend, hashed on the way.
-        const hashed = hashedChunks(bodyChunks(req, ctx.maxBodyBytes));
-        await backendCall(() => putStream.call(ctx.backend.objects, ledger, name, hashed.chunks, () => checkDigest(name, hashed.digest())), name);
-        await publish(ctx, ledger, [{ name, op: "put" }]);
+        // It holds a chunk or so, but still counts against its token's uploads in flight.
+        await withUpload(ctx, req, token, async () => {
+          const hashed = hashedChunks(bodyChunks(req, ctx.maxBodyBytes));
+          await backendCall(() => putStream.call(ctx.backend.objects, ledger, name, hashed.chunks, () => checkDigest(name, hashed.digest())), name);
+          await publish(ctx, ledger, [{ name, op: "put" }]);
+        }, STREAMED_RESERVE_BYTES);
         res.writeHead(204, { "cache-control": "no-store" }).end();
         return;
       }

@@ -5,8 +5,9 @@
  * it from 72 MB to 1.13 GB.
  *
  * A request reserves its body's size (as declared, or the server's limit
- * when it streams without a length) before a byte of the body is read, and
- * gives it back once the body is stored. While the reservations would pass
+ * when it streams without a length; a body streamed to the backend, only
+ * what it holds at once) before a byte of the body is read, and gives it
+ * back once the body is stored. While the reservations would pass
  * the budget, requests wait in arrival order (TCP flow control holds their
  * bytes in the client meanwhile), and one token has at most
  * {@link UploadGateOptions.perToken} bodies in flight, so one client cannot
