@@ -34,7 +34,10 @@ export interface ServerOptions {
    * so memory does not grow with the number of concurrent uploads.
    */
   readonly uploadBudgetBytes?: number;
-  /** Uploads in flight per token, at most (default 2): one client cannot take the whole budget. */
+  /**
+   * Uploads over 4 KiB in flight per token, at most (default 4): one client
+   * cannot take the whole budget. (Devices of one ledger often share a token.)
+   */
   readonly uploadsPerToken?: number;
   /** Where logs go (default: JSON lines on stdout). */
   readonly logger?: Logger;
@@ -88,7 +91,7 @@ export async function createServer(options: ServerOptions): Promise<HearthServer
   const logger = options.logger ?? jsonLogger();
   const tokens = cacheTokens(backend.tokens, options.tokenCacheMs === undefined ? {} : { ttlMs: options.tokenCacheMs });
   const uploadBudgetBytes = options.uploadBudgetBytes ?? 2 * maxBodyBytes;
-  const uploadsPerToken = options.uploadsPerToken ?? 2;
+  const uploadsPerToken = options.uploadsPerToken ?? 4;
   if (!Number.isSafeInteger(uploadBudgetBytes) || uploadBudgetBytes < maxBodyBytes) {
     throw new TypeError("uploadBudgetBytes must be a whole number of bytes, at least maxBodyBytes (one body at the limit)");
   }

@@ -36,7 +36,10 @@ export interface ObjectContext {
  * or the limit when it streams), and gives the reservation back after.
  */
 async function withUpload<T>(ctx: ObjectContext, req: IncomingMessage, token: string | undefined, fn: () => Promise<T>, reserveBytes?: number): Promise<T> {
-  const release = await ctx.uploads.enter(req, token ?? "", reserveBytes ?? declaredLength(req, ctx.maxBodyBytes) ?? ctx.maxBodyBytes);
+  const declared = declaredLength(req, ctx.maxBodyBytes);
+  // Small bodies (most of sync's traffic) hold next to nothing: they do not wait.
+  if (reserveBytes === undefined && declared !== undefined && declared <= WATCH_INLINE_MAX_BYTES) return fn();
+  const release = await ctx.uploads.enter(req, token ?? "", reserveBytes ?? declared ?? ctx.maxBodyBytes);
   try {
     return await fn();
   } finally {

@@ -4,12 +4,12 @@
  * of every upload in flight: 20 concurrent uploads at the 32 MiB limit took
  * it from 72 MB to 1.13 GB.
  *
- * A request reserves its body's size (as declared, or the server's limit
- * when it streams without a length; a body streamed to the backend, only
- * what it holds at once) before a byte of the body is read, and gives it
- * back once the body is stored. While the reservations would pass
- * the budget, requests wait in arrival order (TCP flow control holds their
- * bytes in the client meanwhile), and one token has at most
+ * A request with a body over 4 KiB reserves its body's size (as declared,
+ * or the server's limit when it streams without a length; a body streamed
+ * to the backend, only what it holds at once) before a byte of the body is
+ * read, and gives it back once the body is stored. While the reservations
+ * would pass the budget, requests wait in arrival order (TCP flow control
+ * holds their bytes in the client meanwhile), and one token has at most
  * {@link UploadGateOptions.perToken} bodies in flight, so one client cannot
  * take the whole budget from the others. A request whose client goes away
  * while it waits leaves the queue.
