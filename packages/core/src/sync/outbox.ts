@@ -58,8 +58,6 @@ const MAX_BUNDLE_EVENTS = 2_000;
  * made a 40 MB bundle that the server refused every time, for good.
  */
 const MAX_BUNDLE_BYTES = 8 * 1024 * 1024;
-/** Smallest bundle budget the outbox goes down to when a remote refuses bundles as too large. */
-const MIN_BUNDLE_BYTES = 64 * 1024;
 /** A bundle and its announcement go in one `putAll` up to this size; bigger ones as two puts. */
 const MAX_BATCH_BYTES = 1024 * 1024;
 
@@ -90,7 +88,11 @@ export interface PushResult {
 export class Outbox {
   readonly #deps: OutboxDeps;
   #pushedThrough = 0;
-  /** Bytes of events per bundle; halved when the remote refuses a bundle of several events as too large. */
+  /**
+   * Bytes of events per bundle; halved when the remote refuses a bundle of
+   * several events as too large (each refusal holds fewer events, so this
+   * ends at one event a bundle), and kept for the attachment's life.
+   */
   #bundleBytes = MAX_BUNDLE_BYTES;
 
   constructor(deps: OutboxDeps) {
@@ -141,8 +143,8 @@ export class Outbox {
         // --max-body): bundles of fewer events, down to one event each. The bundles
         // already stored stay unannounced; the next try stores their events again.
         if (!(err instanceof BundleTooLarge)) throw err;
-        if (err.events === 1 || this.#bundleBytes <= MIN_BUNDLE_BYTES) throw err.cause;
-        this.#bundleBytes = Math.max(MIN_BUNDLE_BYTES, Math.min(this.#bundleBytes, err.bytes) >> 1);
+        if (err.events === 1) throw err.cause;
+        this.#bundleBytes = Math.min(this.#bundleBytes, err.bytes) >> 1;
         this.#deps.logger("split", { bundleBytes: this.#bundleBytes });
       }
     }
