@@ -319,6 +319,19 @@ describe("the executable pipes", () => {
     expect(importer.stderr).toBe("");
     expect(await docsOf(d, "b")).toEqual(await docsOf(d, "a"));
   });
+
+  it("export into a reader that stops early (| head) exits quietly", async () => {
+    const d = newDevice();
+    const db = await d.open("a");
+    await db.bulk(Array.from({ length: 20_000 }, (_, i) => ({ _id: `k${i}`, pad: "x".repeat(64) })));
+    await db.close();
+    const exporter = startCli(cli, ["export", "a", ...d.flags("a")]);
+    // Like `head -1`: one line, then the pipe closes.
+    await withDeadline(new Promise<void>((resolve) => exporter.child.stdout.on("data", () => resolve())), 20_000, "the first line");
+    exporter.child.stdout.destroy();
+    expect(await withDeadline(exporter.exited, 20_000, "hearth export")).toBe(0);
+    expect(exporter.stderr).toBe("");
+  });
 });
 
 describe("share, invite and join", () => {
