@@ -36,6 +36,13 @@ export function parseLocation(url: string, what: string): Location {
     }
     let path = decodeURIComponent(rest);
     if (path.length > 1) path = path.replace(/\/+$/, "");
+    // A store or sync point writes its own files into its directory: never into the root itself.
+    if (path === "" || path === "/" || /^\/[a-z]:$/i.test(path)) {
+      throw new HearthError(
+        "INVALID_URL",
+        `${what} URL ${JSON.stringify(url)} names the root of the file system; give it a directory of its own, e.g. "file:///home/me/hearth/${what === "remote" || what === "sync point" ? "sync" : "data"}"`,
+      );
+    }
     return { scheme: "file", path };
   }
   throw new HearthError(

@@ -537,6 +537,13 @@ describe("lifecycle and storage", () => {
     await expect(open("x", { store: "ftp://host/x" })).rejects.toMatchObject({ code: "INVALID_URL" });
     await expect(open("x", { store: "indexeddb://x" })).rejects.toMatchObject({ code: "INVALID_URL" });
     await expect(open("x", { store: "file://relative/path" })).rejects.toMatchObject({ code: "INVALID_URL" });
+    for (const root of ["file:///", "file:////", "file:///C:/"]) {
+      await expect(open("x", { store: root })).rejects.toMatchObject({ code: "INVALID_URL", message: expect.stringContaining("root of the file system") });
+      await expect(open("x", { store: "memory://root-check", keyring: root })).rejects.toMatchObject({ code: "INVALID_URL" });
+    }
+    const db = await open("root-check", { store: `memory://root-check-${Math.random()}`, keyring: "memory://root-check" });
+    await expect(db.attach("file:///")).rejects.toMatchObject({ code: "INVALID_URL", message: expect.stringContaining("root of the file system") });
+    await db.close();
     await expect(open("x", { store: "memory://x", keyring: "s3://k" })).rejects.toMatchObject({ code: "INVALID_URL" });
     await expect(open("", {})).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
     await expect(open("..", {})).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });

@@ -210,6 +210,7 @@ describe("file remote on its own", () => {
   it("bad URLs and options are refused", async () => {
     await expectCode(openFileRemote("memory://x"), "INVALID_URL");
     await expectCode(openFileRemote("file://relative/dir"), "INVALID_URL");
+    await expectCode(openFileRemote("file:///"), "INVALID_URL");
     await expect(openFileRemote(freshDir().url, { pollMs: 0 })).rejects.toBeInstanceOf(TypeError);
     const remote: Remote = await openFileRemote(freshDir().url);
     await expect(remote.put("a", [1] as unknown as Uint8Array)).rejects.toBeInstanceOf(TypeError);
