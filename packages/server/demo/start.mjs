@@ -6,7 +6,9 @@
 //    the server stores only token hashes, so the demo keeps its own copy to
 //    print the same URL on every start.
 // 3. Runs `hearth serve --demo` in this process on the filesystem backend
-//    in <data> (default ./.hearth-server), on 127.0.0.1:8787, or on a free
+//    in <data> (default ./hearth-data, the hearth CLI's own default, so
+//    `hearth token create --ledger L` run beside it mints tokens this
+//    server accepts), on 127.0.0.1:8787, or on a free
 //    port when 8787 is taken, and prints the page URL with the token in its
 //    fragment (#token=…, never sent to the server, so never in its logs).
 //
@@ -17,7 +19,7 @@ import { chmod, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildDemo } from "./build.mjs";
-import { openFsBackend } from "../dist/index.js";
+import { DEFAULT_DATA_DIR, openFsBackend } from "../dist/index.js";
 import { run } from "../dist/cli/run.js";
 
 const LEDGER = "demo";
@@ -27,7 +29,7 @@ const { values } = parseArgs({
   options: { data: { type: "string" }, host: { type: "string" }, port: { type: "string" }, reset: { type: "boolean" } },
   strict: true,
 });
-const data = resolve(values.data ?? ".hearth-server");
+const data = resolve(values.data ?? DEFAULT_DATA_DIR);
 const host = values.host ?? "127.0.0.1";
 const tokenFile = join(data, "demo-token");
 

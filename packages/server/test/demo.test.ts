@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliProcess } from "./helpers/cli.js";
+import { bundleCli, startCli, type CliProcess } from "./helpers/cli.js";
 import { withDeadline } from "./helpers/deadline.js";
 import { createServer, openFsBackend, silentLogger } from "../src/index.js";
 import { cleanup, tempDir } from "./helpers/server.js";
@@ -32,9 +32,13 @@ afterAll(async () => {
   await cleanup();
 });
 
-/** Starts `node demo/start.mjs` and resolves with the page URL (with #token) it prints. */
-async function startDemo(data: string): Promise<{ pageUrl: string; token: string }> {
-  const child = spawn(process.execPath, [START, "--data", data, "--port", "0"], { stdio: "pipe" });
+/**
+ * Starts `node demo/start.mjs` (on `data`, or with no `--data` in `cwd`) and
+ * resolves with the page URL (with #token) it prints.
+ */
+async function startDemo(data: string | undefined, cwd?: string): Promise<{ pageUrl: string; token: string }> {
+  const args = data === undefined ? [START, "--port", "0"] : [START, "--data", data, "--port", "0"];
+  const child = spawn(process.execPath, args, { stdio: "pipe", ...(cwd !== undefined && { cwd }) });
   const p: CliProcess = {
     child,
     stdout: "",
@@ -153,6 +157,19 @@ describe("npm start's demo page", () => {
     expect(await withDeadline(proc!.exited, 15_000, "the demo server to stop")).toBe(0);
     const { token } = await startDemo(data);
     expect(token).toBe(before);
+    proc!.child.kill("SIGTERM");
+    expect(await withDeadline(proc!.exited, 15_000, "the demo server to stop")).toBe(0);
+  }, 90_000);
+
+  it("keeps its data where the hearth CLI looks by default, so a token the CLI mints there works", async () => {
+    const cwd = tempDir("hearth-demo-cwd-");
+    const { pageUrl } = await startDemo(undefined, cwd);
+    expect(readFileSync(join(cwd, "hearth-data", "demo-token"), "utf8").trim()).not.toBe("");
+    const cli = await bundleCli(tempDir("hearth-demo-cli-"));
+    const minted = startCli(cli, ["token", "create", "--ledger", "mine", "--rights", "rw"], cwd);
+    expect(await withDeadline(minted.exited, 20_000, "hearth token create"), minted.stderr).toBe(0);
+    const listed = await fetch(`${new URL(pageUrl).origin}/v1/ledgers/mine/list?prefix=`, { headers: { authorization: `Bearer ${minted.stdout.trim()}` } });
+    expect(listed.status).toBe(200);
     proc!.child.kill("SIGTERM");
     expect(await withDeadline(proc!.exited, 15_000, "the demo server to stop")).toBe(0);
   }, 90_000);

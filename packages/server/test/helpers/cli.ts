@@ -25,9 +25,9 @@ export interface CliProcess {
   readonly exited: Promise<number | string>;
 }
 
-/** Starts `node <cli> ...args`. */
-export function startCli(cli: string, args: string[]): CliProcess {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: "pipe" });
+/** Starts `node <cli> ...args` (in `cwd`, default this process's). */
+export function startCli(cli: string, args: string[], cwd?: string): CliProcess {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: "pipe", ...(cwd !== undefined && { cwd }) });
   const proc: CliProcess = {
     child,
     stdout: "",
