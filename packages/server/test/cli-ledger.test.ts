@@ -6,7 +6,7 @@
 // is its own keyring directory.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { open, type Ledger } from "@hearth/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../src/cli/run.js";
@@ -359,6 +359,9 @@ describe("share, invite and join", () => {
     expect(stderr).toContain("hearth share");
     expect(stderr).toContain(`hearth invite <ledger> ${(await hearth("device", "--keyring", stranger.keyring)).stdout.trim()}`);
     expect(stderr).not.toContain(url.slice(url.indexOf("token=") + 6)); // never the token
+    // The failed join left no empty ledger behind: the next command finds none.
+    expect(existsSync(fileURLToPath(stranger.store("todos")))).toBe(false);
+    expect((await hearth("inspect", "todos", ...stranger.flags("todos"))).code).toBe(1);
   });
 
   it("share prints a one-time code; join with it syncs and prints counts; the code works once", async () => {

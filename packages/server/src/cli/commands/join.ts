@@ -8,7 +8,9 @@
  */
 import { isHearthError } from "@hearth/core";
 import { EXIT, parse, UsageError, type Command } from "../io.js";
-import { asUsage, checkRemoteUrl, checkLedgerName, countDocs, LEDGER_FLAGS, LEDGER_HELP, openLedger, redactUrl, timeoutOf, withTimeout } from "./ledger-options.js";
+import {
+  asUsage, checkRemoteUrl, checkLedgerName, countDocs, LEDGER_FLAGS, LEDGER_HELP, ledgerExists, openLedger, redactUrl, timeoutOf, withTimeout,
+} from "./ledger-options.js";
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
@@ -65,7 +67,10 @@ export const join: Command = {
     if (invitation !== undefined && shareCode !== undefined) throw new UsageError("give --invitation or --share-code, not both", HELP);
     const timeoutMs = timeoutOf(values, DEFAULT_TIMEOUT_MS, HELP);
 
+    // A join that fails leaves no empty ledger behind: one it created is deleted again.
+    const existed = ledgerExists(name, values.store);
     const db = await openLedger(name, values, HELP);
+    let joined = false;
     try {
       const started = performance.now();
       const attachment = await asUsage(HELP, () =>
@@ -94,9 +99,11 @@ export const join: Command = {
       }
       const { live, deleted } = await countDocs(db);
       io.stdout(`in sync with ${attachment.url}: ledger ${name} holds ${live} documents (${deleted} deleted); digest ${digest}\n`);
+      joined = true;
       return EXIT.OK;
     } finally {
-      await db.close();
+      if (joined || existed) await db.close();
+      else await db.destroy();
     }
   },
 };

@@ -109,6 +109,16 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&]token=)[^&#]*/gi, "$1…");
 }
 
+/**
+ * True unless the ledger's store is a file directory that holds nothing
+ * yet, i.e. opening it would create it (other schemes cannot tell: true).
+ */
+export function ledgerExists(name: string, store: string | undefined): boolean {
+  const url = storeUrlOf(name, store);
+  const dir = url.startsWith("file:") ? fileUrlToDir(url) : undefined;
+  return dir === undefined || hasFiles(dir);
+}
+
 function hasFiles(dir: string): boolean {
   return existsSync(dir) && readdirSync(dir).length > 0;
 }
