@@ -475,5 +475,9 @@ describe("share, invite and join", () => {
     expect(refused.stderr).toContain("UNAUTHORIZED");
     const unreachable = await hearth("join", "http://127.0.0.1:1/l?token=t", "--ledger", "l", "--timeout", "5s", ...d.flags("l"));
     expect(unreachable.code).toBe(1);
+    // What to do, once: no promise of a retry that a one-shot command never makes.
+    expect(unreachable.stderr).toContain("STORAGE_FAILED");
+    expect(unreachable.stderr).toContain("then attach again");
+    expect(unreachable.stderr).not.toContain("retried");
   });
 });

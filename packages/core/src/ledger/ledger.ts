@@ -690,6 +690,14 @@ export class Ledger {
       return attachment;
     } catch (err) {
       if (owned) await remote.close().catch(() => undefined);
+      // The remote's own messages promise a retry, which a sync engine makes; attach makes none.
+      if (err instanceof HearthError && err.code === "STORAGE_FAILED") {
+        throw new HearthError(
+          "STORAGE_FAILED",
+          `${err.message.replace(/; it will be retried$/, "")}; nothing was attached: check that the sync point is reachable and its URL right, then attach again`,
+          { cause: err },
+        );
+      }
       throw err;
     }
   }
