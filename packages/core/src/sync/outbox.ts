@@ -53,7 +53,8 @@ const MAX_BUNDLE_EVENTS = 2_000;
 /**
  * Most bytes of events in one bundle (an event bigger than this, one large
  * document, goes alone). With the ledger's events at most ~8 MiB, a bundle
- * is at most ~16 MiB, under the sync server's default limit of 32 MiB.
+ * holds at most ~8 MiB of events, under the sync server's default limit of
+ * 32 MiB.
  * Before, only the event count bounded a bundle: 2,000 events of 20 KiB
  * made a 40 MB bundle that the server refused every time, for good.
  */
@@ -176,7 +177,7 @@ export class Outbox {
       );
       const content: BundleContent = { events: mine.map((e) => e.bytes), statements: [statement.bytes] };
       const bundle = await sealBundle(this.#deps.seal, trust.writeKey(), content);
-      if (last) await putBundle(last, () => remote.put(last!.name, last!.bytes));
+      if (last) await putBundle(last, (b) => remote.put(b.name, b.bytes));
       last = { ...bundle, content, eventBytes: mine.reduce((sum, e) => sum + e.bytes.length, 0) };
       bundles.push(bundle.name);
       covers.push([ownBundleKey(bundle.name), new TextEncoder().encode(`${mine[0]!.position}-${mine[mine.length - 1]!.position}`)]);
@@ -187,9 +188,9 @@ export class Outbox {
       const head = await sealAnnouncement(this.#deps.seal, trust.writeKey(), heads, bundles, last.content);
       if (remote.putAll && last.bytes.length + head.bytes.length <= MAX_BATCH_BYTES) {
         const { putAll } = remote;
-        await putBundle(last, () => putAll.call(remote, [[last!.name, last!.bytes], [head.name, head.bytes]]));
+        await putBundle(last, (b) => putAll.call(remote, [[b.name, b.bytes], [head.name, head.bytes]]));
       } else {
-        await putBundle(last, () => remote.put(last!.name, last!.bytes));
+        await putBundle(last, (b) => remote.put(b.name, b.bytes));
         await remote.put(head.name, head.bytes);
       }
       announced = head.name;
@@ -268,10 +269,10 @@ class BundleTooLarge extends Error {
   }
 }
 
-/** Runs `store` (a put of `bundle`), turning a `TOO_LARGE` refusal into {@link BundleTooLarge}. */
-async function putBundle(bundle: SealedBundle, store: () => Promise<void>): Promise<void> {
+/** Stores `bundle` with `store`, turning a `TOO_LARGE` refusal into {@link BundleTooLarge}. */
+async function putBundle(bundle: SealedBundle, store: (bundle: SealedBundle) => Promise<void>): Promise<void> {
   try {
-    await store();
+    await store(bundle);
   } catch (err) {
     if (err instanceof HearthError && err.code === "TOO_LARGE") throw new BundleTooLarge(bundle.content.events.length, bundle.eventBytes, err);
     throw err;
