@@ -24,51 +24,20 @@ export function declaredLength(req: IncomingMessage, maxBytes: number): number |
 /**
  * The whole body of `req`, at most `maxBytes`. A body of declared length
  * is read into one buffer of that length (no second copy to join chunks).
- * @throws WireFailure `TOO_LARGE` past the limit, `BAD_REQUEST` for a malformed length or a client that went away
+ * @throws WireFailure as {@link bodyChunks}
  */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   const declared = declaredLength(req, maxBytes);
-  return new Promise<Uint8Array>((resolve, reject) => {
-    const whole = declared === undefined ? undefined : Buffer.allocUnsafe(declared);
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const cleanup = (): void => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("aborted", onAborted);
-    };
-    const onData = (chunk: Buffer): void => {
-      if (length + chunk.length > (declared ?? maxBytes)) {
-        cleanup();
-        req.pause(); // read no further; the response closes the connection
-        chunks.length = 0;
-        reject(declared === undefined ? tooLarge(maxBytes) : new WireFailure("BAD_REQUEST", "the body is longer than its Content-Length"));
-        return;
-      }
-      if (whole) chunk.copy(whole, length);
-      else chunks.push(chunk);
-      length += chunk.length;
-    };
-    const onEnd = (): void => {
-      cleanup();
-      if (whole && length !== whole.length) {
-        reject(new WireFailure("BAD_REQUEST", "the request body was cut off"));
-        return;
-      }
-      const body = whole ?? Buffer.concat(chunks, length);
-      resolve(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
-    };
-    const onError = (): void => {
-      cleanup();
-      reject(new WireFailure("BAD_REQUEST", "the request body was cut off"));
-    };
-    const onAborted = onError;
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("aborted", onAborted);
-  });
+  const whole = declared === undefined ? undefined : Buffer.allocUnsafe(declared);
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of bodyChunks(req, maxBytes)) {
+    if (whole) whole.set(chunk, length);
+    else chunks.push(chunk);
+    length += chunk.length;
+  }
+  const body = whole ?? Buffer.concat(chunks, length);
+  return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
 }
 
 /**

@@ -24,16 +24,26 @@ const CHECKED = /^(?:bundle|head)\/(ba[e-h][a-z2-7]*)$/;
  * @throws WireFailure `INTEGRITY` when `name` ends in a CID that `body` does not hash to
  */
 export async function checkIntegrity(name: string, body: Uint8Array): Promise<void> {
-  const cid = CHECKED.exec(name)?.[1];
-  if (cid === undefined) return;
-  const actual = await rawCid(body);
-  if (actual !== cid) {
-    throw new WireFailure("INTEGRITY", `the body of ${name} hashes to ${actual}, not to the CID in its name; it was not stored`);
-  }
+  await checkNamed(name, () => contentName(body));
 }
 
-/** The base32 CIDv1 (raw codec, SHA-256) naming `bytes`: the sync engine's own `contentName`. */
-export const rawCid: (bytes: Uint8Array) => Promise<string> = contentName;
+/**
+ * {@link checkIntegrity} for a body streamed through {@link hashedChunks}.
+ * @throws WireFailure `INTEGRITY` when `name` ends in a CID that the body's digest does not give
+ */
+export async function checkDigest(name: string, sha256Digest: Uint8Array): Promise<void> {
+  await checkNamed(name, () => contentNameOfDigest(sha256Digest));
+}
+
+/** Throws unless `name` is unchecked or ends in the CID `actual` computes (called only for checked names). */
+async function checkNamed(name: string, actual: () => string | Promise<string>): Promise<void> {
+  const cid = CHECKED.exec(name)?.[1];
+  if (cid === undefined) return;
+  const hashed = await actual();
+  if (hashed !== cid) {
+    throw new WireFailure("INTEGRITY", `the body of ${name} hashes to ${hashed}, not to the CID in its name; it was not stored`);
+  }
+}
 
 /**
  * `chunks` passed through as they are, hashed (SHA-256) on the way, for
@@ -55,17 +65,4 @@ export function hashedChunks(chunks: AsyncIterable<Uint8Array>): { chunks: Async
       return digest;
     },
   };
-}
-
-/**
- * {@link checkIntegrity} for a body streamed through {@link hashedChunks}.
- * @throws WireFailure `INTEGRITY` when `name` ends in a CID that the body's digest does not give
- */
-export async function checkDigest(name: string, sha256Digest: Uint8Array): Promise<void> {
-  const cid = CHECKED.exec(name)?.[1];
-  if (cid === undefined) return;
-  const actual = contentNameOfDigest(sha256Digest);
-  if (actual !== cid) {
-    throw new WireFailure("INTEGRITY", `the body of ${name} hashes to ${actual}, not to the CID in its name; it was not stored`);
-  }
 }

@@ -56,25 +56,25 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
   switch (req.method) {
     case "PUT": {
       await authorize(ctx.tokens, token, ledger, "write");
-      const { putStream } = ctx.backend.objects;
+      const { objects } = ctx.backend;
       const declared = declaredLength(req, ctx.maxBodyBytes);
-      if (putStream && (declared === undefined || declared > WATCH_INLINE_MAX_BYTES)) {
-        // Too big to tell watchers inline: streamed to the backend, hashed on the way.
-        // It holds a chunk or so, but still counts against its token's uploads in flight.
+      if (objects.putStream && (declared === undefined || declared > WATCH_INLINE_MAX_BYTES)) {
+        // Too big to tell watchers inline: streamed to the backend, hashed on the way. It
+        // holds a chunk or so, but still counts against its token's uploads in flight.
+        const putStream = objects.putStream.bind(objects);
         await withUpload(ctx, req, token, async () => {
           const hashed = hashedChunks(bodyChunks(req, ctx.maxBodyBytes));
-          await backendCall(() => putStream.call(ctx.backend.objects, ledger, name, hashed.chunks, () => checkDigest(name, hashed.digest())), name);
+          await backendCall(() => putStream(ledger, name, hashed.chunks, () => checkDigest(name, hashed.digest())), name);
           await publish(ctx, ledger, [{ name, op: "put" }]);
         }, STREAMED_RESERVE_BYTES);
-        res.writeHead(204, { "cache-control": "no-store" }).end();
-        return;
+      } else {
+        await withUpload(ctx, req, token, async () => {
+          const body = await readBody(req, ctx.maxBodyBytes);
+          await checkIntegrity(name, body);
+          await backendCall(() => objects.put(ledger, name, body), name);
+          await publish(ctx, ledger, [putChange(name, body)]);
+        });
       }
-      await withUpload(ctx, req, token, async () => {
-        const body = await readBody(req, ctx.maxBodyBytes);
-        await checkIntegrity(name, body);
-        await backendCall(() => ctx.backend.objects.put(ledger, name, body), name);
-        await publish(ctx, ledger, [putChange(name, body)]);
-      });
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
     }
