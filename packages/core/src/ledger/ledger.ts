@@ -40,6 +40,9 @@ import { pointKey, pointMeta } from "../sync/layout.js";
 import { deviceOf } from "../trust/device.js";
 import type { Role } from "../trust/entry.js";
 import { webCryptoSigner } from "../crypto/signing.js";
+import { webCryptoCipher } from "../crypto/cipher.js";
+import { LedgerFiles } from "../files/ledger-files.js";
+import { applyFilesPatch, FILES_FIELD, takeFiles, type FilesPatch, type FilesRequest } from "../files/meta.js";
 import type {
   AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, IngestResult, QueryOptions, QueryRow, Subscriber,
   WriteResult,
@@ -77,8 +80,11 @@ const INGEST_BATCH = 512;
 /** Overlay entries folded per serial task during a background checkpoint (~10–20 ms of work). */
 const FOLD_SLICE = 1_000;
 
+/** One document a write changes: its id, its body (`null` deletes), and what it does to the document's files. */
+type PendingOp = readonly [id: string, body: DocBody | null, files?: FilesPatch];
+
 interface PendingWrite {
-  readonly ops: ReadonlyArray<readonly [id: string, body: DocBody | null]>;
+  readonly ops: ReadonlyArray<PendingOp>;
   resolve(clock: Clock): void;
   reject(err: unknown): void;
 }
@@ -138,6 +144,7 @@ export class Ledger {
   /** Sync engines' listeners, called after every commit or merge. */
   readonly #appliedListeners = new Set<() => void>();
   readonly #attachments = new Set<Attachment>();
+  readonly #files: LedgerFiles;
   #queue: PendingWrite[] = [];
   /** The background checkpoint in progress, if any. */
   #checkpointing: Promise<void> | undefined;
@@ -154,6 +161,7 @@ export class Ledger {
     this.#events = events;
     this.#indexes = new Indexes(state.nodes, store, state.checkpoint?.ix ?? {});
     this.#internals = internals;
+    this.#files = new LedgerFiles(store, internals.platform.cipher ?? webCryptoCipher, internals.durability, name);
     this.#lamports = new LamportBook(async (cid) => {
       const entry = await state.eventEntry(cid);
       const stored = entry && (await events.read(entry[0]));
@@ -186,10 +194,22 @@ export class Ledger {
    * @throws HearthError `INVALID_DOC` or `TOO_LARGE` (nothing written), or `STORE_CLOSED`
    */
   async put(doc: DocInput): Promise<WriteResult> {
-    const { id, body } = normalizeDoc(doc);
+    const { doc: rest, request } = takeFiles(doc);
+    const { id, body } = normalizeDoc(rest);
     const docId = id ?? newDocId();
-    const clock = await this.#enqueue([[docId, body]]);
+    const clock = await this.#enqueue([[docId, body, request && (await this.#resolveFiles(docId, request))]]);
     return { id: docId, clock };
+  }
+
+  /**
+   * Writes the new files of a `put` and resolves the kept ones against the
+   * document as it is now. The patch applies at commit, to the document as
+   * it is then (see {@link #commitQueued}).
+   */
+  async #resolveFiles(id: string, request: FilesRequest): Promise<FilesPatch> {
+    this.#assertOpen();
+    const current = request.changes.some(([, change]) => change.kind === "keep") ? await this.#state.register(id) : undefined;
+    return this.#files.resolve(request, current?.w.d ?? undefined, id);
   }
 
   /**
@@ -208,10 +228,17 @@ export class Ledger {
    */
   async bulk(docs: DocInput[]): Promise<BulkResult> {
     if (!Array.isArray(docs)) throw new TypeError("bulk takes an array of documents");
-    const ops = docs.map((doc) => {
-      const { id, body } = normalizeDoc(doc);
+    const requests: Array<FilesRequest | undefined> = [];
+    const ops: PendingOp[] = docs.map((doc) => {
+      const { doc: rest, request } = takeFiles(doc);
+      const { id, body } = normalizeDoc(rest);
+      requests.push(request);
       return [id ?? newDocId(), body] as const;
     });
+    // Files are written once every document is known to be valid.
+    for (const [i, request] of requests.entries()) {
+      if (request) ops[i] = [ops[i]![0], ops[i]![1], await this.#resolveFiles(ops[i]![0], request)];
+    }
     const clock = ops.length === 0 ? this.#clock() : await this.#enqueue(ops);
     return { ids: ops.map(([id]) => id), clock };
   }
@@ -240,9 +267,15 @@ export class Ledger {
       // One write of one document (a lone put) needs no merging by id.
       const bodies = batch.length === 1 && batch[0]!.ops.length === 1 ? batch[0]!.ops : lastWriteWins(batch);
       const ops: Op[] = [];
-      for (const [id, body] of bodies) {
-        const current = this.#state.registerNow(id);
-        ops.push({ i: id, d: body, s: liveEvents(isPromiseLike(current) ? await current : current) });
+      for (const [id, body, files] of bodies) {
+        const now = this.#state.registerNow(id);
+        const current = isPromiseLike(now) ? await now : now;
+        // A write keeps the document's files unless it says otherwise (`_files`).
+        if (body !== null) {
+          const kept = applyFilesPatch(current?.w.d, files);
+          if (kept !== undefined) body[FILES_FIELD] = kept;
+        }
+        ops.push({ i: id, d: body, s: liveEvents(current) });
       }
       const events = await eventsOfAtMost(MAX_EVENT_BYTES, this.#state.heads(), this.#state.lamport + 1, ops, this.#internals.author);
       changed = await this.#persistAndApply(events);
@@ -273,7 +306,7 @@ export class Ledger {
         `document ${JSON.stringify(id)} ${register ? "was deleted" : "does not exist"} in ledger ${JSON.stringify(this.name)}`,
       );
     }
-    const doc = readDoc(id, register) as Doc;
+    const doc = this.#files.hydrate(readDoc(id, register) as Doc);
     if (options.conflicts) doc._conflicts = conflictsOf(id, register);
     return doc;
   }
@@ -281,7 +314,7 @@ export class Ledger {
   /** Lists documents by id (ascending unless `descending`), deleted ones only with `includeDeleted`. */
   async allDocs(options: AllDocsOptions = {}): Promise<DocRows> {
     checkRangeOptions(options);
-    return this.#read("none", async () => ({ rows: await allDocRows(this.#state, options), clock: this.#clock() }));
+    return this.#read("none", async () => ({ rows: this.#withFiles(await allDocRows(this.#state, options)), clock: this.#clock() }));
   }
 
   /**
@@ -298,7 +331,7 @@ export class Ledger {
     return this.#read("all", async () => {
       const from = await this.#positionOf(since);
       const page = await changeRows(this.#state.localTree, this.#state.stateTree, from, limit);
-      return { rows: page.rows, clock: page.more ? [`@${page.last}`] : this.#clock() };
+      return { rows: this.#withFiles(page.rows), clock: page.more ? [`@${page.last}`] : this.#clock() };
     });
   }
 
@@ -339,7 +372,9 @@ export class Ledger {
       // does not throw the work away.
       const { tree, caughtUp } = await this.#indexes.ready(def, this.#state, () => this.#checkpoint());
       if (caughtUp >= CHECKPOINT_EVERY) await this.#checkpoint();
-      return { rows: await queryRows(tree, this.#state.stateTree, options) };
+      const rows = await queryRows(tree, this.#state.stateTree, options);
+      for (const row of rows) if (row.doc !== undefined) this.#files.hydrate(row.doc);
+      return { rows };
     });
   }
 
@@ -370,12 +405,18 @@ export class Ledger {
     return () => void this.#subscribers.delete(fn);
   }
 
+  /** `rows` with their documents' `_files` readable (see `LedgerFiles.hydrate`). */
+  #withFiles<R extends { value: { _id: string } }>(rows: R[]): R[] {
+    for (const row of rows) this.#files.hydrate(row.value);
+    return rows;
+  }
+
   #notify(changed: Array<[string, Register]>): void {
     if (changed.length === 0 || this.#subscribers.size === 0) return;
     for (const fn of [...this.#subscribers]) {
       try {
         // Each subscriber gets its own copies, so none can alter what another sees.
-        fn(changed.map(([id, register]) => readDoc(id, register)));
+        fn(changed.map(([id, register]) => this.#files.hydrate(readDoc(id, register))));
       } catch (err) {
         // A subscriber's bug must not undo or block a commit; make it loud instead.
         console.error(`hearth: a subscriber of ledger ${JSON.stringify(this.name)} threw`, err);
@@ -445,6 +486,7 @@ export class Ledger {
         for (const event of batch) this.#forgetWaiting(event.cid.toString());
         applied += batch.length;
       }
+      await this.#files.noteReferenced(changed.map(([, register]) => register.w.d));
       this.#notify(changed);
       if (applied > 0) {
         this.#notifyApplied();
@@ -763,6 +805,7 @@ export class Ledger {
       hasEvent: (cid) => this.hasEvent(cid),
       ingest: (events, inert) => this.#ingestVerified(events, inert),
       whiteoutOutside: (author, heads) => this.#whiteoutOutside(author, heads),
+      files: this.#files,
       onApplied: (fn) => {
         this.#appliedListeners.add(fn);
         return () => void this.#appliedListeners.delete(fn);
@@ -963,10 +1006,10 @@ async function eventsOfAtMost(maxBytes: number, parents: CID[], lamport: number,
 }
 
 /** The documents a batch of writes sets, each once, with the last body written for it. */
-function lastWriteWins(batch: readonly PendingWrite[]): Array<readonly [string, DocBody | null]> {
-  const bodies = new Map<string, DocBody | null>();
-  for (const write of batch) for (const [id, body] of write.ops) bodies.set(id, body);
-  return [...bodies];
+function lastWriteWins(batch: readonly PendingWrite[]): PendingOp[] {
+  const bodies = new Map<string, PendingOp>();
+  for (const write of batch) for (const op of write.ops) bodies.set(op[0], op);
+  return [...bodies.values()];
 }
 
 /** Calls `fn` on a later turn of the event loop, after pending I/O callbacks. */

@@ -3,6 +3,8 @@
  *
  * @module
  */
+import type { DocFile } from "../files/ledger-files.js";
+import type { FileInput } from "../files/input.js";
 import type { JsonValue } from "../doc/normalize.js";
 import type { Durability } from "../store/types.js";
 import type { Keyring } from "../keyring/types.js";
@@ -20,12 +22,21 @@ export interface Doc {
   _id: string;
   /** Present when read with `{ conflicts: true }`. */
   _conflicts?: Doc[];
+  /** The document's files, by name (see `DocFile`); absent when it has none. */
+  _files?: Record<string, DocFile>;
   [field: string]: unknown;
 }
 
 /** A document as written: `_id` is optional (generated if absent). */
 export interface DocInput {
   _id?: string;
+  /**
+   * Changes to the document's files: a name maps to new content, to `null`
+   * (remove that file) or to a file read back (keep it, possibly under a
+   * new name); names not mentioned keep their files, and `_files: null`
+   * removes them all. Absent: the files stay as they are.
+   */
+  _files?: Record<string, FileInput | DocFile | null> | null;
   [field: string]: unknown;
 }
 

@@ -14,6 +14,7 @@ import type { Signer } from "../crypto/signing.js";
 import type { EventBlock } from "../crdt/event.js";
 import type { HearthError } from "../errors.js";
 import type { IngestResult } from "../ledger/types.js";
+import type { LedgerFiles } from "../files/ledger-files.js";
 
 /** An event the ledger refused at ingest, with why (`INTEGRITY`). */
 export type RefusedEvent = EventBlock & { readonly error: HearthError };
@@ -58,6 +59,8 @@ export interface ReplicaPort {
    * while some of `heads` are not applied here yet.
    */
   whiteoutOutside(author: Uint8Array, heads: readonly CID[]): Promise<number | undefined>;
+  /** The ledger's files: blocks to push, files to fetch, and where lazy reads fetch from. */
+  readonly files: LedgerFiles;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
   onApplied(fn: () => void): () => void;
   /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */

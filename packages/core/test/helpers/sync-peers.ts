@@ -38,6 +38,11 @@ export class Peers {
     this.#dirs.push(this.#root);
   }
 
+  /** A temporary directory of this test's own, removed by {@link closeAll}. */
+  get dir(): string {
+    return this.#root;
+  }
+
   /** A fresh sync point URL of the given kind. */
   syncPoint(kind: "memory" | "file" = "memory"): string {
     if (kind === "memory") {

@@ -1,0 +1,346 @@
+/**
+ * A ledger's files: writing them in chunks, reading them back as streams,
+ * fetching the blocks this device lacks from the sync points it is attached
+ * to, and the bookkeeping the transfers (`sync/file-transfer.ts`) work from.
+ *
+ * In the ledger's (encrypted) store:
+ * - `fb/<cid>`   a block (chunk or manifest), exactly as every sync point stores it (`./blocks.ts`)
+ * - `fr/<cid>`   a file whose blocks are all here, by manifest CID; value: the manifest key
+ * - `fw/<cid>`   a file a document here refers to whose blocks are not all here yet; value: the manifest key
+ * - `fs`         this device's file secret (the chunk keys' derivation key)
+ *
+ * Memory: writing reads, seals and stores one chunk at a time; a stream
+ * reads one chunk ahead of its consumer. Neither ever holds a whole file.
+ *
+ * Portable.
+ *
+ * @module
+ */
+import { CID } from "multiformats/cid";
+import { HearthError, isHearthError } from "../errors.js";
+import type { DocBody } from "../doc/normalize.js";
+import type { AeadCipher } from "../crypto/cipher.js";
+import type { ByteStore, Durability } from "../store/types.js";
+import { CHUNK_BYTES, MAX_FILE_BYTES, openChunk, openManifest, sealChunk, sealManifest, type ChunkRef, type Manifest } from "./blocks.js";
+import { chunksOf, inputInfo, type FileInput } from "./input.js";
+import { decodeStoredFile, encodeStoredFile, FILES_FIELD, storedFiles, type FilesPatch, type FilesRequest, type StoredFile } from "./meta.js";
+
+/** Store key prefix of blocks. */
+export const BLOCK_PREFIX = "fb/";
+/** Store key prefix of files held whole. */
+export const HELD_PREFIX = "fr/";
+/** Store key prefix of files wanted. */
+export const WANTED_PREFIX = "fw/";
+const SECRET_KEY = "fs";
+const SECRET_BYTES = 32;
+
+/** A place blocks this device lacks can come from: an attachment's sync point. */
+export interface BlockSource {
+  /** Named in messages. */
+  readonly url: string;
+  /** The block's bytes as stored there, unchecked, or `undefined` if it has none. */
+  fetchBlock(cid: CID): Promise<Uint8Array | undefined>;
+}
+
+/** A file of a document as reads return it. */
+export interface DocFile {
+  /** MIME type. */
+  readonly type: string;
+  /** Bytes. */
+  readonly size: number;
+  /** The file's CID (its manifest's): equal CIDs, equal files. */
+  readonly cid: string;
+  /** A `File`'s modification time when it was put (ms since the epoch). */
+  readonly lastModified?: number;
+  /**
+   * The whole file as a `File` (named as in `_files`). It holds the file in
+   * memory (browsers may keep large ones on disk): prefer {@link stream}
+   * for big files.
+   */
+  file(): Promise<File>;
+  /**
+   * The file's bytes, read (and fetched from a sync point if this device
+   * lacks them) one chunk at a time as the stream is consumed.
+   */
+  stream(): ReadableStream<Uint8Array>;
+}
+
+/** See the module docs. */
+export class LedgerFiles {
+  readonly #store: ByteStore;
+  readonly #cipher: AeadCipher;
+  readonly #durability: Durability;
+  readonly #ledger: string;
+  readonly #sources = new Set<BlockSource>();
+  readonly #listeners = new Set<() => void>();
+  #secret: Promise<Uint8Array> | undefined;
+
+  constructor(store: ByteStore, cipher: AeadCipher, durability: Durability, ledgerName: string) {
+    this.#store = store;
+    this.#cipher = cipher;
+    this.#durability = durability;
+    this.#ledger = ledgerName;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Turns a `put`'s `_files` request into stored entries: new content is
+   * written (blocks first, so a document never names a file that is not
+   * here), kept files are looked up among `current`'s.
+   * @throws HearthError `INVALID_DOC` for a kept file the document does not have; what {@link write} throws
+   */
+  async resolve(request: FilesRequest, current: DocBody | undefined, docId: string): Promise<FilesPatch> {
+    const have = current ? storedFiles(current) : [];
+    const set: Array<readonly [string, ReturnType<typeof encodeStoredFile> | null]> = [];
+    for (const [name, change] of request.changes) {
+      const where = `file ${JSON.stringify(name)} of document ${JSON.stringify(docId)}`;
+      if (change.kind === "remove") set.push([name, null]);
+      else if (change.kind === "write") set.push([name, encodeStoredFile(await this.write(change.content, where))]);
+      else {
+        const found = have.find(([, file]) => file.cid.toString() === change.cid);
+        if (!found) {
+          throw new HearthError(
+            "INVALID_DOC",
+            `_files[${JSON.stringify(name)}] names file ${change.cid}, which document ${JSON.stringify(docId)} does not have (any more); pass the content itself (File, Blob, Uint8Array or ReadableStream)`,
+          );
+        }
+        set.push([name, encodeStoredFile(found[1])]);
+      }
+    }
+    return { clear: request.clear, set };
+  }
+
+  /**
+   * Stores `content` as a file: chunks, sealed, each stored once.
+   * @throws HearthError `TOO_LARGE` past {@link MAX_FILE_BYTES}; `STORAGE_FAILED` when the content cannot be read or stored
+   */
+  async write(content: FileInput, where: string): Promise<StoredFile> {
+    const secret = await this.#fileSecret();
+    const info = inputInfo(content);
+    const chunks: ChunkRef[] = [];
+    let size = 0;
+    for await (const chunk of chunksOf(content, CHUNK_BYTES, where)) {
+      size += chunk.length;
+      if (size > MAX_FILE_BYTES) {
+        throw new HearthError("TOO_LARGE", `${where} is larger than ${MAX_FILE_BYTES / 1024 ** 3} GiB, the largest file a document may hold; split it over several files`);
+      }
+      const sealed = await sealChunk(this.#cipher, secret, chunk);
+      if (!(await this.hasBlock(sealed.cid))) {
+        await this.#store.write({ put: [[blockKey(sealed.cid), sealed.bytes]] }, { incompressible: true });
+      }
+      chunks.push({ cid: sealed.cid, key: sealed.key, length: chunk.length });
+    }
+    const manifest = await sealManifest(this.#cipher, secret, { size, chunks });
+    await this.#store.write(
+      { put: [[blockKey(manifest.cid), manifest.bytes], [HELD_PREFIX + manifest.cid.toString(), manifest.key]] },
+      { incompressible: true, durability: this.#durability },
+    );
+    this.#changed();
+    return { cid: manifest.cid, key: manifest.key, size, ...info };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** `doc` with each stored `_files` entry replaced by a {@link DocFile}; malformed entries are dropped. */
+  hydrate<T extends { _id: string }>(doc: T): T {
+    const raw = (doc as unknown as DocBody)[FILES_FIELD];
+    if (raw === undefined) return doc;
+    const files: Record<string, DocFile> = {};
+    for (const [name, file] of storedFiles(doc as unknown as DocBody)) files[name] = this.#docFile(doc._id, name, file);
+    (doc as Record<string, unknown>)[FILES_FIELD] = files;
+    return doc;
+  }
+
+  #docFile(docId: string, name: string, file: StoredFile): DocFile {
+    const where = `file ${JSON.stringify(name)} of document ${JSON.stringify(docId)} in ledger ${JSON.stringify(this.#ledger)}`;
+    const stream = (): ReadableStream<Uint8Array> => this.stream(file, where);
+    return {
+      type: file.type,
+      size: file.size,
+      cid: file.cid.toString(),
+      ...(file.lastModified !== undefined && { lastModified: file.lastModified }),
+      stream,
+      file: async () => {
+        const parts: Uint8Array[] = [];
+        const reader = stream().getReader();
+        for (let next = await reader.read(); !next.done; next = await reader.read()) parts.push(next.value);
+        return new File(parts as BlobPart[], name, { type: file.type, ...(file.lastModified !== undefined && { lastModified: file.lastModified }) });
+      },
+    };
+  }
+
+  /**
+   * The file's bytes, a chunk at a time (fetched where missing).
+   * The stream errors with `INTEGRITY` (a block that is not what the
+   * manifest names) or `NOT_FOUND` (no attached sync point has a block yet).
+   */
+  stream(file: StoredFile, where: string): ReadableStream<Uint8Array> {
+    let manifest: Manifest | undefined;
+    let next = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        manifest ??= await this.manifest(file.cid, file.key, where);
+        const ref = manifest.chunks[next++];
+        if (ref === undefined) {
+          controller.close();
+          return;
+        }
+        controller.enqueue(await this.#chunk(ref, where));
+      },
+    });
+  }
+
+  /**
+   * The manifest of the file `cid` (fetched if this device lacks it).
+   * @throws HearthError `INTEGRITY`, `NOT_FOUND`
+   */
+  async manifest(cid: CID, key: Uint8Array, where: string): Promise<Manifest> {
+    return this.#verified(cid, where, (bytes) => openManifest(this.#cipher, cid, key, bytes, where));
+  }
+
+  async #chunk(ref: ChunkRef, where: string): Promise<Uint8Array> {
+    return this.#verified(ref.cid, where, (bytes) => openChunk(this.#cipher, ref, bytes, where));
+  }
+
+  /**
+   * Opens block `cid` with `open` (which checks it): from the store, else
+   * from each source in turn until one gives a block that opens, which is
+   * then stored here.
+   */
+  async #verified<T>(cid: CID, where: string, open: (bytes: Uint8Array) => Promise<T>): Promise<T> {
+    const local = await this.#store.get(blockKey(cid));
+    if (local !== undefined) return open(local);
+    let refused: unknown;
+    let failed: unknown;
+    for (const source of [...this.#sources]) {
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = await source.fetchBlock(cid);
+      } catch (err) {
+        failed ??= err;
+        continue;
+      }
+      if (bytes === undefined) continue;
+      let opened: T;
+      try {
+        opened = await open(bytes);
+      } catch (err) {
+        refused ??= err;
+        continue;
+      }
+      await this.storeBlock(cid, bytes);
+      return opened;
+    }
+    if (refused !== undefined) throw refused;
+    if (failed !== undefined && isHearthError(failed)) {
+      throw new HearthError(failed.code, `the bytes of ${where} are not on this device and fetching them failed (${failed.message})`, { cause: failed });
+    }
+    const attached = this.#sources.size === 0 ? "this ledger is attached to no sync point" : "no attached sync point has them yet (their writer may not have pushed them)";
+    throw new HearthError("NOT_FOUND", `the bytes of ${where} are not on this device and ${attached}; read it again once synced`, { cause: failed });
+  }
+
+  // ---------------------------------------------------------------- sync bookkeeping
+
+  /** Adds a place to fetch missing blocks from; returns a function that removes it. */
+  addSource(source: BlockSource): () => void {
+    this.#sources.add(source);
+    return () => void this.#sources.delete(source);
+  }
+
+  /** Calls `fn` when a file becomes held or wanted; returns a function that stops it. */
+  onChange(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => void this.#listeners.delete(fn);
+  }
+
+  /**
+   * Records the files `bodies` (merged from elsewhere) refer to that are not
+   * held here as wanted, for the transfers to fetch.
+   */
+  async noteReferenced(bodies: Iterable<DocBody | null>): Promise<void> {
+    const wanted: Array<readonly [string, Uint8Array]> = [];
+    for (const body of bodies) {
+      if (body === null || body[FILES_FIELD] === undefined) continue;
+      for (const [, file] of storedFiles(body)) {
+        const root = file.cid.toString();
+        if (await this.#has(HELD_PREFIX + root)) continue;
+        if (wanted.some(([key]) => key === WANTED_PREFIX + root) || (await this.#has(WANTED_PREFIX + root))) continue;
+        wanted.push([WANTED_PREFIX + root, file.key]);
+      }
+    }
+    if (wanted.length === 0) return;
+    await this.#store.write({ put: wanted }, { durability: this.#durability });
+    this.#changed();
+  }
+
+  /** Files held whole here: manifest CID and key. */
+  async held(): Promise<Array<{ cid: CID; key: Uint8Array }>> {
+    return this.#rootsUnder(HELD_PREFIX);
+  }
+
+  /** Files wanted here: manifest CID and key. */
+  async wanted(): Promise<Array<{ cid: CID; key: Uint8Array }>> {
+    return this.#rootsUnder(WANTED_PREFIX);
+  }
+
+  /** True if block `cid` is stored here. */
+  hasBlock(cid: CID): Promise<boolean> {
+    return this.#has(blockKey(cid));
+  }
+
+  /** Block `cid` as stored here, or `undefined`. */
+  readBlock(cid: CID): Promise<Uint8Array | undefined> {
+    return this.#store.get(blockKey(cid));
+  }
+
+  /** Stores a block the caller has checked against `cid`. */
+  async storeBlock(cid: CID, bytes: Uint8Array): Promise<void> {
+    if (await this.hasBlock(cid)) return;
+    await this.#store.write({ put: [[blockKey(cid), bytes]] }, { incompressible: true });
+  }
+
+  /** Records that every block of file `cid` is here now. */
+  async markHeld(cid: CID, key: Uint8Array): Promise<void> {
+    const root = cid.toString();
+    await this.#store.write({ put: [[HELD_PREFIX + root, key]], del: [WANTED_PREFIX + root] }, { durability: this.#durability });
+    this.#changed();
+  }
+
+  async #rootsUnder(prefix: string): Promise<Array<{ cid: CID; key: Uint8Array }>> {
+    const out: Array<{ cid: CID; key: Uint8Array }> = [];
+    for (const key of await this.#store.list(prefix)) {
+      const value = await this.#store.get(key);
+      if (value === undefined) continue;
+      out.push({ cid: CID.parse(key.slice(prefix.length)), key: value });
+    }
+    return out;
+  }
+
+  async #has(key: string): Promise<boolean> {
+    return (await this.#store.list(key)).includes(key);
+  }
+
+  #changed(): void {
+    for (const fn of [...this.#listeners]) fn();
+  }
+
+  #fileSecret(): Promise<Uint8Array> {
+    this.#secret ??= (async () => {
+      const held = await this.#store.get(SECRET_KEY);
+      if (held?.length === SECRET_BYTES) return held;
+      const secret = globalThis.crypto.getRandomValues(new Uint8Array(SECRET_BYTES));
+      await this.#store.write({ put: [[SECRET_KEY, secret]] }, { durability: this.#durability });
+      return secret;
+    })();
+    this.#secret.catch(() => (this.#secret = undefined));
+    return this.#secret;
+  }
+}
+
+/** The store key of block `cid`. */
+export function blockKey(cid: CID): string {
+  return BLOCK_PREFIX + cid.toString();
+}
+
+export { decodeStoredFile };

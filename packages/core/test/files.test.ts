@@ -1,0 +1,166 @@
+/**
+ * Files (`_files`): round trips of every input kind, the patch rules of
+ * `put`, storage once per content, and checks of every block read.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { openAsBlob } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CHUNK_BYTES } from "../src/files/blocks.js";
+import type { DocFile } from "../src/files/ledger-files.js";
+import { expectCode } from "./helpers/expect-code.js";
+import { Peers } from "./helpers/sync-peers.js";
+
+let peers: Peers | undefined;
+afterEach(async () => {
+  await peers?.closeAll();
+  peers = undefined;
+});
+
+/** Deterministic bytes (a different pattern per seed), not compressible by accident. */
+function bytes(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed * 2654435761;
+  for (let i = 0; i < length; i++) {
+    x = (x ^ (x << 13)) >>> 0;
+    x = (x ^ (x >>> 17)) >>> 0;
+    x = (x ^ (x << 5)) >>> 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function readAll(file: DocFile): Promise<Uint8Array> {
+  return new Uint8Array(await (await file.file()).arrayBuffer());
+}
+
+/** Byte equality as one assertion (vitest's deep equality walks megabytes element by element). */
+function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
+  expect(actual.length).toBe(expected.length);
+  expect(Buffer.compare(actual, expected)).toBe(0);
+}
+
+function streamOf(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= data.length) return controller.close();
+      controller.enqueue(data.slice(at, at + piece));
+      at += piece;
+    },
+  });
+}
+
+const filesOf = (doc: { _files?: unknown }): Record<string, DocFile> => doc._files as Record<string, DocFile>;
+
+describe("_files", () => {
+  it("round-trips every input kind, with type, size and lastModified", async () => {
+    peers = new Peers("file");
+    const db = await peers.open("a");
+    const big = bytes(2 * CHUNK_BYTES + 12_345, 2);
+    const path = join(peers.dir, "input.bin");
+    await writeFile(path, big);
+    await db.put({
+      _id: "trip",
+      title: "Alps",
+      _files: {
+        "bytes.bin": bytes(100),
+        "empty.bin": new Uint8Array(0),
+        "map.pdf": new File([big], "map.pdf", { type: "application/pdf", lastModified: 1_700_000_000_000 }),
+        "blob.txt": new Blob(["hello"], { type: "text/plain" }),
+        "disk.bin": await openAsBlob(path),
+        "stream.bin": streamOf(big, 70_000),
+      },
+    });
+    const doc = await db.get("trip");
+    expect(doc.title).toBe("Alps");
+    const files = filesOf(doc);
+    expect(Object.keys(files).sort()).toEqual(["blob.txt", "bytes.bin", "disk.bin", "empty.bin", "map.pdf", "stream.bin"]);
+    expect(files["map.pdf"]).toMatchObject({ type: "application/pdf", size: big.length, lastModified: 1_700_000_000_000 });
+    expect(files["bytes.bin"]!.type).toBe("application/octet-stream");
+    expect(files["blob.txt"]!.type).toBe("text/plain");
+    expectBytes(await readAll(files["bytes.bin"]!), bytes(100));
+    expectBytes(await readAll(files["empty.bin"]!), new Uint8Array(0));
+    expectBytes(await readAll(files["map.pdf"]!), big);
+    expect(await (await files["blob.txt"]!.file()).text()).toBe("hello");
+    expectBytes(await readAll(files["disk.bin"]!), big);
+    expectBytes(await readAll(files["stream.bin"]!), big);
+    const file = await files["map.pdf"]!.file();
+    expect(file.name).toBe("map.pdf");
+    // The same content is the same file.
+    expect(files["disk.bin"]!.cid).toBe(files["map.pdf"]!.cid);
+    expect(files["stream.bin"]!.cid).toBe(files["map.pdf"]!.cid);
+    // Reads after a reopen.
+    await db.close();
+    const again = await peers.reopen("a");
+    expectBytes(await readAll(filesOf(await again.get("trip"))["stream.bin"]!), big);
+  });
+});
+
+describe("put and _files", () => {
+  it("keeps files on updates that do not mention them; null removes one, or all", async () => {
+    peers = new Peers("memory");
+    const db = await peers.open("a");
+    await db.put({ _id: "d", v: 1, _files: { a: bytes(10, 1), b: bytes(10, 2), c: bytes(10, 3) } });
+    await db.put({ _id: "d", v: 2 });
+    expect(Object.keys(filesOf(await db.get("d"))).sort()).toEqual(["a", "b", "c"]);
+    await db.bulk([{ _id: "d", v: 3, _files: { b: null } }]);
+    const doc = await db.get("d");
+    expect(doc.v).toBe(3);
+    expect(Object.keys(filesOf(doc)).sort()).toEqual(["a", "c"]);
+    // Written back as read (a Fireproof habit), and a file renamed by passing it under a new name.
+    await db.put({ ...doc, v: 4, _files: { ...filesOf(doc), moved: filesOf(doc).a!, a: null } });
+    const moved = await db.get("d");
+    expect(Object.keys(filesOf(moved)).sort()).toEqual(["c", "moved"]);
+    expectBytes(await readAll(filesOf(moved).moved!), bytes(10, 1));
+    await db.put({ _id: "d", _files: null });
+    expect((await db.get("d"))._files).toBeUndefined();
+    // A deleted and re-created document starts with no files.
+    await db.put({ _id: "e", _files: { a: bytes(5) } });
+    await db.del("e");
+    await db.put({ _id: "e", v: 1 });
+    expect((await db.get("e"))._files).toBeUndefined();
+  });
+
+  it("refuses malformed _files with INVALID_DOC, and a kept file the document does not have", async () => {
+    peers = new Peers("memory");
+    const db = await peers.open("a");
+    await expectCode(db.put({ _id: "x", _files: "nope" }), "INVALID_DOC");
+    await expectCode(db.put({ _id: "x", _files: [bytes(3)] }), "INVALID_DOC");
+    await expectCode(db.put({ _id: "x", _files: { a: 42 } }), "INVALID_DOC");
+    await expectCode(db.put({ _id: "x", _files: { "": bytes(3) } }), "INVALID_DOC");
+    await expectCode(db.put({ _id: "x", _files: { a: { cid: "bafkreiabc" } } }), "INVALID_DOC");
+    await db.put({ _id: "y", _files: { a: bytes(3) } });
+    const file = filesOf(await db.get("y")).a!;
+    // Another document's file is not this one's to keep: pass its content.
+    await expectCode(db.put({ _id: "x", _files: { a: file } }), "INVALID_DOC");
+    await db.put({ _id: "x", _files: { a: await file.file() } });
+    expect(filesOf(await db.get("x")).a!.cid).toBe(file.cid);
+    await expectCode(db.get("nothing-written"), "NOT_FOUND");
+    // A stream that yields text instead of bytes.
+    const text = new ReadableStream({ start: (c) => (c.enqueue("text"), c.close()) });
+    await expectCode(db.put({ _id: "z", _files: { a: text as never } }), "INVALID_DOC");
+    await expectCode(db.get("z"), "NOT_FOUND");
+  });
+
+  it("stores the same content once, and files show in allDocs, changes, query and subscribe", async () => {
+    peers = new Peers("memory");
+    const db = await peers.open("a");
+    const seen: string[] = [];
+    db.subscribe((docs) => {
+      for (const doc of docs) if ((doc as { _files?: unknown })._files) seen.push(filesOf(doc).a!.cid);
+    });
+    const content = bytes(3 * CHUNK_BYTES, 7);
+    await db.put({ _id: "one", kind: "photo", _files: { a: content } });
+    await db.put({ _id: "two", kind: "photo", _files: { a: new Blob([content]) } });
+    const one = filesOf(await db.get("one")).a!;
+    expect(filesOf(await db.get("two")).a!.cid).toBe(one.cid);
+    expect(seen).toEqual([one.cid, one.cid]);
+    const { rows } = await db.allDocs();
+    expectBytes(await readAll(filesOf(rows[0]!.value).a!), content);
+    const changes = await db.changes();
+    expect(filesOf(changes.rows[1]!.value).a!.cid).toBe(one.cid);
+    const query = await db.query("kind", { key: "photo", includeDocs: true });
+    expect(filesOf(query.rows[0]!.doc!).a!.size).toBe(content.length);
+  });
+});
