@@ -35,6 +35,7 @@ export { parseLocation, formatLocation, type Location } from "./url.js";
 export { newDocId } from "./ids.js";
 export { Attachment, type AttachOptions, type SyncedOptions, type RotateOptions } from "./sync/attachment.js";
 export type { SyncStatus, SyncState, SyncError, SyncChange, AttachmentEvents } from "./sync/status.js";
+export type { FileProgress, FilesMode } from "./sync/file-transfer.js";
 export { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteCapabilities, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./remote/types.js";
 export { openMemoryRemote, dropMemoryRemote } from "./remote/memory.js";
 export { contentName, contentNameOfDigest } from "./sync/protocol.js";

@@ -199,6 +199,14 @@ export class LedgerFiles {
     return this.#verified(cid, where, (bytes) => openManifest(this.#cipher, cid, key, bytes, where));
   }
 
+  /**
+   * Makes chunk `ref` local: fetched from a source and checked, unless it is here.
+   * @throws HearthError `INTEGRITY`, `NOT_FOUND`
+   */
+  async fetchChunk(ref: ChunkRef, where: string): Promise<void> {
+    await this.#chunk(ref, where);
+  }
+
   async #chunk(ref: ChunkRef, where: string): Promise<Uint8Array> {
     return this.#verified(ref.cid, where, (bytes) => openChunk(this.#cipher, ref, bytes, where));
   }

@@ -42,6 +42,7 @@ import type { MemberInfo, PointTrust } from "./point-trust.js";
 import type { ReplicaPort } from "./port.js";
 import type { SealContext } from "./protocol.js";
 import { Emitter, type AttachmentEvents, type SyncStatus } from "./status.js";
+import { FILE_PREFIX, FileTransfer, type FilesMode } from "./file-transfer.js";
 
 /** After an announcement arrived before one it depends on, the engine looks again this soon. */
 const RECHECK_MS = 100;
@@ -68,6 +69,13 @@ export interface AttachOptions {
   readonly pollMs?: number;
   /** Receives every decision of the sync engine (see `./logger.ts`). Default: none. */
   readonly logger?: SyncLogger;
+  /**
+   * When files' bytes are fetched from the sync point: `"eager"` (default)
+   * as soon as their documents arrive, so they are there offline;
+   * `"lazy"` only when `file()`/`stream()` reads them. Either way this
+   * device's own files are uploaded in the background.
+   */
+  readonly files?: FilesMode;
 }
 
 /** Options of {@link Attachment.synced}. */
@@ -123,6 +131,7 @@ export class Attachment {
   readonly #inbox: Inbox;
   readonly #collector: Collector;
   readonly #loop: SyncLoop;
+  readonly #files: FileTransfer;
   #recheckTimer: ReturnType<typeof setTimeout> | undefined;
   #detached: Promise<void> | undefined;
   /** Cutoffs (`<removal or demotion entry>/<device>`) this replica has applied to what it merged before (see {@link #applyCutoffs}). */
@@ -168,6 +177,12 @@ export class Attachment {
       logger: this.#logger,
       onPushed: (bundles, heads) => this.#inbox.pushed(bundles, heads),
     });
+    const filesMode = options.files ?? "eager";
+    if (filesMode !== "eager" && filesMode !== "lazy") throw new HearthError("INVALID_ARGUMENT", `files must be "eager" or "lazy", got ${JSON.stringify(filesMode)}`);
+    this.#files = new FileTransfer({
+      remote, meta, files: port.files, mode: filesMode, logger: this.#logger,
+      onProgress: (progress) => this.#events.emit("progress", progress),
+    });
     this.#collector = new Collector(remote, this.#announcements, (heads) => this.#inbox.allKnown(heads), this.#logger);
     this.#loop = new SyncLoop({
       cycle: () => this.#cycle(),
@@ -207,20 +222,27 @@ export class Attachment {
       // The remote was wiped (a memory remote in a new process, a deleted
       // directory): what the cursor says was pushed is gone, so push it all again.
       await this.#outbox.reset();
+      await this.#files.forgetUploads();
       this.#inbox.forgetSeen();
     }
+    // Lazy reads (and eager fetches) of blocks this device lacks come from here too.
+    this.#stops.push(port.files.addSource({ url: remote.url, fetchBlock: (cid) => remote.get(FILE_PREFIX + cid.toString()) }));
+    this.#stops.push(port.files.onChange(() => this.#files.kick()));
     // Local commits (and merges from other attachments) wake the loop; this
     // attachment's own merges do not: they need no push back, and a cycle
     // for them would only list the remote again.
     this.#stops.push(port.onApplied(() => {
       if (!this.#inbox.merging) this.#loop.kick();
     }));
+    this.#files.kick();
     let pollMs = this.#pollMs;
     if (remote.supports.watch && remote.watch) {
       this.#stops.push(remote.watch(HEAD_PREFIX, (changes) => {
         this.#inbox.onRemoteChange(changes);
         this.#loop.kick();
       }));
+      // A file's blocks arrive after its document: a reader that waits for them looks again.
+      this.#stops.push(remote.watch(FILE_PREFIX, () => this.#files.kick()));
       // Only a notification that may tell something new reads the log: a delete (an entry to put
       // back), an entry not read yet, or no names. Puts of entries held are other replicas putting
       // back what the point lost or hides from them; reading the log for those would put back what
@@ -247,6 +269,7 @@ export class Attachment {
         this.#verifyNeeded = true;
         void this.#parts.trust.refresh().catch(() => undefined);
         this.#loop.kick();
+        this.#files.kick();
         schedule();
       }, pollMs * (0.75 + Math.random() / 2));
       (timer as { unref?: () => void }).unref?.();
@@ -272,6 +295,7 @@ export class Attachment {
       pending: this.#outbox.pending(),
       behind: this.#inbox.behind,
       rejected: this.#inbox.rejected + trust.rejectedEntries.size + this.#inert,
+      files: { toPush: this.#files.progress.toPush, toFetch: this.#files.progress.toFetch },
       ...(lastSyncAt !== undefined && { lastSyncAt }),
       ...(error && { error }),
       ...(role !== undefined && { role }),
@@ -283,7 +307,9 @@ export class Attachment {
    * (remote events merged). Returns a function that stops listening.
    */
   on<K extends keyof AttachmentEvents>(event: K, fn: (payload: AttachmentEvents[K]) => void): () => void {
-    if (event !== "status" && event !== "change") throw new TypeError(`unknown attachment event ${JSON.stringify(event)}; use "status" or "change"`);
+    if (event !== "status" && event !== "change" && event !== "progress") {
+      throw new TypeError(`unknown attachment event ${JSON.stringify(event)}; use "status", "change" or "progress"`);
+    }
     return this.#events.on(event, fn);
   }
 
@@ -309,6 +335,19 @@ export class Attachment {
         (s.error ? `, last error ${s.error.code}: ${s.error.message}` : "")
       );
     });
+  }
+
+  /**
+   * Resolves once files are in sync with the sync point: every file this
+   * device holds is stored there and (with `files: "eager"`) every file its
+   * documents refer to is here. Documents sync on their own ({@link synced}).
+   * @throws HearthError `TIMEOUT` after `timeoutMs` (default 30 s), saying what is left; `STORE_CLOSED` if detached
+   */
+  async filesSynced(options: SyncedOptions = {}): Promise<void> {
+    this.#assertAttached();
+    const timeoutMs = options.timeoutMs ?? DEFAULT_SYNCED_TIMEOUT_MS;
+    if (!(timeoutMs > 0)) throw new HearthError("INVALID_ARGUMENT", `timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+    await this.#files.settled(timeoutMs);
   }
 
   /**
@@ -404,6 +443,7 @@ export class Attachment {
       clearTimeout(this.#recheckTimer);
       this.#recheckTimer = undefined;
       await this.#loop.stop();
+      await this.#files.stop();
       await this.#collector.settled();
       if (flushing) await withDeadline(this.#outbox.pushAll(), options.flushTimeoutMs ?? 5_000).catch(() => undefined);
       this.#events.clear();

@@ -5,6 +5,7 @@
  */
 import type { HearthErrorCode } from "../errors.js";
 import type { Role } from "../trust/entry.js";
+import type { FileProgress } from "./file-transfer.js";
 
 /**
  * Where an attachment is:
@@ -38,6 +39,8 @@ export interface SyncStatus {
   readonly rejected: number;
   /** This device's role at the sync point, `"removed"` once removed (`undefined` while connecting). */
   readonly role?: Role | "removed";
+  /** File bytes still to upload and to download (see the `progress` event). */
+  readonly files: { readonly toPush: number; readonly toFetch: number };
 }
 
 /** What a `change` event reports: remote events merged into the ledger. */
@@ -50,6 +53,8 @@ export interface SyncChange {
 export interface AttachmentEvents {
   readonly status: SyncStatus;
   readonly change: SyncChange;
+  /** File bytes moved or still to move (fires as blocks move). */
+  readonly progress: FileProgress;
 }
 
 /** A minimal typed event emitter: listeners are isolated (one throwing does not stop the others). */

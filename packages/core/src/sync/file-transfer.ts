@@ -1,0 +1,321 @@
+/**
+ * Moves files' blocks between a ledger and one sync point, beside the
+ * document sync and never in its way: documents go out as soon as they are
+ * written, and their files follow here, in the background.
+ *
+ * - **Push:** every file held whole here that the point does not have yet
+ *   is uploaded block by block, chunks first and the manifest last (so a
+ *   reader that finds the manifest finds its chunks too).
+ * - **Fetch** (`files: "eager"`, the default): every file a merged document
+ *   refers to and this device lacks is downloaded, each block checked
+ *   against its CID before it is stored. With `files: "lazy"` nothing is
+ *   fetched ahead: `file()`/`stream()` fetch the blocks they read.
+ *
+ * Resuming: each block uploaded is recorded (`fu/<cid>` in the point's
+ * bookkeeping) and each block downloaded is stored as it arrives, so after
+ * a crash or a disconnect a transfer goes on from the first block it had
+ * not finished, not from the start of the file. A whole file done is
+ * recorded too (`fd/<cid>`), so later passes skip it without a look.
+ *
+ * At the remote: `file/<cid>` for every block, named by the hash of its
+ * bytes, which the sync server checks on upload.
+ *
+ * Failures never block documents: a transfer that fails (offline, a block
+ * the point does not have yet) is tried again on the next kick (a local
+ * file, a merged document, a change at the remote, the poll) and after a
+ * capped backoff.
+ *
+ * @module
+ */
+import type { CID } from "multiformats/cid";
+import { HearthError, isHearthError } from "../errors.js";
+import type { LedgerFiles } from "../files/ledger-files.js";
+import type { Remote } from "../remote/types.js";
+import type { PointMeta } from "./layout.js";
+import type { SyncLogger } from "./logger.js";
+
+/** Name prefix of file blocks at a remote. */
+export const FILE_PREFIX = "file/";
+
+/** When files' bytes are fetched: as soon as their documents arrive, or when read. */
+export type FilesMode = "eager" | "lazy";
+
+/** Bytes of file blocks still to move, and moved since the attachment started. */
+export interface FileProgress {
+  /** Bytes of blocks waiting to be uploaded to the sync point. */
+  readonly toPush: number;
+  /** Bytes uploaded since attaching. */
+  readonly pushed: number;
+  /** Bytes of blocks waiting to be downloaded (known once a file's manifest is here). */
+  readonly toFetch: number;
+  /** Bytes downloaded since attaching. */
+  readonly fetched: number;
+}
+
+/** What a {@link FileTransfer} works with. */
+export interface FileTransferDeps {
+  readonly remote: Remote;
+  readonly files: LedgerFiles;
+  readonly meta: PointMeta;
+  readonly mode: FilesMode;
+  readonly logger: SyncLogger;
+  /** Called whenever the progress changes. */
+  readonly onProgress: (progress: FileProgress) => void;
+}
+
+/** Blocks moved at once (each holds a chunk in memory). */
+const PARALLEL = 4;
+const EMPTY = new Uint8Array(0);
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+/** The state of the one pass that runs at a time: idle, or running (and asked to run again after). */
+type PassState = { readonly kind: "idle" } | { readonly kind: "running"; again: boolean; readonly done: Promise<void> };
+
+/** See the module docs. */
+export class FileTransfer {
+  readonly #deps: FileTransferDeps;
+  #pass: PassState = { kind: "idle" };
+  #stopped = false;
+  #retryMs = RETRY_MIN_MS;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** {@link settled} callers waiting for the next kick. */
+  readonly #kicked = new Set<() => void>();
+  #progress: FileProgress = { toPush: 0, pushed: 0, toFetch: 0, fetched: 0 };
+  #lastError: HearthError | undefined;
+
+  constructor(deps: FileTransferDeps) {
+    this.#deps = deps;
+  }
+
+  /** Progress so far. */
+  get progress(): FileProgress {
+    return this.#progress;
+  }
+
+  /** The last failure of a pass, until a pass succeeds. */
+  get error(): HearthError | undefined {
+    return this.#lastError;
+  }
+
+  /**
+   * Resolves once a pass has left nothing to move: every file held here is
+   * at the sync point and (eager) every file wanted here is held.
+   * @throws HearthError `TIMEOUT` after `timeoutMs`, with what is left in the message
+   */
+  async settled(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.kick();
+      await this.idle();
+      const left = await this.#left();
+      if (left === "") return;
+      const wait = deadline - Date.now();
+      if (wait <= 0 || this.#stopped) {
+        const error = this.#lastError ? `; last error ${this.#lastError.code}: ${this.#lastError.message}` : "";
+        throw new HearthError("TIMEOUT", `files not in sync with ${this.#deps.remote.url} after ${timeoutMs} ms: ${left}${error}`);
+      }
+      // The next kick (a change here or at the remote, the poll, a retry) may finish it.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#kicked.add(done);
+      });
+    }
+  }
+
+  /** What is left to move, in words; `""` for nothing. */
+  async #left(): Promise<string> {
+    const { files, meta } = this.#deps;
+    const done = new Set((await meta.list("fd/")).map((k) => k.slice(3)));
+    const toPush = (await files.held()).filter((root) => !done.has(root.cid.toString())).length;
+    const toFetch = this.#deps.mode === "eager" ? (await files.wanted()).length : 0;
+    if (toPush === 0 && toFetch === 0) return "";
+    return `${toPush} file(s) to upload, ${toFetch} file(s) to download`;
+  }
+
+  /** Runs a pass now, or once the running one ends. */
+  kick(): void {
+    if (this.#stopped) return;
+    for (const waiter of [...this.#kicked]) waiter();
+    this.#kicked.clear();
+    if (this.#pass.kind === "running") {
+      this.#pass.again = true;
+      return;
+    }
+    const pass: PassState = { kind: "running", again: false, done: this.#runPasses() };
+    this.#pass = pass;
+  }
+
+  /** Resolves when no pass is running (for tests and detach). */
+  async idle(): Promise<void> {
+    while (this.#pass.kind === "running") await this.#pass.done;
+  }
+
+  /** Stops: no new pass starts; the running one ends at its next block. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    for (const waiter of [...this.#kicked]) waiter();
+    await this.idle();
+  }
+
+  /** Forgets what was uploaded (the remote was wiped): everything is pushed again. */
+  async forgetUploads(): Promise<void> {
+    const { meta } = this.#deps;
+    const keys = [...(await meta.list("fu/")), ...(await meta.list("fd/"))];
+    if (keys.length > 0) await meta.write([], keys);
+  }
+
+  async #runPasses(): Promise<void> {
+    // Started from kick(): let the caller's turn finish first.
+    await Promise.resolve();
+    for (;;) {
+      try {
+        await this.#push();
+        if (this.#deps.mode === "eager") await this.#fetch();
+        this.#lastError = undefined;
+        this.#retryMs = RETRY_MIN_MS;
+      } catch (err) {
+        this.#failed(err);
+      }
+      const pass = this.#pass;
+      if (this.#stopped || pass.kind !== "running" || !pass.again) break;
+      pass.again = false;
+    }
+    this.#pass = { kind: "idle" };
+  }
+
+  #failed(err: unknown): void {
+    const error = isHearthError(err) ? err : new HearthError("STORAGE_FAILED", `file transfer with ${this.#deps.remote.url} failed`, { cause: err });
+    this.#lastError = error;
+    this.#deps.logger("files.failed", { remote: this.#deps.remote.url, code: error.code, message: error.message });
+    if (this.#stopped || error.code === "STORE_CLOSED") return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.kick(), this.#retryMs);
+    (this.#retryTimer as { unref?: () => void }).unref?.();
+    this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+  }
+
+  // ---------------------------------------------------------------- push
+
+  async #push(): Promise<void> {
+    const { files, meta, remote } = this.#deps;
+    const done = new Set((await meta.list("fd/")).map((k) => k.slice(3)));
+    const todo = (await files.held()).filter((root) => !done.has(root.cid.toString()));
+    if (todo.length === 0) return this.#setProgress({ toPush: 0 });
+    const uploaded = new Set((await meta.list("fu/")).map((k) => k.slice(3)));
+    const plans: Array<{ root: CID; blocks: Array<{ cid: CID; bytes: number }> }> = [];
+    let toPush = 0;
+    for (const root of todo) {
+      const manifest = await files.manifest(root.cid, root.key, `file ${root.cid}`);
+      const blocks = [...manifest.chunks.map((c) => ({ cid: c.cid, bytes: c.length })), { cid: root.cid, bytes: 0 }].filter((b) => !uploaded.has(b.cid.toString()));
+      for (const b of blocks) toPush += b.bytes;
+      plans.push({ root: root.cid, blocks });
+    }
+    this.#setProgress({ toPush });
+    for (const plan of plans) {
+      await inParallel(plan.blocks, PARALLEL, async (block) => {
+        if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
+        const name = block.cid.toString();
+        if (uploaded.has(name)) return;
+        const bytes = await files.readBlock(block.cid);
+        if (bytes === undefined) throw new HearthError("NOT_FOUND", `block ${name} of file ${plan.root} is missing from this device's store`);
+        await remote.put(FILE_PREFIX + name, bytes);
+        await meta.write([[`fu/${name}`, EMPTY]]);
+        uploaded.add(name);
+        this.#setProgress({ toPush: this.#progress.toPush - block.bytes, pushed: this.#progress.pushed + block.bytes });
+      });
+      await meta.write([[`fd/${plan.root.toString()}`, EMPTY]]);
+      this.#deps.logger("files.pushed", { remote: remote.url, file: plan.root.toString() });
+    }
+  }
+
+  // ---------------------------------------------------------------- fetch
+
+  async #fetch(): Promise<void> {
+    const { files, meta, remote } = this.#deps;
+    const wanted = await files.wanted();
+    if (wanted.length === 0) return this.#setProgress({ toFetch: 0 });
+    let missingSomewhere = false;
+    let toFetch = 0;
+    const plans: Array<{ root: CID; key: Uint8Array; chunks: Awaited<ReturnType<LedgerFiles["manifest"]>>["chunks"] }> = [];
+    for (const root of wanted) {
+      const where = `file ${root.cid}`;
+      let manifest;
+      try {
+        manifest = await files.manifest(root.cid, root.key, where);
+      } catch (err) {
+        // Not pushed yet by its writer: the next kick (a change at the remote, the poll) looks again.
+        if (isHearthError(err) && err.code === "NOT_FOUND") {
+          missingSomewhere = true;
+          continue;
+        }
+        throw err;
+      }
+      const chunks = [];
+      for (const chunk of manifest.chunks) {
+        if (await files.hasBlock(chunk.cid)) continue;
+        chunks.push(chunk);
+        toFetch += chunk.length;
+      }
+      plans.push({ root: root.cid, key: root.key, chunks });
+    }
+    this.#setProgress({ toFetch });
+    for (const plan of plans) {
+      let complete = true;
+      await inParallel(plan.chunks, PARALLEL, async (chunk) => {
+        if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
+        try {
+          await files.fetchChunk(chunk, `file ${plan.root}`);
+        } catch (err) {
+          if (isHearthError(err) && err.code === "NOT_FOUND") {
+            complete = false;
+            return;
+          }
+          throw err;
+        }
+        this.#setProgress({ toFetch: this.#progress.toFetch - chunk.length, fetched: this.#progress.fetched + chunk.length });
+      });
+      if (!complete) {
+        missingSomewhere = true;
+        continue;
+      }
+      await files.markHeld(plan.root, plan.key);
+      // Fetched from this point: it has every block, nothing to push back.
+      await meta.write([[`fd/${plan.root.toString()}`, EMPTY]]);
+      this.#deps.logger("files.fetched", { remote: remote.url, file: plan.root.toString() });
+    }
+    if (missingSomewhere) {
+      this.#deps.logger("files.waiting", { remote: remote.url });
+    }
+  }
+
+  #setProgress(change: Partial<FileProgress>): void {
+    const next = { ...this.#progress, ...change };
+    if (next.toPush === this.#progress.toPush && next.pushed === this.#progress.pushed && next.toFetch === this.#progress.toFetch && next.fetched === this.#progress.fetched) return;
+    this.#progress = next;
+    this.#deps.onProgress(next);
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; the first failure rejects (after the running ones end). */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}

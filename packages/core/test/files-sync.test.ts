@@ -1,0 +1,158 @@
+/**
+ * Files between replicas: each device with its own keyring, through a sync
+ * point that may be hostile. Blocks go up in the background after their
+ * documents; eager replicas fetch them ahead, lazy ones when read; a block
+ * the sync point alters is refused (`INTEGRITY`) and never stored.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { openMemoryRemote } from "../src/remote/memory.js";
+import { CHUNK_BYTES } from "../src/files/blocks.js";
+import type { DocFile } from "../src/files/ledger-files.js";
+import type { FileProgress } from "../src/sync/file-transfer.js";
+import { expectCode } from "./helpers/expect-code.js";
+import { Peers } from "./helpers/sync-peers.js";
+
+const SYNCED = { timeoutMs: 30_000 };
+let peers: Peers | undefined;
+afterEach(async () => {
+  await peers?.closeAll();
+  peers = undefined;
+});
+
+function bytes(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed * 2654435761;
+  for (let i = 0; i < length; i++) {
+    x = (x ^ (x << 13)) >>> 0;
+    x = (x ^ (x >>> 17)) >>> 0;
+    x = (x ^ (x << 5)) >>> 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function readAll(file: DocFile): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const part of file.stream() as unknown as AsyncIterable<Uint8Array>) parts.push(part);
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
+  expect(actual.length).toBe(expected.length);
+  expect(Buffer.compare(actual, expected)).toBe(0);
+}
+
+const filesOf = (doc: { _files?: unknown }): Record<string, DocFile> => doc._files as Record<string, DocFile>;
+
+describe("files across replicas", () => {
+  it("eager: B holds A's file after filesSynced, and reads it offline; progress is reported", async () => {
+    peers = new Peers("file");
+    const url = peers.syncPoint("file");
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, url);
+    const sb = await peers.join(b, url, a);
+    const progress: FileProgress[] = [];
+    sa.on("progress", (p) => progress.push(p));
+    const content = bytes(3 * CHUNK_BYTES + 5, 3);
+    await a.put({ _id: "trip", _files: { "map.pdf": new Blob([content], { type: "application/pdf" }) } });
+    await sa.synced(SYNCED);
+    await sa.filesSynced(SYNCED);
+    expect(progress.at(-1)).toMatchObject({ toPush: 0, pushed: content.length });
+    expect(sa.status().files).toEqual({ toPush: 0, toFetch: 0 });
+    await sb.synced(SYNCED);
+    await sb.filesSynced(SYNCED);
+    await sb.detach();
+    const file = filesOf(await b.get("trip"))["map.pdf"]!;
+    expect(file).toMatchObject({ type: "application/pdf", size: content.length });
+    expectBytes(await readAll(file), content);
+  });
+
+  it("lazy: B fetches the bytes when it reads them, and not before", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, url);
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    const sb = await b.attach(url, { invitation: invitations[0]!, files: "lazy" });
+    const content = bytes(2 * CHUNK_BYTES, 4);
+    await a.put({ _id: "d", _files: { f: content } });
+    await sa.synced(SYNCED);
+    await sa.filesSynced(SYNCED);
+    await sb.synced(SYNCED);
+    await sb.filesSynced(SYNCED);
+    expect(sb.status().files.toFetch).toBe(0);
+    const file = filesOf(await b.get("d")).f!;
+    expectBytes(await readAll(file), content);
+    // Read once, it is here: offline it still reads.
+    await sb.detach();
+    expectBytes(await readAll(file), content);
+  });
+
+  it("a document arrives before its file's bytes, and they follow; NOT_FOUND while nobody has them", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    // A founds the point, invites B, and goes away before it writes.
+    const first = await peers.join(a, url);
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    await first.detach();
+    const content = bytes(CHUNK_BYTES + 1, 5);
+    await a.put({ _id: "d", _files: { f: content } });
+    // B gets the document from A by hand: no sync point holds the bytes.
+    await b.ingest(await Promise.all((await a.heads()).map((cid) => a.eventBlock(cid))));
+    const file = filesOf(await b.get("d")).f!;
+    await expectCode(readAll(file), "NOT_FOUND");
+    // Attached, B still finds nothing until A pushes them.
+    const sb = await b.attach(url, { invitation: invitations[0]! });
+    await sb.synced(SYNCED);
+    await expectCode(readAll(file), "NOT_FOUND");
+    const sa = await peers.join(a, url);
+    await sa.filesSynced(SYNCED);
+    await sb.filesSynced(SYNCED);
+    await sb.detach();
+    expectBytes(await readAll(file), content);
+  });
+
+  it("a block altered at the sync point is refused with INTEGRITY and not stored", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const remote = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, url);
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    const sb = await b.attach(url, { invitation: invitations[0]!, files: "lazy" });
+    const content = bytes(2 * CHUNK_BYTES, 6);
+    await a.put({ _id: "d", _files: { f: content } });
+    await sa.synced(SYNCED);
+    await sa.filesSynced(SYNCED);
+    await sb.synced(SYNCED);
+    // Alter one chunk (the manifest, listed last by nobody, stays right).
+    const file = filesOf(await b.get("d")).f!;
+    const manifest = await remote.get(`file/${file.cid}`);
+    expect(manifest).toBeDefined();
+    const chunks = (await remote.list("file/")).filter((name) => name !== `file/${file.cid}`);
+    expect(chunks).toHaveLength(2);
+    const original = new Map<string, Uint8Array>();
+    for (const name of chunks) {
+      const block = (await remote.get(name))!;
+      original.set(name, block.slice());
+      block[block.length - 20]! ^= 1;
+      await remote.put(name, block);
+    }
+    await expectCode(readAll(file), "INTEGRITY");
+    // The manifest altered too: refused as well.
+    const forged = manifest!.slice();
+    forged[40]! ^= 1;
+    await remote.put(`file/${file.cid}`, forged);
+    await expectCode(readAll(file), "INTEGRITY");
+    // Put right again, the same read succeeds: nothing altered was kept.
+    await remote.put(`file/${file.cid}`, manifest!);
+    for (const [name, block] of original) await remote.put(name, block);
+    expectBytes(await readAll(file), content);
+    await remote.close();
+  });
+});
