@@ -1,6 +1,6 @@
 /**
  * The check the server can make without a key: a value stored under
- * `bundle/<cid>` or `head/<cid>` is named by the hash of its own bytes
+ * `bundle/<cid>`, `head/<cid>` or `file/<cid>` is named by the hash of its own bytes
  * (the sync engine's `contentName`: CIDv1, raw codec, SHA-256, base32), so
  * a body that does not hash to its name is corrupt or forged and is refused
  * before it is stored.
@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { contentName, contentNameOfDigest } from "@hearth/core";
 import { WireFailure } from "./failure.js";
 
-const CHECKED = /^(?:bundle|head)\/(ba[e-h][a-z2-7]*)$/;
+const CHECKED = /^(?:bundle|head|file)\/(ba[e-h][a-z2-7]*)$/;
 
 /**
  * Throws unless `body` may be stored under `name`.

@@ -1,14 +1,15 @@
 /**
  * Objects of the S3 + PostgreSQL backend, split by what they are:
  *
- * - `bundle/<cid>` — large, immutable, written once and read a few times:
- *   S3, key `<prefix>/<ledger>/bundle/<cid>`.
+ * - `bundle/<cid>` and `file/<cid>` (bundles and file blocks) — large,
+ *   immutable, written once and read a few times: S3, key
+ *   `<prefix>/<ledger>/bundle/<cid>` or `…/file/<cid>`.
  * - everything else (`head/<cid>`, `key/…`) — small, many, listed on every
  *   sync and deleted as announcements are superseded: a PostgreSQL table,
  *   where a prefix listing is one index range scan instead of S3's paged,
  *   slower and (on some stores) eventually consistent listing.
  *
- * A listing whose prefix could match both (`""`, `"b"`, `"bundle"`)
+ * A listing whose prefix could match both (`""`, `"b"`, `"bundle"`, `"f"`)
  * merges the two.
  *
  * @module
@@ -21,7 +22,9 @@ import type pg from "pg";
 import type { ObjectBackend } from "../types.js";
 import { pgFailure, quoteSchema } from "./schema.js";
 
-const BUNDLES = "bundle/";
+/** Names kept in S3; everything else is in the table. */
+const IN_S3 = ["bundle/", "file/"];
+const inS3 = (name: string): boolean => IN_S3.some((p) => name.startsWith(p));
 
 /** Where the objects live. */
 export interface S3PgObjectsOptions {
@@ -45,7 +48,7 @@ export class S3PgObjects implements ObjectBackend {
 
   async put(ledger: string, name: string, bytes: Uint8Array): Promise<void> {
     this.check(ledger, name);
-    if (name.startsWith(BUNDLES)) return this.bundles(ledger).put(name, bytes);
+    if (inS3(name)) return this.bundles(ledger).put(name, bytes);
     await this.query(
       `cannot store ${name} of ledger ${ledger}`,
       `INSERT INTO ${this.table} (ledger, name, value) VALUES ($1, $2, $3)
@@ -82,7 +85,7 @@ export class S3PgObjects implements ObjectBackend {
       );
     };
     for (const entry of entries) {
-      if (entry[0].startsWith(BUNDLES)) {
+      if (inS3(entry[0])) {
         await flush();
         await this.bundles(ledger).put(entry[0], entry[1]);
       } else {
@@ -94,7 +97,7 @@ export class S3PgObjects implements ObjectBackend {
 
   async get(ledger: string, name: string): Promise<Uint8Array | undefined> {
     this.check(ledger, name);
-    if (name.startsWith(BUNDLES)) return this.bundles(ledger).get(name);
+    if (inS3(name)) return this.bundles(ledger).get(name);
     const result = await this.query<{ value: Buffer }>(`cannot read ${name} of ledger ${ledger}`, `SELECT value FROM ${this.table} WHERE ledger = $1 AND name = $2`, [ledger, name]);
     const value = result.rows[0]?.value;
     return value === undefined ? undefined : new Uint8Array(value); // a copy, not a view of pg's buffer
@@ -103,16 +106,16 @@ export class S3PgObjects implements ObjectBackend {
   async list(ledger: string, prefix: string): Promise<string[]> {
     this.checkLedger(ledger);
     assertRemotePrefix(prefix);
-    if (prefix.startsWith(BUNDLES)) return this.bundles(ledger).list(prefix);
+    if (inS3(prefix)) return this.bundles(ledger).list(prefix);
     const fromTable = this.listTable(ledger, prefix);
-    if (!BUNDLES.startsWith(prefix)) return fromTable;
+    if (!IN_S3.some((p) => p.startsWith(prefix))) return fromTable;
     const [table, bundles] = await Promise.all([fromTable, this.bundles(ledger).list(prefix)]);
     return [...table, ...bundles].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   async delete(ledger: string, name: string): Promise<void> {
     this.check(ledger, name);
-    if (name.startsWith(BUNDLES)) return this.bundles(ledger).delete(name);
+    if (inS3(name)) return this.bundles(ledger).delete(name);
     await this.query(`cannot delete ${name} of ledger ${ledger}`, `DELETE FROM ${this.table} WHERE ledger = $1 AND name = $2`, [ledger, name]);
   }
 
