@@ -189,6 +189,36 @@ export class ReplicaProcess {
     return this.request("get", { docId });
   }
 
+  /** Attaches with file options: `files` mode, and `holdFileBlocksAfter` (see the fixture). */
+  attachFiles(url: string, options: { invitation?: string; files?: "eager" | "lazy"; holdFileBlocksAfter?: number }): Promise<SyncStatus> {
+    return this.request("attach", { url, ...options });
+  }
+
+  /** Writes `size` bytes of `keystream(seed)` as file `fileName` of document `docId`; returns the file's CID. */
+  putFile(docId: string, fileName: string, size: number, seed: number, timeoutMs = 120_000): Promise<string> {
+    return this.request("putFile", { docId, fileName, size, seed }, timeoutMs);
+  }
+
+  /** Reads file `fileName` of `docId` as a stream: its SHA-256 (hex) and size. */
+  fileDigest(docId: string, fileName: string, timeoutMs = 120_000): Promise<{ sha256: string; size: number }> {
+    return this.request("fileDigest", { docId, fileName }, timeoutMs);
+  }
+
+  /** Waits until files are in sync with the sync point. */
+  filesSynced(timeoutMs = 30_000): Promise<SyncStatus> {
+    return this.request("filesSynced", { timeoutMs }, timeoutMs + 5_000);
+  }
+
+  /** The last file progress event (or null). */
+  progress(): Promise<{ toPush: number; pushed: number; toFetch: number; fetched: number } | null> {
+    return this.request("progress");
+  }
+
+  /** The process's peak RSS so far. */
+  usage(): Promise<{ maxRssBytes: number }> {
+    return this.request("usage");
+  }
+
   /** Closes the ledger (pushing what it can) and waits for the process to exit 0. */
   async close(): Promise<void> {
     await this.request("close");
