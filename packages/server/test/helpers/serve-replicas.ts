@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { bundleCli, runCli, startServeProcess, type CliProcess } from "./cli.js";
@@ -19,6 +20,8 @@ export interface ServeWithReplicas {
   point(): Promise<{ dir: string; url: string }>;
   /** Starts replica `name` under `dir` (stopped after the test). */
   start(dir: string, name: string): Promise<ReplicaProcess>;
+  /** The server process's peak RSS so far, in bytes (Linux: `VmHWM` of `/proc/<pid>/status`). */
+  serverPeakRss(): Promise<number>;
 }
 
 /** Registers the hooks; `label` names the temp directory, `ledgerPrefix` the ledgers. */
@@ -62,6 +65,12 @@ export function useServeWithReplicas(label: string, ledgerPrefix: string): Serve
       const replica = await ReplicaProcess.start(script, dir, name);
       running.add(replica);
       return replica;
+    },
+    async serverPeakRss() {
+      const status = await readFile(`/proc/${server!.proc.child.pid}/status`, "utf8");
+      const kib = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+      if (kib === undefined) throw new Error(`no VmHWM in /proc/${server!.proc.child.pid}/status`);
+      return Number(kib) * 1024;
     },
   };
 }
