@@ -19,7 +19,7 @@ afterEach(async () => {
   peers = undefined;
 });
 
-function bytes(length: number, seed = 1): Uint8Array {
+function bytes(length: number, seed = 1): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
   let x = seed * 2654435761;
   for (let i = 0; i < length; i++) {
@@ -42,7 +42,7 @@ function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
   expect(Buffer.compare(actual, expected)).toBe(0);
 }
 
-const filesOf = (doc: { _files?: unknown }): Record<string, DocFile> => doc._files as Record<string, DocFile>;
+const filesOf = (doc: object): Record<string, DocFile> => (doc as { _files?: unknown })._files as Record<string, DocFile>;
 
 describe("files across replicas", () => {
   it("eager: B holds A's file after filesSynced, and reads it offline; progress is reported", async () => {

@@ -22,6 +22,9 @@ import type { Ledger } from "../../src/ledger/ledger.js";
 import { syncConformance, type SyncFactory } from "../../src/testing/sync-suite.js";
 import { remoteConformance, type RemoteFactory } from "../../src/testing/remote-suite.js";
 import { dropMemoryRemote, openMemoryRemote } from "../../src/remote/memory.js";
+import { addFileInput, fileInputCases } from "./file-input-cases.js";
+
+const fileInput = addFileInput();
 
 /** What the page tells the runner; mirrored by `run.mjs`. */
 type Report =
@@ -45,6 +48,7 @@ const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [
   () => ledgerConformance(memoryLedgers()),
   () => syncConformance(indexedDbSyncSessions()),
   () => remoteConformance(memoryRemotes()),
+  () => fileInputCases(fileInput, uniqueIndexedDbUrl),
 ];
 
 /** Ledgers through the browser `open()` on IndexedDB, each with its own IndexedDB keyring. */

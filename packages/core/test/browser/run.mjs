@@ -77,6 +77,10 @@ async function main() {
     let timer;
     const deadline = new Promise((resolve) => (timer = setTimeout(() => resolve("deadline"), DEADLINE_MS)));
     await page.goto(`http://127.0.0.1:${port}/`);
+    // The file a user would choose (file-input-cases.ts checks it byte by byte).
+    const chosen = Buffer.alloc(3 * 1024 * 1024 + 5);
+    for (let i = 0; i < chosen.length; i++) chosen[i] = (i * 7 + (i >> 8)) & 0xff;
+    await page.setInputFiles("#hearth-file", { name: "lake.jpg", mimeType: "image/jpeg", buffer: chosen });
     const outcome = await Promise.race([finished, deadline]);
     clearTimeout(timer);
     if (outcome === "deadline") {
