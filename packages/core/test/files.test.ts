@@ -164,3 +164,46 @@ describe("put and _files", () => {
     expect(filesOf(query.rows[0]!.doc!).a!.size).toBe(content.length);
   });
 });
+
+describe("compact() collects files nothing refers to", () => {
+  it("frees the blocks of deleted documents and removed entries, keeps what a live file shares", async () => {
+    peers = new Peers("file");
+    const db = await peers.open("a");
+    const shared = bytes(2 * CHUNK_BYTES, 11);
+    const tail = bytes(CHUNK_BYTES, 12);
+    await db.put({ _id: "one", _files: { a: new Blob([shared, tail]), b: bytes(100, 13) } });
+    await db.put({ _id: "two", _files: { a: shared } });
+    expect(await db.compact()).toEqual({ files: 0, blocks: 0 });
+    await db.put({ _id: "one", _files: { b: null } });
+    // b: its manifest and its one chunk.
+    expect(await db.compact()).toEqual({ files: 1, blocks: 2 });
+    await db.del("one");
+    // one's a: its manifest and the tail chunk; the two shared chunks stay for two's file.
+    expect(await db.compact()).toEqual({ files: 1, blocks: 2 });
+    expectBytes(await readAll(filesOf(await db.get("two")).a!), shared);
+    await db.del("two");
+    expect(await db.compact()).toEqual({ files: 1, blocks: 3 });
+    expect(await db.compact()).toEqual({ files: 0, blocks: 0 });
+  });
+
+  it("keeps a file a conflicting version refers to, and never collects a write in flight", async () => {
+    peers = new Peers("memory");
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    await a.put({ _id: "d", _files: { f: bytes(1000, 21) } });
+    await b.put({ _id: "d", v: "b's version, without files" });
+    await a.ingest(await Promise.all(b.heads().map((h) => b.eventBlock(h))));
+    await b.ingest(await Promise.all(a.heads().map((h) => a.eventBlock(h))));
+    const doc = await a.get("d", { conflicts: true });
+    const versions = [doc, ...(doc._conflicts ?? [])];
+    expect(versions.filter((v) => v._files !== undefined)).toHaveLength(1);
+    expect(await a.compact()).toEqual({ files: 0, blocks: 0 });
+    // A big write and a collection at once: the collection waits, the file is whole.
+    const content = bytes(4 * CHUNK_BYTES, 22);
+    const writing = a.put({ _id: "big", _files: { f: content } });
+    const collecting = a.compact();
+    await writing;
+    expect(await collecting).toEqual({ files: 0, blocks: 0 });
+    expectBytes(await readAll(filesOf(await a.get("big")).f!), content);
+  });
+});

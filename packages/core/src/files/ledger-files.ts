@@ -32,6 +32,8 @@ export const HELD_PREFIX = "fr/";
 /** Store key prefix of files wanted. */
 export const WANTED_PREFIX = "fw/";
 const SECRET_KEY = "fs";
+/** Keys deleted per store write while collecting. */
+const COLLECT_SLICE = 1_000;
 const SECRET_BYTES = 32;
 
 /** A place blocks this device lacks can come from: an attachment's sync point. */
@@ -74,6 +76,10 @@ export class LedgerFiles {
   readonly #sources = new Set<BlockSource>();
   readonly #listeners = new Set<() => void>();
   #secret: Promise<Uint8Array> | undefined;
+  /** Writes between their first block and their commit: a collection waits for them, and they for it. */
+  #writes = 0;
+  #writesDrained: (() => void) | undefined;
+  #collecting: Promise<unknown> | undefined;
 
   constructor(store: ByteStore, cipher: AeadCipher, durability: Durability, ledgerName: string) {
     this.#store = store;
@@ -138,6 +144,66 @@ export class LedgerFiles {
     );
     this.#changed();
     return { cid: manifest.cid, key: manifest.key, size, ...info };
+  }
+
+  /**
+   * Marks a write that may store blocks as in flight until the returned
+   * function is called (after its commit): a collection never runs while
+   * blocks are written but not yet referenced by a committed document.
+   */
+  async beginWrite(): Promise<() => void> {
+    while (this.#collecting) await this.#collecting.catch(() => undefined);
+    this.#writes++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.#writes === 0) this.#writesDrained?.();
+    };
+  }
+
+  /**
+   * Deletes every block and record of files that `live()` (called once no
+   * write is in flight, with new writes held back until the end) does not
+   * name: files of deleted documents, of removed `_files` entries, of
+   * writes that failed. Blocks shared with a live file stay.
+   * @returns how many files and blocks went
+   */
+  async collect(live: () => Promise<ReadonlySet<string>>): Promise<{ files: number; blocks: number }> {
+    while (this.#collecting) await this.#collecting.catch(() => undefined);
+    const run = (async () => {
+      while (this.#writes > 0) await new Promise<void>((resolve) => (this.#writesDrained = resolve));
+      this.#writesDrained = undefined;
+      const liveRoots = await live();
+      const keep = new Set<string>();
+      const dead: string[] = [];
+      for (const [prefix, roots] of [[HELD_PREFIX, await this.held()], [WANTED_PREFIX, await this.wanted()]] as const) {
+        for (const root of roots) {
+          const name = root.cid.toString();
+          if (!liveRoots.has(name)) {
+            dead.push(prefix + name);
+            continue;
+          }
+          keep.add(name);
+          const bytes = await this.#store.get(blockKey(root.cid));
+          if (bytes === undefined) continue;
+          const manifest = await openManifest(this.#cipher, root.cid, root.key, bytes, `file ${name}`);
+          for (const chunk of manifest.chunks) keep.add(chunk.cid.toString());
+        }
+      }
+      const blocks = (await this.#store.list(BLOCK_PREFIX)).filter((key) => !keep.has(key.slice(BLOCK_PREFIX.length)));
+      const gone = [...blocks, ...dead];
+      for (let at = 0; at < gone.length; at += COLLECT_SLICE) {
+        await this.#store.write({ del: gone.slice(at, at + COLLECT_SLICE) }, { durability: this.#durability });
+      }
+      return { files: dead.length, blocks: blocks.length };
+    })();
+    this.#collecting = run;
+    try {
+      return await run;
+    } finally {
+      this.#collecting = undefined;
+    }
   }
 
   // ---------------------------------------------------------------- reads
@@ -352,3 +418,9 @@ export function blockKey(cid: CID): string {
 }
 
 export { decodeStoredFile };
+
+/** The manifest CIDs (text) of every file `body` records. */
+export function fileRootsOf(body: DocBody | null): string[] {
+  if (body === null || body[FILES_FIELD] === undefined) return [];
+  return storedFiles(body).map(([, file]) => file.cid.toString());
+}

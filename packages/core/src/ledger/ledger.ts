@@ -41,7 +41,7 @@ import { deviceOf } from "../trust/device.js";
 import type { Role } from "../trust/entry.js";
 import { webCryptoSigner } from "../crypto/signing.js";
 import { webCryptoCipher } from "../crypto/cipher.js";
-import { LedgerFiles } from "../files/ledger-files.js";
+import { fileRootsOf, LedgerFiles } from "../files/ledger-files.js";
 import { applyFilesPatch, FILES_FIELD, takeFiles, type FilesPatch, type FilesRequest } from "../files/meta.js";
 import type {
   AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, IngestResult, QueryOptions, QueryRow, Subscriber,
@@ -181,6 +181,31 @@ export class Ledger {
     return new Ledger(name, store, state, events, internals, inert);
   }
 
+  /**
+   * Frees the room of what nothing refers to any more: the files of deleted
+   * documents, of `_files` entries removed or replaced, and of writes that
+   * failed part way (a file referred to by any version of a document,
+   * conflicting ones included, stays). Then lets the store compact. Writes
+   * wait while it runs.
+   * @returns how many files and how many of their blocks were deleted
+   */
+  async compact(): Promise<{ files: number; blocks: number }> {
+    this.#assertOpen();
+    const freed = await this.#files.collect(() =>
+      this.#read("none", async () => {
+        const live = new Set<string>();
+        for await (const batch of this.#state.stateBatches({ reverse: false })) {
+          for (const [, register] of batch) {
+            for (const write of [register.w, ...(register.c ?? [])]) for (const root of fileRootsOf(write.d)) live.add(root);
+          }
+        }
+        return live;
+      }),
+    );
+    await this.#store.maintain?.();
+    return freed;
+  }
+
   /** The URL of the store this ledger lives in. */
   get url(): string {
     return this.#store.url;
@@ -197,8 +222,13 @@ export class Ledger {
     const { doc: rest, request } = takeFiles(doc);
     const { id, body } = normalizeDoc(rest);
     const docId = id ?? newDocId();
-    const clock = await this.#enqueue([[docId, body, request && (await this.#resolveFiles(docId, request))]]);
-    return { id: docId, clock };
+    if (request === undefined) return { id: docId, clock: await this.#enqueue([[docId, body]]) };
+    const release = await this.#files.beginWrite();
+    try {
+      return { id: docId, clock: await this.#enqueue([[docId, body, await this.#resolveFiles(docId, request)]]) };
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -235,11 +265,18 @@ export class Ledger {
       requests.push(request);
       return [id ?? newDocId(), body] as const;
     });
-    // Files are written once every document is known to be valid.
-    for (const [i, request] of requests.entries()) {
-      if (request) ops[i] = [ops[i]![0], ops[i]![1], await this.#resolveFiles(ops[i]![0], request)];
+    if (ops.length === 0) return { ids: [], clock: this.#clock() };
+    const release = requests.some((r) => r !== undefined) ? await this.#files.beginWrite() : undefined;
+    let clock: Clock;
+    try {
+      // Files are written once every document is known to be valid.
+      for (const [i, request] of requests.entries()) {
+        if (request) ops[i] = [ops[i]![0], ops[i]![1], await this.#resolveFiles(ops[i]![0], request)];
+      }
+      clock = await this.#enqueue(ops);
+    } finally {
+      release?.();
     }
-    const clock = ops.length === 0 ? this.#clock() : await this.#enqueue(ops);
     return { ids: ops.map(([id]) => id), clock };
   }
 
