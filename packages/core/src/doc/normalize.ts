@@ -74,7 +74,7 @@ export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocB
         "TOO_LARGE",
         `document ${id === undefined ? "" : `${JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id)} `}is ${mib(bytes)} stored; ` +
           `a document may hold at most ${mib(MAX_DOC_BYTES)}, so that every sync point can take it in one piece. ` +
-          "Keep large values out of documents (split them over several documents); nothing was written",
+          "Put large values in _files (e.g. { _files: { \"data.bin\": bytes } }), which has no such limit; nothing was written",
       );
     }
   }
@@ -132,7 +132,8 @@ function normalizeValue(value: unknown, path: string, seen: Set<object>, size: S
   } else {
     const proto = Object.getPrototypeOf(object);
     if (proto !== Object.prototype && proto !== null) {
-      fail(path, `is a ${object.constructor?.name ?? "non-plain object"}; only plain objects, arrays and JSON scalars can be stored`);
+      const bytes = ArrayBuffer.isView(object) || object instanceof ArrayBuffer || (typeof Blob !== "undefined" && object instanceof Blob);
+      fail(path, `is a ${object.constructor?.name ?? "non-plain object"}; only plain objects, arrays and JSON scalars can be stored${bytes ? " (binary content goes in _files)" : ""}`);
     }
     out = normalizeObject(object as Record<string, unknown>, path, seen, false, size);
   }

@@ -19,6 +19,11 @@
  *                      to the store ({@link ./spill-sort}); deleted when
  *                      the build ends, or by the next build after a crash
  *
+ * - `fb/<cid>`, `fr/<cid>`, `fw/<cid>`, `fs`  files: blocks, files held
+ *                      whole, files wanted, the chunk-key secret
+ *                      ({@link ../files/ledger-files})
+ * - `sy/<point>/…`     each attachment's bookkeeping ({@link ../sync/layout})
+ *
  * Events are written once, under consecutive numbers, so a commit is one
  * record, and reopening replays `ev/<n+1>`, `ev/<n+2>`, … after the
  * checkpoint's `n` until one is missing. (An earlier layout kept

@@ -6,6 +6,7 @@
  * - `m/<cid>`       a membership log entry, signed, in the clear (`trust/entry.ts`)
  * - `bundle/<cid>`  sealed events with their write statements (`./protocol.ts`)
  * - `head/<cid>`    a sealed announcement of a writer's heads and bundles
+ * - `file/<cid>`    a block of a file, sealed under keys only documents carry (`../files/blocks.ts`)
  *
  * In the ledger's store, under `sy/<point key>/` (the point key is a digest
  * of the remote URL, so one ledger can attach to several remotes):
@@ -16,6 +17,7 @@
  * - `ob/<cid>`      a bundle this replica stored, with the local positions it covers
  * - `cut/<cid>/<device>`  a removal's (or demotion's) cutoff of one device, applied to what was merged before it
  * - `withdrawn/<cid>` a founding this replica gave up (it lost a race)
+ * - `fu/<cid>`, `fd/<cid>` a file block uploaded there; a file whose blocks all are (`./file-transfer.ts`)
  *
  * @module
  */
