@@ -17,6 +17,18 @@ import { FORGED_MARK, HostileSyncPoint } from "../src/testing/hostile-remote.js"
 import { eventually } from "./helpers/eventually.js";
 import { expectCode } from "./helpers/expect-code.js";
 import { Peers, docsOf } from "./helpers/sync-peers.js";
+import { CHUNK_BYTES } from "../src/files/blocks.js";
+
+/** File content of `size` bytes per `seed`. */
+function fileBytes(size: number, seed: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 13 + seed * 101 + (i >> 9)) & 0xff;
+  return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
 
 /**
  * Runs of the mixed-attacks property (`HEARTH_HOSTILE_PROP_RUNS` raises it
@@ -283,6 +295,28 @@ describe("attacks, one at a time", () => {
     expect(await g.dbs[0]!.get("still-flowing")).toEqual({ _id: "still-flowing" });
   });
 
+  it("file blocks altered, swapped, withheld or hidden: refused (INTEGRITY, counted), uploaded again by their holder, and every member ends with the file whole", async () => {
+    const g = await group(3);
+    const content = fileBytes(2 * CHUNK_BYTES + 9, 5);
+    await g.dbs[0]!.put({ _id: "photo", _files: { f: content } });
+    await g.attachments[0]!.synced(SYNCED);
+    await g.attachments[0]!.filesSynced(SYNCED);
+    const report = await g.point.corruptFiles();
+    expect(report.names.length).toBeGreaterThan(0);
+    await g.point.split("r2");
+    for (const a of g.attachments.slice(1)) await a.synced(SYNCED);
+    await eventually(() => expect(g.attachments[1]!.status().rejected).toBeGreaterThan(0), { timeoutMs: 10_000 });
+    expect(g.attachments[1]!.status().error?.code).toBe("INTEGRITY");
+    await g.point.withhold();
+    await heal(g);
+    for (const a of g.attachments) await a.filesSynced(SYNCED);
+    for (const db of g.dbs) {
+      const file = (await db.get("photo"))._files!.f!;
+      expect(sameBytes(new Uint8Array(await (await file.file()).arrayBuffer()), content)).toBe(true);
+    }
+    await expectClean(g);
+  });
+
   it("garbage under every prefix is rejected and counted; sync goes on", async () => {
     const g = await group(2);
     await g.point.garbage();
@@ -447,6 +481,8 @@ describe("attacks mixed with writes (property)", () => {
       fc.record({ t: fc.constant("remove" as const) }),
       fc.record({ t: fc.constant("insider" as const), backdate: fc.boolean() }),
       fc.record({ t: fc.constant("poisonLamport" as const) }),
+      fc.record({ t: fc.constant("putFile" as const), r: fc.nat(2), id: fc.nat(5), size: fc.constantFrom(1, 5_000, CHUNK_BYTES + 3), seed: fc.nat(1000) }),
+      fc.record({ t: fc.constant("corruptFiles" as const) }),
     );
     let run = 0;
     await fc.assert(
@@ -457,6 +493,8 @@ describe("attacks mixed with writes (property)", () => {
           const expected = new Map<string, number | null>();
           /** Replicas removed (r2 at most): what they wrote is not checked, only that they changed nothing afterwards. */
           const removed = new Set<number>();
+          /** The content of each document's file `f`, by id, as acknowledged (undefined: no file). */
+          const files = new Map<string, { size: number; seed: number }>();
           for (const c of commands) {
             switch (c.t) {
               case "put": {
@@ -465,11 +503,21 @@ describe("attacks mixed with writes (property)", () => {
                 if (!removed.has(c.r)) expected.set(id, c.v);
                 break;
               }
+              case "putFile": {
+                const id = `r${c.r}-${c.id}`;
+                await g.dbs[c.r]!.put({ _id: id, v: -1, _files: { f: fileBytes(c.size, c.seed) } });
+                if (!removed.has(c.r)) {
+                  expected.set(id, -1);
+                  files.set(id, { size: c.size, seed: c.seed });
+                }
+                break;
+              }
               case "del": {
                 const id = `r${c.r}-${c.id}`;
                 if (removed.has(c.r) || !expected.has(id) || expected.get(id) === null) break;
                 await g.dbs[c.r]!.del(id);
                 expected.set(id, null);
+                files.delete(id);
                 break;
               }
               case "sync":
@@ -486,6 +534,7 @@ describe("attacks mixed with writes (property)", () => {
                 await retrying(async () => g.attachments[0]!.remove((await g.dbs[2]!.device()).publicKey));
                 removed.add(2);
                 for (const id of [...expected.keys()]) if (id.startsWith("r2-")) expected.delete(id);
+                for (const id of [...files.keys()]) if (id.startsWith("r2-")) files.delete(id);
                 break;
               case "poisonLamport":
                 await g.point.poisonLamport(await openMemoryKeyring(peers!.locations("r1").keyring));
@@ -499,6 +548,17 @@ describe("attacks mixed with writes (property)", () => {
           }
           await heal(g, removed);
           await expectClean(g, g.dbs.length, removed);
+          // Every file acknowledged reaches every member whole; nothing altered was kept.
+          for (const [i, a] of g.attachments.entries()) if (!removed.has(i)) await a.filesSynced(SYNCED);
+          for (const [i, a] of g.attachments.entries()) if (!removed.has(i)) await a.filesSynced(SYNCED);
+          for (const [i, db] of g.dbs.entries()) {
+            if (removed.has(i)) continue;
+            for (const [id, { size, seed }] of files) {
+              // A later plain put of the document keeps its file.
+              const file = (await db.get(id))._files!.f!;
+              expect(sameBytes(new Uint8Array(await (await file.file()).arrayBuffer()), fileBytes(size, seed))).toBe(true);
+            }
+          }
           for (const [i, db] of g.dbs.entries()) {
             if (removed.has(i)) continue;
             const docs = await docsOf(db);

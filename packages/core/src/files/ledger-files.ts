@@ -266,11 +266,29 @@ export class LedgerFiles {
   }
 
   /**
-   * Makes chunk `ref` local: fetched from a source and checked, unless it is here.
-   * @throws HearthError `INTEGRITY`, `NOT_FOUND`
+   * Checks block bytes fetched from somewhere against the chunk `ref`
+   * names and stores them.
+   * @throws HearthError `INTEGRITY` (nothing is stored)
    */
-  async fetchChunk(ref: ChunkRef, where: string): Promise<void> {
-    await this.#chunk(ref, where);
+  async acceptChunk(ref: ChunkRef, bytes: Uint8Array, where: string): Promise<void> {
+    await openChunk(this.#cipher, ref, bytes, where);
+    await this.storeBlock(ref.cid, bytes);
+  }
+
+  /**
+   * Checks fetched bytes as the manifest of file `cid` and stores them.
+   * @throws HearthError `INTEGRITY` (nothing is stored)
+   */
+  async acceptManifest(cid: CID, key: Uint8Array, bytes: Uint8Array, where: string): Promise<Manifest> {
+    const manifest = await openManifest(this.#cipher, cid, key, bytes, where);
+    await this.storeBlock(cid, bytes);
+    return manifest;
+  }
+
+  /** The manifest of file `cid` if its block is here, else `undefined`. @throws HearthError `INTEGRITY` */
+  async localManifest(cid: CID, key: Uint8Array, where: string): Promise<Manifest | undefined> {
+    const bytes = await this.#store.get(blockKey(cid));
+    return bytes === undefined ? undefined : openManifest(this.#cipher, cid, key, bytes, where);
   }
 
   async #chunk(ref: ChunkRef, where: string): Promise<Uint8Array> {

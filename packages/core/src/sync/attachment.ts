@@ -241,8 +241,12 @@ export class Attachment {
         this.#inbox.onRemoteChange(changes);
         this.#loop.kick();
       }));
-      // A file's blocks arrive after its document: a reader that waits for them looks again.
-      this.#stops.push(remote.watch(FILE_PREFIX, () => this.#files.kick()));
+      // A file's blocks arrive after its document: a reader that waits for them looks again. A block
+      // deleted (a reader found it altered, or the point lost it) is uploaded again by whoever holds it.
+      this.#stops.push(remote.watch(FILE_PREFIX, (changes) => {
+        if (!changes || changes.some((c) => c.op === "delete")) this.#files.verifyNext();
+        this.#files.kick();
+      }));
       // Only a notification that may tell something new reads the log: a delete (an entry to put
       // back), an entry not read yet, or no names. Puts of entries held are other replicas putting
       // back what the point lost or hides from them; reading the log for those would put back what
@@ -269,6 +273,7 @@ export class Attachment {
         this.#verifyNeeded = true;
         void this.#parts.trust.refresh().catch(() => undefined);
         this.#loop.kick();
+        this.#files.verifyNext();
         this.#files.kick();
         schedule();
       }, pollMs * (0.75 + Math.random() / 2));
@@ -287,14 +292,15 @@ export class Attachment {
   /** The current status (a snapshot). */
   status(): SyncStatus {
     const trust = this.#parts.trust;
-    const error = this.#loop.error;
+    const fileError = this.#files.error;
+    const error = this.#loop.error ?? (fileError && { code: fileError.code, message: fileError.message });
     const lastSyncAt = this.#loop.lastSyncAt;
     const role: Role | "removed" | undefined = trust.removed() ? "removed" : trust.role();
     return {
       state: this.#loop.state,
       pending: this.#outbox.pending(),
       behind: this.#inbox.behind,
-      rejected: this.#inbox.rejected + trust.rejectedEntries.size + this.#inert,
+      rejected: this.#inbox.rejected + trust.rejectedEntries.size + this.#inert + this.#files.rejected,
       files: { toPush: this.#files.progress.toPush, toFetch: this.#files.progress.toFetch },
       ...(lastSyncAt !== undefined && { lastSyncAt }),
       ...(error && { error }),

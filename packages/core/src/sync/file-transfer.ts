@@ -20,6 +20,13 @@
  * At the remote: `file/<cid>` for every block, named by the hash of its
  * bytes, which the sync server checks on upload.
  *
+ * A hostile or damaged sync point: a block whose bytes do not match its
+ * name (or do not open as the manifest names them) is refused, deleted at
+ * the point (its name says what it must hold, so the bytes are provably
+ * wrong) and fetched again later, from a holder's new upload. Holders look
+ * again at what the point has (at attach, and on the slow poll: see
+ * {@link FileTransfer.verifyNext}) and upload again what is gone.
+ *
  * Failures never block documents: a transfer that fails (offline, a block
  * the point does not have yet) is tried again on the next kick (a local
  * file, a merged document, a change at the remote, the poll) and after a
@@ -30,6 +37,7 @@
 import type { CID } from "multiformats/cid";
 import { HearthError, isHearthError } from "../errors.js";
 import type { LedgerFiles } from "../files/ledger-files.js";
+import type { ChunkRef } from "../files/blocks.js";
 import type { Remote } from "../remote/types.js";
 import type { PointMeta } from "./layout.js";
 import type { SyncLogger } from "./logger.js";
@@ -83,6 +91,10 @@ export class FileTransfer {
   readonly #kicked = new Set<() => void>();
   #progress: FileProgress = { toPush: 0, pushed: 0, toFetch: 0, fetched: 0 };
   #lastError: HearthError | undefined;
+  /** The next pass first checks that what was uploaded is still at the point. */
+  #verifyNeeded = true;
+  /** Blocks refused as altered since attaching. */
+  #rejected = 0;
 
   constructor(deps: FileTransferDeps) {
     this.#deps = deps;
@@ -135,6 +147,16 @@ export class FileTransfer {
     const toFetch = this.#deps.mode === "eager" ? (await files.wanted()).length : 0;
     if (toPush === 0 && toFetch === 0) return "";
     return `${toPush} file(s) to upload, ${toFetch} file(s) to download`;
+  }
+
+  /** Blocks refused as altered (deleted at the point, to be fetched again). */
+  get rejected(): number {
+    return this.#rejected;
+  }
+
+  /** Has the next pass check the point still holds what was uploaded (the slow poll calls it). */
+  verifyNext(): void {
+    this.#verifyNeeded = true;
   }
 
   /** Runs a pass now, or once the running one ends. */
@@ -202,8 +224,37 @@ export class FileTransfer {
 
   // ---------------------------------------------------------------- push
 
+  /** Forgets uploads the point no longer has, so they go up again. */
+  async #verify(): Promise<void> {
+    const { files, meta, remote } = this.#deps;
+    const uploaded = await meta.list("fu/");
+    const finished = await meta.list("fd/");
+    if (uploaded.length === 0 && finished.length === 0) return;
+    const present = new Set((await remote.list(FILE_PREFIX)).map((name) => name.slice(FILE_PREFIX.length)));
+    const gone = uploaded.filter((key) => !present.has(key.slice(3)));
+    const goneBlocks = new Set(gone.map((key) => key.slice(3)));
+    const held = new Map((await files.held()).map((root) => [root.cid.toString(), root] as const));
+    for (const key of finished) {
+      const root = held.get(key.slice(3));
+      if (!root) continue;
+      if (!present.has(key.slice(3))) {
+        gone.push(key);
+        continue;
+      }
+      const manifest = await files.localManifest(root.cid, root.key, `file ${key.slice(3)}`);
+      if (manifest?.chunks.some((c) => !present.has(c.cid.toString()) || goneBlocks.has(c.cid.toString()))) gone.push(key);
+    }
+    if (gone.length === 0) return;
+    await meta.write([], gone);
+    this.#deps.logger("files.withheld", { remote: remote.url, records: gone.length });
+  }
+
   async #push(): Promise<void> {
     const { files, meta, remote } = this.#deps;
+    if (this.#verifyNeeded) {
+      this.#verifyNeeded = false;
+      await this.#verify();
+    }
     const done = new Set((await meta.list("fd/")).map((k) => k.slice(3)));
     const todo = (await files.held()).filter((root) => !done.has(root.cid.toString()));
     if (todo.length === 0) return this.#setProgress({ toPush: 0 });
@@ -240,23 +291,24 @@ export class FileTransfer {
     const { files, meta, remote } = this.#deps;
     const wanted = await files.wanted();
     if (wanted.length === 0) return this.#setProgress({ toFetch: 0 });
-    let missingSomewhere = false;
     let toFetch = 0;
-    const plans: Array<{ root: CID; key: Uint8Array; chunks: Awaited<ReturnType<LedgerFiles["manifest"]>>["chunks"] }> = [];
+    let refused: HearthError | undefined;
+    const plans: Array<{ root: CID; key: Uint8Array; chunks: ChunkRef[] }> = [];
     for (const root of wanted) {
       const where = `file ${root.cid}`;
-      let manifest;
-      try {
-        manifest = await files.manifest(root.cid, root.key, where);
-      } catch (err) {
+      let manifest = await files.localManifest(root.cid, root.key, where);
+      if (!manifest) {
+        const bytes = await remote.get(FILE_PREFIX + root.cid.toString());
         // Not pushed yet by its writer: the next kick (a change at the remote, the poll) looks again.
-        if (isHearthError(err) && err.code === "NOT_FOUND") {
-          missingSomewhere = true;
+        if (bytes === undefined) continue;
+        try {
+          manifest = await files.acceptManifest(root.cid, root.key, bytes, where);
+        } catch (err) {
+          refused = await this.#refuse(root.cid, err);
           continue;
         }
-        throw err;
       }
-      const chunks = [];
+      const chunks: ChunkRef[] = [];
       for (const chunk of manifest.chunks) {
         if (await files.hasBlock(chunk.cid)) continue;
         chunks.push(chunk);
@@ -269,29 +321,41 @@ export class FileTransfer {
       let complete = true;
       await inParallel(plan.chunks, PARALLEL, async (chunk) => {
         if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
+        const bytes = await remote.get(FILE_PREFIX + chunk.cid.toString());
+        if (bytes === undefined) {
+          complete = false;
+          return;
+        }
         try {
-          await files.fetchChunk(chunk, `file ${plan.root}`);
+          await files.acceptChunk(chunk, bytes, `file ${plan.root}`);
         } catch (err) {
-          if (isHearthError(err) && err.code === "NOT_FOUND") {
-            complete = false;
-            return;
-          }
-          throw err;
+          complete = false;
+          refused = await this.#refuse(chunk.cid, err);
+          return;
         }
         this.#setProgress({ toFetch: this.#progress.toFetch - chunk.length, fetched: this.#progress.fetched + chunk.length });
       });
-      if (!complete) {
-        missingSomewhere = true;
-        continue;
-      }
+      if (!complete) continue;
       await files.markHeld(plan.root, plan.key);
       // Fetched from this point: it has every block, nothing to push back.
       await meta.write([[`fd/${plan.root.toString()}`, EMPTY]]);
       this.#deps.logger("files.fetched", { remote: remote.url, file: plan.root.toString() });
     }
-    if (missingSomewhere) {
-      this.#deps.logger("files.waiting", { remote: remote.url });
-    }
+    if (refused) throw refused;
+  }
+
+  /**
+   * A block that failed its check: deleted at the point (its name says what
+   * it must hold) so that a holder's next upload puts it right; counted.
+   * @returns the error, for the pass to report
+   * @throws what is not an `INTEGRITY` failure
+   */
+  async #refuse(cid: CID, err: unknown): Promise<HearthError> {
+    if (!isHearthError(err) || err.code !== "INTEGRITY") throw err;
+    this.#rejected++;
+    this.#deps.logger("files.rejected", { remote: this.#deps.remote.url, block: cid.toString(), message: err.message });
+    await this.#deps.remote.delete(FILE_PREFIX + cid.toString()).catch(() => undefined);
+    return err;
   }
 
   #setProgress(change: Partial<FileProgress>): void {

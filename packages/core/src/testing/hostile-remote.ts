@@ -23,9 +23,11 @@
  * - {@link replay}: puts back everything it has seen deleted (announcements
  *   collected, entries withdrawn, bundles);
  * - {@link rollback}: deletes the newest membership entries;
- * - {@link withhold}: deletes some bundles and announcements;
+ * - {@link withhold}: deletes some bundles, announcements and file blocks;
+ * - {@link corruptFiles}: alters file blocks under their names, and stores
+ *   one block's bytes under another's name;
  * - {@link poisonLamport}: a member's stolen device writes an event of lamport 2^53 − 1;
- * - {@link split}: hides some names from one client's view only;
+ * - {@link split}: hides some names (file blocks too) from one client's view only;
  *   {@link hideNewFrom}: hides everything new from it (a consistent split);
  * - {@link garbage}: malformed names, bodies that are not what their names
  *   say, oversized bodies;
@@ -169,7 +171,7 @@ export class HostileSyncPoint {
   /** Puts back every name it has seen that is gone from the store. */
   async replay(): Promise<AttackReport> {
     const names: string[] = [];
-    for (const prefix of [ENTRY_PREFIX, "bundle/", "head/"]) {
+    for (const prefix of [ENTRY_PREFIX, "bundle/", "head/", "file/"]) {
       const present = new Set(await this.#store.list(prefix));
       for (const [name, bytes] of this.#seen) {
         if (!name.startsWith(prefix) || present.has(name)) continue;
@@ -190,11 +192,11 @@ export class HostileSyncPoint {
     return { attack: "rollback", names };
   }
 
-  /** Deletes a random share (about a third) of the bundles and announcements. */
+  /** Deletes a random share (about a third) of the bundles, announcements and file blocks. */
   async withhold(): Promise<AttackReport> {
     await this.#remember();
     const names: string[] = [];
-    for (const prefix of ["bundle/", "head/"]) {
+    for (const prefix of ["bundle/", "head/", "file/"]) {
       for (const name of await this.#store.list(prefix)) {
         if (this.#random() >= 1 / 3) continue;
         await this.#store.delete(name);
@@ -204,11 +206,11 @@ export class HostileSyncPoint {
     return { attack: "withhold", names };
   }
 
-  /** Hides a random share (about half) of the bundles, announcements and entries from `client` only. */
+  /** Hides a random share (about half) of the bundles, announcements, entries and file blocks from `client` only. */
   async split(client: string): Promise<AttackReport> {
     const names: string[] = [];
     const hidden = this.#hidden.get(client) ?? new Set<string>();
-    for (const prefix of ["bundle/", "head/", ENTRY_PREFIX]) {
+    for (const prefix of ["bundle/", "head/", ENTRY_PREFIX, "file/"]) {
       for (const name of await this.#store.list(prefix)) {
         if (this.#random() >= 0.5) continue;
         hidden.add(name);
@@ -250,9 +252,38 @@ export class HostileSyncPoint {
       [await named("head/", junk), junk],
       ["head/not-a-cid", junk],
       [await named("bundle/", random(1)), new Uint8Array(2_000_000).fill(7)], // oversized, and not what its name says
+      [await named("file/", junk), junk], // matches its name, is no block anyone refers to
+      ["file/not-a-cid", junk],
     ];
     for (const [name, bytes] of entries) await this.#put(name, bytes);
     return { attack: "garbage", names: entries.map(([n]) => n) };
+  }
+
+  /**
+   * Alters the bytes of a random share (about half, at least one) of the
+   * file blocks it holds, under their names; and, where there are two,
+   * stores one block's bytes under another's name.
+   */
+  async corruptFiles(): Promise<AttackReport> {
+    await this.#remember();
+    const names = await this.#store.list("file/");
+    const hit: string[] = [];
+    for (const [i, name] of names.entries()) {
+      if (i > 0 && this.#random() >= 0.5) continue;
+      const bytes = await this.#store.get(name);
+      if (!bytes || bytes.length === 0) continue;
+      bytes[Math.floor(this.#random() * bytes.length)]! ^= 0x5a;
+      await this.#store.put(name, bytes);
+      hit.push(name);
+    }
+    if (names.length >= 2) {
+      const other = await this.#store.get(names[1]!);
+      if (other) {
+        await this.#store.put(names[0]!, other);
+        hit.push(names[0]!);
+      }
+    }
+    return { attack: "corruptFiles", names: hit };
   }
 
   /** Writes as the device whose keyring it holds (see the module docs); `backdate` picks the position before its removal. */
@@ -319,7 +350,7 @@ export class HostileSyncPoint {
 
   /** Notes everything at the store, so it can be replayed after it is deleted. */
   async #remember(): Promise<void> {
-    for (const prefix of [ENTRY_PREFIX, "bundle/", "head/"]) {
+    for (const prefix of [ENTRY_PREFIX, "bundle/", "head/", "file/"]) {
       for (const name of await this.#store.list(prefix)) {
         if (this.#seen.has(name)) continue;
         const bytes = await this.#store.get(name);
