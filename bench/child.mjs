@@ -15,12 +15,13 @@ const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
  * it did not exit cleanly, why.
  * @param {string} script file name inside bench/
  * @param {string[]} args
- * @param {{ timeoutMs: number, env?: Record<string, string> }} options
+ * @param {{ timeoutMs: number, env?: Record<string, string>, nodeArgs?: string[] }} options
+ *   `nodeArgs` go to node before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses)
  * @returns {Promise<{ steps: Record<string, Record<string, unknown>>, error?: string, stderrTail?: string }>}
  */
-export function runChild(script, args, { timeoutMs, env = {} }) {
+export function runChild(script, args, { timeoutMs, env = {}, nodeArgs = [] }) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--expose-gc", path.join(BENCH_DIR, script), ...args], {
+    const child = spawn(process.execPath, ["--expose-gc", ...nodeArgs, path.join(BENCH_DIR, script), ...args], {
       cwd: BENCH_DIR,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],

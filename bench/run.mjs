@@ -3,7 +3,8 @@
 // after the other so they never compete for the two cores; a second child
 // reopens the file ledger to measure a cold start. A child that fails, hangs
 // or crashes turns into FAILED cells, never into a failed bench. The sync
-// section (bench/sync.mjs) follows with a table of its own.
+// section (bench/sync.mjs) follows with a table of its own, then the files
+// section (bench/files.mjs: one large file A → sync point → B), with its own.
 //
 // Environment:
 //   BENCH_N=1000                  documents per measurement (default 10000)
@@ -12,14 +13,16 @@
 //   BENCH_CHILD_TIMEOUT_MS        deadline of one child (default 900000)
 //   BENCH_STEP_TIMEOUT_MS         deadline of one step inside a child (default 420000)
 //   BENCH_CONCURRENT_TIMEOUT_MS   deadline of the concurrent-puts step (default 120000)
-//   BENCH_SECTIONS=sync           sections to run: core (the table above), sync (bench/sync.mjs
-//                                 lists its own settings); default both
+//   BENCH_SECTIONS=sync           sections to run: core (the table above), sync, files
+//                                 (bench/sync.mjs and bench/files.mjs list their own settings);
+//                                 default all three
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { listFromEnv, runChild, seconds } from "./child.mjs";
 import { ENGINE_NAMES } from "./engines.mjs";
+import { runFilesSection } from "./files.mjs";
 import { runSyncSection } from "./sync.mjs";
 import { buildTable } from "./table.mjs";
 
@@ -28,7 +31,7 @@ const DATA_DIR = path.join(BENCH_DIR, ".data");
 const N = Number(process.env.BENCH_N ?? 10_000);
 const CHILD_TIMEOUT_MS = Number(process.env.BENCH_CHILD_TIMEOUT_MS ?? 900_000);
 /** Sections of the bench, in the order they run and print. */
-const SECTIONS = ["core", "sync"];
+const SECTIONS = ["core", "sync", "files"];
 
 /** Runs one engine × storage phase of the core section in its own child. */
 function runCoreChild(engine, storage, dir, mode) {
@@ -92,9 +95,11 @@ async function main() {
   const started = performance.now();
   let core;
   let sync;
+  let files;
   try {
     if (sections.includes("core")) core = await runCoreSection(engines, storages, runDir);
     if (sections.includes("sync")) sync = await runSyncSection(engines, storages, path.join(runDir, "sync"));
+    if (sections.includes("files")) files = await runFilesSection(path.join(runDir, "files"));
   } finally {
     await rm(runDir, { recursive: true, force: true });
   }
@@ -102,7 +107,7 @@ async function main() {
   console.log(`total bench time: ${seconds(durationMs)} (node ${process.version})`);
   await mkdir(DATA_DIR, { recursive: true });
   // The core section's fields stay at the top level, where earlier runs put them.
-  const json = { node: process.version, date: new Date().toISOString(), durationMs, sections, engines, storages, ...core, sync };
+  const json = { node: process.version, date: new Date().toISOString(), durationMs, sections, engines, storages, ...core, sync, files };
   await writeFile(path.join(DATA_DIR, "last.json"), JSON.stringify(json, null, 2) + "\n");
   console.log(`results: ${path.relative(process.cwd(), path.join(DATA_DIR, "last.json"))}`);
 }
