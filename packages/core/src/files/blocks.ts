@@ -159,6 +159,14 @@ export function sealedLength(plainLength: number): number {
   return plainLength + TAG_BYTES;
 }
 
+/**
+ * Checks that `bytes` are the block `cid` names.
+ * @throws HearthError `INTEGRITY` otherwise
+ */
+export async function checkBlock(cid: CID, bytes: Uint8Array, where: string): Promise<void> {
+  await checkCid(cid, bytes, where);
+}
+
 async function checkCid(cid: CID, bytes: Uint8Array, where: string): Promise<void> {
   const actual = await blockCid(bytes);
   if (!actual.equals(cid)) {

@@ -3,8 +3,11 @@
  * fetching the blocks this device lacks from the sync points it is attached
  * to, and the bookkeeping the transfers (`sync/file-transfer.ts`) work from.
  *
- * In the ledger's (encrypted) store:
+ * In the store under the ledger's encryption layer (blocks are sealed under
+ * their own keys, named by their hash and checked against it on every read):
  * - `fb/<cid>`   a block (chunk or manifest), exactly as every sync point stores it (`./blocks.ts`)
+ *
+ * In the ledger's (encrypted) store:
  * - `fr/<cid>`   a file whose blocks are all here, by manifest CID; value: the manifest key
  * - `fw/<cid>`   a file a document here refers to whose blocks are not all here yet; value: the manifest key
  * - `fs`         this device's file secret (the chunk keys' derivation key)
@@ -21,7 +24,7 @@ import { HearthError, isHearthError } from "../errors.js";
 import type { DocBody } from "../doc/normalize.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { ByteStore, Durability } from "../store/types.js";
-import { CHUNK_BYTES, MAX_FILE_BYTES, openChunk, openManifest, sealChunk, sealManifest, type ChunkRef, type Manifest } from "./blocks.js";
+import { checkBlock, CHUNK_BYTES, MAX_FILE_BYTES, openChunk, openManifest, sealChunk, sealManifest, type ChunkRef, type Manifest } from "./blocks.js";
 import { chunksOf, inputInfo, type FileInput } from "./input.js";
 import { decodeStoredFile, encodeStoredFile, FILES_FIELD, storedFiles, type FilesPatch, type FilesRequest, type StoredFile } from "./meta.js";
 
@@ -70,6 +73,7 @@ export interface DocFile {
 /** See the module docs. */
 export class LedgerFiles {
   readonly #store: ByteStore;
+  readonly #blocks: ByteStore;
   readonly #cipher: AeadCipher;
   readonly #durability: Durability;
   readonly #ledger: string;
@@ -81,8 +85,13 @@ export class LedgerFiles {
   #writesDrained: (() => void) | undefined;
   #collecting: Promise<unknown> | undefined;
 
-  constructor(store: ByteStore, cipher: AeadCipher, durability: Durability, ledgerName: string) {
+  /**
+   * @param store - the ledger's (encrypted) store, for the records
+   * @param blocks - where blocks go: the store under the encryption layer (or `store` itself)
+   */
+  constructor(store: ByteStore, blocks: ByteStore, cipher: AeadCipher, durability: Durability, ledgerName: string) {
     this.#store = store;
+    this.#blocks = blocks;
     this.#cipher = cipher;
     this.#durability = durability;
     this.#ledger = ledgerName;
@@ -132,16 +141,13 @@ export class LedgerFiles {
         throw new HearthError("TOO_LARGE", `${where} is larger than ${MAX_FILE_BYTES / 1024 ** 3} GiB, the largest file a document may hold; split it over several files`);
       }
       const sealed = await sealChunk(this.#cipher, secret, chunk);
-      if (!(await this.hasBlock(sealed.cid))) {
-        await this.#store.write({ put: [[blockKey(sealed.cid), sealed.bytes]] }, { incompressible: true });
-      }
+      if (!(await this.hasBlock(sealed.cid))) await this.#blocks.write({ put: [[blockKey(sealed.cid), sealed.bytes]] });
       chunks.push({ cid: sealed.cid, key: sealed.key, length: chunk.length });
     }
     const manifest = await sealManifest(this.#cipher, secret, { size, chunks });
-    await this.#store.write(
-      { put: [[blockKey(manifest.cid), manifest.bytes], [HELD_PREFIX + manifest.cid.toString(), manifest.key]] },
-      { incompressible: true, durability: this.#durability },
-    );
+    // The blocks first: a record never names a file whose blocks are not all here (a crash between leaves blocks compact() collects).
+    await this.#blocks.write({ put: [[blockKey(manifest.cid), manifest.bytes]] }, { durability: this.#durability });
+    await this.#store.write({ put: [[HELD_PREFIX + manifest.cid.toString(), manifest.key]] }, { durability: this.#durability });
     this.#changed();
     return { cid: manifest.cid, key: manifest.key, size, ...info };
   }
@@ -185,16 +191,18 @@ export class LedgerFiles {
             continue;
           }
           keep.add(name);
-          const bytes = await this.#store.get(blockKey(root.cid));
+          const bytes = await this.#blocks.get(blockKey(root.cid));
           if (bytes === undefined) continue;
           const manifest = await openManifest(this.#cipher, root.cid, root.key, bytes, `file ${name}`);
           for (const chunk of manifest.chunks) keep.add(chunk.cid.toString());
         }
       }
-      const blocks = (await this.#store.list(BLOCK_PREFIX)).filter((key) => !keep.has(key.slice(BLOCK_PREFIX.length)));
-      const gone = [...blocks, ...dead];
-      for (let at = 0; at < gone.length; at += COLLECT_SLICE) {
-        await this.#store.write({ del: gone.slice(at, at + COLLECT_SLICE) }, { durability: this.#durability });
+      const blocks = (await this.#blocks.list(BLOCK_PREFIX)).filter((key) => !keep.has(key.slice(BLOCK_PREFIX.length)));
+      // Records first: a crash part way leaves blocks no record names, which the next collection finds.
+      for (const [from, keys] of [[this.#store, dead], [this.#blocks, blocks]] as const) {
+        for (let at = 0; at < keys.length; at += COLLECT_SLICE) {
+          await from.write({ del: keys.slice(at, at + COLLECT_SLICE) }, { durability: this.#durability });
+        }
       }
       return { files: dead.length, blocks: blocks.length };
     })();
@@ -271,7 +279,9 @@ export class LedgerFiles {
    * @throws HearthError `INTEGRITY` (nothing is stored)
    */
   async acceptChunk(ref: ChunkRef, bytes: Uint8Array, where: string): Promise<void> {
-    await openChunk(this.#cipher, ref, bytes, where);
+    // The CID pins the exact bytes the writer sealed (the manifest naming it is itself pinned by the
+    // signed document): checking it is enough; decrypting waits for a read.
+    await checkBlock(ref.cid, bytes, where);
     await this.storeBlock(ref.cid, bytes);
   }
 
@@ -287,7 +297,7 @@ export class LedgerFiles {
 
   /** The manifest of file `cid` if its block is here, else `undefined`. @throws HearthError `INTEGRITY` */
   async localManifest(cid: CID, key: Uint8Array, where: string): Promise<Manifest | undefined> {
-    const bytes = await this.#store.get(blockKey(cid));
+    const bytes = await this.#blocks.get(blockKey(cid));
     return bytes === undefined ? undefined : openManifest(this.#cipher, cid, key, bytes, where);
   }
 
@@ -301,7 +311,7 @@ export class LedgerFiles {
    * then stored here.
    */
   async #verified<T>(cid: CID, where: string, open: (bytes: Uint8Array) => Promise<T>): Promise<T> {
-    const local = await this.#store.get(blockKey(cid));
+    const local = await this.#blocks.get(blockKey(cid));
     if (local !== undefined) return open(local);
     let refused: unknown;
     let failed: unknown;
@@ -377,19 +387,20 @@ export class LedgerFiles {
   }
 
   /** True if block `cid` is stored here. */
-  hasBlock(cid: CID): Promise<boolean> {
-    return this.#has(blockKey(cid));
+  async hasBlock(cid: CID): Promise<boolean> {
+    const key = blockKey(cid);
+    return (await this.#blocks.list(key)).includes(key);
   }
 
   /** Block `cid` as stored here, or `undefined`. */
   readBlock(cid: CID): Promise<Uint8Array | undefined> {
-    return this.#store.get(blockKey(cid));
+    return this.#blocks.get(blockKey(cid));
   }
 
   /** Stores a block the caller has checked against `cid`. */
   async storeBlock(cid: CID, bytes: Uint8Array): Promise<void> {
     if (await this.hasBlock(cid)) return;
-    await this.#store.write({ put: [[blockKey(cid), bytes]] }, { incompressible: true });
+    await this.#blocks.write({ put: [[blockKey(cid), bytes]] });
   }
 
   /** Records that every block of file `cid` is here now. */

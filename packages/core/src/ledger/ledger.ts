@@ -107,6 +107,12 @@ export interface LedgerInternals {
    * under its name, so node reads need not re-hash (see `NodeCache`).
    */
   readonly authenticatedStore?: boolean;
+  /**
+   * Where file blocks go: the store under the encryption layer (they are
+   * ciphertext already, each named by its hash and checked against it on
+   * every read; sealing them again only cost time). Default: the ledger's store.
+   */
+  readonly blockStore?: ByteStore;
 }
 
 /**
@@ -161,7 +167,7 @@ export class Ledger {
     this.#events = events;
     this.#indexes = new Indexes(state.nodes, store, state.checkpoint?.ix ?? {});
     this.#internals = internals;
-    this.#files = new LedgerFiles(store, internals.platform.cipher ?? webCryptoCipher, internals.durability, name);
+    this.#files = new LedgerFiles(store, internals.blockStore ?? store, internals.platform.cipher ?? webCryptoCipher, internals.durability, name);
     this.#lamports = new LamportBook(async (cid) => {
       const entry = await state.eventEntry(cid);
       const stored = entry && (await events.read(entry[0]));

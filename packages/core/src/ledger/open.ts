@@ -77,7 +77,8 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
       ...(platform.compression && { compression: platform.compression }),
     });
     const author = fromHex(deviceOf(await keyring.identity()).fingerprint);
-    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes, authenticatedStore: true });
+    // File blocks are sealed under their own keys already: they go to the store under the encryption layer.
+    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes, authenticatedStore: true, blockStore: inner });
   } catch (err) {
     await release();
     throw err;

@@ -161,7 +161,7 @@ class EncryptedByteStore implements EncryptedStore {
     for (const key of batch.del ?? []) assertUsableKey(key);
     for (const [key] of batch.put ?? []) assertUsableKey(key);
     this.#assertOpen();
-    const sealed = this.#seal(batch, options?.incompressible === true ? Infinity : options?.background === true ? COMPRESS_MIN_BYTES_BACKGROUND : COMPRESS_MIN_BYTES);
+    const sealed = this.#seal(batch, options?.background === true);
     // With a synchronous cipher the inner store has the write before this
     // returns, and its own close() waits for it.
     if (!(sealed instanceof Promise)) return this.inner.write(sealed, options);
@@ -196,11 +196,11 @@ class EncryptedByteStore implements EncryptedStore {
 
   /**
    * The batch with every value sealed; a promise only if the cipher is
-   * asynchronous. Values from `minBytes` are compressed where that helps
-   * (a background write passes a lower bound; ciphertext passes Infinity).
+   * asynchronous. A background write compresses smaller values too.
    */
-  #seal(batch: WriteBatch, minBytes: number): WriteBatch | Promise<WriteBatch> {
+  #seal(batch: WriteBatch, background: boolean): WriteBatch | Promise<WriteBatch> {
     const puts = batch.put ?? [];
+    const minBytes = background ? COMPRESS_MIN_BYTES_BACKGROUND : COMPRESS_MIN_BYTES;
     const envelopes = puts.map(([key, value]) => sealNow(this.dataKey, frameValue(value, this.compression, minBytes), aadFor(key), this.cipher));
     const withPuts = (sealed: Uint8Array[]): WriteBatch => {
       const put = puts.map(([key], i) => [key, sealed[i]!] as const);

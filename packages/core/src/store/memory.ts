@@ -127,10 +127,6 @@ export function assertWriteOptions(options: WriteOptions | undefined): void {
   if (background !== undefined && typeof background !== "boolean") {
     throw new TypeError(`background must be a boolean, got ${JSON.stringify(background)}`);
   }
-  const incompressible = options?.incompressible;
-  if (incompressible !== undefined && typeof incompressible !== "boolean") {
-    throw new TypeError(`incompressible must be a boolean, got ${JSON.stringify(incompressible)}`);
-  }
 }
 
 /** The data behind one `memory://` name, shared by every handle on it. */

@@ -55,12 +55,6 @@ export interface WriteOptions {
    * Stores that do nothing with it accept it. Defaults to `false`.
    */
   readonly background?: boolean;
-  /**
-   * The values are ciphertext already (file chunks): a layer must not spend
-   * CPU trying to compress them. Stores that do nothing with it accept it.
-   * Defaults to `false`.
-   */
-  readonly incompressible?: boolean;
 }
 
 /**

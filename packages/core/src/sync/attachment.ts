@@ -244,7 +244,8 @@ export class Attachment {
       // A file's blocks arrive after its document: a reader that waits for them looks again. A block
       // deleted (a reader found it altered, or the point lost it) is uploaded again by whoever holds it.
       this.#stops.push(remote.watch(FILE_PREFIX, (changes) => {
-        if (!changes || changes.some((c) => c.op === "delete")) this.#files.verifyNext();
+        // (Only a named delete: remotes that cannot name changes notify on every put, and the slow poll verifies anyway.)
+        if (changes?.some((c) => c.op === "delete")) this.#files.verifyNext();
         this.#files.kick();
       }));
       // Only a notification that may tell something new reads the log: a delete (an entry to put
