@@ -156,3 +156,70 @@ describe("files across replicas", () => {
     await remote.close();
   });
 });
+
+describe("collecting files at the sync point", () => {
+  it("compact() deletes a deleted document's file blocks at the point once every writer has pushed since", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const remote = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, url);
+    const sb = await peers.join(b, url, a);
+    await a.put({ _id: "d", _files: { f: bytes(CHUNK_BYTES + 10, 8) } });
+    await a.put({ _id: "keep", _files: { f: bytes(1000, 9) } });
+    for (const s of [sa, sb, sa]) await s.synced(SYNCED);
+    for (const s of [sa, sb]) await s.filesSynced(SYNCED);
+    expect(await remote.list("file/")).toHaveLength(5);
+    await a.del("d");
+    for (const s of [sa, sb]) await s.synced(SYNCED);
+    // B has not pushed since it saw the deletion: a write of its own could still keep the file.
+    expect((await a.compact()).remoteBlocks).toBe(0);
+    expect(await remote.list("file/")).toHaveLength(5);
+    await b.put({ _id: "from-b" });
+    for (const s of [sb, sa]) await s.synced(SYNCED);
+    expect((await a.compact()).remoteBlocks).toBe(3);
+    expect(await remote.list("file/")).toHaveLength(2);
+    // The live file is whole everywhere.
+    expectBytes(await readAll(filesOf(await b.get("keep")).f!), bytes(1000, 9));
+    await sb.detach();
+    expectBytes(await readAll(filesOf(await b.get("keep")).f!), bytes(1000, 9));
+    expect((await b.compact()).files).toBe(1);
+    await remote.close();
+  });
+
+  it("a writer that kept the file in a write the others had not seen keeps it from being collected", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const remote = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, url);
+    let sb = await peers.join(b, url, a);
+    const content = bytes(CHUNK_BYTES + 10, 10);
+    await a.put({ _id: "d", _files: { f: content } });
+    for (const s of [sa, sb, sa]) await s.synced(SYNCED);
+    await sb.filesSynced(SYNCED);
+    await b.put({ _id: "from-b" });
+    await sb.synced(SYNCED);
+    await sb.detach();
+    // Offline, B edits the document (its file stays; two writes before it make B's edit the later
+    // one, whatever A merged before deleting); meanwhile A deletes it.
+    await b.bulk([{ _id: "x1" }]);
+    await b.bulk([{ _id: "x2" }]);
+    await b.put({ _id: "d", v: 2 });
+    await a.del("d");
+    await sa.synced(SYNCED);
+    expect((await a.compact()).remoteBlocks).toBe(0);
+    sb = await b.attach(url);
+    for (const s of [sb, sa]) await s.synced(SYNCED);
+    // B's edit wins over the deletion: the file is live again.
+    const doc = await a.get("d");
+    expect(doc.v).toBe(2);
+    expect((await a.compact()).remoteBlocks).toBe(0);
+    expect(await remote.list("file/")).toHaveLength(3);
+    await sa.filesSynced(SYNCED);
+    expectBytes(await readAll(doc._files!.f!), content);
+    await remote.close();
+  });
+});

@@ -173,17 +173,17 @@ describe("compact() collects files nothing refers to", () => {
     const tail = bytes(CHUNK_BYTES, 12);
     await db.put({ _id: "one", _files: { a: new Blob([shared, tail]), b: bytes(100, 13) } });
     await db.put({ _id: "two", _files: { a: shared } });
-    expect(await db.compact()).toEqual({ files: 0, blocks: 0 });
+    expect(await db.compact()).toEqual({ files: 0, blocks: 0, remoteBlocks: 0 });
     await db.put({ _id: "one", _files: { b: null } });
     // b: its manifest and its one chunk.
-    expect(await db.compact()).toEqual({ files: 1, blocks: 2 });
+    expect(await db.compact()).toEqual({ files: 1, blocks: 2, remoteBlocks: 0 });
     await db.del("one");
     // one's a: its manifest and the tail chunk; the two shared chunks stay for two's file.
-    expect(await db.compact()).toEqual({ files: 1, blocks: 2 });
+    expect(await db.compact()).toEqual({ files: 1, blocks: 2, remoteBlocks: 0 });
     expectBytes(await readAll(filesOf(await db.get("two")).a!), shared);
     await db.del("two");
-    expect(await db.compact()).toEqual({ files: 1, blocks: 3 });
-    expect(await db.compact()).toEqual({ files: 0, blocks: 0 });
+    expect(await db.compact()).toEqual({ files: 1, blocks: 3, remoteBlocks: 0 });
+    expect(await db.compact()).toEqual({ files: 0, blocks: 0, remoteBlocks: 0 });
   });
 
   it("keeps a file a conflicting version refers to, and never collects a write in flight", async () => {
@@ -197,13 +197,13 @@ describe("compact() collects files nothing refers to", () => {
     const doc = await a.get("d", { conflicts: true });
     const versions = [doc, ...(doc._conflicts ?? [])];
     expect(versions.filter((v) => v._files !== undefined)).toHaveLength(1);
-    expect(await a.compact()).toEqual({ files: 0, blocks: 0 });
+    expect(await a.compact()).toEqual({ files: 0, blocks: 0, remoteBlocks: 0 });
     // A big write and a collection at once: the collection waits, the file is whole.
     const content = bytes(4 * CHUNK_BYTES, 22);
     const writing = a.put({ _id: "big", _files: { f: content } });
     const collecting = a.compact();
     await writing;
-    expect(await collecting).toEqual({ files: 0, blocks: 0 });
+    expect(await collecting).toEqual({ files: 0, blocks: 0, remoteBlocks: 0 });
     expectBytes(await readAll(filesOf(await a.get("big")).f!), content);
   });
 });

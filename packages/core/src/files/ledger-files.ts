@@ -10,6 +10,8 @@
  * In the ledger's (encrypted) store:
  * - `fr/<cid>`   a file whose blocks are all here, by manifest CID; value: the manifest key
  * - `fw/<cid>`   a file a document here refers to whose blocks are not all here yet; value: the manifest key
+ * - `fg/<cid>`   a file nothing here refers to any more, whose blocks a sync point still holds: its
+ *                manifest stays (to name the blocks to delete there) until every such point is collected
  * - `fs`         this device's file secret (the chunk keys' derivation key)
  *
  * Memory: writing reads, seals and stores one chunk at a time; a stream
@@ -34,6 +36,8 @@ export const BLOCK_PREFIX = "fb/";
 export const HELD_PREFIX = "fr/";
 /** Store key prefix of files wanted. */
 export const WANTED_PREFIX = "fw/";
+/** Store key prefix of files gone here but still held by a sync point. */
+export const GONE_PREFIX = "fg/";
 const SECRET_KEY = "fs";
 /** Keys deleted per store write while collecting. */
 const COLLECT_SLICE = 1_000;
@@ -169,42 +173,15 @@ export class LedgerFiles {
   }
 
   /**
-   * Deletes every block and record of files that `live()` (called once no
-   * write is in flight, with new writes held back until the end) does not
-   * name: files of deleted documents, of removed `_files` entries, of
-   * writes that failed. Blocks shared with a live file stay.
-   * @returns how many files and blocks went
+   * Runs `fn` with no write in flight, holding new writes back until it
+   * ends: what it reads of the documents' files stays true while it runs.
    */
-  async collect(live: () => Promise<ReadonlySet<string>>): Promise<{ files: number; blocks: number }> {
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.#collecting) await this.#collecting.catch(() => undefined);
     const run = (async () => {
       while (this.#writes > 0) await new Promise<void>((resolve) => (this.#writesDrained = resolve));
       this.#writesDrained = undefined;
-      const liveRoots = await live();
-      const keep = new Set<string>();
-      const dead: string[] = [];
-      for (const [prefix, roots] of [[HELD_PREFIX, await this.held()], [WANTED_PREFIX, await this.wanted()]] as const) {
-        for (const root of roots) {
-          const name = root.cid.toString();
-          if (!liveRoots.has(name)) {
-            dead.push(prefix + name);
-            continue;
-          }
-          keep.add(name);
-          const bytes = await this.#blocks.get(blockKey(root.cid));
-          if (bytes === undefined) continue;
-          const manifest = await openManifest(this.#cipher, root.cid, root.key, bytes, `file ${name}`);
-          for (const chunk of manifest.chunks) keep.add(chunk.cid.toString());
-        }
-      }
-      const blocks = (await this.#blocks.list(BLOCK_PREFIX)).filter((key) => !keep.has(key.slice(BLOCK_PREFIX.length)));
-      // Records first: a crash part way leaves blocks no record names, which the next collection finds.
-      for (const [from, keys] of [[this.#store, dead], [this.#blocks, blocks]] as const) {
-        for (let at = 0; at < keys.length; at += COLLECT_SLICE) {
-          await from.write({ del: keys.slice(at, at + COLLECT_SLICE) }, { durability: this.#durability });
-        }
-      }
-      return { files: dead.length, blocks: blocks.length };
+      return fn();
     })();
     this.#collecting = run;
     try {
@@ -212,6 +189,58 @@ export class LedgerFiles {
     } finally {
       this.#collecting = undefined;
     }
+  }
+
+  /**
+   * Deletes every block and record of files `live` does not name: files of
+   * deleted documents, of removed `_files` entries, of writes that failed.
+   * Blocks shared with a live file stay. A dead file in `pending` (a sync
+   * point still holds its blocks) keeps its manifest, recorded as gone,
+   * until it is no longer pending. Call it inside {@link exclusive}.
+   * @returns how many files and blocks went
+   */
+  async collect(live: ReadonlySet<string>, pending: ReadonlySet<string>): Promise<{ files: number; blocks: number }> {
+    const keep = new Set<string>();
+    const dead: string[] = [];
+    const gone: Array<readonly [string, Uint8Array]> = [];
+    let files = 0;
+    for (const [prefix, roots] of [[HELD_PREFIX, await this.held()], [WANTED_PREFIX, await this.wanted()], [GONE_PREFIX, await this.#rootsUnder(GONE_PREFIX)]] as const) {
+      for (const root of roots) {
+        const name = root.cid.toString();
+        if (live.has(name) && prefix !== GONE_PREFIX) {
+          keep.add(name);
+          const manifest = await this.localManifest(root.cid, root.key, `file ${name}`);
+          for (const chunk of manifest?.chunks ?? []) keep.add(chunk.cid.toString());
+          continue;
+        }
+        if (prefix !== GONE_PREFIX) files++;
+        if (pending.has(name)) {
+          keep.add(name); // its manifest, to name its blocks at the sync point
+          if (prefix !== GONE_PREFIX) gone.push([GONE_PREFIX + name, root.key]);
+          if (prefix !== GONE_PREFIX || live.has(name)) dead.push(prefix + name);
+        } else {
+          dead.push(prefix + name);
+        }
+      }
+    }
+    const blocks = (await this.#blocks.list(BLOCK_PREFIX)).filter((key) => !keep.has(key.slice(BLOCK_PREFIX.length)));
+    // Records first: a crash part way leaves blocks no record names, which the next collection finds.
+    if (gone.length > 0) await this.#store.write({ put: gone }, { durability: this.#durability });
+    for (const [from, keys] of [[this.#store, dead], [this.#blocks, blocks]] as const) {
+      for (let at = 0; at < keys.length; at += COLLECT_SLICE) {
+        await from.write({ del: keys.slice(at, at + COLLECT_SLICE) }, { durability: this.#durability });
+      }
+    }
+    return { files, blocks: blocks.length };
+  }
+
+  /** The manifest key of file `root` if this device has a record of it (held, wanted or gone). */
+  async keyOf(root: CID): Promise<Uint8Array | undefined> {
+    for (const prefix of [HELD_PREFIX, WANTED_PREFIX, GONE_PREFIX]) {
+      const key = await this.#store.get(prefix + root.toString());
+      if (key) return key;
+    }
+    return undefined;
   }
 
   // ---------------------------------------------------------------- reads

@@ -191,25 +191,79 @@ export class Ledger {
    * Frees the room of what nothing refers to any more: the files of deleted
    * documents, of `_files` entries removed or replaced, and of writes that
    * failed part way (a file referred to by any version of a document,
-   * conflicting ones included, stays). Then lets the store compact. Writes
-   * wait while it runs.
-   * @returns how many files and how many of their blocks were deleted
+   * conflicting ones included, stays). Here, and at each attached sync point
+   * once that is safe there: when every writer has pushed a write made
+   * after seeing this state, so no write still unseen can refer to them
+   * (until then their blocks stay there, and the next `compact()` tries
+   * again). Then lets the store compact. Writes wait while it runs.
+   * @returns how many files and blocks were deleted here, and how many blocks at sync points
    */
-  async compact(): Promise<{ files: number; blocks: number }> {
+  async compact(): Promise<{ files: number; blocks: number; remoteBlocks: number }> {
     this.#assertOpen();
-    const freed = await this.#files.collect(() =>
-      this.#read("none", async () => {
-        const live = new Set<string>();
-        for await (const batch of this.#state.stateBatches({ reverse: false })) {
-          for (const [, register] of batch) {
-            for (const write of [register.w, ...(register.c ?? [])]) for (const root of fileRootsOf(write.d)) live.add(root);
-          }
-        }
-        return live;
-      }),
-    );
+    const freed = await this.#files.exclusive(async () => {
+      const live = await this.#liveFileRoots();
+      let remoteBlocks = 0;
+      for (const attachment of [...this.#attachments]) remoteBlocks += await attachment.collectFiles(live);
+      const here = await this.#files.collect(live, await this.#rootsAtSyncPoints());
+      return { ...here, remoteBlocks };
+    });
     await this.#store.maintain?.();
     return freed;
+  }
+
+  /** The manifest CIDs of every file any version of any document refers to. */
+  #liveFileRoots(): Promise<Set<string>> {
+    return this.#read("none", async () => {
+      const live = new Set<string>();
+      for await (const batch of this.#state.stateBatches({ reverse: false })) {
+        for (const [, register] of batch) {
+          for (const write of [register.w, ...(register.c ?? [])]) for (const root of fileRootsOf(write.d)) live.add(root);
+        }
+      }
+      return live;
+    });
+  }
+
+  /** Files some sync point this ledger was attached to holds whole (its bookkeeping's `fd/<cid>`). */
+  async #rootsAtSyncPoints(): Promise<Set<string>> {
+    const roots = new Set<string>();
+    for (const key of await this.#store.list("sy/")) {
+      const at = key.indexOf("/fd/");
+      if (at >= 0) roots.add(key.slice(at + 4));
+    }
+    return roots;
+  }
+
+  /**
+   * True if every event in `targets` is one of `heads` or an ancestor of
+   * one (and all of them are here).
+   */
+  async #covers(heads: readonly CID[], targets: readonly CID[]): Promise<boolean> {
+    const want = new Set(targets.map((cid) => cid.toString()));
+    let floor = Infinity;
+    for (const cid of [...heads, ...targets]) if (!(await this.#state.hasEvent(cid))) return false;
+    for (const cid of targets) {
+      const entry = await this.#state.eventEntry(cid);
+      const stored = entry && (await this.#events.read(entry[0]));
+      if (!stored) return false;
+      floor = Math.min(floor, (await readEvent(cid, stored.bytes)).value.l);
+    }
+    const seen = new Set<string>();
+    const queue = [...heads];
+    while (queue.length > 0 && want.size > 0) {
+      const cid = queue.pop()!;
+      const key = cid.toString();
+      if (seen.has(key)) continue;
+      seen.add(key);
+      want.delete(key);
+      const entry = await this.#state.eventEntry(cid);
+      const stored = entry && (await this.#events.read(entry[0]));
+      if (!stored) continue;
+      const { value } = await readEvent(cid, stored.bytes);
+      if (value.l <= floor) continue;
+      queue.push(...value.p);
+    }
+    return want.size === 0;
   }
 
   /** The URL of the store this ledger lives in. */
@@ -849,6 +903,7 @@ export class Ledger {
       ingest: (events, inert) => this.#ingestVerified(events, inert),
       whiteoutOutside: (author, heads) => this.#whiteoutOutside(author, heads),
       files: this.#files,
+      covers: (heads, targets) => this.#covers(heads, targets),
       onApplied: (fn) => {
         this.#appliedListeners.add(fn);
         return () => void this.#appliedListeners.delete(fn);

@@ -54,6 +54,8 @@ const DIGEST_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 const DEFAULT_SYNCED_TIMEOUT_MS = 30_000;
 /** Poll interval for remotes that cannot watch. */
 const DEFAULT_POLL_MS = 1_000;
+/** How long a collection waits for the attachment to be in sync before it leaves the sync point alone. */
+const COLLECT_SYNC_MS = 10_000;
 /** Safety poll interval for remotes that watch. */
 const WATCHED_POLL_MS = 10_000;
 
@@ -457,6 +459,42 @@ export class Attachment {
       await this.#parts.onDetach();
     })();
     return this.#detached;
+  }
+
+  /**
+   * Deletes at the sync point the blocks of files `live` does not name, once
+   * every writer has seen a state without them (see `./file-transfer.ts`).
+   * Called by `Ledger.compact()`; a sync point out of reach is left for the
+   * next time. @internal
+   * @returns how many blocks were deleted
+   */
+  async collectFiles(live: ReadonlySet<string>): Promise<number> {
+    if (this.#detached) return 0;
+    const { port, trust } = this.#parts;
+    const stable = async (): Promise<boolean> => {
+      // In sync now: everything announced is merged here, and everything here is pushed.
+      try {
+        await this.synced({ timeoutMs: COLLECT_SYNC_MS });
+      } catch {
+        return false;
+      }
+      const heads = port.heads();
+      const resolution = trust.resolution();
+      for (const [device, member] of resolution.members) {
+        if (device === trust.me.fingerprint || resolution.removed.has(device)) continue;
+        if (member.role !== "admin" && member.role !== "writer") continue;
+        let covered = false;
+        for (const named of this.#inbox.writerHeads.of(device)) if ((covered = await port.covers(named, heads))) break;
+        if (!covered) return false;
+      }
+      return true;
+    };
+    try {
+      return await this.#files.collect(live, stable);
+    } catch (err) {
+      this.#logger("files.collect.failed", { remote: this.url, message: err instanceof Error ? err.message : String(err) });
+      return 0;
+    }
   }
 
   /** Forgets keys-lacking items so they are tried again (after the keys changed). @internal */

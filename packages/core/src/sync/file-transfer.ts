@@ -27,6 +27,15 @@
  * again at what the point has (at attach, and on the slow poll: see
  * {@link FileTransfer.verifyNext}) and upload again what is gone.
  *
+ * Collecting: a file nothing refers to any more has its blocks deleted at
+ * the point by {@link FileTransfer.collect} (from `Ledger.compact()`), but
+ * only once that is safe: this replica is in sync with the point, and every
+ * writer has since pushed a statement whose heads cover this replica's
+ * heads (`./writer-heads.ts`), so no write anyone made before can still
+ * refer to the file, and every later one builds on a state that does not.
+ * Blocks a live file shares stay; if a live file's manifest is not here
+ * (a lazy replica), nothing is collected.
+ *
  * Failures never block documents: a transfer that fails (offline, a block
  * the point does not have yet) is tried again on the next kick (a local
  * file, a merged document, a change at the remote, the poll) and after a
@@ -34,7 +43,7 @@
  *
  * @module
  */
-import type { CID } from "multiformats/cid";
+import { CID } from "multiformats/cid";
 import { HearthError, isHearthError } from "../errors.js";
 import type { LedgerFiles } from "../files/ledger-files.js";
 import type { ChunkRef } from "../files/blocks.js";
@@ -283,6 +292,51 @@ export class FileTransfer {
       await meta.write([[`fd/${plan.root.toString()}`, EMPTY]]);
       this.#deps.logger("files.pushed", { remote: remote.url, file: plan.root.toString() });
     }
+  }
+
+  // ---------------------------------------------------------------- collect
+
+  /**
+   * Deletes at the point the blocks of files that were stored there
+   * (`fd/`) and that `live` does not name, if `stable()` says every writer
+   * has seen this state (see the module docs).
+   * @returns how many blocks were deleted
+   */
+  async collect(live: ReadonlySet<string>, stable: () => Promise<boolean>): Promise<number> {
+    const { files, meta, remote } = this.#deps;
+    const dead = (await meta.list("fd/")).map((key) => key.slice(3)).filter((root) => !live.has(root));
+    if (dead.length === 0) return 0;
+    // Blocks a live file shares must stay: every live file's manifest must be here to tell which.
+    const shared = new Set<string>();
+    for (const root of [...(await files.held()), ...(await files.wanted())]) {
+      const name = root.cid.toString();
+      if (!live.has(name)) continue;
+      const manifest = await files.localManifest(root.cid, root.key, `file ${name}`);
+      if (!manifest) {
+        this.#deps.logger("files.collect.waiting", { remote: remote.url, reason: `the manifest of live file ${name} is not here` });
+        return 0;
+      }
+      for (const chunk of manifest.chunks) shared.add(chunk.cid.toString());
+      shared.add(name);
+    }
+    if (!(await stable())) {
+      this.#deps.logger("files.collect.waiting", { remote: remote.url, reason: "not every writer has pushed since this state" });
+      return 0;
+    }
+    let deleted = 0;
+    for (const name of dead) {
+      const root = CID.parse(name);
+      const key = await files.keyOf(root);
+      const manifest = key && (await files.localManifest(root, key, `file ${name}`));
+      if (!manifest) continue; // no record of its blocks: left alone
+      const blocks = [...manifest.chunks.map((c) => c.cid.toString()).filter((c) => !shared.has(c)), name];
+      // The manifest goes last: a reader that still finds it finds its chunks (until it goes).
+      for (const block of blocks) await remote.delete(FILE_PREFIX + block);
+      await meta.write([], [`fd/${name}`, ...blocks.map((b) => `fu/${b}`)]);
+      deleted += blocks.length;
+      this.#deps.logger("files.collected", { remote: remote.url, file: name, blocks: blocks.length });
+    }
+    return deleted;
   }
 
   // ---------------------------------------------------------------- fetch

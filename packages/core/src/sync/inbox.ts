@@ -42,6 +42,7 @@ import { openStatement, statementId, type Statement } from "../trust/statement.j
 import type { AnnouncementBook } from "./announcements.js";
 import { forEachLimit } from "./concurrency.js";
 import { BUNDLE_PREFIX, HEAD_PREFIX, seenBundleKey, type PointMeta } from "./layout.js";
+import { WriterHeads } from "./writer-heads.js";
 import type { SyncLogger } from "./logger.js";
 import type { PointTrust } from "./point-trust.js";
 import type { ReplicaPort } from "./port.js";
@@ -76,6 +77,8 @@ export class Inbox {
   readonly #deps: InboxDeps;
   /** Bundles whose events this replica holds (merged or pushed by it). */
   readonly #seen = new Set<string>();
+  /** What each writer had merged when it pushed (see `./writer-heads.ts`). */
+  readonly writerHeads = new WriterHeads();
   /** Bundles fetched whose events are not all applied yet (parents missing): held in memory by the ledger. */
   readonly #held = new Map<string, CID[]>();
   /** Remote items that failed verification, by name; never fetched again. */
@@ -118,6 +121,7 @@ export class Inbox {
   /** Loads the bundles merged before. */
   async load(): Promise<void> {
     for (const key of await this.#deps.meta.list("b/")) this.#seen.add(BUNDLE_PREFIX + key.slice(2));
+    await this.writerHeads.load(this.#deps.meta);
   }
 
   /** Forgets the bundles merged before (the remote was wiped). */
@@ -347,7 +351,8 @@ export class Inbox {
       this.#held.delete(name);
       this.#seen.add(name);
     }
-    if (merged.length > 0) await this.#deps.meta.write(merged.map((b) => [seenBundleKey(b), EMPTY] as const));
+    const writers = this.writerHeads.takeDirty();
+    if (merged.length > 0 || writers.length > 0) await this.#deps.meta.write([...merged.map((b) => [seenBundleKey(b), EMPTY] as const), ...writers]);
   }
 
   /**
@@ -386,6 +391,7 @@ export class Inbox {
         this.#deps.logger("wait", { bundle: name, reason: verdict.reason });
         return undefined;
       }
+      this.writerHeads.note(statement.author.fingerprint, statement.heads);
       // Outside what a remover had seen (all of whose heads are here, so
       // an event not yet here is not among them): it joins inert.
       for (const heads of verdict.within) {

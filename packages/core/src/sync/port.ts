@@ -61,6 +61,8 @@ export interface ReplicaPort {
   whiteoutOutside(author: Uint8Array, heads: readonly CID[]): Promise<number | undefined>;
   /** The ledger's files: blocks to push, files to fetch, and where lazy reads fetch from. */
   readonly files: LedgerFiles;
+  /** True if every event of `targets` is one of `heads` or an ancestor of one (all of them here). */
+  covers(heads: readonly CID[], targets: readonly CID[]): Promise<boolean>;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
   onApplied(fn: () => void): () => void;
   /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */
