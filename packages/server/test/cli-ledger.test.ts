@@ -468,6 +468,31 @@ describe("share, invite and join", () => {
     expect(await docsOf(b, "l")).toEqual([{ _id: "x", v: 1 }]);
   });
 
+  it("join waits for the files of the documents it syncs: the bytes are here afterwards, offline", async () => {
+    const point = pathToFileURL(tempDir("hearth-point-")).href;
+    const a = newDevice();
+    const b = newDevice();
+    const content = new Uint8Array(3 * 1024 * 1024 + 7).map((_, i) => (i * 31) & 0xff);
+    const db = await a.open("l");
+    const attachment = await db.attach(point);
+    await db.put({ _id: "photo", _files: { "p.bin": content } });
+    await attachment.synced();
+    await attachment.filesSynced();
+    const key = (await hearth("device", "--keyring", b.keyring)).stdout.trim();
+    const { invitations } = await db.invite(key);
+    await db.close();
+    const joined = await hearth("join", point, "--ledger", "l", "--invitation", invitations[0]!, ...b.flags("l"));
+    expect(joined.code, joined.stderr).toBe(0);
+    const mine = await b.open("l");
+    try {
+      const file = (await mine.get("photo"))._files!["p.bin"]!;
+      const bytes = new Uint8Array(await (await file.file()).arrayBuffer());
+      expect(Buffer.compare(bytes, content)).toBe(0);
+    } finally {
+      await mine.close();
+    }
+  });
+
   it("a refused token or an unreachable server fails with exit 1", async () => {
     const d = newDevice();
     const refused = await hearth("join", `${server.url}/${ledger}?token=htk_0123456789abcdef_${"A".repeat(43)}`, "--ledger", "l", ...d.flags("l"));

@@ -8,17 +8,20 @@
  */
 import { isHearthError } from "@hearth/core";
 import { EXIT, parse, UsageError, type Command } from "../io.js";
+import { createProgress } from "./progress.js";
 import {
   asUsage, checkRemoteUrl, checkLedgerName, countDocs, LEDGER_FLAGS, LEDGER_HELP, ledgerExists, openLedger, redactUrl, timeoutOf, withTimeout,
 } from "./ledger-options.js";
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
+const MiB = 1024 * 1024;
+
 const HELP = `Usage: hearth join <url> --ledger <name> [--share-code <code> | --invitation <i>] [--timeout <d>] [--store <url>] [--keyring <url>]
 
 Attaches the local ledger <name> (created if needed) to the sync point <url>, waits
-until both sides hold the same heads, prints how many documents the ledger holds
-and its digest, and detaches. Two devices that joined with no writes in between
+until both sides hold the same heads and the same files (a progress bar on a
+terminal), prints how many documents the ledger holds and its digest, and detaches. Two devices that joined with no writes in between
 print the same digest; if they keep printing different ones, the sync point
 shows them different histories. This device needs a share code (\`hearth share\` on an admin) or an
 invitation (\`hearth device\` here, then \`hearth invite\` on an admin prints it);
@@ -92,7 +95,20 @@ export const join: Command = {
       });
       let digest: string;
       try {
-        await attachment.synced({ timeoutMs: Math.max(1, timeoutMs - (performance.now() - started)) });
+        const left = (): number => Math.max(1, timeoutMs - (performance.now() - started));
+        await attachment.synced({ timeoutMs: left() });
+        // Files follow their documents: wait for their bytes too, with a bar for big ones.
+        const bar = createProgress(io.stderr, process.stderr.isTTY === true, "files", "MiB");
+        const off = attachment.on("progress", (p) => {
+          const moved = p.pushed + p.fetched;
+          bar.update(Math.round(moved / MiB), moved, moved + p.toPush + p.toFetch);
+        });
+        try {
+          await attachment.filesSynced({ timeoutMs: left() });
+        } finally {
+          off();
+          bar.finish();
+        }
         digest = attachment.digest();
       } finally {
         await attachment.detach();
