@@ -10,6 +10,7 @@ import { CHUNK_BYTES } from "../src/files/blocks.js";
 import type { DocFile } from "../src/files/ledger-files.js";
 import type { FileProgress } from "../src/sync/file-transfer.js";
 import { expectCode } from "./helpers/expect-code.js";
+import { eventually } from "./helpers/eventually.js";
 import { Peers } from "./helpers/sync-peers.js";
 
 const SYNCED = { timeoutMs: 30_000 };
@@ -153,6 +154,25 @@ describe("files across replicas", () => {
     await remote.put(`file/${file.cid}`, manifest!);
     for (const [name, block] of original) await remote.put(name, block);
     expectBytes(await readAll(file), content);
+    await remote.close();
+  });
+});
+
+describe("files of a reader", () => {
+  it("stay on the reader's device (like its documents) until it is made a writer", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const remote = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    const r = await peers.open("r");
+    await peers.join(a, url);
+    const sr = await peers.join(r, url, a, "reader");
+    await r.put({ _id: "mine", _files: { f: bytes(1000, 12) } });
+    await sr.filesSynced(SYNCED);
+    expect(sr.status().files.toPush).toBe(0);
+    expect(await remote.list("file/")).toEqual([]);
+    await a.invite((await r.device()).publicKey, { role: "writer" });
+    await eventually(async () => expect(await remote.list("file/")).toHaveLength(2), { timeoutMs: 10_000, what: "the promoted device to upload its file" });
     await remote.close();
   });
 });

@@ -184,6 +184,7 @@ export class Attachment {
     this.#files = new FileTransfer({
       remote, meta, files: port.files, mode: filesMode, logger: this.#logger,
       onProgress: (progress) => this.#events.emit("progress", progress),
+      mayPush: () => !trust.removed() && (trust.role() === "admin" || trust.role() === "writer"),
     });
     this.#collector = new Collector(remote, this.#announcements, (heads) => this.#inbox.allKnown(heads), this.#logger);
     this.#loop = new SyncLoop({
@@ -196,6 +197,7 @@ export class Attachment {
     trust.onChanged = () => {
       this.#inbox.retry();
       this.#loop.kick();
+      this.#files.kick(); // a role that changed may allow (or stop) uploads
     };
     trust.onRestored = (entries) => this.#withheld(`the sync point had lost ${entries} membership entr${entries === 1 ? "y" : "ies"}; this device put them back`);
   }

@@ -78,6 +78,12 @@ export interface FileTransferDeps {
   readonly logger: SyncLogger;
   /** Called whenever the progress changes. */
   readonly onProgress: (progress: FileProgress) => void;
+  /**
+   * True while this device may write at the point (an admin or a writer):
+   * a reader's or a removed device's files stay local, like its documents,
+   * rather than fill the point with blocks nobody can refer to.
+   */
+  readonly mayPush: () => boolean;
 }
 
 /** Blocks moved at once (each holds a chunk in memory). */
@@ -152,7 +158,7 @@ export class FileTransfer {
   async #left(): Promise<string> {
     const { files, meta } = this.#deps;
     const done = new Set((await meta.list("fd/")).map((k) => k.slice(3)));
-    const toPush = (await files.held()).filter((root) => !done.has(root.cid.toString())).length;
+    const toPush = this.#deps.mayPush() ? (await files.held()).filter((root) => !done.has(root.cid.toString())).length : 0;
     const toFetch = this.#deps.mode === "eager" ? (await files.wanted()).length : 0;
     if (toPush === 0 && toFetch === 0) return "";
     return `${toPush} file(s) to upload, ${toFetch} file(s) to download`;
@@ -260,6 +266,7 @@ export class FileTransfer {
 
   async #push(): Promise<void> {
     const { files, meta, remote } = this.#deps;
+    if (!this.#deps.mayPush()) return this.#setProgress({ toPush: 0 });
     if (this.#verifyNeeded) {
       this.#verifyNeeded = false;
       await this.#verify();
