@@ -42,6 +42,8 @@ export const ERROR_CODES = [
   "REMOVED",
   /** A document is larger than one document may be, or a sync point refused an object as too large. */
   "TOO_LARGE",
+  /** A sync point refused a write because the ledger holds as many bytes there as its quota allows. */
+  "QUOTA_EXCEEDED",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

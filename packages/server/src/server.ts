@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { LedgerQuota } from "./http/quota.js";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { DEFAULT_MAX_BODY_BYTES } from "@hearth/core/wire";
@@ -39,6 +40,12 @@ export interface ServerOptions {
    * cannot take the whole budget. (Devices of one ledger often share a token.)
    */
   readonly uploadsPerToken?: number;
+  /**
+   * Optional: most bytes one ledger's objects may take here; a write past it
+   * is refused with `QUOTA_EXCEEDED` (HTTP 413). Needs a backend that can
+   * measure a ledger (`bytesOf`: the filesystem backend). Default: none.
+   */
+  readonly quotaBytes?: number;
   /** Where logs go (default: JSON lines on stdout). */
   readonly logger?: Logger;
   /** Keepalive ping interval of watch sockets (ms, default 30 000). */
@@ -73,6 +80,15 @@ export interface HearthServer {
   close(): Promise<void>;
 }
 
+/** The quota of `quotaBytes`, if any, over `backend`'s measure. */
+function ledgerQuota(backend: Backend, quotaBytes: number | undefined): LedgerQuota | undefined {
+  if (quotaBytes === undefined) return undefined;
+  if (!Number.isSafeInteger(quotaBytes) || quotaBytes <= 0) throw new TypeError("quotaBytes must be a positive whole number of bytes");
+  const { objects } = backend;
+  if (!objects.bytesOf) throw new TypeError("this backend cannot measure a ledger's bytes, so it cannot enforce quotaBytes; use the filesystem backend");
+  return new LedgerQuota(quotaBytes, (ledger) => objects.bytesOf!(ledger));
+}
+
 /**
  * Starts a server and resolves once it listens.
  *
@@ -97,7 +113,8 @@ export async function createServer(options: ServerOptions): Promise<HearthServer
   }
   if (!Number.isSafeInteger(uploadsPerToken) || uploadsPerToken < 1) throw new TypeError("uploadsPerToken must be a positive integer");
   const uploads = new UploadGate({ budgetBytes: uploadBudgetBytes, perToken: uploadsPerToken });
-  const ctx = { backend, tokens, maxBodyBytes, uploads, logger, ...(options.staticFiles && { staticFiles: options.staticFiles }) };
+  const quota = ledgerQuota(backend, options.quotaBytes);
+  const ctx = { backend, tokens, maxBodyBytes, uploads, logger, ...(quota && { quota }), ...(options.staticFiles && { staticFiles: options.staticFiles }) };
   const hub = new WatchHub(backend, logger, { pingMs: options.pingMs ?? 30_000, helloTimeoutMs: options.helloTimeoutMs ?? 10_000 });
   const inFlight = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;

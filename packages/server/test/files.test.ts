@@ -82,4 +82,32 @@ describe("files through the sync server", () => {
       await close();
     }
   }, 120_000);
+
+  it("a ledger at its quota: the file that does not fit waits with QUOTA_EXCEEDED, documents still sync, and compact() makes room", async () => {
+    const server = await startServer({ quotaBytes: 6 * MiB });
+    const ledger = uniqueLedger("quota");
+    const target = `${server.url}/${ledger}?token=${encodeURIComponent(await server.token(ledger))}`;
+    const scope = `quota-${process.pid}-${++counter}`;
+    const a = await open("a", { store: `memory://${scope}-a`, keyring: `memory://${scope}-device-a` });
+    try {
+      const sa = await a.attach(target);
+      await a.put({ _id: "first", _files: { f: randomBytes(4 * MiB) } });
+      await sa.synced(SYNCED);
+      await sa.filesSynced(SYNCED);
+      const second = randomBytes(4 * MiB);
+      await a.put({ _id: "second", _files: { f: second } });
+      await a.put({ _id: "small", v: 1 });
+      await sa.synced(SYNCED);
+      await expect(sa.filesSynced({ timeoutMs: 2_000 })).rejects.toMatchObject({ code: "TIMEOUT", message: expect.stringContaining("QUOTA_EXCEEDED") });
+      expect(sa.status().error?.code).toBe("QUOTA_EXCEEDED");
+      await a.del("first");
+      // The only writer: its own state is stable, so the blocks go at the sync point too.
+      // A deletion is a small write: it still goes up at the quota (see quota.ts), so room can be made.
+      expect(await a.compact()).toMatchObject({ files: 1, remoteBlocks: 5 });
+      await sa.filesSynced(SYNCED);
+      expect(sa.status().error).toBeUndefined();
+    } finally {
+      await a.close();
+    }
+  }, 120_000);
 });

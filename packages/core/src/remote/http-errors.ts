@@ -12,7 +12,7 @@
  * | 404 `UNKNOWN_LEDGER` | `UNAUTHORIZED`: a ledger exists on a server exactly when a token was created for it, so the fix is the same as for 401 — create a token for it |
  * | 404 without a wire error body (not a Hearth v1 server, wrong base path) | `INVALID_URL` |
  * | 400 `INTEGRITY` | `INTEGRITY` |
- * | 413 | `TOO_LARGE` |
+ * | 413 | `TOO_LARGE` (`QUOTA_EXCEEDED` when the wire code says so) |
  * | 400 other, other 4xx | `INVALID_ARGUMENT` |
  * | 408, 429, 5xx, network failure, timeout | `STORAGE_FAILED` |
  *
@@ -66,6 +66,9 @@ export function errorForStatus(status: number, wire: WireError["error"] | undefi
   }
   if (status === 404) {
     return new HearthError("INVALID_URL", `${ctx.url} did not answer as a Hearth v1 sync server (404 to ${ctx.what})${told}; check the host, port and base path`);
+  }
+  if (status === 413 && code === "QUOTA_EXCEEDED") {
+    return new HearthError("QUOTA_EXCEEDED", `sync server ${ctx.url} refused to ${ctx.what}: the ledger is at its byte quota there${told}. Delete documents and files you no longer need and run compact() (it frees their blocks at the sync point once every writer has synced), or ask the server's operator for a larger quota`);
   }
   if (status === 413) {
     return new HearthError("TOO_LARGE", `sync server ${ctx.url} refused to ${ctx.what}: the value is larger than the server accepts${told}. Raise the server's limit (\`hearth serve --max-body\`, at least 9 MiB, so that the largest document fits)`);

@@ -113,6 +113,7 @@ export type WireErrorCode =
   | "INVALID_NAME" // 400: malformed ledger or object name, path tricks
   | "INTEGRITY" // 400: body does not hash to the CID in its name
   | "TOO_LARGE" // 413: body over the server's limit
+  | "QUOTA_EXCEEDED" // 413: the ledger's bytes would go over its quota
   | "BAD_REQUEST" // 400: anything else malformed
   | "INTERNAL"; // 500/503: the backend failed; retry later
 
@@ -125,6 +126,7 @@ export const ERROR_STATUS: Readonly<Record<WireErrorCode, number>> = {
   INVALID_NAME: 400,
   INTEGRITY: 400,
   TOO_LARGE: 413,
+  QUOTA_EXCEEDED: 413,
   BAD_REQUEST: 400,
   INTERNAL: 503,
 };

@@ -104,10 +104,10 @@ export interface AttachmentParts {
 
 /**
  * Push failures that retrying alone will not end (this device's role, a key
- * it waits for, a write bigger than the remote takes): the cycle goes on to
+ * it waits for, a write bigger than the remote takes, a ledger at its quota there): the cycle goes on to
  * read the log and pull, and fails with the refusal at its end.
  */
-const PUSH_BLOCKED = new Set(["FORBIDDEN", "REMOVED", "KEY_REQUIRED", "TOO_LARGE"]);
+const PUSH_BLOCKED = new Set(["FORBIDDEN", "REMOVED", "KEY_REQUIRED", "TOO_LARGE", "QUOTA_EXCEEDED"]);
 
 /**
  * A ledger attached to a remote. Obtain one with `db.attach(url)`.

@@ -226,10 +226,10 @@ export class SyncLoop {
 
 /**
  * Failures that only a change elsewhere can end (this device's role, a sync
- * point's size limit): no backoff timer, so a write too large for the remote
+ * point's size limit or quota): no backoff timer, so a write too large for the remote
  * is not uploaded again every few seconds.
  */
-const WAIT_FOR_CHANGE = new Set(["FORBIDDEN", "REMOVED", "TOO_LARGE"]);
+const WAIT_FOR_CHANGE = new Set(["FORBIDDEN", "REMOVED", "TOO_LARGE", "QUOTA_EXCEEDED"]);
 
 /** Errors of items rejected for good: they stay in the status after later cycles succeed. */
 const STICKY = new Set(["INTEGRITY", "KEY_REQUIRED", "FORBIDDEN"]);

@@ -29,6 +29,12 @@ export interface ObjectBackend {
   /** Names under `prefix`, ascending by plain string order. */
   list(ledger: string, prefix: string): Promise<string[]>;
   delete(ledger: string, name: string): Promise<void>;
+  /**
+   * Optional: the bytes `ledger`'s objects take (0 for a ledger with none).
+   * A server with a per-ledger quota needs it (it measures once per ledger,
+   * then counts what it stores).
+   */
+  bytesOf?(ledger: string): Promise<number>;
   close(): Promise<void>;
 }
 

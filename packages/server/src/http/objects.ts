@@ -19,6 +19,7 @@ import { bodyChunks, declaredLength, readBody } from "./body.js";
 import { sendJson, WireFailure } from "./failure.js";
 import { checkDigest, checkIntegrity, hashedChunks } from "./integrity.js";
 import type { UploadGate } from "./upload-gate.js";
+import type { LedgerQuota } from "./quota.js";
 
 /** What the object routes need from the server. */
 export interface ObjectContext {
@@ -28,6 +29,8 @@ export interface ObjectContext {
   readonly maxBodyBytes: number;
   /** Bounds the bodies in flight (see `upload-gate.ts`). */
   readonly uploads: UploadGate;
+  /** The per-ledger byte quota, if the server has one (see `quota.ts`). */
+  readonly quota?: LedgerQuota;
   readonly logger: Logger;
 }
 
@@ -56,24 +59,14 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
   switch (req.method) {
     case "PUT": {
       await authorize(ctx.tokens, token, ledger, "write");
-      const { objects } = ctx.backend;
       const declared = declaredLength(req, ctx.maxBodyBytes);
-      if (objects.putStream && (declared === undefined || declared > WATCH_INLINE_MAX_BYTES)) {
-        // Too big to tell watchers inline: streamed to the backend, hashed on the way. It
-        // holds a chunk or so, but still counts against its token's uploads in flight.
-        const putStream = objects.putStream.bind(objects);
-        await withUpload(ctx, req, token, async () => {
-          const hashed = hashedChunks(bodyChunks(req, ctx.maxBodyBytes));
-          await backendCall(() => putStream(ledger, name, hashed.chunks, () => checkDigest(name, hashed.digest())), name);
-          await publish(ctx, ledger, [{ name, op: "put" }]);
-        }, STREAMED_RESERVE_BYTES);
-      } else {
-        await withUpload(ctx, req, token, async () => {
-          const body = await readBody(req, ctx.maxBodyBytes);
-          await checkIntegrity(name, body);
-          await backendCall(() => objects.put(ledger, name, body), name);
-          await publish(ctx, ledger, [putChange(name, body)]);
-        });
+      const reservation = await ctx.quota?.reserve(ledger, declared ?? 0);
+      try {
+        // (Not inside `reservation?.stored(…)`: with no quota, optional chaining would skip the store itself.)
+        const bytes = await storeObject(ctx, req, token, ledger, name, declared);
+        reservation?.stored(bytes);
+      } finally {
+        reservation?.cancel(); // a no-op once stored
       }
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
@@ -89,6 +82,7 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
     case "DELETE": {
       await authorize(ctx.tokens, token, ledger, "write");
       await backendCall(() => ctx.backend.objects.delete(ledger, name), name);
+      ctx.quota?.deleted(ledger);
       await publish(ctx, ledger, [{ name, op: "delete" }]);
       res.writeHead(204, { "cache-control": "no-store" }).end();
       return;
@@ -96,6 +90,36 @@ export async function handleObject(ctx: ObjectContext, req: IncomingMessage, res
     default:
       throw new WireFailure("BAD_REQUEST", `method ${req.method ?? "?"} is not allowed on an object; use GET, PUT or DELETE`);
   }
+}
+
+/** Stores a PUT's body under `name`; returns its size. */
+async function storeObject(ctx: ObjectContext, req: IncomingMessage, token: string | undefined, ledger: string, name: string, declared: number | undefined): Promise<number> {
+  const { objects } = ctx.backend;
+  if (objects.putStream && (declared === undefined || declared > WATCH_INLINE_MAX_BYTES)) {
+    // Too big to tell watchers inline: streamed to the backend, hashed on the way. It
+    // holds a chunk or so, but still counts against its token's uploads in flight.
+    const putStream = objects.putStream.bind(objects);
+    return withUpload(ctx, req, token, async () => {
+      let bytes = 0;
+      const counted = (async function* (chunks: AsyncIterable<Uint8Array>) {
+        for await (const chunk of chunks) {
+          bytes += chunk.length;
+          yield chunk;
+        }
+      })(bodyChunks(req, ctx.maxBodyBytes));
+      const hashed = hashedChunks(counted);
+      await backendCall(() => putStream(ledger, name, hashed.chunks, () => checkDigest(name, hashed.digest())), name);
+      await publish(ctx, ledger, [{ name, op: "put" }]);
+      return bytes;
+    }, STREAMED_RESERVE_BYTES);
+  }
+  return withUpload(ctx, req, token, async () => {
+    const body = await readBody(req, ctx.maxBodyBytes);
+    await checkIntegrity(name, body);
+    await backendCall(() => objects.put(ledger, name, body), name);
+    await publish(ctx, ledger, [putChange(name, body)]);
+    return body.length;
+  });
 }
 
 /**
@@ -128,6 +152,18 @@ async function storeBatch(ctx: ObjectContext, req: IncomingMessage, ledger: stri
     }
     await checkIntegrity(name, bytes);
   }
+  const total = entries.reduce((n, [, bytes]) => n + bytes.length, 0);
+  const reservation = await ctx.quota?.reserve(ledger, total);
+  try {
+    await storeEntries(ctx, ledger, entries);
+    reservation?.stored(total);
+  } finally {
+    reservation?.cancel();
+  }
+}
+
+/** Stores a checked batch's entries, in order, and tells watchers. */
+async function storeEntries(ctx: ObjectContext, ledger: string, entries: [string, Uint8Array][]): Promise<void> {
   const { objects } = ctx.backend;
   if (objects.putAll) {
     try {

@@ -28,6 +28,7 @@ export interface StartOptions {
   readonly dir?: string;
   readonly port?: number;
   readonly maxBodyBytes?: number;
+  readonly quotaBytes?: number;
   readonly pingMs?: number;
   readonly helloTimeoutMs?: number;
 }
@@ -51,6 +52,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     port: options.port ?? 0,
     logger: silentLogger,
     ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.quotaBytes !== undefined && { quotaBytes: options.quotaBytes }),
     ...(options.pingMs !== undefined && { pingMs: options.pingMs }),
     ...(options.helloTimeoutMs !== undefined && { helloTimeoutMs: options.helloTimeoutMs }),
   });

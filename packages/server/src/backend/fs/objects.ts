@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { openFileRemote, type Remote } from "@hearth/core";
@@ -17,6 +18,23 @@ import type { ObjectBackend } from "../types.js";
 export interface FsObjectsOptions {
   /** Flush each write to stable storage before acknowledging it (default true). */
   readonly fsync?: boolean;
+}
+
+/** Bytes of the files under `path` (0 if it does not exist). */
+async function directoryBytes(path: string): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const entry of entries) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) total += await directoryBytes(child);
+    else if (entry.isFile()) total += (await stat(child).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
 }
 
 /** Objects under `<dir>/<ledger>/`. Ledger names are validated by the caller. */
@@ -39,6 +57,7 @@ export function openFsObjects(dir: string, options: FsObjectsOptions = {}): Obje
     get: async (l, name) => (await ledger(l)).get(name),
     list: async (l, prefix) => (await ledger(l)).list(prefix),
     delete: async (l, name) => (await ledger(l)).delete(name),
+    bytesOf: (l) => directoryBytes(join(dir, l)),
     async close() {
       const open = [...ledgers.values()];
       ledgers.clear();

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_BODY_BYTES } from "@hearth/core/wire";
 import { openBackend } from "../../backend/open.js";
 import { createServer } from "../../server.js";
 import { BACKEND_FLAGS, BACKEND_HELP, backendOptions } from "../backend-options.js";
-import { EXIT, parse, parsePort, parseSize, waitForSignal, type Command } from "../io.js";
+import { EXIT, parse, parsePort, parseSize, waitForSignal, type Command, UsageError } from "../io.js";
 
 const DEFAULT_PORT = 8787;
 /** Where the demo page is served. */
@@ -31,6 +31,8 @@ Options:
   --host <host>       interface to listen on (default 127.0.0.1; 0.0.0.0 to expose it)
   --port <port>       port (default ${DEFAULT_PORT}; 0 picks a free one)
   --max-body <size>   largest object accepted, e.g. 64MiB (default ${DEFAULT_MAX_BODY_BYTES / 1024 / 1024}MiB)
+  --quota <size>      most bytes one ledger may take, e.g. 10GiB (default: no quota;
+                      filesystem backend); writes past it get QUOTA_EXCEEDED
   --demo              also serve the demo page at ${DEMO_PATH} (built by \`npm start\`); open it
                       with #token=<read-write token of ledger demo> after the URL
 ${BACKEND_HELP}
@@ -45,20 +47,29 @@ export const serve: Command = {
   name: "serve",
   summary: "run the sync server",
   async run(args, io) {
-    const { values } = parse(args, { ...BACKEND_FLAGS, host: { type: "string" }, port: { type: "string" }, "max-body": { type: "string" }, demo: { type: "boolean" } }, HELP);
+    const { values } = parse(args, { ...BACKEND_FLAGS, host: { type: "string" }, port: { type: "string" }, "max-body": { type: "string" }, quota: { type: "string" }, demo: { type: "boolean" } }, HELP);
     if (values.help) {
       io.stdout(HELP);
       return EXIT.OK;
     }
     const port = values.port === undefined ? DEFAULT_PORT : parsePort(values.port, HELP);
     const maxBodyBytes = values["max-body"] === undefined ? DEFAULT_MAX_BODY_BYTES : parseSize(values["max-body"], "--max-body", HELP);
+    const quotaBytes = values.quota === undefined ? undefined : parseSize(values.quota, "--quota", HELP);
     if (values.demo && !existsSync(join(DEMO_DIR, "index.html"))) {
       throw new HearthError("NOT_FOUND", `the demo page is not built in ${DEMO_DIR}; build it with \`node packages/server/demo/build.mjs\` (npm start does)`);
     }
     const backend = await openBackend(backendOptions(values));
+    if (quotaBytes !== undefined && !backend.objects.bytesOf) {
+      await backend.close().catch(() => undefined);
+      throw new UsageError("--quota needs the filesystem backend: this backend cannot measure a ledger's bytes", HELP);
+    }
     let server;
     try {
-      server = await createServer({ backend, host: values.host ?? "127.0.0.1", port, maxBodyBytes, ...(values.demo && { staticFiles: { path: DEMO_PATH, dir: DEMO_DIR } }) });
+      server = await createServer({
+        backend, host: values.host ?? "127.0.0.1", port, maxBodyBytes,
+        ...(quotaBytes !== undefined && { quotaBytes }),
+        ...(values.demo && { staticFiles: { path: DEMO_PATH, dir: DEMO_DIR } }),
+      });
     } catch (err) {
       await backend.close().catch(() => undefined);
       throw err;
@@ -66,7 +77,7 @@ export const serve: Command = {
     // Listen for signals before saying "listening": whoever reads that line
     // may stop the server at once, and a signal with no handler kills.
     const stopped = (io.waitForStop ?? waitForSignal)();
-    io.stderr(`hearth serve: listening on ${server.url} (${backend.description}, max body ${maxBodyBytes} bytes); Ctrl-C to stop\n`);
+    io.stderr(`hearth serve: listening on ${server.url} (${backend.description}, max body ${maxBodyBytes} bytes${quotaBytes === undefined ? "" : `, quota ${quotaBytes} bytes per ledger`}); Ctrl-C to stop\n`);
     if (values.demo) io.stderr(`hearth serve: demo page at ${server.url}${DEMO_PATH} (append #token=<a read-write token of ledger demo>)\n`);
     const reason = await stopped;
     io.stderr(`hearth serve: ${reason}, shutting down\n`);
