@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { openMemoryRemote } from "../src/remote/memory.js";
+import type { Remote } from "../src/remote/types.js";
 import { CHUNK_BYTES } from "../src/files/blocks.js";
 import type { DocFile } from "../src/files/ledger-files.js";
 import type { FileProgress } from "../src/sync/file-transfer.js";
@@ -154,6 +155,35 @@ describe("files across replicas", () => {
     await remote.put(`file/${file.cid}`, manifest!);
     for (const [name, block] of original) await remote.put(name, block);
     expectBytes(await readAll(file), content);
+    await remote.close();
+  });
+});
+
+describe("a sync point that takes small objects", () => {
+  it("gets blocks in parts that fit; a part it loses is refused as a whole block and uploaded again", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const remote = await openMemoryRemote(url);
+    const small = (r: Remote): Remote => new Proxy(r, {
+      get: (target, key) => (key === "maxObjectBytes" ? 300_000 : typeof Reflect.get(target, key) === "function" ? (Reflect.get(target, key) as (...a: unknown[]) => unknown).bind(target) : Reflect.get(target, key)),
+    });
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await a.attach(small(await openMemoryRemote(url)));
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    const content = bytes(CHUNK_BYTES + 7, 13);
+    await a.put({ _id: "d", _files: { f: content } });
+    await sa.synced(SYNCED);
+    await sa.filesSynced(SYNCED);
+    const names = await remote.list("file/");
+    expect(names.filter((n) => n.endsWith("/parts"))).toHaveLength(1); // the 1 MiB chunk; the small chunk and the manifest fit
+    expect(names.filter((n) => /\/p\d{6}$/.test(n))).toHaveLength(4);
+    await remote.delete(names.find((n) => n.endsWith("/p000001"))!);
+    const sb = await b.attach(small(await openMemoryRemote(url)), { invitation: invitations[0]! });
+    await sb.synced(SYNCED);
+    await sb.filesSynced(SYNCED);
+    expect(sb.status().rejected).toBeGreaterThan(0);
+    expectBytes(await readAll(filesOf(await b.get("d")).f!), content);
     await remote.close();
   });
 });

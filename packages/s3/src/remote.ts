@@ -62,6 +62,8 @@ export async function openS3Remote(url: string, options: S3RemoteOptions = {}): 
 }
 
 class S3Remote implements Remote {
+  /** S3 takes at most 5 GiB in one put. */
+  readonly maxObjectBytes = 5 * 1024 ** 3;
   readonly supports = { watch: true, persistent: true } as const;
   private readonly watches = new Set<PollWatch>();
   private closed = false;

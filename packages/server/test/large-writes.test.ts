@@ -23,7 +23,7 @@ let counter = 0;
 const noise = (bytes: number): string => randomBytes((bytes * 3) / 4).toString("base64");
 
 /** Two replicas on separate devices (A, the admin; B invited by A), both attached to `server`'s ledger. */
-async function pair(server: TestServer, before?: (a: Ledger) => Promise<void>): Promise<{ a: Ledger; b: Ledger; close: () => Promise<void> }> {
+async function pair(server: TestServer, before?: (a: Ledger) => Promise<void>): Promise<{ a: Ledger; b: Ledger; target: string; close: () => Promise<void> }> {
   const scope = `large-${process.pid}-${++counter}`;
   const ledger = uniqueLedger("large");
   const target = `${server.url}/${ledger}?token=${encodeURIComponent(await server.token(ledger))}`;
@@ -34,7 +34,7 @@ async function pair(server: TestServer, before?: (a: Ledger) => Promise<void>): 
   const { invitations } = await a.invite((await b.device()).publicKey);
   await b.attach(target, { invitation: invitations[0]! });
   void sa;
-  return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
+  return { a, b, target, close: async () => void (await Promise.all([a.close(), b.close()])) };
 }
 
 describe("large writes through the sync server", () => {
@@ -74,7 +74,7 @@ describe("large writes through the sync server", () => {
 
   it("a server with a small --max-body gets smaller bundles; a document too large for it stops only the push", async () => {
     const server = await startServer({ maxBodyBytes: 256 * KiB });
-    const { a, b, close } = await pair(server, async (a) => {
+    const { a, b, target, close } = await pair(server, async (a) => {
       for (let i = 0; i < 300; i++) await a.put({ _id: `s${i}`, v: noise(2 * KiB) });
     });
     try {
@@ -83,10 +83,15 @@ describe("large writes through the sync server", () => {
       await b.attachments()[0]!.synced(SYNCED);
       expect((await b.allDocs()).rows).toHaveLength(300);
 
-      // One document over the server's limit: A's push is blocked with TOO_LARGE, and says so at once.
+      // Attached, a document over the server's limit (it says its limit on every answer) is refused at put.
+      await expect(a.put({ _id: "over", v: noise(512 * KiB) })).rejects.toMatchObject({ code: "TOO_LARGE", message: expect.stringContaining("_files") });
+      await expect(a.get("over")).rejects.toMatchObject({ code: "NOT_FOUND" });
+      // Written while detached (no limit known), it blocks A's push with TOO_LARGE, and says so at once.
+      await sa.detach();
       await a.put({ _id: "over", v: noise(512 * KiB) });
-      await expect(sa.synced(SYNCED)).rejects.toMatchObject({ code: "TOO_LARGE" });
-      expect(sa.status().error).toMatchObject({ code: "TOO_LARGE" });
+      const again = await a.attach(target);
+      await expect(again.synced(SYNCED)).rejects.toMatchObject({ code: "TOO_LARGE" });
+      expect(again.status().error).toMatchObject({ code: "TOO_LARGE" });
       // A still pulls.
       await b.put({ _id: "from-b", v: 2 });
       await eventually(async () => expect(await a.get("from-b")).toEqual({ _id: "from-b", v: 2 }), { timeoutMs: 30_000 });

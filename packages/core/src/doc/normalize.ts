@@ -58,7 +58,7 @@ export function checkDocId(id: unknown): string {
  *   cycles, non-plain objects (Map, Set, class instances, typed arrays) and bad keys;
  *   `TOO_LARGE` for a body over {@link MAX_DOC_BYTES}
  */
-export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocBody } {
+export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocBody; bytesAtMost: number } {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
     throw new HearthError("INVALID_DOC", `a document must be a plain object, got ${describe(doc)}`);
   }
@@ -78,7 +78,7 @@ export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocB
       );
     }
   }
-  return { id, body };
+  return { id, body, bytesAtMost: size.atMost };
 }
 
 /**

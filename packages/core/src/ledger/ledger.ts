@@ -34,6 +34,8 @@ import type { Remote } from "../remote/types.js";
 import type { Platform } from "../platform/types.js";
 import type { RefusedEvent, ReplicaPort } from "../sync/port.js";
 import { LamportBook } from "./lamport.js";
+import { paddedLength } from "../sync/protocol.js";
+import { encodeDagCbor } from "../codec/cbor.js";
 import { Attachment, type AttachOptions } from "../sync/attachment.js";
 import { PointTrust } from "../sync/point-trust.js";
 import { pointKey, pointMeta } from "../sync/layout.js";
@@ -67,6 +69,9 @@ const EMPTY_VALUE = new Uint8Array(0);
  * overhead in one object.
  */
 const MAX_EVENT_BYTES = MAX_DOC_BYTES + 64 * 1024;
+
+/** Room a document needs around it in a bundle: its event, the write statement, the envelope (a generous bound). */
+const BUNDLE_OVERHEAD_BYTES = 4096;
 
 /** Events read per step while a whiteout scans the log. */
 const WHITEOUT_SCAN = 1_000;
@@ -280,8 +285,9 @@ export class Ledger {
    */
   async put(doc: DocInput): Promise<WriteResult> {
     const { doc: rest, request } = takeFiles(doc);
-    const { id, body } = normalizeDoc(rest);
+    const { id, body, bytesAtMost } = normalizeDoc(rest);
     const docId = id ?? newDocId();
+    this.#assertFitsSyncPoints(docId, body, bytesAtMost);
     if (request === undefined) return { id: docId, clock: await this.#enqueue([[docId, body]]) };
     const release = await this.#files.beginWrite();
     try {
@@ -289,6 +295,31 @@ export class Ledger {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Refuses up front a document that no bundle could carry to an attached
+   * sync point that takes smaller objects (a server run with a small
+   * `--max-body`): written, it would block that device's push for good.
+   * Cheap unless such a sync point is attached: the size bound from
+   * normalizing decides, and only a document near the limit is encoded.
+   * @throws HearthError `TOO_LARGE` (nothing written)
+   */
+  #assertFitsSyncPoints(id: string, body: DocBody, bytesAtMost: number): void {
+    let limit = Infinity;
+    let point = "";
+    for (const attachment of this.#attachments) {
+      const max = attachment.maxObjectBytes;
+      if (max !== undefined && max < limit) [limit, point] = [max, attachment.url];
+    }
+    const sealed = (docBytes: number): number => paddedLength(docBytes + BUNDLE_OVERHEAD_BYTES) + BUNDLE_OVERHEAD_BYTES;
+    if (sealed(bytesAtMost) <= limit) return;
+    const bytes = encodeDagCbor(body).length;
+    if (sealed(bytes) <= limit) return;
+    throw new HearthError(
+      "TOO_LARGE",
+      `document ${JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id)} is ${bytes} bytes stored, and sync point ${point} takes objects of at most ${limit} bytes, so it could never get there; put large values in _files (split to fit any sync point), or raise the server's --max-body. Nothing was written`,
+    );
   }
 
   /**
@@ -321,9 +352,11 @@ export class Ledger {
     const requests: Array<FilesRequest | undefined> = [];
     const ops: PendingOp[] = docs.map((doc) => {
       const { doc: rest, request } = takeFiles(doc);
-      const { id, body } = normalizeDoc(rest);
+      const { id, body, bytesAtMost } = normalizeDoc(rest);
+      const docId = id ?? newDocId();
+      this.#assertFitsSyncPoints(docId, body, bytesAtMost);
       requests.push(request);
-      return [id ?? newDocId(), body] as const;
+      return [docId, body] as const;
     });
     if (ops.length === 0) return { ids: [], clock: this.#clock() };
     const release = requests.some((r) => r !== undefined) ? await this.#files.beginWrite() : undefined;

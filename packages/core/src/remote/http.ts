@@ -23,7 +23,7 @@ import { errorForFailure, errorForStatus, readWireError, type RequestContext } f
 import { assertToken, parseHttpUrl, type HttpLocation } from "./http-url.js";
 import { SocketWatch, type ReconnectOptions, type WebSocketConstructor } from "./http-watch.js";
 import { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteChangeListener, type RemoteEntry } from "./types.js";
-import { batchPath, encodeBatch, listPath, MAX_BATCH_ENTRIES, objectPath, watchPath, WIRE_VERSION } from "./wire.js";
+import { batchPath, encodeBatch, listPath, MAX_BATCH_ENTRIES, MAX_BODY_HEADER, objectPath, watchPath, WIRE_VERSION } from "./wire.js";
 
 export type { WebSocketConstructor, WebSocketLike, ReconnectOptions } from "./http-watch.js";
 
@@ -86,6 +86,12 @@ class HttpRemote implements Remote {
   readonly #settings: Settings;
   readonly #watches = new Set<SocketWatch>();
   #closed = false;
+  #maxObjectBytes: number | undefined;
+
+  /** The largest body the server accepts, as it said in its last answer (`undefined` before the first). */
+  get maxObjectBytes(): number | undefined {
+    return this.#maxObjectBytes;
+  }
 
   constructor(location: HttpLocation, token: string | undefined, settings: Settings) {
     this.url = location.url;
@@ -197,6 +203,8 @@ class HttpRemote implements Remote {
       } catch (err) {
         throw errorForFailure(err, timedOut, timeoutMs, ctx);
       }
+      const limit = Number(response.headers.get(MAX_BODY_HEADER));
+      if (Number.isSafeInteger(limit) && limit > 0) this.#maxObjectBytes = limit;
       try {
         if (response.ok) return read ? await read(response) : (await response.body?.cancel(), undefined);
         const wire = await readWireError(response);

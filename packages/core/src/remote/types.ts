@@ -55,6 +55,14 @@ export interface Remote {
   /** What this remote can do. */
   readonly supports: RemoteCapabilities;
   /**
+   * Optional: the largest value `put` accepts, in bytes, once the remote
+   * knows it (the sync server says its `--max-body` on every answer; S3
+   * takes 5 GiB in one put). Absent or `undefined`: no limit known. The
+   * sync engine splits file blocks to fit and refuses up front a document
+   * that could never fit.
+   */
+  readonly maxObjectBytes?: number | undefined;
+  /**
    * Stores `bytes` under `name`, replacing any value. Resolves only once the
    * value is durable at the remote and visible to `get`/`list` of every
    * client. Writes are atomic: a reader sees the old value, the new one, or

@@ -99,6 +99,13 @@ export function listPath(ledger: string): string {
   return `/v${WIRE_VERSION}/ledgers/${ledger}/list`;
 }
 
+/**
+ * Response header in which the server says the largest body it accepts
+ * (its `--max-body`), so clients can split what would not fit and refuse
+ * up front what cannot be split.
+ */
+export const MAX_BODY_HEADER = "x-hearth-max-body";
+
 /** Path of the WebSocket watch endpoint. */
 export function watchPath(ledger: string): string {
   return `/v${WIRE_VERSION}/ledgers/${ledger}/watch`;

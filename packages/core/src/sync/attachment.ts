@@ -43,6 +43,7 @@ import type { ReplicaPort } from "./port.js";
 import type { SealContext } from "./protocol.js";
 import { Emitter, type AttachmentEvents, type SyncStatus } from "./status.js";
 import { FILE_PREFIX, FileTransfer, type FilesMode } from "./file-transfer.js";
+import { getBlock } from "./file-blocks-remote.js";
 
 /** After an announcement arrived before one it depends on, the engine looks again this soon. */
 const RECHECK_MS = 100;
@@ -230,7 +231,7 @@ export class Attachment {
       this.#inbox.forgetSeen();
     }
     // Lazy reads (and eager fetches) of blocks this device lacks come from here too.
-    this.#stops.push(port.files.addSource({ url: remote.url, fetchBlock: (cid) => remote.get(FILE_PREFIX + cid.toString()) }));
+    this.#stops.push(port.files.addSource({ url: remote.url, fetchBlock: (cid) => getBlock(remote, cid) }));
     this.#stops.push(port.files.onChange(() => this.#files.kick()));
     // Local commits (and merges from other attachments) wake the loop; this
     // attachment's own merges do not: they need no push back, and a cycle
@@ -293,6 +294,11 @@ export class Attachment {
   }
 
   // ---------------------------------------------------------------- public API
+
+  /** The largest object the sync point takes, once known (`undefined`: no limit known). */
+  get maxObjectBytes(): number | undefined {
+    return this.#parts.remote.maxObjectBytes;
+  }
 
   /** The current status (a snapshot). */
   status(): SyncStatus {

@@ -18,7 +18,8 @@
  * recorded too (`fd/<cid>`), so later passes skip it without a look.
  *
  * At the remote: `file/<cid>` for every block, named by the hash of its
- * bytes, which the sync server checks on upload.
+ * bytes, which the sync server checks on upload; split into parts where
+ * the remote takes less in one object (`./file-blocks-remote.ts`).
  *
  * A hostile or damaged sync point: a block whose bytes do not match its
  * name (or do not open as the manifest names them) is refused, deleted at
@@ -47,12 +48,12 @@ import { CID } from "multiformats/cid";
 import { HearthError, isHearthError } from "../errors.js";
 import type { LedgerFiles } from "../files/ledger-files.js";
 import type { ChunkRef } from "../files/blocks.js";
+import { deleteBlock, FILE_PREFIX, getBlock, listedBlocks, putBlock } from "./file-blocks-remote.js";
 import type { Remote } from "../remote/types.js";
 import type { PointMeta } from "./layout.js";
 import type { SyncLogger } from "./logger.js";
 
-/** Name prefix of file blocks at a remote. */
-export const FILE_PREFIX = "file/";
+export { FILE_PREFIX } from "./file-blocks-remote.js";
 
 /** When files' bytes are fetched: as soon as their documents arrive, or when read. */
 export type FilesMode = "eager" | "lazy";
@@ -245,7 +246,7 @@ export class FileTransfer {
     const uploaded = await meta.list("fu/");
     const finished = await meta.list("fd/");
     if (uploaded.length === 0 && finished.length === 0) return;
-    const present = new Set((await remote.list(FILE_PREFIX)).map((name) => name.slice(FILE_PREFIX.length)));
+    const present = listedBlocks(await remote.list(FILE_PREFIX));
     const gone = uploaded.filter((key) => !present.has(key.slice(3)));
     const goneBlocks = new Set(gone.map((key) => key.slice(3)));
     const held = new Map((await files.held()).map((root) => [root.cid.toString(), root] as const));
@@ -291,7 +292,7 @@ export class FileTransfer {
         if (uploaded.has(name)) return;
         const bytes = await files.readBlock(block.cid);
         if (bytes === undefined) throw new HearthError("NOT_FOUND", `block ${name} of file ${plan.root} is missing from this device's store`);
-        await remote.put(FILE_PREFIX + name, bytes);
+        await putBlock(remote, block.cid, bytes);
         await meta.write([[`fu/${name}`, EMPTY]]);
         uploaded.add(name);
         this.#setProgress({ toPush: this.#progress.toPush - block.bytes, pushed: this.#progress.pushed + block.bytes });
@@ -338,7 +339,7 @@ export class FileTransfer {
       if (!manifest) continue; // no record of its blocks: left alone
       const blocks = [...manifest.chunks.map((c) => c.cid.toString()).filter((c) => !shared.has(c)), name];
       // The manifest goes last: a reader that still finds it finds its chunks (until it goes).
-      for (const block of blocks) await remote.delete(FILE_PREFIX + block);
+      for (const block of blocks) await deleteBlock(remote, block);
       await meta.write([], [`fd/${name}`, ...blocks.map((b) => `fu/${b}`)]);
       deleted += blocks.length;
       this.#deps.logger("files.collected", { remote: remote.url, file: name, blocks: blocks.length });
@@ -359,7 +360,7 @@ export class FileTransfer {
       const where = `file ${root.cid}`;
       let manifest = await files.localManifest(root.cid, root.key, where);
       if (!manifest) {
-        const bytes = await remote.get(FILE_PREFIX + root.cid.toString());
+        const bytes = await getBlock(remote, root.cid);
         // Not pushed yet by its writer: the next kick (a change at the remote, the poll) looks again.
         if (bytes === undefined) continue;
         try {
@@ -382,7 +383,7 @@ export class FileTransfer {
       let complete = true;
       await inParallel(plan.chunks, PARALLEL, async (chunk) => {
         if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
-        const bytes = await remote.get(FILE_PREFIX + chunk.cid.toString());
+        const bytes = await getBlock(remote, chunk.cid);
         if (bytes === undefined) {
           complete = false;
           return;
@@ -415,7 +416,7 @@ export class FileTransfer {
     if (!isHearthError(err) || err.code !== "INTEGRITY") throw err;
     this.#rejected++;
     this.#deps.logger("files.rejected", { remote: this.#deps.remote.url, block: cid.toString(), message: err.message });
-    await this.#deps.remote.delete(FILE_PREFIX + cid.toString()).catch(() => undefined);
+    await deleteBlock(this.#deps.remote, cid).catch(() => undefined);
     return err;
   }
 

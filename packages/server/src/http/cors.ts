@@ -8,11 +8,13 @@
  *
  * @module
  */
+import { MAX_BODY_HEADER } from "@hearth/core/wire";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 /** Adds the CORS headers every answer carries. */
 export function allowCrossOrigin(res: ServerResponse): void {
   res.setHeader("access-control-allow-origin", "*");
+  res.setHeader("access-control-expose-headers", MAX_BODY_HEADER);
 }
 
 /** Answers a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`); false if `req` is none. */

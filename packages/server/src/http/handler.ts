@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { MAX_BODY_HEADER } from "@hearth/core/wire";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { allowCrossOrigin, answerPreflight } from "./cors.js";
 import { sendFailure, sendJson, WireFailure } from "./failure.js";
@@ -36,6 +37,7 @@ export async function handleRequest(ctx: HandlerContext, req: IncomingMessage, r
     });
   });
   allowCrossOrigin(res);
+  res.setHeader(MAX_BODY_HEADER, String(ctx.maxBodyBytes));
   try {
     if (answerPreflight(req, res)) return;
     if (ctx.staticFiles && (await serveStatic(ctx.staticFiles, req, res))) return;
