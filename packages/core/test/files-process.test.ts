@@ -53,9 +53,10 @@ describe("files across processes (file:// sync point, separate keyrings)", () =>
     const invitation = await a.invite((await b.device()).publicKey);
     await a.synced();
     await a.detach();
+    // Five chunks; the sixth never goes.
     await a.attachFiles(url, { holdFileBlocksAfter: 5 });
     await a.putFile("doc", "f.bin", size, 2);
-    await eventually(async () => expect(await a.progress()).toMatchObject({ pushed: 5 * MiB }), { timeoutMs: 30_000, what: "A to upload 5 blocks" });
+    await eventually(async () => expect(await a.progress()).toMatchObject({ pushed: 5 * MiB }), { timeoutMs: 30_000, what: "A to upload 5 chunks" });
     await a.kill();
     const again = await replicas.start(dir, "a");
     await again.attach(url);

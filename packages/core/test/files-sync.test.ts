@@ -176,9 +176,9 @@ describe("a sync point that takes small objects", () => {
     await sa.synced(SYNCED);
     await sa.filesSynced(SYNCED);
     const names = await remote.list("file/");
-    expect(names.filter((n) => n.endsWith("/parts"))).toHaveLength(1); // the 1 MiB chunk; the small chunk and the manifest fit
-    expect(names.filter((n) => /\/p\d{6}$/.test(n))).toHaveLength(4);
-    await remote.delete(names.find((n) => n.endsWith("/p000001"))!);
+    expect(names.filter((n) => n.endsWith(".parts"))).toHaveLength(1); // the 1 MiB chunk; the small chunk and the manifest fit
+    expect(names.filter((n) => /\.p\d{6}$/.test(n))).toHaveLength(4);
+    await remote.delete(names.find((n) => n.endsWith(".p000001"))!);
     const sb = await b.attach(small(await openMemoryRemote(url)), { invitation: invitations[0]! });
     await sb.synced(SYNCED);
     await sb.filesSynced(SYNCED);

@@ -78,7 +78,7 @@ describe("files through the sync server", () => {
       await target.synced(SYNCED);
       await target.filesSynced(SYNCED);
       const listed = (await (await fetch(`${server.url}/v1/ledgers/${ledger}/list?prefix=file/`, { headers: { authorization: `Bearer ${token}` } })).json()) as { names: string[] };
-      expect(listed.names.filter((n) => n.endsWith("/parts"))).toHaveLength(2); // both chunks in parts; the manifest fits whole
+      expect(listed.names.filter((n) => n.endsWith(".parts"))).toHaveLength(2); // both chunks in parts; the manifest fits whole
       const expected = createHash("sha256").update(content).digest("hex");
       const [sb] = b.attachments();
       await sb!.synced(SYNCED);

@@ -248,10 +248,10 @@ export class Attachment {
       }));
       // A file's blocks arrive after its document: a reader that waits for them looks again. A block
       // deleted (a reader found it altered, or the point lost it) is uploaded again by whoever holds it.
+      // (Only a named delete asks for a verify: remotes that cannot name changes notify on every put,
+      // and the slow poll verifies anyway.)
       this.#stops.push(remote.watch(FILE_PREFIX, (changes) => {
-        // (Only a named delete: remotes that cannot name changes notify on every put, and the slow poll verifies anyway.)
-        if (changes?.some((c) => c.op === "delete")) this.#files.verifyNext();
-        this.#files.kick();
+        if (this.#files.noteChanges(changes)) this.#files.kick();
       }));
       // Only a notification that may tell something new reads the log: a delete (an entry to put
       // back), an entry not read yet, or no names. Puts of entries held are other replicas putting

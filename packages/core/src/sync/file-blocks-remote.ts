@@ -3,9 +3,12 @@
  * remote takes in one object (its `maxObjectBytes`), parts that fit:
  *
  * ```
- * file/<cid>/p000000, file/<cid>/p000001, …   the block's bytes, in order
- * file/<cid>/parts                            how many parts (decimal text), put last
+ * file/<cid>.p000000, file/<cid>.p000001, …   the block's bytes, in order
+ * file/<cid>.parts                            how many parts (decimal text), put last
  * ```
+ *
+ * Suffixes, not sub-names: the file remote keeps each `/` segment as a
+ * directory, so `file/<cid>` could not also begin `file/<cid>/…`.
  *
  * The count goes last, so a reader that finds it finds every part; the
  * joined parts are checked against the CID like a whole block. A block is
@@ -28,7 +31,7 @@ export function blockName(cid: CID | string): string {
 }
 
 function partName(cid: CID, index: number): string {
-  return `${FILE_PREFIX}${cid}/p${String(index).padStart(6, "0")}`;
+  return `${FILE_PREFIX}${cid}.p${String(index).padStart(6, "0")}`;
 }
 
 /** Stores block `cid`, whole if the remote takes it, else in parts. */
@@ -37,7 +40,7 @@ export async function putBlock(remote: Remote, cid: CID, bytes: Uint8Array): Pro
   if (max === undefined || bytes.length <= max) return remote.put(blockName(cid), bytes);
   const count = Math.ceil(bytes.length / max);
   for (let i = 0; i < count; i++) await remote.put(partName(cid, i), bytes.subarray(i * max, (i + 1) * max));
-  await remote.put(`${blockName(cid)}/${PARTS}`, new TextEncoder().encode(String(count)));
+  await remote.put(`${blockName(cid)}.${PARTS}`, new TextEncoder().encode(String(count)));
 }
 
 /**
@@ -47,7 +50,7 @@ export async function putBlock(remote: Remote, cid: CID, bytes: Uint8Array): Pro
 export async function getBlock(remote: Remote, cid: CID): Promise<Uint8Array | undefined> {
   const whole = await remote.get(blockName(cid));
   if (whole !== undefined) return whole;
-  const counted = await remote.get(`${blockName(cid)}/${PARTS}`);
+  const counted = await remote.get(`${blockName(cid)}.${PARTS}`);
   if (counted === undefined) return undefined;
   const count = Number(new TextDecoder().decode(counted));
   // A count that is no count is what a hostile point would store: the joined bytes then fail the CID check.
@@ -67,10 +70,17 @@ export async function getBlock(remote: Remote, cid: CID): Promise<Uint8Array | u
   return out;
 }
 
-/** Deletes block `cid` at the remote, whole and any parts. */
+/** Deletes block `cid` at the remote: whole, and any parts. */
 export async function deleteBlock(remote: Remote, cid: CID | string): Promise<void> {
   await remote.delete(blockName(cid));
-  for (const name of await remote.list(`${blockName(cid)}/`)) await remote.delete(name);
+  for (const name of await remote.list(`${blockName(cid)}.`)) await remote.delete(name);
+}
+
+/** The block CID (text) a name under `file/` is of: whole, a part or the count. */
+export function blockOfName(name: string): string {
+  const rest = name.slice(FILE_PREFIX.length);
+  const dot = rest.indexOf(".");
+  return dot < 0 ? rest : rest.slice(0, dot);
 }
 
 /** The CIDs (text) of the blocks a listing of `file/` shows complete: stored whole, or with their part count. */
@@ -78,9 +88,9 @@ export function listedBlocks(names: readonly string[]): Set<string> {
   const blocks = new Set<string>();
   for (const name of names) {
     const rest = name.slice(FILE_PREFIX.length);
-    const slash = rest.indexOf("/");
-    if (slash < 0) blocks.add(rest);
-    else if (rest.slice(slash + 1) === PARTS) blocks.add(rest.slice(0, slash));
+    const dot = rest.indexOf(".");
+    if (dot < 0) blocks.add(rest);
+    else if (rest.slice(dot + 1) === PARTS) blocks.add(rest.slice(0, dot));
   }
   return blocks;
 }

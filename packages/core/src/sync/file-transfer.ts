@@ -48,8 +48,8 @@ import { CID } from "multiformats/cid";
 import { HearthError, isHearthError } from "../errors.js";
 import type { LedgerFiles } from "../files/ledger-files.js";
 import type { ChunkRef } from "../files/blocks.js";
-import { deleteBlock, FILE_PREFIX, getBlock, listedBlocks, putBlock } from "./file-blocks-remote.js";
-import type { Remote } from "../remote/types.js";
+import { blockOfName, deleteBlock, FILE_PREFIX, getBlock, listedBlocks, putBlock } from "./file-blocks-remote.js";
+import type { Remote, RemoteChange } from "../remote/types.js";
 import type { PointMeta } from "./layout.js";
 import type { SyncLogger } from "./logger.js";
 
@@ -111,6 +111,16 @@ export class FileTransfer {
   #verifyNeeded = true;
   /** Blocks refused as altered since attaching. */
   #rejected = 0;
+  /**
+   * Chunks a fetch found missing at the point (a file still going up): not
+   * asked for again until a change names them, or a change names nothing
+   * (a remote that cannot name changes), or a verify or the poll asks for a
+   * full look (see {@link noteChanges}).
+   */
+  readonly #absent = new Set<string>();
+  /** Names this transfer put or deleted that the watch has not told back yet: their notifications wake nothing. */
+  readonly #ownPuts = new Set<string>();
+
 
   constructor(deps: FileTransferDeps) {
     this.#deps = deps;
@@ -133,6 +143,7 @@ export class FileTransfer {
    */
   async settled(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    this.#absent.clear();
     for (;;) {
       this.kick();
       await this.idle();
@@ -170,9 +181,42 @@ export class FileTransfer {
     return this.#rejected;
   }
 
-  /** Has the next pass check the point still holds what was uploaded (the slow poll calls it). */
+  /** Has the next pass check the point still holds what was uploaded, and look again for every missing block (the slow poll calls it). */
   verifyNext(): void {
     this.#verifyNeeded = true;
+    this.#absent.clear();
+  }
+
+  /**
+   * A change at the point under `file/`: blocks it names (or, with no
+   * names, any) may be there now.
+   * @returns false when it only tells back this transfer's own puts (nothing to do)
+   */
+  noteChanges(changes: readonly RemoteChange[] | undefined): boolean {
+    if (changes === undefined) {
+      this.#absent.clear();
+      return true;
+    }
+    let news = false;
+    for (const change of changes) {
+      if (change.op === "put" && this.#ownPuts.delete(change.name)) continue;
+      news = true;
+      // A block deleted by someone else (a reader that found it altered, the point): whoever holds it uploads it again.
+      if (change.op === "delete") this.verifyNext();
+      this.#absent.delete(blockOfName(change.name));
+    }
+    return news;
+  }
+
+  /** Puts `name` as this transfer's own (see {@link noteChanges}). */
+  async #put(name: string, put: () => Promise<void>): Promise<void> {
+    if (this.#deps.remote.supports.watch) this.#ownPuts.add(name);
+    try {
+      await put();
+    } catch (err) {
+      this.#ownPuts.delete(name);
+      throw err;
+    }
   }
 
   /** Runs a pass now, or once the running one ends. */
@@ -285,19 +329,24 @@ export class FileTransfer {
       plans.push({ root: root.cid, blocks });
     }
     this.#setProgress({ toPush });
+    const upload = async (block: { cid: CID; bytes: number }, root: CID): Promise<void> => {
+      if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
+      const name = block.cid.toString();
+      if (uploaded.has(name)) return;
+      const bytes = await files.readBlock(block.cid);
+      if (bytes === undefined) throw new HearthError("NOT_FOUND", `block ${name} of file ${root} is missing from this device's store`);
+      await this.#put(FILE_PREFIX + name, () => putBlock(remote, block.cid, bytes));
+      await meta.write([[`fu/${name}`, EMPTY]]);
+      uploaded.add(name);
+      this.#setProgress({ toPush: this.#progress.toPush - block.bytes, pushed: this.#progress.pushed + block.bytes });
+    };
     for (const plan of plans) {
-      await inParallel(plan.blocks, PARALLEL, async (block) => {
-        if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
-        const name = block.cid.toString();
-        if (uploaded.has(name)) return;
-        const bytes = await files.readBlock(block.cid);
-        if (bytes === undefined) throw new HearthError("NOT_FOUND", `block ${name} of file ${plan.root} is missing from this device's store`);
-        await putBlock(remote, block.cid, bytes);
-        await meta.write([[`fu/${name}`, EMPTY]]);
-        uploaded.add(name);
-        this.#setProgress({ toPush: this.#progress.toPush - block.bytes, pushed: this.#progress.pushed + block.bytes });
-      });
-      await meta.write([[`fd/${plan.root.toString()}`, EMPTY]]);
+      const root = plan.root.toString();
+      const chunks = plan.blocks.filter((b) => !b.cid.equals(plan.root));
+      // The chunks, then the manifest, strictly last: a reader that finds it finds them all.
+      await inParallel(chunks, PARALLEL, (block) => upload(block, plan.root));
+      await upload({ cid: plan.root, bytes: 0 }, plan.root);
+      await meta.write([[`fd/${root}`, EMPTY]]);
       this.#deps.logger("files.pushed", { remote: remote.url, file: plan.root.toString() });
     }
   }
@@ -355,7 +404,7 @@ export class FileTransfer {
     if (wanted.length === 0) return this.#setProgress({ toFetch: 0 });
     let toFetch = 0;
     let refused: HearthError | undefined;
-    const plans: Array<{ root: CID; key: Uint8Array; chunks: ChunkRef[] }> = [];
+    const plans: Array<{ root: CID; key: Uint8Array; chunks: ChunkRef[]; skipped: number }> = [];
     for (const root of wanted) {
       const where = `file ${root.cid}`;
       let manifest = await files.localManifest(root.cid, root.key, where);
@@ -371,12 +420,15 @@ export class FileTransfer {
         }
       }
       const chunks: ChunkRef[] = [];
+      let skipped = 0;
       for (const chunk of manifest.chunks) {
         if (await files.hasBlock(chunk.cid)) continue;
-        chunks.push(chunk);
         toFetch += chunk.length;
+        // Found missing before, and not named by a change since: not asked for again yet.
+        if (this.#absent.has(chunk.cid.toString())) skipped++;
+        else chunks.push(chunk);
       }
-      plans.push({ root: root.cid, key: root.key, chunks });
+      plans.push({ root: root.cid, key: root.key, chunks, skipped });
     }
     this.#setProgress({ toFetch });
     for (const plan of plans) {
@@ -385,6 +437,7 @@ export class FileTransfer {
         if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
         const bytes = await getBlock(remote, chunk.cid);
         if (bytes === undefined) {
+          this.#absent.add(chunk.cid.toString());
           complete = false;
           return;
         }
@@ -397,7 +450,7 @@ export class FileTransfer {
         }
         this.#setProgress({ toFetch: this.#progress.toFetch - chunk.length, fetched: this.#progress.fetched + chunk.length });
       });
-      if (!complete) continue;
+      if (!complete || plan.skipped > 0) continue;
       await files.markHeld(plan.root, plan.key);
       // Fetched from this point: it has every block, nothing to push back.
       await meta.write([[`fd/${plan.root.toString()}`, EMPTY]]);
