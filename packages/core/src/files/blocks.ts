@@ -60,7 +60,7 @@ import { CID } from "multiformats/cid";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { blockDigest } from "../codec/block.js";
-import { webCryptoCipher, type AeadCipher } from "../crypto/cipher.js";
+import type { AeadCipher } from "../crypto/cipher.js";
 import { bufferSource } from "../crypto/encoding.js";
 import { HearthError } from "../errors.js";
 import type { DataKey, Fingerprint } from "../keyring/types.js";
@@ -75,7 +75,6 @@ export const BLOCK_KEY_BYTES = 32;
 const CHUNK_AAD = new TextEncoder().encode("hearth/file-chunk/v1");
 const MANIFEST_AAD = new TextEncoder().encode("hearth/file-manifest/v1");
 const ZERO_IV = new Uint8Array(12);
-const TAG_BYTES = 16;
 const MANIFEST_VERSION = 1;
 
 /** One chunk as the manifest lists it. */
@@ -156,11 +155,6 @@ export async function openManifest(cipher: AeadCipher, cid: CID, key: Uint8Array
   return manifest;
 }
 
-/** Bytes a sealed block of `plainLength` plaintext bytes takes. */
-export function sealedLength(plainLength: number): number {
-  return plainLength + TAG_BYTES;
-}
-
 /**
  * Checks that `bytes` are the block `cid` names.
  * @throws HearthError `INTEGRITY` otherwise
@@ -199,6 +193,3 @@ async function aesKey(raw: Uint8Array): Promise<DataKey> {
   const key = await globalThis.crypto.subtle.importKey("raw", bufferSource(raw), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
   return { fingerprint: "" as Fingerprint, key };
 }
-
-/** The default cipher for blocks where the platform passes none. */
-export const defaultBlockCipher: AeadCipher = webCryptoCipher;

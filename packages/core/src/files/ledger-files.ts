@@ -28,7 +28,7 @@ import type { AeadCipher } from "../crypto/cipher.js";
 import type { ByteStore, Durability } from "../store/types.js";
 import { checkBlock, CHUNK_BYTES, MAX_FILE_BYTES, openChunk, openManifest, sealChunk, sealManifest, type ChunkRef, type Manifest } from "./blocks.js";
 import { chunksOf, inputInfo, type FileInput } from "./input.js";
-import { decodeStoredFile, encodeStoredFile, FILES_FIELD, storedFiles, type FilesPatch, type FilesRequest, type StoredFile } from "./meta.js";
+import { encodeStoredFile, FILES_FIELD, storedFiles, type FilesPatch, type FilesRequest, type StoredFile } from "./meta.js";
 
 /** Store key prefix of blocks. */
 export const BLOCK_PREFIX = "fb/";
@@ -475,7 +475,6 @@ export function blockKey(cid: CID): string {
   return BLOCK_PREFIX + cid.toString();
 }
 
-export { decodeStoredFile };
 
 /** The manifest CIDs (text) of every file `body` records. */
 export function fileRootsOf(body: DocBody | null): string[] {
