@@ -43,13 +43,21 @@ export async function putBlock(remote: Remote, cid: CID, bytes: Uint8Array): Pro
   await remote.put(`${blockName(cid)}.${PARTS}`, new TextEncoder().encode(String(count)));
 }
 
+/** Largest block there is: a manifest of the largest file (chunks are 1 MiB and 16 bytes). */
+const LARGEST_BLOCK_BYTES = 8 * 1024 * 1024;
+
 /**
  * Block `cid`'s bytes as the remote holds them (unchecked), whole or joined
  * from its parts; `undefined` if it has neither (or not all parts yet).
+ * Parts are looked for only where the remote takes less than the block
+ * (`bytes`, when the caller knows its size) in one object: a sync point
+ * that takes any block whole costs one request per block, found or not.
  */
-export async function getBlock(remote: Remote, cid: CID): Promise<Uint8Array | undefined> {
+export async function getBlock(remote: Remote, cid: CID, bytes = LARGEST_BLOCK_BYTES): Promise<Uint8Array | undefined> {
   const whole = await remote.get(blockName(cid));
   if (whole !== undefined) return whole;
+  const max = remote.maxObjectBytes;
+  if (max === undefined || max >= bytes) return undefined;
   const counted = await remote.get(`${blockName(cid)}.${PARTS}`);
   if (counted === undefined) return undefined;
   const count = Number(new TextDecoder().decode(counted));

@@ -409,9 +409,13 @@ export class FileTransfer {
       const where = `file ${root.cid}`;
       let manifest = await files.localManifest(root.cid, root.key, where);
       if (!manifest) {
+        // Not pushed yet by its writer (the manifest goes last): asked for again once a change names it.
+        if (this.#absent.has(root.cid.toString())) continue;
         const bytes = await getBlock(remote, root.cid);
-        // Not pushed yet by its writer: the next kick (a change at the remote, the poll) looks again.
-        if (bytes === undefined) continue;
+        if (bytes === undefined) {
+          this.#absent.add(root.cid.toString());
+          continue;
+        }
         try {
           manifest = await files.acceptManifest(root.cid, root.key, bytes, where);
         } catch (err) {
@@ -435,7 +439,7 @@ export class FileTransfer {
       let complete = true;
       await inParallel(plan.chunks, PARALLEL, async (chunk) => {
         if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
-        const bytes = await getBlock(remote, chunk.cid);
+        const bytes = await getBlock(remote, chunk.cid, chunk.length + 16);
         if (bytes === undefined) {
           this.#absent.add(chunk.cid.toString());
           complete = false;
