@@ -335,7 +335,9 @@ export class FileTransfer {
       if (uploaded.has(name)) return;
       const bytes = await files.readBlock(block.cid);
       if (bytes === undefined) throw new HearthError("NOT_FOUND", `block ${name} of file ${root} is missing from this device's store`);
-      await this.#put(FILE_PREFIX + name, () => putBlock(remote, block.cid, bytes));
+      // (A block that goes up in parts is told back under its parts' names: not worth tracking.)
+      if (bytes.length <= (remote.maxObjectBytes ?? Infinity)) await this.#put(FILE_PREFIX + name, () => putBlock(remote, block.cid, bytes));
+      else await putBlock(remote, block.cid, bytes);
       await meta.write([[`fu/${name}`, EMPTY]]);
       uploaded.add(name);
       this.#setProgress({ toPush: this.#progress.toPush - block.bytes, pushed: this.#progress.pushed + block.bytes });
