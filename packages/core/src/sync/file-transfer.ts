@@ -88,7 +88,7 @@ export interface FileTransferDeps {
 }
 
 /** Blocks moved at once (each holds a chunk in memory). */
-const PARALLEL = 4;
+const PARALLEL = 8;
 const EMPTY = new Uint8Array(0);
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
