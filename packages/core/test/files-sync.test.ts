@@ -8,11 +8,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openMemoryRemote } from "../src/remote/memory.js";
 import type { Remote } from "../src/remote/types.js";
 import { CHUNK_BYTES } from "../src/files/blocks.js";
-import type { DocFile } from "../src/files/ledger-files.js";
 import type { FileProgress } from "../src/sync/file-transfer.js";
 import { expectCode } from "./helpers/expect-code.js";
 import { eventually } from "./helpers/eventually.js";
 import { Peers } from "./helpers/sync-peers.js";
+import { bytes, expectBytes, filesOf, streamed } from "./helpers/file-bytes.js";
 
 const SYNCED = { timeoutMs: 30_000 };
 let peers: Peers | undefined;
@@ -21,30 +21,6 @@ afterEach(async () => {
   peers = undefined;
 });
 
-function bytes(length: number, seed = 1): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(length);
-  let x = seed * 2654435761;
-  for (let i = 0; i < length; i++) {
-    x = (x ^ (x << 13)) >>> 0;
-    x = (x ^ (x >>> 17)) >>> 0;
-    x = (x ^ (x << 5)) >>> 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-async function readAll(file: DocFile): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of file.stream() as unknown as AsyncIterable<Uint8Array>) parts.push(part);
-  return new Uint8Array(Buffer.concat(parts));
-}
-
-function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
-  expect(actual.length).toBe(expected.length);
-  expect(Buffer.compare(actual, expected)).toBe(0);
-}
-
-const filesOf = (doc: object): Record<string, DocFile> => (doc as { _files?: unknown })._files as Record<string, DocFile>;
 
 describe("files across replicas", () => {
   it("eager: B holds A's file after filesSynced, and reads it offline; progress is reported", async () => {
@@ -67,7 +43,7 @@ describe("files across replicas", () => {
     await sb.detach();
     const file = filesOf(await b.get("trip"))["map.pdf"]!;
     expect(file).toMatchObject({ type: "application/pdf", size: content.length });
-    expectBytes(await readAll(file), content);
+    expectBytes(await streamed(file), content);
   });
 
   it("lazy: B fetches the bytes when it reads them, and not before", async () => {
@@ -86,10 +62,10 @@ describe("files across replicas", () => {
     await sb.filesSynced(SYNCED);
     expect(sb.status().files.toFetch).toBe(0);
     const file = filesOf(await b.get("d")).f!;
-    expectBytes(await readAll(file), content);
+    expectBytes(await streamed(file), content);
     // Read once, it is here: offline it still reads.
     await sb.detach();
-    expectBytes(await readAll(file), content);
+    expectBytes(await streamed(file), content);
   });
 
   it("a document arrives before its file's bytes, and they follow; NOT_FOUND while nobody has them", async () => {
@@ -106,16 +82,16 @@ describe("files across replicas", () => {
     // B gets the document from A by hand: no sync point holds the bytes.
     await b.ingest(await Promise.all((await a.heads()).map((cid) => a.eventBlock(cid))));
     const file = filesOf(await b.get("d")).f!;
-    await expectCode(readAll(file), "NOT_FOUND");
+    await expectCode(streamed(file), "NOT_FOUND");
     // Attached, B still finds nothing until A pushes them.
     const sb = await b.attach(url, { invitation: invitations[0]! });
     await sb.synced(SYNCED);
-    await expectCode(readAll(file), "NOT_FOUND");
+    await expectCode(streamed(file), "NOT_FOUND");
     const sa = await peers.join(a, url);
     await sa.filesSynced(SYNCED);
     await sb.filesSynced(SYNCED);
     await sb.detach();
-    expectBytes(await readAll(file), content);
+    expectBytes(await streamed(file), content);
   });
 
   it("a block altered at the sync point is refused with INTEGRITY and not stored", async () => {
@@ -145,16 +121,16 @@ describe("files across replicas", () => {
       block[block.length - 20]! ^= 1;
       await remote.put(name, block);
     }
-    await expectCode(readAll(file), "INTEGRITY");
+    await expectCode(streamed(file), "INTEGRITY");
     // The manifest altered too: refused as well.
     const forged = manifest!.slice();
     forged[40]! ^= 1;
     await remote.put(`file/${file.cid}`, forged);
-    await expectCode(readAll(file), "INTEGRITY");
+    await expectCode(streamed(file), "INTEGRITY");
     // Put right again, the same read succeeds: nothing altered was kept.
     await remote.put(`file/${file.cid}`, manifest!);
     for (const [name, block] of original) await remote.put(name, block);
-    expectBytes(await readAll(file), content);
+    expectBytes(await streamed(file), content);
     await remote.close();
   });
 });
@@ -183,7 +159,7 @@ describe("a sync point that takes small objects", () => {
     await sb.synced(SYNCED);
     await sb.filesSynced(SYNCED);
     expect(sb.status().rejected).toBeGreaterThan(0);
-    expectBytes(await readAll(filesOf(await b.get("d")).f!), content);
+    expectBytes(await streamed(filesOf(await b.get("d")).f!), content);
     await remote.close();
   });
 });
@@ -231,9 +207,9 @@ describe("collecting files at the sync point", () => {
     expect((await a.compact()).remoteBlocks).toBe(3);
     expect(await remote.list("file/")).toHaveLength(2);
     // The live file is whole everywhere.
-    expectBytes(await readAll(filesOf(await b.get("keep")).f!), bytes(1000, 9));
+    expectBytes(await streamed(filesOf(await b.get("keep")).f!), bytes(1000, 9));
     await sb.detach();
-    expectBytes(await readAll(filesOf(await b.get("keep")).f!), bytes(1000, 9));
+    expectBytes(await streamed(filesOf(await b.get("keep")).f!), bytes(1000, 9));
     expect((await b.compact()).files).toBe(1);
     await remote.close();
   });
@@ -269,7 +245,7 @@ describe("collecting files at the sync point", () => {
     expect((await a.compact()).remoteBlocks).toBe(0);
     expect(await remote.list("file/")).toHaveLength(3);
     await sa.filesSynced(SYNCED);
-    expectBytes(await readAll(doc._files!.f!), content);
+    expectBytes(await streamed(doc._files!.f!), content);
     await remote.close();
   });
 });

@@ -10,6 +10,7 @@ import { CHUNK_BYTES } from "../src/files/blocks.js";
 import type { DocFile } from "../src/files/ledger-files.js";
 import { expectCode } from "./helpers/expect-code.js";
 import { Peers } from "./helpers/sync-peers.js";
+import { bytes, expectBytes, filesOf } from "./helpers/file-bytes.js";
 
 let peers: Peers | undefined;
 afterEach(async () => {
@@ -17,27 +18,8 @@ afterEach(async () => {
   peers = undefined;
 });
 
-/** Deterministic bytes (a different pattern per seed), not compressible by accident. */
-function bytes(length: number, seed = 1): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(length);
-  let x = seed * 2654435761;
-  for (let i = 0; i < length; i++) {
-    x = (x ^ (x << 13)) >>> 0;
-    x = (x ^ (x >>> 17)) >>> 0;
-    x = (x ^ (x << 5)) >>> 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 async function readAll(file: DocFile): Promise<Uint8Array> {
   return new Uint8Array(await (await file.file()).arrayBuffer());
-}
-
-/** Byte equality as one assertion (vitest's deep equality walks megabytes element by element). */
-function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
-  expect(actual.length).toBe(expected.length);
-  expect(Buffer.compare(actual, expected)).toBe(0);
 }
 
 function streamOf(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
@@ -51,7 +33,6 @@ function streamOf(data: Uint8Array, piece: number): ReadableStream<Uint8Array> {
   });
 }
 
-const filesOf = (doc: object): Record<string, DocFile> => (doc as { _files?: unknown })._files as Record<string, DocFile>;
 
 describe("_files", () => {
   it("round-trips every input kind, with type, size and lastModified", async () => {

@@ -244,23 +244,30 @@ export class Ledger {
    * one (and all of them are here).
    */
   async #covers(heads: readonly CID[], targets: readonly CID[]): Promise<boolean> {
-    const want = new Set(targets.map((cid) => cid.toString()));
+    for (const cid of heads) if (!(await this.#state.hasEvent(cid))) return false;
     let floor = Infinity;
-    for (const cid of [...heads, ...targets]) if (!(await this.#state.hasEvent(cid))) return false;
     for (const cid of targets) {
-      const entry = await this.#state.eventEntry(cid);
-      const stored = entry && (await this.#events.read(entry[0]));
-      if (!stored) return false;
-      floor = Math.min(floor, (await readEvent(cid, stored.bytes)).value.l);
+      const lamport = await this.#lamports.of(cid);
+      if (lamport === undefined) return false;
+      floor = Math.min(floor, lamport);
     }
-    const seen = new Set<string>();
+    const ancestors = await this.#ancestors(heads, floor);
+    return targets.every((cid) => ancestors.has(cid.toString()));
+  }
+
+  /**
+   * `heads` and their ancestors (CID text), down to events of lamport
+   * `floor`: nothing below it is looked at, so the walk costs the events
+   * since then, not the whole history.
+   */
+  async #ancestors(heads: readonly CID[], floor: number): Promise<Set<string>> {
+    const ancestors = new Set<string>();
     const queue = [...heads];
-    while (queue.length > 0 && want.size > 0) {
+    while (queue.length > 0) {
       const cid = queue.pop()!;
       const key = cid.toString();
-      if (seen.has(key)) continue;
-      seen.add(key);
-      want.delete(key);
+      if (ancestors.has(key)) continue;
+      ancestors.add(key);
       const entry = await this.#state.eventEntry(cid);
       const stored = entry && (await this.#events.read(entry[0]));
       if (!stored) continue;
@@ -268,7 +275,7 @@ export class Ledger {
       if (value.l <= floor) continue;
       queue.push(...value.p);
     }
-    return want.size === 0;
+    return ancestors;
   }
 
   /** The URL of the store this ledger lives in. */
@@ -710,21 +717,7 @@ export class Ledger {
     }
     if (candidates.length === 0) return 0;
     // Ancestors of the heads, down to the lowest lamport among the candidates.
-    const floor = Math.min(...candidates.map((c) => c.lamport));
-    const ancestors = new Set<string>();
-    const queue = [...heads];
-    while (queue.length > 0) {
-      const cid = queue.pop()!;
-      const key = cid.toString();
-      if (ancestors.has(key)) continue;
-      ancestors.add(key);
-      const entry = await this.#state.eventEntry(cid);
-      const stored = entry && (await this.#events.read(entry[0]));
-      if (!stored) continue;
-      const { value } = await readEvent(cid, stored.bytes);
-      if (value.l <= floor) continue;
-      queue.push(...value.p);
-    }
+    const ancestors = await this.#ancestors(heads, Math.min(...candidates.map((c) => c.lamport)));
     const outside = candidates.filter((c) => !ancestors.has(c.cid.toString())).map((c) => c.cid);
     if (outside.length > 0) await this.#whiteout(outside);
     return outside.length;

@@ -19,6 +19,7 @@
  */
 import type { CID } from "multiformats/cid";
 import type { Remote } from "../remote/types.js";
+import { concatBytes } from "../crypto/encoding.js";
 
 /** Name prefix of file blocks at a remote. */
 export const FILE_PREFIX = "file/";
@@ -69,13 +70,7 @@ export async function getBlock(remote: Remote, cid: CID, bytes = LARGEST_BLOCK_B
     if (part === undefined) return new Uint8Array(0);
     parts.push(part);
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /** Deletes block `cid` at the remote: whole, and any parts. */

@@ -9,6 +9,7 @@
 import type { Ledger } from "../ledger/ledger.js";
 import { HearthError } from "../errors.js";
 import { check, checkEqual, checkRejects, type TestCase } from "./harness.js";
+import { concatBytes } from "../crypto/encoding.js";
 
 /** Opens a fresh ledger for one case; `reopen` opens the same storage again after `close`. */
 export interface LedgerFactory {
@@ -187,11 +188,5 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   const parts: Uint8Array[] = [];
   const reader = stream.getReader();
   for (let next = await reader.read(); !next.done; next = await reader.read()) parts.push(next.value);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
