@@ -295,6 +295,45 @@ describe("attacks, one at a time", () => {
     expect(await g.dbs[0]!.get("still-flowing")).toEqual({ _id: "still-flowing" });
   });
 
+  it("a removed device's bundle, withheld once others built on it, is put back by a member that merged it; a replica that never fetched it catches up", async () => {
+    const g = await group(3);
+    await g.attachments[1]!.detach(); // away: it never fetches r2's bundle while the point serves it
+    const before = new Set(await g.point.names());
+    await g.dbs[2]!.put({ _id: "from-r2" });
+    await g.attachments[2]!.synced(SYNCED);
+    const r2Push = (await g.point.names()).filter((n) => !before.has(n));
+    expect(r2Push.map((n) => n.split("/")[0]).sort()).toEqual(["bundle", "head"]); // its bundle, and its announcement (which inlines it)
+    await g.attachments[0]!.synced(SYNCED); // r0 merges it, and builds on it
+    await g.dbs[0]!.put({ _id: "on-top" });
+    await g.attachments[0]!.remove((await g.dbs[2]!.device()).publicKey);
+    await g.attachments[0]!.synced(SYNCED);
+    for (const name of r2Push) await g.point.view("operator").delete(name); // r2, removed, will never push them again
+    g.attachments[1] = await g.dbs[1]!.attach(g.view(1));
+    await expectCode(g.attachments[1].synced({ timeoutMs: 500 }), "TIMEOUT"); // r0's writes wait for r2's
+    await expectCode(g.dbs[1]!.get("on-top"), "NOT_FOUND");
+    // r0 finds the bundle gone when it verifies (at attach here; on the slow poll otherwise) and puts it back.
+    const relayed: unknown[] = [];
+    const reported: unknown[] = [];
+    const logger = (event: string, detail: Readonly<Record<string, unknown>>): void => {
+      if (event === "relay") relayed.push(detail);
+      if (event === "withheld") reported.push(detail.message);
+    };
+    await g.attachments[0]!.detach();
+    g.attachments[0] = await g.dbs[0]!.attach(g.view(0), { logger });
+    await g.attachments[0].synced(SYNCED);
+    expect(relayed).toHaveLength(1);
+    expect(reported).toEqual([expect.stringContaining("1 bundle(s) of devices no longer writers were gone")]); // shown as WITHHELD
+    await g.attachments[1].synced(SYNCED);
+    expect(await g.dbs[1]!.get("from-r2")).toEqual({ _id: "from-r2" });
+    expect(await g.dbs[1]!.get("on-top")).toEqual({ _id: "on-top" });
+    expect(await g.dbs[1]!.root()).toBe(await g.dbs[0]!.root());
+    // Verified again, the relayed copy is there: nothing is put back twice.
+    await g.attachments[0].detach();
+    g.attachments[0] = await g.dbs[0]!.attach(g.view(0), { logger });
+    await g.attachments[0].synced(SYNCED);
+    expect(relayed).toHaveLength(1);
+  });
+
   it("file blocks altered, swapped, withheld or hidden: refused (INTEGRITY, counted), uploaded again by their holder, and every member ends with the file whole", async () => {
     const g = await group(3);
     // The others are away while the file goes up and the point alters it, so they fetch only what it altered.

@@ -926,6 +926,10 @@ export class Ledger {
       eventCount: () => this.#state.events,
       eventsFrom: (from, limit) => this.#events.range(from, Math.min(this.#state.events, from + limit - 1)),
       hasEvent: (cid) => this.hasEvent(cid),
+      eventBytes: async (cid) => {
+        const entry = await this.#state.eventEntry(cid);
+        return entry && (await this.#events.read(entry[0]))?.bytes;
+      },
       ingest: (events, inert) => this.#ingestVerified(events, inert),
       whiteoutOutside: (author, heads) => this.#whiteoutOutside(author, heads),
       files: this.#files,

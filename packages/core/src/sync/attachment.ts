@@ -38,6 +38,7 @@ import { BUNDLE_PREFIX, ENTRY_PREFIX, HEAD_PREFIX, type PointMeta } from "./layo
 import { silentLogger, type SyncLogger } from "./logger.js";
 import { SyncLoop } from "./loop.js";
 import { Outbox } from "./outbox.js";
+import { Relay } from "./relay.js";
 import type { MemberInfo, PointTrust } from "./point-trust.js";
 import type { ReplicaPort } from "./port.js";
 import type { SealContext } from "./protocol.js";
@@ -131,6 +132,7 @@ export class Attachment {
   readonly #stops: Array<() => void> = [];
   readonly #announcements = new AnnouncementBook();
   readonly #outbox: Outbox;
+  readonly #relay: Relay;
   readonly #inbox: Inbox;
   readonly #collector: Collector;
   readonly #loop: SyncLoop;
@@ -182,6 +184,10 @@ export class Attachment {
     });
     const filesMode = options.files ?? "eager";
     if (filesMode !== "eager" && filesMode !== "lazy") throw new HearthError("INVALID_ARGUMENT", `files must be "eager" or "lazy", got ${JSON.stringify(filesMode)}`);
+    this.#relay = new Relay({
+      port, remote, seal, meta, trust, logger: this.#logger,
+      onRelayed: (bundle) => this.#inbox.relayed(bundle),
+    });
     this.#files = new FileTransfer({
       remote, meta, files: port.files, mode: filesMode, logger: this.#logger,
       onProgress: (progress) => this.#events.emit("progress", progress),
@@ -517,8 +523,12 @@ export class Attachment {
   async #cycle(): Promise<boolean> {
     if (this.#verifyNeeded) {
       this.#verifyNeeded = false;
-      const gone = await this.#outbox.verify();
+      let listed: Promise<ReadonlySet<string>> | undefined;
+      const listing = (): Promise<ReadonlySet<string>> => (listed ??= this.#parts.remote.list(BUNDLE_PREFIX).then((names) => new Set(names)));
+      const gone = await this.#outbox.verify(listing);
       if (gone > 0) this.#withheld(`${gone} bundle(s) this device stored were gone from ${this.url}; they are pushed again`);
+      const relayed = await this.#relay.restore(listing);
+      if (relayed > 0) this.#withheld(`${relayed} bundle(s) of devices no longer writers were gone from ${this.url}; this device stored them again`);
     }
     const blocked = await this.#push();
     // Whenever it lists the remote's data, it reads the membership log again too (a removal

@@ -14,7 +14,10 @@
  * after that (its announcement was collected, or a bundle came from a
  * writer whose announcement was lost), it lists every bundle and fetches
  * the unseen ones. A late joiner does that on its first pull. Bundles
- * merged are remembered, so a restart does not download them again.
+ * merged are remembered, so a restart does not download them again, each
+ * with the statements that vouched for it, so this replica can put it back
+ * if the point loses it after its writer was removed (`./relay.ts`); a
+ * bundle put back that way is found by that same scan.
  *
  * Judging a bundle (all or nothing):
  * - it opens with a key the membership log granted (`INTEGRITY` otherwise;
@@ -43,6 +46,7 @@ import type { AnnouncementBook } from "./announcements.js";
 import { forEachLimit } from "./concurrency.js";
 import { BUNDLE_PREFIX, HEAD_PREFIX, seenBundleKey, type PointMeta } from "./layout.js";
 import { WriterHeads } from "./writer-heads.js";
+import { encodeRelayRecord } from "./relay.js";
 import type { SyncLogger } from "./logger.js";
 import type { PointTrust } from "./point-trust.js";
 import type { ReplicaPort } from "./port.js";
@@ -80,7 +84,7 @@ export class Inbox {
   /** What each writer had merged when it pushed (see `./writer-heads.ts`). */
   readonly writerHeads = new WriterHeads();
   /** Bundles fetched whose events are not all applied yet (parents missing): held in memory by the ledger. */
-  readonly #held = new Map<string, CID[]>();
+  readonly #held = new Map<string, Fetched>();
   /** Remote items that failed verification, by name; never fetched again. */
   readonly #rejected = new Map<string, HearthError>();
   /** Items sealed with a key of this point this device lacks; retried when keys change. */
@@ -127,6 +131,11 @@ export class Inbox {
   /** Forgets the bundles merged before (the remote was wiped). */
   forgetSeen(): void {
     this.#seen.clear();
+  }
+
+  /** Notes a bundle whose events this replica holds and stored itself (see `./relay.ts`): never fetched. */
+  relayed(bundle: string): void {
+    this.#seen.add(bundle);
   }
 
   /** Remote heads not merged here (0 when caught up). */
@@ -286,7 +295,7 @@ export class Inbox {
     if (names.size === 0) return;
     const blocks: EventBlock[] = [];
     const inert = new Set<string>();
-    const fetched = new Map<string, CID[]>();
+    const fetched = new Map<string, Fetched>();
     await forEachLimit([...names], FETCH_CONCURRENCY, async (name) => {
       let accepted = inline.has(name) ? await this.#judged(name, inline.get(name)!, true) : undefined;
       if (accepted) this.#inline.delete(name);
@@ -314,7 +323,7 @@ export class Inbox {
       this.#absent.delete(name);
       blocks.push(...accepted.events);
       for (const cid of accepted.inert) inert.add(cid);
-      fetched.set(name, accepted.events.map((e) => e.cid));
+      fetched.set(name, { cids: accepted.events.map((e) => e.cid), statements: accepted.statements });
     });
     if (blocks.length > 0) {
       this.merging = true;
@@ -332,7 +341,7 @@ export class Inbox {
       // A bundle holding a refused event is rejected as a whole: it is never merged complete.
       for (const event of result.refusedEvents) {
         this.#refusedEvents.add(event.cid.toString());
-        for (const [name, cids] of fetched) {
+        for (const [name, { cids }] of fetched) {
           if (!cids.some((cid) => cid.equals(event.cid))) continue;
           fetched.delete(name);
           this.#reject(name, event.error);
@@ -344,15 +353,17 @@ export class Inbox {
     // bundle must be fetched again. Until then it is "held": not fetched
     // again in this session, and re-checked after every merge (parents that
     // arrive later apply its events).
-    for (const [name, cids] of fetched) this.#held.set(name, cids);
-    const merged: string[] = [];
-    for (const [name, cids] of this.#held) if (await this.#allApplied(cids)) merged.push(name);
-    for (const name of merged) {
+    for (const [name, bundle] of fetched) this.#held.set(name, bundle);
+    const merged: Array<readonly [string, Uint8Array]> = [];
+    for (const [name, { cids, statements }] of this.#held) {
+      if (!(await this.#allApplied(cids))) continue;
       this.#held.delete(name);
       this.#seen.add(name);
+      // Its statements, so this replica can put it back if its writer no longer can (`./relay.ts`).
+      merged.push([seenBundleKey(name), encodeRelayRecord(statements)]);
     }
     const writers = this.writerHeads.takeDirty();
-    if (merged.length > 0 || writers.length > 0) await this.#deps.meta.write([...merged.map((b) => [seenBundleKey(b), EMPTY] as const), ...writers]);
+    if (merged.length > 0 || writers.length > 0) await this.#deps.meta.write([...merged, ...writers]);
   }
 
   /**
@@ -361,7 +372,7 @@ export class Inbox {
    * `quiet`: content inlined in an announcement; on failure the bundle
    * itself is fetched and judged instead, and only that counts.
    */
-  async #judged(name: string, content: BundleContent, quiet: boolean): Promise<{ events: EventBlock[]; inert: string[] } | undefined> {
+  async #judged(name: string, content: BundleContent, quiet: boolean): Promise<{ events: EventBlock[]; inert: string[]; statements: readonly Uint8Array[] } | undefined> {
     const step = <T>(work: () => Promise<T>): Promise<T | undefined> => (quiet ? work().catch(() => undefined) : this.#verified(name, work));
     const refuse = (events: readonly EventBlock[], error: HearthError): undefined => {
       if (quiet) {
@@ -401,7 +412,7 @@ export class Inbox {
         }
       }
     }
-    return { events, inert };
+    return { events, inert, statements: content.statements };
   }
 
   /** Opens a statement, or returns the one already opened from the same bytes (a push's statement is met in its announcement and its bundle: one signature check). */
@@ -486,3 +497,9 @@ export class Inbox {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A bundle fetched and accepted: its events, and the statements that vouched for them. */
+interface Fetched {
+  readonly cids: CID[];
+  readonly statements: readonly Uint8Array[];
+}

@@ -13,7 +13,8 @@
  * - `pin`           the sync point id this replica accepts
  * - `m/<cid>`       every membership entry this replica verified
  * - `pushed`        the outbox cursor: local events up to here are stored remotely
- * - `b/<cid>`       a bundle whose events are all merged here (no need to fetch it again)
+ * - `b/<cid>`       a bundle whose events are all merged here (no need to fetch it again); for
+ *                   another device's bundle, the statements that vouched for it (`./relay.ts`)
  * - `ob/<cid>`      a bundle this replica stored, with the local positions it covers
  * - `cut/<cid>/<device>`  a removal's (or demotion's) cutoff of one device, applied to what was merged before it
  * - `withdrawn/<cid>` a founding this replica gave up (it lost a race)

@@ -12,7 +12,8 @@
  * Only events this device wrote are pushed, each bundle with a statement
  * this device signs (`trust/statement.ts`): members accept another
  * device's events only from that device. Events merged from elsewhere
- * reach the point from their authors.
+ * reach the point from their authors (or, once an author can no longer
+ * write, from the members that merged them: `./relay.ts`).
  *
  * Withholding: the outbox remembers which bundles it stored (`ob/<cid>`,
  * with the local positions they cover), and {@link Outbox.verify} checks,
@@ -206,13 +207,14 @@ export class Outbox {
   /**
    * Checks that every bundle this device stored is still listed by the
    * sync point; moves the cursor back before the first one that is not
-   * (see the module docs). Returns how many were missing.
+   * (see the module docs). `listing` lists the point's bundles (once, shared
+   * with the relay). Returns how many were missing.
    */
-  async verify(): Promise<number> {
-    const { meta, remote, logger } = this.#deps;
+  async verify(listing: () => Promise<ReadonlySet<string>>): Promise<number> {
+    const { meta, logger } = this.#deps;
     const own = await meta.list(OWN_PREFIX);
     if (own.length === 0) return 0;
-    const listed = new Set(await remote.list(BUNDLE_PREFIX));
+    const listed = await listing();
     let from = Infinity;
     const gone: string[] = [];
     for (const key of own) {

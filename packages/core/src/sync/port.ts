@@ -45,6 +45,8 @@ export interface ReplicaPort {
   eventsFrom(from: number, limit: number): Promise<LoggedEvent[]>;
   /** True if the event has been applied. */
   hasEvent(cid: CID): Promise<boolean>;
+  /** The encoded event `cid`, if it has been applied here (the relay carries others' events on). */
+  eventBytes(cid: CID): Promise<Uint8Array | undefined>;
   /**
    * Persists and applies event blocks the engine has already verified
    * (`readEventBytes`), as `Ledger.ingest` does after verifying them itself.
