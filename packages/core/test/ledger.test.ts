@@ -83,7 +83,8 @@ describe("put and get", () => {
     ["Infinity", { x: Infinity }],
     ["a Map", { m: new Map() }],
     ["a class instance", { c: new (class Point { x = 1 })() }],
-    ["a typed array", { t: new Uint8Array(2) }],
+    ["a typed array other than Uint8Array", { t: new Float32Array(2) }],
+    ["an ArrayBuffer", { t: new ArrayBuffer(2) }],
     ["a symbol", { s: Symbol("s") }],
     ["a lone surrogate", { s: "\ud800" }],
     ["a numeric _id", { _id: 12 }],
@@ -322,12 +323,34 @@ describe("query", () => {
     expect(ids((await db.query("age")).rows)).toEqual(["bob", "fay", "ann", "eve"]);
   });
 
-  it("collates keys across types: null < false < true < numbers < strings < arrays < objects", async () => {
+  it("collates keys across types: null < false < true < numbers < strings < arrays < objects < bytes", async () => {
     const db = await memoryLedger();
-    const values = [{ o: 1 }, ["a"], ["a", 1], "b", "a", "", 10, -1.5, 2, true, false, null, [], "a\u0000"];
+    const bytes = (...b: number[]): Uint8Array => new Uint8Array(b);
+    const values = [bytes(1), { o: 1 }, bytes(), ["a"], ["a", 1], bytes(0, 255), "b", "a", "", 10, -1.5, 2, true, false, null, [], "a\u0000", bytes(0), bytes(1, 0)];
     await db.bulk(values.map((k, i) => ({ _id: `v${i}`, k })));
     const { rows } = await db.query("k");
-    expect(rows.map((r) => r.key)).toEqual([null, false, true, -1.5, 2, 10, "", "a", "a\u0000", "b", [], ["a"], ["a", 1], { o: 1 }]);
+    expect(rows.map((r) => r.key)).toEqual([
+      null, false, true, -1.5, 2, 10, "", "a", "a\u0000", "b", [], ["a"], ["a", 1], { o: 1 },
+      bytes(), bytes(0), bytes(0, 255), bytes(1), bytes(1, 0),
+    ]);
+    expect(ids((await db.query("k", { key: bytes(0, 255) })).rows)).toEqual(["v5"]);
+    expect(ids((await db.query("k", { range: [bytes(0), bytes(1)] })).rows)).toEqual(["v17", "v5", "v0"]);
+  });
+
+  it("stores Uint8Array (and Buffer) at any depth as bytes: copies in, copies out, through every read", async () => {
+    const db = await memoryLedger();
+    const input = new Uint8Array([1, 2, 3]);
+    await db.put({ _id: "b", top: input, deep: { list: [Buffer.from("hi"), { inner: new Uint8Array(0) }] } });
+    input[0] = 9; // the caller's array is not the stored one
+    const doc = await db.get("b");
+    expect(doc.top).toEqual(new Uint8Array([1, 2, 3]));
+    expect(Object.getPrototypeOf((doc.deep as { list: unknown[] }).list[0])).toBe(Uint8Array.prototype); // a Buffer comes back a plain Uint8Array
+    expect(doc).toEqual({ _id: "b", top: new Uint8Array([1, 2, 3]), deep: { list: [new Uint8Array([104, 105]), { inner: new Uint8Array(0) }] } });
+    (doc.top as Uint8Array)[1] = 7; // nor is a result
+    expect((await db.get("b")).top).toEqual(new Uint8Array([1, 2, 3]));
+    expect((await db.allDocs()).rows[0]!.value).toMatchObject({ top: new Uint8Array([1, 2, 3]) });
+    expect((await db.changes()).rows[0]!.value).toMatchObject({ top: new Uint8Array([1, 2, 3]) });
+    expect((await db.query((d) => d.top, { includeDocs: true })).rows[0]).toMatchObject({ key: new Uint8Array([1, 2, 3]), doc: { top: new Uint8Array([1, 2, 3]) } });
   });
 
   it("rebuilds a named index when its function changes", async () => {

@@ -74,6 +74,25 @@ describe("many replicas", () => {
   });
 });
 
+describe("values", () => {
+  it("Uint8Array fields reach another device (separate keyrings) as bytes, and index there in the same order", async () => {
+    peers = new Peers("memory");
+    const point = peers.syncPoint("memory");
+    const a = await peers.open("a");
+    const sa = await a.attach(point);
+    const b = await peers.open("b");
+    const sb = await peers.join(b, point, a);
+    await a.bulk([{ _id: "x", sig: new Uint8Array([2, 0]) }, { _id: "y", sig: new Uint8Array([1, 255]), deep: [{ k: new Uint8Array([9]) }] }]);
+    await sa.synced(SYNCED);
+    await sb.synced(SYNCED);
+    const y = await b.get("y");
+    expect(y).toEqual({ _id: "y", sig: new Uint8Array([1, 255]), deep: [{ k: new Uint8Array([9]) }] });
+    expect(y.sig).toBeInstanceOf(Uint8Array);
+    expect((await b.query("sig")).rows.map((r) => r.id)).toEqual(["y", "x"]);
+    expect(await b.root()).toBe(await a.root());
+  });
+});
+
 describe("offline and restarts", () => {
   it("a replica detaches, both sides write, it re-attaches: both converge", async () => {
     peers = new Peers("memory");

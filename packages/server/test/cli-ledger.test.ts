@@ -231,6 +231,25 @@ describe("export and import", () => {
     expect(after).toEqual(sortById([...expected, { _id: "other", kept: true }]));
   });
 
+  it("round-trips Uint8Array fields as DAG-JSON bytes ({\"/\": {\"bytes\": base64}})", async () => {
+    const d = newDevice();
+    const db = await d.open("bin");
+    const bytes = new Uint8Array([0, 1, 2, 250, 251, 252, 253, 254, 255]);
+    await db.put({ _id: "b", photo: bytes, nested: [{ empty: new Uint8Array(0) }], lookalike: { "/": { bytes: "not base64!" } } });
+    await db.close();
+    const exported = await hearth("export", "bin", ...d.flags("bin"));
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toBe(
+      '{"_id":"b","photo":{"/":{"bytes":"AAEC+vv8/f7/"}},"nested":[{"empty":{"/":{"bytes":""}}}],"lookalike":{"/":{"bytes":"not base64!"}}}\n',
+    );
+    const input = join(d.dir, "bin.jsonl");
+    writeFileSync(input, exported.stdout);
+    expect((await hearth("import", "copy", ...d.flags("copy"), "--input", input)).code).toBe(0);
+    const [doc] = (await docsOf(d, "copy")) as Array<Record<string, unknown>>;
+    expect(doc).toEqual({ _id: "b", photo: bytes, nested: [{ empty: new Uint8Array(0) }], lookalike: { "/": { bytes: "not base64!" } } });
+    expect(doc!.photo).toBeInstanceOf(Uint8Array);
+  });
+
   it("--output writes the file atomically", async () => {
     const d = newDevice();
     const db = await d.open("l");

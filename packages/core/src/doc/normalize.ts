@@ -13,8 +13,19 @@
 import { encodeDagCbor } from "../codec/cbor.js";
 import { HearthError } from "../errors.js";
 
-/** A JSON value as stored. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+/**
+ * A value a document holds: JSON's (null, booleans, finite numbers,
+ * strings, arrays, plain objects) and byte arrays (`Uint8Array`), at any
+ * depth. Bytes are stored as bytes (dag-cbor has them), read back as a
+ * `Uint8Array`, order after objects in index keys, and appear in
+ * `hearth export` as `{"/": {"bytes": "<base64>"}}` (DAG-JSON's form).
+ */
+export type JsonValue = null | boolean | number | string | Uint8Array | JsonValue[] | { [key: string]: JsonValue };
+
+/** True for a plain object value (not null, an array or bytes). */
+export function isJsonObject(value: JsonValue | undefined): value is { [key: string]: JsonValue } {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
 
 /** A stored document body: the JSON object without `_id`. */
 export type DocBody = { [key: string]: JsonValue };
@@ -54,8 +65,9 @@ export function checkDocId(id: unknown): string {
  * `undefined` items become `null`, as in JSON), objects with `toJSON`
  * (e.g. `Date` → ISO string) replaced by its result, `_conflicts`/`_deleted`
  * dropped. Returns the body without `_id`.
+ * Byte arrays (`Uint8Array`, Node's `Buffer`) are kept, as copies.
  * @throws HearthError `INVALID_DOC` for functions, symbols, BigInt, NaN/±Infinity,
- *   cycles, non-plain objects (Map, Set, class instances, typed arrays) and bad keys;
+ *   cycles, non-plain objects (Map, Set, class instances, typed arrays other than Uint8Array, ArrayBuffer) and bad keys;
  *   `TOO_LARGE` for a body over {@link MAX_DOC_BYTES}
  */
 export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocBody; bytesAtMost: number } {
@@ -116,6 +128,11 @@ function normalizeValue(value: unknown, path: string, seen: Set<object>, size: S
       return fail(path, "is a symbol");
   }
   if (value === null) return null;
+  // Before toJSON: a Node Buffer is a Uint8Array with a toJSON of its own. Stored as a copy, a plain Uint8Array.
+  if (value instanceof Uint8Array) {
+    size.atMost += value.length;
+    return new Uint8Array(value);
+  }
   const object = value as object;
   if (typeof (object as { toJSON?: unknown }).toJSON === "function") {
     if (seen.has(object)) fail(path, "is part of a cycle");
@@ -133,7 +150,11 @@ function normalizeValue(value: unknown, path: string, seen: Set<object>, size: S
     const proto = Object.getPrototypeOf(object);
     if (proto !== Object.prototype && proto !== null) {
       const bytes = ArrayBuffer.isView(object) || object instanceof ArrayBuffer || (typeof Blob !== "undefined" && object instanceof Blob);
-      fail(path, `is a ${object.constructor?.name ?? "non-plain object"}; only plain objects, arrays and JSON scalars can be stored${bytes ? " (binary content goes in _files)" : ""}`);
+      fail(
+        path,
+        `is a ${object.constructor?.name ?? "non-plain object"}; only plain objects, arrays, JSON scalars and Uint8Array can be stored` +
+          (bytes ? " (wrap bytes in a Uint8Array: new Uint8Array(buffer); large content goes in _files)" : ""),
+      );
     }
     out = normalizeObject(object as Record<string, unknown>, path, seen, false, size);
   }

@@ -24,7 +24,7 @@ import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { fromBase64Url, toBase64Url } from "../crypto/encoding.js";
 import { HearthError } from "../errors.js";
-import type { DocBody, JsonValue } from "../doc/normalize.js";
+import { isJsonObject, type DocBody, type JsonValue } from "../doc/normalize.js";
 import { BLOCK_KEY_BYTES, MAX_FILE_BYTES } from "./blocks.js";
 import { isFileInput, type FileInput } from "./input.js";
 
@@ -123,7 +123,7 @@ export function storedFiles(body: DocBody): Array<readonly [string, StoredFile]>
 
 /** Decodes one stored file, or `undefined` if it is malformed. */
 export function decodeStoredFile(value: JsonValue | undefined): StoredFile | undefined {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  if (!isJsonObject(value)) return undefined;
   const { c, s, t, m, k } = value;
   if (typeof c !== "string" || typeof t !== "string" || typeof k !== "string") return undefined;
   if (typeof s !== "number" || !Number.isSafeInteger(s) || s < 0 || s > MAX_FILE_BYTES) return undefined;
@@ -146,7 +146,7 @@ export function decodeStoredFile(value: JsonValue | undefined): StoredFile | und
  */
 export function applyFilesPatch(current: DocBody | null | undefined, patch: FilesPatch | undefined): JsonValue | undefined {
   const before = current?.[FILES_FIELD];
-  const base = typeof before === "object" && before !== null && !Array.isArray(before) ? before : undefined;
+  const base = isJsonObject(before) ? before : undefined;
   if (patch === undefined) return base;
   const next: { [name: string]: JsonValue } = patch.clear || base === undefined ? {} : { ...base };
   for (const [name, file] of patch.set) {

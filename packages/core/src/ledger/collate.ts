@@ -4,8 +4,11 @@
  * queries become string ranges.
  *
  * Collation (CouchDB's, except strings compare by UTF-16 code unit rather than
- * ICU): null < false < true < numbers < strings < arrays < objects; arrays
- * element-wise, shorter first; objects by their key-sorted entries.
+ * ICU): null < false < true < numbers < strings < arrays < objects < bytes;
+ * arrays element-wise, shorter first; objects by their key-sorted entries;
+ * bytes (`Uint8Array`, which CouchDB lacks) byte-wise, shorter first. Bytes
+ * come last so that adding them changed no earlier key's encoding: indexes
+ * built before read on unchanged.
  *
  * Every encoding is self-delimiting (no encoding is a proper prefix of
  * another), so `encodeKey(key) + docId` sorts by key, then by id.
@@ -13,6 +16,7 @@
  * @module
  */
 import type { JsonValue } from "../doc/normalize.js";
+import { toHex } from "../crypto/encoding.js";
 
 const NULL = "1";
 const FALSE = "2";
@@ -21,6 +25,7 @@ const NUMBER = "4";
 const STRING = "5";
 const ARRAY = "6";
 const OBJECT = "7";
+const BYTES = "8";
 const END = "\u0000";
 
 /** Encodes `key` so that string order equals collation order. */
@@ -35,6 +40,8 @@ export function encodeKey(key: JsonValue): string {
       return STRING + escapeString(key) + END;
   }
   if (Array.isArray(key)) return ARRAY + encodeItems(key) + END;
+  // Lowercase hex sorts as the bytes do, and never holds the terminator.
+  if (key instanceof Uint8Array) return BYTES + toHex(key) + END;
   const entries = Object.keys(key).sort();
   return OBJECT + entries.map((k) => encodeKey(k) + encodeKey(key[k] as JsonValue)).join("") + END;
 }

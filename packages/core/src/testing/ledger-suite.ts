@@ -53,6 +53,23 @@ export function ledgerConformance(factory: LedgerFactory): TestCase[] {
     checkEqual((await db.query((d) => (typeof d.n === "number" ? -d.n : undefined))).rows.map((r) => r.id), ["x", "y"]);
   });
 
+  add("Uint8Array fields at any depth round-trip, also after reopen, and index after strings", async ({ db, reopen }) => {
+    const bytes = new Uint8Array([0, 1, 254, 255]);
+    await db.bulk([{ _id: "bin", b: bytes, nested: { list: [new Uint8Array([7])] } }, { _id: "str", b: "zzz" }]);
+    checkEqual(await db.get("bin"), { _id: "bin", b: bytes, nested: { list: [new Uint8Array([7])] } });
+    checkEqual((await db.query("b")).rows.map((r) => r.id), ["str", "bin"]);
+    await db.close();
+    const again = await reopen();
+    try {
+      const doc = await again.get("bin");
+      check(doc.b instanceof Uint8Array, "bytes come back as a Uint8Array after reopen");
+      checkEqual(doc, { _id: "bin", b: bytes, nested: { list: [new Uint8Array([7])] } });
+      checkEqual((await again.query("b", { key: bytes })).rows.map((r) => r.id), ["bin"]);
+    } finally {
+      await again.close();
+    }
+  });
+
   add("changes from a clock", async ({ db }) => {
     const first = await db.put({ _id: "one" });
     await db.put({ _id: "two" });

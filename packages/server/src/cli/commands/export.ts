@@ -10,6 +10,8 @@
  * - Order: the order documents last changed (the change feed), read a
  *   page at a time, so memory stays flat however large the ledger is.
  *   Replaying the file in that order reproduces the documents.
+ * - Bytes (`Uint8Array` fields) as `{"/": {"bytes": "<base64>"}}`,
+ *   DAG-JSON's form, which `hearth import` reads back (`../json-bytes.ts`).
  * - Only each document's winning version: conflicts (`_conflicts`) and
  *   history are not exported; an export is a snapshot, not a replica.
  * - stdout carries nothing but the JSON lines; the progress line (a TTY
@@ -25,6 +27,7 @@ import { resolve } from "node:path";
 import { EXIT, parse, type CliIO, type Command } from "../io.js";
 import { changePages, checkLedgerName, LEDGER_FLAGS, LEDGER_HELP, openLedger } from "./ledger-options.js";
 import { createProgress } from "./progress.js";
+import { toJsonLine } from "../json-bytes.js";
 
 const HELP = `Usage: hearth export <ledger> [--include-deleted] [--output <file>] [--store <url>] [--keyring <url>]
 
@@ -74,7 +77,7 @@ export const exportCommand: Command = {
           } else {
             live++;
           }
-          chunk += `${JSON.stringify(row.value)}\n`;
+          chunk += `${toJsonLine(row.value)}\n`;
         }
         if (chunk !== "") await sink.write(chunk);
         progress.update(live + deleted);

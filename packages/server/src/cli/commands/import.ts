@@ -8,6 +8,7 @@
  *   most 1 KiB of UTF-8; no string may hold a lone UTF-16 surrogate (JSON's
  *   `\ud800` escapes can produce one). A line without `_id` gets a
  *   generated one. `{"_id":…,"_deleted":true}` deletes that document.
+ *   `{"/": {"bytes": "<base64>"}}` is read as bytes (`../json-bytes.ts`).
  *   Blank lines are skipped.
  * - Lines are written in batches of `--batch` (default 1,000), each batch
  *   one commit: all of it or none of it is durable.
@@ -26,6 +27,7 @@ import type { DocInput, Ledger } from "@hearth/core";
 import { EXIT, parse, UsageError, type Command } from "../io.js";
 import { checkLedgerName, LEDGER_FLAGS, LEDGER_HELP, openLedger } from "./ledger-options.js";
 import { createProgress } from "./progress.js";
+import { reviveBytes } from "../json-bytes.js";
 
 const DEFAULT_BATCH = 1_000;
 const MAX_ID_BYTES = 1024;
@@ -166,7 +168,7 @@ function stdinFileSize(): number | undefined {
 export function parseLine(line: string): Op {
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = JSON.parse(line, reviveBytes);
   } catch (err) {
     throw new BadLine(`not valid JSON (${(err as Error).message})`);
   }
@@ -195,7 +197,7 @@ function checkStrings(value: unknown, path: string): void {
     if (!value.isWellFormed()) throw new BadLine(`${path} is a string with a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair)`);
     return;
   }
-  if (value === null || typeof value !== "object") return;
+  if (value === null || typeof value !== "object" || value instanceof Uint8Array) return;
   if (Array.isArray(value)) {
     value.forEach((item, i) => checkStrings(item, `${path}[${i}]`));
     return;
