@@ -19,7 +19,8 @@ export { openIndexedDbKeyring } from "./keyring/indexeddb.js";
  *
  * One tab or worker of an origin holds a ledger's store at a time (a Web
  * Lock): another gets `LOCKED`, or with `wait: true` waits and takes over
- * when the holder closes it or its page goes away.
+ * when the holder closes it or its page goes away. Within one page, opening
+ * it again returns another handle onto the same ledger (as in Node).
  *
  * @throws HearthError `KEY_REQUIRED`, `LOCKED`, `INVALID_URL` as in Node;
  *   `STORAGE_FAILED` where the page has no Web Locks (not a secure context)

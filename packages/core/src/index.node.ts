@@ -21,15 +21,22 @@ export { writeFileAtomic, createAtomicFile, type AtomicFile, type AtomicFileOpti
  * Opens (creating if needed) the ledger `name`.
  *
  * @param name - the ledger's name; also its directory under `$HEARTH_DIR` (default `~/.hearth`) when no `store` is given
+ * Opening a store already open in this process (with the same keyring and
+ * durability) returns another handle onto the same ledger: writes and
+ * subscriptions are shared, each handle closes on its own, and the ledger
+ * closes with the last one (see `ledger/handles.ts`).
+ *
+ * @param name - the ledger's name; also its directory under `$HEARTH_DIR` (default `~/.hearth`) when no `store` is given
  * @param options - `store`, `keyring`, `durability`, `wait` ({@link OpenOptions})
  * @throws HearthError `KEY_REQUIRED` if the store is encrypted with a key the keyring lacks,
- *   `LOCKED` if it is open elsewhere (another handle, process or container; with
- *   `wait`, once the wait runs out), `INTEGRITY` if its log lost acknowledged
- *   writes, `INVALID_URL` for a bad store or keyring URL
+ *   `LOCKED` if it is open elsewhere (another process or container, or this
+ *   process with another keyring or durability; with `wait`, once the wait
+ *   runs out), `INTEGRITY` if its log lost acknowledged writes, `INVALID_URL`
+ *   for a bad store or keyring URL
  * @example
  * ```ts
  * const db = await open("todos", { store: "memory://todos" });
- * const next = await open("todos", { store: "memory://todos", wait: { timeoutMs: 5_000 } }); // after db.close()
+ * const same = await open("todos", { store: "memory://todos" }); // another handle on the same ledger
  * ```
  */
 export function open(name: string, options: OpenOptions = {}): Promise<Ledger> {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { open, openFileStore, type Ledger } from "../src/index.node.js";
+import { open, openFileStore, type Ledger, type MapFn } from "../src/index.node.js";
 import { openEncryptedStore } from "../src/store/encrypted.js";
 import { openFileKeyring } from "../src/keyring/file.js";
 import { nodeCipher } from "../src/crypto/cipher-node.js";
@@ -353,6 +353,18 @@ describe("query", () => {
     expect((await db.query((d) => d.top, { includeDocs: true })).rows[0]).toMatchObject({ key: new Uint8Array([1, 2, 3]), doc: { top: new Uint8Array([1, 2, 3]) } });
   });
 
+  it("a map function that emits one key twice for a document keeps one row, with the last value (it used to fail the index)", async () => {
+    const db = await memoryLedger();
+    const map: MapFn = (doc, emit) => {
+      emit(doc.k ?? null, 1);
+      emit(doc.k ?? null, 2);
+    };
+    await db.put({ _id: "a", k: "x" });
+    expect((await db.query(map)).rows).toEqual([{ id: "a", key: "x", value: 2 }]);
+    await db.put({ _id: "a", k: "y" }); // an update too
+    expect((await db.query(map)).rows).toEqual([{ id: "a", key: "y", value: 2 }]);
+  });
+
   it("rebuilds a named index when its function changes", async () => {
     const db = await people();
     expect(ids((await db.query((d) => d.age, { index: "x", key: 25 })).rows)).toEqual(["bob"]);
@@ -513,36 +525,92 @@ describe("lifecycle and storage", () => {
     expect((await again.allDocs({ includeDeleted: true })).rows).toEqual([]);
   });
 
-  it("a second open of the same store in one process is LOCKED", async () => {
-    const { db } = await fileLedger();
-    await expect(open("files", { store: db.url, keyring: `file://${dir}/keyring` })).rejects.toMatchObject({ code: "LOCKED" });
-    const name = `lock-${Math.random()}`;
-    const m = await open(name, { store: `memory://${name}` });
-    opened.push(m);
-    await expect(open(name, { store: `memory://${name}` })).rejects.toMatchObject({ code: "LOCKED" });
+  it("open() twice in one process gives two handles on one ledger: writes and subscriptions shared, closed with the last handle", async () => {
+    for (const store of [`file://${dir}/shared`, `memory://shared-${Math.random()}`]) {
+      const options = { store, keyring: `file://${dir}/keyring` };
+      const [a, b] = await Promise.all([open("shared", options), open("shared", options)]); // also while the first is still opening
+      expect(a).not.toBe(b);
+      expect(b).toBeInstanceOf(a.constructor);
+      const seenByB: string[] = [];
+      const seenByA: string[] = [];
+      b.subscribe((docs) => seenByB.push(...docs.map((d) => d._id)));
+      a.subscribe((docs) => seenByA.push(...docs.map((d) => d._id)));
+      await a.put({ _id: "from-a" });
+      expect(await b.get("from-a")).toEqual({ _id: "from-a" });
+      await eventually(() => expect(seenByB).toContain("from-a"));
+      const c = await open("shared", options); // a third, after the first two are open
+      await a.close();
+      // a is closed (and its subscription gone); b and c go on.
+      await expect(a.get("from-a")).rejects.toMatchObject({ code: "STORE_CLOSED" });
+      expect(() => a.heads()).toThrow(expect.objectContaining({ code: "STORE_CLOSED" }));
+      await c.put({ _id: "from-c" });
+      await eventually(() => expect(seenByB).toContain("from-c"));
+      expect(seenByA).not.toContain("from-c");
+      expect((await b.allDocs()).rows.map((r) => r.key)).toEqual(["from-a", "from-c"]);
+      await a.close(); // idempotent: it does not let go of another handle's hold
+      expect(await c.get("from-c")).toEqual({ _id: "from-c" });
+      await b.close();
+      await c.close();
+      // The ledger closed with its last handle: a new open loads it afresh.
+      const again = await open("shared", options);
+      expect((await again.allDocs()).rows.map((r) => r.key)).toEqual(["from-a", "from-c"]);
+      await again.close();
+    }
   });
 
-  it("open with wait: queues behind the ledger open in this process, takes over when it closes, and gives up at a deadline", async () => {
+  it("destroy() through one handle is LOCKED while another is open; after the others close it deletes", async () => {
+    const name = `destroy-${Math.random()}`;
+    const options = { store: `memory://${name}`, keyring: `memory://${name}` };
+    const a = await open(name, options);
+    const b = await open(name, options);
+    await a.put({ _id: "x" });
+    await expect(a.destroy()).rejects.toMatchObject({ code: "LOCKED" });
+    expect(await a.get("x")).toEqual({ _id: "x" }); // still open
+    await b.close();
+    await a.destroy();
+    await expect(a.get("x")).rejects.toMatchObject({ code: "STORE_CLOSED" });
+    await expect(b.destroy()).rejects.toMatchObject({ code: "STORE_CLOSED" });
+    const fresh = await open(name, options);
+    expect((await fresh.allDocs()).rows).toEqual([]);
+    await fresh.close();
+  });
+
+  it("a handle's own sync points detach when it closes; the other handle's stay", async () => {
+    const name = `attached-${Math.random()}`;
+    const options = { store: `memory://${name}`, keyring: `memory://${name}` };
+    const a = await open(name, options);
+    const b = await open(name, options);
+    const viaA = await a.attach(`memory://point-a-${name}`);
+    const viaB = await b.attach(`memory://point-b-${name}`);
+    expect(b.attachments()).toHaveLength(2);
+    await a.close();
+    expect(b.attachments()).toEqual([viaB]);
+    expect(() => viaA.synced()).toThrow(expect.objectContaining({ code: "STORE_CLOSED" }));
+    await b.close();
+  });
+
+  it("open with other options than the ledger open in this process: LOCKED, or with wait, takes over when it closes, and gives up at a deadline", async () => {
     for (const store of [`file://${dir}/waited`, `memory://waited-${Math.random()}`]) {
       const options = { store, keyring: `file://${dir}/keyring` };
+      const other = { ...options, durability: "fsync" as const };
       const db = await open("waited", options);
-      await expect(open("waited", { ...options, wait: { timeoutMs: 20 } })).rejects.toMatchObject({ code: "LOCKED" });
+      const err = await open("waited", other).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "LOCKED" });
+      expect((err as Error).message).toContain('durability "process"');
+      await expect(open("waited", { ...other, wait: { timeoutMs: 20 } })).rejects.toMatchObject({ code: "LOCKED" });
       const holders: Ledger[] = [];
-      const queue = [open("waited", { ...options, wait: true }), open("waited", { ...options, wait: true })];
+      const queue = [open("waited", { ...other, wait: true }), open("waited", { ...other, wait: true })];
       for (const waiting of queue) void waiting.then((ledger) => holders.push(ledger));
       await db.put({ _id: "before-close" });
       expect(holders).toEqual([]);
       await db.close();
-      // Two waiters: one takes the ledger; the other keeps waiting until that one closes too.
-      await eventually(() => expect(holders.length).toBe(1), { what: "the first waiter to open" });
-      const [first] = holders as [Ledger];
+      // Both waiters open the same ledger once it is free: the first loads it, the second shares it.
+      await eventually(() => expect(holders.length).toBe(2), { what: "both waiters to open" });
+      const [first, second] = holders as [Ledger, Ledger];
       expect(await first.get("before-close")).toMatchObject({ _id: "before-close" });
       await first.put({ _id: "from-first" });
-      expect(holders.length).toBe(1);
-      await first.close();
-      await eventually(() => expect(holders.length).toBe(2), { what: "the second waiter to open" });
-      const second = holders[1] as Ledger;
       expect(await second.get("from-first")).toMatchObject({ _id: "from-first" });
+      await first.close();
       await second.close();
     }
   });

@@ -4,6 +4,7 @@
 // clean exit, as the bundled executable. Sync commands run against a real
 // sync server on 127.0.0.1 and against a file:// sync point; each "device"
 // is its own keyring directory.
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -181,16 +182,30 @@ describe("inspect", () => {
     expect(existsSync(join(dir, "nope"))).toBe(false);
   });
 
-  it("a ledger open in this process (a running app) is LOCKED: exit 1", async () => {
+  it("a ledger open in another process (a running app) is LOCKED: exit 1; open in this one, the command shares it", async () => {
     const d = newDevice();
     const db = await d.open("busy");
     await db.put({ _id: "x" });
+    const shared = await hearth("inspect", "busy", ...d.flags("busy"), "--json");
+    expect(shared.code).toBe(0);
+    expect(JSON.parse(shared.stdout)).toMatchObject({ docs: { live: 1 } });
+    expect(await db.get("x")).toEqual({ _id: "x" }); // the command closed its handle, not the app's
+    await db.close();
+
+    const script = `import { open } from "@hearth/core";
+      const db = await open("busy", { store: ${JSON.stringify(d.store("busy"))}, keyring: ${JSON.stringify(d.keyring)} });
+      console.log("ready");
+      process.stdin.resume();
+      process.stdin.on("end", () => db.close().then(() => process.exit(0)));`;
+    const app = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] });
     try {
+      await withDeadline(new Promise<void>((resolve) => app.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve())), 20_000, "the app process to open the ledger");
       const { code, stderr } = await hearth("inspect", "busy", ...d.flags("busy"));
       expect(code).toBe(1);
       expect(stderr).toContain("LOCKED");
     } finally {
-      await db.close();
+      app.stdin.end();
+      await withDeadline(new Promise((resolve) => app.once("exit", resolve)), 20_000, "the app process to exit");
     }
   });
 });

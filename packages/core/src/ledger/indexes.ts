@@ -274,7 +274,15 @@ export class Indexes {
     const found = state.registerNow(id);
     const register = isPromiseLike(found) ? await found : found;
     if (!register || register.w.d === null) return [];
-    return ix.def.map(id, register.w.d).map(([k, v]) => [`k${encodeKey(k)}${id}`, { k, v, i: id }] as const);
+    // One row per key and document: a key emitted twice keeps its last value (two tree
+    // entries under one name used to fail the whole index update).
+    const rows = new Map<string, IndexRow>();
+    for (const [k, v] of ix.def.map(id, register.w.d)) {
+      const name = `k${encodeKey(k)}${id}`;
+      rows.delete(name);
+      rows.set(name, { k, v, i: id });
+    }
+    return [...rows];
   }
 
   /** Applies sorted changes to the index tree. */

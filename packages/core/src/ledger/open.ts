@@ -11,18 +11,30 @@ import { openEncryptedStore } from "../store/encrypted.js";
 import { planWait, waitedMs, waitUntil } from "../store/lock-wait.js";
 import type { Platform } from "../platform/types.js";
 import { Ledger } from "./ledger.js";
+import { SharedLedger } from "./handles.js";
 import { DEFAULT_CACHE_BYTES } from "./node-cache.js";
 import { fromHex } from "../crypto/encoding.js";
 import { deviceOf } from "../trust/device.js";
 import type { OpenOptions } from "./types.js";
 
 /**
- * Store URLs open in this process, each with a promise that resolves when
- * its ledger lets go: a second open would be a second writer. (Each store
- * also keeps other processes out by its own lock; this table covers
- * `memory://` stores and gives the clearer message.)
+ * Store URLs open in this process: the shared ledger (once loaded), with
+ * what it was opened with. Another `open()` of the same store with the same
+ * keyring and durability gets a handle onto it (`./handles.ts`); with
+ * others it would be a second writer with other keys, so it is `LOCKED`
+ * (or, with `wait`, waits until the ledger closes). Each store also keeps
+ * other processes out by its own lock.
  */
-const openStores = new Map<string, Promise<void>>();
+const openStores = new Map<string, OpenStore>();
+
+interface OpenStore {
+  /** The shared ledger, once loaded (rejects if the open failed). */
+  readonly shared: Promise<SharedLedger>;
+  /** Resolves when the store is free again (the ledger closed, or its open failed). */
+  readonly free: Promise<void>;
+  readonly keyring: string | Keyring;
+  readonly durability: string;
+}
 
 /** Opens ledger `name` on `platform`; see `open()`. */
 export async function openLedger(name: string, options: OpenOptions, platform: Platform): Promise<Ledger> {
@@ -40,18 +52,35 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
   }
   const plan = planWait(options.wait);
   const storeUrl = options.store ?? platform.defaultStoreUrl(name);
-  const openHere = (waited?: number): HearthError =>
+  const keyringChoice = options.keyring ?? platform.defaultKeyringUrl(storeUrl);
+  const openHere = (held: OpenStore, waited?: number): HearthError =>
     new HearthError(
       "LOCKED",
-      `ledger store ${storeUrl} is already open in this process${waited === undefined ? "" : ` (still, after waiting ${Math.round(waited)} ms)`}; ` +
-        `reuse that ledger, close it first, or open with { wait: true } to wait for it`,
+      `ledger store ${storeUrl} is already open in this process with ${held.keyring !== keyringChoice ? "another keyring" : `durability "${held.durability}"`}` +
+        `${waited === undefined ? "" : ` (still, after waiting ${Math.round(waited)} ms)`}; ` +
+        `open it with the same options to share it, close it first, or open with { wait: true } to wait for it`,
     );
   for (let held = openStores.get(storeUrl); held; held = openStores.get(storeUrl)) {
-    if (!plan) throw openHere();
-    await waitUntil(held, plan, () => openHere(waitedMs(plan)));
+    const shared = await held.shared.catch(() => undefined);
+    if (shared && !shared.released && held.keyring === keyringChoice && held.durability === durability) return shared.handle();
+    if (shared && !shared.released) {
+      if (!plan) throw openHere(held);
+      await waitUntil(held.free, plan, () => openHere(held, waitedMs(plan)));
+    } else {
+      await held.free; // closing, or its open failed: free in a moment
+    }
   }
   let letGo!: () => void;
-  openStores.set(storeUrl, new Promise<void>((resolve) => (letGo = resolve)));
+  let loaded!: (shared: SharedLedger) => void;
+  let failed!: (err: unknown) => void;
+  const entry: OpenStore = {
+    shared: new Promise<SharedLedger>((resolve, reject) => ((loaded = resolve), (failed = reject))),
+    free: new Promise<void>((resolve) => (letGo = resolve)),
+    keyring: keyringChoice,
+    durability,
+  };
+  entry.shared.catch(() => undefined); // a failed open is reported to its caller, not as unhandled
+  openStores.set(storeUrl, entry);
   const cleanup: Array<() => Promise<void>> = [
     async () => {
       openStores.delete(storeUrl);
@@ -63,11 +92,11 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
   };
   try {
     let keyring: Keyring;
-    if (options.keyring === undefined || typeof options.keyring === "string") {
-      keyring = await platform.openKeyring(options.keyring ?? platform.defaultKeyringUrl(storeUrl));
+    if (typeof keyringChoice === "string") {
+      keyring = await platform.openKeyring(keyringChoice);
       cleanup.push(() => keyring.close());
     } else {
-      keyring = options.keyring;
+      keyring = keyringChoice;
     }
     // The rest of the wait (its signal carries the deadline) goes to the store's own lock.
     const inner: ByteStore = await platform.openStore(storeUrl, plan ? { wait: plan.signal ? { signal: plan.signal } : true } : {});
@@ -78,8 +107,12 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
     });
     const author = fromHex(deviceOf(await keyring.identity()).fingerprint);
     // File blocks are sealed under their own keys already: they go to the store under the encryption layer.
-    return await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes, authenticatedStore: true, blockStore: inner });
+    const ledger = await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes, authenticatedStore: true, blockStore: inner });
+    const shared = new SharedLedger(ledger);
+    loaded(shared);
+    return shared.handle();
   } catch (err) {
+    failed(err);
     await release();
     throw err;
   }
