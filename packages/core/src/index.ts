@@ -20,7 +20,7 @@ export { HearthError, isHearthError, ERROR_CODES, type HearthErrorCode } from ".
 export { Ledger } from "./ledger/ledger.js";
 export { DEFAULT_CACHE_BYTES } from "./ledger/node-cache.js";
 export type { MapFn, EmitFn } from "./ledger/indexes.js";
-export { liveQuery, type LiveQueryOptions, type LiveQueryResult } from "./ledger/live-query.js";
+export { liveQuery, liveAllDocs, type LiveQueryOptions, type LiveQueryResult, type LiveAllDocsOptions } from "./ledger/live-query.js";
 export type * from "./ledger/types.js";
 export type { JsonValue } from "./doc/normalize.js";
 export type { DocFile } from "./files/ledger-files.js";

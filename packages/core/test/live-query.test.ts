@@ -3,7 +3,7 @@
 // from the changed documents, not from reading the query again.
 import { afterEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { liveQuery, open, type Ledger, type LiveQueryResult, type MapFn, type QueryOptions } from "../src/index.node.js";
+import { liveAllDocs, liveQuery, open, type AllDocsOptions, type DocRow, type Ledger, type LiveQueryResult, type MapFn, type QueryOptions } from "../src/index.node.js";
 import { eventually } from "./helpers/eventually.js";
 
 const opened: Ledger[] = [];
@@ -64,6 +64,43 @@ describe("liveQuery", () => {
           expect(live.errors).toEqual([]);
         } finally {
           live.stop();
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("liveAllDocs matches a fresh allDocs after every write, whatever the options (property)", async () => {
+    const id = fc.constantFrom("a", "a\u0000", "ab", "b", "b1", "c");
+    const op = fc.oneof(
+      fc.record({ t: fc.constant("put" as const), id, v: fc.nat(3) }),
+      fc.record({ t: fc.constant("del" as const), id }),
+      fc.record({ t: fc.constant("bulk" as const), ids: fc.array(id, { minLength: 1, maxLength: 3 }), v: fc.nat(3) }),
+    );
+    const selection = fc.oneof(
+      fc.constant({}),
+      fc.record({ key: id }),
+      fc.record({ keys: fc.array(id, { maxLength: 3 }) }),
+      fc.record({ prefix: fc.constantFrom("a", "b", "") }),
+      fc.record({ range: fc.tuple(id, id) }),
+    );
+    const options = fc.record({ descending: fc.boolean(), includeDeleted: fc.boolean(), limit: fc.option(fc.nat(4), { nil: undefined }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 12 }), selection, options, async (ops, select, opts) => {
+        const db = await memoryLedger();
+        const read = { ...select, ...opts } as AllDocsOptions;
+        let latest: readonly DocRow[] | undefined;
+        const stop = liveAllDocs(db, read, (rows) => (latest = rows));
+        try {
+          for (const o of ops) {
+            if (o.t === "put") await db.put({ _id: o.id, v: o.v });
+            else if (o.t === "bulk") await db.bulk(o.ids.map((i) => ({ _id: i, v: o.v })));
+            else await db.del(o.id).catch(() => undefined);
+            const fresh = await db.allDocs(read);
+            await eventually(() => expect(latest).toEqual(fresh.rows), { timeoutMs: 2_000, what: "the live rows to match a fresh allDocs" });
+          }
+        } finally {
+          stop();
         }
       }),
       { numRuns: RUNS },
