@@ -37,6 +37,8 @@ export { newDocId } from "./ids.js";
 export { Attachment, type AttachOptions, type SyncedOptions, type RotateOptions } from "./sync/attachment.js";
 export type { SyncStatus, SyncState, SyncError, SyncChange, AttachmentEvents } from "./sync/status.js";
 export type { FileProgress, FilesMode } from "./sync/file-transfer.js";
+export type { MemberInfo } from "./sync/point-trust.js";
+export type { Role } from "./trust/entry.js";
 export { assertRemoteEntries, assertRemoteName, assertRemotePrefix, type Remote, type RemoteCapabilities, type RemoteChange, type RemoteChangeListener, type RemoteEntry } from "./remote/types.js";
 export { openMemoryRemote, dropMemoryRemote } from "./remote/memory.js";
 export { contentName, contentNameOfDigest } from "./sync/protocol.js";

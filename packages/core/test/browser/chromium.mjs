@@ -33,12 +33,12 @@ const forbidNodeBuiltins = {
 };
 
 /**
- * Bundles `entry` for the browser; any `node:` import reachable from it
- * fails the build (the guard that core stays browser-safe outside its
+ * Bundles `entry` for the browser (`extra`: more esbuild options, e.g.
+ * `define`, `jsx`, `alias`); any `node:` import reachable from it fails the build (the guard that core stays browser-safe outside its
  * Node-only files). Rejects with esbuild's error, whose `errors` name the
  * files and lines.
  */
-export async function bundleForBrowser(entry) {
+export async function bundleForBrowser(entry, extra = {}) {
   const result = await build({
     entryPoints: [entry],
     bundle: true,
@@ -48,6 +48,7 @@ export async function bundleForBrowser(entry) {
     write: false,
     sourcemap: "inline",
     logLevel: "silent",
+    ...extra,
     plugins: [forbidNodeBuiltins],
   });
   const output = result.outputFiles[0];
