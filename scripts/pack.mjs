@@ -1,4 +1,5 @@
-// `npm run pack`: packs @hearth/core, @hearth/s3, @hearth/server and @hearth/react (after
+// `npm run pack`: packs @hearth/core, @hearth/s3, @hearth/server, @hearth/react,
+// @hearth/fireproof and @hearth/use-fireproof (after
 // `npm run build`) into ./packs/ as npm tarballs, and prints the line that
 // installs them in an app outside this repository (they are not on a
 // registry). Give the directory with `--out <dir>`.
@@ -9,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const PACKAGES = ["core", "s3", "server", "react"];
+const PACKAGES = ["core", "s3", "server", "react", "fireproof", "use-fireproof"];
 
 const { values } = parseArgs({ options: { out: { type: "string" } }, strict: true });
 const out = resolve(values.out ?? join(ROOT, "packs"));
@@ -21,4 +22,4 @@ const files = PACKAGES.map((p) => {
   return join(out, `hearth-${p}-${version}.tgz`);
 });
 process.stdout.write(`${files.join("\n")}\n`);
-process.stderr.write(`\nInstall them in your app (all four, or just the first for the database alone; @hearth/react wants react 18 or later):\n  npm install ${files.join(" ")}\n`);
+process.stderr.write(`\nInstall them in your app (all of them, or just the first for the database alone; the React packages want react 18 or later):\n  npm install ${files.join(" ")}\n`);

@@ -49,7 +49,14 @@ describe("installing the packed packages in an app outside the repository", () =
     const dir = tempDir("hearth-install-");
     const { stdout: packed } = await run(process.execPath, [join(ROOT, "scripts/pack.mjs"), "--out", join(dir, "packs")], { cwd: ROOT });
     const tarballs = packed.trim().split("\n");
-    expect(tarballs.map((file) => file.slice(file.lastIndexOf("/") + 1))).toEqual(["hearth-core-0.1.0.tgz", "hearth-s3-0.1.0.tgz", "hearth-server-0.1.0.tgz", "hearth-react-0.1.0.tgz"]);
+    expect(tarballs.map((file) => file.slice(file.lastIndexOf("/") + 1))).toEqual([
+      "hearth-core-0.1.0.tgz",
+      "hearth-s3-0.1.0.tgz",
+      "hearth-server-0.1.0.tgz",
+      "hearth-react-0.1.0.tgz",
+      "hearth-fireproof-0.1.0.tgz",
+      "hearth-use-fireproof-0.1.0.tgz",
+    ]);
 
     const app = join(dir, "app");
     mkdirSync(app);
@@ -67,8 +74,9 @@ describe("installing the packed packages in an app outside the repository", () =
 
     const { stdout } = await run(process.execPath, ["two-devices.mjs", url, join(dir, "devices")], { cwd: app, timeout: 60_000 });
     expect(JSON.parse(stdout.trim())).toEqual({ _id: "milk", title: "Buy milk" });
-    // The hooks package installs beside them (react, its peer, comes with it) and imports by name.
-    const { stdout: hooks } = await run(process.execPath, ["--input-type=module", "-e", 'const r = await import("@hearth/react"); console.log(typeof r.useLedger, typeof r.useLiveQuery)'], { cwd: app });
-    expect(hooks.trim()).toBe("function function");
+    // The hooks and drop-in packages install beside them (react, their peer, comes with them) and import by name.
+    const probe = 'const r = await import("@hearth/react"); const f = await import("@hearth/fireproof"); const u = await import("@hearth/use-fireproof"); console.log(typeof r.useLedger, typeof f.fireproof, typeof u.useFireproof)';
+    const { stdout: hooks } = await run(process.execPath, ["--input-type=module", "-e", probe], { cwd: app });
+    expect(hooks.trim()).toBe("function function function");
   }, 180_000);
 });
