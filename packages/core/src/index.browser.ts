@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { openLedger } from "./ledger/open.js";
+import { openShared } from "./tabs/open-shared.js";
 import { browserPlatform } from "./platform/browser.js";
 import type { Ledger } from "./ledger/ledger.js";
 import type { OpenOptions } from "./ledger/types.js";
@@ -17,25 +17,23 @@ export { openIndexedDbKeyring } from "./keyring/indexeddb.js";
  * Opens (creating if needed) the ledger `name`, by default in IndexedDB
  * database `hearth-<name>` with the device keyring `indexeddb://hearth-keyring`.
  *
- * One tab or worker of an origin holds a ledger's store at a time (a Web
- * Lock): another gets `LOCKED`, or with `wait: true` waits and takes over
- * when the holder closes it or its page goes away. Within one page, opening
- * it again returns another handle onto the same ledger (as in Node).
+ * One database per origin: when another tab or worker of this origin has
+ * the ledger open, this one uses it through that tab (writes, reads,
+ * subscriptions and sync points are the owner's; every tab's
+ * subscriptions hear every write) and takes over when the owner goes,
+ * losing no acknowledged write (`tabs/`). With `tabs: "exclusive"`, another
+ * tab's ledger is `LOCKED` instead (or, with `wait`, waited for). Within
+ * one page, opening it again returns another handle onto the same ledger
+ * (as in Node).
  *
- * @throws HearthError `KEY_REQUIRED`, `LOCKED`, `INVALID_URL` as in Node;
+ * @throws HearthError `KEY_REQUIRED`, `LOCKED` (`tabs: "exclusive"`), `INVALID_URL` as in Node;
  *   `STORAGE_FAILED` where the page has no Web Locks (not a secure context)
  * @example
  * ```ts
- * let db: Ledger;
- * try {
- *   db = await open("todos");
- * } catch (err) {
- *   if (!isHearthError(err, "LOCKED")) throw err;
- *   showBanner("Todos is open in another tab; it will continue here when that tab closes.");
- *   db = await open("todos", { wait: true });
- * }
+ * const db = await open("todos");                  // in every tab: one database
+ * db.subscribe((docs) => render(docs));            // hears writes made in any tab
  * ```
  */
 export function open(name: string, options: OpenOptions = {}): Promise<Ledger> {
-  return openLedger(name, options, browserPlatform);
+  return openShared(name, options, browserPlatform);
 }

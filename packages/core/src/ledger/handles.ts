@@ -34,6 +34,9 @@ const SYNC_METHODS = new Set<PropertyKey>(["heads", "subscribe", "attachments"])
 export class SharedLedger {
   #handles = 0;
   #closing: Promise<void> | undefined;
+  #done!: () => void;
+  /** Resolves once the ledger has closed (or was destroyed) after its last handle. */
+  readonly closed = new Promise<void>((resolve) => (this.#done = resolve));
 
   constructor(readonly ledger: Ledger) {}
 
@@ -57,7 +60,7 @@ export class SharedLedger {
   /** One handle let go: the last one closes the ledger. */
   async release(): Promise<void> {
     if (--this.#handles > 0) return;
-    this.#closing ??= this.ledger.close();
+    this.#closing ??= this.ledger.close().finally(() => this.#done());
     await this.#closing;
   }
 
@@ -70,7 +73,7 @@ export class SharedLedger {
       );
     }
     this.#handles = 0;
-    this.#closing ??= this.ledger.destroy();
+    this.#closing ??= this.ledger.destroy().finally(() => this.#done());
     await this.#closing;
   }
 }

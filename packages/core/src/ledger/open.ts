@@ -36,6 +36,11 @@ interface OpenStore {
   readonly durability: string;
 }
 
+/** The ledger of the store at `storeUrl` open in this process, if any (the browser entry serves it to other tabs). */
+export function sharedLedgerOf(storeUrl: string): Promise<SharedLedger> | undefined {
+  return openStores.get(storeUrl)?.shared;
+}
+
 /** Opens ledger `name` on `platform`; see `open()`. */
 export async function openLedger(name: string, options: OpenOptions, platform: Platform): Promise<Ledger> {
   if (typeof name !== "string" || name.length === 0 || name.length > 200 || name === "." || name === "..") {

@@ -59,13 +59,23 @@ export interface OpenOptions {
   /** `"process"` (default): survives `kill -9`; `"fsync"`: survives power loss. */
   durability?: Durability;
   /**
-   * When the store is open elsewhere (another handle in this process,
-   * another process or container, another tab or worker of this origin):
-   * `false` (default) fails at once with `LOCKED`; `true` waits until it is
-   * free, for as long as that takes; `{ timeoutMs, signal }` waits at most
-   * that long, then fails with `LOCKED`. Only one holder writes a store.
+   * When the store is open elsewhere (another process or container; in this
+   * process with another keyring or durability; another tab with
+   * `tabs: "exclusive"`): `false` (default) fails at once with `LOCKED`;
+   * `true` waits until it is free, for as long as that takes;
+   * `{ timeoutMs, signal }` waits at most that long, then fails with
+   * `LOCKED`. Only one holder writes a store.
    */
   wait?: LockWait;
+  /**
+   * Browsers: `"share"` (default) makes a ledger open in another tab or
+   * worker of this origin one database for both: this tab uses the owner's
+   * (its calls, subscriptions and sync points go through the owner tab),
+   * and takes over when the owner goes (`tabs/follower.ts`).
+   * `"exclusive"`: another tab's ledger is `LOCKED` (or waited for). Node
+   * ignores it.
+   */
+  tabs?: "share" | "exclusive";
   /**
    * Memory, in bytes, the ledger may keep for tree nodes it has read (its
    * documents, change feed and indexes), least recently used out first.

@@ -32,7 +32,8 @@ let db: Ledger | undefined;
 globalThis.hearthTab = {
   async open(name, wait) {
     try {
-      db = await open(name, { store: `indexeddb://${name}`, keyring: `indexeddb://${name}-keyring`, wait });
+      // The lock itself is what this test is about: tabs do not share here.
+      db = await open(name, { store: `indexeddb://${name}`, keyring: `indexeddb://${name}-keyring`, wait, tabs: "exclusive" });
       return "opened";
     } catch (err) {
       if (isHearthError(err, "LOCKED")) return `LOCKED ${err.message}`;

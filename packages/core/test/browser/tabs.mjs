@@ -1,6 +1,8 @@
 // Several tabs of one origin and one ledger, in real headless Chromium
 // (part of `npm run test:browser`): the data-loss case of two tabs that
 // both open a ledger, each writing over the other, must be impossible.
+// These pages open with `tabs: "exclusive"` (the store's lock alone);
+// tabs-share.mjs tests the default, one database shared by every tab.
 //
 // Pages of one browser context (one origin, one IndexedDB, one set of Web
 // Locks) run test/browser/tabs-page.ts. Every put a page acknowledges is
