@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { StrictMode, Suspense, useState, type ReactNode } from "react";
+import { StrictMode, Suspense, useState, version as reactVersion, type ReactNode } from "react";
 import { createRoot, type Root } from "react-dom/client";
 import { flushSync } from "react-dom";
 import { screen, waitFor } from "@testing-library/react";
@@ -148,6 +148,10 @@ function Suspended({ db }: { db: Ledger }): ReactNode {
 // ------------------------------------------------------------------ cases
 
 const CASES: Array<{ name: string; run: () => Promise<void> }> = [
+  {
+    name: `the page runs React ${reactVersion}`,
+    run: async () => check(/^1[89]\./.test(reactVersion), `React 18 or 19, got ${reactVersion}`),
+  },
   {
     name: "useLedger + useLiveQuery (StrictMode): rows appear and update; two components of one name share the ledger; unmount closes every handle",
     run: async () => {
