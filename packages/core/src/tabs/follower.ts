@@ -83,9 +83,16 @@ export class TabFollower {
   }
 
   /** Sends a call to the owner; resolves with its reply. */
-  #call(method: string, args: readonly unknown[], attachment?: string): Promise<unknown> {
+  #call(method: string, args: readonly unknown[], attachment?: FollowerAttachment): Promise<unknown> {
     if (this.#closed) return Promise.reject(new HearthError("STORE_CLOSED", `ledger ${JSON.stringify(this.#name)} is closed in this tab; open it again to use it`));
-    const message: CallMessage = { t: "call", id: `${this.tab}:${++this.#calls}`, from: this.tab, method, args, ...(attachment !== undefined && { attachment }) };
+    const message: CallMessage = {
+      t: "call",
+      id: `${this.tab}:${++this.#calls}`,
+      from: this.tab,
+      method,
+      args,
+      ...(attachment !== undefined && { attachment: attachment.url, attachAs: { target: attachment.target, options: attachment.againOptions() } }),
+    };
     return new Promise((resolve, reject) => {
       this.#pending.set(message.id, { message, resolve, reject });
       this.#channel.postMessage(message);
@@ -104,9 +111,10 @@ export class TabFollower {
         return;
       }
       case "owner":
+        if (this.#closed) return;
         // A new owner (or one that just started serving): whatever is unanswered goes to it, and it attaches our sync points.
         for (const p of this.#pending.values()) this.#channel.postMessage(p.message);
-        for (const a of this.#attachments.values()) this.#call("attach", [a.url, a.againOptions()]).catch(() => undefined);
+        for (const a of this.#attachments.values()) this.#call("attach", [a.target, a.againOptions()]).catch(() => undefined);
         return;
       case "changed": {
         this.#heads = [...m.heads];
@@ -172,12 +180,12 @@ export class TabFollower {
     if (typeof target !== "string") {
       throw new HearthError("INVALID_ARGUMENT", "another tab owns this ledger: attach it by URL (a Remote object cannot cross tabs), or attach in the owner's tab");
     }
-    const existing = this.#attachments.get(target);
+    const existing = [...this.#attachments.values()].find((a) => a.target === target || a.url === target);
     if (existing) return existing.attachment;
     // A logger is a function: it cannot cross tabs (the owner's sync engine logs in the owner's tab).
     const { logger: _logger, ...sendable } = options;
     const reply = (await this.#call("attach", [target, sendable])) as { url: string; status: SyncStatus; digest?: string };
-    const a = new FollowerAttachment(reply.url, reply.status, reply.digest, sendable, (method, args) => this.#call(method, args, reply.url), () => {
+    const a: FollowerAttachment = new FollowerAttachment(target, reply.url, reply.status, reply.digest, sendable, (method, args) => this.#call(method, args, a), () => {
       this.#attachments.delete(reply.url);
     });
     this.#attachments.set(reply.url, a);
@@ -194,6 +202,9 @@ class FollowerAttachment {
   #detached = false;
 
   constructor(
+    /** What this tab attached (with its credentials: a token in the URL), to attach again at a new owner. */
+    readonly target: string,
+    /** The attachment's URL as the owner names it (credentials taken out). */
     readonly url: string,
     status: SyncStatus,
     digest: string | undefined,

@@ -13,6 +13,7 @@ import { HearthError, isHearthError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { MapFn } from "../ledger/indexes.js";
 import type { Attachment } from "../sync/attachment.js";
+import { parseHttpUrl } from "../remote/http-url.js";
 import { channelName, dehydrate, type CallMessage, type TabMessage } from "./protocol.js";
 
 /** The ledger methods other tabs may call. */
@@ -27,7 +28,11 @@ const EVENTS = ["status", "change", "progress"] as const;
  */
 export function serveTabs(ledger: Ledger, storeUrl: string, tab: string): () => void {
   const channel = new BroadcastChannel(channelName(storeUrl));
-  const post = (message: TabMessage): void => channel.postMessage(message);
+  let stopped = false;
+  // A call may finish after the serving stopped (the ledger closed under it): its reply goes nowhere.
+  const post = (message: TabMessage): void => {
+    if (!stopped) channel.postMessage(message);
+  };
   const watched = new Map<Attachment, () => void>();
   const watch = (a: Attachment): void => {
     if (watched.has(a)) return;
@@ -40,15 +45,20 @@ export function serveTabs(ledger: Ledger, storeUrl: string, tab: string): () => 
 
   const run = async (m: CallMessage): Promise<unknown> => {
     if (m.attachment !== undefined) {
-      const a = ledger.attachments().find((x) => x.url === m.attachment);
+      let a = ledger.attachments().find((x) => x.url === m.attachment);
+      if (!a && m.attachAs) {
+        // A new owner that has not attached it yet (the asking tab's attach call may still be on its way).
+        a = await ledger.attach(m.attachAs.target, m.attachAs.options as Parameters<Ledger["attach"]>[1]);
+        watch(a);
+      }
       if (!a) throw new HearthError("STORE_CLOSED", `the tab that owns this ledger is not attached to ${m.attachment}; attach again`);
       if (!ATTACHMENT_METHODS.has(m.method)) throw new HearthError("INVALID_ARGUMENT", `attachment.${m.method} cannot be called from another tab`);
       return (a[m.method as "members"] as (...args: unknown[]) => Promise<unknown>)(...m.args);
     }
     switch (m.method) {
       case "attach": {
-        const [url, options] = m.args as [string, Parameters<Ledger["attach"]>[1]];
-        const a = ledger.attachments().find((x) => x.url === url) ?? (await ledger.attach(url, options));
+        const [target, options] = m.args as [string, Parameters<Ledger["attach"]>[1]];
+        const a = ledger.attachments().find((x) => x.url === target || x.url === urlWithoutCredentials(target)) ?? (await ledger.attach(target, options));
         watch(a);
         return { url: a.url, status: a.status(), digest: digestOf(a) };
       }
@@ -88,10 +98,21 @@ export function serveTabs(ledger: Ledger, storeUrl: string, tab: string): () => 
   }
   post({ t: "owner", tab });
   return () => {
+    stopped = true;
     unsubscribe();
     for (const stop of watched.values()) stop();
     channel.close();
   };
+}
+
+/** `url` as an attachment names it: an `http(s)://` sync point without its token; any other URL as it is. */
+function urlWithoutCredentials(url: string): string {
+  if (!/^https?:/i.test(url)) return url;
+  try {
+    return parseHttpUrl(url).url;
+  } catch {
+    return url; // the attach says what is wrong with it
+  }
 }
 
 function digestOf(a: Attachment): string | undefined {

@@ -25,6 +25,8 @@ export interface CallMessage {
   readonly method: string;
   readonly args: readonly unknown[];
   readonly attachment?: string;
+  /** With `attachment`: what to attach (and how) if the owner is not attached to it (a new owner that has not attached it yet). */
+  readonly attachAs?: { readonly target: string; readonly options: unknown };
 }
 
 /** The owner's answer to a call. */

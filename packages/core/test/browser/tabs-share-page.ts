@@ -21,6 +21,8 @@ interface SharedTabControls {
   /** Ids heard through this tab's subscription, with how long after the write each arrived (ms). */
   heard(): Array<[string, number]>;
   attach(url: string): Promise<string>;
+  /** Waits until every attachment of this tab is in sync; returns each one's pending count. */
+  synced(): Promise<number[]>;
   attachments(): Promise<Array<{ url: string; state: string }>>;
   close(): Promise<void>;
 }
@@ -60,6 +62,12 @@ const heard: Array<[string, number]> = [];
     const a = await db.attach(url);
     await a.synced({ timeoutMs: 10_000 });
     return a.status().state;
+  },
+  async synced() {
+    if (!db) throw new Error("not open");
+    const all = db.attachments();
+    for (const a of all) await a.synced({ timeoutMs: 15_000 });
+    return all.map((a) => a.status().pending);
   },
   async attachments() {
     if (!db) throw new Error("not open");
