@@ -12,14 +12,16 @@
 // 4. Two tabs attach the same sync point: the owner makes one attachment, and both
 //    tabs see it in sync.
 // 5. Online: a new owner, two tabs attached to a real sync server (`hearth serve`,
-//    started here on a loopback port); the owner's page closes while another tab
-//    writes, and the tab that takes over attaches again and pushes every write.
+//    started here on a loopback port, behind a proxy that counts its WebSocket
+//    connections: the second tab adds none); the owner's page closes while another
+//    tab writes, and the tab that takes over attaches again and pushes every write.
 //
 // Prints one line per step and `N passed, N failed`; exits non-zero on any failure,
 // page error, or deadline.
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { createServer, openFsBackend, silentLogger } from "@hearth/server";
 import { bundleFailure, bundleForBrowser, indent, launchChromium, serveScript } from "./chromium.mjs";
@@ -64,6 +66,46 @@ async function step(name, run) {
 
 function expect(condition, message) {
   if (!condition) throw new Error(message);
+}
+
+/**
+ * A TCP proxy in front of the sync server on 127.0.0.1 that counts the WebSocket
+ * connections open through it (the sync engine's watches): how many the origin's
+ * tabs hold at the server.
+ */
+async function socketCounter(target) {
+  let open = 0;
+  let peak = 0;
+  const sockets = new Set();
+  const proxy = createTcpServer((client) => {
+    const upstream = connect(Number(new URL(target).port), "127.0.0.1");
+    sockets.add(client).add(upstream);
+    let counted = false;
+    client.once("data", (first) => {
+      if (/^upgrade: websocket/im.test(first.toString("latin1"))) {
+        counted = true;
+        open++;
+        peak = Math.max(peak, open);
+      }
+      upstream.write(first);
+      client.pipe(upstream);
+    });
+    upstream.pipe(client);
+    const end = () => {
+      if (counted) open--;
+      counted = false;
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("close", end).on("error", end);
+    upstream.on("close", end).on("error", end);
+  });
+  await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const close = () => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => proxy.close(resolve));
+  };
+  return { url: `http://127.0.0.1:${proxy.address().port}`, open: () => open, peak: () => peak, close };
 }
 
 function percentile(values, p) {
@@ -162,16 +204,26 @@ async function main() {
 
     await step("online: the owner's page closes while another tab writes; the new owner attaches the sync server again and pushes every write", async () => {
       const dataDir = mkdtempSync(join(tmpdir(), "hearth-tabs-server-"));
+      const proxies = [];
       const backend = await openFsBackend(dataDir, { fsync: false });
       const sync = await createServer({ backend, port: 0, logger: silentLogger });
       try {
         const ledger = `${name}-online`;
         const { token } = await backend.tokens.create({ ledger, rights: "read-write" });
-        const point = `${sync.url}/${ledger}?token=${token}`;
+        const counter = await socketCounter(sync.url);
+        proxies.push(counter);
+        const point = `${counter.url}/${ledger}?token=${token}`;
         const [d, e] = [await newTab("D"), await newTab("E")];
         expect((await call(d, "open", ledger)) === "opened", "D opened (and owns it)");
         expect((await call(e, "open", ledger)) === "opened", "E opened");
-        await deadline(Promise.all([call(d, "attach", point), call(e, "attach", point)]), "both attaches");
+        // One attachment watches three prefixes (head/, file/, m/), each on its own socket.
+        const PER_ATTACHMENT = 3;
+        await deadline(call(d, "attach", point), "D's attach");
+        await until(() => counter.open() === PER_ATTACHMENT, `D's ${PER_ATTACHMENT} watch connections`);
+        await deadline(call(e, "attach", point), "E's attach");
+        await deadline(call(e, "synced"), "E in sync");
+        expect(counter.open() === PER_ATTACHMENT && counter.peak() === PER_ATTACHMENT, `the server sees one tab's connections: ${counter.open()} open (at most ${counter.peak()}) with two tabs attached`);
+        console.log(`    (watch connections at the server with two tabs attached: ${counter.open()}, at most ${counter.peak()}: one attachment's)`);
         const before = (acked.get("E") ?? []).length;
         const writing = call(e, "write", "online", 300);
         await until(() => (acked.get("E") ?? []).length >= before + 30, "30 of E's writes");
@@ -185,6 +237,7 @@ async function main() {
         expect(lost.length === 0, `E lacks ${lost.length} of its acknowledged writes`);
         await call(e, "close");
       } finally {
+        for (const p of proxies.splice(0)) await p.close();
         await sync.close();
         rmSync(dataDir, { recursive: true, force: true });
       }
