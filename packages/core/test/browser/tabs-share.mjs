@@ -15,6 +15,9 @@
 //    started here on a loopback port, behind a proxy that counts its WebSocket
 //    connections: the second tab adds none); the owner's page closes while another
 //    tab writes, and the tab that takes over attaches again and pushes every write.
+// 6. A frozen owner (Chromium's page lifecycle, through CDP): the other tab's writes
+//    wait, and complete when the owner resumes, or, when the frozen tab is discarded,
+//    through the tab that takes over.
 //
 // Prints one line per step and `N passed, N failed`; exits non-zero on any failure,
 // page error, or deadline.
@@ -241,6 +244,32 @@ async function main() {
         await sync.close();
         rmSync(dataDir, { recursive: true, force: true });
       }
+    });
+
+    await step("a frozen owner: the other tab's calls wait (nothing is refused), and are answered when the owner resumes, or by the tab that takes over when the frozen one is discarded", async () => {
+      const ledger = `${name}-frozen`;
+      const [f, g] = [await newTab("F"), await newTab("G")];
+      expect((await call(f, "open", ledger)) === "opened", "F opened (and owns it)");
+      expect((await call(g, "open", ledger)) === "opened", "G opened");
+      const cdp = await context.newCDPSession(f);
+      const ackedByG = () => (acked.get("G") ?? []).length;
+      // Frozen, then resumed.
+      await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+      const first = call(g, "write", "frozen-a", 10);
+      await cdp.send("Page.setWebLifecycleState", { state: "active" });
+      expect((await deadline(first, "G's writes after F resumed")) === 10, "G wrote 10 once F resumed");
+      // Frozen, then discarded (closed while frozen).
+      const before = ackedByG();
+      await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
+      const second = call(g, "write", "frozen-b", 10);
+      closing.add(f);
+      await f.close();
+      expect((await deadline(second, "G's writes after F was discarded")) === 10, "G wrote 10 more through the tab that took over");
+      const ids = new Set(await call(g, "ids"));
+      const mine = (acked.get("G") ?? []).slice(0);
+      const lost = mine.filter((id) => !ids.has(id));
+      expect(lost.length === 0 && ackedByG() === before + 10, `G's acknowledged writes are all there (${lost.length} missing)`);
+      await call(g, "close");
     });
   } catch {
     // the failing step reported itself
