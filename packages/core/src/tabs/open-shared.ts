@@ -10,6 +10,11 @@
  * demo kept one replica per tab that saw the other tabs' writes only
  * through the sync server, so two tabs of one app disagreed offline.
  *
+ * A tab that holds the ledger with `tabs: "exclusive"` serves nobody: a
+ * sharing `open` elsewhere waits until it lets go (then takes it over).
+ * A frozen owner answers nothing until it resumes; its followers' calls
+ * wait (and go to the next owner if the frozen tab is discarded).
+ *
  * @module
  */
 import { HearthError, isHearthError } from "../errors.js";
