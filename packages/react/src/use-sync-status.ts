@@ -16,8 +16,8 @@ export interface SyncStatusState extends SyncWords {
 
 /**
  * The sync status of `target`: one attachment, or every sync point the
- * ledger is attached to (looked at again on each of their status changes
- * and on every commit, so a sync point attached later shows up).
+ * ledger is attached to (looked at again on each of their status changes,
+ * file progress and every commit, so a sync point attached later shows up).
  *
  * @example
  * ```tsx
@@ -40,7 +40,12 @@ export function useSyncStatus(target: Ledger | Attachment | undefined): SyncStat
         stop();
         watched.delete(a);
       }
-      for (const a of now) if (!watched.has(a)) watched.set(a, a.on("status", look));
+      for (const a of now) {
+        if (watched.has(a)) continue;
+        // File bytes moving change `files` in the status without a status event of their own.
+        const stops = [a.on("status", look), a.on("progress", look)];
+        watched.set(a, () => stops.forEach((stop) => stop()));
+      }
       setStatuses(now.map((a) => a.status()));
     };
     let unsubscribe = (): void => undefined;

@@ -1,6 +1,6 @@
-// Builds the demo page into packages/server/demo/dist/ (gitignored), which
-// `hearth serve --demo` serves at /demo/: the page script bundled with the
-// browser build of @hearth/core by esbuild (any Node built-in reachable from
+// Builds the app page into packages/server/demo/dist/ (gitignored), which
+// `hearth serve --demo` serves at /demo/: the React app (page/main.tsx)
+// bundled with React, @hearth/react and the browser build of @hearth/core by esbuild (any Node built-in reachable from
 // it fails the build), plus the HTML and CSS. Each file is written to a temp
 // name and renamed, so a server already serving the directory (or a second
 // build running at once) never reads a half-written file.
@@ -26,7 +26,7 @@ const forbidNodeBuiltins = {
 /** Builds the page; resolves with the output directory. */
 export async function buildDemo() {
   const result = await build({
-    entryPoints: [join(HERE, "page", "app.ts")],
+    entryPoints: [join(HERE, "page", "main.tsx")],
     bundle: true,
     platform: "browser",
     format: "esm",
@@ -34,6 +34,8 @@ export async function buildDemo() {
     minify: true,
     sourcemap: "external",
     outfile: join(DEMO_DIST, "app.js"),
+    jsx: "automatic",
+    define: { "process.env.NODE_ENV": '"production"' },
     write: false,
     logLevel: "silent",
     plugins: [forbidNodeBuiltins],

@@ -1,14 +1,18 @@
-// The demo behind `npm start`, end to end: `demo/start.mjs` as a child
+// The app behind `npm start`, end to end: `demo/start.mjs` as a child
 // process (it builds the page, mints the token, runs `hearth serve --demo`)
 // and the page in headless Chromium (Debian's, via playwright-core). Two
 // SEPARATE browser contexts are two devices (separate IndexedDB, separate
-// keyrings): the second joins with a share code made in the first; an item
-// added in one appears in the other, a toggle in the other shows in the
-// first. A second tab of the first context is the same device and needs no
-// code. Every wait has a deadline; nothing sleeps.
+// keyrings): the second joins with a share code made in the first; a photo
+// added on one opens on the other; the second goes offline and back; a
+// second tab of the first context is the same device (one database shared
+// by its tabs); the first removes the second, which sees it. Screenshots of
+// each step are saved ($HEARTH_SCREENSHOTS, else a temp directory; the path
+// is printed). Every wait has a deadline; nothing sleeps.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32, deflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,93 +67,180 @@ async function startDemo(data: string | undefined, cwd?: string): Promise<{ page
   return { pageUrl, token: new URL(pageUrl).hash.slice("#token=".length) };
 }
 
+/** The page URL the running demo printed. */
+async function startDemoUrl(): Promise<string | undefined> {
+  return /open\s+(http:\/\/\S+\/demo\/#token=\S+)/.exec(proc?.stderr ?? "")?.[1];
+}
+
 /** Opens the page, failing the test on any page error or console error. */
 async function openPage(page: Page, url: string, problems: string[]): Promise<Page> {
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
   page.on("console", (msg) => {
     // A GET of an absent object answers 404 by protocol (e.g. a used share code's record); Chromium logs every 404 fetch.
     const absentObject = /status of 404/.test(msg.text()) && /\/v1\/ledgers\/[^/]+\/objects\//.test(msg.location().url);
-    if (msg.type() === "error" && !absentObject) problems.push(`console.error: ${msg.text()} at ${msg.location().url}`);
+    // Chromium logs each request a context set offline could not make: the test turns the network off on purpose.
+    const offline = /net::ERR_INTERNET_DISCONNECTED/.test(msg.text());
+    if (msg.type() === "error" && !absentObject && !offline) problems.push(`console.error: ${msg.text()} at ${msg.location().url}`);
   });
   await page.goto(url);
   return page;
 }
 
-const item = (title: string, done?: boolean): string => `#items li${done === undefined ? "" : `[data-done="${done}"]`}:has(.title:text-is("${title}"))`;
+/** The row of item `title` (optionally done or not). */
+const item = (title: string, done?: boolean): string => `li.item[data-title="${title}"]${done === undefined ? "" : `[data-done="${done}"]`}`;
 
-describe("npm start's demo page", () => {
+/** A small real PNG (2×2 pixels, orange), as a user's photo. */
+const PNG = (() => {
+  const chunk = (type: string, body: Buffer): Buffer => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(body.length);
+    const typed = Buffer.concat([Buffer.from(type, "latin1"), body]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(typed));
+    return Buffer.concat([head, typed, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(2, 0); // width
+  header.writeUInt32BE(2, 4); // height
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.from([0, 0xe0, 0x7a, 0x3c, 0xe0, 0x7a, 0x3c]); // filter 0, two pixels
+  return Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), chunk("IHDR", header), chunk("IDAT", deflateSync(Buffer.concat([row, row]))), chunk("IEND", Buffer.alloc(0))]);
+})();
+
+describe("npm start's app", () => {
   let data: string;
+  let shots: string;
   beforeAll(() => {
     data = tempDir("hearth-demo-");
+    // Kept after the run (not a temp dir the test cleans up): the screenshots are for people to look at.
+    shots = process.env.HEARTH_SCREENSHOTS ?? mkdtempSync(join(tmpdir(), "hearth-app-screenshots-"));
+    mkdirSync(shots, { recursive: true });
   });
+  const shoot = async (page: Page, name: string): Promise<void> => {
+    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  };
 
-  it("syncs a shared list between two devices joined by share code, live both ways", async () => {
+  it("devices join by code and by QR link; a photo added on one opens on another; offline and back; two tabs; a device removed", async () => {
     const { pageUrl, token } = await startDemo(data);
     expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/demo\/#token=htk_/);
     expect(readFileSync(`${data}/demo-token`, "utf8").trim()).toBe(token);
 
     browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args: ["--headless=new", "--no-sandbox", "--disable-gpu"] });
     const problems: string[] = [];
-    const first = await browser.newContext();
-    const second = await browser.newContext();
+    const first = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+    const second = await browser.newContext({ viewport: { width: 1200, height: 760 } });
 
-    // Device 1: the first to attach creates the sync point's key.
+    // Device A: the first to attach founds the sync point.
     const a = await openPage(await first.newPage(), pageUrl, problems);
-    await a.waitForSelector("#list:not([hidden])", WAIT);
-    await a.waitForSelector('#status[data-state="idle"]', WAIT);
-
-    // Device 2 (its own IndexedDB and keyring) is not a member: it must join with a code.
-    const b = await openPage(await second.newPage(), pageUrl, problems);
-    await b.waitForSelector("#join:not([hidden])", WAIT);
-    expect(await b.isHidden("#list")).toBe(true);
-    await a.click("#share-button");
-    await a.waitForSelector("#share-code:text-matches('^hs2-')", WAIT);
-    const code = (await a.textContent("#share-code"))!.trim();
-    await b.fill("#join-code", code);
-    await b.click("#join-button");
-    await b.waitForSelector("#list:not([hidden])", WAIT);
-
-    // Add on device 1 → appears on device 2.
-    await a.fill("#new-item", "Buy milk");
-    await a.press("#new-item", "Enter");
+    await a.waitForSelector('[aria-label="new list"]', WAIT);
+    await a.waitForSelector('[data-testid="status"]:text-is("synced")', WAIT);
+    await a.fill('[aria-label="new list"]', "Groceries");
+    await a.press('[aria-label="new list"]', "Enter");
+    await a.waitForSelector('h2:text-is("Groceries")', WAIT);
+    await a.fill('[aria-label="new item"]', "Buy milk");
+    await a.press('[aria-label="new item"]', "Enter");
     await a.waitForSelector(item("Buy milk", false), WAIT);
+
+    // Device B (its own IndexedDB and keyring) is not a member: it joins with a code made on A.
+    const b = await openPage(await second.newPage(), pageUrl, problems);
+    await b.waitForSelector('[data-testid="join"]', WAIT);
+    await shoot(b, "1-join");
+    await a.click('button:text-is("Invite a device")');
+    const code = (await (await a.waitForSelector('[data-testid="share-code"] code', WAIT)).textContent())!.trim();
+    expect(code).toMatch(/^hs2-/);
+    await shoot(a, "2-invite");
+    await b.fill('[aria-label="share code"]', code);
+    await b.click('button:text-is("Join")');
     await b.waitForSelector(item("Buy milk", false), WAIT);
+    await a.waitForSelector('[data-testid="share-code"]', { ...WAIT, state: "detached" }); // the used code leaves A's screen
+    expect(await b.locator('[data-testid="member"]').count()).toBe(2);
 
-    // Toggle on device 2 → device 1 sees it done.
-    await b.check(`${item("Buy milk")} .toggle`);
-    await b.waitForSelector(item("Buy milk", true), WAIT);
-    await a.waitForSelector(item("Buy milk", true), WAIT);
+    // An invitation by QR code: the code holds a link with the token and a fresh code; a third device opening it joins at once.
+    await a.click('button:text-is("Invite a device")');
+    const qr = await a.waitForSelector('img[data-testid="invite-qr"]', WAIT);
+    await a.waitForFunction((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0, qr, WAIT);
+    const link = (await a.getAttribute('[data-testid="invite-link"]', "href"))!;
+    expect(link).toMatch(/#token=htk_.*&code=hs2-/);
+    const d = await openPage(await (await browser.newContext()).newPage(), link, problems);
+    await d.waitForSelector(item("Buy milk", false), WAIT);
+    expect(await d.evaluate(() => location.hash)).not.toContain("code="); // a used code leaves the address
+    await a.waitForFunction(() => document.querySelectorAll('[data-testid="member"]').length === 3, undefined, WAIT);
 
-    // Another tab of device 1's browser context: same keyring, same device, no code needed.
+    // A photo added on A opens on B (fetched from the sync point, decrypted there).
+    await a.setInputFiles('input[aria-label="photo for Buy milk"]', { name: "milk.png", mimeType: "image/png", buffer: PNG });
+    await a.waitForSelector('img[alt="photo of Buy milk"]', WAIT);
+    await b.waitForSelector('img[alt="photo of Buy milk"]', WAIT);
+    await b.click('button[aria-label="open the photo of Buy milk"]');
+    const full = await b.waitForSelector('img[alt="photo of Buy milk, full size"]', WAIT);
+    await b.waitForFunction((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth === 2, full, WAIT);
+    await shoot(b, "3-photo-on-the-other-device");
+    await b.click('[role="dialog"]');
+
+    // B offline: it keeps working, says so, and catches up when back.
+    await second.setOffline(true);
+    await b.fill('[aria-label="new item"]', "Eggs");
+    await b.press('[aria-label="new item"]', "Enter");
+    await b.waitForSelector(item("Eggs", false), WAIT);
+    await b.waitForSelector('[data-testid="status"]:text-matches("^offline, 1 change waiting")', WAIT);
+    await shoot(b, "4-offline");
+    await second.setOffline(false);
+    await b.waitForSelector('[data-testid="status"]:text-is("synced")', { timeout: 60_000 });
+    await a.waitForSelector(item("Eggs", false), WAIT);
+
+    // A second tab of device A: the same database, no code; a toggle there shows in A's first tab and on B.
     const a2 = await openPage(await first.newPage(), pageUrl, problems);
-    await a2.waitForSelector(item("Buy milk", true), WAIT);
-    expect(await a2.isHidden("#join")).toBe(true);
-    expect(await a2.textContent("#replica")).not.toBe(await a.textContent("#replica"));
-    expect(await a2.textContent("#device")).toBe(await a.textContent("#device"));
-    expect(await b.textContent("#device")).not.toBe(await a.textContent("#device"));
+    await a2.waitForSelector(item("Eggs", false), WAIT);
+    expect(await a2.isVisible('[data-testid="join"]')).toBe(false);
+    expect(await a2.textContent('[data-testid="device"]')).toBe(await a.textContent('[data-testid="device"]'));
+    expect(await b.textContent('[data-testid="device"]')).not.toBe(await a.textContent('[data-testid="device"]'));
+    await a2.check('input[aria-label="done: Eggs"]');
+    await a.waitForSelector(item("Eggs", true), WAIT);
+    await b.waitForSelector(item("Eggs", true), WAIT);
+    await shoot(a2, "5-second-tab");
 
-    // Delete on device 2 → gone everywhere.
-    await b.fill("#new-item", "Fix the bike");
-    await b.press("#new-item", "Enter");
-    await a.waitForSelector(item("Fix the bike"), WAIT);
-    await b.click(`${item("Buy milk")} .delete`);
-    await a.waitForSelector(item("Buy milk"), { ...WAIT, state: "detached" });
-    await a2.waitForSelector(item("Buy milk"), { ...WAIT, state: "detached" });
-    expect(await a.locator("#items li").count()).toBe(1);
+    // A removes B: B sees it, and new items no longer reach it.
+    const bDevice = (await b.textContent('[data-testid="device"]'))!.trim();
+    a.once("dialog", (dialog) => void dialog.accept());
+    await a.click(`button[aria-label="remove ${bDevice}"]`);
+    await a.waitForFunction(() => document.querySelectorAll('[data-testid="member"]').length === 2, undefined, WAIT);
+    await b.waitForSelector('[data-testid="removed"]', WAIT);
+    await b.waitForSelector('[data-testid="status"]:text-matches("removed")', WAIT);
+    await a.fill('[aria-label="new item"]', "After the removal");
+    await a.press('[aria-label="new item"]', "Enter");
+    await a2.waitForSelector(item("After the removal"), WAIT);
+    await a.waitForSelector('[data-testid="status"]:text-is("synced")', WAIT);
+    expect(await b.locator(item("After the removal")).count()).toBe(0);
+    await shoot(b, "6-removed");
 
     // A used code does not work twice.
     const c = await openPage(await (await browser.newContext()).newPage(), pageUrl, problems);
-    await c.waitForSelector("#join:not([hidden])", WAIT);
-    await c.fill("#join-code", code);
-    await c.click("#join-button");
-    await c.waitForSelector("#join-error:not([hidden])", WAIT);
+    await c.waitForSelector('[data-testid="join"]', WAIT);
+    await c.fill('[aria-label="share code"]', code);
+    await c.click('button:text-is("Join")');
+    await c.waitForSelector('[data-testid="join-error"]', WAIT);
 
-    for (const page of [a, b, a2, c]) expect(await page.isHidden("#error")).toBe(true);
+    await d.waitForSelector(item("After the removal"), WAIT); // the device that stayed gets new items
+    for (const page of [a, a2, c, d]) expect(await page.locator('.banner.error').count()).toBe(0);
     expect(problems).toEqual([]);
     // The token travels in the fragment and in headers, never in a logged request line.
     expect(proc!.stdout).toContain('"msg":"request"');
     expect(proc!.stdout).not.toContain(token);
-  }, 120_000);
+    console.log(`app screenshots: ${shots}`);
+  }, 180_000);
+
+  it("a wrong token says so and takes another, instead of connecting forever", async () => {
+    const url = new URL((await startDemoUrl())!);
+    const good = url.hash.slice("#token=".length);
+    url.hash = "#token=htk_wrong";
+    const problems: string[] = [];
+    const page = await openPage(await (await browser!.newContext()).newPage(), url.toString(), problems);
+    await page.waitForSelector('[data-testid="need-token"] h2:text-is("The sync server refused that token")', WAIT);
+    await shoot(page, "7-wrong-token");
+    await page.fill('[aria-label="token"]', good);
+    await page.press('[aria-label="token"]', "Enter");
+    await page.waitForSelector('[data-testid="join"]', WAIT); // accepted: this new device is simply not a member
+    expect(problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
+  }, 60_000);
 
   it("reuses the kept token on the next start, and stops cleanly on SIGTERM", async () => {
     const before = readFileSync(`${data}/demo-token`, "utf8").trim();

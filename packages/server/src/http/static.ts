@@ -77,7 +77,7 @@ export async function serveStatic(files: StaticFiles, req: IncomingMessage, res:
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     // The page talks to this origin only (HTTP and its WebSocket).
-    "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; object-src 'none'; base-uri 'none'",
+    "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'",
   });
   res.end(req.method === "HEAD" ? undefined : body);
   return true;
