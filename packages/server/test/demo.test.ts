@@ -183,9 +183,20 @@ describe("npm start's app", () => {
     await b.waitForSelector(item("Eggs", false), WAIT);
     await b.waitForSelector('[data-testid="status"]:text-matches("^offline, 1 change waiting")', WAIT);
     await shoot(b, "4-offline");
+    // Meanwhile both devices change "Buy milk": B (offline) ticks it, A renames nothing but ticks it too, concurrently.
+    await b.check('input[aria-label="done: Buy milk"]');
+    await a.check('input[aria-label="done: Buy milk"]');
     await second.setOffline(false);
     await b.waitForSelector('[data-testid="status"]:text-is("synced")', { timeout: 60_000 });
     await a.waitForSelector(item("Eggs", false), WAIT);
+    // Written on two devices at once: both show it, and either keeps one version, which ends it everywhere.
+    await a.waitForSelector(`${item("Buy milk")} [data-testid="conflict"]`, WAIT);
+    await b.waitForSelector(`${item("Buy milk")} [data-testid="conflict"]`, WAIT);
+    await shoot(a, "4b-conflict");
+    await a.click(`${item("Buy milk")} [data-testid="conflict"] button`);
+    await a.waitForSelector(`${item("Buy milk")} [data-testid="conflict"]`, { ...WAIT, state: "detached" });
+    await b.waitForSelector(`${item("Buy milk")} [data-testid="conflict"]`, { ...WAIT, state: "detached" });
+    await b.waitForSelector(item("Buy milk", true), WAIT);
 
     // A second tab of device A: the same database, no code; a toggle there shows in A's first tab and on B.
     const a2 = await openPage(await first.newPage(), pageUrl, problems);

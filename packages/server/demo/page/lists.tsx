@@ -136,8 +136,13 @@ function ItemRow({ db, id, readOnly, attachment }: { db: Ledger; id: string; rea
       </label>
       <span className="title">{title}</span>
       {item.conflicts.length > 0 && (
-        <span className="badge warn" title={`Also written as: ${item.conflicts.map((c) => String(c.title)).join(", ")}`} data-testid="conflict">
+        <span className="badge warn" title={`Also written as: ${item.conflicts.map((c) => `${String(c.title)}${c.done ? " (done)" : ""}`).join(", ")}`} data-testid="conflict">
           changed on two devices
+          {!readOnly && (
+            <button type="button" className="link" onClick={() => run(item.save())}>
+              keep this
+            </button>
+          )}
         </span>
       )}
       {item.changedElsewhere !== undefined && <span className="badge">changed elsewhere</span>}

@@ -49,16 +49,21 @@ export function MembersPanel({ attachment, device }: { attachment: Attachment; d
     <aside className="members card" aria-label="members">
       <h2>Members</h2>
       <ul className="member-list">
-        {members.map((m) => (
+        {[...members].sort((x, y) => Number(y.fingerprint === device) - Number(x.fingerprint === device)).map((m) => (
           <li key={m.fingerprint} data-testid="member">
-            <code className="fingerprint">{group(m.fingerprint)}</code>
-            <span className={`badge role-${m.role}`}>{m.role}</span>
-            {m.fingerprint === device && <span className="muted small">this device</span>}
-            {m.warning && <span className="badge warn" title={m.warning}>check</span>}
-            {role === "admin" && m.fingerprint !== device && (
-              <button type="button" className="link danger" onClick={() => void remove(m.publicKey, m.fingerprint)} aria-label={`remove ${group(m.fingerprint)}`}>
-                remove
-              </button>
+            <span className="who">
+              <code className="fingerprint">{group(m.fingerprint)}</code>
+              <span className={`badge role-${m.role}`}>{m.role}</span>
+              {m.warning && <span className="badge warn" title={m.warning}>check</span>}
+            </span>
+            {m.fingerprint === device ? (
+              <span className="muted small nowrap">this device</span>
+            ) : (
+              role === "admin" && (
+                <button type="button" className="link danger" onClick={() => void remove(m.publicKey, m.fingerprint)} aria-label={`remove ${group(m.fingerprint)}`}>
+                  remove
+                </button>
+              )
             )}
           </li>
         ))}
