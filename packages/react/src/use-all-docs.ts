@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { useEffect, useRef, useState } from "react";
 import { liveAllDocs, type AllDocsOptions, type Doc, type DocRow, type HearthError, type Ledger } from "@hearth/core";
 import { stableKey } from "./stable-key.js";
+import { useLiveRead } from "./live-read.js";
 
 /** What {@link useAllDocs} returns. */
 export interface AllDocsState {
@@ -22,11 +22,7 @@ export interface AllDocsState {
   readonly error?: HearthError;
 }
 
-interface Shown {
-  readonly key: string | undefined;
-  readonly rows: readonly DocRow[];
-  readonly error?: HearthError;
-}
+const EMPTY: readonly DocRow[] = [];
 
 /**
  * The rows of `db.allDocs(options)`, updated as documents change.
@@ -37,30 +33,12 @@ interface Shown {
  * ```
  */
 export function useAllDocs(db: Ledger | undefined, options: AllDocsOptions = {}): AllDocsState {
-  const key = stableKey(options);
-  const latest = useRef(options);
-  latest.current = options;
-  const [shown, setShown] = useState<Shown>({ key: undefined, rows: [] });
-  useEffect(() => {
-    if (db === undefined) return;
-    let active = true;
-    let stop = (): void => undefined;
-    try {
-      stop = liveAllDocs(db, { ...latest.current, onError: (error) => active && setShown((s) => ({ ...s, key, error })) }, (rows) => active && setShown({ key, rows }));
-    } catch (err) {
-      setShown((s) => ({ ...s, key, error: err as HearthError }));
-    }
-    return () => {
-      active = false;
-      stop();
-    };
-  }, [db, key]);
-  const current = shown.key === key;
+  const read = useLiveRead<readonly DocRow[]>(db, stableKey(options), EMPTY, (ledger, onValue, onError) => liveAllDocs(ledger, { ...options, onError }, onValue));
   return {
-    rows: shown.rows,
-    docs: shown.rows.map((r) => r.value),
-    hydrated: shown.key !== undefined,
-    loading: db !== undefined && !current,
-    ...(current && shown.error !== undefined && { error: shown.error }),
+    rows: read.value,
+    docs: read.value.map((r) => r.value),
+    hydrated: read.hydrated,
+    loading: read.loading,
+    ...(read.error !== undefined && { error: read.error }),
   };
 }

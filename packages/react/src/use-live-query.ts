@@ -4,28 +4,25 @@
  * Built on core's `liveQuery`, which updates the result from each commit's
  * changed documents (Fireproof's hook runs the whole query again on every
  * write). What the hook adds:
- * - **Never stale.** Each subscription belongs to one effect run; its
- *   results are dropped once that run is cleaned up, so a result for old
- *   options can never land after a newer one.
- * - **Never flashing.** While new options load, the previous rows stay
- *   (`loading` says so) instead of an empty list.
+ * - **Never stale, never flashing** (`./live-read.ts`, shared with
+ *   `useAllDocs`): a result for old options never lands after a newer one,
+ *   and the previous rows stay while new options load (`loading`).
  * - **Stable options.** Spec and options are compared by what they say
  *   (`./stable-key.ts`), so an inline `{ key: "x" }` does not resubscribe
  *   on every render.
  * - **Optional Suspense** (`{ suspense: true }`): the first render suspends
  *   until the first result is in.
- * - **SSR-safe.** With no ledger yet (`db` undefined, as during server
- *   rendering, where effects never run) it returns empty rows.
+ * - **SSR-safe.** With no ledger yet it returns empty rows.
  *
  * `includeDocs` defaults to true here (as in Fireproof), so `docs` holds
  * the rows' documents.
  *
  * @module
  */
-import { useEffect, useRef, useState } from "react";
-import { liveQuery, type Doc, type HearthError, type Ledger, type MapFn, type QueryOptions, type QueryRow } from "@hearth/core";
+import { liveQuery, type Doc, type HearthError, type Ledger, type LiveQueryResult, type MapFn, type QueryOptions, type QueryRow } from "@hearth/core";
 import { stableKey } from "./stable-key.js";
 import { readSuspended, settleSuspended } from "./suspense.js";
+import { useLiveRead } from "./live-read.js";
 
 /** Options of {@link useLiveQuery}: `query`'s, plus `suspense`. */
 export interface UseLiveQueryOptions extends QueryOptions {
@@ -46,15 +43,7 @@ export interface LiveQueryState {
   readonly error?: HearthError;
 }
 
-interface Shown {
-  /** The options the result is for. */
-  readonly key: string | undefined;
-  readonly rows: readonly QueryRow[];
-  readonly docs: readonly Doc[];
-  readonly error?: HearthError;
-}
-
-const EMPTY: Shown = { key: undefined, rows: [], docs: [] };
+const EMPTY: LiveQueryResult = { rows: [], docs: [] };
 
 /**
  * The rows of `db.query(spec, options)`, updated as documents change.
@@ -68,38 +57,22 @@ export function useLiveQuery(db: Ledger | undefined, spec: string | MapFn, optio
   const { suspense = false, ...rest } = options;
   const query: QueryOptions = { includeDocs: true, ...rest };
   const key = stableKey([spec, query]);
-  const latest = useRef({ spec, query });
-  latest.current = { spec, query };
   const suspended = suspense && db !== undefined ? readSuspended(db, `query:${key}`, () => db.query(spec, query)) : undefined;
-  const [shown, setShown] = useState<Shown>(() =>
-    suspended ? { key, rows: suspended.rows, docs: suspended.rows.flatMap((r) => (r.doc ? [r.doc] : [])) } : EMPTY,
+  const read = useLiveRead<LiveQueryResult>(
+    db,
+    key,
+    EMPTY,
+    (ledger, onValue, onError) => {
+      settleSuspended(ledger, `query:${key}`);
+      return liveQuery(ledger, spec, { ...query, onError }, onValue);
+    },
+    suspended && { rows: suspended.rows, docs: suspended.rows.flatMap((r) => (r.doc ? [r.doc] : [])) },
   );
-  useEffect(() => {
-    if (db === undefined) return;
-    settleSuspended(db, `query:${key}`);
-    let active = true;
-    let stop = (): void => undefined;
-    try {
-      stop = liveQuery(
-        db,
-        latest.current.spec,
-        { ...latest.current.query, onError: (error) => active && setShown((s) => ({ ...s, key, error })) },
-        ({ rows, docs }) => active && setShown({ key, rows, docs }),
-      );
-    } catch (err) {
-      setShown((s) => ({ ...s, key, error: err as HearthError }));
-    }
-    return () => {
-      active = false;
-      stop();
-    };
-  }, [db, key]);
-  const current = shown.key === key;
   return {
-    rows: shown.rows,
-    docs: shown.docs,
-    hydrated: shown.key !== undefined,
-    loading: db !== undefined && !current,
-    ...(current && shown.error !== undefined && { error: shown.error }),
+    rows: read.value.rows,
+    docs: read.value.docs,
+    hydrated: read.hydrated,
+    loading: read.loading,
+    ...(read.error !== undefined && { error: read.error }),
   };
 }

@@ -28,9 +28,10 @@
  * (A device that is gone for good without being removed holds its bundles
  * back the same way; removing it lets the others relay them.)
  *
- * Costs: one `bundle/` listing per verify (shared with the outbox's), and,
- * per bundle merged from others, its statement (~36 bytes per event) kept
- * in the bookkeeping.
+ * Costs: one `bundle/` listing per verify (shared with the outbox's), a
+ * read of the record of each bundle the listing lacks, and, per bundle
+ * merged from others, its statement (~36 bytes per event) kept in the
+ * bookkeeping.
  *
  * @module
  */
@@ -91,11 +92,15 @@ export class Relay {
     const { meta, trust } = this.#deps;
     if (!this.#mayWrite()) return 0;
     let restored = 0;
-    for (const key of await meta.list("b/")) {
+    const keys = await meta.list("b/");
+    if (keys.length === 0) return 0;
+    const listed = await listing();
+    for (const key of keys) {
       const bundle = BUNDLE_PREFIX + key.slice(2);
-      // Own bundles are recorded empty (the outbox verifies those): no listing for them.
+      if (listed.has(bundle)) continue;
+      // Only bundles gone from the point are read; own bundles are recorded empty (the outbox verifies those).
       const record = await meta.get(key);
-      if (!record || record.length === 0 || (await listing()).has(bundle)) continue;
+      if (!record || record.length === 0) continue;
       const statements = await this.#statements(record);
       if (statements.length === 0) continue;
       const resolution = trust.resolution();

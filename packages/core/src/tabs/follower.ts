@@ -25,12 +25,8 @@ import { Ledger } from "../ledger/ledger.js";
 import type { Doc, Subscriber } from "../ledger/types.js";
 import { Attachment, type AttachOptions } from "../sync/attachment.js";
 import { Emitter, type AttachmentEvents, type SyncStatus } from "../sync/status.js";
-import { channelName, rehydrate, type CallMessage, type TabMessage } from "./protocol.js";
+import { ATTACHMENT_CALLS, channelName, LEDGER_CALLS, rehydrate, type CallMessage, type TabMessage } from "./protocol.js";
 
-/** Ledger methods sent to the owner as they are. */
-const FORWARDED = new Set(["del", "get", "allDocs", "changes", "root", "compact", "invite", "device", "hasEvent", "eventBlock", "ingest"]);
-/** Attachment methods sent to the owner as they are. */
-const ATTACHMENT_FORWARDED = new Set(["synced", "filesSynced", "invite", "createShareCode", "remove", "members", "rotateKey"]);
 
 interface Pending {
   readonly message: CallMessage;
@@ -170,7 +166,7 @@ export class TabFollower {
     return new Proxy(target, {
       get: (_, prop) => {
         if (Object.hasOwn(own, prop)) return own[prop];
-        if (typeof prop === "string" && FORWARDED.has(prop)) return (...args: unknown[]) => this.#call(prop, args);
+        if (typeof prop === "string" && LEDGER_CALLS.has(prop)) return (...args: unknown[]) => this.#call(prop, args);
         return undefined;
       },
     });
@@ -231,7 +227,7 @@ class FollowerAttachment {
     this.attachment = new Proxy(Object.create(Attachment.prototype) as Attachment, {
       get: (_, prop) => {
         if (Object.hasOwn(own, prop)) return own[prop];
-        if (typeof prop === "string" && ATTACHMENT_FORWARDED.has(prop)) {
+        if (typeof prop === "string" && ATTACHMENT_CALLS.has(prop)) {
           return (...args: unknown[]) => (this.#detached ? Promise.reject(new HearthError("STORE_CLOSED", `the attachment to ${url} was detached; attach again to use it`)) : this.send(prop, args));
         }
         return undefined;

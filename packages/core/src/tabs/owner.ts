@@ -14,12 +14,8 @@ import type { Ledger } from "../ledger/ledger.js";
 import type { MapFn } from "../ledger/indexes.js";
 import type { Attachment } from "../sync/attachment.js";
 import { parseHttpUrl } from "../remote/http-url.js";
-import { channelName, dehydrate, type CallMessage, type TabMessage } from "./protocol.js";
+import { ATTACHMENT_CALLS, channelName, dehydrate, LEDGER_CALLS, type CallMessage, type TabMessage } from "./protocol.js";
 
-/** The ledger methods other tabs may call. */
-const LEDGER_METHODS = new Set(["put", "del", "bulk", "get", "allDocs", "changes", "root", "compact", "invite", "device", "hasEvent", "eventBlock", "ingest"]);
-/** The attachment methods other tabs may call. */
-const ATTACHMENT_METHODS = new Set(["synced", "filesSynced", "invite", "createShareCode", "remove", "members", "rotateKey"]);
 const EVENTS = ["status", "change", "progress"] as const;
 
 /**
@@ -52,7 +48,7 @@ export function serveTabs(ledger: Ledger, storeUrl: string, tab: string): () => 
         watch(a);
       }
       if (!a) throw new HearthError("STORE_CLOSED", `the tab that owns this ledger is not attached to ${m.attachment}; attach again`);
-      if (!ATTACHMENT_METHODS.has(m.method)) throw new HearthError("INVALID_ARGUMENT", `attachment.${m.method} cannot be called from another tab`);
+      if (!ATTACHMENT_CALLS.has(m.method)) throw new HearthError("INVALID_ARGUMENT", `attachment.${m.method} cannot be called from another tab`);
       return (a[m.method as "members"] as (...args: unknown[]) => Promise<unknown>)(...m.args);
     }
     switch (m.method) {
@@ -75,7 +71,7 @@ export function serveTabs(ledger: Ledger, storeUrl: string, tab: string): () => 
       case "heads":
         return ledger.heads();
       default:
-        if (!LEDGER_METHODS.has(m.method)) throw new HearthError("INVALID_ARGUMENT", `ledger.${m.method} cannot be called from another tab`);
+        if (!LEDGER_CALLS.has(m.method)) throw new HearthError("INVALID_ARGUMENT", `ledger.${m.method} cannot be called from another tab`);
         return (ledger[m.method as "get"] as (...args: unknown[]) => Promise<unknown>)(...m.args);
     }
   };

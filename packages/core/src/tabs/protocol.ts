@@ -12,6 +12,12 @@
  */
 import type { HearthErrorCode } from "../errors.js";
 
+/** The ledger methods another tab may call on the owner as they are (besides `attach`, `query`, `readFile`, `heads`, handled apart). */
+export const LEDGER_CALLS: ReadonlySet<string> = new Set(["put", "del", "bulk", "get", "allDocs", "changes", "root", "compact", "invite", "device", "hasEvent", "eventBlock", "ingest"]);
+
+/** The attachment methods another tab may call on the owner. */
+export const ATTACHMENT_CALLS: ReadonlySet<string> = new Set(["synced", "filesSynced", "invite", "createShareCode", "remove", "members", "rotateKey"]);
+
 /** The channel of the ledger stored at `storeUrl`. */
 export function channelName(storeUrl: string): string {
   return `hearth-tabs:${storeUrl}`;

@@ -23,19 +23,9 @@ import { syncConformance, type SyncFactory } from "../../src/testing/sync-suite.
 import { remoteConformance, type RemoteFactory } from "../../src/testing/remote-suite.js";
 import { dropMemoryRemote, openMemoryRemote } from "../../src/remote/memory.js";
 import { addFileInput, fileInputCases } from "./file-input-cases.js";
+import type { Report } from "./page-cases.js";
 
 const fileInput = addFileInput();
-
-/** What the page tells the runner; mirrored by `run.mjs`. */
-type Report =
-  | { readonly type: "start"; readonly name: string }
-  | { readonly type: "case"; readonly name: string; readonly ok: boolean; readonly ms: number; readonly error?: string }
-  | { readonly type: "done" };
-
-declare global {
-  // Exposed by the runner with page.exposeFunction before the page loads.
-  var __hearthReport: ((report: Report) => Promise<void>) | undefined;
-}
 
 /** Every suite the browser run executes, in order. Each entry produces its cases. */
 const SUITES: ReadonlyArray<() => TestCase[] | Promise<TestCase[]>> = [

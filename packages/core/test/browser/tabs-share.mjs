@@ -27,49 +27,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { createServer, openFsBackend, silentLogger } from "@hearth/server";
-import { bundleFailure, bundleForBrowser, indent, launchChromium, serveScript } from "./chromium.mjs";
+import { bundleFailure, bundleForBrowser, launchChromium, serveScript } from "./chromium.mjs";
+import { stepper } from "./steps.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const STEP_DEADLINE_MS = 30_000;
-
-let passed = 0;
-let failed = 0;
-const fail = (name, detail) => {
-  failed++;
-  console.log(`✗ ${name}`);
-  if (detail) console.log(indent(detail));
-};
-
-function deadline(promise, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), STEP_DEADLINE_MS)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function until(check, what) {
-  await deadline(
-    (async () => {
-      while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 5));
-    })(),
-    what,
-  );
-}
-
-async function step(name, run) {
-  const started = performance.now();
-  try {
-    await run();
-    passed++;
-    console.log(`✓ tabs (shared): ${name} (${(performance.now() - started).toFixed(0)} ms)`);
-  } catch (err) {
-    fail(`tabs (shared): ${name}`, err.stack ?? String(err));
-    throw err;
-  }
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
+const { fail, deadline, until, step, expect, counts } = stepper("tabs (shared)", 30_000);
 
 /**
  * A TCP proxy in front of the sync server on 127.0.0.1 that counts the WebSocket
@@ -280,5 +242,6 @@ async function main() {
 }
 
 await main().catch((err) => fail("shared tabs runner crashed", err.stack ?? String(err)));
+const { passed, failed } = counts();
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 || passed === 0 ? 1 : 0;

@@ -11,14 +11,7 @@
  */
 import { open } from "../../src/index.browser.js";
 import type { Ledger } from "../../src/ledger/ledger.js";
-
-type Report =
-  | { readonly type: "start"; readonly name: string }
-  | { readonly type: "case"; readonly name: string; readonly ok: boolean; readonly ms: number; readonly error?: string }
-  | { readonly type: "done" };
-declare global {
-  var __hearthReport: ((report: Report) => Promise<void>) | undefined;
-}
+import { runCases } from "./page-cases.js";
 
 const NAME = "worker-shared";
 const options = { store: `indexeddb://${NAME}`, keyring: `indexeddb://${NAME}-keyring` };
@@ -63,46 +56,40 @@ if (typeof document === "undefined") {
     }
   };
 } else {
-  void (async () => {
-    const report = globalThis.__hearthReport ?? (async () => undefined);
-    const name = "a page and a dedicated worker share one database; the worker takes over when the page closes it";
-    await report({ type: "start", name });
-    const started = performance.now();
-    try {
-      const worker = new Worker((document.currentScript as HTMLScriptElement | null)?.src ?? "/entry.js", { type: "module" });
-      const ask = (message: unknown): Promise<unknown> =>
-        new Promise((resolve, reject) => {
-          worker.onmessage = (event: MessageEvent<{ ok: boolean; value?: unknown; error?: string }>) =>
-            event.data.ok ? resolve(event.data.value) : reject(new Error(event.data.error));
-          worker.onerror = (event) => reject(new Error(`worker error: ${event.message}`));
-          worker.postMessage(message);
-        });
-      let db = await open(NAME, options); // first: the page owns it
-      let pageHeard = heard(db);
-      await ask({ op: "open" }); // the worker uses it through the page
-      await ask({ op: "write", prefix: "w", count: 10 });
-      const fromWorker = Array.from({ length: 10 }, (_, i) => `w-${i}`);
-      await until(() => fromWorker.every((id) => pageHeard.has(id)), "the page to hear the worker's writes");
-      for (let i = 0; i < 10; i++) await db.put({ _id: `p-${i}` });
-      const fromPage = Array.from({ length: 10 }, (_, i) => `p-${i}`);
-      await ask({ op: "heard", want: fromPage });
-      // The page lets go: the worker takes the store over; the page, opening again, uses the worker's.
-      await db.close();
-      await ask({ op: "write", prefix: "after", count: 5 });
-      db = await open(NAME, options);
-      pageHeard = heard(db);
-      const all = new Set((await db.allDocs()).rows.map((r) => r.key));
-      const expected = [...fromWorker, ...fromPage, ...Array.from({ length: 5 }, (_, i) => `after-${i}`)];
-      const missing = expected.filter((id) => !all.has(id));
-      if (missing.length > 0) throw new Error(`the page lacks ${missing.join(", ")}`);
-      await db.put({ _id: "page-again" });
-      await ask({ op: "heard", want: ["page-again"] });
-      await db.close();
-      worker.terminate();
-      await report({ type: "case", name, ok: true, ms: performance.now() - started });
-    } catch (err) {
-      await report({ type: "case", name, ok: false, ms: performance.now() - started, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    }
-    await report({ type: "done" });
-  })();
+  void runCases([
+    {
+      name: "a page and a dedicated worker share one database; the worker takes over when the page closes it",
+      run: async () => {
+        const worker = new Worker("/entry.js", { type: "module" });
+        const ask = (message: unknown): Promise<unknown> =>
+          new Promise((resolve, reject) => {
+            worker.onmessage = (event: MessageEvent<{ ok: boolean; value?: unknown; error?: string }>) =>
+              event.data.ok ? resolve(event.data.value) : reject(new Error(event.data.error));
+            worker.onerror = (event) => reject(new Error(`worker error: ${event.message}`));
+            worker.postMessage(message);
+          });
+        let db = await open(NAME, options); // first: the page owns it
+        const pageHeard = heard(db);
+        await ask({ op: "open" }); // the worker uses it through the page
+        await ask({ op: "write", prefix: "w", count: 10 });
+        const fromWorker = Array.from({ length: 10 }, (_, i) => `w-${i}`);
+        await until(() => fromWorker.every((id) => pageHeard.has(id)), "the page to hear the worker's writes");
+        for (let i = 0; i < 10; i++) await db.put({ _id: `p-${i}` });
+        const fromPage = Array.from({ length: 10 }, (_, i) => `p-${i}`);
+        await ask({ op: "heard", want: fromPage });
+        // The page lets go: the worker takes the store over; the page, opening again, uses the worker's.
+        await db.close();
+        await ask({ op: "write", prefix: "after", count: 5 });
+        db = await open(NAME, options);
+        const all = new Set((await db.allDocs()).rows.map((r) => r.key));
+        const expected = [...fromWorker, ...fromPage, ...Array.from({ length: 5 }, (_, i) => `after-${i}`)];
+        const missing = expected.filter((id) => !all.has(id));
+        if (missing.length > 0) throw new Error(`the page lacks ${missing.join(", ")}`);
+        await db.put({ _id: "page-again" });
+        await ask({ op: "heard", want: ["page-again"] });
+        await db.close();
+        worker.terminate();
+      },
+    },
+  ]);
 }

@@ -20,52 +20,11 @@
 // failure, page error, or deadline.
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { bundleFailure, bundleForBrowser, indent, launchChromium, serveScript } from "./chromium.mjs";
+import { bundleFailure, bundleForBrowser, launchChromium, serveScript } from "./chromium.mjs";
+import { stepper } from "./steps.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const STEP_DEADLINE_MS = 20_000;
-
-let passed = 0;
-let failed = 0;
-const fail = (name, detail) => {
-  failed++;
-  console.log(`✗ ${name}`);
-  if (detail) console.log(indent(detail));
-};
-
-/** Resolves with `promise`, or rejects after the step deadline naming `what`. */
-function deadline(promise, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), STEP_DEADLINE_MS)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Resolves once `check()` holds, checking every few milliseconds, within the step deadline. */
-async function until(check, what) {
-  await deadline(
-    (async () => {
-      while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
-    })(),
-    what,
-  );
-}
-
-/** Runs one named step, counting it. */
-async function step(name, run) {
-  const started = performance.now();
-  try {
-    await run();
-    passed++;
-    console.log(`✓ tabs: ${name} (${(performance.now() - started).toFixed(0)} ms)`);
-  } catch (err) {
-    fail(`tabs: ${name}`, err.stack ?? String(err));
-    throw err;
-  }
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
+const { fail, deadline, until, step, expect, counts } = stepper("tabs", 20_000);
 
 async function main() {
   let script;
@@ -170,5 +129,6 @@ async function main() {
 }
 
 await main().catch((err) => fail("tabs runner crashed", err.stack ?? String(err)));
+const { passed, failed } = counts();
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 || passed === 0 ? 1 : 0;

@@ -18,24 +18,13 @@ import { screen, waitFor } from "@testing-library/react";
 import { fireEvent } from "@testing-library/dom";
 import { HearthError, open, openMemoryRemote, type Ledger, type Remote } from "@hearth/core";
 import { useAllDocs, useChanges, useDocument, useLedger, useLiveQuery, type DocumentHandle } from "../../src/index.js";
+import { check, runCases, type PageCase } from "../../../core/test/browser/page-cases.js";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = false;
-
-type Report =
-  | { readonly type: "start"; readonly name: string }
-  | { readonly type: "case"; readonly name: string; readonly ok: boolean; readonly ms: number; readonly error?: string }
-  | { readonly type: "done" };
-declare global {
-  var __hearthReport: ((report: Report) => Promise<void>) | undefined;
-}
 
 const WAIT = { timeout: 10_000 };
 let counter = 0;
 const unique = (what: string): string => `${what}-${Date.now()}-${++counter}`;
-
-function check(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
 
 /** Renders `ui` into a fresh container; returns the root (unmount it at the end). */
 function mount(ui: ReactNode): Root {
@@ -147,7 +136,7 @@ function Suspended({ db }: { db: Ledger }): ReactNode {
 
 // ------------------------------------------------------------------ cases
 
-const CASES: Array<{ name: string; run: () => Promise<void> }> = [
+const CASES: PageCase[] = [
   {
     name: `the page runs React ${reactVersion}`,
     run: async () => check(/^1[89]\./.test(reactVersion), `React 18 or 19, got ${reactVersion}`),
@@ -303,21 +292,4 @@ const CASES: Array<{ name: string; run: () => Promise<void> }> = [
   },
 ];
 
-async function main(): Promise<void> {
-  const report = globalThis.__hearthReport ?? (async () => undefined);
-  for (const c of CASES) {
-    await report({ type: "start", name: c.name });
-    const started = performance.now();
-    try {
-      await c.run();
-      await report({ type: "case", name: c.name, ok: true, ms: performance.now() - started });
-    } catch (err) {
-      await report({ type: "case", name: c.name, ok: false, ms: performance.now() - started, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    } finally {
-      document.body.replaceChildren();
-    }
-  }
-  await report({ type: "done" });
-}
-
-void main();
+void runCases(CASES, () => document.body.replaceChildren());

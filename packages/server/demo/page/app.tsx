@@ -63,9 +63,11 @@ export function App(): ReactNode {
   };
 
   const attachment = screen.kind === "ready" ? screen.attachment : undefined;
+  const sync = useSyncStatus(attachment ?? db);
+  const removed = sync.statuses.some((s) => s.role === "removed" || s.error?.code === "REMOVED");
   return (
     <div className="app">
-      <Header db={db} attachment={attachment} />
+      <Header open={db !== undefined} text={sync.text} tone={sync.tone} />
       {openError && <p className="banner error" role="alert">{describe(openError)}</p>}
       {problem && <p className="banner error" role="alert">{problem}</p>}
       {screen.kind === "need-token" && <TokenForm refused={screen.refused} onToken={adoptToken} />}
@@ -73,7 +75,7 @@ export function App(): ReactNode {
       {screen.kind === "join" && <JoinForm refused={screen.refused} onCode={(code) => join(code).catch((err: unknown) => setProblem(describe(err)))} />}
       {screen.kind === "ready" && db && (
         <div className="workspace">
-          <Lists db={db} attachment={screen.attachment} />
+          <Lists db={db} attachment={screen.attachment} removed={removed} />
           <MembersPanel attachment={screen.attachment} device={device} />
         </div>
       )}
@@ -82,15 +84,14 @@ export function App(): ReactNode {
   );
 }
 
-function Header({ db, attachment }: { db: Ledger | undefined; attachment: Attachment | undefined }): ReactNode {
-  const { text, tone } = useSyncStatus(attachment ?? db);
+function Header({ open, text, tone }: { open: boolean; text: string; tone: string }): ReactNode {
   return (
     <header className="header">
       <h1>
         <span className="logo" aria-hidden>◆</span> Hearth Lists
       </h1>
       <p className={`status ${tone}`} data-testid="status" data-tone={tone}>
-        {db ? text : "opening…"}
+        {open ? text : "opening…"}
       </p>
     </header>
   );

@@ -16,7 +16,7 @@
  */
 import { useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
 import type { Attachment, Doc, DocFile, Ledger } from "@hearth/core";
-import { useDocument, useLiveQuery, useSyncStatus } from "@hearth/react";
+import { useDocument, useLiveQuery } from "@hearth/react";
 import { describe } from "./app.js";
 
 interface ListDoc extends Doc {
@@ -25,11 +25,10 @@ interface ListDoc extends Doc {
 }
 
 /** The lists beside the items of the one chosen. */
-export function Lists({ db, attachment }: { db: Ledger; attachment: Attachment }): ReactNode {
+export function Lists({ db, attachment, removed }: { db: Ledger; attachment: Attachment; removed: boolean }): ReactNode {
   const { docs: lists, hydrated } = useLiveQuery(db, "type", { key: "list" });
   const [chosen, setChosen] = useState<string | undefined>(undefined);
   const [title, setTitle] = useState("");
-  const removed = useSyncStatus(attachment).statuses.some((s) => s.role === "removed" || s.error?.code === "REMOVED");
   const sorted = [...(lists as ListDoc[])].sort((a, b) => a.title.localeCompare(b.title));
   const current = sorted.find((l) => l._id === chosen) ?? sorted[0];
 

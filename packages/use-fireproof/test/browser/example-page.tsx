@@ -11,24 +11,13 @@ import { createRoot } from "react-dom/client";
 import { flushSync } from "react-dom";
 import { screen, waitFor } from "@testing-library/react";
 import { fireEvent } from "@testing-library/dom";
+import { check, runCases } from "../../../core/test/browser/page-cases.js";
 import { fireproof } from "use-fireproof";
 import { TodoApp } from "./example-app.js";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = false;
 
-type Report =
-  | { readonly type: "start"; readonly name: string }
-  | { readonly type: "case"; readonly name: string; readonly ok: boolean; readonly ms: number; readonly error?: string }
-  | { readonly type: "done" };
-declare global {
-  var __hearthReport: ((report: Report) => Promise<void>) | undefined;
-}
-
 const WAIT = { timeout: 15_000 };
-
-function check(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
 
 async function addTodo(text: string): Promise<void> {
   const input = screen.getByLabelText("new todo") as HTMLInputElement;
@@ -67,18 +56,4 @@ async function run(): Promise<void> {
   flushSync(() => root.unmount());
 }
 
-async function main(): Promise<void> {
-  const report = globalThis.__hearthReport ?? (async () => undefined);
-  const name = "the example app: add two todos, tick one, and read them back with fireproof(name)";
-  await report({ type: "start", name });
-  const started = performance.now();
-  try {
-    await run();
-    await report({ type: "case", name, ok: true, ms: performance.now() - started });
-  } catch (err) {
-    await report({ type: "case", name, ok: false, ms: performance.now() - started, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  }
-  await report({ type: "done" });
-}
-
-void main();
+void runCases([{ name: "the example app: add two todos, tick one, and read them back with fireproof(name)", run }]);

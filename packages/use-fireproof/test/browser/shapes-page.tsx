@@ -10,21 +10,10 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { flushSync } from "react-dom";
 import { waitFor } from "@testing-library/react";
+import { check, runCases } from "../../../core/test/browser/page-cases.js";
 import { fireproof, useFireproof } from "use-fireproof";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = false;
-
-type Report =
-  | { readonly type: "start"; readonly name: string }
-  | { readonly type: "case"; readonly name: string; readonly ok: boolean; readonly ms: number; readonly error?: string }
-  | { readonly type: "done" };
-declare global {
-  var __hearthReport: ((report: Report) => Promise<void>) | undefined;
-}
-
-function check(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
 
 function hasKeys(value: object, keys: readonly string[], what: string): void {
   const missing = keys.filter((k) => !(k in value));
@@ -78,18 +67,4 @@ async function run(): Promise<void> {
   await db.close();
 }
 
-async function main(): Promise<void> {
-  const report = globalThis.__hearthReport ?? (async () => undefined);
-  const name = "the shapes of useFireproof, its hooks and the database calls";
-  await report({ type: "start", name });
-  const started = performance.now();
-  try {
-    await run();
-    await report({ type: "case", name, ok: true, ms: performance.now() - started });
-  } catch (err) {
-    await report({ type: "case", name, ok: false, ms: performance.now() - started, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  }
-  await report({ type: "done" });
-}
-
-void main();
+void runCases([{ name: "the shapes of useFireproof, its hooks and the database calls", run }]);
