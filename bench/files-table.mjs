@@ -10,7 +10,9 @@ const MB = 1024 * 1024;
 /** The columns, in order: key in the results, title. */
 export const FILES_COLUMNS = [
   { key: "raw", title: "raw copy" },
+  { key: "floorFile", title: "floor file://" },
   { key: "file", title: "Hearth file://" },
+  { key: "floorServe", title: "floor serve" },
   { key: "serve", title: "Hearth serve" },
   { key: "pouchdb", title: "PouchDB" },
 ];
@@ -108,15 +110,19 @@ export function buildFilesTable(results, bytes) {
       cells: byColumn,
       fileVsRaw: ratio(byColumn.file, byColumn.raw, row.better),
       serveVsRaw: ratio(byColumn.serve, byColumn.raw, row.better),
+      fileVsFloor: ratio(byColumn.file, byColumn.floorFile, row.better),
+      serveVsFloor: ratio(byColumn.serve, byColumn.floorServe, row.better),
+      floorFileVsRaw: ratio(byColumn.floorFile, byColumn.raw, row.better),
+      floorServeVsRaw: ratio(byColumn.floorServe, byColumn.raw, row.better),
       fileVsPouchdb: ratio(byColumn.file, byColumn.pouchdb, row.better),
       serveVsPouchdb: ratio(byColumn.serve, byColumn.pouchdb, row.better),
     };
   });
-  const header = ["measurement", ...FILES_COLUMNS.map((c) => c.title), "file:// vs raw", "serve vs raw", "file:// vs Pouch", "serve vs Pouch"];
+  const header = ["measurement", ...FILES_COLUMNS.map((c) => c.title), "file:// vs raw", "serve vs raw", "floor file:// vs raw", "floor serve vs raw", "file:// vs floor", "serve vs floor", "file:// vs Pouch", "serve vs Pouch"];
   const lines = rows.map((r) => [
     r.label,
     ...FILES_COLUMNS.map(({ key }) => format(r.cells[key], r.unit)),
-    ...[r.fileVsRaw, r.serveVsRaw, r.fileVsPouchdb, r.serveVsPouchdb].map(formatRatio),
+    ...[r.fileVsRaw, r.serveVsRaw, r.floorFileVsRaw, r.floorServeVsRaw, r.fileVsFloor, r.serveVsFloor, r.fileVsPouchdb, r.serveVsPouchdb].map(formatRatio),
   ]);
   // One line per column and reason (a dead child fails every row of its column the same way).
   const failures = [...new Set(rows.flatMap((r) => FILES_COLUMNS.filter(({ key }) => r.cells[key].failed).map(({ title, key }) => `${title}: ${r.cells[key].failed}`)))];

@@ -1,14 +1,16 @@
 // The files section of `npm run bench`: one large file (BENCH_FILE_MB,
 // 256 MiB by default) from device A through a sync point to device B, in
 // MB/s end to end, next to a raw copy of the same bytes on the same disk
-// (the physical bound) and PouchDB replicating it as an attachment. Hearth
+// (the physical bound), the floor (bench/files-floor.mjs: the work the
+// design must do, alone, over a directory and over a bare HTTP server) and
+// PouchDB replicating it as an attachment. Hearth
 // runs twice: over a `file://` sync point and through `hearth serve` in a
 // process of its own; A and B are each a child process (bench/files-child.mjs)
 // with its own store and keyring. Columns run one after the other.
 //
 // Environment:
 //   BENCH_FILE_MB=256                      size of the file (MiB)
-//   BENCH_FILES_COLUMNS=raw,file,serve,pouchdb   columns to run (default all)
+//   BENCH_FILES_COLUMNS=raw,floorFile,file,floorServe,serve,pouchdb   columns to run (default all)
 //   BENCH_FILES_SERVER=diagnostic          `bench/load-serve.mjs --fsync 0 --log 0` (default), or
 //                                          `cli`: the real `hearth serve` (fsync on, request log)
 //   BENCH_FILES_TIMEOUT_MS=300000          deadline of A's and B's filesSynced()
@@ -22,6 +24,7 @@ import { pathToFileURL } from "node:url";
 import { listFromEnv, runChild, seconds } from "./child.mjs";
 import { createTokens, procMemory, startServer } from "./load-server.mjs";
 import { writeSourceFile } from "./files-source.mjs";
+import { startFloorServer } from "./files-floor.mjs";
 import { buildFilesTable, FILES_COLUMNS, hearthTimeline } from "./files-table.mjs";
 import { errorText } from "./step.mjs";
 
@@ -61,10 +64,33 @@ async function runHearthPair(dir, point, source, settings) {
   return { a, b };
 }
 
+/** The floor's A and B (bench/files-floor.mjs) at sync point `point` (a directory or the floor server's URL). */
+async function runFloorPair(dir, point, source, settings) {
+  const common = { dir, point, bytes: source.bytes };
+  const [a, b] = await Promise.all([
+    filesChild("floor-a", { ...common, source: source.path }, settings.childTimeoutMs),
+    filesChild("floor-b", common, settings.childTimeoutMs),
+  ]);
+  return { a, b };
+}
+
 const COLUMNS = {
   raw: async (dir, source, settings) => ({
     raw: await filesChild("raw", { source: source.path, target: path.join(dir, "copy.bin"), sha256: source.sha256, bytes: source.bytes }, settings.childTimeoutMs),
   }),
+  floorFile: async (dir, source, settings) => {
+    const point = path.join(dir, "point");
+    await mkdir(point, { recursive: true });
+    return runFloorPair(dir, point, source, settings);
+  },
+  floorServe: async (dir, source, settings) => {
+    const server = await startFloorServer(path.join(dir, "point"));
+    try {
+      return await runFloorPair(dir, server.url, source, settings);
+    } finally {
+      await server.close();
+    }
+  },
   file: async (dir, source, settings) => {
     const point = path.join(dir, "point");
     await mkdir(point, { recursive: true });

@@ -53,8 +53,8 @@ describe("files across processes (file:// sync point, separate keyrings)", () =>
     const invitation = await a.invite((await b.device()).publicKey);
     await a.synced();
     await a.detach();
-    // Five chunks; the sixth never goes.
-    await a.attachFiles(url, { holdFileBlocksAfter: 5 });
+    // The manifest (it goes first), then five chunks; the sixth never goes.
+    await a.attachFiles(url, { holdFileBlocksAfter: 6 });
     await a.putFile("doc", "f.bin", size, 2);
     await eventually(async () => expect(await a.progress()).toMatchObject({ pushed: 5 * MiB }), { timeoutMs: 30_000, what: "A to upload 5 chunks" });
     await a.kill();

@@ -15,6 +15,18 @@ import { Peers } from "./helpers/sync-peers.js";
 import { bytes, expectBytes, filesOf, streamed } from "./helpers/file-bytes.js";
 
 const SYNCED = { timeoutMs: 30_000 };
+
+/** `remote` with some of its calls replaced. */
+function wrapRemote(remote: Remote, calls: Partial<Pick<Remote, "put" | "get">>): Remote {
+  return new Proxy(remote, {
+    get(target, key) {
+      if (key === "put" && calls.put) return calls.put;
+      if (key === "get" && calls.get) return calls.get;
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
 let peers: Peers | undefined;
 afterEach(async () => {
   await peers?.closeAll();
@@ -92,6 +104,92 @@ describe("files across replicas", () => {
     await sb.filesSynced(SYNCED);
     await sb.detach();
     expectBytes(await streamed(file), content);
+  });
+
+  it("B fetches a file's chunks while its writer is still uploading them (the manifest goes first)", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const remote = await openMemoryRemote(url);
+    // A's way to the point: the manifest and two chunks go up, the rest wait at a gate.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let fileBlocks = 0;
+    const gated = wrapRemote(remote, {
+      put: async (name, value) => {
+        if (name.startsWith("file/") && ++fileBlocks > 3) await gate;
+        return remote.put(name, value);
+      },
+    });
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, gated);
+    const sb = await peers.join(b, url, a);
+    const progress: FileProgress[] = [];
+    sb.on("progress", (p) => progress.push(p));
+    const content = bytes(5 * CHUNK_BYTES, 7);
+    try {
+      await a.put({ _id: "d", _files: { f: content } });
+      await sa.synced(SYNCED);
+      await eventually(() => expect(progress.at(-1)).toMatchObject({ fetched: 2 * CHUNK_BYTES, toFetch: 3 * CHUNK_BYTES }), { timeoutMs: 30_000, what: "B to fetch the two chunks at the point" });
+      expect(fileBlocks).toBe(6); // every upload started; three wait at the gate
+    } finally {
+      release();
+    }
+    await sa.filesSynced(SYNCED);
+    await sb.filesSynced(SYNCED);
+    expect(progress.at(-1)).toMatchObject({ fetched: content.length, toFetch: 0 });
+    expectBytes(await streamed(filesOf(await b.get("d")).f!), content);
+    await remote.close();
+  });
+
+  it("a chunk B finds missing as its upload lands is fetched when the point names it, not at the next poll", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    // A's way to the point: the manifest and one chunk go up, the other waits at a gate.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let fileBlocks = 0;
+    const aRemote = await openMemoryRemote(url);
+    const gatedA = wrapRemote(aRemote, {
+      put: async (name, value) => {
+        if (name.startsWith("file/") && ++fileBlocks > 2) await gate;
+        return aRemote.put(name, value);
+      },
+    });
+    // B's: its first get of a missing chunk opens A's gate and answers "missing" only once the
+    // chunk is at the point and B has heard of it (the race a get and an upload can run).
+    let raced: string | undefined;
+    const bRemote = await openMemoryRemote(url);
+    const racingB = wrapRemote(bRemote, {
+      get: async (name) => {
+        const bytes = await bRemote.get(name);
+        if (bytes !== undefined || raced !== undefined || !name.startsWith("file/")) return bytes;
+        raced = name;
+        release();
+        await eventually(async () => expect(await bRemote.get(name)).toBeDefined(), { what: "A's upload to land" });
+        await new Promise((resolve) => setImmediate(resolve)); // the watch's notification (a microtask) has run
+        return undefined;
+      },
+    });
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, gatedA);
+    const { invitations } = await a.invite((await b.device()).publicKey);
+    // A poll far beyond the deadline below: only the point's notification can bring the chunk.
+    const sb = await b.attach(racingB, { invitation: invitations[0]!, pollMs: 600_000 });
+    const content = bytes(2 * CHUNK_BYTES, 9);
+    try {
+      await a.put({ _id: "d", _files: { f: content } });
+      await sa.synced(SYNCED);
+      await sa.filesSynced(SYNCED);
+      await sb.synced(SYNCED);
+      await sb.filesSynced(SYNCED);
+    } finally {
+      release();
+    }
+    expect(raced).toBeDefined();
+    expectBytes(await streamed(filesOf(await b.get("d")).f!), content);
+    await Promise.all([aRemote.close(), bRemote.close()]);
   });
 
   it("a block altered at the sync point is refused with INTEGRITY and not stored", async () => {

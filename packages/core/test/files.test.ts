@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { openAsBlob } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CHUNK_BYTES } from "../src/files/blocks.js";
 import type { DocFile } from "../src/files/ledger-files.js";
@@ -39,6 +39,7 @@ describe("_files", () => {
     peers = new Peers("file");
     const db = await peers.open("a");
     const big = bytes(2 * CHUNK_BYTES + 12_345, 2);
+    const large = bytes(4 * CHUNK_BYTES + 3, 9);
     const path = join(peers.dir, "input.bin");
     await writeFile(path, big);
     await db.put({
@@ -51,12 +52,14 @@ describe("_files", () => {
         "blob.txt": new Blob(["hello"], { type: "text/plain" }),
         "disk.bin": await openAsBlob(path),
         "stream.bin": streamOf(big, 70_000),
+        // A Node Buffer past the size sealed off the ledger's thread (its slice() is a view, not a copy).
+        "buffer.bin": Buffer.from(large),
       },
     });
     const doc = await db.get("trip");
     expect(doc.title).toBe("Alps");
     const files = filesOf(doc);
-    expect(Object.keys(files).sort()).toEqual(["blob.txt", "bytes.bin", "disk.bin", "empty.bin", "map.pdf", "stream.bin"]);
+    expect(Object.keys(files).sort()).toEqual(["blob.txt", "buffer.bin", "bytes.bin", "disk.bin", "empty.bin", "map.pdf", "stream.bin"]);
     expect(files["map.pdf"]).toMatchObject({ type: "application/pdf", size: big.length, lastModified: 1_700_000_000_000 });
     expect(files["bytes.bin"]!.type).toBe("application/octet-stream");
     expect(files["blob.txt"]!.type).toBe("text/plain");
@@ -66,6 +69,7 @@ describe("_files", () => {
     expect(await (await files["blob.txt"]!.file()).text()).toBe("hello");
     expectBytes(await readAll(files["disk.bin"]!), big);
     expectBytes(await readAll(files["stream.bin"]!), big);
+    expectBytes(await readAll(files["buffer.bin"]!), large);
     const file = await files["map.pdf"]!.file();
     expect(file.name).toBe("map.pdf");
     // The same content is the same file.
@@ -122,6 +126,34 @@ describe("put and _files", () => {
     const text = new ReadableStream({ start: (c) => (c.enqueue("text"), c.close()) });
     await expectCode(db.put({ _id: "z", _files: { a: text as never } }), "INVALID_DOC");
     await expectCode(db.get("z"), "NOT_FOUND");
+  });
+
+  it("content that fails part way is STORAGE_FAILED and writes nothing; the ledger goes on", async () => {
+    peers = new Peers("file");
+    const db = await peers.open("a");
+    const content = bytes(6 * CHUNK_BYTES, 8);
+    // A stream that errors after four chunks (blocks still being written when it fails).
+    let sent = 0;
+    const failing = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 4 * CHUNK_BYTES) return controller.error(new Error("the network went away"));
+        controller.enqueue(content.slice(sent, sent + CHUNK_BYTES));
+        sent += CHUNK_BYTES;
+      },
+    });
+    await expectCode(db.put({ _id: "s", _files: { f: failing } }), "STORAGE_FAILED");
+    await expectCode(db.get("s"), "NOT_FOUND");
+    // A file on disk that changed after its Blob was made (Node's Blob then refuses to read it).
+    const path = join(peers.dir, "shrinking.bin");
+    await writeFile(path, content);
+    const blob = await openAsBlob(path);
+    await truncate(path, CHUNK_BYTES);
+    await expectCode(db.put({ _id: "b", _files: { f: blob } }), "STORAGE_FAILED");
+    await expectCode(db.get("b"), "NOT_FOUND");
+    // Nothing half-written stays in the way: the same content whole goes in, and compact() keeps it.
+    await db.put({ _id: "s", _files: { f: content } });
+    await db.compact();
+    expectBytes(await readAll(filesOf(await db.get("s")).f!), content);
   });
 
   it("stores the same content once, and files show in allDocs, changes, query and subscribe", async () => {

@@ -72,7 +72,9 @@ export const MAX_FILE_BYTES = 64 * 1024 ** 3;
 /** Bytes of every block key. */
 export const BLOCK_KEY_BYTES = 32;
 
-const CHUNK_AAD = new TextEncoder().encode("hearth/file-chunk/v1");
+/** Additional data of every chunk's AES-GCM (as text: a worker that seals chunks builds the same bytes). */
+export const CHUNK_AAD_TEXT = "hearth/file-chunk/v1";
+const CHUNK_AAD = new TextEncoder().encode(CHUNK_AAD_TEXT);
 const MANIFEST_AAD = new TextEncoder().encode("hearth/file-manifest/v1");
 const ZERO_IV = new Uint8Array(12);
 const MANIFEST_VERSION = 1;
@@ -104,8 +106,11 @@ export async function blockCid(bytes: Uint8Array): Promise<CID> {
   return CID.createV1(raw.code, await blockDigest(bytes));
 }
 
+/** A chunk sealed: its block (named) and the key it was sealed with. */
+export type SealedChunk = SealedBlock & { readonly key: Uint8Array };
+
 /** Seals one chunk with its derived key (see the module docs). */
-export async function sealChunk(cipher: AeadCipher, secret: Uint8Array, chunk: Uint8Array): Promise<SealedBlock & { key: Uint8Array }> {
+export async function sealChunk(cipher: AeadCipher, secret: Uint8Array, chunk: Uint8Array): Promise<SealedChunk> {
   const digest = await blockDigest(chunk);
   const key = hmac(sha256, secret, digest.digest);
   const bytes = await cipher.encrypt(await aesKey(key), ZERO_IV, chunk, CHUNK_AAD);

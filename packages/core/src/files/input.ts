@@ -2,9 +2,10 @@
  * What `_files` accepts as a file's content, and how it is read a chunk at
  * a time: `Uint8Array`, `Blob` (and so `File`, and Node's
  * `fs.openAsBlob(path)`, which reads from disk as it is sliced) or a
- * `ReadableStream<Uint8Array>`. A `Blob` is read one slice per chunk and a
- * stream is read as it comes, so writing a file holds about one chunk in
- * memory whatever its size.
+ * `ReadableStream<Uint8Array>`. A `Blob` is read one slice per chunk (the
+ * next slice read while the caller works on this one) and a stream is read
+ * as it comes, so writing a file holds about two chunks in memory whatever
+ * its size.
  *
  * Portable.
  *
@@ -31,6 +32,12 @@ export function isFileInput(value: unknown): value is FileInput {
   return value instanceof Uint8Array || isBlob(value) || isReadableStream(value);
 }
 
+/** Bytes in `value` where it says (bytes, Blobs); -1 for a stream. */
+export function sizeOf(value: FileInput): number {
+  if (value instanceof Uint8Array) return value.length;
+  return isBlob(value) ? value.size : -1;
+}
+
 /** The type and modification time `value` carries. */
 export function inputInfo(value: FileInput): InputInfo {
   if (!isBlob(value)) return { type: DEFAULT_FILE_TYPE };
@@ -48,17 +55,27 @@ export function inputInfo(value: FileInput): InputInfo {
  */
 export async function* chunksOf(input: FileInput, chunkBytes: number, where: string): AsyncGenerator<Uint8Array> {
   if (input instanceof Uint8Array) {
-    for (let at = 0; at < input.length; at += chunkBytes) yield input.slice(at, at + chunkBytes);
+    // Uint8Array's own slice: a Buffer's slice() is a view, not a copy.
+    for (let at = 0; at < input.length; at += chunkBytes) yield Uint8Array.prototype.slice.call(input, at, at + chunkBytes);
     return;
   }
   if (isBlob(input)) {
-    for (let at = 0; at < input.size; at += chunkBytes) {
+    // One slice read ahead: the next chunk comes off the disk (Node reads a
+    // file-backed Blob on its thread pool) while the caller seals this one.
+    const read = (at: number): Promise<ArrayBuffer> => {
+      const reading = input.slice(at, at + chunkBytes).arrayBuffer();
+      reading.catch(() => undefined); // awaited below, or dropped with the generator
+      return reading;
+    };
+    let next = input.size > 0 ? read(0) : undefined;
+    for (let at = 0; next !== undefined; at += chunkBytes) {
       let buffer: ArrayBuffer;
       try {
-        buffer = await input.slice(at, at + chunkBytes).arrayBuffer();
+        buffer = await next;
       } catch (cause) {
         throw new HearthError("STORAGE_FAILED", `could not read ${where} (at byte ${at}); check that the file is still there and readable, then put it again`, { cause });
       }
+      next = at + chunkBytes < input.size ? read(at + chunkBytes) : undefined;
       yield new Uint8Array(buffer);
     }
     return;

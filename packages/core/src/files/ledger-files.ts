@@ -26,8 +26,10 @@ import { HearthError, isHearthError } from "../errors.js";
 import type { DocBody } from "../doc/normalize.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { ByteStore, Durability } from "../store/types.js";
-import { checkBlock, CHUNK_BYTES, MAX_FILE_BYTES, openChunk, openManifest, sealChunk, sealManifest, type ChunkRef, type Manifest } from "./blocks.js";
-import { chunksOf, inputInfo, type FileInput } from "./input.js";
+import { checkBlock, CHUNK_BYTES, MAX_FILE_BYTES, openChunk, openManifest, sealManifest, type ChunkRef, type Manifest, type SealedChunk } from "./blocks.js";
+import { inlineSealer, type ChunkSealer } from "./chunk-sealer.js";
+import { chunksOf, inputInfo, sizeOf, type FileInput } from "./input.js";
+import { WriteWindow } from "./write-window.js";
 import { encodeStoredFile, FILES_FIELD, storedFiles, type FilesPatch, type FilesRequest, type StoredFile } from "./meta.js";
 
 /** Store key prefix of blocks. */
@@ -42,6 +44,12 @@ const SECRET_KEY = "fs";
 /** Keys deleted per store write while collecting. */
 const COLLECT_SLICE = 1_000;
 const SECRET_BYTES = 32;
+/** Block writes handed to the store at once while a file is written (each holds a chunk). */
+const WRITES_IN_FLIGHT = 4;
+/** Chunks being sealed at once while a file is written (each holds a chunk and its block). */
+const SEALS_IN_FLIGHT = 3;
+/** Files from this size on are sealed by the platform's large-file sealer, if it has one. */
+const LARGE_FILE_BYTES = 4 * CHUNK_BYTES;
 
 /** A place blocks this device lacks can come from: an attachment's sync point. */
 export interface BlockSource {
@@ -79,6 +87,10 @@ export class LedgerFiles {
   readonly #store: ByteStore;
   readonly #blocks: ByteStore;
   readonly #cipher: AeadCipher;
+  /** Seals small files' chunks (no hand-off to pay for). */
+  readonly #inlineSealer: ChunkSealer;
+  /** Seals the chunks of large files: the platform's, if it has one (see `./chunk-sealer.ts`). */
+  readonly #largeSealer: ChunkSealer;
   readonly #durability: Durability;
   readonly #ledger: string;
   readonly #sources = new Set<BlockSource>();
@@ -93,12 +105,14 @@ export class LedgerFiles {
    * @param store - the ledger's (encrypted) store, for the records
    * @param blocks - where blocks go: the store under the encryption layer (or `store` itself)
    */
-  constructor(store: ByteStore, blocks: ByteStore, cipher: AeadCipher, durability: Durability, ledgerName: string) {
+  constructor(store: ByteStore, blocks: ByteStore, cipher: AeadCipher, durability: Durability, ledgerName: string, sealer?: ChunkSealer) {
     this.#store = store;
     this.#blocks = blocks;
     this.#cipher = cipher;
     this.#durability = durability;
     this.#ledger = ledgerName;
+    this.#inlineSealer = inlineSealer(cipher);
+    this.#largeSealer = sealer ?? this.#inlineSealer;
   }
 
   // ---------------------------------------------------------------- writes
@@ -138,15 +152,46 @@ export class LedgerFiles {
     const secret = await this.#fileSecret();
     const info = inputInfo(content);
     const chunks: ChunkRef[] = [];
+    const window = new WriteWindow(WRITES_IN_FLIGHT);
+    /** Chunks being sealed, in file order. */
+    const sealing: Array<{ readonly length: number; readonly sealed: Promise<SealedChunk> }> = [];
+    /** Blocks this write stores (a chunk repeated in one file is written once). */
+    const writing = new Set<string>();
+    const knownLarge = sizeOf(content) >= LARGE_FILE_BYTES;
     let size = 0;
-    for await (const chunk of chunksOf(content, CHUNK_BYTES, where)) {
-      size += chunk.length;
-      if (size > MAX_FILE_BYTES) {
-        throw new HearthError("TOO_LARGE", `${where} is larger than ${MAX_FILE_BYTES / 1024 ** 3} GiB, the largest file a document may hold; split it over several files`);
+    /** The oldest chunk's seal, then its block handed to the store. */
+    const storeOldest = async (): Promise<void> => {
+      const { length, sealed: pending } = sealing.shift()!;
+      const sealed = await pending;
+      const name = sealed.cid.toString();
+      if (!writing.has(name) && !(await this.hasBlock(sealed.cid))) {
+        writing.add(name);
+        await window.add(() => this.#blocks.write({ put: [[blockKey(sealed.cid), sealed.bytes]] }));
       }
-      const sealed = await sealChunk(this.#cipher, secret, chunk);
-      if (!(await this.hasBlock(sealed.cid))) await this.#blocks.write({ put: [[blockKey(sealed.cid), sealed.bytes]] });
-      chunks.push({ cid: sealed.cid, key: sealed.key, length: chunk.length });
+      chunks.push({ cid: sealed.cid, key: sealed.key, length });
+    };
+    try {
+      let index = 0;
+      for await (const chunk of chunksOf(content, CHUNK_BYTES, where)) {
+        size += chunk.length;
+        if (size > MAX_FILE_BYTES) {
+          throw new HearthError("TOO_LARGE", `${where} is larger than ${MAX_FILE_BYTES / 1024 ** 3} GiB, the largest file a document may hold; split it over several files`);
+        }
+        // A stream's size is unknown: its first chunks are sealed here, the rest by the large-file sealer.
+        const sealer = knownLarge || index++ >= LARGE_FILE_BYTES / CHUNK_BYTES ? this.#largeSealer : this.#inlineSealer;
+        const length = chunk.length; // (the sealer may take the chunk's buffer)
+        const sealed = sealer.seal(secret, chunk);
+        sealed.catch(() => undefined); // awaited in order below, or dropped when the write fails
+        sealing.push({ length, sealed });
+        if (sealing.length >= SEALS_IN_FLIGHT) await storeOldest();
+      }
+      while (sealing.length > 0) await storeOldest();
+      await window.drain();
+    } catch (err) {
+      // Blocks already stored and named by no record are collected by compact().
+      await Promise.allSettled(sealing.map((s) => s.sealed));
+      await window.settle();
+      throw err;
     }
     const manifest = await sealManifest(this.#cipher, secret, { size, chunks });
     // The blocks first: a record never names a file whose blocks are not all here (a crash between leaves blocks compact() collects).

@@ -104,7 +104,7 @@ export interface LedgerInternals {
   /** This device's fingerprint (16 bytes): the author of every event this ledger writes. */
   readonly author: Uint8Array;
   /** Opens remotes by URL and supplies the platform's cipher and compression. */
-  readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression" | "signer">;
+  readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression" | "signer" | "chunkSealer">;
   /** The node cache's byte budget (see `OpenOptions.cacheBytes`); default 64 MiB (`DEFAULT_CACHE_BYTES`). */
   readonly cacheBytes?: number;
   /**
@@ -172,7 +172,7 @@ export class Ledger {
     this.#events = events;
     this.#indexes = new Indexes(state.nodes, store, state.checkpoint?.ix ?? {});
     this.#internals = internals;
-    this.#files = new LedgerFiles(store, internals.blockStore ?? store, internals.platform.cipher ?? webCryptoCipher, internals.durability, name);
+    this.#files = new LedgerFiles(store, internals.blockStore ?? store, internals.platform.cipher ?? webCryptoCipher, internals.durability, name, internals.platform.chunkSealer);
     this.#lamports = new LamportBook(async (cid) => {
       const entry = await state.eventEntry(cid);
       const stored = entry && (await events.read(entry[0]));

@@ -20,6 +20,7 @@ import { openFileRemote } from "../remote/file.js";
 import { openHttpRemote } from "../remote/http.js";
 import { isHttpUrl } from "../remote/http-url.js";
 import { nodeCipher } from "../crypto/cipher-node.js";
+import { workerSealer } from "../files/chunk-sealer-node.js";
 import { nodeCompression } from "../crypto/compression-node.js";
 import { nodeSigner } from "../crypto/signing-node.js";
 import { useNativeSha256 } from "../codec/block.js";
@@ -57,6 +58,7 @@ export const nodePlatform: Platform = {
   cipher: nodeCipher,
   compression: nodeCompression,
   signer: nodeSigner,
+  chunkSealer: workerSealer,
   defaultStoreUrl,
   defaultKeyringUrl: (storeUrl) =>
     parseLocation(storeUrl, "store").scheme === "memory" ? "memory://device" : pathToFileURL(join(hearthDir(), KEYRING_DIR)).href,

@@ -12,6 +12,7 @@ import type { Remote } from "../remote/types.js";
 import type { AeadCipher } from "../crypto/cipher.js";
 import type { Compression } from "../crypto/compression.js";
 import type { Signer } from "../crypto/signing.js";
+import type { ChunkSealer } from "../files/chunk-sealer.js";
 
 /** See the module docs. */
 export interface Platform {
@@ -35,4 +36,6 @@ export interface Platform {
   readonly compression?: Compression;
   /** ECDSA signatures (default WebCrypto). */
   readonly signer?: Signer;
+  /** Seals large files' chunks off the ledger's thread (default: in it, with {@link cipher}). */
+  readonly chunkSealer?: ChunkSealer;
 }

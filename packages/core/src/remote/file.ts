@@ -47,6 +47,8 @@ export interface FileRemoteOptions {
 }
 
 const TEMP_PREFIX = "~tmp-";
+/** Bytes of a streamed put written at once (pieces gathered, one `writev`). */
+const STREAM_WRITE_BYTES = 1024 * 1024;
 /** Temp files this old belong to a writer that died; no live put takes an hour. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -156,9 +158,22 @@ class FileRemote implements Remote {
       const made = await disk(() => fs.promises.mkdir(dir, { recursive: true }));
       const handle = await disk(() => fs.promises.open(temp, "wx", 0o666));
       try {
+        // Pieces (a socket's are ~64 KiB) go down together, one write per
+        // STREAM_WRITE_BYTES: one thread-pool hop each, not one per piece.
+        let pending: Uint8Array[] = [];
+        let pendingBytes = 0;
+        const flush = async (): Promise<void> => {
+          const pieces = pending;
+          pending = [];
+          pendingBytes = 0;
+          await disk(() => writeAllv(handle, pieces));
+        };
         for await (const chunk of chunks) {
-          for (let at = 0; at < chunk.length; ) at += (await disk(() => handle.write(chunk, at, chunk.length - at))).bytesWritten;
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= STREAM_WRITE_BYTES) await flush();
         }
+        if (pendingBytes > 0) await flush();
         if (this.options.fsync) await disk(() => handle.sync());
       } finally {
         await handle.close().catch(() => undefined);
@@ -323,5 +338,22 @@ async function reapTemp(path: string): Promise<void> {
     if (Date.now() - stats.mtimeMs > STALE_TEMP_MS) await fs.promises.unlink(path);
   } catch {
     // Renamed or reaped by its owner or another lister meanwhile.
+  }
+}
+
+/** Writes every byte of `pieces` at the handle's position, in order (`writev` may write less than asked). */
+async function writeAllv(handle: fs.promises.FileHandle, pieces: Uint8Array[]): Promise<void> {
+  let rest = pieces;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest);
+    const next: Uint8Array[] = [];
+    for (const piece of rest) {
+      if (bytesWritten >= piece.length) bytesWritten -= piece.length;
+      else {
+        next.push(bytesWritten === 0 ? piece : piece.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    rest = next;
   }
 }

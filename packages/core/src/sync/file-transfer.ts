@@ -4,8 +4,10 @@
  * written, and their files follow here, in the background.
  *
  * - **Push:** every file held whole here that the point does not have yet
- *   is uploaded block by block, chunks first and the manifest last (so a
- *   reader that finds the manifest finds its chunks too).
+ *   is uploaded block by block, the manifest first: a reader that finds it
+ *   knows every chunk and fetches them as they arrive, so the download runs
+ *   beside the upload instead of after it. A chunk not there yet is asked
+ *   for again when the point names it (a change under `file/`).
  * - **Fetch** (`files: "eager"`, the default): every file a merged document
  *   refers to and this device lacks is downloaded, each block checked
  *   against its CID before it is stored. With `files: "lazy"` nothing is
@@ -118,6 +120,13 @@ export class FileTransfer {
    * full look (see {@link noteChanges}).
    */
   readonly #absent = new Set<string>();
+  /**
+   * Blocks a change named while a fetch pass runs (`"all"`: a change that
+   * names nothing). A get that found one missing may have raced its
+   * upload: it is not marked absent, and the pass the change asked for
+   * fetches it.
+   */
+  #namedDuringFetch: Set<string> | "all" = new Set();
   /** Names this transfer put or deleted that the watch has not told back yet: their notifications wake nothing. */
   readonly #ownPuts = new Set<string>();
 
@@ -195,6 +204,7 @@ export class FileTransfer {
   noteChanges(changes: readonly RemoteChange[] | undefined): boolean {
     if (changes === undefined) {
       this.#absent.clear();
+      this.#namedDuringFetch = "all";
       return true;
     }
     let news = false;
@@ -203,7 +213,9 @@ export class FileTransfer {
       news = true;
       // A block deleted by someone else (a reader that found it altered, the point): whoever holds it uploads it again.
       if (change.op === "delete") this.verifyNext();
-      this.#absent.delete(blockOfName(change.name));
+      const block = blockOfName(change.name);
+      this.#absent.delete(block);
+      if (this.#namedDuringFetch !== "all") this.#namedDuringFetch.add(block);
     }
     return news;
   }
@@ -345,9 +357,9 @@ export class FileTransfer {
     for (const plan of plans) {
       const root = plan.root.toString();
       const chunks = plan.blocks.filter((b) => !b.cid.equals(plan.root));
-      // The chunks, then the manifest, strictly last: a reader that finds it finds them all.
-      await inParallel(chunks, PARALLEL, (block) => upload(block, plan.root));
+      // The manifest first (see the module docs), then the chunks in file order, 8 at a time.
       await upload({ cid: plan.root, bytes: 0 }, plan.root);
+      await inParallel(chunks, PARALLEL, (block) => upload(block, plan.root));
       await meta.write([[`fd/${root}`, EMPTY]]);
       this.#deps.logger("files.pushed", { remote: remote.url, file: plan.root.toString() });
     }
@@ -400,7 +412,15 @@ export class FileTransfer {
 
   // ---------------------------------------------------------------- fetch
 
+  /** Marks a block found missing as absent, unless a change named it since the pass began (see {@link #namedDuringFetch}). */
+  #markAbsent(cid: CID): void {
+    const name = cid.toString();
+    if (this.#namedDuringFetch === "all" || this.#namedDuringFetch.has(name)) return;
+    this.#absent.add(name);
+  }
+
   async #fetch(): Promise<void> {
+    this.#namedDuringFetch = new Set();
     const { files, meta, remote } = this.#deps;
     const wanted = await files.wanted();
     if (wanted.length === 0) return this.#setProgress({ toFetch: 0 });
@@ -411,11 +431,11 @@ export class FileTransfer {
       const where = `file ${root.cid}`;
       let manifest = await files.localManifest(root.cid, root.key, where);
       if (!manifest) {
-        // Not pushed yet by its writer (the manifest goes last): asked for again once a change names it.
+        // Not pushed yet by its writer: asked for again once a change names it.
         if (this.#absent.has(root.cid.toString())) continue;
         const bytes = await getBlock(remote, root.cid);
         if (bytes === undefined) {
-          this.#absent.add(root.cid.toString());
+          this.#markAbsent(root.cid);
           continue;
         }
         try {
@@ -443,7 +463,7 @@ export class FileTransfer {
         if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
         const bytes = await getBlock(remote, chunk.cid, chunk.length + 16);
         if (bytes === undefined) {
-          this.#absent.add(chunk.cid.toString());
+          this.#markAbsent(chunk.cid);
           complete = false;
           return;
         }
