@@ -14,8 +14,10 @@
 //   B: read the block from the point; SHA-256 to check it against its
 //      name; append to B's own store.
 // B fetches each block as soon as it lands at the point, in parallel with
-// A (the best overlap there is: a real B cannot even know a block's name
-// before the signed document naming its file arrives). Every write is a
+// A: the best overlap there is, better than any real B can do, since a real
+// B learns a block's name only from the signed document naming its file,
+// written when A's put is done (`BENCH_FILES_FLOOR_B=after-put` makes the
+// floor's B wait for that). Every write is a
 // plain append or a temp file renamed into place, with no fsync, as in
 // the raw copy. Roles run in child processes (bench/files-child.mjs); the
 // serve variant's point is a bare HTTP server in the bench's own process
@@ -128,10 +130,12 @@ export async function runFloorA({ dir, point, source, bytes }) {
 
 /**
  * Device B of the floor: stores every block that lands at the point, checked
- * against its name, until it has as many as `done` says.
- * @param {{ dir: string, point: string, bytes: number }} options
+ * against its name, until it has as many as `done` says. With `afterPut`,
+ * it starts only once `done` is there, as a real B learns of a file's
+ * blocks only from the document written when A's put is done.
+ * @param {{ dir: string, point: string, bytes: number, afterPut?: boolean }} options
  */
-export async function runFloorB({ dir, point, bytes }) {
+export async function runFloorB({ dir, point, bytes, afterPut = false }) {
   const remote = pointOf(point);
   const store = openSync(path.join(dir, "b.store"), "w");
   const seen = new Set();
@@ -141,8 +145,8 @@ export async function runFloorB({ dir, point, bytes }) {
   try {
     while (expected === undefined || seen.size < expected) {
       const names = await remote.list();
-      const news = names.filter((name) => name !== DONE && !seen.has(name));
       if (expected === undefined && names.includes(DONE)) expected = Number((await remote.get(DONE)).toString());
+      const news = afterPut && expected === undefined ? [] : names.filter((name) => name !== DONE && !seen.has(name));
       for (const name of news) seen.add(name);
       // Over HTTP, IN_FLIGHT requests at once; on a local directory the gets are synchronous anyway.
       let next = 0;

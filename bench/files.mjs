@@ -13,6 +13,7 @@
 //   BENCH_FILES_COLUMNS=raw,floorFile,file,floorServe,serve,pouchdb   columns to run (default all)
 //   BENCH_FILES_SERVER=diagnostic          `bench/load-serve.mjs --fsync 0 --log 0` (default), or
 //                                          `cli`: the real `hearth serve` (fsync on, request log)
+//   BENCH_FILES_FLOOR_B=as-they-land       when the floor's B fetches: as blocks land (default), or `after-put` (once A is done, as a real B)
 //   BENCH_FILES_TIMEOUT_MS=300000          deadline of A's and B's filesSynced()
 //   BENCH_FILES_CHILD_TIMEOUT_MS=420000    deadline of one Hearth or raw child
 //   BENCH_FILES_POUCHDB_TIMEOUT_MS=300000  deadline of the PouchDB child (put + replicate + check)
@@ -38,11 +39,14 @@ function settingsFromEnv() {
     return value;
   };
   const server = process.env.BENCH_FILES_SERVER ?? "diagnostic";
+  const floorB = process.env.BENCH_FILES_FLOOR_B ?? "as-they-land";
+  if (floorB !== "as-they-land" && floorB !== "after-put") throw new TypeError(`BENCH_FILES_FLOOR_B must be as-they-land or after-put, got ${floorB}`);
   if (server !== "diagnostic" && server !== "cli") throw new TypeError(`BENCH_FILES_SERVER must be diagnostic or cli, got ${server}`);
   return {
     mb: num("BENCH_FILE_MB", 256),
     columns: listFromEnv("BENCH_FILES_COLUMNS", FILES_COLUMNS.map((c) => c.key)),
     server,
+    floorB,
     timeoutMs: num("BENCH_FILES_TIMEOUT_MS", 300_000),
     childTimeoutMs: num("BENCH_FILES_CHILD_TIMEOUT_MS", 420_000),
     pouchdbTimeoutMs: num("BENCH_FILES_POUCHDB_TIMEOUT_MS", 300_000),
@@ -69,7 +73,7 @@ async function runFloorPair(dir, point, source, settings) {
   const common = { dir, point, bytes: source.bytes };
   const [a, b] = await Promise.all([
     filesChild("floor-a", { ...common, source: source.path }, settings.childTimeoutMs),
-    filesChild("floor-b", common, settings.childTimeoutMs),
+    filesChild("floor-b", { ...common, afterPut: settings.floorB === "after-put" }, settings.childTimeoutMs),
   ]);
   return { a, b };
 }

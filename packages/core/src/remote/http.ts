@@ -105,9 +105,11 @@ class HttpRemote implements Remote {
     assertRemoteName(name);
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`value for remote name ${JSON.stringify(name)} must be a Uint8Array`);
     this.#assertOpen();
-    const body = new Uint8Array(bytes); // a copy: the caller may change its array while we send
+    // No copy of our own: #request calls fetch before its first await, and a spec-conformant
+    // fetch copies a BufferSource body when the request is made (Fetch: "extract a body"), so
+    // the caller may change its array as soon as this returns its promise.
     await this.#request("PUT", objectPath(this.#location.ledger, name), `put ${name}`, {
-      body,
+      body: bytes as Uint8Array<ArrayBuffer>,
       headers: { "content-type": "application/octet-stream" },
     });
   }
