@@ -4,10 +4,11 @@
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { openFileStore, type FileByteStore } from "../src/store/file.js";
-import { INDEX_FILE } from "../src/store/file-index-run.js";
+import fc from "fast-check";
+import { INDEX_FILE, IndexRun, PAGE_ENTRIES, type LogIdentity } from "../src/store/file-index-run.js";
+import { expectCode } from "./helpers/expect-code.js";
 import { utf8 } from "../src/testing/harness.js";
 
 const root = fs.mkdtempSync(join(tmpdir(), "hearth-store-index-"));
@@ -24,6 +25,46 @@ async function contents(store: FileByteStore): Promise<Map<string, string>> {
   for (const key of await store.list("")) out.set(key, text(await store.get(key))!);
   return out;
 }
+
+describe("index run (paged snapshot table)", () => {
+  it("finds, bounds and lists exactly as a sorted array does, built in memory and read back from its file", async () => {
+    const identity: LogIdentity = { generation: 3, size: 12_345, dev: 7n, ino: 11n, mtimeNs: 1_700_000_000_123_456_789n };
+    const key = fc.stringMatching(/^[!-~]{1,12}$/);
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(key, { maxLength: 3 * PAGE_ENTRIES + 7 }), fc.array(key, { maxLength: 40 }), async (unsorted, probes) => {
+        const keys = [...unsorted].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        const offsets = keys.map((_, i) => i * 1000 + 17);
+        const lengths = keys.map((k) => k.length * 3);
+        const built = IndexRun.build(keys, offsets, lengths);
+        const dir = freshDir();
+        fs.mkdirSync(dir, { recursive: true });
+        await built.write(dir, identity);
+        const read = IndexRun.read(dir, identity);
+        expect(read).toBeDefined();
+        expect(IndexRun.read(dir, { ...identity, size: identity.size + 1 })).toBeUndefined(); // another state of the log
+        try {
+          for (const run of [built, read!]) {
+            expect(run.count).toBe(keys.length);
+            keys.forEach((k, i) => {
+              expect(run.find(k)).toBe(i);
+              expect(run.keyAt(i)).toBe(k);
+              expect(run.offsetAt(i)).toBe(offsets[i]);
+              expect(run.lengthAt(i)).toBe(lengths[i]);
+            });
+            for (const probe of [...probes, "", "~~~~~~~~~~~~~"]) {
+              const lower = keys.findIndex((k) => k >= probe);
+              expect(run.lowerBound(probe)).toBe(lower < 0 ? keys.length : lower);
+              expect(run.find(probe)).toBe(keys.indexOf(probe));
+            }
+          }
+        } finally {
+          read?.release();
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
 
 describe("file store index snapshot", () => {
   it("a clean close writes the index; the next open reads it instead of the log, and sees everything", async () => {
@@ -73,19 +114,43 @@ describe("file store index snapshot", () => {
     await third.close();
   });
 
-  it("a damaged or truncated index is ignored", async () => {
+  it("an index with a damaged top, truncated or extended is ignored at open", async () => {
     const dir = freshDir();
     const store = await openFileStore(dir);
-    await store.write({ put: Array.from({ length: 50 }, (_, i) => [`k${i}`, utf8(`v${i}`)] as const) });
+    await store.write({ put: Array.from({ length: 1000 }, (_, i) => [`k${i}`, utf8(`v${i}`)] as const) });
     await store.close();
     const good = fs.readFileSync(join(dir, INDEX_FILE));
-    for (const damaged of [good.subarray(0, good.length - 3), Buffer.concat([good, Buffer.from([0])]), flipped(good, 100), flipped(good, good.length - 1)]) {
+    const top = good.readUInt32LE(80); // where the pages start (see file-index-run.ts)
+    for (const damaged of [good.subarray(0, good.length - 3), Buffer.concat([good, Buffer.from([0])]), flipped(good, 20), flipped(good, 100), flipped(good, top - 1)]) {
       fs.writeFileSync(join(dir, INDEX_FILE), damaged);
       const again = await openFileStore(dir);
       expect(again.openedFrom).toBe("log");
-      expect((await contents(again)).size).toBe(50);
+      expect((await contents(again)).size).toBe(1000);
       await again.close(); // nothing written: the index it leaves is rewritten only when stale
       fs.writeFileSync(join(dir, INDEX_FILE), good);
+    }
+  });
+
+  it("a page found damaged when first read fails that read with INTEGRITY, and the next open replays the log", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    await store.write({ put: Array.from({ length: 1000 }, (_, i) => [`k${String(i).padStart(4, "0")}`, utf8(`v${i}`)] as const) });
+    await store.close();
+    // The last byte (the last page's padding or key), then one in the middle of the pages.
+    for (const where of ["last", "middle"]) {
+      const good = fs.readFileSync(join(dir, INDEX_FILE)); // each close stamps the log anew: the index of the last one
+      const pagesAt = good.readUInt32LE(80);
+      const at = where === "last" ? good.length - 1 : pagesAt + Math.floor((good.length - pagesAt) / 2);
+      fs.writeFileSync(join(dir, INDEX_FILE), flipped(good, at));
+      const again = await openFileStore(dir);
+      expect(again.openedFrom).toBe("index"); // the open reads the top only
+      await expectCode(contents(again), "INTEGRITY");
+      await again.close();
+      expect(fs.existsSync(join(dir, INDEX_FILE))).toBe(false);
+      const replayed = await openFileStore(dir);
+      expect(replayed.openedFrom).toBe("log");
+      expect((await contents(replayed)).size).toBe(1000);
+      await replayed.close(); // writes a good index again
     }
   });
 

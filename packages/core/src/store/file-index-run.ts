@@ -5,11 +5,16 @@
  *
  * Why: replaying a log is O(its size). A million-document ledger's log is
  * ~75 MB and took ~400 ms to replay at every open, and the index it built
- * (one map entry per key) was tens of MB of heap. The snapshot is one
- * sorted table in one buffer: the open reads and checksums it (a few ms
- * per 100,000 keys, memcpy speed) and lookups binary-search it in place,
- * so nothing per key is built at open. Keys written after the open live
- * in the in-memory overlay ({@link ./file-index}) on top of it.
+ * (one map entry per key) was tens of MB of heap. The snapshot is a sorted
+ * table cut into pages of {@link PAGE_ENTRIES} entries. The open reads
+ * only its top: the header, where each page is, and each page's first key
+ * (the fence), 1/256 of the table; a page is read (and checked) the first
+ * time a lookup needs it and searched in place. So the open does no work
+ * per key: reading and checking the whole table (7.5 MB at a million
+ * documents: 4 ms to read, 1 ms of CRC, 1.5 ms to check the keys' order,
+ * and a garbage collection for the buffer) was a third of opening the
+ * ledger and reading one document. Keys written after the open live in the
+ * in-memory overlay ({@link ./file-index}) on top of it.
  *
  * When it is used: only for the exact file it was made from. The snapshot
  * names the log's generation, size, device, inode and modification time
@@ -18,8 +23,12 @@
  * since is replayed in full, with every check of a replay (torn tails,
  * damage in the middle, lost acknowledged writes). After a crash there is
  * no snapshot of the current log, so the open replays, as before. A
- * missing, stale or damaged snapshot (CRC-32 over the whole file) is
- * ignored, never an error.
+ * missing or stale snapshot, or one whose top is damaged or whose size is
+ * not the size its top gives, is ignored at open, never an error. A page
+ * is checked (its CRC-32, its keys in order within its fence) when first
+ * read; one found damaged fails that read with `INTEGRITY` and removes the
+ * snapshot, so the next open replays the log. (The file is written whole,
+ * flushed, then renamed into place: a damaged page is damage to the disk.)
  *
  * Why not an embedded engine instead (the issue's other option): an LMDB
  * store (the `lmdb` package) was measured in this harness at a million
@@ -28,23 +37,28 @@
  * this snapshot makes the open cheap and keeps the log's write speed, its
  * one-append atomic batches, its lock and its crash checks unchanged.
  *
- * Layout (little-endian, columns so they are read as typed arrays in place):
+ * Layout (little-endian):
  *
  * | offset | field |
  * |---|---|
  * | 0 | magic `HEARTHIX` |
- * | 8 | CRC-32 of bytes 12… |
- * | 12 | version (2) |
+ * | 8 | CRC-32 of bytes 12 … top end (header, page table, fence) |
+ * | 12 | version (3) |
  * | 16 | log generation (f64) |
  * | 24 | log size (f64) |
  * | 32, 40, 48 | log device, inode, mtime in ns (u64) |
  * | 56 | entry count n (u32) |
- * | 60 | key bytes (u32) |
+ * | 60 | page count p (u32) |
  * | 64 | live bytes (f64): what {@link LogIndex.liveBytes} counts |
- * | 80 | value offsets in the log, n × f64 |
- * | 80 + 8n | value lengths, n × u32 |
- * | 80 + 12n | key ends in the key area, n × u32 (key i is bytes end(i−1)…end(i)) |
- * | 80 + 16n | the keys: ASCII (store keys are printable ASCII), sorted, concatenated |
+ * | 72 | file size (f64) |
+ * | 80 | top end (u32): where the pages start |
+ * | 88 | page table, p × 16: page offset (f64), page bytes (u32), page CRC-32 (u32) |
+ * | 88 + 16p | fence key ends, p × u32, then the fence keys (each page's first key) |
+ * | top end … | the pages, each at an 8-byte aligned offset |
+ *
+ * A page of c entries: value offsets c × f64, value lengths c × u32, key
+ * ends c × u32 (in the page's key area), then its keys, ASCII (store keys
+ * are printable ASCII), sorted, concatenated.
  *
  * Node-only.
  *
@@ -53,6 +67,7 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { compareCodeUnits } from "../codec/code-units.js";
+import { HearthError } from "../errors.js";
 import { crc32 } from "./file-crc.js";
 import { putOpBytes } from "./file-format.js";
 
@@ -61,10 +76,16 @@ export const INDEX_FILE = "INDEX";
 /** Its temporary name while being written. */
 export const INDEX_TEMP_FILE = "INDEX.tmp";
 
+/** Entries per page (the last page may hold fewer). */
+export const PAGE_ENTRIES = 256;
+/** Pages of a snapshot read from disk kept in memory at once (~18 KB each at a million documents). */
+const CACHED_PAGES = 1024;
+
 const MAGIC = Buffer.from("HEARTHIX", "latin1");
-const VERSION = 2;
-const HEADER_BYTES = 80;
-/** Bytes per entry in the columns: offset (8), length (4), key end (4). */
+const VERSION = 3;
+const HEADER_BYTES = 88;
+const PAGE_TABLE_ENTRY = 16;
+/** Bytes per entry in a page's columns: offset (8), length (4), key end (4). */
 const ENTRY_BYTES = 16;
 
 /** Which log file a snapshot describes: it is used only if all of these still hold. */
@@ -76,28 +97,55 @@ export interface LogIdentity {
   readonly mtimeNs: bigint;
 }
 
-/** A sorted, immutable key → (offset, length) table in one buffer, searched in place. */
+/** One page, parsed: its columns as typed arrays over its bytes. */
+interface Page {
+  readonly bytes: Buffer;
+  readonly count: number;
+  readonly offsets: Float64Array;
+  readonly lengths: Uint32Array;
+  readonly keyEnds: Uint32Array;
+  readonly keysAt: number;
+}
+
+/** Where a run's pages come from: its own image in memory (built), or the snapshot file (read). */
+interface PageSource {
+  /** The page's bytes, at an 8-byte aligned address. */
+  read(at: number, length: number): Buffer;
+  /** Whether pages are worth caching (a file) or are views already (memory). */
+  readonly cached: boolean;
+  release(): void;
+}
+
+/**
+ * A sorted, immutable key → (offset, length) table, in pages searched in
+ * place (see the module docs). Entries are numbered 0 … count − 1 across
+ * pages.
+ */
 export class IndexRun {
-  readonly #buf: Buffer;
   /** Number of entries. */
   readonly count: number;
   /** {@link putOpBytes} summed over the entries. */
   readonly liveBytes: number;
-  readonly #offsets: Float64Array;
-  readonly #lengths: Uint32Array;
-  readonly #keyEnds: Uint32Array;
-  readonly #keysAt: number;
+  readonly #pageCount: number;
+  readonly #table: Buffer;
+  /** Each page's first key. */
+  readonly #fence: string[];
+  readonly #source: PageSource;
+  readonly #pages = new Map<number, Page>();
+  /** The whole file as written (built runs only). */
+  readonly #image: Buffer | undefined;
+  /** Where the snapshot file is (runs read from one), to remove it when a page is found damaged. */
+  readonly #path: string | undefined;
 
-  /** @param buf - the whole table, header first, at an 8-byte aligned address */
-  private constructor(buf: Buffer) {
-    this.#buf = buf;
-    const count = buf.readUInt32LE(56);
-    this.count = count;
-    this.liveBytes = buf.readDoubleLE(64);
-    this.#offsets = new Float64Array(buf.buffer, buf.byteOffset + HEADER_BYTES, count);
-    this.#lengths = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 8 * count, count);
-    this.#keyEnds = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 12 * count, count);
-    this.#keysAt = HEADER_BYTES + ENTRY_BYTES * count;
+  private constructor(top: Buffer, source: PageSource, image: Buffer | undefined, path: string | undefined) {
+    this.count = top.readUInt32LE(56);
+    this.#pageCount = top.readUInt32LE(60);
+    this.liveBytes = top.readDoubleLE(64);
+    this.#table = top.subarray(HEADER_BYTES, HEADER_BYTES + PAGE_TABLE_ENTRY * this.#pageCount);
+    this.#fence = readFence(top, this.#pageCount);
+    this.#source = source;
+    this.#image = image;
+    this.#path = path;
   }
 
   /**
@@ -106,79 +154,142 @@ export class IndexRun {
    */
   static build(keys: readonly string[], offsets: ArrayLike<number>, lengths: ArrayLike<number>): IndexRun {
     const count = keys.length;
-    const text = keys.join("");
-    const keysAt = HEADER_BYTES + ENTRY_BYTES * count;
-    const buf = Buffer.alloc(keysAt + text.length);
-    MAGIC.copy(buf, 0);
-    buf.writeUInt32LE(VERSION, 12);
-    buf.writeUInt32LE(count, 56);
-    buf.writeUInt32LE(text.length, 60);
-    buf.write(text, keysAt, "latin1");
-    const offsetColumn = new Float64Array(buf.buffer, buf.byteOffset + HEADER_BYTES, count);
-    const lengthColumn = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 8 * count, count);
-    const endColumn = new Uint32Array(buf.buffer, buf.byteOffset + HEADER_BYTES + 12 * count, count);
+    const pageCount = Math.ceil(count / PAGE_ENTRIES);
     let live = 0;
-    let end = 0;
     for (let i = 0; i < count; i++) {
-      const key = keys[i]!;
-      if (i > 0 && !(keys[i - 1]! < key)) throw new RangeError("index run keys must be strictly ascending");
-      end += key.length;
-      endColumn[i] = end;
-      offsetColumn[i] = offsets[i]!;
-      lengthColumn[i] = lengths[i]!;
-      live += putOpBytes(key, lengths[i]!);
+      if (i > 0 && !(keys[i - 1]! < keys[i]!)) throw new RangeError("index run keys must be strictly ascending");
+      live += putOpBytes(keys[i]!, lengths[i]!);
     }
-    buf.writeDoubleLE(live, 64);
-    return new IndexRun(buf);
+    const fenceKeys = Array.from({ length: pageCount }, (_, p) => keys[p * PAGE_ENTRIES]!);
+    const fenceText = fenceKeys.join("");
+    const topEnd = align8(HEADER_BYTES + PAGE_TABLE_ENTRY * pageCount + 4 * pageCount + fenceText.length);
+    // Page sizes first, for one buffer holding the whole file.
+    const pageBytes: number[] = [];
+    let size = topEnd;
+    for (let p = 0; p < pageCount; p++) {
+      const from = p * PAGE_ENTRIES;
+      const to = Math.min(count, from + PAGE_ENTRIES);
+      let keyBytes = 0;
+      for (let i = from; i < to; i++) keyBytes += keys[i]!.length;
+      pageBytes.push(ENTRY_BYTES * (to - from) + keyBytes);
+      size += align8(pageBytes[p]!);
+    }
+    const image = Buffer.alloc(size);
+    MAGIC.copy(image, 0);
+    image.writeUInt32LE(VERSION, 12);
+    image.writeUInt32LE(count, 56);
+    image.writeUInt32LE(pageCount, 60);
+    image.writeDoubleLE(live, 64);
+    image.writeDoubleLE(size, 72);
+    image.writeUInt32LE(topEnd, 80);
+    let fenceEnd = 0;
+    const fenceEndsAt = HEADER_BYTES + PAGE_TABLE_ENTRY * pageCount;
+    const fenceKeysAt = fenceEndsAt + 4 * pageCount;
+    for (let p = 0; p < pageCount; p++) {
+      fenceEnd += fenceKeys[p]!.length;
+      image.writeUInt32LE(fenceEnd, fenceEndsAt + 4 * p);
+    }
+    image.write(fenceText, fenceKeysAt, "latin1");
+    let at = topEnd;
+    for (let p = 0; p < pageCount; p++) {
+      const from = p * PAGE_ENTRIES;
+      const c = Math.min(count, from + PAGE_ENTRIES) - from;
+      const page = image.subarray(at, at + pageBytes[p]!);
+      const offsetColumn = new Float64Array(image.buffer, image.byteOffset + at, c);
+      const lengthColumn = new Uint32Array(image.buffer, image.byteOffset + at + 8 * c, c);
+      const endColumn = new Uint32Array(image.buffer, image.byteOffset + at + 12 * c, c);
+      let keyAt = ENTRY_BYTES * c;
+      for (let j = 0; j < c; j++) {
+        const key = keys[from + j]!;
+        offsetColumn[j] = offsets[from + j]!;
+        lengthColumn[j] = lengths[from + j]!;
+        page.write(key, keyAt, "latin1");
+        keyAt += key.length;
+        endColumn[j] = keyAt - ENTRY_BYTES * c;
+      }
+      const entry = HEADER_BYTES + PAGE_TABLE_ENTRY * p;
+      image.writeDoubleLE(at, entry);
+      image.writeUInt32LE(pageBytes[p]!, entry + 8);
+      image.writeUInt32LE(crc32(image, at, at + align8(pageBytes[p]!)), entry + 12); // padding included: no byte goes unchecked
+      at += align8(pageBytes[p]!);
+    }
+    const source: PageSource = { read: (from, length) => image.subarray(from, from + length), cached: false, release: () => undefined };
+    return new IndexRun(image.subarray(0, topEnd), source, image, undefined);
   }
 
   /**
-   * Reads the snapshot in `dir` if it describes exactly the log `expected`
-   * names; `undefined` if there is none, it is damaged, or it is about
-   * another file or another state of this one.
+   * Opens the snapshot in `dir` if it describes exactly the log `expected`
+   * names: reads its top only (see the module docs); `undefined` if there
+   * is none, its top is damaged, its size is not what the top says, or it
+   * is about another file or another state of this one. The run keeps the
+   * file open for its pages until {@link release}.
    */
   static read(dir: string, expected: LogIdentity): IndexRun | undefined {
-    let buf: Buffer;
+    const path = join(dir, INDEX_FILE);
+    let fd: number;
     try {
-      buf = fs.readFileSync(join(dir, INDEX_FILE));
+      fd = fs.openSync(path, "r");
     } catch {
       return undefined;
     }
-    if (buf.length < HEADER_BYTES || !buf.subarray(0, MAGIC.length).equals(MAGIC) || buf.readUInt32LE(12) !== VERSION) return undefined;
-    const count = buf.readUInt32LE(56);
-    if (buf.length !== HEADER_BYTES + ENTRY_BYTES * count + buf.readUInt32LE(60)) return undefined;
-    if (crc32(buf, 12) !== buf.readUInt32LE(8)) return undefined;
-    const identity = readIdentity(buf);
-    const same =
-      identity.generation === expected.generation &&
-      identity.size === expected.size &&
-      identity.dev === expected.dev &&
-      identity.ino === expected.ino &&
-      identity.mtimeNs === expected.mtimeNs;
-    if (!same) return undefined;
-    // The columns are read as typed arrays in place, which needs 8-byte alignment.
-    if (buf.byteOffset % 8 !== 0) buf = Buffer.from(new Uint8Array(buf));
-    const run = new IndexRun(buf);
-    return run.#wellFormed() ? run : undefined;
+    let kept = false;
+    try {
+      const size = fs.fstatSync(fd).size;
+      const header = readAt(fd, 0, HEADER_BYTES);
+      if (!header || !header.subarray(0, MAGIC.length).equals(MAGIC) || header.readUInt32LE(12) !== VERSION) return undefined;
+      if (header.readDoubleLE(72) !== size) return undefined;
+      const identity = readIdentity(header);
+      const same =
+        identity.generation === expected.generation &&
+        identity.size === expected.size &&
+        identity.dev === expected.dev &&
+        identity.ino === expected.ino &&
+        identity.mtimeNs === expected.mtimeNs;
+      if (!same) return undefined;
+      const topEnd = header.readUInt32LE(80);
+      const pageCount = header.readUInt32LE(60);
+      const count = header.readUInt32LE(56);
+      if (topEnd > size || topEnd < HEADER_BYTES + (PAGE_TABLE_ENTRY + 4) * pageCount || pageCount !== Math.ceil(count / PAGE_ENTRIES)) return undefined;
+      const top = readAt(fd, 0, topEnd);
+      if (!top || crc32(top, 12) !== top.readUInt32LE(8)) return undefined;
+      if (!wellFormedTop(top, pageCount, topEnd, size)) return undefined;
+      const source: PageSource = {
+        read: (at, length) => {
+          const page = readAt(fd, at, length);
+          if (!page) throw new Error(`short read of ${length} bytes at ${at}`);
+          return page;
+        },
+        cached: true,
+        release: () => fs.closeSync(fd),
+      };
+      kept = true;
+      return new IndexRun(top, source, undefined, path);
+    } catch {
+      return undefined;
+    } finally {
+      if (!kept) fs.closeSync(fd);
+    }
   }
 
   /**
    * Writes this run as the snapshot of the log `identity` names: to a
    * temporary file, made durable, then renamed over `INDEX`, so a crash
-   * leaves the old snapshot or the new one, whole.
+   * leaves the old snapshot or the new one, whole. Only a built run
+   * (from {@link build}) is written.
    */
   async write(dir: string, identity: LogIdentity): Promise<void> {
-    const buf = this.#buf;
-    buf.writeDoubleLE(identity.generation, 16);
-    buf.writeDoubleLE(identity.size, 24);
-    buf.writeBigUInt64LE(identity.dev, 32);
-    buf.writeBigUInt64LE(identity.ino, 40);
-    buf.writeBigUInt64LE(identity.mtimeNs, 48);
-    buf.writeUInt32LE(crc32(buf, 12), 8);
+    const image = this.#image;
+    if (!image) throw new Error("only a built index run is written; build one from the index first");
+    image.writeDoubleLE(identity.generation, 16);
+    image.writeDoubleLE(identity.size, 24);
+    image.writeBigUInt64LE(identity.dev, 32);
+    image.writeBigUInt64LE(identity.ino, 40);
+    image.writeBigUInt64LE(identity.mtimeNs, 48);
+    image.writeUInt32LE(crc32(image, 12, image.readUInt32LE(80)), 8);
     const temp = join(dir, INDEX_TEMP_FILE);
     const handle = await fs.promises.open(temp, "w", 0o600);
     try {
-      await handle.writeFile(buf);
+      await handle.writeFile(image);
       await handle.datasync();
     } finally {
       await handle.close();
@@ -186,69 +297,204 @@ export class IndexRun {
     await fs.promises.rename(temp, join(dir, INDEX_FILE));
   }
 
+  /** Closes the snapshot file a run read from disk holds (a no-op for built runs). */
+  release(): void {
+    this.#pages.clear();
+    this.#source.release();
+  }
+
   /** Index of `key`, or -1. */
   find(key: string): number {
-    const i = this.lowerBound(key);
-    return i < this.count && this.#compareAt(i, key) === 0 ? i : -1;
+    const p = this.#pageOf(key);
+    if (p < 0) return -1;
+    const page = this.#page(p);
+    const j = pageLowerBound(page, key);
+    return j < page.count && compareAt(page, j, key) === 0 ? p * PAGE_ENTRIES + j : -1;
   }
 
   /** Index of the first key `>= key` (or `count`). */
   lowerBound(key: string): number {
-    let lo = 0;
-    let hi = this.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#compareAt(mid, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    const p = this.#pageOf(key);
+    if (p < 0) return 0;
+    const page = this.#page(p);
+    return p * PAGE_ENTRIES + pageLowerBound(page, key);
   }
 
   /** Key `i`. */
   keyAt(i: number): string {
-    return this.#buf.toString("latin1", this.#keyStart(i), this.#keysAt + this.#keyEnds[i]!);
+    const page = this.#page(Math.floor(i / PAGE_ENTRIES));
+    const j = i % PAGE_ENTRIES;
+    return page.bytes.toString("latin1", keyStart(page, j), page.keysAt + page.keyEnds[j]!);
   }
 
   /** Value offset of entry `i` in the log. */
   offsetAt(i: number): number {
-    return this.#offsets[i]!;
+    return this.#page(Math.floor(i / PAGE_ENTRIES)).offsets[i % PAGE_ENTRIES]!;
   }
 
   /** Value length of entry `i`. */
   lengthAt(i: number): number {
-    return this.#lengths[i]!;
+    return this.#page(Math.floor(i / PAGE_ENTRIES)).lengths[i % PAGE_ENTRIES]!;
   }
 
-  /** Memory the run holds. */
+  /** Memory the run holds: its top, its image (built) or the pages read so far. */
   get byteLength(): number {
-    return this.#buf.length;
+    if (this.#image) return this.#image.length;
+    let bytes = this.#table.length;
+    for (const page of this.#pages.values()) bytes += page.bytes.length;
+    return bytes;
   }
 
-  #keyStart(i: number): number {
-    return this.#keysAt + (i === 0 ? 0 : this.#keyEnds[i - 1]!);
-  }
-
-  /**
-   * Sign of (key i − `key`) in string order. Keys are stored as latin1, one
-   * byte per code unit, so they compare with the probe directly: a tenth of
-   * a `Buffer.compare` call per step.
-   */
-  #compareAt(i: number, key: string): number {
-    return compareCodeUnits(this.#buf, this.#keyStart(i), this.#keysAt + this.#keyEnds[i]!, key);
-  }
-
-
-  /** Key ends ascend within the key area and every length fits a value: what lookups rely on. */
-  #wellFormed(): boolean {
-    const keyBytes = this.#buf.length - this.#keysAt;
-    let previous = 0;
-    for (let i = 0; i < this.count; i++) {
-      const end = this.#keyEnds[i]!;
-      if (end <= previous || end > keyBytes) return false;
-      previous = end;
+  /** The page whose range holds `key` (the last page whose first key is `<= key`), or -1 before the first. */
+  #pageOf(key: string): number {
+    let lo = 0;
+    let hi = this.#pageCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#fence[mid]! <= key) lo = mid + 1;
+      else hi = mid;
     }
-    return true;
+    return lo - 1;
   }
+
+  #page(p: number): Page {
+    const cached = this.#pages.get(p);
+    if (cached) return cached;
+    const entry = PAGE_TABLE_ENTRY * p;
+    const at = this.#table.readDoubleLE(entry);
+    const length = this.#table.readUInt32LE(entry + 8);
+    const count = Math.min(PAGE_ENTRIES, this.count - p * PAGE_ENTRIES);
+    let page: Page | undefined;
+    let cause: unknown;
+    try {
+      // A built run's pages are its own, made just now; a file's are checked before use (with their padding).
+      if (!this.#source.cached) page = pageColumns(this.#source.read(at, length), count);
+      else {
+        const padded = this.#source.read(at, align8(length));
+        if (crc32(padded) === this.#table.readUInt32LE(entry + 12)) page = checkedPage(padded.subarray(0, length), count, this.#fence[p]!, this.#fence[p + 1]);
+      }
+    } catch (err) {
+      cause = err;
+    }
+    if (!page) {
+      if (this.#path) fs.rmSync(this.#path, { force: true });
+      throw new HearthError("INTEGRITY", `page ${p} of the index snapshot ${this.#path ?? "(in memory)"} is damaged; it was removed: reopen the store, which then rebuilds its index from the log`, { cause });
+    }
+    // Pages read from the file are bounded in number (first in, first out); a built run's are views of its image.
+    if (this.#source.cached && this.#pages.size >= CACHED_PAGES) this.#pages.delete(this.#pages.keys().next().value!);
+    this.#pages.set(p, page);
+    return page;
+  }
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/** `length` bytes at `at` of `fd` in a buffer of their own (8-byte aligned), or `undefined` if the file ends first. */
+function readAt(fd: number, at: number, length: number): Buffer | undefined {
+  const buf = Buffer.allocUnsafeSlow(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, length - done, at + done);
+    if (n === 0) return undefined;
+    done += n;
+  }
+  return buf;
+}
+
+function readFence(top: Buffer, pageCount: number): string[] {
+  const endsAt = HEADER_BYTES + PAGE_TABLE_ENTRY * pageCount;
+  const keysAt = endsAt + 4 * pageCount;
+  const fence = new Array<string>(pageCount);
+  let start = 0;
+  for (let p = 0; p < pageCount; p++) {
+    const end = top.readUInt32LE(endsAt + 4 * p);
+    fence[p] = top.toString("latin1", keysAt + start, keysAt + end);
+    start = end;
+  }
+  return fence;
+}
+
+/** The page table points inside the file and in order, and the fence keys ascend: what lookups rely on before any page is read. */
+function wellFormedTop(top: Buffer, pageCount: number, topEnd: number, size: number): boolean {
+  const endsAt = HEADER_BYTES + PAGE_TABLE_ENTRY * pageCount;
+  const keysAt = endsAt + 4 * pageCount;
+  let previousEnd = 0;
+  let pageEnd = topEnd;
+  for (let p = 0; p < pageCount; p++) {
+    const at = top.readDoubleLE(HEADER_BYTES + PAGE_TABLE_ENTRY * p);
+    const length = top.readUInt32LE(HEADER_BYTES + PAGE_TABLE_ENTRY * p + 8);
+    if (at !== pageEnd || at % 8 !== 0 || at + length > size) return false;
+    pageEnd = align8(at + length);
+    const end = top.readUInt32LE(endsAt + 4 * p);
+    if (end <= previousEnd || keysAt + end > topEnd) return false;
+    previousEnd = end;
+  }
+  const fence = readFence(top, pageCount);
+  for (let p = 1; p < pageCount; p++) if (!(fence[p - 1]! < fence[p]!)) return false;
+  return pageEnd === size;
+}
+
+/** A page's columns as typed arrays over `bytes` (8-byte aligned, at least the columns long). */
+function pageColumns(bytes: Buffer, count: number): Page {
+  return {
+    bytes,
+    count,
+    offsets: new Float64Array(bytes.buffer, bytes.byteOffset, count),
+    lengths: new Uint32Array(bytes.buffer, bytes.byteOffset + 8 * count, count),
+    keyEnds: new Uint32Array(bytes.buffer, bytes.byteOffset + 12 * count, count),
+    keysAt: ENTRY_BYTES * count,
+  };
+}
+
+/**
+ * A page read from a file, if `bytes` hold `count` entries whose keys
+ * ascend from exactly `first` to below `next` (the next page's first key).
+ */
+function checkedPage(bytes: Buffer, count: number, first: string, next: string | undefined): Page | undefined {
+  const keysAt = ENTRY_BYTES * count;
+  if (bytes.length < keysAt || bytes.byteOffset % 8 !== 0) return undefined;
+  const page = pageColumns(bytes, count);
+  let previous = 0;
+  for (let j = 0; j < count; j++) {
+    const end = page.keyEnds[j]!;
+    if (end <= previous || keysAt + end > bytes.length) return undefined;
+    if (j > 0 && compareSpans(page, j - 1, j) >= 0) return undefined;
+    previous = end;
+  }
+  if (keysAt + previous !== bytes.length) return undefined;
+  if (compareAt(page, 0, first) !== 0) return undefined;
+  if (next !== undefined && compareAt(page, count - 1, next) >= 0) return undefined;
+  return page;
+}
+
+function keyStart(page: Page, j: number): number {
+  return page.keysAt + (j === 0 ? 0 : page.keyEnds[j - 1]!);
+}
+
+/**
+ * Sign of (key j − `key`) in string order. Keys are stored as latin1, one
+ * byte per code unit, so they compare with the probe directly: a tenth of
+ * a `Buffer.compare` call per step.
+ */
+function compareAt(page: Page, j: number, key: string): number {
+  return compareCodeUnits(page.bytes, keyStart(page, j), page.keysAt + page.keyEnds[j]!, key);
+}
+
+/** Sign of (key a − key b) within one page. */
+function compareSpans(page: Page, a: number, b: number): number {
+  return Buffer.compare(page.bytes.subarray(keyStart(page, a), page.keysAt + page.keyEnds[a]!), page.bytes.subarray(keyStart(page, b), page.keysAt + page.keyEnds[b]!));
+}
+
+/** Index in `page` of its first key `>= key` (or its count). */
+function pageLowerBound(page: Page, key: string): number {
+  let lo = 0;
+  let hi = page.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareAt(page, mid, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function readIdentity(buf: Buffer): LogIdentity {

@@ -82,6 +82,7 @@ export class LogIndex {
     this.slotCount = 0;
     this.keys.clear();
     this.shadowed.clear();
+    this.base?.run.release();
     this.base = { run, file };
     this.files.clear();
     this.files.set(file.generation, file);
@@ -94,6 +95,11 @@ export class LogIndex {
     this.base = { run, file };
     this.files.set(file.generation, file);
     this.liveBytes = run.liveBytes;
+  }
+
+  /** Lets go of the base's snapshot file (the store is closing, or its open failed). */
+  release(): void {
+    this.base?.run.release();
   }
 
   /** Where `key`'s value is, if it has one. */
@@ -196,6 +202,7 @@ export class LogIndex {
         offsets.push(relocate(key, base.run.offsetAt(i)));
         lengths.push(base.run.lengthAt(i));
       }
+      base.run.release();
       this.base = { run: IndexRun.build(keys, offsets, lengths), file: to };
       this.shadowed.clear();
     }

@@ -142,13 +142,14 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
     throw new HearthError("INVALID_ARGUMENT", `file store directory must be absolute, got ${JSON.stringify(dir)}`);
   }
   const plan = planWait(options.wait);
+  const index = new LogIndex();
   try {
-    const index = new LogIndex();
     const opened = await openStoreDirectory(dir, index, plan);
     const store = new FileStore(dir, opened.log, index, opened.commit, opened.durableEnd, options, opened.fromSnapshot);
     store.maybeCompact();
     return store;
   } catch (cause) {
+    index.release();
     if (cause instanceof HearthError) throw cause;
     if (cause instanceof ForeignLogError) throw storageFailed(`cannot open the store in ${dir}: ${cause.message}`, undefined);
     throw storageFailed(`cannot open the store in ${dir}`, cause);
@@ -545,6 +546,7 @@ class FileStore implements FileByteStore {
     await clearHolder(this.dir);
     // Closing the log's descriptor is what releases the lock: last.
     await this.log.close().catch(() => undefined);
+    this.index.release();
     this.state = "closed";
   }
 
