@@ -103,6 +103,11 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
     } else {
       keyring = keyringChoice;
     }
+    // The device identity loads (its keys imported on WebCrypto's threads) while the store opens:
+    // the two do not depend on each other. (A first open creates it; a keyring shared by several
+    // openers creates it once, whoever comes first: see the keyrings.)
+    const identity = keyring.identity();
+    identity.catch(() => undefined); // awaited below, or dropped with a failed open
     // The rest of the wait (its signal carries the deadline) goes to the store's own lock.
     const inner: ByteStore = await platform.openStore(storeUrl, plan ? { wait: plan.signal ? { signal: plan.signal } : true } : {});
     cleanup.push(() => inner.close());
@@ -110,7 +115,7 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
       ...(platform.cipher && { cipher: platform.cipher }),
       ...(platform.compression && { compression: platform.compression }),
     });
-    const author = fromHex(deviceOf(await keyring.identity()).fingerprint);
+    const author = fromHex(deviceOf(await identity).fingerprint);
     // File blocks are sealed under their own keys already: they go to the store under the encryption layer.
     const ledger = await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes, authenticatedStore: true, blockStore: inner });
     const shared = new SharedLedger(ledger);
