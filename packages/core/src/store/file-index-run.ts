@@ -137,12 +137,12 @@ export class IndexRun {
   /** Where the snapshot file is (runs read from one), to remove it when a page is found damaged. */
   readonly #path: string | undefined;
 
-  private constructor(top: Buffer, source: PageSource, image: Buffer | undefined, path: string | undefined) {
+  private constructor(top: Buffer, fence: string[], source: PageSource, image: Buffer | undefined, path: string | undefined) {
     this.count = top.readUInt32LE(56);
     this.#pageCount = top.readUInt32LE(60);
     this.liveBytes = top.readDoubleLE(64);
     this.#table = top.subarray(HEADER_BYTES, HEADER_BYTES + PAGE_TABLE_ENTRY * this.#pageCount);
-    this.#fence = readFence(top, this.#pageCount);
+    this.#fence = fence;
     this.#source = source;
     this.#image = image;
     this.#path = path;
@@ -214,7 +214,7 @@ export class IndexRun {
       at += align8(pageBytes[p]!);
     }
     const source: PageSource = { read: (from, length) => image.subarray(from, from + length), cached: false, release: () => undefined };
-    return new IndexRun(image.subarray(0, topEnd), source, image, undefined);
+    return new IndexRun(image.subarray(0, topEnd), fenceKeys, source, image, undefined);
   }
 
   /**
@@ -252,7 +252,8 @@ export class IndexRun {
       if (topEnd > size || topEnd < HEADER_BYTES + (PAGE_TABLE_ENTRY + 4) * pageCount || pageCount !== Math.ceil(count / PAGE_ENTRIES)) return undefined;
       const top = readAt(fd, 0, topEnd);
       if (!top || crc32(top, 12) !== top.readUInt32LE(8)) return undefined;
-      if (!wellFormedTop(top, pageCount, topEnd, size)) return undefined;
+      const fence = wellFormedTop(top, pageCount, topEnd, size);
+      if (!fence) return undefined;
       const source: PageSource = {
         read: (at, length) => {
           const page = readAt(fd, at, length);
@@ -263,7 +264,7 @@ export class IndexRun {
         release: () => fs.closeSync(fd),
       };
       kept = true;
-      return new IndexRun(top, source, undefined, path);
+      return new IndexRun(top, fence, source, undefined, path);
     } catch {
       return undefined;
     } finally {
@@ -414,8 +415,11 @@ function readFence(top: Buffer, pageCount: number): string[] {
   return fence;
 }
 
-/** The page table points inside the file and in order, and the fence keys ascend: what lookups rely on before any page is read. */
-function wellFormedTop(top: Buffer, pageCount: number, topEnd: number, size: number): boolean {
+/**
+ * The fence keys, if the page table points inside the file and in order and
+ * the fence keys ascend (what lookups rely on before any page is read).
+ */
+function wellFormedTop(top: Buffer, pageCount: number, topEnd: number, size: number): string[] | undefined {
   const endsAt = HEADER_BYTES + PAGE_TABLE_ENTRY * pageCount;
   const keysAt = endsAt + 4 * pageCount;
   let previousEnd = 0;
@@ -423,15 +427,16 @@ function wellFormedTop(top: Buffer, pageCount: number, topEnd: number, size: num
   for (let p = 0; p < pageCount; p++) {
     const at = top.readDoubleLE(HEADER_BYTES + PAGE_TABLE_ENTRY * p);
     const length = top.readUInt32LE(HEADER_BYTES + PAGE_TABLE_ENTRY * p + 8);
-    if (at !== pageEnd || at % 8 !== 0 || at + length > size) return false;
+    if (at !== pageEnd || at % 8 !== 0 || at + length > size) return undefined;
     pageEnd = align8(at + length);
     const end = top.readUInt32LE(endsAt + 4 * p);
-    if (end <= previousEnd || keysAt + end > topEnd) return false;
+    if (end <= previousEnd || keysAt + end > topEnd) return undefined;
     previousEnd = end;
   }
+  if (pageEnd !== size) return undefined;
   const fence = readFence(top, pageCount);
-  for (let p = 1; p < pageCount; p++) if (!(fence[p - 1]! < fence[p]!)) return false;
-  return pageEnd === size;
+  for (let p = 1; p < pageCount; p++) if (!(fence[p - 1]! < fence[p]!)) return undefined;
+  return fence;
 }
 
 /** A page's columns as typed arrays over `bytes` (8-byte aligned, at least the columns long). */
