@@ -66,9 +66,10 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
-import { compareCodeUnits } from "../codec/code-units.js";
+import { compareByteSpans, compareCodeUnits } from "../codec/code-units.js";
 import { HearthError } from "../errors.js";
 import { crc32 } from "./file-crc.js";
+import { readExactSync } from "./file-io.js";
 import { putOpBytes } from "./file-format.js";
 
 /** The snapshot's file name in the store directory. */
@@ -235,8 +236,9 @@ export class IndexRun {
     let kept = false;
     try {
       const size = fs.fstatSync(fd).size;
+      if (size < HEADER_BYTES) return undefined;
       const header = readAt(fd, 0, HEADER_BYTES);
-      if (!header || !header.subarray(0, MAGIC.length).equals(MAGIC) || header.readUInt32LE(12) !== VERSION) return undefined;
+      if (!header.subarray(0, MAGIC.length).equals(MAGIC) || header.readUInt32LE(12) !== VERSION) return undefined;
       if (header.readDoubleLE(72) !== size) return undefined;
       const identity = readIdentity(header);
       const same =
@@ -250,16 +252,15 @@ export class IndexRun {
       const pageCount = header.readUInt32LE(60);
       const count = header.readUInt32LE(56);
       if (topEnd > size || topEnd < HEADER_BYTES + (PAGE_TABLE_ENTRY + 4) * pageCount || pageCount !== Math.ceil(count / PAGE_ENTRIES)) return undefined;
-      const top = readAt(fd, 0, topEnd);
-      if (!top || crc32(top, 12) !== top.readUInt32LE(8)) return undefined;
+      // The rest of the top after the header already read.
+      const top = Buffer.allocUnsafeSlow(topEnd);
+      header.copy(top);
+      readExactSync(fd, top.subarray(HEADER_BYTES), HEADER_BYTES);
+      if (crc32(top, 12) !== top.readUInt32LE(8)) return undefined;
       const fence = wellFormedTop(top, pageCount, topEnd, size);
       if (!fence) return undefined;
       const source: PageSource = {
-        read: (at, length) => {
-          const page = readAt(fd, at, length);
-          if (!page) throw new Error(`short read of ${length} bytes at ${at}`);
-          return page;
-        },
+        read: (at, length) => readAt(fd, at, length),
         cached: true,
         release: () => fs.closeSync(fd),
       };
@@ -338,14 +339,6 @@ export class IndexRun {
     return this.#page(Math.floor(i / PAGE_ENTRIES)).lengths[i % PAGE_ENTRIES]!;
   }
 
-  /** Memory the run holds: its top, its image (built) or the pages read so far. */
-  get byteLength(): number {
-    if (this.#image) return this.#image.length;
-    let bytes = this.#table.length;
-    for (const page of this.#pages.values()) bytes += page.bytes.length;
-    return bytes;
-  }
-
   /** The page whose range holds `key` (the last page whose first key is `<= key`), or -1 before the first. */
   #pageOf(key: string): number {
     let lo = 0;
@@ -390,15 +383,13 @@ export class IndexRun {
 
 const align8 = (n: number): number => (n + 7) & ~7;
 
-/** `length` bytes at `at` of `fd` in a buffer of their own (8-byte aligned), or `undefined` if the file ends first. */
-function readAt(fd: number, at: number, length: number): Buffer | undefined {
+/**
+ * `length` bytes at `at` of `fd` in a buffer of their own (8-byte aligned).
+ * @throws if the file ends first
+ */
+function readAt(fd: number, at: number, length: number): Buffer {
   const buf = Buffer.allocUnsafeSlow(length);
-  let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, at + done);
-    if (n === 0) return undefined;
-    done += n;
-  }
+  readExactSync(fd, buf, at);
   return buf;
 }
 
@@ -463,7 +454,8 @@ function checkedPage(bytes: Buffer, count: number, first: string, next: string |
   for (let j = 0; j < count; j++) {
     const end = page.keyEnds[j]!;
     if (end <= previous || keysAt + end > bytes.length) return undefined;
-    if (j > 0 && compareSpans(page, j - 1, j) >= 0) return undefined;
+    // Key j − 1 is bytes keyStart(j − 1) … keysAt + previous; key j follows it up to keysAt + end.
+    if (j > 0 && compareByteSpans(bytes, keyStart(page, j - 1), keysAt + previous, keysAt + previous, keysAt + end) >= 0) return undefined;
     previous = end;
   }
   if (keysAt + previous !== bytes.length) return undefined;
@@ -483,11 +475,6 @@ function keyStart(page: Page, j: number): number {
  */
 function compareAt(page: Page, j: number, key: string): number {
   return compareCodeUnits(page.bytes, keyStart(page, j), page.keysAt + page.keyEnds[j]!, key);
-}
-
-/** Sign of (key a − key b) within one page. */
-function compareSpans(page: Page, a: number, b: number): number {
-  return Buffer.compare(page.bytes.subarray(keyStart(page, a), page.keysAt + page.keyEnds[a]!), page.bytes.subarray(keyStart(page, b), page.keysAt + page.keyEnds[b]!));
 }
 
 /** Index in `page` of its first key `>= key` (or its count). */

@@ -87,6 +87,23 @@ export function serveScript(script, title) {
   });
 }
 
+/**
+ * Bundles `entry` (see {@link bundleForBrowser}) and serves it (see
+ * {@link serveScript}). Resolves `{ server, url }`, or `undefined` after
+ * reporting a bundle failure through `fail(name, detail)`.
+ */
+export async function serveBundle(entry, title, fail, extra = {}) {
+  let script;
+  try {
+    script = await bundleForBrowser(entry, extra);
+  } catch (err) {
+    fail(`bundle ${entry} for the browser`, bundleFailure(err));
+    return undefined;
+  }
+  const server = await serveScript(script, title);
+  return { server, url: `http://127.0.0.1:${server.address().port}/` };
+}
+
 /** Launches headless Chromium (`$CHROMIUM_PATH`, default Debian's `/usr/bin/chromium`); rejects with how to install it. */
 export async function launchChromium() {
   const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";

@@ -4,7 +4,7 @@ import { indent } from "./chromium.mjs";
 
 /**
  * Steps printed as `✓ <prefix>: <name> (ms)`; each wait fails after
- * `deadlineMs`. `counts()` gives what passed and failed so far.
+ * `deadlineMs`. `runAll(main)` runs the runner and prints the summary.
  */
 export function stepper(prefix, deadlineMs) {
   let passed = 0;
@@ -43,5 +43,16 @@ export function stepper(prefix, deadlineMs) {
   const expect = (condition, message) => {
     if (!condition) throw new Error(message);
   };
-  return { fail, deadline, until, step, expect, counts: () => ({ passed, failed }) };
+  /**
+   * Runs the runner's `main` (a failed step has reported itself; anything
+   * else thrown is reported as the runner crashing), then prints
+   * `N passed, N failed` and sets the exit code (non-zero on a failure or
+   * if nothing passed).
+   */
+  const runAll = async (main) => {
+    await main().catch((err) => fail(`${prefix} runner crashed`, err.stack ?? String(err)));
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
+  };
+  return { fail, deadline, until, step, expect, runAll };
 }

@@ -27,11 +27,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { createServer, openFsBackend, silentLogger } from "@hearth/server";
-import { bundleFailure, bundleForBrowser, launchChromium, serveScript } from "./chromium.mjs";
+import { launchChromium, serveBundle } from "./chromium.mjs";
 import { stepper } from "./steps.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { fail, deadline, until, step, expect, counts } = stepper("tabs (shared)", 30_000);
+const { fail, deadline, until, step, expect, runAll } = stepper("tabs (shared)", 30_000);
 
 /**
  * A TCP proxy in front of the sync server on 127.0.0.1 that counts the WebSocket
@@ -79,15 +79,9 @@ function percentile(values, p) {
 }
 
 async function main() {
-  let script;
-  try {
-    script = await bundleForBrowser(join(HERE, "tabs-share-page.ts"));
-  } catch (err) {
-    fail("bundle test/browser/tabs-share-page.ts for the browser", bundleFailure(err));
-    return;
-  }
-  const server = await serveScript(script, "Hearth shared tabs test");
-  const url = `http://127.0.0.1:${server.address().port}/`;
+  const served = await serveBundle(join(HERE, "tabs-share-page.ts"), "Hearth shared tabs test", fail);
+  if (!served) return;
+  const { server, url } = served;
   let browser;
   try {
     browser = await launchChromium();
@@ -241,7 +235,4 @@ async function main() {
   }
 }
 
-await main().catch((err) => fail("shared tabs runner crashed", err.stack ?? String(err)));
-const { passed, failed } = counts();
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
+await runAll(main);

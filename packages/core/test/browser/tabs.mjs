@@ -20,22 +20,16 @@
 // failure, page error, or deadline.
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { bundleFailure, bundleForBrowser, launchChromium, serveScript } from "./chromium.mjs";
+import { launchChromium, serveBundle } from "./chromium.mjs";
 import { stepper } from "./steps.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { fail, deadline, until, step, expect, counts } = stepper("tabs", 20_000);
+const { fail, deadline, until, step, expect, runAll } = stepper("tabs", 20_000);
 
 async function main() {
-  let script;
-  try {
-    script = await bundleForBrowser(join(HERE, "tabs-page.ts"));
-  } catch (err) {
-    fail("bundle test/browser/tabs-page.ts for the browser", bundleFailure(err));
-    return;
-  }
-  const server = await serveScript(script, "Hearth tabs test");
-  const url = `http://127.0.0.1:${server.address().port}/`;
+  const served = await serveBundle(join(HERE, "tabs-page.ts"), "Hearth tabs test", fail);
+  if (!served) return;
+  const { server, url } = served;
   let browser;
   try {
     browser = await launchChromium();
@@ -128,7 +122,4 @@ async function main() {
   }
 }
 
-await main().catch((err) => fail("tabs runner crashed", err.stack ?? String(err)));
-const { passed, failed } = counts();
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
+await runAll(main);
