@@ -122,11 +122,11 @@ export class FileTransfer {
   readonly #absent = new Set<string>();
   /**
    * Blocks a change named while a fetch pass runs (`"all"`: a change that
-   * names nothing). A get that found one missing may have raced its
-   * upload: it is not marked absent, and the pass the change asked for
-   * fetches it.
+   * names nothing; `undefined`: no fetch is running). A get that found one
+   * missing may have raced its upload: it is not marked absent, and the
+   * pass the change asked for fetches it.
    */
-  #namedDuringFetch: Set<string> | "all" = new Set();
+  #namedDuringFetch: Set<string> | "all" | undefined;
   /** Names this transfer put or deleted that the watch has not told back yet: their notifications wake nothing. */
   readonly #ownPuts = new Set<string>();
 
@@ -204,7 +204,7 @@ export class FileTransfer {
   noteChanges(changes: readonly RemoteChange[] | undefined): boolean {
     if (changes === undefined) {
       this.#absent.clear();
-      this.#namedDuringFetch = "all";
+      if (this.#namedDuringFetch) this.#namedDuringFetch = "all";
       return true;
     }
     let news = false;
@@ -215,7 +215,7 @@ export class FileTransfer {
       if (change.op === "delete") this.verifyNext();
       const block = blockOfName(change.name);
       this.#absent.delete(block);
-      if (this.#namedDuringFetch !== "all") this.#namedDuringFetch.add(block);
+      if (this.#namedDuringFetch instanceof Set) this.#namedDuringFetch.add(block);
     }
     return news;
   }
@@ -415,12 +415,20 @@ export class FileTransfer {
   /** Marks a block found missing as absent, unless a change named it since the pass began (see {@link #namedDuringFetch}). */
   #markAbsent(cid: CID): void {
     const name = cid.toString();
-    if (this.#namedDuringFetch === "all" || this.#namedDuringFetch.has(name)) return;
+    if (this.#namedDuringFetch === "all" || this.#namedDuringFetch?.has(name)) return;
     this.#absent.add(name);
   }
 
   async #fetch(): Promise<void> {
     this.#namedDuringFetch = new Set();
+    try {
+      await this.#fetchWanted();
+    } finally {
+      this.#namedDuringFetch = undefined;
+    }
+  }
+
+  async #fetchWanted(): Promise<void> {
     const { files, meta, remote } = this.#deps;
     const wanted = await files.wanted();
     if (wanted.length === 0) return this.#setProgress({ toFetch: 0 });
