@@ -23,6 +23,8 @@
 //   BENCH_BROWSER_CORE=/path/to/core     bundle Hearth from another built copy of packages/core
 //                                        (its dist/), to compare builds; default this repo's
 //   BENCH_BROWSER_OUT                    where the JSON goes (default bench/.data/browser-last.json)
+//   BENCH_BROWSER_PROFILE=dir            write a CPU profile of each reopen page load there
+//                                        (<engine>-<n>.cpuprofile, Chrome DevTools' format; slows the page)
 //   BENCH_BROWSER_SETTLE_MS=6000         wait this long on about:blank before the size phase (default 0),
 //                                        to see whether IndexedDB compacts once its connections close
 //   CHROMIUM_PATH                        default /usr/bin/chromium
@@ -44,6 +46,7 @@ const PHASE_TIMEOUT_MS = Number(process.env.BENCH_BROWSER_PHASE_TIMEOUT_MS ?? 90
 const PHASES = ["load", "reopen", "size"];
 const CORE = process.env.BENCH_BROWSER_CORE;
 const SETTLE_MS = Number(process.env.BENCH_BROWSER_SETTLE_MS ?? 0);
+const PROFILE_DIR = process.env.BENCH_BROWSER_PROFILE;
 
 if (SIZES.some((n) => !Number.isSafeInteger(n) || n <= 0)) throw new TypeError(`BENCH_BROWSER_N: expected positive integers, got ${process.env.BENCH_BROWSER_N}`);
 
@@ -59,7 +62,7 @@ async function bundle(engine) {
     platform: "browser",
     format: "esm",
     target: "es2022",
-    minify: true,
+    minify: !PROFILE_DIR, // a profile names functions only in an unminified bundle
     write: false,
     logLevel: "silent",
     define: { global: "globalThis" },
@@ -105,6 +108,24 @@ async function runPhase(page, port, phase, n) {
   const error = await Promise.race([finished, deadline]);
   clearTimeout(timer);
   return error ? { steps, error } : { steps };
+}
+
+/** Starts sampling the page's CPU (DevTools protocol) before its next navigation. */
+async function startProfile(page) {
+  const session = await page.context().newCDPSession(page);
+  await session.send("Profiler.enable");
+  await session.send("Profiler.setSamplingInterval", { interval: 200 });
+  await session.send("Profiler.start");
+  return session;
+}
+
+/** Stops `session`'s profile and writes it to `file`. */
+async function stopProfile(session, file) {
+  const { profile } = await session.send("Profiler.stop");
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, JSON.stringify(profile));
+  await session.detach();
+  console.log(`    CPU profile: ${file}`);
 }
 
 /** Bytes of every file under `dir` whose path names origin 127.0.0.1:`port` (its IndexedDB leveldb and blob folders). */
@@ -155,7 +176,9 @@ async function main() {
               await page.goto("about:blank");
               await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
             }
+            const profiler = PROFILE_DIR && phase === "reopen" ? await startProfile(page) : undefined;
             const outcome = await runPhase(page, port, phase, n);
+            if (profiler) await stopProfile(profiler, path.join(PROFILE_DIR, `${engine}-${n}.cpuprofile`));
             if (phase === "size") outcome.steps.diskBytes = { bytes: await originBytesOnDisk(profile, port) };
             results[n][engine][phase] = outcome;
             console.log(`  ${n} ${engine}/${phase}: ${seconds(performance.now() - t0)}${outcome.error ? ` (${outcome.error})` : ""}`);

@@ -133,6 +133,25 @@ describe("decodeDagCbor", () => {
     );
   });
 
+  it("reads text of every length up to 80 bytes: ASCII, non-ASCII at any position, invalid UTF-8", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom("a", "Z", "0", "-", "\u0001", "\u007f", "é", "€", "😀"), maxLength: 80 }), (text) => {
+        const bytes = dagCbor.encode({ text, list: [text, text.length] });
+        expect(decodeDagCbor(bytes)).toEqual(dagCbor.decode(bytes));
+      }),
+      { numRuns: 3000 },
+    );
+    for (let length = 0; length <= 80; length++) {
+      const bytes = new Uint8Array(dagCbor.encode("x".repeat(length)));
+      for (const bad of [0x80, 0xc3, 0xff]) {
+        if (length === 0) continue;
+        const damaged = bytes.slice();
+        damaged[damaged.length - 1 - (length >> 1)] = bad;
+        expect(outcome(decodeDagCbor, damaged)).toEqual(outcome(dagCbor.decode, damaged));
+      }
+    }
+  });
+
   it("hands non-canonical forms to the generic decoder", () => {
     const cases = [
       [0x18, 0x05], // 5 in two bytes
