@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Block, CID } from "../src/codec/block.js";
 import { encodeBlock } from "../src/codec/block.js";
 import { HearthError } from "../src/errors.js";
-import { type NodeSource, ProllyTree, type TreeNode, type TreeRange, asTreeNode, boundaryLevel } from "../src/crdt/prolly.js";
+import { type NodeSource, ProllyTree, type TreeNode, type TreeRange, asTreeNode, boundaryLevel, fanoutBitsOf, withFanout } from "../src/crdt/prolly.js";
 import { keyHash } from "../src/crdt/prolly-node.js";
 
 /** A NodeSource that knows only the blocks it was given: proves `created` is complete. */
@@ -104,9 +104,10 @@ function applyToMap(m: Entries, changes: readonly Change[]): void {
 describe("ProllyTree", () => {
   it("is history independent: any batches of mutations give the root that build gives, and created is exact", async () => {
     await fc.assert(
-      fc.asyncProperty(entriesArb, fc.array(batchArb, { minLength: 1, maxLength: 6 }), fc.boolean(), async (initial, batches, asyncSource) => {
+      // Fan-out 4 makes trees of a few dozen entries several levels deep.
+      fc.asyncProperty(entriesArb, fc.array(batchArb, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.constantFrom("t", "t@fanout=4", "t@fanout=128"), async (initial, batches, asyncSource, tag) => {
         const source = new BlockSource(asyncSource);
-        const built = await ProllyTree.build("t", sorted(initial), source);
+        const built = await ProllyTree.build(tag, sorted(initial), source);
         source.add(built.created);
         let tree = built.tree;
         const reference = new Map(initial);
@@ -124,7 +125,7 @@ describe("ProllyTree", () => {
           tree = next.tree;
           applyToMap(reference, changes);
           allChanges.push(...changes);
-          expect(tree.root.toString()).toBe((await buildFresh("t", reference)).root.toString());
+          expect(tree.root.toString()).toBe((await buildFresh(tag, reference)).root.toString());
         }
         expect(await tree.count()).toBe(reference.size);
         expect(await collect(tree.entries())).toEqual(sorted(reference));
@@ -133,7 +134,7 @@ describe("ProllyTree", () => {
         for (const [k, v] of allChanges) net.set(k, v);
         const singles = [...net.entries()].sort(([a], [b]) => ((a.length * 7 + a.charCodeAt(0)) % 5) - ((b.length * 7 + b.charCodeAt(0)) % 5));
         const replay = new BlockSource().add(built.created);
-        let other = ProllyTree.open("t", built.tree.root, replay);
+        let other = ProllyTree.open(tag, built.tree.root, replay);
         for (const change of singles) {
           const next = await other.mutate([change]);
           replay.add(next.created);
@@ -250,6 +251,33 @@ describe("ProllyTree", () => {
     expect(tree.root.toString()).toBe("bafyreidm54z3geeurha4kfighhoftztmh4ujubt65ixwc5x6goas5yxmvq");
     expect(created).toHaveLength(9);
     expect((await ProllyTree.empty("fixture", source)).tree.root.toString()).toBe("bafyreie3ja2zwuwama6n4jjavvmvzvsd7bvcc23koiwdw6cyt77wtk3llu");
+    const wide = await ProllyTree.build("fixture@fanout=128", Array.from({ length: 2_000 }, (_, i) => [`k${String(i).padStart(4, "0")}`, { i }] as const), source);
+    expect(wide.tree.root.toString()).toBe("bafyreicpyehhsfhfpho4vzn23lhocoihyl3ut4eia5trhlulicpww4uohy");
+    expect(wide.created).toHaveLength(12);
+  });
+
+  it("takes its fan-out from its tag: 32 unless the tag ends in @fanout=N, N a power of two from 4 to 1024", async () => {
+    expect(fanoutBitsOf("t")).toBe(5);
+    expect(fanoutBitsOf("hearth/state/1")).toBe(5);
+    expect(fanoutBitsOf("t@fanout=4")).toBe(2);
+    expect(fanoutBitsOf("t@fanout=128")).toBe(7);
+    expect(fanoutBitsOf("t@fanout=1024")).toBe(10);
+    expect(withFanout("idx", 128)).toBe("idx@fanout=128");
+    for (const bad of ["t@fanout=", "t@fanout=2", "t@fanout=100", "t@fanout=2048", "t@fanout=0128", "t@fanout=12x", "t@fanout=-4"]) {
+      expect(() => fanoutBitsOf(bad)).toThrow(TypeError);
+      await expect(ProllyTree.empty(bad, new BlockSource())).rejects.toThrow(TypeError);
+    }
+    expect(() => withFanout("t", 100)).toThrow(TypeError);
+    // The average holds: 20,000 keys make ~156 leaves at 128, ~625 at 32.
+    const entries = Array.from({ length: 20_000 }, (_, i) => [`doc-${String(i).padStart(6, "0")}`, i] as const);
+    const wide = await ProllyTree.build("t@fanout=128", entries, new BlockSource());
+    const narrow = await ProllyTree.build("t", entries, new BlockSource());
+    const leaves = (created: Block<TreeNode>[]): number => created.filter((b) => b.value.height === 0).length;
+    expect(leaves(wide.created)).toBeGreaterThan(100);
+    expect(leaves(wide.created)).toBeLessThan(230);
+    expect(leaves(narrow.created)).toBeGreaterThan(450);
+    expect(leaves(narrow.created)).toBeLessThan(800);
+    for (const b of wide.created) expect(b.value.tag).toBe("t@fanout=128");
   });
 
   it("an empty tree is one empty leaf and reads as empty", async () => {

@@ -12,7 +12,7 @@
  * @module
  */
 import { type Block, type CID, encodeBlockNow } from "../codec/block.js";
-import { type NodeSource, type TreeNode, boundaryLevel, isPromiseLike, loadNode } from "./prolly-node.js";
+import { type NodeSource, type TreeNode, boundaryLevel, fanoutBitsOf, isPromiseLike, loadNode } from "./prolly-node.js";
 import { cidText } from "../codec/cid-text.js";
 
 /** The node being filled at one height. */
@@ -40,6 +40,8 @@ export class TreeWriter {
    * node there.
    */
   lastLevel = Number.POSITIVE_INFINITY;
+  /** log2 of the tree's fan-out ({@link fanoutBitsOf}). */
+  readonly fanoutBits: number;
 
   /**
    * @param tag - the tree's tag, written into every node
@@ -51,14 +53,16 @@ export class TreeWriter {
     private readonly tag: string,
     private readonly source: NodeSource,
     private readonly existing: ReadonlySet<string> = new Set(),
-  ) {}
+  ) {
+    this.fanoutBits = fanoutBitsOf(tag);
+  }
 
   /**
    * Feeds one entry; `level` is its key's {@link boundaryLevel} (callers
    * that know it save a hash). Returns a promise only when it had to wait
    * (an asynchronous hash): callers feeding thousands of entries await only then.
    */
-  addEntry(key: string, value: unknown, level = boundaryLevel(key)): void | Promise<void> {
+  addEntry(key: string, value: unknown, level = boundaryLevel(key, this.fanoutBits)): void | Promise<void> {
     this.lastLevel = level;
     return this.push(0, key, value, level);
   }

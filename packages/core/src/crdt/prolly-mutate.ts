@@ -85,7 +85,7 @@ class MutationWalk {
       if (end === next && this.writer.canReuse(childHeight)) {
         // Every child but the last ends on a key of level exactly `height`: it closes
         // its own node (height-1) and not this one. That spares a hash per child.
-        await this.writer.addSubtree(childHeight, lastKey, child, isLast ? boundaryLevel(lastKey) : height);
+        await this.writer.addSubtree(childHeight, lastKey, child, isLast ? boundaryLevel(lastKey, this.writer.fanoutBits) : height);
       } else {
         const childNode = await loadNode(this.source, this.tag, child, childHeight);
         await this.visit(child, childNode, next, end, rightmost && isLast);
@@ -100,7 +100,8 @@ class MutationWalk {
     const values = leaf.values!;
     const lastIndex = keys.length - 1;
     // Within a leaf only the last key is a boundary (level ≥ 1); the others are level 0.
-    const levelAt = (i: number): number => (i === lastIndex ? boundaryLevel(keys[i]!) : 0);
+    const bits = writer.fanoutBits;
+    const levelAt = (i: number): number => (i === lastIndex ? boundaryLevel(keys[i]!, bits) : 0);
     let i = 0;
     let c = from;
     while (i < keys.length || c < to) {

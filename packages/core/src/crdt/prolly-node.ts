@@ -100,18 +100,65 @@ export function childCids(node: TreeNode): readonly CID[] {
   return node.children ?? [];
 }
 
-/** log2 of the average fan-out (32): a key closes a node at height h with probability 32^-(h+1). */
-const FANOUT_BITS = 5;
+/** log2 of the default average fan-out (32): a key closes a node at height h with probability 32^-(h+1). */
+const DEFAULT_FANOUT_BITS = 5;
+/** A tag ending in this, then a power of two, asks for that fan-out ({@link fanoutBitsOf}). */
+const FANOUT_MARK = "@fanout=";
+const MIN_FANOUT_BITS = 2;
+const MAX_FANOUT_BITS = 10;
+const fanoutByTag = new Map<string, number>();
+
+/**
+ * The average fan-out a tree's tag asks for, as its log2: a tag ending in
+ * `@fanout=N`, N a power of two from 4 to 1024, asks for N; any other tag
+ * for 32.
+ *
+ * Why in the tag: the tag is written into every node, and a tree's shape
+ * must depend only on its entries and its tag (that is what makes equal
+ * states give equal roots), so whatever sets the shape belongs in it. A
+ * tree's fan-out is fixed when it is made: changing it for an existing tree
+ * would move its boundaries, and a mutation assumes the old ones.
+ *
+ * Why trees differ: fan-out counts entries, not bytes. 32 suits the
+ * document state (~150-byte entries, ~5 KB leaves); an index or change-feed
+ * entry is ~30 bytes, and at 32 per leaf those trees were mostly per-node
+ * overhead (see `ledger/state.ts`).
+ * @throws TypeError for a tag with a fan-out mark that is not one of those
+ */
+export function fanoutBitsOf(tag: string): number {
+  const known = fanoutByTag.get(tag);
+  if (known !== undefined) return known;
+  const mark = tag.lastIndexOf(FANOUT_MARK);
+  let bits = DEFAULT_FANOUT_BITS;
+  if (mark >= 0) {
+    const text = tag.slice(mark + FANOUT_MARK.length);
+    const fanout = /^[1-9][0-9]{0,3}$/.test(text) ? Number(text) : NaN;
+    bits = Math.log2(fanout);
+    if (!Number.isInteger(bits) || bits < MIN_FANOUT_BITS || bits > MAX_FANOUT_BITS) {
+      throw new TypeError(`tree tag ${JSON.stringify(tag)} asks for fan-out ${JSON.stringify(text)}; use a power of two from 4 to 1024`);
+    }
+  }
+  fanoutByTag.set(tag, bits);
+  return bits;
+}
+
+/** `tag` asking for an average fan-out of `fanout` (a power of two from 4 to 1024); see {@link fanoutBitsOf}. */
+export function withFanout(tag: string, fanout: number): string {
+  const tagged = `${tag}${FANOUT_MARK}${fanout}`;
+  fanoutBitsOf(tagged);
+  return tagged;
+}
 
 /**
  * How many levels `key` is a boundary at: 0 means it never closes a node;
  * `n` means it is the last key of its node at heights 0 … n-1. Counts the
- * leading zero bits of {@link keyHash} in groups of {@link FANOUT_BITS}, so
- * level ≥ h+1 implies level ≥ h: the nesting that keeps the shape
- * independent of history.
+ * leading zero bits of {@link keyHash} in groups of `fanoutBits` (the
+ * log2 of the tree's fan-out, {@link fanoutBitsOf}), so level ≥ h+1
+ * implies level ≥ h: the nesting that keeps the shape independent of
+ * history.
  */
-export function boundaryLevel(key: string): number {
-  return Math.floor(Math.clz32(keyHash(key)) / FANOUT_BITS);
+export function boundaryLevel(key: string, fanoutBits = DEFAULT_FANOUT_BITS): number {
+  return Math.floor(Math.clz32(keyHash(key)) / fanoutBits);
 }
 
 /**

@@ -31,11 +31,11 @@
 import type { Block, CID } from "../codec/block.js";
 import { buildTree } from "./prolly-build.js";
 import { type TreeChange, mutateTree } from "./prolly-mutate.js";
-import type { NodeSource, TreeNode } from "./prolly-node.js";
+import { fanoutBitsOf, type NodeSource, type TreeNode } from "./prolly-node.js";
 import { type EntryBatch, type TreeRange, countEntries, getValue, getValueNow, listNodes, rangeBounds, scanBatches, scanEntries } from "./prolly-read.js";
 
 export type { NodeSource, TreeNode } from "./prolly-node.js";
-export { asTreeNode, boundaryLevel, childCids } from "./prolly-node.js";
+export { asTreeNode, boundaryLevel, childCids, fanoutBitsOf, withFanout } from "./prolly-node.js";
 export type { TreeChange } from "./prolly-mutate.js";
 export type { EntryBatch, TreeRange } from "./prolly-read.js";
 
@@ -136,4 +136,5 @@ export class ProllyTree {
 
 function checkTag(tag: string): void {
   if (typeof tag !== "string" || tag.length === 0) throw new TypeError("a tree needs a non-empty string tag");
+  fanoutBitsOf(tag);
 }

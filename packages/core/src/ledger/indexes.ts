@@ -22,7 +22,7 @@
 import type { CID } from "multiformats/cid";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { ProllyTree } from "../crdt/prolly.js";
+import { ProllyTree, withFanout } from "../crdt/prolly.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
 import { HearthError } from "../errors.js";
 import { normalizeDoc, type DocBody, type JsonValue } from "../doc/normalize.js";
@@ -167,7 +167,7 @@ export class Indexes {
       const stored = dormant?.root;
       let tree: ProllyTree;
       if (reuse) {
-        tree = ProllyTree.open(tagOf(def.name), dormant.root, this.#nodes);
+        tree = ProllyTree.open(storedTag(def.name, dormant), dormant.root, this.#nodes);
       } else {
         const empty = await ProllyTree.empty(tagOf(def.name), this.#nodes);
         this.#nodes.addPending(empty.created);
@@ -298,7 +298,8 @@ export class Indexes {
     const out: Array<{ name: string; entry: IndexCheckpoint; stored: CID | undefined; current: CID }> = [];
     for (const [name, ix] of this.#dormant) out.push({ name, entry: ix, stored: ix.root, current: ix.root });
     for (const [name, ix] of this.#live) {
-      out.push({ name, entry: { src: ix.def.src, seq: ix.seq, root: ix.tree.root }, stored: ix.stored, current: ix.tree.root });
+      const tag = ix.tree.tag === legacyTagOf(name) ? {} : { tag: ix.tree.tag };
+      out.push({ name, entry: { src: ix.def.src, seq: ix.seq, root: ix.tree.root, ...tag }, stored: ix.stored, current: ix.tree.root });
     }
     return out;
   }
@@ -309,7 +310,33 @@ export class Indexes {
   }
 }
 
+/** Index trees hold ~128 entries a node; see `LOCAL_TAG` in `state.ts` for why and what it measured. */
+const INDEX_FANOUT = 128;
+
 // Names can be whole function sources; every node carries its tag, so hash it.
+function nameHash(name: string): string {
+  return bytesToHex(sha256(new TextEncoder().encode(name)).subarray(0, 12));
+}
+
+/** The tag of an index built now. */
 function tagOf(name: string): string {
-  return `hearth/index/1/${bytesToHex(sha256(new TextEncoder().encode(name)).subarray(0, 12))}`;
+  return withFanout(`hearth/index/2/${nameHash(name)}`, INDEX_FANOUT);
+}
+
+/** The tag of an index built before index trees had their own fan-out (32); such an index keeps it. */
+function legacyTagOf(name: string): string {
+  return `hearth/index/1/${nameHash(name)}`;
+}
+
+/**
+ * The tag of the stored index `name`: the one its checkpoint entry gives
+ * (absent in entries written before tags had a fan-out).
+ * @throws HearthError `INTEGRITY` for a tag that is neither of the two this name can have
+ */
+function storedTag(name: string, entry: IndexCheckpoint): string {
+  const tag = entry.tag ?? legacyTagOf(name);
+  if (tag !== tagOf(name) && tag !== legacyTagOf(name)) {
+    throw new HearthError("INTEGRITY", `the checkpoint gives index ${JSON.stringify(name)} the tree tag ${JSON.stringify(tag)}, which no Hearth index has; the store is damaged`);
+  }
+  return tag;
 }

@@ -20,7 +20,7 @@ import { applyOp, liveEvents, type Register } from "../crdt/register.js";
 import { bytesEqual } from "../crypto/encoding.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
 import type { ByteStore, Durability } from "../store/types.js";
-import { LedgerState, encodeCheckpoint, type Checkpoint } from "./state.js";
+import { LEGACY_LOCAL_TAG, LedgerState, encodeCheckpoint, type Checkpoint } from "./state.js";
 import { NodeCache, nodeKey } from "./node-cache.js";
 import { Indexes, describeIndex, type MapFn } from "./indexes.js";
 import { treeDelta } from "./tree-delta.js";
@@ -1106,6 +1106,7 @@ export class Ledger {
       heads: state.heads(),
       state: state.stateTree.root,
       local: state.localTree.root,
+      ...(state.localTree.tag !== LEGACY_LOCAL_TAG && { localTag: state.localTree.tag }),
       ix: Object.fromEntries(indexes.map((ix) => [ix.name, ix.entry])),
     };
     put.push([META_KEY, encodeCheckpoint(checkpoint)]);
