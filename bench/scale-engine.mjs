@@ -9,13 +9,16 @@
 //   oneGet  fresh process: open + one get
 //   gets    fresh process: open, then random gets
 //   allDocs fresh process: open + allDocs
+//   query   fresh process on the rss phase's ledger: open + the done=true index build
+//   random  the bulk load with random-looking ids (16 hex characters, as apps
+//           using UUIDs have) instead of sequential ones, then close
 // Every finished step is printed at once as `@@bench {json}` (bench/step.mjs);
 // a step that passes its deadline ends the child and the steps after it are
 // reported as not run, so the parent's table says why each cell is empty.
 import { performance } from "node:perf_hooks";
 import { loadEngine } from "./engines.mjs";
 import { errorText, report, stepDeadline, StepTimeout } from "./step.mjs";
-import { checkDoc, expectedDoneCount, makeDoc, sampleIndexes } from "./workload.mjs";
+import { checkDoc, expectedDoneCount, makeDoc, randomDocId, sampleIndexes } from "./workload.mjs";
 
 const [engineName, dir, phase] = process.argv.slice(2);
 const N = Number(process.env.BENCH_SCALE_N ?? 1_000_000);
@@ -34,6 +37,7 @@ const PHASE_STEPS = {
   gets: ["open", "freshGets", "rss"],
   allDocs: ["openAllDocs", "rss"],
   query: ["openQuery", "rss"],
+  random: ["randomLoad", "randomRSS", "randomClose"],
 };
 
 const reported = new Set();
@@ -137,6 +141,26 @@ async function runRss(engine) {
   await timed("close", () => db.close());
 }
 
+/**
+ * The same documents under random-looking ids: every batch lands all over
+ * the key space, where sequential ids append. Checks a sample afterwards.
+ */
+async function runRandom(engine) {
+  const db = await engine.open(LEDGER);
+  let written = 0;
+  const loaded = await timed("randomLoad", async () => {
+    for (; written < N; written += BATCH) {
+      await db.bulk(Array.from({ length: Math.min(BATCH, N - written) }, (_, k) => ({ ...makeDoc(written + k), _id: randomDocId(written + k) })));
+    }
+  }, perSecond(N), () => written);
+  emitPeakRss("randomRSS", loaded !== FAILED);
+  for (const i of sampleIndexes(N, Math.min(N, 100), 0x7a)) {
+    const doc = await db.get(randomDocId(i));
+    if (doc?.n !== i) throw new Error(`read back wrong document for ${randomDocId(i)}: ${JSON.stringify(doc)?.slice(0, 200)}`);
+  }
+  await timed("randomClose", () => db.close());
+}
+
 /** Fresh process: what an app waits for before it can show one document. */
 async function runOneGet(engine) {
   const [i] = sampleIndexes(N, 1, 0x0e);
@@ -198,7 +222,7 @@ async function runQuery(engine) {
   if (db !== FAILED) await db.close();
 }
 
-const PHASES = { main: runMain, rss: runRss, oneGet: runOneGet, gets: runGets, allDocs: runAllDocs, query: runQuery };
+const PHASES = { main: runMain, rss: runRss, oneGet: runOneGet, gets: runGets, allDocs: runAllDocs, query: runQuery, random: runRandom };
 
 async function main() {
   // Some engines reject from background work; count that as this run's error

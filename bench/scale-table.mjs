@@ -34,6 +34,9 @@ export function scaleRows({ getsAfterLoad, freshGets }) {
     { label: "fresh process: open + allDocs (ms)", phase: "allDocs", step: "openAllDocs", ...ms },
     { label: "fresh process: open + query build, peak RSS (MB)", phase: "query", step: "rss", ...mb },
     { label: "bytes on disk, incl. index (MB)", phase: "disk", step: "bytes", ...mb },
+    { label: "bulk load in 1,000s, random ids (docs/s)", phase: "random", step: "randomLoad", field: "perSec", ...rate },
+    { label: "close after the random-id load (ms)", phase: "random", step: "randomClose", ...ms },
+    { label: "peak RSS while loading random ids (MB)", phase: "random", step: "randomRSS", ...mb },
   ];
 }
 

@@ -30,7 +30,7 @@ const STEP_TIMEOUT_MS = Number(process.env.BENCH_SCALE_STEP_TIMEOUT_MS ?? 600_00
 const GETS_AFTER_LOAD = Number(process.env.BENCH_SCALE_GETS_AFTER_LOAD ?? 20_000);
 const FRESH_GETS = Number(process.env.BENCH_SCALE_FRESH_GETS ?? 100_000);
 /** Children per engine × N, in the order they run; `main` writes the ledger the fresh processes read. */
-const PHASES = ["main", "oneGet", "gets", "allDocs", "rss", "query"];
+const PHASES = ["main", "oneGet", "gets", "allDocs", "rss", "query", "random"];
 
 /** `100000,1000000` → [100000, 1000000], ascending, refusing anything but positive integers. */
 function sizesFromEnv() {
@@ -74,6 +74,7 @@ async function runEngine(engine, n, runDir) {
   // The load-only child writes a ledger of its own, so the main ledger's
   // fresh-process readers never see a second writer's leftovers.
   const rssDir = `${dir}-rss`;
+  const randomDir = `${dir}-random`;
   const outcome = {};
   const env = { BENCH_SCALE_N: String(n), BENCH_SCALE_STEP_TIMEOUT_MS: String(STEP_TIMEOUT_MS) };
   try {
@@ -87,7 +88,7 @@ async function runEngine(engine, n, runDir) {
         console.log(`  ${engine} ${shortN(n)} query: not run (the main phase's query build failed)`);
         continue;
       }
-      const phaseDir = phase === "rss" || phase === "query" ? rssDir : dir;
+      const phaseDir = phase === "rss" || phase === "query" ? rssDir : phase === "random" ? randomDir : dir;
       await mkdir(phaseDir, { recursive: true });
       const t0 = performance.now();
       outcome[phase] = await runChild("scale-engine.mjs", [engine, phaseDir, phase], { timeoutMs: CHILD_TIMEOUT_MS, env });
@@ -109,6 +110,7 @@ async function runEngine(engine, n, runDir) {
   } finally {
     await rm(dir, { recursive: true, force: true });
     await rm(rssDir, { recursive: true, force: true });
+    await rm(randomDir, { recursive: true, force: true });
   }
   return outcome;
 }

@@ -21,6 +21,24 @@ export function makeDoc(i) {
   };
 }
 
+/**
+ * A random-looking, fixed id for document `i` (16 hex characters, as an app
+ * using random ids would have): the scale bench's random-id load. Two
+ * rounds of a 32-bit mix over i, so no two of the first billion collide in
+ * practice and every engine gets the same ids.
+ * @param {number} i
+ */
+export function randomDocId(i) {
+  return `r-${mix32(i ^ 0x9e3779b9).toString(16).padStart(8, "0")}${mix32(i + 0x7f4a7c15).toString(16).padStart(8, "0")}`;
+}
+
+/** murmur3's 32-bit finalizer: a bijection on 32-bit integers. */
+function mix32(x) {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
 /** How many of docs 0..n-1 have `done: true`: what the field query must return. */
 export function expectedDoneCount(n) {
   return Math.ceil(n / 2);
