@@ -4,7 +4,7 @@ import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { identity } from "multiformats/hashes/identity";
 import { describe, expect, it } from "vitest";
-import { decodeDagCbor, encodeDagCbor } from "../src/codec/cbor.js";
+import { decodeDagCbor, EncodedCbor, encodeDagCbor } from "../src/codec/cbor.js";
 import { cidText } from "../src/codec/cid-text.js";
 
 /** Hex, so a mismatch shows where the bytes differ (and a Buffer equals a Uint8Array). */
@@ -50,6 +50,19 @@ describe("encodeDagCbor", () => {
   it("sorts map keys by UTF-8 length, then bytes, including astral and non-ASCII keys", () => {
     const value = { b: 1, aa: 2, a: 3, "\u{1F600}": 4, "\uFFFF": 5, é: 6, z: { y: 1, x: 2 } };
     expect(hex(encodeDagCbor(value))).toBe(hex(dagCbor.encode(value)));
+  });
+
+  it("writes an EncodedCbor's bytes where the value it encodes would go, also on the generic path", () => {
+    fc.assert(
+      fc.property(ipldValue, ipldValue, (outer, inner) => {
+        const placed = { list: [outer, new EncodedCbor(dagCbor.encode(inner))], one: new EncodedCbor(dagCbor.encode(inner)) };
+        expect(hex(encodeDagCbor(placed))).toBe(hex(dagCbor.encode({ list: [outer, inner], one: inner })));
+        // A BigInt sends the whole value to the generic encoder, which gets the decoded values.
+        const generic = { big: 2n ** 60n, one: new EncodedCbor(dagCbor.encode(inner)) };
+        expect(hex(encodeDagCbor(generic))).toBe(hex(dagCbor.encode({ big: 2n ** 60n, one: inner })));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("handles large values and Buffers", () => {

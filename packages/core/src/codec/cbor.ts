@@ -47,7 +47,24 @@ let view = new DataView(buf.buffer);
 let pos = 0;
 
 /**
- * Encodes `value` as dag-cbor, byte for byte as `dagCbor.encode(value)`.
+ * A value already encoded: {@link encodeDagCbor} writes its bytes as they
+ * are, where the value they encode would go.
+ *
+ * Why: a tree mutation rewrites whole leaves, and most of a rewritten leaf's
+ * values are unchanged. Decoding each one into objects only to encode it
+ * again was most of the work of a fold under random keys, and most of its
+ * garbage. The bytes must be one canonical dag-cbor item (as every value
+ * read from a tree leaf Hearth wrote is), or the output is not what the
+ * value's own encoding would be.
+ */
+export class EncodedCbor {
+  /** @param bytes - one canonical dag-cbor item (not copied) */
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/**
+ * Encodes `value` as dag-cbor, byte for byte as `dagCbor.encode(value)`
+ * (with every {@link EncodedCbor} in it replaced by what it encodes).
  * @throws Error for values outside the IPLD data model, as `dagCbor.encode` does
  */
 export function encodeDagCbor(value: unknown): Uint8Array {
@@ -56,7 +73,7 @@ export function encodeDagCbor(value: unknown): Uint8Array {
     write(value, 0);
   } catch (err) {
     if (err !== GENERIC) throw err;
-    return dagCbor.encode(value);
+    return dagCbor.encode(withoutEncoded(value, 0));
   }
   const out = buf.slice(0, pos);
   if (buf.length > KEEP_BYTES) {
@@ -163,6 +180,10 @@ function write(value: unknown, depth: number): void {
     writeBytes(value);
     return;
   }
+  if (value instanceof EncodedCbor) {
+    writeBytes(value.bytes);
+    return;
+  }
   const object = value as Record<string, unknown> & { asCID?: unknown; bytes?: unknown };
   if (object.asCID === object && object.bytes instanceof Uint8Array) {
     const bytes = object.bytes;
@@ -186,6 +207,18 @@ function write(value: unknown, depth: number): void {
     if (v === undefined) throw GENERIC;
     write(v, depth + 1);
   }
+}
+
+/** `value` with each {@link EncodedCbor} decoded, for the generic encoder (arrays and plain objects are copied; anything else is left to it). */
+function withoutEncoded(value: unknown, depth: number): unknown {
+  if (value instanceof EncodedCbor) return dagCbor.decode(value.bytes);
+  if (typeof value !== "object" || value === null || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item) => withoutEncoded(item, depth + 1));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) out[key] = withoutEncoded(item, depth + 1);
+  return out;
 }
 
 /** Keys in dag-cbor's map order: shorter UTF-8 first, then bytewise. */

@@ -14,6 +14,8 @@
 import { type Block, type CID, encodeBlockNow } from "../codec/block.js";
 import { type NodeSource, type TreeNode, boundaryLevel, fanoutBitsOf, isPromiseLike, loadNode } from "./prolly-node.js";
 import { cidText } from "../codec/cid-text.js";
+import { EncodedCbor } from "../codec/cbor.js";
+import { compactNode } from "./prolly-leaf.js";
 
 /** The node being filled at one height. */
 interface PendingNode {
@@ -142,8 +144,12 @@ export class TreeWriter {
   }
 
   private remember(block: Block<TreeNode>): Block<TreeNode> {
-    this.written.set(cidText(block.cid), block);
-    return block;
+    // A leaf holding values copied as their bytes (EncodedCbor) is handed on
+    // in its encoded form, so that its values read as values.
+    const value = block.value;
+    const kept = value.height === 0 && value.values!.some((v) => v instanceof EncodedCbor) ? { ...block, value: compactNode(value, block.bytes) } : block;
+    this.written.set(cidText(kept.cid), kept);
+    return kept;
   }
 
   /**

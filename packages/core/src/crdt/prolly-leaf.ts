@@ -19,7 +19,7 @@
  * @module
  */
 import { CID, verifyBlockBytes } from "../codec/block.js";
-import { decodeDagCbor, skipDagCborItems } from "../codec/cbor.js";
+import { decodeDagCbor, EncodedCbor, skipDagCborItems } from "../codec/cbor.js";
 import { compareByteSpans, compareCodeUnits } from "../codec/code-units.js";
 import { HearthError } from "../errors.js";
 import { EncodedBranch } from "./prolly-branch.js";
@@ -146,6 +146,15 @@ export class EncodedLeaf implements TreeNode {
     } catch (cause) {
       throw new HearthError("INTEGRITY", `a value in tree leaf ${JSON.stringify(this.tag)} is not valid dag-cbor; restore the store from a replica or backup`, { cause });
     }
+  }
+
+  /**
+   * Value `index` as its encoded bytes (a view of this leaf's), for a
+   * mutation that copies it unchanged into a new leaf.
+   */
+  encodedValueAt(index: number): EncodedCbor {
+    if (index >= this.#valuesFound) this.#findValues(index + 1);
+    return new EncodedCbor(this.#bytes.subarray(this.#valueOffsets[index]!, this.#valueOffsets[index + 1]!));
   }
 
   /** Finds where values up to `count` end, going on from the last one found. */

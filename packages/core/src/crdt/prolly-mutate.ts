@@ -16,6 +16,7 @@
 import type { Block, CID } from "../codec/block.js";
 import { TreeWriter } from "./prolly-build.js";
 import { type NodeSource, type TreeNode, boundaryLevel, loadNode } from "./prolly-node.js";
+import { EncodedLeaf } from "./prolly-leaf.js";
 import { cidText } from "../codec/cid-text.js";
 
 /** A change: a new value for `key`, or `undefined` to delete it. */
@@ -97,7 +98,10 @@ class MutationWalk {
   /** Merges a leaf's entries with its changes, in key order, into the writer. */
   private async mergeLeaf(leaf: TreeNode, from: number, to: number): Promise<void> {
     const { keys, writer, changes } = { keys: leaf.keys, writer: this.writer, changes: this.changes };
-    const values = leaf.values!;
+    // An encoded leaf's values go into the new leaf as their bytes, not decoded and encoded again.
+    const encoded = leaf instanceof EncodedLeaf ? leaf : undefined;
+    const values = encoded ? undefined : leaf.values!;
+    const valueAt = (i: number): unknown => (encoded ? encoded.encodedValueAt(i) : values![i]);
     const lastIndex = keys.length - 1;
     // Within a leaf only the last key is a boundary (level ≥ 1); the others are level 0.
     const bits = writer.fanoutBits;
@@ -109,7 +113,7 @@ class MutationWalk {
       const change = c < to ? changes[c]! : undefined;
       let fed: void | Promise<void> = undefined;
       if (change === undefined || (key !== undefined && key < change[0])) {
-        fed = writer.addEntry(key!, values[i], levelAt(i));
+        fed = writer.addEntry(key!, valueAt(i), levelAt(i));
         i++;
       } else if (key === change[0]) {
         if (change[1] !== undefined) fed = writer.addEntry(key, change[1], levelAt(i));
