@@ -298,7 +298,8 @@ export class Indexes {
     const out: Array<{ name: string; entry: IndexCheckpoint; stored: CID | undefined; current: CID }> = [];
     for (const [name, ix] of this.#dormant) out.push({ name, entry: ix, stored: ix.root, current: ix.root });
     for (const [name, ix] of this.#live) {
-      const tag = ix.tree.tag === legacyTagOf(name) ? {} : { tag: ix.tree.tag };
+      // Entries of old-tag indexes stay as old checkpoints wrote them (no tag).
+      const tag = ix.tree.tag.startsWith(LEGACY_TAG_PREFIX) ? {} : { tag: ix.tree.tag };
       out.push({ name, entry: { src: ix.def.src, seq: ix.seq, root: ix.tree.root, ...tag }, stored: ix.stored, current: ix.tree.root });
     }
     return out;
@@ -323,9 +324,12 @@ function tagOf(name: string): string {
   return withFanout(`hearth/index/2/${nameHash(name)}`, INDEX_FANOUT);
 }
 
-/** The tag of an index built before index trees had their own fan-out (32); such an index keeps it. */
+/** How the tags of indexes built before index trees had their own fan-out (32) begin; such an index keeps its tag. */
+const LEGACY_TAG_PREFIX = "hearth/index/1/";
+
+/** The tag of an index built before index trees had their own fan-out. */
 function legacyTagOf(name: string): string {
-  return `hearth/index/1/${nameHash(name)}`;
+  return `${LEGACY_TAG_PREFIX}${nameHash(name)}`;
 }
 
 /**
