@@ -180,6 +180,29 @@ describe("attacks, one at a time", () => {
     expect(await g.dbs[0]!.get("after-plant")).toMatchObject({ _id: "after-plant" });
   });
 
+  it("a write whose bundle the point withholds and whose position names an entry it hid: judged from its announcement's inlined content once the entry is served", async () => {
+    const g = await group(2);
+    await g.dbs[0]!.put({ _id: "before" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    await g.attachments[0]!.detach();
+    const before = new Set(await g.point.names(true));
+    await g.point.plantKey();
+    await g.point.hideNewFrom("r0", before, true);
+    await g.attachments[1]!.synced(SYNCED);
+    const pushed = new Set(await g.point.names());
+    await g.dbs[1]!.put({ _id: "after-plant" });
+    await g.attachments[1]!.synced(SYNCED);
+    const bundles = (await g.point.names()).filter((n) => n.startsWith("bundle/") && !pushed.has(n));
+    expect(bundles).toHaveLength(1);
+    await g.point.view("operator").delete(bundles[0]!); // only the announcement, which inlines it, is left
+    g.attachments[0] = await g.dbs[0]!.attach(g.view(0));
+    const timedOut = await g.attachments[0]!.synced({ timeoutMs: 500 }).catch((err: unknown) => err);
+    expect((timedOut as Error).message).toContain("1 bundle(s) wait for membership entries");
+    g.point.revealAll();
+    await g.attachments[0]!.synced(SYNCED);
+    expect(await g.dbs[0]!.get("after-plant")).toMatchObject({ _id: "after-plant" });
+  });
+
   it("a write under a new key whose grant the point has not shown a replica yet is merged once it does (not refused for good as foreign)", async () => {
     const g = await group(2);
     await g.dbs[0]!.put({ _id: "before" });

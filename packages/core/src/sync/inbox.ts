@@ -233,7 +233,7 @@ export class Inbox {
     for (const [, value] of announcements.entries()) for (const b of value.bundles) if (this.#wants(b)) wanted.add(b);
     if (!this.#fullScanDone) await this.#scanBundles(wanted);
     await this.#fetchAndMerge(wanted, inline);
-    for (const bundle of [...this.#inline.keys(), ...this.#inlineRefused.keys()]) if (!this.#wants(bundle)) this.#forgetInline(bundle);
+    for (const bundle of [...this.#inline.keys(), ...this.#inlineRefused.keys()]) if (this.#settled(bundle)) this.#forgetInline(bundle);
     const unknown = await this.#unknownHeads();
     this.#behind = unknown.size;
     const stillUnknown = [...unknown].some((h) => this.#unknownBefore.has(h));
@@ -266,9 +266,10 @@ export class Inbox {
 
   /**
    * Content inlined in announcements, by bundle, kept until the bundle is
-   * merged or refused: a pull that fails part-way (or content that waits
-   * for its parents) must not leave the next pull with only the bundle to
-   * fetch, which the sync point may withhold.
+   * merged or refused (see {@link #settled}): a pull that fails part-way,
+   * or content that waits for its parents or for membership entries, must
+   * not leave the next try with only the bundle to fetch, which the sync
+   * point may withhold.
    */
   readonly #inline = new Map<string, BundleContent>();
   /** Inlined content that was refused, by bundle: final if the bundle itself is not served. */
@@ -277,6 +278,16 @@ export class Inbox {
   #forgetInline(bundle: string): void {
     this.#inline.delete(bundle);
     this.#inlineRefused.delete(bundle);
+  }
+
+  /**
+   * True once a bundle is merged, held for its parents, or refused: its
+   * inlined content is needed no more. A bundle that waits (for membership
+   * entries, or a key) keeps it: when it is tried again, that content may
+   * be all the point still serves of it.
+   */
+  #settled(bundle: string): boolean {
+    return this.#seen.has(bundle) || this.#held.has(bundle) || this.#rejected.has(bundle);
   }
 
   #wants(bundle: string): boolean {
@@ -313,7 +324,6 @@ export class Inbox {
           this.#absent.add(name); // named by an announcement but not served: the writer pushes it again
           return;
         }
-        this.#forgetInline(name);
         this.#absent.delete(name);
         const content = await this.#verified(name, () => openBundle(this.#deps.seal, name, bytes));
         if (!content) return;
