@@ -294,6 +294,61 @@ describe("share codes and passphrases", () => {
   });
 });
 
+describe("membership notifications", () => {
+  it("an entry put while this replica is reading the log is read right after, not at the next poll", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const admin = await peers.open("admin");
+    const sa = await admin.attach(url);
+    // The member's view: a listing of entries can be held after it is taken (so it predates what
+    // is put meanwhile), and the entry notifications it passes on are counted.
+    const inner = await openMemoryRemote(url);
+    let hold: { taken: () => void; release: Promise<void> } | undefined;
+    let notified = 0;
+    const view: Remote = {
+      url: inner.url,
+      supports: inner.supports,
+      put: (name, bytes) => inner.put(name, bytes),
+      get: (name) => inner.get(name),
+      list: async (prefix) => {
+        const names = await inner.list(prefix);
+        const held = prefix === "m/" ? hold : undefined;
+        if (held) {
+          hold = undefined;
+          held.taken();
+          await held.release;
+        }
+        return names;
+      },
+      delete: (name) => inner.delete(name),
+      watch: (prefix, fn) =>
+        inner.watch!(prefix, (changes) => {
+          fn(changes);
+          if (prefix === "m/") notified++;
+        }),
+      close: () => inner.close(),
+    };
+    const member = await peers.open("member");
+    const sm = await peers.join(member, view, admin);
+    await sm.synced(SYNCED);
+    await sa.synced(SYNCED);
+    expect(sm.digest()).toBe(sa.digest());
+    let release!: () => void;
+    const taken = new Promise<void>((resolve) => {
+      hold = { taken: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
+    const reading = sm.members(); // reads the log: its listing is taken now, and held
+    await taken;
+    const before = notified;
+    await sa.createShareCode(); // a new entry, put while that read is under way
+    await eventually(() => expect(notified).toBeGreaterThan(before), { what: "the member to hear of the new entry" });
+    release();
+    await reading;
+    // Well before the slow poll (10 s) would find it.
+    await eventually(() => expect(sm.digest()).toBe(sa.digest()), { timeoutMs: 3_000, what: "the member to read the entry put during its read" });
+  });
+});
+
 describe("withholding", () => {
   it("the sync point deletes a writer's bundle and announcement: the writer notices and pushes again; its later writes are not stuck", async () => {
     peers = new Peers("memory");

@@ -102,7 +102,10 @@ export class PointTrust {
   readonly #keys = new Map<Fingerprint, DataKey>();
   /** Grant records that failed to unwrap (planted or damaged): not tried again. */
   readonly #badWraps = new Set<string>();
+  /** The run of {@link refresh} in progress, if any. */
   #refreshing: Promise<void> | undefined;
+  /** One more run, asked for while {@link #refreshing} was under way (it may have listed the log already). */
+  #refreshAgain: Promise<void> | undefined;
   /**
    * Called when keys were added, membership changed, or the log gained any
    * entry, even one that does not count (a planted one): a write's position
@@ -179,14 +182,26 @@ export class PointTrust {
 
   /**
    * Reads the point's log again: new entries, kept ones put back, keys
-   * granted to this device unwrapped, and (for admins) healing. Concurrent
-   * calls share one run. Returns when done.
+   * granted to this device unwrapped, and (for admins) healing. Returns
+   * when a run that started after this call is done. A call while a run is
+   * under way does not join it (that run may have listed the log before
+   * what the caller heard of was put) but asks for one more, which every
+   * call made meanwhile shares.
    */
   refresh(): Promise<void> {
-    this.#refreshing ??= this.#refreshNow().finally(() => {
-      this.#refreshing = undefined;
-    });
-    return this.#refreshing;
+    if (this.#refreshing === undefined) {
+      this.#refreshing = this.#refreshNow().finally(() => {
+        this.#refreshing = undefined;
+      });
+      return this.#refreshing;
+    }
+    this.#refreshAgain ??= this.#refreshing
+      .catch(() => undefined)
+      .then(() => {
+        this.#refreshAgain = undefined;
+        return this.refresh();
+      });
+    return this.#refreshAgain;
   }
 
   /**
