@@ -230,10 +230,21 @@ export class Inbox {
       if (value.inline && this.#wants(value.bundles[0]!)) inline.set(value.bundles[0]!, value.inline);
     });
     const wanted = new Set<string>();
-    for (const [, value] of announcements.entries()) for (const b of value.bundles) if (this.#wants(b)) wanted.add(b);
+    const announced = new Set<string>();
+    for (const [, value] of announcements.entries()) {
+      for (const b of value.bundles) {
+        announced.add(b);
+        if (this.#wants(b)) wanted.add(b);
+      }
+    }
     if (!this.#fullScanDone) await this.#scanBundles(wanted);
     await this.#fetchAndMerge(wanted, inline);
-    for (const bundle of [...this.#inline.keys(), ...this.#inlineRefused.keys()]) if (this.#settled(bundle)) this.#forgetInline(bundle);
+    // Inlined content goes once its bundle is settled, or once no announcement names the bundle
+    // any more: content that waits forever (a member's write naming entries nobody has) is not
+    // kept past its announcement. Were the bundle lost too, its writer pushes it again.
+    for (const bundle of [...this.#inline.keys(), ...this.#inlineRefused.keys()]) {
+      if (this.#settled(bundle) || !announced.has(bundle)) this.#forgetInline(bundle);
+    }
     const unknown = await this.#unknownHeads();
     this.#behind = unknown.size;
     const stillUnknown = [...unknown].some((h) => this.#unknownBefore.has(h));
