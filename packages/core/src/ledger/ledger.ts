@@ -20,10 +20,11 @@ import { applyOp, liveEvents, type Register } from "../crdt/register.js";
 import { bytesEqual } from "../crypto/encoding.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
 import type { ByteStore, Durability } from "../store/types.js";
-import { LEGACY_LOCAL_TAG, LedgerState, encodeCheckpoint, type Checkpoint } from "./state.js";
+import { LEGACY_LOCAL_TAG, LedgerState, encodeCheckpoint, type Checkpoint, type RunsCheckpoint } from "./state.js";
+import type { RunRecord } from "./layered-tree.js";
 import { NodeCache, nodeKey } from "./node-cache.js";
 import { Indexes, describeIndex, type MapFn } from "./indexes.js";
-import { treeDelta } from "./tree-delta.js";
+import { treeDelta, type TreeDelta } from "./tree-delta.js";
 import { Serial } from "./serial.js";
 import { cloneJson } from "./clone.js";
 import { INERT_PREFIX, inertKey, META_KEY } from "./keys.js";
@@ -957,7 +958,8 @@ export class Ledger {
       await this.#flushForClose();
       await this.#detachAll();
       try {
-        await this.#serial.run(() => this.#checkpoint());
+        // Half a background merge is put back (its runs still hold it) rather than written now.
+        await this.#serial.run(() => (this.#state.abandonMerge(), this.#checkpoint([], true)));
         await this.#store.maintain?.();
       } finally {
         this.#subscribers.clear();
@@ -1047,13 +1049,17 @@ export class Ledger {
    * pausing, once they are two intervals ahead ({@link #maybeCheckpoint}).
    */
   async #checkpointInSlices(): Promise<void> {
-    for (;;) {
+    // Spilling the overlays into runs is one short step (the checkpoint itself); folding is sliced.
+    while (this.#state.checkpointPlan() === "fold") {
       await new Promise<void>((resolve) => {
         this.#wakeCheckpoint = resolve;
         laterTurn(resolve);
       });
       this.#wakeCheckpoint = undefined;
-      if (this.#closed !== undefined || !(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE)))) break;
+      // Slices grow with how far behind the checkpoint is, so a long fold (a merge of runs) under
+      // a steady stream of writes ends instead of letting the overlays grow without bound.
+      const behind = Math.max(1, Math.floor((this.#state.seq - (this.#state.checkpoint?.seq ?? 0)) / CHECKPOINT_EVERY));
+      if (this.#closed !== undefined || !(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE * behind)))) break;
     }
     if (this.#closed === undefined) await this.#serial.run(() => this.#checkpoint());
   }
@@ -1063,22 +1069,28 @@ export class Ledger {
    * since the last checkpoint that are still reachable, the deletion of the
    * ones no longer reachable, and the new `meta`. Runs under the serial lock.
    */
-  async #checkpoint(extra: ReadonlyArray<readonly [string, Uint8Array]> = []): Promise<void> {
+  async #checkpoint(extra: ReadonlyArray<readonly [string, Uint8Array]> = [], closing = false): Promise<void> {
     const state = this.#state;
-    await state.fold();
+    // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
+    if (state.checkpointPlan(closing) === "spill") await state.spill();
+    else await state.fold();
+    state.judgeFolds();
     const previous = state.checkpoint;
     const indexes = this.#indexes.snapshot();
+    const runs = state.runsCheckpoint();
     const unchanged =
       extra.length === 0 &&
       previous !== undefined &&
       previous.seq === state.seq &&
       previous.state.equals(state.stateTree.root) &&
+      sameRuns(previous.runs, runs) &&
       indexes.every((ix) => ix.stored?.equals(ix.current));
     if (unchanged) return;
     const deltas = await Promise.all([
       treeDelta(state.nodes, previous?.state, state.stateTree.root),
       treeDelta(state.nodes, previous?.local, state.localTree.root),
       ...indexes.map((ix) => treeDelta(state.nodes, ix.stored, ix.current)),
+      ...runDeltas(state.nodes, previous?.runs, runs),
     ]);
     const put: Array<readonly [string, Uint8Array]> = [...extra];
     const del: string[] = [];
@@ -1098,7 +1110,7 @@ export class Ledger {
       del.push(...pack.del);
     }
     const checkpoint: Checkpoint = {
-      v: 1,
+      v: runs ? 2 : 1,
       events: state.events,
       packed: pack?.packed ?? this.#events.packed,
       seq: state.seq,
@@ -1108,14 +1120,32 @@ export class Ledger {
       local: state.localTree.root,
       ...(state.localTree.tag !== LEGACY_LOCAL_TAG && { localTag: state.localTree.tag }),
       ix: Object.fromEntries(indexes.map((ix) => [ix.name, ix.entry])),
+      ...(runs && { runs }),
     };
     put.push([META_KEY, encodeCheckpoint(checkpoint)]);
     const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true });
     await (pack ? this.#events.pack(pack, write) : write());
-    state.checkpoint = checkpoint;
+    state.markCheckpointed(checkpoint);
     this.#indexes.markStored();
     state.nodes.settlePending(persisted);
   }
+}
+
+/** True if two checkpoints' runs are the same runs (by number: a run never changes). */
+function sameRuns(a: RunsCheckpoint | undefined, b: RunsCheckpoint | undefined): boolean {
+  const numbers = (r: RunsCheckpoint | undefined): string => (r ? `${r.state.map((x) => x.n).join(",")}|${r.local.map((x) => x.n).join(",")}` : "|");
+  return numbers(a) === numbers(b);
+}
+
+/** The node deltas of the runs a checkpoint adds (every node new) and drops (every node gone). */
+function runDeltas(nodes: NodeCache, before: RunsCheckpoint | undefined, after: RunsCheckpoint | undefined): Array<Promise<TreeDelta>> {
+  const all = (r: RunsCheckpoint | undefined): RunRecord[] => (r ? [...r.state, ...r.local] : []);
+  const had = new Set(all(before).map((x) => x.n));
+  const has = new Set(all(after).map((x) => x.n));
+  return [
+    ...all(after).filter((x) => !had.has(x.n)).map((x) => treeDelta(nodes, undefined, x.root)),
+    ...all(before).filter((x) => !has.has(x.n)).map((x) => treeDelta(nodes, x.root, undefined)),
+  ];
 }
 
 /**

@@ -1,0 +1,223 @@
+// Runs in front of the ledger's trees (`ledger/layered-tree.ts`): the Bloom
+// filter they skip by, reads through them against a state that only folds,
+// and a ledger whose random-id writes go through them across reopens.
+import fc from "fast-check";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { CID } from "multiformats/cid";
+import { createEvent, type Op } from "../src/crdt/event.js";
+import { open } from "../src/index.node.js";
+import { BloomFilter } from "../src/ledger/bloom.js";
+import { local } from "../src/ledger/keys.js";
+import { NodeCache } from "../src/ledger/node-cache.js";
+import { buildRun, runRecord } from "../src/ledger/layered-tree.js";
+import { META_KEY } from "../src/ledger/keys.js";
+import { encodeCheckpoint, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
+import { ProllyTree } from "../src/crdt/prolly.js";
+import { nodeKey } from "../src/ledger/node-cache.js";
+import { openMemoryStore } from "../src/store/memory.js";
+import { expectCode } from "./helpers/expect-code.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("Bloom filter", () => {
+  it("never says no for a key it holds", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ maxLength: 40 }), { maxLength: 300 }), (keys) => {
+        const filter = BloomFilter.decode(BloomFilter.of(keys, keys.length).bytes);
+        for (const key of keys) expect(filter.has(key)).toBe(true);
+      }),
+    );
+  });
+
+  it("says yes for few keys it does not hold (~0.05 %)", () => {
+    const filter = BloomFilter.of(Array.from({ length: 10_000 }, (_, i) => `doc-${i}`), 10_000);
+    let yes = 0;
+    for (let i = 0; i < 10_000; i++) if (filter.has(`other-${i}`)) yes++;
+    expect(yes).toBeLessThan(30);
+  });
+
+  it("refuses bytes that are not a filter", async () => {
+    for (const bytes of [new Uint8Array(0), new Uint8Array([0, 1]), new Uint8Array([200, 1])]) {
+      await expectCode(Promise.resolve().then(() => BloomFilter.decode(bytes)), "INTEGRITY");
+    }
+  });
+});
+
+const AUTHOR = new Uint8Array(32).fill(7);
+
+/** One state that spills into runs and merges them in slices, one that only folds; both fed the same events. */
+async function pair(): Promise<{ runs: LedgerState; plain: LedgerState }> {
+  const make = async (): Promise<LedgerState> => {
+    const store = await openMemoryStore(`memory://runs-${Math.random()}`);
+    return LedgerState.load(store, new NodeCache(store));
+  };
+  return { runs: await make(), plain: await make() };
+}
+
+describe("reads through runs", () => {
+  it("a state that spills and merges reads exactly as one that folds, and ends on the same roots", async () => {
+    const step = fc.oneof(
+      fc.record({ t: fc.constant("write" as const), ops: fc.array(fc.record({ id: fc.nat(60), del: fc.boolean(), v: fc.nat(9) }), { minLength: 1, maxLength: 8 }) }),
+      fc.record({ t: fc.constant("spill" as const), state: fc.boolean(), local: fc.boolean() }),
+      fc.record({ t: fc.constant("mergeSome" as const), max: fc.integer({ min: 1, max: 20 }) }),
+      fc.record({ t: fc.constant("fold" as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
+        const { runs, plain } = await pair();
+        let parents: CID[] = [];
+        let lamport = 0;
+        const ids = new Set<string>();
+        for (const s of steps) {
+          if (s.t === "write") {
+            const ops: Op[] = [];
+            const seen = new Set<string>();
+            for (const { id, del, v } of s.ops) {
+              const key = `id-${(id * 2654435761) % 997}`; // scattered keys
+              if (seen.has(key)) continue;
+              seen.add(key);
+              ids.add(key);
+              ops.push({ i: key, d: del ? null : { v }, s: [] }); // superseding nothing: writes pile up as conflicts, on both alike
+            }
+            const event = await createEvent(parents, ++lamport, ops, AUTHOR);
+            await runs.apply(event);
+            await plain.apply(event);
+            parents = [event.cid];
+          } else if (s.t === "spill") {
+            await runs.spill({ state: s.state, local: s.local });
+          } else if (s.t === "mergeSome") {
+            await runs.foldSome(s.max);
+          } else {
+            await runs.fold();
+          }
+          for (const id of ids) {
+            expect(await runs.register(id)).toEqual(await plain.register(id));
+            expect(await runs.localGet(local.lastChange(id))).toEqual(await plain.localGet(local.lastChange(id)));
+          }
+        }
+        await runs.fold();
+        await plain.fold();
+        expect(runs.stateRuns.length + runs.localRuns.length).toBe(0);
+        expect(runs.stateTree.root.toString()).toBe(plain.stateTree.root.toString());
+        expect(runs.localTree.root.toString()).toBe(plain.localTree.root.toString());
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("a ledger written at random ids", () => {
+  it("spills into runs, and reads, reopens, queries and merges them back with nothing lost", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hearth-runs-"));
+    dirs.push(dir);
+    const options = { store: `file://${dir}/db`, keyring: `file://${dir}/keyring` };
+    const id = (i: number): string => `r-${((i * 2654435761) >>> 0).toString(16).padStart(8, "0")}`;
+    const model = new Map<string, number | null>();
+    let db = await open("runs", options);
+    // Enough random-id changes for several checkpoints: the first folds (and finds its fold
+    // scattered), the next ones spill.
+    for (let batch = 0; batch < 40; batch++) {
+      const docs = Array.from({ length: 2_000 }, (_, k) => ({ _id: id(batch * 2_000 + k), n: batch * 2_000 + k }));
+      await db.bulk(docs);
+      for (const doc of docs) model.set(doc._id, doc.n);
+      if (batch % 5 === 4) {
+        // Updates and deletes of earlier documents, which runs hold by now.
+        for (let k = 0; k < 50; k++) {
+          const target = id((batch * 1_000 + k * 37) % (batch * 2_000));
+          if (k % 2 === 0) {
+            await db.put({ _id: target, n: -(k + 1) });
+            model.set(target, -(k + 1));
+          } else if (model.get(target) !== null) {
+            await db.del(target);
+            model.set(target, null);
+          }
+        }
+      }
+    }
+    const check = async (): Promise<void> => {
+      for (const [key, n] of model) {
+        if (n === null) await expectCode(db.get(key), "NOT_FOUND");
+        else expect((await db.get(key)).n).toBe(n);
+      }
+    };
+    await check();
+    // A crash now: a copy of the files as they are, with the ledger still open (its runs and
+    // overlay as a kill would find them), must open with every acknowledged write.
+    cpSync(dir, `${dir}-crash`, { recursive: true });
+    dirs.push(`${dir}-crash`);
+    const crashed = await open("runs-crash", { store: `file://${dir}-crash/db`, keyring: `file://${dir}-crash/keyring` });
+    for (const [key, n] of model) {
+      if (n === null) await expectCode(crashed.get(key), "NOT_FOUND");
+      else expect((await crashed.get(key)).n).toBe(n);
+    }
+    await crashed.close();
+    await db.close(); // spills what is not in the trees yet
+    db = await open("runs", options);
+    await check();
+    const live = [...model].filter(([, n]) => n !== null);
+    // Range reads merge the runs first.
+    const rows = (await db.allDocs()).rows;
+    expect(rows.map((r) => r.key)).toEqual(live.map(([key]) => key).sort());
+    expect(rows.every((r) => (r.value as unknown as { n: number }).n === model.get(r.key))).toBe(true);
+    const changes = (await db.changes()).rows.map((r) => r.key);
+    expect(new Set(changes).size).toBe(changes.length);
+    expect(changes.filter((key) => model.get(key) !== null).sort()).toEqual(live.map(([key]) => key).sort());
+    const negative = (await db.query("n", { range: [-100, -1] })).rows.length;
+    expect(negative).toBe(live.filter(([, n]) => n! < 0).length);
+    const root = await db.root();
+    await db.close();
+    db = await open("runs", options);
+    expect(await db.root()).toBe(root);
+    await check();
+    await db.close();
+  }, 120_000);
+});
+
+describe("runs in the checkpoint", () => {
+  /** A store holding empty trees and one run of the state tree, and the checkpoint fields naming them. */
+  async function storeWithRun(): Promise<{ store: Awaited<ReturnType<typeof openMemoryStore>>; base: Checkpoint }> {
+    const store = await openMemoryStore(`memory://runs-cp-${Math.random()}`);
+    const nodes = new NodeCache(store);
+    const state = await ProllyTree.empty(STATE_TAG, nodes);
+    const localTree = await ProllyTree.empty(LOCAL_TAG, nodes);
+    const register = { w: { l: 1, e: new Uint8Array([1, 2, 3]), d: { _id: "in-a-run", n: 1 } } };
+    const { run, created } = await buildRun(STATE_TAG, 0, [["in-a-run", register]], nodes);
+    const blocks = [...state.created, ...localTree.created, ...created];
+    await store.write({ put: blocks.map((b) => [nodeKey(b.cid), b.bytes] as const) });
+    const base: Checkpoint = {
+      v: 2, events: 0, seq: 0, lamport: 0, heads: [], state: state.tree.root, local: localTree.tree.root, localTag: LOCAL_TAG, ix: {},
+      runs: { next: 1, state: [runRecord(run)], local: [] },
+    };
+    return { store, base };
+  }
+
+  it("a version-2 checkpoint's runs are read through", async () => {
+    const { store, base } = await storeWithRun();
+    await store.write({ put: [[META_KEY, encodeCheckpoint(base)]] });
+    const state = await LedgerState.load(store, new NodeCache(store));
+    expect(await state.register("in-a-run")).toMatchObject({ w: { d: { _id: "in-a-run", n: 1 } } });
+    expect(await state.register("elsewhere")).toBeUndefined();
+  });
+
+  it("runs under version 1, version 2 without runs, and malformed runs are INTEGRITY", async () => {
+    const { store, base } = await storeWithRun();
+    const { runs, ...noRuns } = base;
+    const bad: Checkpoint[] = [
+      { ...base, v: 1 },
+      { ...noRuns, v: 2 },
+      { ...base, runs: { ...runs!, next: 0 } }, // a run numbered past next
+      { ...base, runs: { ...runs!, state: [{ ...runs!.state[0]!, bloom: "x" as unknown as Uint8Array }] } },
+      { ...base, runs: { next: 1, state: [], local: [] } },
+    ];
+    for (const checkpoint of bad) {
+      await store.write({ put: [[META_KEY, encodeCheckpoint(checkpoint)]] });
+      await expectCode(LedgerState.load(store, new NodeCache(store)), "INTEGRITY");
+    }
+  });
+});
