@@ -363,25 +363,24 @@ export class LedgerState {
     const trees = which ?? { state: this.#scattered.state || this.stateRuns.length > 0, local: this.#scattered.local || this.localRuns.length > 0 };
     if (this.#overlay.size > 0) {
       if (trees.state) {
-        const { run, created } = await buildRun(this.stateTree.tag, this.#nextRun++, sortedChanges(this.#overlay), this.nodes);
-        this.nodes.addPending(created);
-        this.stateRuns.unshift(run);
-        this.#overlay.clear();
+        this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, this.#overlay));
         this.#sortedOverlay = undefined;
       } else {
         await this.foldState();
       }
     }
     if (this.#localOverlay.size > 0) {
-      if (trees.local) {
-        const { run, created } = await buildRun(this.localTree.tag, this.#nextRun++, sortedChanges(this.#localOverlay), this.nodes);
-        this.nodes.addPending(created);
-        this.localRuns.unshift(run);
-        this.#localOverlay.clear();
-      } else {
-        await this.foldLocal();
-      }
+      if (trees.local) this.localRuns.unshift(await this.#runOf(this.localTree.tag, this.#localOverlay));
+      else await this.foldLocal();
     }
+  }
+
+  /** The next run, built from `overlay` (which is emptied) in front of the tree tagged `tag`; its nodes become pending. */
+  async #runOf(tag: string, overlay: Map<string, unknown>): Promise<Run> {
+    const { run, created } = await buildRun(tag, this.#nextRun++, sortedChanges(overlay), this.nodes);
+    this.nodes.addPending(created);
+    overlay.clear();
+    return run;
   }
 
   /** The runs as the next checkpoint records them (undefined when there are none). */
