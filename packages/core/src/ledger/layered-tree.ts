@@ -51,10 +51,8 @@ export interface RunRecord {
 /** The tag of run `n` in front of the tree tagged `tag`: same fan-out, a name of its own. */
 export function runTag(tag: string, n: number): string {
   const at = tag.indexOf("@");
-  const base = at < 0 ? tag : tag.slice(0, at);
-  const bits = fanoutBitsOf(tag);
-  const name = `${base}/run/${n}`;
-  return at < 0 ? name : withFanout(name, 1 << bits);
+  if (at < 0) return `${tag}/run/${n}`;
+  return withFanout(`${tag.slice(0, at)}/run/${n}`, 1 << fanoutBitsOf(tag));
 }
 
 /**

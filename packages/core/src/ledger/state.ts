@@ -334,13 +334,6 @@ export class LedgerState {
     return this.#overlay.size > 0 || this.#localOverlay.size > 0;
   }
 
-  /** Changes held in runs, both trees. */
-  get runEntries(): number {
-    let n = 0;
-    for (const run of [...this.stateRuns, ...this.localRuns]) n += run.entries;
-    return n;
-  }
-
   /**
    * What the next checkpoint should do: spill the overlays into new runs
    * (the folds were scattered, and there are fewer than {@link MAX_RUNS}
@@ -402,13 +395,17 @@ export class LedgerState {
    * is left to the reads and checkpoints that need it.
    */
   async foldState(): Promise<void> {
-    if (this.stateRuns.length > 0) {
-      await this.#mutateState(await mergedChanges(this.stateRuns));
-      this.stateRuns = [];
-    }
+    await this.#mergeStateRuns();
     if (this.#overlay.size === 0) return;
     await this.#mutateState(sortedChanges(this.#overlay));
     this.#overlay.clear();
+  }
+
+  /** Merges every run of the state tree into it, at once. */
+  async #mergeStateRuns(): Promise<void> {
+    if (this.stateRuns.length === 0) return;
+    await this.#mutateState(await mergedChanges(this.stateRuns));
+    this.stateRuns = [];
   }
 
   /** Folds only the local overlay (and the local tree's runs). */
@@ -493,11 +490,8 @@ export class LedgerState {
    * time (see `EntryBatch` in crdt/prolly-read.ts for why).
    */
   async *stateBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<Array<[string, Register]>> {
-    if (this.stateRuns.length > 0) {
-      // Runs are merged in first (the caller holds the serial lock); the overlay is merged as it goes.
-      await this.#mutateState(await mergedChanges(this.stateRuns));
-      this.stateRuns = [];
-    }
+    // Runs are merged in first (the caller holds the serial lock); the overlay is merged as it goes.
+    await this.#mergeStateRuns();
     this.#sortedOverlay ??= sortedChanges(this.#overlay) as Array<[string, Register]>;
     const inRange = (k: string): boolean => (range.gte === undefined || k >= range.gte) && (range.lt === undefined || k < range.lt);
     const pending = this.#sortedOverlay.filter(([k]) => inRange(k));
