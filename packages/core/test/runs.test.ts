@@ -10,10 +10,12 @@ import type { CID } from "multiformats/cid";
 import { createEvent, type Op } from "../src/crdt/event.js";
 import { open } from "../src/index.node.js";
 import { BloomFilter } from "../src/ledger/bloom.js";
+import { KeyFilter } from "../src/ledger/key-filter.js";
+import { openFileStore } from "../src/store/file.js";
 import { local } from "../src/ledger/keys.js";
 import { NodeCache } from "../src/ledger/node-cache.js";
 import { buildRun, runRecord } from "../src/ledger/layered-tree.js";
-import { META_KEY } from "../src/ledger/keys.js";
+import { META_KEY, keyFilterKey } from "../src/ledger/keys.js";
 import { encodeCheckpoint, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
 import { ProllyTree } from "../src/crdt/prolly.js";
 import { nodeKey } from "../src/ledger/node-cache.js";
@@ -49,6 +51,62 @@ describe("Bloom filter", () => {
   });
 });
 
+describe("key filter", () => {
+  it("never says no for a key it holds, as it grows in stages, is stored and is read back", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ maxLength: 20 }), { maxLength: 400 }), fc.integer({ min: 0, max: 12_000 }), (keys, extra) => {
+        const filter = KeyFilter.empty();
+        const all = [...keys, ...Array.from({ length: extra }, (_, i) => `extra-${i}`)];
+        for (const key of all) filter.add(key);
+        let n = 0;
+        const plan = filter.plan(() => n++);
+        plan.written();
+        expect(filter.plan(() => n++).put).toEqual([]); // nothing changed since
+        const reopened = KeyFilter.open(plan.stages.map((record) => ({ record, bytes: plan.put.find(([k]) => k === record.n)![1] })));
+        for (const key of all) {
+          expect(filter.has(key)).toBe(true);
+          expect(reopened.has(key)).toBe(true);
+        }
+        expect(reopened.keys).toBe(filter.keys);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it("writes only the stages that changed, and says yes for few keys it does not hold", () => {
+    const filter = KeyFilter.empty();
+    for (let i = 0; i < 30_000; i++) filter.add(`doc-${i}`);
+    let n = 0;
+    const first = filter.plan(() => n++);
+    expect(first.stages.length).toBe(3); // 8,192 + 16,384 + 32,768
+    first.written();
+    filter.add("one-more");
+    expect(filter.plan(() => n++).put.map(([k]) => k)).toEqual([3]); // the newest stage only
+    let yes = 0;
+    for (let i = 0; i < 30_000; i++) if (filter.has(`other-${i}`)) yes++;
+    expect(yes).toBeLessThan(600); // < 2 %
+  });
+
+  it("covers only the keys it is told to; others are always maybe", () => {
+    const filter = KeyFilter.empty(local.lookedUp);
+    filter.add(local.lastChange("a"));
+    filter.add(local.change(7));
+    expect(filter.has(local.lastChange("a"))).toBe(true);
+    expect(filter.has(local.lastChange("b"))).toBe(false);
+    expect(filter.has(local.change(8))).toBe(true);
+    expect(filter.keys).toBe(1);
+  });
+
+  it("refuses a stage whose bits do not fit it", async () => {
+    const filter = KeyFilter.empty();
+    filter.add("a");
+    const plan = filter.plan(() => 0);
+    const [record] = plan.stages;
+    await expectCode(Promise.resolve().then(() => KeyFilter.open([{ record: record!, bytes: new Uint8Array(50).fill(3) }])), "INTEGRITY");
+    await expectCode(Promise.resolve().then(() => KeyFilter.open([{ record: { ...record!, keys: 1e6 }, bytes: plan.put[0]![1] }])), "INTEGRITY");
+  });
+});
+
 const AUTHOR = new Uint8Array(32).fill(7);
 
 /** One state that spills into runs and merges them in slices, one that only folds; both fed the same events. */
@@ -67,13 +125,15 @@ describe("reads through runs", () => {
       fc.record({ t: fc.constant("spill" as const), state: fc.boolean(), local: fc.boolean() }),
       fc.record({ t: fc.constant("mergeSome" as const), max: fc.integer({ min: 1, max: 20 }) }),
       fc.record({ t: fc.constant("fold" as const) }),
+      fc.record({ t: fc.constant("judge" as const) }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
         const { runs, plain } = await pair();
         let parents: CID[] = [];
         let lamport = 0;
-        const ids = new Set<string>();
+        // With a few never written: lookups of absent keys go through the key filters.
+        const ids = new Set<string>(["never-1", "never-2", "id-1000"]);
         for (const s of steps) {
           if (s.t === "write") {
             const ops: Op[] = [];
@@ -93,6 +153,8 @@ describe("reads through runs", () => {
             await runs.spill({ state: s.state, local: s.local });
           } else if (s.t === "mergeSome") {
             await runs.foldSome(s.max);
+          } else if (s.t === "judge") {
+            runs.judgeFolds(); // may drop a tree's key filter; the next spill makes it again
           } else {
             await runs.fold();
           }
@@ -176,6 +238,13 @@ describe("a ledger written at random ids", () => {
     expect(await db.root()).toBe(root);
     await check();
     await db.close();
+    // Key filter stages superseded by later checkpoints were deleted with them: what is left is
+    // at most the two trees' filters (~80,000 keys each: stages of 8,192 … 65,536 keys).
+    const store = await openFileStore(join(dir, "db"));
+    const stages = await store.list("kf/");
+    await store.close();
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    expect(stages.length).toBeLessThanOrEqual(8);
   }, 120_000);
 });
 
@@ -203,6 +272,35 @@ describe("runs in the checkpoint", () => {
     const state = await LedgerState.load(store, new NodeCache(store));
     expect(await state.register("in-a-run")).toMatchObject({ w: { d: { _id: "in-a-run", n: 1 } } });
     expect(await state.register("elsewhere")).toBeUndefined();
+  });
+
+  it("a version-2 checkpoint's key filter answers for its tree, and a missing or malformed stage is INTEGRITY", async () => {
+    const { store, base } = await storeWithRun();
+    const nodes = new NodeCache(store);
+    // The main tree holds "in-the-tree", which the filter (holding only "in-the-filter") says is not there.
+    const register = { w: { l: 1, e: new Uint8Array([1, 2, 3]), d: { _id: "x", n: 2 } } };
+    const { tree, created } = await ProllyTree.build(STATE_TAG, [["in-the-filter", register], ["in-the-tree", register]], nodes);
+    const filter = KeyFilter.empty();
+    filter.add("in-the-filter");
+    const plan = filter.plan(() => 5);
+    await store.write({ put: [...created.map((b) => [nodeKey(b.cid), b.bytes] as const), [keyFilterKey(5), plan.put[0]![1]]] });
+    const withFilter: Checkpoint = { ...base, state: tree.root, runs: { ...base.runs!, next: 6, keys: { state: plan.stages } } };
+    await store.write({ put: [[META_KEY, encodeCheckpoint(withFilter)]] });
+    const state = await LedgerState.load(store, nodes);
+    expect(await state.register("in-the-filter")).toMatchObject({ w: { d: { n: 2 } } });
+    expect(await state.register("in-the-tree")).toBeUndefined(); // never read: the filter says no
+    expect(await state.register("in-a-run")).toMatchObject({ w: { d: { n: 1 } } });
+
+    const bad: Array<[Checkpoint, Uint8Array | undefined]> = [
+      [withFilter, undefined], // its record is gone
+      [withFilter, new Uint8Array(40).fill(1)], // not a stage of its size
+      [{ ...withFilter, runs: { ...withFilter.runs!, next: 5 } }, plan.put[0]![1]], // numbered past next
+      [{ ...withFilter, runs: { ...withFilter.runs!, keys: { state: [{ n: 5, keys: -1 }] } } }, plan.put[0]![1]],
+    ];
+    for (const [checkpoint, bytes] of bad) {
+      await store.write(bytes ? { put: [[META_KEY, encodeCheckpoint(checkpoint)], [keyFilterKey(5), bytes]] } : { put: [[META_KEY, encodeCheckpoint(checkpoint)]], del: [keyFilterKey(5)] });
+      await expectCode(LedgerState.load(store, new NodeCache(store)), "INTEGRITY");
+    }
   });
 
   it("runs under version 1, version 2 without runs, and malformed runs are INTEGRITY", async () => {

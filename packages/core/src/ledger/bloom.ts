@@ -40,13 +40,22 @@ export class BloomFilter {
     this.#bits = (bytes.length - 1) * 8;
   }
 
-  /** A filter holding `keys` (`count` of them, for sizing). */
-  static of(keys: Iterable<string>, count: number): BloomFilter {
-    const bytes = new Uint8Array(1 + Math.max(8, Math.ceil((Math.max(count, 1) * BITS_PER_KEY) / 8)));
-    bytes[0] = PROBES;
-    const filter = new BloomFilter(bytes);
-    for (const key of keys) filter.#add(key);
+  /**
+   * A filter holding `keys` (`count` of them, for sizing), with
+   * `bitsPerKey` bits a key once it holds `count` (default: 16, ~0.05 %
+   * false positives).
+   */
+  static of(keys: Iterable<string>, count: number, bitsPerKey = BITS_PER_KEY): BloomFilter {
+    const filter = BloomFilter.empty(count, bitsPerKey);
+    for (const key of keys) filter.add(key);
     return filter;
+  }
+
+  /** An empty filter sized for `count` keys at `bitsPerKey` bits each. */
+  static empty(count: number, bitsPerKey = BITS_PER_KEY): BloomFilter {
+    const bytes = new Uint8Array(1 + Math.max(8, Math.ceil((Math.max(count, 1) * bitsPerKey) / 8)));
+    bytes[0] = bitsPerKey === BITS_PER_KEY ? PROBES : Math.max(1, Math.round(bitsPerKey * Math.LN2));
+    return new BloomFilter(bytes);
   }
 
   /**
@@ -62,7 +71,17 @@ export class BloomFilter {
 
   /** False if `key` was certainly not added; true if it may have been. */
   has(key: string): boolean {
-    let [h1, h2] = hashes(key);
+    keyHashes(key);
+    return this.hasHashed();
+  }
+
+  /**
+   * {@link has} for the key {@link keyHashes} was last called with: a
+   * lookup through many filters hashes its key once.
+   */
+  hasHashed(): boolean {
+    let h1 = hashed[0]!;
+    let h2 = hashed[1]!;
     for (let i = 0; i < this.#probes; i++) {
       const bit = (h1 >>> 0) % this.#bits;
       if ((this.bytes[1 + (bit >>> 3)]! & (1 << (bit & 7))) === 0) return false;
@@ -72,8 +91,11 @@ export class BloomFilter {
     return true;
   }
 
-  #add(key: string): void {
-    let [h1, h2] = hashes(key);
+  /** Adds `key` (the filter's bytes change in place). */
+  add(key: string): void {
+    keyHashes(key);
+    let h1 = hashed[0]!;
+    let h2 = hashed[1]!;
     for (let i = 0; i < this.#probes; i++) {
       const bit = (h1 >>> 0) % this.#bits;
       this.bytes[1 + (bit >>> 3)]! |= 1 << (bit & 7);
@@ -83,8 +105,15 @@ export class BloomFilter {
   }
 }
 
-/** Two independent 32-bit hashes of `key` (FNV-1a, and a multiply-xorshift over the same code units). */
-function hashes(key: string): [number, number] {
+/** The last key's two hashes: one scratch pair, so hashing allocates nothing. */
+const hashed = new Int32Array(2);
+
+/**
+ * Hashes `key` for the next {@link BloomFilter.hasHashed} calls: two
+ * independent 32-bit hashes (FNV-1a, and a multiply-xorshift over the same
+ * code units).
+ */
+export function keyHashes(key: string): void {
   let a = 0x811c9dc5;
   let b = 0x9e3779b9 ^ key.length;
   for (let i = 0; i < key.length; i++) {
@@ -94,5 +123,6 @@ function hashes(key: string): [number, number] {
     b ^= b >>> 15;
   }
   b = Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
-  return [a, (b ^ (b >>> 16)) | 1];
+  hashed[0] = a;
+  hashed[1] = (b ^ (b >>> 16)) | 1;
 }

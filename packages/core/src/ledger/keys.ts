@@ -12,6 +12,8 @@
  *                      checkpoint, replacing their `ev/<n>` records
  *                      ({@link ./event-log}, {@link ./event-segment})
  * - `nd/<cid>`         a tree node
+ * - `kf/<n>`           a stage of a key filter: a Bloom filter of the keys
+ *                      a tree holds while it takes runs ({@link ./key-filter})
  * - `in/<cid>`         marks an applied event as inert: in the history, but
  *                      its ops change nothing (a write its sync point's
  *                      membership refuses; see `LedgerState.apply`)
@@ -56,6 +58,9 @@ export const eventKey = (n: number): string => `ev/${seqText(n)}`;
 /** Store key of the segment whose first event is number `first`. */
 export const segmentKey = (first: number): string => `sg/${seqText(first)}`;
 
+/** Store key of key filter stage record `n` ({@link ./key-filter}). */
+export const keyFilterKey = (n: number): string => `kf/${seqText(n)}`;
+
 /** Store key marking event `cid` inert. */
 export const inertKey = (cid: CID): string => `in/${cidText(cid)}`;
 /** Prefix of the inert marks. */
@@ -68,6 +73,14 @@ export const local = {
   /** Upper bound (exclusive) of the change range. */
   CHANGE_END: "s0",
   lastChange: (id: string): string => `i/${id}`,
+  /**
+   * Whether `key` is ever looked up on its own, so a key filter of the
+   * tree should hold it: the change feed's `s/<seq>` entries are only read
+   * in ranges (and sort after every other entry, from `s/` on).
+   */
+  lookedUp: (key: string): boolean => !key.startsWith("s/"),
+  /** Where the change feed's entries begin: every key a key filter holds sorts before. */
+  CHANGE_START: "s/",
   /** The seq in a `s/<seq>` key. */
   seqOfChange: (key: string): number => parseInt(key.slice(2), 36),
 };

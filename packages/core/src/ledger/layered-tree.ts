@@ -29,7 +29,8 @@
 import type { Block } from "../codec/block.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
 import { ProllyTree, withFanout, fanoutBitsOf, type NodeSource, type TreeNode } from "../crdt/prolly.js";
-import { BloomFilter } from "./bloom.js";
+import { BloomFilter, keyHashes } from "./bloom.js";
+import type { KeyFilter } from "./key-filter.js";
 
 /** One run: its tree, a Bloom filter of its keys, and how many entries it holds. */
 export interface Run {
@@ -57,17 +58,23 @@ export function runTag(tag: string, n: number): string {
 
 /**
  * The value of `key`: from the newest run that holds it (a deletion there
- * reads as absent), else from `main`. Synchronous when every node on the
- * way is in memory, else a promise (test with `isPromiseLike`).
+ * reads as absent), else from `main`, unless `mainKeys` (a filter of every
+ * key `main` holds, `key-filter.ts`) says it is not there. Synchronous
+ * when every node on the way is in memory, else a promise (test with
+ * `isPromiseLike`).
  */
-export function lookupThrough(runs: readonly Run[], main: ProllyTree, key: string): unknown {
+export function lookupThrough(runs: readonly Run[], main: ProllyTree, key: string, mainKeys?: KeyFilter): unknown {
+  // Hashed once for every filter on the way (a resumed lookup hashes again: others may have hashed since).
+  keyHashes(key);
   for (let i = 0; i < runs.length; i++) {
     const run = runs[i]!;
-    if (!run.bloom.has(key)) continue;
+    if (!run.bloom.hasHashed()) continue;
     const found = run.tree.lookup(key);
-    if (isPromiseLike(found)) return found.then((value) => (value === undefined ? lookupThrough(runs.slice(i + 1), main, key) : value === null ? undefined : value));
+    if (isPromiseLike(found)) return found.then((value) => (value === undefined ? lookupThrough(runs.slice(i + 1), main, key, mainKeys) : value === null ? undefined : value));
     if (found !== undefined) return found === null ? undefined : found;
+    keyHashes(key);
   }
+  if (mainKeys !== undefined && !mainKeys.hasHashed(key)) return undefined;
   return main.lookup(key);
 }
 

@@ -27,7 +27,7 @@ import { Indexes, describeIndex, type MapFn } from "./indexes.js";
 import { treeDelta, type TreeDelta } from "./tree-delta.js";
 import { Serial } from "./serial.js";
 import { cloneJson } from "./clone.js";
-import { INERT_PREFIX, inertKey, META_KEY } from "./keys.js";
+import { INERT_PREFIX, inertKey, keyFilterKey, META_KEY } from "./keys.js";
 import { EventLog } from "./event-log.js";
 import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from "./reads.js";
 import type { Keyring } from "../keyring/types.js";
@@ -1077,7 +1077,8 @@ export class Ledger {
     state.judgeFolds();
     const previous = state.checkpoint;
     const indexes = this.#indexes.snapshot();
-    const runs = state.runsCheckpoint();
+    const layers = state.layersCheckpoint();
+    const runs = layers.runs;
     const unchanged =
       extra.length === 0 &&
       previous !== undefined &&
@@ -1092,8 +1093,8 @@ export class Ledger {
       ...indexes.map((ix) => treeDelta(state.nodes, ix.stored, ix.current)),
       ...runDeltas(state.nodes, previous?.runs, runs),
     ]);
-    const put: Array<readonly [string, Uint8Array]> = [...extra];
-    const del: string[] = [];
+    const put: Array<readonly [string, Uint8Array]> = [...extra, ...layers.put];
+    const del: string[] = keyFilterRecordsGone(previous?.runs, runs);
     const persisted = new Set<string>();
     for (const { added, removed } of deltas) {
       for (const cid of added) {
@@ -1126,15 +1127,28 @@ export class Ledger {
     const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true });
     await (pack ? this.#events.pack(pack, write) : write());
     state.markCheckpointed(checkpoint);
+    layers.written();
     this.#indexes.markStored();
     state.nodes.settlePending(persisted);
   }
 }
 
-/** True if two checkpoints' runs are the same runs (by number: a run never changes). */
+/** True if two checkpoints' runs and key filters are the same (by number: a run or stage record never changes). */
 function sameRuns(a: RunsCheckpoint | undefined, b: RunsCheckpoint | undefined): boolean {
-  const numbers = (r: RunsCheckpoint | undefined): string => (r ? `${r.state.map((x) => x.n).join(",")}|${r.local.map((x) => x.n).join(",")}` : "|");
+  const numbers = (r: RunsCheckpoint | undefined): string =>
+    r ? `${r.state.map((x) => x.n).join(",")}|${r.local.map((x) => x.n).join(",")}|${keyFilterRecords(r).join(",")}` : "||";
   return numbers(a) === numbers(b);
+}
+
+/** The key filter stage records a checkpoint's runs name. */
+function keyFilterRecords(r: RunsCheckpoint | undefined): number[] {
+  return [...(r?.keys?.state ?? []), ...(r?.keys?.local ?? [])].map((x) => x.n);
+}
+
+/** Store keys of the key filter stage records `before` names and `after` no longer does. */
+function keyFilterRecordsGone(before: RunsCheckpoint | undefined, after: RunsCheckpoint | undefined): string[] {
+  const kept = new Set(keyFilterRecords(after));
+  return keyFilterRecords(before).filter((n) => !kept.has(n)).map(keyFilterKey);
 }
 
 /** The node deltas of the runs a checkpoint adds (every node new) and drops (every node gone). */

@@ -32,9 +32,10 @@ import { HearthError } from "../errors.js";
 import { decodeDagCbor, encodeDagCbor } from "../codec/cbor.js";
 import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
-import { META_KEY, eventKey, local } from "./keys.js";
+import { META_KEY, eventKey, keyFilterKey, local } from "./keys.js";
 import { cidText } from "../codec/cid-text.js";
 import { buildRun, lookupThrough, mergedChanges, openRun, runRecord, type Run, type RunRecord } from "./layered-tree.js";
+import { KeyFilter, type KeyFilterStageRecord } from "./key-filter.js";
 
 /** Tree tags; part of every node, so nodes of different trees never coincide. */
 export const STATE_TAG = "hearth/state/1";
@@ -71,6 +72,21 @@ export interface RunsCheckpoint {
   readonly state: readonly RunRecord[];
   /** The local tree's runs, newest first. */
   readonly local: readonly RunRecord[];
+  /**
+   * The stages of each tree's key filter (`key-filter.ts`), for trees
+   * that have one; absent in checkpoints written before key filters.
+   */
+  readonly keys?: { readonly state?: readonly KeyFilterStageRecord[]; readonly local?: readonly KeyFilterStageRecord[] };
+}
+
+/** What a checkpoint writes of the runs and key filters, and what to call once it is durable. */
+export interface LayersCheckpoint {
+  /** How the checkpoint records them; undefined when there are none. */
+  readonly runs: RunsCheckpoint | undefined;
+  /** Key filter stage records to write. */
+  readonly put: Array<readonly [string, Uint8Array]>;
+  /** Call once the checkpoint is durable. */
+  readonly written: () => void;
 }
 
 /** The `meta` record: everything needed to reopen without replaying all history. */
@@ -145,8 +161,14 @@ export class LedgerState {
   stateRuns: Run[] = [];
   /** Runs in front of the local tree, newest first. */
   localRuns: Run[] = [];
-  /** The number the next run gets. */
+  /** The number the next run (or key filter stage record) gets. */
   #nextRun = 0;
+  /**
+   * Filters of the keys each tree holds, kept while its changes go into
+   * runs (`key-filter.ts`): lookups of keys a tree does not hold (documents
+   * written for the first time) then skip the tree.
+   */
+  #keyFilters: { state: KeyFilter | undefined; local: KeyFilter | undefined } = { state: undefined, local: undefined };
   /** Whether the folds of each tree between the last two checkpoints were scattered (see {@link SCATTERED_NODES_FACTOR}). */
   #scattered = { state: false, local: false };
   /**
@@ -171,7 +193,10 @@ export class LedgerState {
     | undefined;
   readonly nodes: NodeCache;
 
-  private constructor(nodes: NodeCache, stateTree: ProllyTree, localTree: ProllyTree, checkpoint: Checkpoint | undefined) {
+  private constructor(
+    nodes: NodeCache, stateTree: ProllyTree, localTree: ProllyTree, checkpoint: Checkpoint | undefined,
+    keyFilters: { state: KeyFilter | undefined; local: KeyFilter | undefined } = { state: undefined, local: undefined },
+  ) {
     this.nodes = nodes;
     this.stateTree = stateTree;
     this.localTree = localTree;
@@ -184,8 +209,9 @@ export class LedgerState {
       this.#nextRun = checkpoint.runs.next;
       this.stateRuns = checkpoint.runs.state.map((r) => openRun(stateTree.tag, r, nodes));
       this.localRuns = checkpoint.runs.local.map((r) => openRun(localTree.tag, r, nodes));
+      this.#keyFilters = keyFilters;
       // Runs were spilled because folds were scattered: go on spilling until they are merged.
-      this.#scattered = { state: this.stateRuns.length > 0, local: this.localRuns.length > 0 };
+      this.#scattered = { state: this.stateRuns.length > 0 || keyFilters.state !== undefined, local: this.localRuns.length > 0 || keyFilters.local !== undefined };
     }
   }
 
@@ -206,11 +232,16 @@ export class LedgerState {
       state = new LedgerState(nodes, s.tree, l.tree, undefined);
     } else {
       const checkpoint = decodeCheckpoint(meta);
+      const keys = checkpoint.runs?.keys;
       state = new LedgerState(
         nodes,
         ProllyTree.open(STATE_TAG, checkpoint.state, nodes),
         ProllyTree.open(checkpoint.localTag ?? LEGACY_LOCAL_TAG, checkpoint.local, nodes),
         checkpoint,
+        {
+          state: keys?.state && (await openKeyFilter(store, keys.state, () => true)),
+          local: keys?.local && (await openKeyFilter(store, keys.local, local.lookedUp)),
+        },
       );
     }
     // Events after the checkpoint are numbered consecutively: replay until the first gap.
@@ -240,7 +271,9 @@ export class LedgerState {
   registerNow(id: string): Register | undefined | Promise<Register | undefined> {
     return (
       this.#overlay.get(id) ??
-      ((this.stateRuns.length === 0 ? this.stateTree.lookup(id) : lookupThrough(this.stateRuns, this.stateTree, id)) as Register | undefined | Promise<Register | undefined>)
+      ((this.stateRuns.length === 0 && this.#keyFilters.state === undefined
+        ? this.stateTree.lookup(id)
+        : lookupThrough(this.stateRuns, this.stateTree, id, this.#keyFilters.state)) as Register | undefined | Promise<Register | undefined>)
     );
   }
 
@@ -255,7 +288,9 @@ export class LedgerState {
     if (value !== undefined) return value;
     // An overlay entry of `undefined` is a deletion not yet folded.
     if (this.#localOverlay.has(key)) return undefined;
-    return this.localRuns.length === 0 ? this.localTree.lookup(key) : lookupThrough(this.localRuns, this.localTree, key);
+    return this.localRuns.length === 0 && this.#keyFilters.local === undefined
+      ? this.localTree.lookup(key)
+      : lookupThrough(this.localRuns, this.localTree, key, this.#keyFilters.local);
   }
 
   /** True if the event was applied here. */
@@ -354,6 +389,9 @@ export class LedgerState {
   async spill(which?: { readonly state: boolean; readonly local: boolean }): Promise<void> {
     // A tree with runs goes on spilling until a merge of its runs says whether it still should.
     const trees = which ?? { state: this.#scattered.state || this.stateRuns.length > 0, local: this.#scattered.local || this.localRuns.length > 0 };
+    // A tree taking runs keeps a filter of its keys; made from the tree's keys the first time.
+    if (trees.state) this.#keyFilters.state ??= await keyFilterOf(this.stateTree, () => true);
+    if (trees.local) this.#keyFilters.local ??= await keyFilterOf(this.localTree, local.lookedUp, { lt: local.CHANGE_START });
     if (this.#overlay.size > 0) {
       if (trees.state) {
         this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, this.#overlay));
@@ -376,10 +414,25 @@ export class LedgerState {
     return run;
   }
 
-  /** The runs as the next checkpoint records them (undefined when there are none). */
-  runsCheckpoint(): RunsCheckpoint | undefined {
-    if (this.stateRuns.length === 0 && this.localRuns.length === 0) return undefined;
-    return { next: this.#nextRun, state: this.stateRuns.map(runRecord), local: this.localRuns.map(runRecord) };
+  /** The runs and key filters as the next checkpoint records them, and the filter stages it writes. */
+  layersCheckpoint(): LayersCheckpoint {
+    const { state, local } = this.#keyFilters;
+    const next = (): number => this.#nextRun++;
+    const statePlan = state?.plan(next);
+    const localPlan = local?.plan(next);
+    const put = [...(statePlan?.put ?? []), ...(localPlan?.put ?? [])].map(([n, bytes]) => [keyFilterKey(n), bytes] as const);
+    const written = (): void => {
+      statePlan?.written();
+      localPlan?.written();
+    };
+    if (this.stateRuns.length === 0 && this.localRuns.length === 0 && !statePlan && !localPlan) return { runs: undefined, put, written };
+    const runs: RunsCheckpoint = {
+      next: this.#nextRun,
+      state: this.stateRuns.map(runRecord),
+      local: this.localRuns.map(runRecord),
+      ...((statePlan || localPlan) && { keys: { ...(statePlan && { state: statePlan.stages }), ...(localPlan && { local: localPlan.stages }) } }),
+    };
+    return { runs, put, written };
   }
 
   /** Folds both overlays into their trees (new nodes become pending in the node cache). */
@@ -423,6 +476,7 @@ export class LedgerState {
     const { tree, created } = await this.stateTree.mutate(changes);
     this.nodes.addPending(created);
     this.stateTree = tree;
+    addKeys(this.#keyFilters.state, changes);
     this.#sortedOverlay = undefined;
     this.#noteFold("state", changes.length, created.length);
     if (!this.#inMergeSlice) this.#treesMoved = true;
@@ -432,6 +486,7 @@ export class LedgerState {
     const { tree, created } = await this.localTree.mutate(changes);
     this.nodes.addPending(created);
     this.localTree = tree;
+    addKeys(this.#keyFilters.local, changes);
     this.#noteFold("local", changes.length, created.length);
     if (!this.#inMergeSlice) this.#treesMoved = true;
   }
@@ -480,6 +535,9 @@ export class LedgerState {
       cost.changes = 0;
       cost.created = 0;
     }
+    // A tree back to folding in order needs no key filter (the next checkpoint deletes its records).
+    if (!this.#scattered.state && this.stateRuns.length === 0) this.#keyFilters.state = undefined;
+    if (!this.#scattered.local && this.localRuns.length === 0) this.#keyFilters.local = undefined;
   }
 
   /**
@@ -574,6 +632,34 @@ export class LedgerState {
   }
 }
 
+/** Adds the keys `changes` sets (not those it deletes) to `filter`, if there is one. */
+function addKeys(filter: KeyFilter | undefined, changes: ReadonlyArray<readonly [string, unknown]>): void {
+  if (filter === undefined) return;
+  for (const [key, value] of changes) if (value !== undefined) filter.add(key);
+}
+
+/** A key filter of every key of `tree` (within `range`) that `covers` accepts. */
+async function keyFilterOf(tree: ProllyTree, covers: (key: string) => boolean, range: { lt?: string } = {}): Promise<KeyFilter> {
+  const filter = KeyFilter.empty(covers);
+  for await (const batch of tree.batches(range)) for (const key of batch.keys) filter.add(key);
+  return filter;
+}
+
+/**
+ * The key filter whose stages a checkpoint recorded as `records`, read from `store`.
+ * @throws HearthError `INTEGRITY` if a stage's record is missing or malformed
+ */
+async function openKeyFilter(store: ByteStore, records: readonly KeyFilterStageRecord[], covers: (key: string) => boolean): Promise<KeyFilter> {
+  const stages = await Promise.all(
+    records.map(async (record) => {
+      const bytes = await store.get(keyFilterKey(record.n));
+      if (bytes === undefined) throw new HearthError("INTEGRITY", `key filter record ${keyFilterKey(record.n)} is missing from the ledger's store; the store is damaged`);
+      return { record, bytes };
+    }),
+  );
+  return KeyFilter.open(stages, covers);
+}
+
 /** Whether every run of `part` is still in `all` (no full fold merged them meanwhile). */
 function stillThere(part: readonly Run[], all: readonly Run[]): boolean {
   return part.every((run) => all.includes(run));
@@ -598,11 +684,15 @@ function sortedChanges<V>(map: Map<string, V>): Array<readonly [string, V]> {
 
 function isRunsCheckpoint(runs: unknown): boolean {
   const r = runs as RunsCheckpoint | undefined;
-  const isRecord = (x: RunRecord): boolean =>
-    Number.isSafeInteger(x?.n) && x.n >= 0 && x.n < r!.next && CID.asCID(x.root) !== null && Number.isSafeInteger(x.entries) && x.bloom instanceof Uint8Array;
+  const isNumber = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) < r!.next;
+  const isRecord = (x: RunRecord): boolean => isNumber(x?.n) && CID.asCID(x.root) !== null && Number.isSafeInteger(x.entries) && x.bloom instanceof Uint8Array;
+  const isStages = (s: unknown): boolean => s === undefined || (Array.isArray(s) && s.every((x: KeyFilterStageRecord) => isNumber(x?.n) && Number.isSafeInteger(x.keys) && x.keys >= 0));
+  const keys = r?.keys;
   return (
     r !== null && typeof r === "object" && Number.isSafeInteger(r.next) && Array.isArray(r.state) && Array.isArray(r.local) &&
-    r.state.every(isRecord) && r.local.every(isRecord) && r.state.length + r.local.length > 0
+    r.state.every(isRecord) && r.local.every(isRecord) &&
+    (keys === undefined || (keys !== null && typeof keys === "object" && isStages(keys.state) && isStages(keys.local))) &&
+    r.state.length + r.local.length + (keys?.state ? 1 : 0) + (keys?.local ? 1 : 0) > 0
   );
 }
 
