@@ -1060,6 +1060,9 @@ export class Ledger {
       // a steady stream of writes ends instead of letting the overlays grow without bound.
       const behind = Math.max(1, Math.floor((this.#state.seq - (this.#state.checkpoint?.seq ?? 0)) / CHECKPOINT_EVERY));
       if (this.#closed !== undefined || !(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE * behind)))) break;
+      // A long merge persists its progress instead of holding all its new nodes until it ends.
+      const nodes = this.#state.nodes;
+      if (this.#state.midMerge && nodes.pendingBytes >= nodes.budgetBytes / 2) await this.#serial.run(() => this.#checkpoint([], false, true));
     }
     if (this.#closed === undefined) await this.#serial.run(() => this.#checkpoint());
   }
@@ -1068,14 +1071,24 @@ export class Ledger {
    * Folds the overlays and writes, in one atomic batch: the tree nodes made
    * since the last checkpoint that are still reachable, the deletion of the
    * ones no longer reachable, and the new `meta`. Runs under the serial lock.
+   *
+   * `midMerge`: instead, records the trees as a merge of runs has left them
+   * so far, and nothing else (see `LedgerState.midMerge`); does nothing if
+   * something else moved the trees since the last checkpoint.
    */
-  async #checkpoint(extra: ReadonlyArray<readonly [string, Uint8Array]> = [], closing = false): Promise<void> {
+  async #checkpoint(extra: ReadonlyArray<readonly [string, Uint8Array]> = [], closing = false, midMerge = false): Promise<void> {
     const state = this.#state;
-    // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
-    if (state.checkpointPlan(closing) === "spill") await state.spill();
-    else await state.fold();
-    state.judgeFolds();
     const previous = state.checkpoint;
+    if (midMerge) {
+      if (!state.midMerge || previous === undefined) return;
+    } else {
+      // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
+      if (state.checkpointPlan(closing) === "spill") await state.spill();
+      else await state.fold();
+      await state.judgeFolds();
+    }
+    // What the trees and runs hold: the last checkpoint's events while a merge is under way.
+    const held = midMerge ? previous! : { events: state.events, seq: state.seq, lamport: state.lamport, heads: state.heads() };
     const indexes = this.#indexes.snapshot();
     const layers = state.layersCheckpoint();
     const runs = layers.runs;
@@ -1105,18 +1118,18 @@ export class Ledger {
       for (const cid of removed) del.push(nodeKey(cid));
     }
     // Complete runs of events since the last pack go into segments in the same batch.
-    const pack = await this.#events.planPack(state.events);
+    const pack = midMerge ? undefined : await this.#events.planPack(state.events);
     if (pack) {
       put.push(...pack.put);
       del.push(...pack.del);
     }
     const checkpoint: Checkpoint = {
       v: runs ? 2 : 1,
-      events: state.events,
+      events: held.events,
       packed: pack?.packed ?? this.#events.packed,
-      seq: state.seq,
-      lamport: state.lamport,
-      heads: state.heads(),
+      seq: held.seq,
+      lamport: held.lamport,
+      heads: held.heads,
       state: state.stateTree.root,
       local: state.localTree.root,
       ...(state.localTree.tag !== LEGACY_LOCAL_TAG && { localTag: state.localTree.tag }),

@@ -45,6 +45,8 @@ export class NodeCache implements NodeSource {
   readonly #pending = new Map<string, Block<TreeNode>>();
   /** Pending leaves read since they were made: the ones worth caching once persisted. */
   readonly #pendingRead = new Set<string>();
+  /** Bytes of the pending blocks. */
+  #pendingBytes = 0;
   /**
    * Nodes made before the last checkpoint that it did not persist (a later
    * change superseded them), kept until the next one: a `get` runs without
@@ -82,6 +84,16 @@ export class NodeCache implements NodeSource {
     this.#store = store;
     this.#budget = budgetBytes;
     this.#authenticated = authenticated;
+  }
+
+  /** Memory the cache may hold (the `cacheBytes` open option). */
+  get budgetBytes(): number {
+    return this.#budget;
+  }
+
+  /** Bytes of the nodes made since the last checkpoint, held in memory until it persists them. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   /** Memory the cached nodes hold now, as charged against the budget. */
@@ -174,7 +186,9 @@ export class NodeCache implements NodeSource {
   addPending(blocks: Iterable<Block<TreeNode>>): void {
     for (const b of blocks) {
       const compact = compactNode(b.value, b.bytes);
-      this.#pending.set(cidText(b.cid), compact === b.value ? b : { cid: b.cid, bytes: b.bytes, value: compact });
+      const key = cidText(b.cid);
+      if (!this.#pending.has(key)) this.#pendingBytes += b.bytes.byteLength;
+      this.#pending.set(key, compact === b.value ? b : { cid: b.cid, bytes: b.bytes, value: compact });
     }
   }
 
@@ -211,6 +225,7 @@ export class NodeCache implements NodeSource {
     }
     this.#retired = retired;
     this.#pending.clear();
+    this.#pendingBytes = 0;
     this.#pendingRead.clear();
   }
 }

@@ -34,7 +34,7 @@ import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
 import { META_KEY, eventKey, keyFilterKey, local } from "./keys.js";
 import { cidText } from "../codec/cid-text.js";
-import { buildRun, lookupThrough, mergedChanges, openRun, runRecord, type Run, type RunRecord } from "./layered-tree.js";
+import { buildRun, lookupThrough, mergeRunsInto, openRun, RunMerge, runRecord, type Run, type RunRecord } from "./layered-tree.js";
 import { KeyFilter, type KeyFilterStageRecord } from "./key-filter.js";
 
 /** Tree tags; part of every node, so nodes of different trees never coincide. */
@@ -134,6 +134,9 @@ const MAX_RUNS = 16;
  */
 const SCATTERED_NODES_FACTOR = 3;
 
+/** Entries a full merge of runs (for a range read) hands to each tree mutation: bounds the memory it takes. */
+const MERGE_CHUNK = 20_000;
+
 /** What a checkpoint does with the changes not yet in the trees. */
 export type CheckpointPlan = "fold" | "spill";
 
@@ -181,14 +184,17 @@ export class LedgerState {
   #inMergeSlice = false;
   /** Changes folded and nodes made since the last checkpoint, per tree. */
   readonly #foldCost = { state: { changes: 0, created: 0 }, local: { changes: 0, created: 0 } };
-  /** Runs a sliced fold is merging into the trees, and their entries (older than the overlays, so merged first). */
+  /**
+   * Runs a sliced fold is merging into the trees (they are older than the
+   * overlays, so merged first), and where it stands in each tree's runs
+   * (undefined once all of them are in).
+   */
   #runPlan:
     | {
         readonly stateRuns: readonly Run[];
         readonly localRuns: readonly Run[];
-        readonly state: Array<readonly [string, unknown]>;
-        readonly local: Array<readonly [string, unknown]>;
-        at: number;
+        state: RunMerge | undefined;
+        local: RunMerge | undefined;
       }
     | undefined;
   readonly nodes: NodeCache;
@@ -389,7 +395,7 @@ export class LedgerState {
   async spill(which?: { readonly state: boolean; readonly local: boolean }): Promise<void> {
     // A tree with runs goes on spilling until a merge of its runs says whether it still should.
     const trees = which ?? { state: this.#scattered.state || this.stateRuns.length > 0, local: this.#scattered.local || this.localRuns.length > 0 };
-    // A tree taking runs keeps a filter of its keys; made from the tree's keys the first time.
+    // A tree taking runs keeps a filter of its keys (made at the judgement, or here when told to spill).
     if (trees.state) this.#keyFilters.state ??= await keyFilterOf(this.stateTree, () => true);
     if (trees.local) this.#keyFilters.local ??= await keyFilterOf(this.localTree, local.lookedUp, { lt: local.CHANGE_START });
     if (this.#overlay.size > 0) {
@@ -454,17 +460,17 @@ export class LedgerState {
     this.#overlay.clear();
   }
 
-  /** Merges every run of the state tree into it, at once. */
+  /** Merges every run of the state tree into it, now. */
   async #mergeStateRuns(): Promise<void> {
     if (this.stateRuns.length === 0) return;
-    await this.#mutateState(await mergedChanges(this.stateRuns));
+    await mergeRunsInto(this.stateRuns, MERGE_CHUNK, (changes) => this.#mutateState(changes));
     this.stateRuns = [];
   }
 
   /** Folds only the local overlay (and the local tree's runs). */
   async foldLocal(): Promise<void> {
     if (this.localRuns.length > 0) {
-      await this.#mutateLocal(await mergedChanges(this.localRuns));
+      await mergeRunsInto(this.localRuns, MERGE_CHUNK, (changes) => this.#mutateLocal(changes));
       this.localRuns = [];
     }
     if (this.#localOverlay.size === 0) return;
@@ -489,6 +495,20 @@ export class LedgerState {
     addKeys(this.#keyFilters.local, changes);
     this.#noteFold("local", changes.length, created.length);
     if (!this.#inMergeSlice) this.#treesMoved = true;
+  }
+
+  /**
+   * True while runs are being merged into the trees and nothing but the
+   * merge's slices moved the trees since the last checkpoint. A checkpoint
+   * of the trees as they are, with everything else (events, positions,
+   * heads, runs) as the last one recorded it, then holds exactly what the
+   * last one held: the runs being merged still shadow the half-merged
+   * trees. Such a checkpoint lets a merge's new nodes leave memory before
+   * the merge ends (a merge of scattered changes rewrites about every leaf
+   * of a tree: ~200 MB of nodes at a million documents).
+   */
+  get midMerge(): boolean {
+    return this.#runPlan !== undefined && this.checkpoint !== undefined && !this.#treesMoved;
   }
 
   /** Records `checkpoint` as the last one written (its trees are the stored ones). */
@@ -527,8 +547,13 @@ export class LedgerState {
    * a tree whose folds made many more nodes than runs of the same changes
    * would is scattered, and its next checkpoints spill. Too few changes to
    * tell leave the judgement as it was.
+   *
+   * A scattered tree gets its key filter now (`key-filter.ts`): the
+   * checkpoint records it, so the judgement outlives a close (a ledger
+   * opened and closed often would otherwise fold on every close, never
+   * having stayed open long enough to be judged again).
    */
-  judgeFolds(): void {
+  async judgeFolds(): Promise<void> {
     for (const [tree, fanoutBits] of [["state", fanoutBitsOf(this.stateTree.tag)], ["local", fanoutBitsOf(this.localTree.tag)]] as const) {
       const cost = this.#foldCost[tree];
       if (cost.changes >= 1_000) this.#scattered[tree] = cost.created > SCATTERED_NODES_FACTOR * Math.max(1, cost.changes >> fanoutBits);
@@ -538,6 +563,17 @@ export class LedgerState {
     // A tree back to folding in order needs no key filter (the next checkpoint deletes its records).
     if (!this.#scattered.state && this.stateRuns.length === 0) this.#keyFilters.state = undefined;
     if (!this.#scattered.local && this.localRuns.length === 0) this.#keyFilters.local = undefined;
+    await this.#makeKeyFilters();
+  }
+
+  /** Makes the key filter of each tree that is scattered or has runs and has none yet, from the tree's keys. */
+  async #makeKeyFilters(): Promise<void> {
+    if ((this.#scattered.state || this.stateRuns.length > 0) && this.#keyFilters.state === undefined) {
+      this.#keyFilters.state = await keyFilterOf(this.stateTree, () => true);
+    }
+    if ((this.#scattered.local || this.localRuns.length > 0) && this.#keyFilters.local === undefined) {
+      this.#keyFilters.local = await keyFilterOf(this.localTree, local.lookedUp, { lt: local.CHANGE_START });
+    }
   }
 
   /**
@@ -606,15 +642,14 @@ export class LedgerState {
       plan = this.#runPlan = {
         stateRuns: [...this.stateRuns],
         localRuns: [...this.localRuns],
-        state: await mergedChanges(this.stateRuns),
-        local: await mergedChanges(this.localRuns),
-        at: 0,
+        state: this.stateRuns.length > 0 ? await RunMerge.of(this.stateRuns) : undefined,
+        local: this.localRuns.length > 0 ? await RunMerge.of(this.localRuns) : undefined,
       };
     }
-    const from = plan.at;
-    plan.at += max;
-    const state = plan.state.slice(from, plan.at);
-    const local = plan.local.slice(from, plan.at);
+    const state = (await plan.state?.next(max)) ?? [];
+    const local = (await plan.local?.next(max)) ?? [];
+    if (state.length < max) plan.state = undefined;
+    if (local.length < max) plan.local = undefined;
     this.#inMergeSlice = true;
     try {
       if (state.length > 0) await this.#mutateState(state);
@@ -622,7 +657,7 @@ export class LedgerState {
     } finally {
       this.#inMergeSlice = false;
     }
-    if (plan.at >= Math.max(plan.state.length, plan.local.length)) {
+    if (plan.state === undefined && plan.local === undefined) {
       const done = plan;
       this.stateRuns = this.stateRuns.filter((run) => !done.stateRuns.includes(run));
       this.localRuns = this.localRuns.filter((run) => !done.localRuns.includes(run));
