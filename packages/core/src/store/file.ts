@@ -88,7 +88,13 @@ export interface FileByteStore extends ByteStore {
    * store, or one not closed cleanly, or changed since).
    */
   readonly openedFrom: "index" | "log";
-  /** Compacts if a quarter or more of the log is dead (the ledger calls this on close). */
+  /**
+   * Compacts if a quarter or more of the log is dead (the ledger calls this
+   * on close), unless a compaction is already under way in the background:
+   * that one is doing the work, and `close` stops it at its next step
+   * rather than wait for it (measured: a close after a million-document
+   * random-id load waited ~1 s for one).
+   */
   maintain(): Promise<void>;
 }
 
@@ -353,7 +359,7 @@ class FileStore implements FileByteStore {
    */
   async maintain(): Promise<void> {
     this.assertOpen();
-    await this.compaction;
+    if (this.compaction) return;
     const size = this.log.size;
     if (size < MAINTAIN_MIN_BYTES || size > MAINTAIN_MAX_BYTES) return;
     if (size - this.index.liveBytes > size * MAINTAIN_DEAD_RATIO) await this.compact();
