@@ -86,6 +86,22 @@ describe("background writes", () => {
   });
 });
 
+describe("values exempt from compression", () => {
+  it("are stored as they are when `compress` says no for their key, and read back the same", async () => {
+    const url = `memory://exempt-${Math.random()}`;
+    const inner = await openMemoryStore(url);
+    const store = await openEncryptedStore(inner, await openMemoryKeyring(`${url}-keys`), { cipher: nodeCipher, compression: nodeCompression });
+    const value = text("node ".repeat(2_000));
+    await store.write({ put: [["squeezed", value], ["as-is", value]] }, { background: true, compress: (key) => key !== "as-is" });
+    expect((await inner.get("squeezed"))!.length).toBeLessThan(value.length / 4);
+    expect((await inner.get("as-is"))!.length).toBeGreaterThan(value.length);
+    expect(new Uint8Array((await store.get("as-is"))!)).toEqual(value);
+    expect(new Uint8Array((await store.get("squeezed"))!)).toEqual(value);
+    await expect(store.write({ put: [["x", value]] }, { compress: true as unknown as (key: string) => boolean })).rejects.toThrow(TypeError);
+    await store.close();
+  });
+});
+
 describe("store conformance through encryption with compression", () => {
   let n = 0;
   for (const c of storeConformance({

@@ -1109,14 +1109,18 @@ export class Ledger {
     const put: Array<readonly [string, Uint8Array]> = [...extra, ...layers.put];
     const del: string[] = keyFilterRecordsGone(previous?.runs, runs);
     const persisted = new Set<string>();
-    for (const { added, removed } of deltas) {
+    // Nodes of new runs are stored uncompressed (see `WriteOptions.compress`): the deltas after the trees' and indexes'.
+    const firstRunDelta = 2 + indexes.length;
+    const runNodes = new Set<string>();
+    deltas.forEach(({ added, removed }, i) => {
       for (const cid of added) {
         const text = cidText(cid);
         persisted.add(text);
         put.push([nodeKey(text), state.nodes.pendingBlock(cid)!.bytes]);
+        if (i >= firstRunDelta) runNodes.add(nodeKey(text));
       }
       for (const cid of removed) del.push(nodeKey(cid));
-    }
+    });
     // Complete runs of events since the last pack go into segments in the same batch.
     const pack = midMerge ? undefined : await this.#events.planPack(state.events);
     if (pack) {
@@ -1137,7 +1141,8 @@ export class Ledger {
       ...(runs && { runs }),
     };
     put.push([META_KEY, encodeCheckpoint(checkpoint)]);
-    const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true });
+    const compress = runNodes.size === 0 ? undefined : (key: string): boolean => !runNodes.has(key);
+    const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true, ...(compress && { compress }) });
     await (pack ? this.#events.pack(pack, write) : write());
     state.markCheckpointed(checkpoint);
     layers.written();

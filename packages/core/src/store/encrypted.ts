@@ -161,7 +161,7 @@ class EncryptedByteStore implements EncryptedStore {
     for (const key of batch.del ?? []) assertUsableKey(key);
     for (const [key] of batch.put ?? []) assertUsableKey(key);
     this.#assertOpen();
-    const sealed = this.#seal(batch, options?.background === true);
+    const sealed = this.#seal(batch, options?.background === true, options?.compress);
     // With a synchronous cipher the inner store has the write before this
     // returns, and its own close() waits for it.
     if (!(sealed instanceof Promise)) return this.inner.write(sealed, options);
@@ -196,12 +196,15 @@ class EncryptedByteStore implements EncryptedStore {
 
   /**
    * The batch with every value sealed; a promise only if the cipher is
-   * asynchronous. A background write compresses smaller values too.
+   * asynchronous. A background write compresses smaller values too;
+   * `compress` may exempt some keys.
    */
-  #seal(batch: WriteBatch, background: boolean): WriteBatch | Promise<WriteBatch> {
+  #seal(batch: WriteBatch, background: boolean, compress: ((key: string) => boolean) | undefined): WriteBatch | Promise<WriteBatch> {
     const puts = batch.put ?? [];
     const minBytes = background ? COMPRESS_MIN_BYTES_BACKGROUND : COMPRESS_MIN_BYTES;
-    const envelopes = puts.map(([key, value]) => sealNow(this.dataKey, frameValue(value, this.compression, minBytes), aadFor(key), this.cipher));
+    const envelopes = puts.map(([key, value]) =>
+      sealNow(this.dataKey, frameValue(value, compress === undefined || compress(key) ? this.compression : undefined, minBytes), aadFor(key), this.cipher),
+    );
     const withPuts = (sealed: Uint8Array[]): WriteBatch => {
       const put = puts.map(([key], i) => [key, sealed[i]!] as const);
       return batch.del === undefined ? { put } : { del: batch.del, put };

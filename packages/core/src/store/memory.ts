@@ -127,6 +127,9 @@ export function assertWriteOptions(options: WriteOptions | undefined): void {
   if (background !== undefined && typeof background !== "boolean") {
     throw new TypeError(`background must be a boolean, got ${JSON.stringify(background)}`);
   }
+  if (options?.compress !== undefined && typeof options.compress !== "function") {
+    throw new TypeError(`compress must be a function of the key, got ${typeof options.compress}`);
+  }
 }
 
 /** The data behind one `memory://` name, shared by every handle on it. */
