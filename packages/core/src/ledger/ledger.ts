@@ -405,9 +405,12 @@ export class Ledger {
       // One write of one document (a lone put) needs no merging by id.
       const bodies = batch.length === 1 && batch[0]!.ops.length === 1 ? batch[0]!.ops : lastWriteWins(batch);
       const ops: Op[] = [];
+      // Read once here and handed to apply: nothing else runs under the lock in between.
+      const registers = new Map<string, Register | undefined>();
       for (const [id, body, files] of bodies) {
         const now = this.#state.registerNow(id);
         const current = isPromiseLike(now) ? await now : now;
+        registers.set(id, current);
         // A write keeps the document's files unless it says otherwise (`_files`).
         if (body !== null) {
           const kept = applyFilesPatch(current?.w.d, files);
@@ -416,7 +419,7 @@ export class Ledger {
         ops.push({ i: id, d: body, s: liveEvents(current) });
       }
       const events = await eventsOfAtMost(MAX_EVENT_BYTES, this.#state.heads(), this.#state.lamport + 1, ops, this.#internals.author);
-      changed = await this.#persistAndApply(events);
+      changed = await this.#persistAndApply(events, new Set(), registers);
       clock = this.#clock();
     } catch (err) {
       for (const write of batch) write.reject(err);
@@ -682,7 +685,9 @@ export class Ledger {
    * the marks of those in `inert`), then applies them in order; returns
    * what they changed.
    */
-  async #persistAndApply(events: readonly EventBlock[], inert: ReadonlySet<string> = new Set()): Promise<Array<[string, Register]>> {
+  async #persistAndApply(
+    events: readonly EventBlock[], inert: ReadonlySet<string> = new Set(), registers?: ReadonlyMap<string, Register | undefined>,
+  ): Promise<Array<[string, Register]>> {
     const first = this.#state.events + 1;
     const put = this.#events.puts(first, events);
     const marks = inert.size === 0 ? [] : events.filter((e) => inert.has(e.cid.toString())).map((e) => [inertKey(e.cid), EMPTY_VALUE] as const);
@@ -692,7 +697,7 @@ export class Ledger {
     for (const event of events) {
       // (A local commit has no inert events: no CID text on the write path.)
       const isInert = inert.size > 0 && inert.has(event.cid.toString());
-      changed.push(...(await this.#state.apply(event, isInert)));
+      changed.push(...(await this.#state.apply(event, isInert, registers)));
       if (isInert) this.#inert.add(event.cid.toString());
       this.#lamports.remember(event);
     }

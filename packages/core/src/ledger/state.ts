@@ -320,14 +320,20 @@ export class LedgerState {
    * counts for heads and lamport) but its ops change nothing: a write the
    * sync point's membership refuses (its author was removed before it, as
    * the rules of `trust/log.ts` decide) that others may have built on.
+   *
+   * `registers`: the current registers of the documents the event writes,
+   * if the caller has just read them under the same lock (a local commit
+   * reads each to build its op), so they are not looked up twice. One the
+   * overlay holds is read from there (it may be newer: a document written
+   * by an earlier op).
    */
-  async apply(event: EventBlock, inert = false): Promise<Array<[string, Register]>> {
+  async apply(event: EventBlock, inert = false, registers?: ReadonlyMap<string, Register | undefined>): Promise<Array<[string, Register]>> {
     const { cid, value } = event;
     const changed: Array<[string, Register]> = [];
     let seq = this.seq;
     for (const op of inert ? [] : value.o) {
       seq++;
-      const current = this.registerNow(op.i);
+      const current = registers?.has(op.i) === true && !this.#overlay.has(op.i) ? registers.get(op.i) : this.registerNow(op.i);
       const next = applyOp(isPromiseLike(current) ? await current : current, op, cid, value.l);
       this.#overlay.set(op.i, next);
       this.#sortedOverlay = undefined;
