@@ -126,6 +126,7 @@ describe("reads through runs", () => {
       fc.record({ t: fc.constant("mergeSome" as const), max: fc.integer({ min: 1, max: 20 }) }),
       fc.record({ t: fc.constant("fold" as const) }),
       fc.record({ t: fc.constant("judge" as const) }),
+      fc.record({ t: fc.constant("filters" as const), max: fc.integer({ min: 1, max: 40 }) }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
@@ -154,7 +155,9 @@ describe("reads through runs", () => {
           } else if (s.t === "mergeSome") {
             await runs.foldSome(s.max);
           } else if (s.t === "judge") {
-            await runs.judgeFolds(); // may drop a tree's key filter; the next spill makes it again
+            await runs.judgeFolds(); // may drop a tree's key filter, or start making one
+          } else if (s.t === "filters") {
+            await runs.buildKeyFiltersSome(s.max); // a filter in the making, used once done
           } else {
             await runs.fold();
           }
@@ -162,6 +165,12 @@ describe("reads through runs", () => {
             expect(await runs.register(id)).toEqual(await plain.register(id));
             expect(await runs.localGet(local.lastChange(id))).toEqual(await plain.localGet(local.lastChange(id)));
           }
+        }
+        // Filters made to the end are used: reads stay the same.
+        await runs.buildKeyFiltersSome(1e9);
+        for (const id of ids) {
+          expect(await runs.register(id)).toEqual(await plain.register(id));
+          expect(await runs.localGet(local.lastChange(id))).toEqual(await plain.localGet(local.lastChange(id)));
         }
         await runs.fold();
         await plain.fold();

@@ -85,6 +85,8 @@ const INGEST_BATCH = 512;
 
 /** Overlay entries folded per serial task during a background checkpoint (~10–20 ms of work). */
 const FOLD_SLICE = 1_000;
+/** Keys a slice of a key filter's making reads (`LedgerState.buildKeyFiltersSome`): a few milliseconds' work. */
+const KEY_SCAN_SLICE = 10_000;
 
 /** One document a write changes: its id, its body (`null` deletes), and what it does to the document's files. */
 type PendingOp = readonly [id: string, body: DocBody | null, files?: FilesPatch];
@@ -1054,8 +1056,9 @@ export class Ledger {
    * pausing, once they are two intervals ahead ({@link #maybeCheckpoint}).
    */
   async #checkpointInSlices(): Promise<void> {
-    // Spilling the overlays into runs is one short step (the checkpoint itself); folding is sliced.
-    while (this.#state.checkpointPlan() === "fold") {
+    // Spilling the overlays into runs is one short step (the checkpoint itself); folding is sliced,
+    // as is making a key filter (`key-filter.ts`), done first.
+    while (this.#state.buildingKeyFilters || this.#state.checkpointPlan() === "fold") {
       await new Promise<void>((resolve) => {
         this.#wakeCheckpoint = resolve;
         laterTurn(resolve);
@@ -1064,7 +1067,12 @@ export class Ledger {
       // Slices grow with how far behind the checkpoint is, so a long fold (a merge of runs) under
       // a steady stream of writes ends instead of letting the overlays grow without bound.
       const behind = Math.max(1, Math.floor((this.#state.seq - (this.#state.checkpoint?.seq ?? 0)) / CHECKPOINT_EVERY));
-      if (this.#closed !== undefined || !(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE * behind)))) break;
+      if (this.#closed !== undefined) break;
+      if (this.#state.buildingKeyFilters) {
+        await this.#serial.run(() => this.#state.buildKeyFiltersSome(KEY_SCAN_SLICE));
+        continue;
+      }
+      if (!(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE * behind)))) break;
       // A long merge persists its progress instead of holding all its new nodes until it ends.
       const nodes = this.#state.nodes;
       if (this.#state.midMerge && nodes.pendingBytes >= nodes.budgetBytes / 2) await this.#serial.run(() => this.#checkpoint([], false, true));

@@ -172,6 +172,13 @@ export class LedgerState {
    * written for the first time) then skip the tree.
    */
   #keyFilters: { state: KeyFilter | undefined; local: KeyFilter | undefined } = { state: undefined, local: undefined };
+  /**
+   * Key filters being made from their trees' keys, a slice at a time
+   * ({@link buildKeyFiltersSome}); used once complete. Keys the tree takes
+   * meanwhile are added as they come, so a key the tree holds at the end
+   * was either added then or was there when the scan passed its place.
+   */
+  #filterBuilds: { state: FilterBuild | undefined; local: FilterBuild | undefined } = { state: undefined, local: undefined };
   /** Whether the folds of each tree between the last two checkpoints were scattered (see {@link SCATTERED_NODES_FACTOR}). */
   #scattered = { state: false, local: false };
   /**
@@ -401,9 +408,6 @@ export class LedgerState {
   async spill(which?: { readonly state: boolean; readonly local: boolean }): Promise<void> {
     // A tree with runs goes on spilling until a merge of its runs says whether it still should.
     const trees = which ?? { state: this.#scattered.state || this.stateRuns.length > 0, local: this.#scattered.local || this.localRuns.length > 0 };
-    // A tree taking runs keeps a filter of its keys (made at the judgement, or here when told to spill).
-    if (trees.state) this.#keyFilters.state ??= await keyFilterOf(this.stateTree, () => true);
-    if (trees.local) this.#keyFilters.local ??= await keyFilterOf(this.localTree, local.lookedUp, { lt: local.CHANGE_START });
     if (this.#overlay.size > 0) {
       if (trees.state) {
         this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, this.#overlay));
@@ -488,7 +492,7 @@ export class LedgerState {
     const { tree, created } = await this.stateTree.mutate(changes);
     this.nodes.addPending(created);
     this.stateTree = tree;
-    addKeys(this.#keyFilters.state, changes);
+    addKeys(this.#keyFilters.state ?? this.#filterBuilds.state?.filter, changes);
     this.#sortedOverlay = undefined;
     this.#noteFold("state", changes.length, created.length);
     if (!this.#inMergeSlice) this.#treesMoved = true;
@@ -498,7 +502,7 @@ export class LedgerState {
     const { tree, created } = await this.localTree.mutate(changes);
     this.nodes.addPending(created);
     this.localTree = tree;
-    addKeys(this.#keyFilters.local, changes);
+    addKeys(this.#keyFilters.local ?? this.#filterBuilds.local?.filter, changes);
     this.#noteFold("local", changes.length, created.length);
     if (!this.#inMergeSlice) this.#treesMoved = true;
   }
@@ -554,10 +558,12 @@ export class LedgerState {
    * would is scattered, and its next checkpoints spill. Too few changes to
    * tell leave the judgement as it was.
    *
-   * A scattered tree gets its key filter now (`key-filter.ts`): the
-   * checkpoint records it, so the judgement outlives a close (a ledger
-   * opened and closed often would otherwise fold on every close, never
-   * having stayed open long enough to be judged again).
+   * A scattered tree (or one with runs) gets a key filter
+   * (`key-filter.ts`), made in slices from its keys
+   * ({@link buildKeyFiltersSome}); checkpoints record it once made, so the
+   * judgement outlives a close (a ledger opened and closed often would
+   * otherwise fold on every close, never open long enough to be judged
+   * again).
    */
   async judgeFolds(): Promise<void> {
     for (const [tree, fanoutBits] of [["state", fanoutBitsOf(this.stateTree.tag)], ["local", fanoutBitsOf(this.localTree.tag)]] as const) {
@@ -566,19 +572,51 @@ export class LedgerState {
       cost.changes = 0;
       cost.created = 0;
     }
-    // A tree back to folding in order needs no key filter (the next checkpoint deletes its records).
-    if (!this.#scattered.state && this.stateRuns.length === 0) this.#keyFilters.state = undefined;
-    if (!this.#scattered.local && this.localRuns.length === 0) this.#keyFilters.local = undefined;
-    await this.#makeKeyFilters();
+    for (const tree of ["state", "local"] as const) {
+      const wanted = this.#scattered[tree] || (tree === "state" ? this.stateRuns : this.localRuns).length > 0;
+      if (!wanted) {
+        // A tree back to folding in order needs no key filter (the next checkpoint deletes its records).
+        this.#keyFilters[tree] = undefined;
+        this.#filterBuilds[tree] = undefined;
+      } else if (this.#keyFilters[tree] === undefined) {
+        this.#filterBuilds[tree] ??= tree === "state"
+          ? { filter: KeyFilter.empty(), next: undefined, end: undefined }
+          : { filter: KeyFilter.empty(local.lookedUp), next: undefined, end: local.CHANGE_START };
+      }
+    }
   }
 
-  /** Makes the key filter of each tree that is scattered or has runs and has none yet, from the tree's keys. */
-  async #makeKeyFilters(): Promise<void> {
-    if ((this.#scattered.state || this.stateRuns.length > 0) && this.#keyFilters.state === undefined) {
-      this.#keyFilters.state = await keyFilterOf(this.stateTree, () => true);
-    }
-    if ((this.#scattered.local || this.localRuns.length > 0) && this.#keyFilters.local === undefined) {
-      this.#keyFilters.local = await keyFilterOf(this.localTree, local.lookedUp, { lt: local.CHANGE_START });
+  /** True while a key filter is being made ({@link buildKeyFiltersSome} has work). */
+  get buildingKeyFilters(): boolean {
+    return this.#filterBuilds.state !== undefined || this.#filterBuilds.local !== undefined;
+  }
+
+  /**
+   * Adds the next `max` keys of each tree whose key filter is being made
+   * (from where the last slice stopped, in the tree as it is now), and puts
+   * each filter to use once its scan reaches the end. Background work in
+   * slices, like {@link foldSome}: a million-document tree's scan took
+   * ~2.7 s, which a commit waited for when it was made at once.
+   */
+  async buildKeyFiltersSome(max: number): Promise<void> {
+    for (const tree of ["state", "local"] as const) {
+      const build = this.#filterBuilds[tree];
+      if (build === undefined) continue;
+      const source = tree === "state" ? this.stateTree : this.localTree;
+      let taken = 0;
+      let last: string | undefined;
+      for await (const batch of source.batches({ ...(build.next !== undefined && { gt: build.next }), ...(build.end !== undefined && { lt: build.end }) })) {
+        for (const key of batch.keys) build.filter.add(key);
+        taken += batch.keys.length;
+        last = batch.keys[batch.keys.length - 1];
+        if (taken >= max) break;
+      }
+      if (taken >= max) {
+        build.next = last;
+      } else {
+        this.#keyFilters[tree] = build.filter;
+        this.#filterBuilds[tree] = undefined;
+      }
     }
   }
 
@@ -679,11 +717,13 @@ function addKeys(filter: KeyFilter | undefined, changes: ReadonlyArray<readonly 
   for (const [key, value] of changes) if (value !== undefined) filter.add(key);
 }
 
-/** A key filter of every key of `tree` (within `range`) that `covers` accepts. */
-async function keyFilterOf(tree: ProllyTree, covers: (key: string) => boolean, range: { lt?: string } = {}): Promise<KeyFilter> {
-  const filter = KeyFilter.empty(covers);
-  for await (const batch of tree.batches(range)) for (const key of batch.keys) filter.add(key);
-  return filter;
+/** A key filter being made from a tree's keys: the filter, and the scan's progress. */
+interface FilterBuild {
+  readonly filter: KeyFilter;
+  /** The last key scanned (the next slice goes on after it); undefined before the first. */
+  next: string | undefined;
+  /** Where the keys the filter covers end (exclusive); undefined: the end of the tree. */
+  readonly end: string | undefined;
 }
 
 /**
