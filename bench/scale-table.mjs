@@ -13,9 +13,9 @@ export const SCALE_ENGINES = [
 /**
  * The rows, in order: which child (`phase`), which of its step reports and
  * which field feed the row, and which direction is better.
- * @param {{ getsAfterLoad: number, freshGets: number }} settings
+ * @param {{ getsAfterLoad: number, freshGets: number, warmGets: number }} settings
  */
-export function scaleRows({ getsAfterLoad, freshGets }) {
+export function scaleRows({ getsAfterLoad, freshGets, warmGets }) {
   const n = (x) => x.toLocaleString("en-US");
   const rate = { better: "higher", unit: "rate" };
   const ms = { field: "ms", better: "lower", unit: "ms" };
@@ -23,6 +23,7 @@ export function scaleRows({ getsAfterLoad, freshGets }) {
   return [
     { label: "bulk load in 1,000s (docs/s)", phase: "main", step: "load", field: "perSec", ...rate },
     { label: `get by id after the load, ${n(getsAfterLoad)} random (ops/s)`, phase: "main", step: "getAfterLoad", field: "perSec", ...rate },
+    { label: `get by id, warm: ${n(warmGets)} random read a second time (ops/s)`, phase: "main", step: "warmGets", field: "perSec", ...rate },
     { label: "allDocs with bodies (ms)", phase: "main", step: "allDocs", ...ms },
     { label: "query done=true, index build (ms)", phase: "main", step: "queryBuild", ...ms },
     { label: "close (ms)", phase: "main", step: "close", ...ms },
@@ -51,7 +52,7 @@ export function shortN(n) {
  * Builds the rows (as data, for scale-last.json) and the printable text.
  * @param {Record<string, Record<string, Record<string, unknown>>>} results N → engine → phase → child outcome
  * @param {number[]} sizes ascending
- * @param {{ getsAfterLoad: number, freshGets: number }} settings
+ * @param {{ getsAfterLoad: number, freshGets: number, warmGets: number }} settings
  */
 export function buildScaleTable(results, sizes, settings) {
   const smallest = sizes[0];

@@ -360,6 +360,8 @@ describe("runs in the checkpoint", () => {
       { ...base, runs: { ...runs!, next: 0 } }, // a run numbered past next
       { ...base, runs: { ...runs!, state: [{ ...runs!.state[0]!, bloom: "x" as unknown as Uint8Array }] } },
       { ...base, runs: { next: 1, state: [], local: [] } },
+      { ...base, runs: { next: 1, state: [], local: [], scattered: { state: false, local: false } } }, // nothing to record
+      { ...base, runs: { ...runs!, scattered: { state: "yes", local: false } as unknown as { state: boolean; local: boolean } } },
     ];
     for (const checkpoint of bad) {
       await store.write({ put: [[META_KEY, encodeCheckpoint(checkpoint)]] });

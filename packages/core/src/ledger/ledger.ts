@@ -1096,7 +1096,7 @@ export class Ledger {
       if (!state.midMerge || previous === undefined) return;
     } else {
       // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
-      if (state.checkpointPlan(closing) === "spill") await state.spill();
+      if (state.checkpointPlan(closing) === "spill") await state.spill(undefined, closing);
       else await state.fold();
       await state.judgeFolds();
     }
