@@ -109,6 +109,14 @@ describe("key filter", () => {
 
 const AUTHOR = new Uint8Array(32).fill(7);
 
+/** A checkpoint record of `state`'s trees as they are (what the ledger marks after writing one). */
+function checkpointOf(state: LedgerState): Checkpoint {
+  return {
+    v: 1, events: state.events, seq: state.seq, lamport: state.lamport, heads: state.heads(),
+    state: state.stateTree.root, local: state.localTree.root, localTag: LOCAL_TAG, ix: {},
+  };
+}
+
 /** One state that spills into runs and merges them in slices, one that only folds; both fed the same events. */
 async function pair(): Promise<{ runs: LedgerState; plain: LedgerState }> {
   const make = async (): Promise<LedgerState> => {
@@ -127,6 +135,9 @@ describe("reads through runs", () => {
       fc.record({ t: fc.constant("fold" as const) }),
       fc.record({ t: fc.constant("judge" as const) }),
       fc.record({ t: fc.constant("filters" as const), max: fc.integer({ min: 1, max: 40 }) }),
+      // As the ledger does: a checkpoint of the trees as they are, and close's putting back of half a merge.
+      fc.record({ t: fc.constant("checkpointed" as const) }),
+      fc.record({ t: fc.constant("abandon" as const) }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
@@ -158,6 +169,10 @@ describe("reads through runs", () => {
             await runs.judgeFolds(); // may drop a tree's key filter, or start making one
           } else if (s.t === "filters") {
             await runs.buildKeyFiltersSome(s.max); // a filter in the making, used once done
+          } else if (s.t === "checkpointed") {
+            runs.markCheckpointed(checkpointOf(runs));
+          } else if (s.t === "abandon") {
+            runs.abandonMerge();
           } else {
             await runs.fold();
           }
@@ -180,6 +195,35 @@ describe("reads through runs", () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe("putting back half a merge", () => {
+  it("is refused once an earlier merge ended since the checkpoint, or a spill made a run", async () => {
+    const { runs, plain } = await pair();
+    let parents: CID[] = [];
+    const write = async (from: number): Promise<void> => {
+      const ops: Op[] = Array.from({ length: 30 }, (_, k) => ({ i: `doc-${(from + k) * 7919 % 1000}`, d: { v: from + k }, s: [] }));
+      const event = await createEvent(parents, parents.length + 1, ops, AUTHOR);
+      parents = [event.cid];
+      await runs.apply(event);
+      await plain.apply(event);
+    };
+    const same = async (): Promise<void> => {
+      for (let i = 0; i < 1000; i++) expect(await runs.register(`doc-${i}`)).toEqual(await plain.register(`doc-${i}`));
+    };
+    await write(0);
+    await runs.spill({ state: true, local: true }); // runs A
+    runs.markCheckpointed(checkpointOf(runs));
+    await runs.foldSome(5); // merge P0 of A begins
+    await write(100);
+    await runs.spill({ state: true, local: true }); // runs B
+    expect(runs.abandonMerge()).toBe(false); // a run was made since the checkpoint
+    runs.markCheckpointed(checkpointOf(runs)); // records trees half-merged with A, runs A and B
+    while (runs.stateRuns.length === 2) await runs.foldSome(5); // P0 ends: A is gone
+    await runs.foldSome(5); // P1 of B begins
+    expect(runs.abandonMerge()).toBe(false); // putting the trees back would lose what P0 merged after the checkpoint
+    await same();
   });
 });
 
@@ -322,7 +366,7 @@ describe("runs in the checkpoint", () => {
     expect(await state.register("elsewhere")).toBeUndefined();
   });
 
-  it("a version-2 checkpoint's key filter answers for its tree, and a missing or malformed stage is INTEGRITY", async () => {
+  it("a version-3 checkpoint's key filter answers for its tree, and a missing or malformed stage is INTEGRITY", async () => {
     const { store, base } = await storeWithRun();
     const nodes = new NodeCache(store);
     // The main tree holds "in-the-tree", which the filter (holding only "in-the-filter") says is not there.
@@ -332,7 +376,7 @@ describe("runs in the checkpoint", () => {
     filter.add("in-the-filter");
     const plan = filter.plan(() => 5);
     await store.write({ put: [...created.map((b) => [nodeKey(b.cid), b.bytes] as const), [keyFilterKey(5), plan.put[0]![1]]] });
-    const withFilter: Checkpoint = { ...base, state: tree.root, runs: { ...base.runs!, next: 6, keys: { state: plan.stages } } };
+    const withFilter: Checkpoint = { ...base, v: 3, state: tree.root, runs: { ...base.runs!, next: 6, keys: { state: plan.stages } } };
     await store.write({ put: [[META_KEY, encodeCheckpoint(withFilter)]] });
     const state = await LedgerState.load(store, nodes);
     expect(await state.register("in-the-filter")).toMatchObject({ w: { d: { n: 2 } } });
@@ -344,6 +388,7 @@ describe("runs in the checkpoint", () => {
       [withFilter, new Uint8Array(40).fill(1)], // not a stage of its size
       [{ ...withFilter, runs: { ...withFilter.runs!, next: 5 } }, plan.put[0]![1]], // numbered past next
       [{ ...withFilter, runs: { ...withFilter.runs!, keys: { state: [{ n: 5, keys: -1 }] } } }, plan.put[0]![1]],
+      [{ ...withFilter, v: 2 }, plan.put[0]![1]], // key filters under version 2: a release before them would forget their records
     ];
     for (const [checkpoint, bytes] of bad) {
       await store.write(bytes ? { put: [[META_KEY, encodeCheckpoint(checkpoint)], [keyFilterKey(5), bytes]] } : { put: [[META_KEY, encodeCheckpoint(checkpoint)]], del: [keyFilterKey(5)] });
@@ -360,8 +405,9 @@ describe("runs in the checkpoint", () => {
       { ...base, runs: { ...runs!, next: 0 } }, // a run numbered past next
       { ...base, runs: { ...runs!, state: [{ ...runs!.state[0]!, bloom: "x" as unknown as Uint8Array }] } },
       { ...base, runs: { next: 1, state: [], local: [] } },
-      { ...base, runs: { next: 1, state: [], local: [], scattered: { state: false, local: false } } }, // nothing to record
-      { ...base, runs: { ...runs!, scattered: { state: "yes", local: false } as unknown as { state: boolean; local: boolean } } },
+      { ...base, v: 3, runs: { next: 1, state: [], local: [], scattered: { state: false, local: false } } }, // nothing to record
+      { ...base, v: 3, runs: { ...runs!, scattered: { state: "yes", local: false } as unknown as { state: boolean; local: boolean } } },
+      { ...base, v: 2, runs: { ...runs!, scattered: { state: true, local: false } } }, // recorded judgement under version 2
     ];
     for (const checkpoint of bad) {
       await store.write({ put: [[META_KEY, encodeCheckpoint(checkpoint)]] });

@@ -192,7 +192,10 @@ export class Ledger {
     const events = new EventLog(store, state.checkpoint?.packed ?? 0, `ledger ${JSON.stringify(name)}`);
     // Replayed events are not packed yet: keep them for the next checkpoint.
     if (replayed.length > 0) events.remember(replayed[0]![0], replayed.map(([, event]) => event));
-    return new Ledger(name, store, state, events, internals, inert);
+    const ledger = new Ledger(name, store, state, events, internals, inert);
+    // Runs left by earlier sessions' closes are merged in the background now (see `LedgerState.needsMerge`).
+    ledger.#maybeCheckpoint();
+    return ledger;
   }
 
   /**
@@ -1035,7 +1038,7 @@ export class Ledger {
       if (behind >= 2 * CHECKPOINT_EVERY) this.#wakeCheckpoint?.();
       return;
     }
-    if (behind < CHECKPOINT_EVERY) return;
+    if (behind < CHECKPOINT_EVERY && !this.#state.needsMerge) return;
     this.#checkpointing = this.#checkpointInSlices()
       .catch((err: unknown) => {
         // Nothing is lost (every commit is durable in ev/<n>); the next
@@ -1072,7 +1075,8 @@ export class Ledger {
         await this.#serial.run(() => this.#state.buildKeyFiltersSome(KEY_SCAN_SLICE));
         continue;
       }
-      if (!(await this.#serial.run(() => this.#state.foldSome(FOLD_SLICE * behind)))) break;
+      // The plan may have changed since the loop's test (a checkpoint in between spilled): checked again under the lock.
+      if (!(await this.#serial.run(async () => this.#state.checkpointPlan() === "fold" && (await this.#state.foldSome(FOLD_SLICE * behind))))) break;
       // A long merge persists its progress instead of holding all its new nodes until it ends.
       const nodes = this.#state.nodes;
       if (this.#state.midMerge && nodes.pendingBytes >= nodes.budgetBytes / 2) await this.#serial.run(() => this.#checkpoint([], false, true));
@@ -1141,7 +1145,7 @@ export class Ledger {
       del.push(...pack.del);
     }
     const checkpoint: Checkpoint = {
-      v: runs ? 2 : 1,
+      v: runs === undefined ? 1 : runs.keys !== undefined || runs.scattered !== undefined ? 3 : 2,
       events: held.events,
       packed: pack?.packed ?? this.#events.packed,
       seq: held.seq,

@@ -98,11 +98,13 @@ export interface LayersCheckpoint {
 /** The `meta` record: everything needed to reopen without replaying all history. */
 export interface Checkpoint {
   /**
-   * 2 when {@link runs} holds a run, else 1: a release that does not know
-   * runs refuses a ledger that has them (`INTEGRITY`), instead of reading
-   * its trees without the changes the runs hold.
+   * 3 when {@link runs} records key filters or the scattered judgement, 2
+   * when it holds only runs, else 1: a release that does not know what is
+   * recorded refuses the ledger (`INTEGRITY`) instead of reading its trees
+   * without the changes its runs hold, or writing checkpoints that forget
+   * its key filters' records.
    */
-  readonly v: 1 | 2;
+  readonly v: 1 | 2 | 3;
   /** Events applied (the last one is `ev/<events>`). */
   readonly events: number;
   /**
@@ -419,15 +421,19 @@ export class LedgerState {
   /**
    * Writes each overlay out as a new run (a tree of its own, `layered-tree.ts`)
    * instead of folding it into its tree; new nodes become pending. By
-   * default only the overlays of trees whose folds were scattered (or that
-   * have runs) are spilled, and the other is folded; `closing`, also every
-   * overlay of {@link CLOSE_SPILL_MIN} entries or more.
+   * default only the overlays of trees whose folds were scattered are
+   * spilled, and the other is folded (merging its runs); `closing`, also
+   * every overlay of {@link CLOSE_SPILL_MIN} entries or more, while its
+   * tree has fewer than twice {@link MAX_RUNS} runs (short sessions that
+   * never stay open for a merge must not pile up runs without end: see
+   * {@link needsMerge}).
    */
   async spill(which?: { readonly state: boolean; readonly local: boolean }, closing = false): Promise<void> {
-    // A tree with runs goes on spilling until a merge of its runs says whether it still should.
+    const spills = (scattered: boolean, runs: number, overlay: number): boolean =>
+      closing ? (scattered || overlay >= CLOSE_SPILL_MIN) && runs < 2 * MAX_RUNS : scattered;
     const trees = which ?? {
-      state: this.#scattered.state || this.stateRuns.length > 0 || (closing && this.#overlay.size >= CLOSE_SPILL_MIN),
-      local: this.#scattered.local || this.localRuns.length > 0 || (closing && this.#localOverlay.size >= CLOSE_SPILL_MIN),
+      state: spills(this.#scattered.state, this.stateRuns.length, this.#overlay.size),
+      local: spills(this.#scattered.local, this.localRuns.length, this.#localOverlay.size),
     };
     if (this.#overlay.size > 0) {
       if (trees.state) {
@@ -443,8 +449,22 @@ export class LedgerState {
     }
   }
 
+  /**
+   * True when runs wait for a merge that a session with few writes would
+   * never start: a tree with {@link MAX_RUNS} runs or more, or runs of a
+   * tree not judged scattered (a close spilled them). The ledger then
+   * starts a checkpoint (which merges them, in slices) without waiting for
+   * a checkpoint interval's worth of changes.
+   */
+  get needsMerge(): boolean {
+    const waiting = (scattered: boolean, runs: number): boolean => runs >= MAX_RUNS || (!scattered && runs > 0);
+    return waiting(this.#scattered.state, this.stateRuns.length) || waiting(this.#scattered.local, this.localRuns.length);
+  }
+
   /** The next run, built from `overlay` (which is emptied) in front of the tree tagged `tag`; its nodes become pending. */
   async #runOf(tag: string, overlay: Map<string, unknown>): Promise<Run> {
+    // The runs now differ from the last checkpoint's: a mid-merge checkpoint could not record them with its events.
+    this.#treesMoved = true;
     const { run, created } = await buildRun(tag, this.#nextRun++, sortedChanges(overlay), this.nodes);
     this.nodes.addPending(created);
     overlay.clear();
@@ -730,6 +750,8 @@ export class LedgerState {
       this.stateRuns = this.stateRuns.filter((run) => !done.stateRuns.includes(run));
       this.localRuns = this.localRuns.filter((run) => !done.localRuns.includes(run));
       this.#runPlan = undefined;
+      // With its runs gone, the trees can no longer be put back to the last checkpoint's (abandonMerge).
+      this.#treesMoved = true;
     }
     return true;
   }
@@ -819,8 +841,9 @@ function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not valid dag-cbor; the store is damaged", { cause });
   }
   if (
-    (value?.v !== 1 && value?.v !== 2) ||
-    (value.v === 2) !== (value.runs !== undefined && isRunsCheckpoint(value.runs)) ||
+    (value?.v !== 1 && value?.v !== 2 && value?.v !== 3) ||
+    (value.v >= 2) !== (value.runs !== undefined && isRunsCheckpoint(value.runs)) ||
+    (value.v === 2 && (value.runs!.keys !== undefined || value.runs!.scattered !== undefined)) ||
     !Number.isSafeInteger(value.seq) ||
     !Number.isSafeInteger(value.events) ||
     !(value.packed === undefined || (Number.isSafeInteger(value.packed) && value.packed >= 0 && value.packed <= value.events)) ||
