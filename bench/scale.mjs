@@ -14,7 +14,7 @@
 //   BENCH_SCALE_CHILD_TIMEOUT_MS        deadline of one child (default 1800000)
 //   BENCH_SCALE_GETS_AFTER_LOAD         random gets right after the load (default 20000)
 //   BENCH_SCALE_FRESH_GETS              random gets in the fresh-process row (default 100000)
-//   BENCH_SCALE_WARM_GETS               documents read twice for the warm-gets row (default 5000)
+//   BENCH_SCALE_WARM_GETS               documents read twice for the warm-gets row (default 2000)
 import { execFileSync } from "node:child_process";
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -30,7 +30,7 @@ const CHILD_TIMEOUT_MS = Number(process.env.BENCH_SCALE_CHILD_TIMEOUT_MS ?? 1_80
 const STEP_TIMEOUT_MS = Number(process.env.BENCH_SCALE_STEP_TIMEOUT_MS ?? 600_000);
 const GETS_AFTER_LOAD = Number(process.env.BENCH_SCALE_GETS_AFTER_LOAD ?? 20_000);
 const FRESH_GETS = Number(process.env.BENCH_SCALE_FRESH_GETS ?? 100_000);
-const WARM_GETS = Number(process.env.BENCH_SCALE_WARM_GETS ?? 5_000);
+const WARM_GETS = Number(process.env.BENCH_SCALE_WARM_GETS ?? 2_000);
 /** Children per engine × N, in the order they run; `main` writes the ledger the fresh processes read. */
 const PHASES = ["main", "oneGet", "gets", "allDocs", "rss", "query", "random"];
 
