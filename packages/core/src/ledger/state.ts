@@ -16,7 +16,10 @@
  * merge them into the trees once there are {@link MAX_RUNS} of them
  * (`layered-tree.ts`). Measured, a million documents with random ids on
  * the file store: load 262 → 134 s, close 12.0 → 0.6 s, peak RSS 1,208 →
- * 1,023 MB. Sequential keys never spill: their folds stay cheap.
+ * 1,023 MB; with key filters (`key-filter.ts`), merges that stream and
+ * checkpoint their progress, and uncompressed run nodes, 71–93 s (this
+ * machine's spread between runs) and ~740 MB. Sequential keys never
+ * spill: their folds stay cheap.
  *
  * Not thread-safe on its own: the ledger serializes every mutation.
  *
