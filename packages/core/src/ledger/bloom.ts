@@ -51,9 +51,14 @@ export class BloomFilter {
     return filter;
   }
 
+  /** The stored length of a filter sized for `count` keys at `bitsPerKey` bits each. */
+  static byteLength(count: number, bitsPerKey = BITS_PER_KEY): number {
+    return 1 + Math.max(8, Math.ceil((Math.max(count, 1) * bitsPerKey) / 8));
+  }
+
   /** An empty filter sized for `count` keys at `bitsPerKey` bits each. */
   static empty(count: number, bitsPerKey = BITS_PER_KEY): BloomFilter {
-    const bytes = new Uint8Array(1 + Math.max(8, Math.ceil((Math.max(count, 1) * bitsPerKey) / 8)));
+    const bytes = new Uint8Array(BloomFilter.byteLength(count, bitsPerKey));
     bytes[0] = bitsPerKey === BITS_PER_KEY ? PROBES : Math.max(1, Math.round(bitsPerKey * Math.LN2));
     return new BloomFilter(bytes);
   }
@@ -94,6 +99,11 @@ export class BloomFilter {
   /** Adds `key` (the filter's bytes change in place). */
   add(key: string): void {
     keyHashes(key);
+    this.addHashed();
+  }
+
+  /** {@link add} for the key {@link keyHashes} was last called with. */
+  addHashed(): void {
     let h1 = hashed[0]!;
     let h2 = hashed[1]!;
     for (let i = 0; i < this.#probes; i++) {

@@ -90,7 +90,7 @@ export class KeyFilter {
     let capacity = FIRST_STAGE_KEYS;
     const opened = stages.map(({ record, bytes }) => {
       const filter = BloomFilter.decode(bytes);
-      if (bytes.length !== BloomFilter.empty(capacity, BITS_PER_KEY).bytes.length || !(record.keys <= capacity)) {
+      if (bytes.length !== BloomFilter.byteLength(capacity, BITS_PER_KEY) || !(record.keys <= capacity)) {
         throw new HearthError("INTEGRITY", `key filter record kf/${record.n} does not fit its stage; the store is damaged`);
       }
       const stage: Stage = { filter, capacity, keys: record.keys, stored: record.n };
@@ -105,21 +105,19 @@ export class KeyFilter {
     return this.#stages.reduce((sum, stage) => sum + stage.keys, 0);
   }
 
-  /** Bytes the stages take in memory. */
-  get bytes(): number {
-    return this.#stages.reduce((sum, stage) => sum + stage.filter.bytes.length, 0);
-  }
-
   /** Adds `key` (if the filter covers it). */
   add(key: string): void {
-    if (!this.#covers(key) || this.has(key)) return;
+    if (!this.#covers(key)) return;
+    // Hashed once: for the check, then for the stage that takes it.
+    keyHashes(key);
+    for (const stage of this.#stages) if (stage.filter.hasHashed()) return;
     let stage = this.#stages[this.#stages.length - 1];
     if (stage === undefined || stage.keys >= stage.capacity) {
       const capacity = stage === undefined ? FIRST_STAGE_KEYS : stage.capacity * 2;
       stage = { filter: BloomFilter.empty(capacity, BITS_PER_KEY), capacity, keys: 0, stored: undefined };
       this.#stages.push(stage);
     }
-    stage.filter.add(key);
+    stage.filter.addHashed();
     stage.keys++;
     stage.stored = undefined;
   }
