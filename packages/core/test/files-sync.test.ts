@@ -17,11 +17,12 @@ import { bytes, expectBytes, filesOf, streamed } from "./helpers/file-bytes.js";
 const SYNCED = { timeoutMs: 30_000 };
 
 /** `remote` with some of its calls replaced. */
-function wrapRemote(remote: Remote, calls: Partial<Pick<Remote, "put" | "get">>): Remote {
+function wrapRemote(remote: Remote, calls: Partial<Pick<Remote, "put" | "get" | "delete">>): Remote {
   return new Proxy(remote, {
     get(target, key) {
       if (key === "put" && calls.put) return calls.put;
       if (key === "get" && calls.get) return calls.get;
+      if (key === "delete" && calls.delete) return calls.delete;
       const value: unknown = Reflect.get(target, key);
       return typeof value === "function" ? value.bind(target) : value;
     },
@@ -304,12 +305,55 @@ describe("collecting files at the sync point", () => {
     for (const s of [sb, sa]) await s.synced(SYNCED);
     expect((await a.compact()).remoteBlocks).toBe(3);
     expect(await remote.list("file/")).toHaveLength(2);
+    // B still holds the dead file (until it compacts): it must not put it back at the point.
+    for (const s of [sa, sb]) await s.filesSynced(SYNCED);
+    expect(await remote.list("file/")).toHaveLength(2);
     // The live file is whole everywhere.
     expectBytes(await streamed(filesOf(await b.get("keep")).f!), bytes(1000, 9));
     await sb.detach();
     expectBytes(await streamed(filesOf(await b.get("keep")).f!), bytes(1000, 9));
     expect((await b.compact()).files).toBe(1);
     await remote.close();
+  });
+
+  it("no transfer puts a file back while compact() collects it: a pass asked for meanwhile waits for the end", async () => {
+    peers = new Peers("memory");
+    const [url1, url2] = [peers.syncPoint("memory"), peers.syncPoint("memory")];
+    const [point1, point2] = [await openMemoryRemote(url1), await openMemoryRemote(url2)];
+    const a = await peers.open("a");
+    const s1 = await peers.join(a, url1);
+    // While compact() deletes at the second point, the first point's transfer is asked for a pass.
+    // Run then, it would find the file it holds no longer recorded at the first point (collected
+    // there a moment before, not yet here) and upload it again.
+    let duringCollect: (() => Promise<void>) | undefined;
+    const s2 = await a.attach(wrapRemote(await openMemoryRemote(url2), {
+      delete: async (name) => {
+        await point2.delete(name);
+        const run = duringCollect;
+        duringCollect = undefined;
+        await run?.();
+      },
+    }));
+    await a.put({ _id: "d", _files: { f: bytes(CHUNK_BYTES + 10, 21) } });
+    for (const s of [s1, s2]) {
+      await s.synced(SYNCED);
+      await s.filesSynced(SYNCED);
+    }
+    for (const point of [point1, point2]) expect(await point.list("file/")).toHaveLength(3);
+    await a.del("d");
+    for (const s of [s1, s2]) await s.synced(SYNCED);
+    let asked = false;
+    duringCollect = async () => {
+      asked = true;
+      // Held: the pass does not run, so this ends at once with TIMEOUT (the file is not at point 1 yet).
+      await expectCode(s1.filesSynced({ timeoutMs: 1 }), "TIMEOUT");
+    };
+    expect(await a.compact()).toMatchObject({ files: 1, remoteBlocks: 6 });
+    expect(asked).toBe(true);
+    for (const s of [s1, s2]) await s.filesSynced(SYNCED);
+    for (const point of [point1, point2]) expect(await point.list("file/")).toEqual([]);
+    await point1.close();
+    await point2.close();
   });
 
   it("a writer that kept the file in a write the others had not seen keeps it from being collected", async () => {

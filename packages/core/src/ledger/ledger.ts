@@ -45,6 +45,7 @@ import type { Role } from "../trust/entry.js";
 import { webCryptoSigner } from "../crypto/signing.js";
 import { webCryptoCipher } from "../crypto/cipher.js";
 import { fileRootsOf, LedgerFiles } from "../files/ledger-files.js";
+import { FileLiveness } from "./file-liveness.js";
 import { applyFilesPatch, FILES_FIELD, takeFiles, type FilesPatch, type FilesRequest } from "../files/meta.js";
 import type {
   AllDocsOptions, BulkResult, ChangesOptions, Clock, Doc, DocInput, DocRows, GetOptions, IngestResult, QueryOptions, QueryRow, Subscriber,
@@ -159,6 +160,12 @@ export class Ledger {
   readonly #appliedListeners = new Set<() => void>();
   readonly #attachments = new Set<Attachment>();
   readonly #files: LedgerFiles;
+  /** Which files documents here refer to, for holders deciding what to put back at a sync point. */
+  readonly #fileLiveness = new FileLiveness({
+    eventCount: () => this.#state.events,
+    scan: (among) => this.#liveFileRoots(among),
+    referencedIn: (from, to) => this.#fileRootsIn(from, to),
+  });
   #queue: PendingWrite[] = [];
   /** The background checkpoint in progress, if any. */
   #checkpointing: Promise<void> | undefined;
@@ -212,27 +219,55 @@ export class Ledger {
   async compact(): Promise<{ files: number; blocks: number; remoteBlocks: number }> {
     this.#assertOpen();
     const freed = await this.#files.exclusive(async () => {
-      const live = await this.#liveFileRoots();
-      let remoteBlocks = 0;
-      for (const attachment of [...this.#attachments]) remoteBlocks += await attachment.collectFiles(live);
-      const here = await this.#files.collect(live, await this.#rootsAtSyncPoints());
-      return { ...here, remoteBlocks };
+      // No file transfer runs meanwhile: one that verified its uploads while the blocks
+      // went would take a dead file's deleted blocks for lost and put them back (see
+      // `FileTransfer.hold`). Held until the files here are collected too, or a pass would
+      // push what the point just dropped, still held here.
+      const releases: Array<() => void> = [];
+      try {
+        const attachments = [...this.#attachments];
+        for (const attachment of attachments) releases.push(await attachment.holdFiles());
+        const live = await this.#liveFileRoots();
+        let remoteBlocks = 0;
+        for (const attachment of attachments) remoteBlocks += await attachment.collectFiles(live);
+        const here = await this.#files.collect(live, await this.#rootsAtSyncPoints());
+        return { ...here, remoteBlocks };
+      } finally {
+        for (const release of releases) release();
+      }
     });
     await this.#store.maintain?.();
     return freed;
   }
 
-  /** The manifest CIDs of every file any version of any document refers to. */
-  #liveFileRoots(): Promise<Set<string>> {
+  /**
+   * The manifest CIDs of every file any version of any document refers to;
+   * given `among`, only those of `among` (the scan ends once all are found).
+   */
+  #liveFileRoots(among?: ReadonlySet<string>): Promise<Set<string>> {
     return this.#read("none", async () => {
       const live = new Set<string>();
       for await (const batch of this.#state.stateBatches({ reverse: false })) {
         for (const [, register] of batch) {
-          for (const write of [register.w, ...(register.c ?? [])]) for (const root of fileRootsOf(write.d)) live.add(root);
+          for (const write of [register.w, ...(register.c ?? [])]) {
+            for (const root of fileRootsOf(write.d)) if (!among || among.has(root)) live.add(root);
+          }
         }
+        if (among && live.size === among.size) break;
       }
       return live;
     });
+  }
+
+  /** Manifest CIDs (text) the ops of the events at log positions `from..to` refer to (see {@link FileLiveness}). */
+  async #fileRootsIn(from: number, to: number): Promise<Set<string>> {
+    const roots = new Set<string>();
+    for (let at = from; at <= to; at += WHITEOUT_SCAN) {
+      for (const entry of await this.#events.range(at, Math.min(to, at + WHITEOUT_SCAN - 1))) {
+        for (const op of (await readEvent(entry.cid, entry.bytes)).value.o) for (const root of fileRootsOf(op.d)) roots.add(root);
+      }
+    }
+    return roots;
   }
 
   /** Files some sync point this ledger was attached to holds whole (its bookkeeping's `fd/<cid>`). */
@@ -746,6 +781,7 @@ export class Ledger {
       const fresh = cids.filter((cid) => !this.#inert.has(cid.toString()));
       if (fresh.length === 0) return;
       for (const cid of fresh) this.#inert.add(cid.toString());
+      this.#fileLiveness.forget(); // taken-back events may bring back versions that refer to files
       const ids = new Set<string>();
       for (const cid of fresh) {
         const entry = await this.#state.eventEntry(cid);
@@ -945,6 +981,7 @@ export class Ledger {
       whiteoutOutside: (author, heads) => this.#whiteoutOutside(author, heads),
       files: this.#files,
       covers: (heads, targets) => this.#covers(heads, targets),
+      liveFiles: (roots) => this.#fileLiveness.live(roots),
       onApplied: (fn) => {
         this.#appliedListeners.add(fn);
         return () => void this.#appliedListeners.delete(fn);

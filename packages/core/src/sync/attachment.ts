@@ -192,6 +192,7 @@ export class Attachment {
       remote, meta, files: port.files, mode: filesMode, logger: this.#logger,
       onProgress: (progress) => this.#events.emit("progress", progress),
       mayPush: () => !trust.removed() && (trust.role() === "admin" || trust.role() === "writer"),
+      liveFiles: (roots) => port.liveFiles(roots),
     });
     this.#collector = new Collector(remote, this.#announcements, (heads) => this.#inbox.allKnown(heads), this.#logger);
     this.#loop = new SyncLoop({
@@ -476,10 +477,18 @@ export class Attachment {
   }
 
   /**
+   * Stops this attachment's file transfer at its next block until the
+   * returned release (see `FileTransfer.hold`). @internal
+   */
+  async holdFiles(): Promise<() => void> {
+    return this.#files.hold();
+  }
+
+  /**
    * Deletes at the sync point the blocks of files `live` does not name, once
    * every writer has seen a state without them (see `./file-transfer.ts`).
-   * Called by `Ledger.compact()`; a sync point out of reach is left for the
-   * next time. @internal
+   * Called by `Ledger.compact()` between {@link holdFiles} and its release;
+   * a sync point out of reach is left for the next time. @internal
    * @returns how many blocks were deleted
    */
   async collectFiles(live: ReadonlySet<string>): Promise<number> {

@@ -37,7 +37,12 @@
  * heads (`./writer-heads.ts`), so no write anyone made before can still
  * refer to the file, and every later one builds on a state that does not.
  * Blocks a live file shares stay; if a live file's manifest is not here
- * (a lazy replica), nothing is collected.
+ * (a lazy replica), nothing is collected. While it collects, the ledger
+ * {@link FileTransfer.hold}s every transfer: a pass that verified its
+ * uploads meanwhile would take the blocks going for lost and put them back.
+ * And a holder puts back only files a document here still refers to
+ * (`FileTransferDeps.liveFiles`): the other devices that hold a collected
+ * file (until they compact too) leave it collected.
  *
  * Failures never block documents: a transfer that fails (offline, a block
  * the point does not have yet) is tried again on the next kick (a local
@@ -87,6 +92,11 @@ export interface FileTransferDeps {
    * rather than fill the point with blocks nobody can refer to.
    */
   readonly mayPush: () => boolean;
+  /**
+   * Those of `roots` (manifest CIDs, text) some version of some document
+   * here refers to: files found gone at the point are put back only then.
+   */
+  readonly liveFiles: (roots: Iterable<string>) => Promise<Set<string>>;
 }
 
 /** Blocks moved at once (each holds a chunk in memory). */
@@ -95,13 +105,25 @@ const EMPTY = new Uint8Array(0);
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
-/** The state of the one pass that runs at a time: idle, or running (and asked to run again after). */
-type PassState = { readonly kind: "idle" } | { readonly kind: "running"; again: boolean; readonly done: Promise<void> };
+/**
+ * The state of the one pass that runs at a time: idle; running (and asked
+ * to run again after); or held (see {@link FileTransfer.hold}: no pass
+ * runs, and one asked for meanwhile runs at the release).
+ */
+type PassState =
+  | { readonly kind: "idle" }
+  | { readonly kind: "running"; again: boolean; readonly done: Promise<void> }
+  | { readonly kind: "held"; again: boolean };
+
+/** Thrown inside a pass that a {@link FileTransfer.hold} stops at its next block; not a failure. */
+class PassHeld extends Error {}
 
 /** See the module docs. */
 export class FileTransfer {
   readonly #deps: FileTransferDeps;
   #pass: PassState = { kind: "idle" };
+  /** Holds not released yet ({@link hold}): the pass state is `held` once the running pass (if any) stopped. */
+  #holds = 0;
   #stopped = false;
   #retryMs = RETRY_MIN_MS;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -236,7 +258,7 @@ export class FileTransfer {
     if (this.#stopped) return;
     for (const waiter of [...this.#kicked]) waiter();
     this.#kicked.clear();
-    if (this.#pass.kind === "running") {
+    if (this.#pass.kind !== "idle") {
       this.#pass.again = true;
       return;
     }
@@ -244,9 +266,36 @@ export class FileTransfer {
     this.#pass = pass;
   }
 
-  /** Resolves when no pass is running (for tests and detach). */
+  /** Resolves when no pass is running (for tests and detach; a held transfer is not running). */
   async idle(): Promise<void> {
     while (this.#pass.kind === "running") await this.#pass.done;
+  }
+
+  /**
+   * Stops the running pass at its next block and starts none until the
+   * returned release is called (a kick meanwhile runs a pass then). The
+   * ledger holds every transfer while it collects files (`compact()`).
+   * Holds nest; releasing twice is a no-op.
+   */
+  async hold(): Promise<() => void> {
+    this.#holds++;
+    await this.idle();
+    if (this.#pass.kind === "idle") this.#pass = { kind: "held", again: false };
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.#holds > 0 || this.#pass.kind !== "held") return;
+      const again = this.#pass.again;
+      this.#pass = { kind: "idle" };
+      if (again) this.kick();
+    };
+  }
+
+  /** Throws {@link PassHeld} when a hold waits for the running pass to stop, or `STORE_CLOSED` once stopped. */
+  #checkGoOn(): void {
+    if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
+    if (this.#holds > 0) throw new PassHeld();
   }
 
   /** Stops: no new pass starts; the running one ends at its next block. */
@@ -274,10 +323,16 @@ export class FileTransfer {
         this.#lastError = undefined;
         this.#retryMs = RETRY_MIN_MS;
       } catch (err) {
-        this.#failed(err);
+        if (!(err instanceof PassHeld)) this.#failed(err);
       }
       const pass = this.#pass;
-      if (this.#stopped || pass.kind !== "running" || !pass.again) break;
+      if (pass.kind !== "running") break; // (not reached: only a pass moves from running)
+      if (this.#holds > 0) {
+        // Stopped for a hold: the work left runs at the release.
+        this.#pass = { kind: "held", again: true };
+        return;
+      }
+      if (this.#stopped || !pass.again) break;
       pass.again = false;
     }
     this.#pass = { kind: "idle" };
@@ -296,7 +351,12 @@ export class FileTransfer {
 
   // ---------------------------------------------------------------- push
 
-  /** Forgets uploads the point no longer has, so they go up again. */
+  /**
+   * Forgets uploads the point no longer has, so they go up again: files
+   * some document here refers to. A dead file found gone stays recorded as
+   * done (a compaction collected it; this device's own next compaction
+   * drops the record).
+   */
   async #verify(): Promise<void> {
     const { files, meta, remote } = this.#deps;
     const uploaded = await meta.list("fu/");
@@ -306,19 +366,26 @@ export class FileTransfer {
     const gone = uploaded.filter((key) => !present.has(key.slice(3)));
     const goneBlocks = new Set(gone.map((key) => key.slice(3)));
     const held = new Map((await files.held()).map((root) => [root.cid.toString(), root] as const));
+    const goneFiles: string[] = [];
     for (const key of finished) {
-      const root = held.get(key.slice(3));
+      const name = key.slice(3);
+      const root = held.get(name);
       if (!root) continue;
-      if (!present.has(key.slice(3))) {
-        gone.push(key);
+      if (!present.has(name)) {
+        goneFiles.push(name);
         continue;
       }
-      const manifest = await files.localManifest(root.cid, root.key, `file ${key.slice(3)}`);
-      if (manifest?.chunks.some((c) => !present.has(c.cid.toString()) || goneBlocks.has(c.cid.toString()))) gone.push(key);
+      const manifest = await files.localManifest(root.cid, root.key, `file ${name}`);
+      if (manifest?.chunks.some((c) => !present.has(c.cid.toString()) || goneBlocks.has(c.cid.toString()))) goneFiles.push(name);
     }
+    const live = goneFiles.length > 0 ? await this.#deps.liveFiles(goneFiles) : new Set<string>();
+    const dead = goneFiles.filter((name) => !live.has(name));
+    if (dead.length > 0) this.#deps.logger("files.collected.elsewhere", { remote: remote.url, files: dead.length });
+    for (const name of live) gone.push(`fd/${name}`);
     if (gone.length === 0) return;
     await meta.write([], gone);
-    this.#deps.logger("files.withheld", { remote: remote.url, records: gone.length });
+    // (Blocks gone with dead files only are a compaction's doing, not the point's.)
+    if (live.size > 0 || dead.length === 0) this.#deps.logger("files.withheld", { remote: remote.url, records: gone.length });
   }
 
   async #push(): Promise<void> {
@@ -342,7 +409,7 @@ export class FileTransfer {
     }
     this.#setProgress({ toPush });
     const upload = async (block: { cid: CID; bytes: number }, root: CID): Promise<void> => {
-      if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
+      this.#checkGoOn();
       const name = block.cid.toString();
       if (uploaded.has(name)) return;
       const bytes = await files.readBlock(block.cid);
@@ -468,7 +535,7 @@ export class FileTransfer {
     for (const plan of plans) {
       let complete = true;
       await inParallel(plan.chunks, PARALLEL, async (chunk) => {
-        if (this.#stopped) throw new HearthError("STORE_CLOSED", "the attachment was detached");
+        this.#checkGoOn();
         const bytes = await getBlock(remote, chunk.cid, chunk.length + 16);
         if (bytes === undefined) {
           this.#markAbsent(chunk.cid);

@@ -65,6 +65,12 @@ export interface ReplicaPort {
   readonly files: LedgerFiles;
   /** True if every event of `targets` is one of `heads` or an ancestor of one (all of them here). */
   covers(heads: readonly CID[], targets: readonly CID[]): Promise<boolean>;
+  /**
+   * Those of `roots` (manifest CIDs, text) some version of some document
+   * here refers to. The first question about a file reads every document;
+   * a file found dead is checked after that against the events since.
+   */
+  liveFiles(roots: Iterable<string>): Promise<Set<string>>;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
   onApplied(fn: () => void): () => void;
   /** Small per-attachment bookkeeping kept in the ledger's own (encrypted) store. */

@@ -13,11 +13,14 @@
  * would be refused like the ones that fill it.
  *
  * Each ledger is measured once (the backend's `bytesOf`), then counted: a
- * put adds its body (an object put again counts again, so the count errs
- * high: a ledger may be refused a little early, never let past), and a
- * delete marks the ledger to be measured again at its next write. One
- * server instance counts its own writes; instances sharing a backend each
- * measure it, so the bound holds per instance.
+ * put adds its body, and a delete marks the ledger to be measured again at
+ * its next write. An object put again counts again, so the count errs
+ * high; before it refuses a write that the bytes counted since the last
+ * measurement could explain, the ledger is measured again (plus the writes
+ * still in flight), so a client that uploads a block twice (a retry, a
+ * resumed upload) is not refused for good on a phantom figure. One server
+ * instance counts its own writes; instances sharing a backend each measure
+ * it, so the bound holds per instance.
  *
  * @module
  */
@@ -36,10 +39,20 @@ export interface Reservation {
   cancel(): void;
 }
 
+/** A ledger's bytes as last measured, plus what was counted since. */
+interface Usage {
+  /** Measured, plus writes counted since (stored and in flight). */
+  bytes: number;
+  /** Of {@link bytes}, those counted since the measurement: a figure that may hold objects twice. */
+  counted: number;
+}
+
 /** See the module docs. */
 export class LedgerQuota {
-  /** Bytes counted per ledger (once measured). */
-  readonly #used = new Map<string, number>();
+  /** Bytes per ledger (once measured). */
+  readonly #used = new Map<string, Usage>();
+  /** Bytes reserved by writes not stored yet, per ledger: not in a measurement, so added to one. */
+  readonly #inFlight = new Map<string, number>();
   /** Measurements in progress. */
   readonly #measuring = new Map<string, Promise<number>>();
   /** Deletes seen per ledger: a measurement that a delete overtook is not kept. */
@@ -58,25 +71,29 @@ export class LedgerQuota {
    * @throws WireFailure `QUOTA_EXCEEDED` if the write would take the ledger past the quota
    */
   async reserve(ledger: string, bytes: number): Promise<Reservation> {
-    const used = await this.#usage(ledger);
     const limit = bytes > 0 && bytes <= SMALL_WRITE_BYTES ? this.limitBytes + SMALL_WRITE_HEADROOM_BYTES : this.limitBytes;
-    if (used + bytes > limit) {
-      throw new WireFailure("QUOTA_EXCEEDED", `ledger ${ledger} holds ${used} bytes of its quota of ${this.limitBytes} here, and this write adds ${bytes}`);
+    let used = await this.#usage(ledger);
+    if (used.bytes + bytes > limit && used.bytes - used.counted + bytes <= limit) {
+      // Refused only because of what was counted since the measurement, which may
+      // hold objects put twice: measure again before refusing.
+      if (this.#used.get(ledger) === used) this.#used.delete(ledger);
+      used = await this.#usage(ledger);
+    }
+    if (used.bytes + bytes > limit) {
+      throw new WireFailure("QUOTA_EXCEEDED", `ledger ${ledger} holds ${used.bytes} bytes of its quota of ${this.limitBytes} here, and this write adds ${bytes}`);
     }
     this.#add(ledger, bytes);
+    this.#inFlight.set(ledger, (this.#inFlight.get(ledger) ?? 0) + bytes);
     let settled = false;
-    return {
-      stored: (actual) => {
-        if (settled) return;
-        settled = true;
-        this.#add(ledger, actual - bytes);
-      },
-      cancel: () => {
-        if (settled) return;
-        settled = true;
-        this.#add(ledger, -bytes);
-      },
+    const settle = (counted: number): void => {
+      if (settled) return;
+      settled = true;
+      const left = (this.#inFlight.get(ledger) ?? 0) - bytes;
+      if (left > 0) this.#inFlight.set(ledger, left);
+      else this.#inFlight.delete(ledger);
+      this.#add(ledger, counted - bytes);
     };
+    return { stored: (actual) => settle(actual), cancel: () => settle(0) };
   }
 
   /** A delete: the ledger is measured again at its next write. */
@@ -87,10 +104,12 @@ export class LedgerQuota {
 
   #add(ledger: string, bytes: number): void {
     const used = this.#used.get(ledger);
-    if (used !== undefined) this.#used.set(ledger, Math.max(0, used + bytes));
+    if (used === undefined) return;
+    used.bytes = Math.max(0, used.bytes + bytes);
+    used.counted = Math.min(used.bytes, Math.max(0, used.counted + bytes));
   }
 
-  async #usage(ledger: string): Promise<number> {
+  async #usage(ledger: string): Promise<Usage> {
     for (;;) {
       const known = this.#used.get(ledger);
       if (known !== undefined) return known;
@@ -110,7 +129,10 @@ export class LedgerQuota {
         if (this.#measuring.get(ledger) === measuring) this.#measuring.delete(ledger);
         continue;
       }
-      if (!this.#used.has(ledger)) this.#used.set(ledger, measured);
+      // Writes in flight are not in the measurement (or only in part): added whole. (Not
+      // as counted: measuring again would not take them out.)
+      const inFlight = this.#inFlight.get(ledger) ?? 0;
+      if (!this.#used.has(ledger)) this.#used.set(ledger, { bytes: measured + inFlight, counted: 0 });
     }
   }
 }
