@@ -7,6 +7,10 @@ import { openEncryptedStore } from "../src/store/encrypted.js";
 import { openFileKeyring } from "../src/keyring/file.js";
 import { nodeCipher } from "../src/crypto/cipher-node.js";
 import { eventually } from "./helpers/eventually.js";
+import fc from "fast-check";
+import { encodedKeyEnd, encodeKey } from "../src/ledger/collate.js";
+import { rowId } from "../src/ledger/indexes.js";
+import type { JsonValue } from "../src/doc/normalize.js";
 
 let dir: string;
 const opened: Ledger[] = [];
@@ -335,6 +339,32 @@ describe("query", () => {
     ]);
     expect(ids((await db.query("k", { key: bytes(0, 255) })).rows)).toEqual(["v5"]);
     expect(ids((await db.query("k", { range: [bytes(0), bytes(1)] })).rows)).toEqual(["v17", "v5", "v0"]);
+  });
+
+  it("an index row's document id is read off its tree key, whatever the key and the id (property)", async () => {
+    const { key: anyKey } = fc.letrec<{ key: JsonValue }>((tie) => ({
+      key: fc.oneof(
+        { depthSize: "small" },
+        fc.constant(null), fc.boolean(), fc.double({ noNaN: true }), fc.string({ unit: "binary" }), fc.uint8Array({ maxLength: 4 }),
+        fc.array(tie("key"), { maxLength: 3 }), fc.dictionary(fc.string({ unit: "binary" }), tie("key"), { maxKeys: 3 }),
+      ),
+    }));
+    fc.assert(fc.property(anyKey, fc.string({ unit: "binary", minLength: 1 }), (k, id) => {
+      expect(rowId(`k${encodeKey(k)}${id}`, { k })).toBe(id);
+    }), { numRuns: 2_000 });
+    for (const damaged of ["k", "k5abc", "k4123", "k6", "k65abc", "k9x"]) {
+      expect(() => encodedKeyEnd(damaged, 1)).toThrow(expect.objectContaining({ code: "INTEGRITY" }));
+    }
+    // Through a ledger: ids and keys that look like encodings, built, updated and deleted.
+    const db = await memoryLedger();
+    const docs = [{ _id: "k1", k: "5\u0000" }, { _id: "5\u0000x", k: ["a\u0001", 1] }, { _id: "1", k: null }, { _id: "\u0000", k: { x: "k" } }];
+    await db.bulk(docs);
+    const keyed = async (): Promise<Array<[string, unknown]>> => (await db.query("k")).rows.map((r) => [r.id, r.key]);
+    expect(await keyed()).toEqual([["1", null], ["k1", "5\u0000"], ["5\u0000x", ["a\u0001", 1]], ["\u0000", { x: "k" }]]);
+    await db.put({ _id: "k1", k: 7 });
+    await db.del("5\u0000x");
+    expect(await keyed()).toEqual([["1", null], ["k1", 7], ["\u0000", { x: "k" }]]);
+    expect((await db.query("k", { key: 7, includeDocs: true })).rows[0]!.doc).toEqual({ _id: "k1", k: 7 });
   });
 
   it("stores Uint8Array (and Buffer) at any depth as bytes: copies in, copies out, through every read", async () => {

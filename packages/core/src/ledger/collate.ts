@@ -17,6 +17,7 @@
  */
 import type { JsonValue } from "../doc/normalize.js";
 import { toHex } from "../crypto/encoding.js";
+import { HearthError } from "../errors.js";
 
 const NULL = "1";
 const FALSE = "2";
@@ -27,6 +28,8 @@ const ARRAY = "6";
 const OBJECT = "7";
 const BYTES = "8";
 const END = "\u0000";
+/** Hex digits of an encoded number (its 8 bytes). */
+const NUMBER_CHARS = 16;
 
 /** Encodes `key` so that string order equals collation order. */
 export function encodeKey(key: JsonValue): string {
@@ -44,6 +47,40 @@ export function encodeKey(key: JsonValue): string {
   if (key instanceof Uint8Array) return BYTES + toHex(key) + END;
   const entries = Object.keys(key).sort();
   return OBJECT + entries.map((k) => encodeKey(k) + encodeKey(key[k] as JsonValue)).join("") + END;
+}
+
+/**
+ * Where the encoded key that starts at `at` in `s` ends (the index just
+ * past it): encodings are self-delimiting, so what follows (an index row's
+ * document id) is read off without decoding the key.
+ * @throws HearthError `INTEGRITY` if no whole encoded key starts there
+ */
+export function encodedKeyEnd(s: string, at: number): number {
+  switch (s[at]) {
+    case NULL:
+    case FALSE:
+    case TRUE:
+      return at + 1;
+    case NUMBER:
+      if (at + NUMBER_CHARS < s.length) return at + 1 + NUMBER_CHARS;
+      break;
+    case STRING:
+    case BYTES: {
+      // Strings escape every \0 inside them; hex has none.
+      const end = s.indexOf(END, at + 1);
+      if (end >= 0) return end + 1;
+      break;
+    }
+    case ARRAY:
+    case OBJECT: {
+      // Items (an object's are its keys and values, in turn), then the terminator.
+      let i = at + 1;
+      while (i < s.length && s[i] !== END) i = encodedKeyEnd(s, i);
+      if (i < s.length) return i + 1;
+      break;
+    }
+  }
+  throw new HearthError("INTEGRITY", `index entry ${JSON.stringify(s)} holds no whole encoded key at ${at}: the stored index is damaged (query under a new index name to build it afresh)`);
 }
 
 /**

@@ -24,9 +24,10 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { ProllyTree, withFanout } from "../crdt/prolly.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
+import type { Register } from "../crdt/register.js";
 import { HearthError } from "../errors.js";
 import { normalizeDoc, type DocBody, type JsonValue } from "../doc/normalize.js";
-import { encodeKey } from "./collate.js";
+import { encodedKeyEnd, encodeKey } from "./collate.js";
 import type { IndexCheckpoint, LedgerState } from "./state.js";
 import { cloneJson } from "./clone.js";
 import type { Doc } from "./types.js";
@@ -44,11 +45,28 @@ export type EmitFn = (key: JsonValue, value?: JsonValue) => void;
  */
 export type MapFn = (doc: Doc & Record<string, JsonValue>, emit: EmitFn) => unknown;
 
-/** A stored row of an index tree. */
+/**
+ * A stored row of an index tree, under the tree key `k<encodeKey(k)><id>`.
+ * The value is left out when it is null, and the document's id is read
+ * from the tree key ({@link rowId}): rows of indexes built before 2026-12-06
+ * also hold it as `i` (and always `v`), and are read as they are. A
+ * document's entry `r<id>` lists its rows' encoded keys (older indexes:
+ * their whole tree keys, which start with `k`, as no encoded key does).
+ */
 export interface IndexRow {
   readonly k: JsonValue;
-  readonly v: JsonValue;
-  readonly i: string;
+  readonly v?: JsonValue;
+  readonly i?: string;
+}
+
+/** The id of the document of `row`, stored under `treeKey`. */
+export function rowId(treeKey: string, row: IndexRow): string {
+  return row.i ?? treeKey.slice(encodedKeyEnd(treeKey, 1));
+}
+
+/** The tree key of the row of document `id` that an `r<id>` entry lists as `listed` (see {@link IndexRow}). */
+function listedRowKey(listed: string, id: string): string {
+  return listed.startsWith("k") ? listed : `k${listed}${id}`;
 }
 
 interface IndexDef {
@@ -208,13 +226,15 @@ export class Indexes {
     ix.tree = empty.tree;
     const spill = new SpillSort(this.#store, SPILL_PREFIX);
     let run: SortEntry[] = [];
-    for await (const batch of state.localTree.batches({ gte: local.change(1), lt: local.CHANGE_END })) {
-      for (let b = 0; b < batch.keys.length; b++) {
-        const id = batch.value(b) as string;
-        const rows = await this.#rowsOf(ix, state, id);
-        if (rows.length === 0) continue;
-        for (const row of rows) run.push(row);
-        run.push([`r${id}`, rows.map((row) => row[0])]);
+    // Every document once, in id order, straight from the state tree. (The change feed
+    // names the same documents, but reading each one's register through it cost a lookup
+    // per document: ~200 ms of a 1.7 s build of 50k documents in Chromium.)
+    for await (const batch of state.stateBatches({ reverse: false })) {
+      for (const [id, register] of batch) {
+        const rows = this.#rowsFor(ix, id, register);
+        if (rows.size === 0) continue;
+        for (const [key, row] of rows) run.push([`k${key}${id}`, row]);
+        run.push([`r${id}`, [...rows.keys()]]);
       }
       if (run.length >= RUN_ENTRIES) {
         if (spill.runs === 0) await spill.clear();
@@ -252,10 +272,11 @@ export class Indexes {
       for (let b = 0; b < batch.keys.length; b++) {
         const id = batch.value(b) as string;
         const before = (await ix.tree.get(`r${id}`)) as string[] | undefined;
-        for (const k of before ?? []) changes.set(k, undefined);
-        const rows = await this.#rowsOf(ix, state, id);
-        for (const [treeKey, row] of rows) changes.set(treeKey, row);
-        changes.set(`r${id}`, rows.length > 0 ? rows.map((row) => row[0]) : undefined);
+        for (const listed of before ?? []) changes.set(listedRowKey(listed, id), undefined);
+        const found = state.registerNow(id);
+        const rows = this.#rowsFor(ix, id, isPromiseLike(found) ? await found : found);
+        for (const [key, row] of rows) changes.set(`k${key}${id}`, row);
+        changes.set(`r${id}`, rows.size > 0 ? [...rows.keys()] : undefined);
       }
       taken += batch.keys.length;
       if (taken >= CATCH_UP_SLICE && batch.keys.length > 0) {
@@ -269,20 +290,18 @@ export class Indexes {
     await this.#apply(ix, sortByKey([...changes.entries()]));
   }
 
-  /** The index rows of document `id` as it is now, as tree entries. */
-  async #rowsOf(ix: LiveIndex, state: LedgerState, id: string): Promise<Array<readonly [string, IndexRow]>> {
-    const found = state.registerNow(id);
-    const register = isPromiseLike(found) ? await found : found;
-    if (!register || register.w.d === null) return [];
+  /** The index rows of document `id` whose register is `register`, by encoded key (see {@link IndexRow}). */
+  #rowsFor(ix: LiveIndex, id: string, register: Register | undefined): Map<string, IndexRow> {
     // One row per key and document: a key emitted twice keeps its last value (two tree
     // entries under one name used to fail the whole index update).
     const rows = new Map<string, IndexRow>();
+    if (!register || register.w.d === null) return rows;
     for (const [k, v] of ix.def.map(id, register.w.d)) {
-      const name = `k${encodeKey(k)}${id}`;
-      rows.delete(name);
-      rows.set(name, { k, v, i: id });
+      const key = encodeKey(k);
+      rows.delete(key);
+      rows.set(key, v === null ? { k } : { k, v });
     }
-    return [...rows];
+    return rows;
   }
 
   /** Applies sorted changes to the index tree. */

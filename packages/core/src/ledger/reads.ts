@@ -13,7 +13,7 @@ import { encodeKey, encodePrefix } from "./collate.js";
 import { cloneJson } from "./clone.js";
 import { local } from "./keys.js";
 import { inclusiveInterval, prefixInterval, type Interval } from "./ranges.js";
-import type { IndexRow } from "./indexes.js";
+import { rowId, type IndexRow } from "./indexes.js";
 import type { LedgerState } from "./state.js";
 import type { AllDocsOptions, Doc, DocRow, QueryOptions, QueryRow, RangeOptions } from "./types.js";
 
@@ -109,10 +109,11 @@ export async function queryRows(index: ProllyTree, state: ProllyTree, options: Q
       if (rows.length >= limit) break;
       for (let b = 0; b < batch.keys.length && rows.length < limit; b++) {
         const row = batch.value(b) as IndexRow;
-        const out: QueryRow = { id: row.i, key: cloneJson(row.k), value: cloneJson(row.v) };
+        const id = rowId(batch.keys[b]!, row);
+        const out: QueryRow = { id, key: cloneJson(row.k), value: row.v === undefined ? null : cloneJson(row.v) };
         if (options.includeDocs) {
-          const register = (await state.get(row.i)) as Register | undefined;
-          if (register && register.w.d !== null) out.doc = readDoc(row.i, register) as Doc;
+          const register = (await state.get(id)) as Register | undefined;
+          if (register && register.w.d !== null) out.doc = readDoc(id, register) as Doc;
         }
         rows.push(out);
       }
