@@ -356,6 +356,35 @@ describe("collecting files at the sync point", () => {
     await point2.close();
   });
 
+  it("a file that was wanted and then let go (its document deleted, its blocks gone) is not waited for, nor put back", async () => {
+    peers = new Peers("memory");
+    const url = peers.syncPoint("memory");
+    const point = await openMemoryRemote(url);
+    const a = await peers.open("a");
+    const b = await peers.open("b");
+    const sa = await peers.join(a, url);
+    // B cannot get blocks for now: it learns of the file, and wants it.
+    let blocksReachable = false;
+    const forB = wrapRemote(await openMemoryRemote(url), {
+      get: async (name) => (!blocksReachable && name.startsWith("file/") ? undefined : point.get(name)),
+    });
+    const sb = await peers.join(b, forB, a);
+    await a.put({ _id: "d", _files: { f: bytes(CHUNK_BYTES + 10, 31) } });
+    for (const s of [sa, sb]) await s.synced(SYNCED);
+    await sa.filesSynced(SYNCED);
+    await expectCode(sb.filesSynced({ timeoutMs: 1 }), "TIMEOUT"); // wanted, not here
+    await a.del("d");
+    for (const s of [sa, sb]) await s.synced(SYNCED);
+    // The point loses the blocks (as a compaction elsewhere would delete them).
+    for (const name of await point.list("file/")) await point.delete(name);
+    blocksReachable = true;
+    await sb.filesSynced(SYNCED);
+    expect(sb.status().files.toFetch).toBe(0);
+    await sa.filesSynced(SYNCED);
+    expect(await point.list("file/")).toEqual([]);
+    await point.close();
+  });
+
   it("a writer that kept the file in a write the others had not seen keeps it from being collected", async () => {
     peers = new Peers("memory");
     const url = peers.syncPoint("memory");

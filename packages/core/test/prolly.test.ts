@@ -172,6 +172,23 @@ describe("ProllyTree", () => {
     );
   });
 
+  it("leavesTouched counts the leaves sorted keys fall into (a key past the last in the last leaf), up to its limit", async () => {
+    await fc.assert(
+      fc.asyncProperty(entriesArb, fc.array(keyArb, { maxLength: 60 }), fc.integer({ min: 0, max: 30 }), async (m, probes, limit) => {
+        const tree = await buildFresh(withFanout("t", 4), m);
+        const leaves: string[][] = [];
+        for await (const batch of tree.batches()) leaves.push([...batch.keys]);
+        const keys = [...new Set(probes)].sort();
+        const touched = new Set(keys.map((key) => {
+          const at = leaves.findIndex((leaf) => leaf.at(-1)! >= key);
+          return at < 0 ? Math.max(0, leaves.length - 1) : at;
+        }));
+        expect(await tree.leavesTouched(keys, limit)).toBe(Math.min(touched.size, limit + 1));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("trees with different tags never share a node", async () => {
     await fc.assert(
       fc.asyncProperty(entriesArb, async (m) => {

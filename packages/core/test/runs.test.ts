@@ -138,6 +138,7 @@ describe("reads through runs", () => {
       // As the ledger does: a checkpoint of the trees as they are, and close's putting back of half a merge.
       fc.record({ t: fc.constant("checkpointed" as const) }),
       fc.record({ t: fc.constant("abandon" as const) }),
+      fc.record({ t: fc.constant("close" as const) }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
@@ -173,6 +174,8 @@ describe("reads through runs", () => {
             runs.markCheckpointed(checkpointOf(runs));
           } else if (s.t === "abandon") {
             runs.abandonMerge();
+          } else if (s.t === "close") {
+            await runs.spill(undefined, true); // spills or folds each overlay, as it judges
           } else {
             await runs.fold();
           }
@@ -224,6 +227,34 @@ describe("putting back half a merge", () => {
     await runs.foldSome(5); // P1 of B begins
     expect(runs.abandonMerge()).toBe(false); // putting the trees back would lose what P0 merged after the checkpoint
     await same();
+  });
+});
+
+describe("a close", () => {
+  it("folds an overlay that falls into few leaves (ids in order), and spills one spread over the tree", async () => {
+    const { runs: state } = await pair();
+    let parents: CID[] = [];
+    let lamport = 0;
+    const write = async (ids: string[]): Promise<void> => {
+      const event = await createEvent(parents, ++lamport, ids.map((i) => ({ i, d: { v: 1 }, s: [] })), AUTHOR);
+      await state.apply(event);
+      parents = [event.cid];
+    };
+    const inOrder = (from: number, n: number): string[] => Array.from({ length: n }, (_, k) => `doc-${String(from + k).padStart(6, "0")}`);
+    await write(inOrder(0, 20_000));
+    await state.fold();
+    // Appended ids, too few changes since the last judgement to judge: folded at close.
+    await write(inOrder(20_000, 2_000));
+    await state.spill(undefined, true);
+    expect([state.stateRuns.length, state.localRuns.length]).toEqual([0, 0]);
+    // Ids spread over the whole tree: a run each.
+    await write(Array.from({ length: 2_000 }, (_, k) => `doc-${String((k * 7_919) % 22_000).padStart(6, "0")}x`));
+    await state.spill(undefined, true);
+    expect([state.stateRuns.length, state.localRuns.length]).toEqual([1, 1]);
+    // With runs already there, a close spills again rather than merging them.
+    await write(inOrder(22_000, 1_000));
+    await state.spill(undefined, true);
+    expect(state.stateRuns.length).toBe(2);
   });
 });
 

@@ -55,6 +55,48 @@ function lookupFrom(source: NodeSource, tag: string, cid: CID, loaded: TreeNode 
   }
 }
 
+/**
+ * How many of the tree's leaves the sorted, distinct `keys` fall into (a
+ * key past the greatest counts in the last leaf): the leaves a mutation
+ * with those keys would rewrite. Reads internal nodes only. Stops counting
+ * past `limit` (the answer is then `limit + 1`), so a wide spread costs
+ * little to tell.
+ */
+export async function leavesTouched(source: NodeSource, tag: string, root: CID, keys: readonly string[], limit: number): Promise<number> {
+  if (keys.length === 0) return 0;
+  let count = 0;
+  const visit = async (cid: CID, from: number, to: number): Promise<void> => {
+    const node = await load(source, tag, cid);
+    if (node.height === 0) {
+      count++;
+      return;
+    }
+    // Internal keys are each child's greatest key.
+    const bounds = node.keys;
+    const last = bounds.length - 1;
+    for (let at = from; at < to && count <= limit; ) {
+      const child = Math.min(lowerBound(bounds, keys[at]!), last);
+      let end = to;
+      if (child < last) {
+        // The first of keys[at..to) past this child's greatest key.
+        let lo = at;
+        let hi = to;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (keys[mid]! <= bounds[child]!) lo = mid + 1;
+          else hi = mid;
+        }
+        end = lo;
+      }
+      if (node.height === 1) count++;
+      else await visit(childAt(node, child), at, end);
+      at = end;
+    }
+  };
+  await visit(root, 0, keys.length);
+  return Math.min(count, limit + 1);
+}
+
 /** A validated range, as the scan uses it. */
 export interface Bounds {
   readonly reverse: boolean;

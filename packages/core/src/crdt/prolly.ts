@@ -32,7 +32,7 @@ import type { Block, CID } from "../codec/block.js";
 import { buildTree } from "./prolly-build.js";
 import { type TreeChange, mutateTree } from "./prolly-mutate.js";
 import { fanoutBitsOf, type NodeSource, type TreeNode } from "./prolly-node.js";
-import { type EntryBatch, type TreeRange, countEntries, getValue, getValueNow, listNodes, rangeBounds, scanBatches, scanEntries } from "./prolly-read.js";
+import { type EntryBatch, type TreeRange, countEntries, getValue, getValueNow, leavesTouched, listNodes, rangeBounds, scanBatches, scanEntries } from "./prolly-read.js";
 
 export type { NodeSource, TreeNode } from "./prolly-node.js";
 export { asTreeNode, boundaryLevel, childCids, fanoutBitsOf, withFanout } from "./prolly-node.js";
@@ -110,6 +110,15 @@ export class ProllyTree {
   /** {@link entries} a leaf at a time: cheaper per entry for long scans. */
   batches(range: TreeRange = {}): AsyncIterable<EntryBatch> {
     return scanBatches(this.source, this.tag, this.root, rangeBounds(range));
+  }
+
+  /**
+   * How many leaves a {@link mutate} with the sorted, distinct `keys` would
+   * rewrite, counted up to `limit` (past it: `limit + 1`). Reads internal
+   * nodes only.
+   */
+  leavesTouched(keys: readonly string[], limit: number): Promise<number> {
+    return leavesTouched(this.source, this.tag, this.root, keys, limit);
   }
 
   /**

@@ -202,7 +202,9 @@ export class FileTransfer {
     const { files, meta } = this.#deps;
     const done = new Set((await meta.list("fd/")).map((k) => k.slice(3)));
     const toPush = this.#deps.mayPush() ? (await files.held()).filter((root) => !done.has(root.cid.toString())).length : 0;
-    const toFetch = this.#deps.mode === "eager" ? (await files.wanted()).length : 0;
+    const wanted = this.#deps.mode === "eager" ? await files.wanted() : [];
+    // Files no document here refers to any more are not waited for: their holders let them go (see #verify).
+    const toFetch = wanted.length > 0 ? (await this.#deps.liveFiles(wanted.map((root) => root.cid.toString()))).size : 0;
     if (toPush === 0 && toFetch === 0) return "";
     return `${toPush} file(s) to upload, ${toFetch} file(s) to download`;
   }
@@ -501,7 +503,7 @@ export class FileTransfer {
     if (wanted.length === 0) return this.#setProgress({ toFetch: 0 });
     let toFetch = 0;
     let refused: HearthError | undefined;
-    const plans: Array<{ root: CID; key: Uint8Array; chunks: ChunkRef[]; skipped: number }> = [];
+    const plans: Array<{ root: CID; key: Uint8Array; chunks: ChunkRef[]; skipped: number; missing: number }> = [];
     for (const root of wanted) {
       const where = `file ${root.cid}`;
       let manifest = await files.localManifest(root.cid, root.key, where);
@@ -522,18 +524,22 @@ export class FileTransfer {
       }
       const chunks: ChunkRef[] = [];
       let skipped = 0;
+      let missing = 0;
       for (const chunk of manifest.chunks) {
         if (await files.hasBlock(chunk.cid)) continue;
-        toFetch += chunk.length;
+        missing += chunk.length;
         // Found missing before, and not named by a change since: not asked for again yet.
         if (this.#absent.has(chunk.cid.toString())) skipped++;
         else chunks.push(chunk);
       }
-      plans.push({ root: root.cid, key: root.key, chunks, skipped });
+      toFetch += missing;
+      plans.push({ root: root.cid, key: root.key, chunks, skipped, missing });
     }
     this.#setProgress({ toFetch });
+    const incomplete = new Map<string, number>();
     for (const plan of plans) {
       let complete = true;
+      let fetched = 0;
       await inParallel(plan.chunks, PARALLEL, async (chunk) => {
         this.#checkGoOn();
         const bytes = await getBlock(remote, chunk.cid, chunk.length + 16);
@@ -549,13 +555,25 @@ export class FileTransfer {
           refused = await this.#refuse(chunk.cid, err);
           return;
         }
+        fetched += chunk.length;
         this.#setProgress({ toFetch: this.#progress.toFetch - chunk.length, fetched: this.#progress.fetched + chunk.length });
       });
-      if (!complete || plan.skipped > 0) continue;
+      if (!complete || plan.skipped > 0) {
+        incomplete.set(plan.root.toString(), plan.missing - fetched);
+        continue;
+      }
       await files.markHeld(plan.root, plan.key);
       // Fetched from this point: it has every block, nothing to push back.
       await meta.write([[`fd/${plan.root.toString()}`, EMPTY]]);
       this.#deps.logger("files.fetched", { remote: remote.url, file: plan.root.toString() });
+    }
+    if (incomplete.size > 0) {
+      // Still wanted but not all at the point: a file no document here refers to any more
+      // may never come back (its holders let it go, see #verify), so it is not counted as to fetch.
+      const live = await this.#deps.liveFiles(incomplete.keys());
+      let dead = 0;
+      for (const [root, bytes] of incomplete) if (!live.has(root)) dead += bytes;
+      if (dead > 0) this.#setProgress({ toFetch: Math.max(0, this.#progress.toFetch - dead) });
     }
     if (refused) throw refused;
   }
