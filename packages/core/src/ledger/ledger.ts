@@ -163,8 +163,8 @@ export class Ledger {
   /** Which files documents here refer to, for holders deciding what to put back at a sync point. */
   readonly #fileLiveness = new FileLiveness({
     eventCount: () => this.#state.events,
-    scan: (among) => this.#liveFileRoots(among),
-    referencedIn: (from, to) => this.#fileRootsIn(from, to),
+    scan: (among) => this.#fileReferences(among),
+    touchedIn: (from, to) => this.#touchedIn(from, to),
   });
   #queue: PendingWrite[] = [];
   /** The background checkpoint in progress, if any. */
@@ -240,34 +240,44 @@ export class Ledger {
     return freed;
   }
 
+  /** The manifest CIDs of every file any version of any document refers to. */
+  async #liveFileRoots(): Promise<Set<string>> {
+    return new Set((await this.#fileReferences()).keys());
+  }
+
   /**
-   * The manifest CIDs of every file any version of any document refers to;
-   * given `among`, only those of `among` (the scan ends once all are found).
+   * Files some version of some document refers to, each with one such
+   * document's id; given `among`, only those of `among` (the read ends once
+   * all are found).
    */
-  #liveFileRoots(among?: ReadonlySet<string>): Promise<Set<string>> {
+  #fileReferences(among?: ReadonlySet<string>): Promise<Map<string, string>> {
     return this.#read("none", async () => {
-      const live = new Set<string>();
+      const found = new Map<string, string>();
       for await (const batch of this.#state.stateBatches({ reverse: false })) {
-        for (const [, register] of batch) {
+        for (const [id, register] of batch) {
           for (const write of [register.w, ...(register.c ?? [])]) {
-            for (const root of fileRootsOf(write.d)) if (!among || among.has(root)) live.add(root);
+            for (const root of fileRootsOf(write.d)) if (!among || among.has(root)) found.set(root, id);
           }
         }
-        if (among && live.size === among.size) break;
+        if (among && found.size === among.size) break;
       }
-      return live;
+      return found;
     });
   }
 
-  /** Manifest CIDs (text) the ops of the events at log positions `from..to` refer to (see {@link FileLiveness}). */
-  async #fileRootsIn(from: number, to: number): Promise<Set<string>> {
-    const roots = new Set<string>();
+  /** The files the ops of the events at log positions `from..to` refer to, and the documents they change (see {@link FileLiveness}). */
+  async #touchedIn(from: number, to: number): Promise<{ files: Set<string>; docs: Set<string> }> {
+    const files = new Set<string>();
+    const docs = new Set<string>();
     for (let at = from; at <= to; at += WHITEOUT_SCAN) {
       for (const entry of await this.#events.range(at, Math.min(to, at + WHITEOUT_SCAN - 1))) {
-        for (const op of (await readEvent(entry.cid, entry.bytes)).value.o) for (const root of fileRootsOf(op.d)) roots.add(root);
+        for (const op of (await readEvent(entry.cid, entry.bytes)).value.o) {
+          docs.add(op.i);
+          for (const root of fileRootsOf(op.d)) files.add(root);
+        }
       }
     }
-    return roots;
+    return { files, docs };
   }
 
   /** Files some sync point this ledger was attached to holds whole (its bookkeeping's `fd/<cid>`). */

@@ -94,7 +94,9 @@ export interface FileTransferDeps {
   readonly mayPush: () => boolean;
   /**
    * Those of `roots` (manifest CIDs, text) some version of some document
-   * here refers to: files found gone at the point are put back only then.
+   * here refers to: files found gone at the point are put back, and files
+   * wanted are waited for, only then. Asked on passes: cheap once asked
+   * (see `ledger/file-liveness.ts`).
    */
   readonly liveFiles: (roots: Iterable<string>) => Promise<Set<string>>;
 }

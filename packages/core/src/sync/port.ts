@@ -67,8 +67,8 @@ export interface ReplicaPort {
   covers(heads: readonly CID[], targets: readonly CID[]): Promise<boolean>;
   /**
    * Those of `roots` (manifest CIDs, text) some version of some document
-   * here refers to. The first question about a file reads every document;
-   * a file found dead is checked after that against the events since.
+   * here refers to. The first question about a file reads the documents;
+   * later ones read the events since (see `ledger/file-liveness.ts`).
    */
   liveFiles(roots: Iterable<string>): Promise<Set<string>>;
   /** Calls `fn` after every local commit or merge; returns a function that stops it. */
