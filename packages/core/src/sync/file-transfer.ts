@@ -283,7 +283,8 @@ export class FileTransfer {
    */
   async hold(): Promise<() => void> {
     this.#holds++;
-    await this.idle();
+    // (Not `await this.idle()`: a kick in the turn after it could start a pass before the state is held.)
+    while (this.#pass.kind === "running") await this.#pass.done;
     if (this.#pass.kind === "idle") this.#pass = { kind: "held", again: false };
     let released = false;
     return () => {
