@@ -639,6 +639,18 @@ describe("attacks mixed with writes (property)", () => {
               expect(docs[id] === undefined ? null : (docs[id] as { v: number }).v).toBe(v);
             }
           }
+          if (removed.size === 0) {
+            // Then every member compacts (here and at the point): the files of replaced and deleted
+            // documents go, and no holder puts them back; every acknowledged file stays whole everywhere.
+            for (const db of g.dbs) await db.compact();
+            for (const a of g.attachments) await a.filesSynced(SYNCED);
+            for (const db of g.dbs) {
+              for (const [id, { size, seed }] of files) {
+                const file = (await db.get(id))._files!.f!;
+                expect(sameBytes(new Uint8Array(await (await file.file()).arrayBuffer()), fileBytes(size, seed))).toBe(true);
+              }
+            }
+          }
         } finally {
           await peers?.closeAll();
           dropMemoryRemote(g.url);
