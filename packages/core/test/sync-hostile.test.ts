@@ -640,8 +640,10 @@ describe("attacks mixed with writes (property)", () => {
             }
           }
           if (removed.size === 0) {
-            // Then every member compacts (here and at the point): the files of replaced and deleted
-            // documents go, and no holder puts them back; every acknowledged file stays whole everywhere.
+            // Then every member compacts: the files of replaced and deleted documents go from its
+            // store, and every acknowledged file stays whole everywhere. (At the point nothing goes
+            // here: that needs each other writer to have pushed since, which three writers writing in
+            // turn never give; files-sync.test.ts covers collection there.)
             for (const db of g.dbs) await db.compact();
             for (const a of g.attachments) await a.filesSynced(SYNCED);
             for (const db of g.dbs) {
