@@ -4,7 +4,7 @@ import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { identity } from "multiformats/hashes/identity";
 import { describe, expect, it } from "vitest";
-import { decodeDagCbor, EncodedCbor, encodeDagCbor } from "../src/codec/cbor.js";
+import { decodeDagCbor, decodeDagCborItem, EncodedCbor, encodeDagCbor } from "../src/codec/cbor.js";
 import { cidText } from "../src/codec/cid-text.js";
 
 /** Hex, so a mismatch shows where the bytes differ (and a Buffer equals a Uint8Array). */
@@ -180,6 +180,34 @@ describe("decodeDagCbor", () => {
     for (const bytes of cases.map((c) => Uint8Array.from(c))) {
       expect(outcome(decodeDagCbor, bytes)).toEqual(outcome(dagCbor.decode, bytes));
     }
+  });
+});
+
+describe("decodeDagCborItem", () => {
+  it("decodes each of items laid end to end, and says where each ends", () => {
+    fc.assert(
+      fc.property(fc.array(ipldValue, { minLength: 1, maxLength: 6 }), (values) => {
+        const parts = values.map((value) => dagCbor.encode(value));
+        const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let offset = 0;
+        for (const part of parts) {
+          bytes.set(part, offset);
+          offset += part.length;
+        }
+        offset = 0;
+        for (const [i, part] of parts.entries()) {
+          const { value, end } = decodeDagCborItem(bytes, offset);
+          expect(value).toEqual(dagCbor.decode(part));
+          expect(end).toBe(offset + part.length);
+          offset = end;
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    // A non-canonical item (5 in two bytes) before a canonical one: the generic decoder, and the right end.
+    expect(decodeDagCborItem(Uint8Array.from([0x18, 0x05, 0x01]), 0)).toEqual({ value: 5, end: 2 });
+    // An item cut short throws.
+    expect(() => decodeDagCborItem(Uint8Array.from([0x01, 0x63, 0x61]), 1)).toThrow();
   });
 });
 

@@ -273,6 +273,32 @@ let at = 0;
 let cidViews = false;
 
 /**
+ * Decodes the one dag-cbor item that starts at `offset` in `bytes` (which
+ * may hold more after it) and says where it ends: a scan that reads a tree
+ * leaf's values in order learns each one's end by decoding it, instead of
+ * skipping through them all first. Falls back as {@link decodeDagCbor}
+ * does (the generic decoder, on the item's bytes found by skipping).
+ * @throws Error for bytes that are not valid dag-cbor there
+ */
+export function decodeDagCborItem(bytes: Uint8Array, offset: number): { readonly value: unknown; readonly end: number } {
+  input = bytes;
+  inputView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  at = offset;
+  cidViews = false;
+  try {
+    const value = read(0);
+    if (at > bytes.length) throw GENERIC;
+    return { value, end: at };
+  } catch {
+    const ends = new Uint32Array(1);
+    skipDagCborItems(bytes, offset, ends);
+    return { value: dagCbor.decode(bytes.subarray(offset, ends[0]!)), end: ends[0]! };
+  } finally {
+    input = EMPTY;
+  }
+}
+
+/**
  * Decodes dag-cbor `bytes`, returning what `dagCbor.decode(bytes)` returns.
  *
  * `cidViews`: CIDs are made over views of `bytes` instead of copies, so the

@@ -19,7 +19,7 @@
  * @module
  */
 import { CID, verifyBlockBytes } from "../codec/block.js";
-import { decodeDagCbor, EncodedCbor, skipDagCborItems } from "../codec/cbor.js";
+import { decodeDagCbor, decodeDagCborItem, EncodedCbor, skipDagCborItems } from "../codec/cbor.js";
 import { compareByteSpans, compareCodeUnits } from "../codec/code-units.js";
 import { HearthError } from "../errors.js";
 import { EncodedBranch } from "./prolly-branch.js";
@@ -137,8 +137,13 @@ export class EncodedLeaf implements TreeNode {
     return out;
   }
 
-  /** Value `index`, decoded now: a new object the caller may keep. */
+  /**
+   * Value `index`, decoded now: a new object the caller may keep. Reading
+   * the values in order (a scan) finds where each ends by decoding it; a
+   * value further on is found by skipping the ones before.
+   */
   valueAt(index: number): unknown {
+    if (index === this.#valuesFound && index < this.keyCount) return this.#decodeNextValue();
     if (index >= this.#valuesFound) this.#findValues(index + 1);
     const bytes = this.#bytes.subarray(this.#valueOffsets[index]!, this.#valueOffsets[index + 1]!);
     try {
@@ -146,6 +151,23 @@ export class EncodedLeaf implements TreeNode {
     } catch (cause) {
       throw new HearthError("INTEGRITY", `a value in tree leaf ${JSON.stringify(this.tag)} is not valid dag-cbor; restore the store from a replica or backup`, { cause });
     }
+  }
+
+  /** Decodes the first value whose end is not known yet, and records its end. */
+  #decodeNextValue(): unknown {
+    const index = this.#valuesFound;
+    let decoded: { readonly value: unknown; readonly end: number };
+    try {
+      decoded = decodeDagCborItem(this.#bytes, this.#valueOffsets[index]!);
+    } catch (cause) {
+      throw new HearthError("INTEGRITY", `a value in tree leaf ${JSON.stringify(this.tag)} is not valid dag-cbor; restore the store from a replica or backup`, { cause });
+    }
+    if (index + 1 === this.keyCount && decoded.end !== this.#bytes.length) {
+      throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup");
+    }
+    this.#valueOffsets[index + 1] = decoded.end;
+    this.#valuesFound = index + 1;
+    return decoded.value;
   }
 
   /**
