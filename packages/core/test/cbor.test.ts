@@ -195,7 +195,7 @@ describe("decodeDagCborItem", () => {
           offset += part.length;
         }
         offset = 0;
-        for (const [i, part] of parts.entries()) {
+        for (const part of parts) {
           const { value, end } = decodeDagCborItem(bytes, offset);
           expect(value).toEqual(dagCbor.decode(part));
           expect(end).toBe(offset + part.length);
@@ -204,8 +204,11 @@ describe("decodeDagCborItem", () => {
       }),
       { numRuns: 1000 },
     );
-    // A non-canonical item (5 in two bytes) before a canonical one: the generic decoder, and the right end.
-    expect(decodeDagCborItem(Uint8Array.from([0x18, 0x05, 0x01]), 0)).toEqual({ value: 5, end: 2 });
+    // A canonical item the fast path leaves to the generic decoder, before another: the same value, and the right end.
+    const proto = [0xa1, 0x69, ...new TextEncoder().encode("__proto__"), 0xa0];
+    expect(decodeDagCborItem(Uint8Array.from([...proto, 0x01]), 0)).toEqual({ value: dagCbor.decode(Uint8Array.from(proto)), end: proto.length });
+    // A non-canonical item (5 in two bytes) throws, as skipping it does: a tree leaf never holds one.
+    expect(() => decodeDagCborItem(Uint8Array.from([0x18, 0x05, 0x01]), 0)).toThrow();
     // An item cut short throws.
     expect(() => decodeDagCborItem(Uint8Array.from([0x01, 0x63, 0x61]), 1)).toThrow();
   });

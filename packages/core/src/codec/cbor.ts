@@ -276,9 +276,10 @@ let cidViews = false;
  * Decodes the one dag-cbor item that starts at `offset` in `bytes` (which
  * may hold more after it) and says where it ends: a scan that reads a tree
  * leaf's values in order learns each one's end by decoding it, instead of
- * skipping through them all first. Falls back as {@link decodeDagCbor}
- * does (the generic decoder, on the item's bytes found by skipping).
- * @throws Error for bytes that are not valid dag-cbor there
+ * skipping through them all first. What the fast path leaves alone goes
+ * to the generic decoder, on the item's bytes found by skipping (which
+ * refuses non-canonical items, as a tree leaf's layout check always has).
+ * @throws Error for bytes that are not one canonical dag-cbor item there
  */
 export function decodeDagCborItem(bytes: Uint8Array, offset: number): { readonly value: unknown; readonly end: number } {
   input = bytes;
