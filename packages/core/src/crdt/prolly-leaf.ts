@@ -149,8 +149,13 @@ export class EncodedLeaf implements TreeNode {
     try {
       return decodeDagCbor(bytes);
     } catch (cause) {
-      throw new HearthError("INTEGRITY", `a value in tree leaf ${JSON.stringify(this.tag)} is not valid dag-cbor; restore the store from a replica or backup`, { cause });
+      throw this.#damagedValue(cause);
     }
+  }
+
+  /** The INTEGRITY error for a value that does not decode. */
+  #damagedValue(cause: unknown): HearthError {
+    return new HearthError("INTEGRITY", `a value in tree leaf ${JSON.stringify(this.tag)} is not valid dag-cbor; restore the store from a replica or backup`, { cause });
   }
 
   /** Decodes the first value whose end is not known yet, and records its end. */
@@ -160,7 +165,7 @@ export class EncodedLeaf implements TreeNode {
     try {
       decoded = decodeDagCborItem(this.#bytes, this.#valueOffsets[index]!);
     } catch (cause) {
-      throw new HearthError("INTEGRITY", `a value in tree leaf ${JSON.stringify(this.tag)} is not valid dag-cbor; restore the store from a replica or backup`, { cause });
+      throw this.#damagedValue(cause);
     }
     if (index + 1 === this.keyCount && decoded.end !== this.#bytes.length) {
       throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup");

@@ -69,7 +69,7 @@ export class FileLiveness {
     const known = [...asked].filter((root) => this.#answers.has(root));
     for (const root of asked) if (!this.#answers.has(root)) unsure.add(root);
     if (known.length > 0) {
-      const since = Math.min(...known.map((root) => this.#answers.get(root)!.position));
+      const since = known.reduce((low, root) => Math.min(low, this.#answers.get(root)!.position), now);
       const touched = since < now ? await this.#source.touchedIn(since + 1, now) : { files: new Set<string>(), docs: new Set<string>() };
       for (const root of known) {
         const answer = this.#answers.get(root)!;

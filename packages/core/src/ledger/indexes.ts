@@ -64,9 +64,14 @@ export function rowId(treeKey: string, row: IndexRow): string {
   return row.i ?? treeKey.slice(encodedKeyEnd(treeKey, 1));
 }
 
+/** The tree key of the row of document `id` under the encoded key `encoded`. */
+function rowKey(encoded: string, id: string): string {
+  return `k${encoded}${id}`;
+}
+
 /** The tree key of the row of document `id` that an `r<id>` entry lists as `listed` (see {@link IndexRow}). */
 function listedRowKey(listed: string, id: string): string {
-  return listed.startsWith("k") ? listed : `k${listed}${id}`;
+  return listed.startsWith("k") ? listed : rowKey(listed, id);
 }
 
 interface IndexDef {
@@ -233,7 +238,7 @@ export class Indexes {
       for (const [id, register] of batch) {
         const rows = this.#rowsFor(ix, id, register);
         if (rows.size === 0) continue;
-        for (const [key, row] of rows) run.push([`k${key}${id}`, row]);
+        for (const [key, row] of rows) run.push([rowKey(key, id), row]);
         run.push([`r${id}`, [...rows.keys()]]);
       }
       if (run.length >= RUN_ENTRIES) {
@@ -275,7 +280,7 @@ export class Indexes {
         for (const listed of before ?? []) changes.set(listedRowKey(listed, id), undefined);
         const found = state.registerNow(id);
         const rows = this.#rowsFor(ix, id, isPromiseLike(found) ? await found : found);
-        for (const [key, row] of rows) changes.set(`k${key}${id}`, row);
+        for (const [key, row] of rows) changes.set(rowKey(key, id), row);
         changes.set(`r${id}`, rows.size > 0 ? [...rows.keys()] : undefined);
       }
       taken += batch.keys.length;

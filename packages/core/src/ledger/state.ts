@@ -434,18 +434,21 @@ export class LedgerState {
    * {@link needsMerge}).
    */
   async spill(which?: { readonly state: boolean; readonly local: boolean }, closing = false): Promise<void> {
-    const trees = which ?? { state: await this.#spills("state", closing), local: await this.#spills("local", closing) };
-    if (this.#overlay.size > 0) {
+    // Each overlay is sorted once: to judge it (at a close), then for its run or its fold.
+    const sortedState = this.#overlay.size > 0 ? (this.#sortedOverlay ??= sortedChanges(this.#overlay) as Array<[string, Register]>) : [];
+    const sortedLocal = this.#localOverlay.size > 0 ? sortedChanges(this.#localOverlay) : [];
+    const trees = which ?? { state: await this.#spills("state", closing, sortedState), local: await this.#spills("local", closing, sortedLocal) };
+    if (sortedState.length > 0) {
       if (trees.state) {
-        this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, this.#overlay));
+        this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, this.#overlay, sortedState));
         this.#sortedOverlay = undefined;
       } else {
-        await this.foldState();
+        await this.foldState(sortedState);
       }
     }
-    if (this.#localOverlay.size > 0) {
-      if (trees.local) this.localRuns.unshift(await this.#runOf(this.localTree.tag, this.#localOverlay));
-      else await this.foldLocal();
+    if (sortedLocal.length > 0) {
+      if (trees.local) this.localRuns.unshift(await this.#runOf(this.localTree.tag, this.#localOverlay, sortedLocal));
+      else await this.foldLocal(sortedLocal);
     }
   }
 
@@ -458,23 +461,22 @@ export class LedgerState {
    * in Chromium read them all in ~440 ms after a spill, ~265 ms after a
    * fold). Only internal nodes are read to tell.
    */
-  async #spills(tree: "state" | "local", closing: boolean): Promise<boolean> {
+  async #spills(tree: "state" | "local", closing: boolean, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<boolean> {
     const scattered = this.#scattered[tree];
     if (!closing) return scattered;
     const runs = tree === "state" ? this.stateRuns.length : this.localRuns.length;
-    const overlay = tree === "state" ? this.#overlay : this.#localOverlay;
-    if (runs >= 2 * MAX_RUNS || overlay.size === 0) return false;
+    if (runs >= 2 * MAX_RUNS || sorted.length === 0) return false;
     if (scattered) return true;
-    if (overlay.size < CLOSE_SPILL_MIN) return false;
+    if (sorted.length < CLOSE_SPILL_MIN) return false;
     // (With runs already, folding would merge them first: spill, as before.)
     if (runs > 0) return true;
     const target = tree === "state" ? this.stateTree : this.localTree;
-    const keys = (tree === "state" ? (this.#sortedOverlay ??= sortedChanges(this.#overlay) as Array<[string, Register]>) : sortedChanges(overlay)).map(([key]) => key);
+    const keys = sorted.map(([key]) => key);
     // A run writes these entries once; a fold also rewrites every entry of each leaf they fall
     // into (about a fan-out's worth each): it costs more once those outnumber them. (Measured:
     // 26,000 random ids' local entries, 52,026, fell into 547 leaves of 128; folded at close,
     // 428-545 ms; spilled, ~327.)
-    const limit = Math.max(1, overlay.size >> fanoutBitsOf(target.tag));
+    const limit = Math.max(1, sorted.length >> fanoutBitsOf(target.tag));
     return (await target.leavesTouched(keys, limit)) > limit;
   }
 
@@ -490,11 +492,15 @@ export class LedgerState {
     return waiting(this.#scattered.state, this.stateRuns.length) || waiting(this.#scattered.local, this.localRuns.length);
   }
 
-  /** The next run, built from `overlay` (which is emptied) in front of the tree tagged `tag`; its nodes become pending. */
-  async #runOf(tag: string, overlay: Map<string, unknown>): Promise<Run> {
+  /**
+   * The next run, built from `overlay` (which is emptied; `sorted` is its
+   * entries in key order) in front of the tree tagged `tag`; its nodes
+   * become pending.
+   */
+  async #runOf(tag: string, overlay: Map<string, unknown>, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<Run> {
     // The runs now differ from the last checkpoint's: a mid-merge checkpoint could not record them with its events.
     this.#treesMoved = true;
-    const { run, created } = await buildRun(tag, this.#nextRun++, sortedChanges(overlay), this.nodes);
+    const { run, created } = await buildRun(tag, this.#nextRun++, sorted, this.nodes);
     this.nodes.addPending(created);
     overlay.clear();
     return run;
@@ -533,12 +539,13 @@ export class LedgerState {
    * Folds only the state overlay: enough for reads of documents and the
    * root. The local tree (change feed, event index) holds three entries per
    * change, some under random keys, so folding it is most of the work and
-   * is left to the reads and checkpoints that need it.
+   * is left to the reads and checkpoints that need it. `sorted`: the
+   * overlay's entries in key order, if the caller has them already.
    */
-  async foldState(): Promise<void> {
+  async foldState(sorted?: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
     await this.#mergeStateRuns();
     if (this.#overlay.size === 0) return;
-    await this.#mutateState(sortedChanges(this.#overlay));
+    await this.#mutateState(sorted ?? sortedChanges(this.#overlay));
     this.#overlay.clear();
   }
 
@@ -549,14 +556,14 @@ export class LedgerState {
     this.stateRuns = [];
   }
 
-  /** Folds only the local overlay (and the local tree's runs). */
-  async foldLocal(): Promise<void> {
+  /** Folds only the local overlay (and the local tree's runs); `sorted` as for {@link foldState}. */
+  async foldLocal(sorted?: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
     if (this.localRuns.length > 0) {
       await mergeRunsInto(this.localRuns, MERGE_CHUNK, (changes) => this.#mutateLocal(changes));
       this.localRuns = [];
     }
     if (this.#localOverlay.size === 0) return;
-    await this.#mutateLocal(sortedChanges(this.#localOverlay));
+    await this.#mutateLocal(sorted ?? sortedChanges(this.#localOverlay));
     this.#localOverlay.clear();
   }
 
