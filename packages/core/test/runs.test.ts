@@ -258,6 +258,38 @@ describe("a close", () => {
   });
 });
 
+describe("the judgement of folds", () => {
+  it("counts folds of the overlay only: merging runs back leaves scattered writes judged scattered", async () => {
+    const { runs: state } = await pair();
+    let parents: CID[] = [];
+    let lamport = 0;
+    const write = async (ids: string[]): Promise<void> => {
+      const event = await createEvent(parents, ++lamport, ids.map((i) => ({ i, d: { v: lamport }, s: [] })), AUTHOR);
+      await state.apply(event);
+      parents = [event.cid];
+    };
+    const id = (n: number): string => `doc-${String(n).padStart(6, "0")}`;
+    await write(Array.from({ length: 20_000 }, (_, k) => id(k)));
+    await state.fold();
+    await state.judgeFolds();
+    expect(state.checkpointPlan()).toBe("fold"); // ids in order
+    const scattered = (round: number): string[] => Array.from({ length: 2_000 }, (_, k) => id(((k + round * 2_000) * 7_919) % 20_000));
+    await write(scattered(0));
+    await state.fold();
+    await state.judgeFolds();
+    expect(state.checkpointPlan()).toBe("spill");
+    for (let round = 1; round <= 8; round++) {
+      await write(scattered(round));
+      await state.spill();
+    }
+    expect(state.stateRuns.length).toBe(8);
+    // Merged back: 16,000 changes into 20,000 documents, dense, so cheap per change.
+    while (state.stateRuns.length + state.localRuns.length > 0) await state.foldSome(5_000);
+    await state.judgeFolds();
+    expect(state.checkpointPlan()).toBe("spill");
+  });
+});
+
 describe("a ledger written at random ids", () => {
   it("spills into runs, and reads, reopens, queries and merges them back with nothing lost", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hearth-runs-"));

@@ -552,14 +552,14 @@ export class LedgerState {
   /** Merges every run of the state tree into it, now. */
   async #mergeStateRuns(): Promise<void> {
     if (this.stateRuns.length === 0) return;
-    await mergeRunsInto(this.stateRuns, MERGE_CHUNK, (changes) => this.#mutateState(changes));
+    await mergeRunsInto(this.stateRuns, MERGE_CHUNK, (changes) => this.#mutateState(changes, "runs"));
     this.stateRuns = [];
   }
 
   /** Folds only the local overlay (and the local tree's runs); `sorted` as for {@link foldState}. */
   async foldLocal(sorted?: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
     if (this.localRuns.length > 0) {
-      await mergeRunsInto(this.localRuns, MERGE_CHUNK, (changes) => this.#mutateLocal(changes));
+      await mergeRunsInto(this.localRuns, MERGE_CHUNK, (changes) => this.#mutateLocal(changes, "runs"));
       this.localRuns = [];
     }
     if (this.#localOverlay.size === 0) return;
@@ -567,22 +567,34 @@ export class LedgerState {
     this.#localOverlay.clear();
   }
 
-  async #mutateState(changes: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+  /**
+   * Writes `changes` (sorted by key) into the state tree. `from` says where
+   * they come from: only folds of the overlay count towards the judgement
+   * of whether the workload's folds are scattered ({@link judgeFolds}). A
+   * merge of runs is sorted and dense whatever the workload, so it always
+   * looks cheap per change: counted, it turned a random-id load's judgement
+   * to "in order" after every merge, and the next checkpoints folded the
+   * overlay (~100,000 random ids written during the merge) into the tree
+   * instead of spilling it: ~1.5 s of folds and 143 MB of new nodes held
+   * at once, at 450,000 documents.
+   */
+  async #mutateState(changes: ReadonlyArray<readonly [string, unknown]>, from: "overlay" | "runs" = "overlay"): Promise<void> {
     const { tree, created } = await this.stateTree.mutate(changes);
     this.nodes.addPending(created);
     this.stateTree = tree;
     addKeys(this.#keyFilters.state ?? this.#filterBuilds.state?.filter, changes);
     this.#sortedOverlay = undefined;
-    this.#noteFold("state", changes.length, created.length);
+    if (from === "overlay") this.#noteFold("state", changes.length, created.length);
     if (!this.#inMergeSlice) this.#treesMoved = true;
   }
 
-  async #mutateLocal(changes: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+  /** {@link #mutateState} for the local tree. */
+  async #mutateLocal(changes: ReadonlyArray<readonly [string, unknown]>, from: "overlay" | "runs" = "overlay"): Promise<void> {
     const { tree, created } = await this.localTree.mutate(changes);
     this.nodes.addPending(created);
     this.localTree = tree;
     addKeys(this.#keyFilters.local ?? this.#filterBuilds.local?.filter, changes);
-    this.#noteFold("local", changes.length, created.length);
+    if (from === "overlay") this.#noteFold("local", changes.length, created.length);
     if (!this.#inMergeSlice) this.#treesMoved = true;
   }
 
@@ -776,8 +788,8 @@ export class LedgerState {
     if (local.length < max) plan.local = undefined;
     this.#inMergeSlice = true;
     try {
-      if (state.length > 0) await this.#mutateState(state);
-      if (local.length > 0) await this.#mutateLocal(local);
+      if (state.length > 0) await this.#mutateState(state, "runs");
+      if (local.length > 0) await this.#mutateLocal(local, "runs");
     } finally {
       this.#inMergeSlice = false;
     }
