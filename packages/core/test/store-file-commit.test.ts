@@ -189,6 +189,38 @@ describe(`file store commit record (seed ${SEED})`, () => {
   });
 });
 
+describe("file store background sync", () => {
+  it("a long session under process durability syncs as it goes: the commit record's durable end follows the log before any close", async () => {
+    const dir = freshDir();
+    const store = await openFileStore(dir);
+    try {
+      const value = new Uint8Array(1024 * 1024).fill(7);
+      for (let i = 0; i < 17; i++) await store.write({ put: [[`big/${i}`, value]] }); // past 16 MiB, no fsync asked for
+      // The sync runs in the background; every commit rewrites the record with what is durable so far.
+      await withDeadline(
+        (async () => {
+          for (let i = 0; ; i++) {
+            const recorded = CommitFile.read(dir);
+            if (recorded !== undefined && recorded !== "damaged" && recorded.durableEnd >= 16 * 1024 * 1024) return;
+            await store.write({ put: [[`tick/${i}`, utf8("t")]] });
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        })(),
+        20_000,
+        "the commit record to show 16 MiB durable",
+      );
+      const recorded = CommitFile.read(dir);
+      if (recorded === undefined || recorded === "damaged") throw new Error("no commit record");
+      expect(recorded.durableEnd).toBeLessThanOrEqual(recorded.ackedEnd);
+    } finally {
+      await store.close();
+    }
+    const again = await openFileStore(dir);
+    expect((await again.get("big/16"))?.length).toBe(1024 * 1024);
+    await again.close();
+  });
+});
+
 describe("file store commit record after a crash", () => {
   let bundleUrl = "";
   beforeAll(async () => {

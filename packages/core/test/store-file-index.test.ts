@@ -8,6 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openFileStore, type FileByteStore } from "../src/store/file.js";
 import fc from "fast-check";
 import { INDEX_FILE, IndexRun, PAGE_ENTRIES, type LogIdentity } from "../src/store/file-index-run.js";
+import { LogIndex } from "../src/store/file-index.js";
+import type { LogFile } from "../src/store/file-log.js";
 import { expectCode } from "./helpers/expect-code.js";
 import { utf8 } from "../src/testing/harness.js";
 
@@ -205,6 +207,44 @@ describe("file store index snapshot", () => {
     expect(replayed.openedFrom).toBe("log");
     expect(await contents(replayed)).toEqual(expected);
     await replayed.close();
+  });
+
+  it("an overlay folded while a compaction copies the log is moved with the rest at the switch", () => {
+    // The index alone, as the store drives it: compaction takes its entries, writes go on into the
+    // old log (folding the overlay into a new base), then the switch relocates everything.
+    const oldLog = { generation: 1 } as LogFile;
+    const newLog = { generation: 2 } as LogFile;
+    const index = new LogIndex();
+    const model = new Map<string, number>(); // key → offset in the old log
+    let end = 0;
+    const put = (key: string): void => {
+      index.put(key, oldLog, end, 10);
+      model.set(key, end);
+      end += 20;
+    };
+    for (let i = 0; i < 5_000; i++) put(`a/${String(i).padStart(5, "0")}`);
+    index.foldIfLarge(oldLog);
+    for (let i = 0; i < 300; i++) put(`b/${i}`);
+    // Compaction begins: it copies these entries, in file order, to the new log.
+    const entries = index.entriesIn(oldLog);
+    const snapshotEnd = end;
+    const newOffsets = new Map(entries.map(([key], i) => [key, 8 + 20 * i]));
+    // Meanwhile: overwrites, deletes and new keys, enough for the overlay to outgrow the base.
+    for (let i = 0; i < 6_000; i++) put(i % 3 === 0 ? `a/${String(i % 5_000).padStart(5, "0")}` : `c/${i}`);
+    for (let i = 1; i < 5_000; i += 7) {
+      index.del(`a/${String(i).padStart(5, "0")}`);
+      model.delete(`a/${String(i).padStart(5, "0")}`);
+    }
+    const before = index.list("").length;
+    index.foldIfLarge(oldLog);
+    expect((Reflect.get(index, "slots") as Map<string, number>).size).toBe(0); // folded: the overlay is empty
+    expect(index.list("").length).toBe(before);
+    const tailStart = 8 + 20 * entries.length;
+    index.move(oldLog, newLog, (key, offset) => (offset < snapshotEnd ? newOffsets.get(key)! : offset - snapshotEnd + tailStart));
+    expect(index.list("")).toEqual([...model.keys()].sort());
+    for (const [key, offset] of model) {
+      expect(index.get(key)).toEqual({ file: newLog, offset: offset < snapshotEnd ? newOffsets.get(key) : offset - snapshotEnd + tailStart, length: 10 });
+    }
   });
 
   it("after compaction and across many clean and unclean reopens, the store matches a model", async () => {
