@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CID } from "multiformats/cid";
 import { createEvent, type Op } from "../src/crdt/event.js";
 import { open } from "../src/index.node.js";
@@ -399,6 +399,41 @@ describe("a merge of runs", () => {
     const rows = (await db.allDocs()).rows;
     expect(rows.length).toBe(written);
     expect(rows.every((row) => id((row.value as unknown as { n: number }).n) === row.key)).toBe(true);
+    await db.close();
+  }, 300_000);
+});
+
+describe("writes during a merge of runs", () => {
+  it("are spilled into runs of their own while the merge goes on, and a copy taken then opens with every acknowledged write", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hearth-merge-spill-"));
+    dirs.push(dir);
+    const db = await open("spill", { store: `file://${dir}/db`, keyring: `file://${dir}/keyring`, cacheBytes: 1 << 20 });
+    const id = (i: number): string => `s-${((i * 2654435761) >>> 0).toString(16).padStart(8, "0")}`;
+    let spilledMidMerge = 0;
+    const spill = LedgerState.prototype.spill;
+    vi.spyOn(LedgerState.prototype, "spill").mockImplementation(function (this: LedgerState, ...args: Parameters<LedgerState["spill"]>) {
+      if (this.changesSinceMergeBegan > 0 && args[1] !== true) spilledMidMerge++;
+      return spill.apply(this, args);
+    });
+    let written = 0;
+    try {
+      // Random ids: folds are judged scattered, checkpoints spill, sixteen runs start a merge,
+      // and the writes made while it runs are spilled in turn.
+      while (spilledMidMerge === 0) {
+        if (written >= 400_000) throw new Error(`no checkpoint spilled during a merge after ${written} documents`);
+        await db.bulk(Array.from({ length: 1_000 }, (_, k) => ({ _id: id(written + k), n: written + k })));
+        written += 1_000;
+      }
+    } finally {
+      vi.restoreAllMocks();
+    }
+    const at = `${dir}-copy`;
+    cpSync(dir, at, { recursive: true });
+    dirs.push(at);
+    const copied = await open("spill-copy", { store: `file://${at}/db`, keyring: `file://${at}/keyring` });
+    for (let i = 0; i < written; i += i < written - 2_000 ? 97 : 1) expect((await copied.get(id(i))).n).toBe(i);
+    await copied.close();
+    expect((await db.allDocs()).rows.length).toBe(written);
     await db.close();
   }, 300_000);
 });

@@ -1125,8 +1125,10 @@ export class Ledger {
       });
       this.#wakeCheckpoint = undefined;
       // Slices grow with how far behind the checkpoint is, so a long fold (a merge of runs) under
-      // a steady stream of writes ends instead of letting the overlays grow without bound.
-      const behind = Math.max(1, Math.floor((this.#state.seq - (this.#state.checkpoint?.seq ?? 0)) / CHECKPOINT_EVERY));
+      // a steady stream of writes ends instead of letting the overlays (or, as they are spilled
+      // meanwhile, the runs) grow without bound.
+      const changes = Math.max(this.#state.seq - (this.#state.checkpoint?.seq ?? 0), this.#state.changesSinceMergeBegan);
+      const behind = Math.max(1, Math.floor(changes / CHECKPOINT_EVERY));
       if (this.#closed !== undefined) break;
       if (this.#state.buildingKeyFilters) {
         await this.#serial.run(() => this.#state.buildKeyFiltersSome(KEY_SCAN_SLICE));
@@ -1134,9 +1136,16 @@ export class Ledger {
       }
       // The plan may have changed since the loop's test (a checkpoint in between spilled): checked again under the lock.
       if (!(await this.#serial.run(async () => this.#state.checkpointPlan() === "fold" && (await this.#state.foldSome(FOLD_SLICE * behind))))) break;
-      // A long merge persists its progress instead of holding all its new nodes until it ends.
+      // A long merge persists its progress instead of holding all its new nodes until it ends,
+      // and spills the writes made meanwhile every interval, as outside a merge.
       const nodes = this.#state.nodes;
-      if (this.#state.midMerge && nodes.pendingBytes >= nodes.budgetBytes / MID_MERGE_CHECKPOINT_DIVISOR) await this.#serial.run(() => this.#checkpoint([], false, true));
+      if (this.#state.spillsDuringMerge && this.#state.seq - (this.#state.checkpoint?.seq ?? 0) >= CHECKPOINT_EVERY) {
+        await this.#serial.run(async () => {
+          if (this.#state.spillsDuringMerge) await this.#checkpoint([], false, false, true);
+        });
+      } else if (this.#state.midMerge && nodes.pendingBytes >= nodes.budgetBytes / MID_MERGE_CHECKPOINT_DIVISOR) {
+        await this.#serial.run(() => this.#checkpoint([], false, true));
+      }
     }
     if (this.#closed === undefined) await this.#serial.run(() => this.#checkpoint());
   }
@@ -1149,12 +1158,20 @@ export class Ledger {
    * `midMerge`: instead, records the trees as a merge of runs has left them
    * so far, and nothing else (see `LedgerState.midMerge`); does nothing if
    * something else moved the trees since the last checkpoint.
+   * `spillDuringMerge`: spills the overlays into runs, leaving a merge of
+   * runs under way as it is (see `LedgerState.spillsDuringMerge`).
    */
-  async #checkpoint(extra: ReadonlyArray<readonly [string, Uint8Array]> = [], closing = false, midMerge = false): Promise<void> {
+  async #checkpoint(
+    extra: ReadonlyArray<readonly [string, Uint8Array]> = [], closing = false, midMerge = false, spillDuringMerge = false,
+  ): Promise<void> {
     const state = this.#state;
     const previous = state.checkpoint;
     if (midMerge) {
       if (!state.midMerge || previous === undefined) return;
+    } else if (spillDuringMerge) {
+      // The merge goes on; the overlays become runs in front of the ones it merges.
+      await state.spill({ state: true, local: true });
+      await state.judgeFolds();
     } else {
       // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
       if (state.checkpointPlan(closing) === "spill") await state.spill(undefined, closing);
@@ -1215,7 +1232,13 @@ export class Ledger {
       ...(runs && { runs }),
     };
     put.push([META_KEY, encodeCheckpoint(checkpoint)]);
-    const compress = runNodes.size === 0 ? undefined : (key: string): boolean => !runNodes.has(key);
+    // Bloom filters are random bits, which deflate cannot shrink: key filter stages, and `meta`
+    // once it records runs (each run's filter is in its record). Deflating a `meta` of 17 runs a
+    // tree (2.3 MB) took ~30 ms of every checkpoint, a million documents into a random-id load.
+    const incompressible = new Set(layers.put.map(([key]) => key));
+    if (runs !== undefined) incompressible.add(META_KEY);
+    const compress =
+      runNodes.size === 0 && incompressible.size === 0 ? undefined : (key: string): boolean => !runNodes.has(key) && !incompressible.has(key);
     const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true, ...(compress && { compress }) });
     await (pack ? this.#events.pack(pack, write) : write());
     state.markCheckpointed(checkpoint);
