@@ -73,6 +73,22 @@ describe("put and get", () => {
     expect(await db.get("x")).toEqual({ _id: "x", list: [1, 2] });
   });
 
+  it("allDocs returns copies too, of documents not yet folded into the tree and of ones read from it", async () => {
+    const { db, reopen } = await fileLedger("alldocs-copies");
+    await db.put({ _id: "x", list: [1, 2] });
+    const mutate = async (ledger: Ledger): Promise<void> => {
+      for (const row of (await ledger.allDocs()).rows) {
+        (row.value.list as number[]).push(3);
+        (row.value as Record<string, unknown>).extra = true;
+      }
+      expect((await ledger.allDocs()).rows.map((row) => row.value)).toEqual([{ _id: "x", list: [1, 2] }]);
+      expect(await ledger.get("x")).toEqual({ _id: "x", list: [1, 2] });
+    };
+    await mutate(db); // from the overlay
+    await db.close();
+    await mutate(await reopen()); // decoded from a tree leaf
+  });
+
   it("normalizes to plain JSON: undefined dropped, Date to ISO, toJSON honoured, -0 to 0", async () => {
     const db = await memoryLedger();
     const when = new Date("2026-01-02T03:04:05.000Z");

@@ -165,6 +165,13 @@ interface Frame {
 export interface EntryBatch {
   readonly keys: readonly string[];
   value(index: number): unknown;
+  /**
+   * True when {@link value} decodes a new object on each call, which the
+   * caller owns (the leaf is held encoded); false when it returns the
+   * leaf's own values, shared with every reader of the node, which must
+   * not be changed or handed out.
+   */
+  readonly fresh: boolean;
 }
 
 /**
@@ -240,7 +247,7 @@ export async function* scanBatches(source: NodeSource, tag: string, root: CID, b
     }
     if (batchKeys.length > 0) {
       const leaf = node;
-      yield { keys: batchKeys, value: (i) => leafValue(leaf, at[i]!) };
+      yield { keys: batchKeys, value: (i) => leafValue(leaf, at[i]!), fresh: leaf.valueAt !== undefined };
     }
     if (ended) return;
     // Leaf exhausted: climb to the nearest ancestor with a next child, then go down its near edge.

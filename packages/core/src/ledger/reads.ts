@@ -17,9 +17,15 @@ import { rowId, type IndexRow } from "./indexes.js";
 import type { LedgerState } from "./state.js";
 import type { AllDocsOptions, Doc, DocRow, QueryOptions, QueryRow, RangeOptions } from "./types.js";
 
-/** A register as the document callers see (a copy), or a deletion marker. */
-export function readDoc(id: string, register: Register): Doc | { _id: string; _deleted: true } {
-  return register.w.d === null ? { _id: id, _deleted: true } : { _id: id, ...cloneJson(register.w.d) };
+/**
+ * A register as the document callers see (a copy), or a deletion marker.
+ * `owned`: the register was decoded for this read alone, so its document
+ * is handed out as it is, without a deep copy (a tenth of reading every
+ * document of a million, with the garbage collection it saved).
+ */
+export function readDoc(id: string, register: Register, owned = false): Doc | { _id: string; _deleted: true } {
+  if (register.w.d === null) return { _id: id, _deleted: true };
+  return { _id: id, ...(owned ? register.w.d : cloneJson(register.w.d)) };
 }
 
 /** Validates the selection options shared by allDocs and query. */
@@ -41,9 +47,9 @@ export function checkRangeOptions<K>(options: RangeOptions<K>): void {
 export async function allDocRows(state: LedgerState, options: AllDocsOptions): Promise<DocRow[]> {
   const limit = options.limit ?? Infinity;
   const rows: DocRow[] = [];
-  const accept = (id: string, register: Register | undefined): void => {
+  const accept = (id: string, register: Register | undefined, owned = false): void => {
     if (register === undefined || (register.w.d === null && !options.includeDeleted)) return;
-    rows.push({ key: id, value: readDoc(id, register) });
+    rows.push({ key: id, value: readDoc(id, register, owned) });
   };
   if (options.keys !== undefined || options.key !== undefined) {
     for (const id of options.keys ?? [options.key!]) {
@@ -58,8 +64,8 @@ export async function allDocRows(state: LedgerState, options: AllDocsOptions): P
   if (options.range !== undefined) interval = inclusiveInterval(options.range[0], options.range[1], false);
   if (limit === 0) return rows;
   for await (const batch of state.stateBatches({ ...interval, reverse: options.descending === true })) {
-    for (const [id, register] of batch) {
-      accept(id, register);
+    for (const [id, register, owned] of batch) {
+      accept(id, register, owned);
       if (rows.length >= limit) return rows;
     }
   }

@@ -151,6 +151,14 @@ const CLOSE_SPILL_MIN = 1_000;
 /** Entries a full merge of runs (for a range read) hands to each tree mutation: bounds the memory it takes. */
 const MERGE_CHUNK = 20_000;
 
+/**
+ * A document's register as a range read yields it: `owned` when it was
+ * decoded for this read alone (the caller may hand out its document
+ * without a copy), not when it is the overlay's or a decoded leaf's, which
+ * other reads share.
+ */
+export type StateEntry = readonly [id: string, register: Register, owned?: boolean];
+
 /** What a checkpoint does with the changes not yet in the trees. */
 export type CheckpointPlan = "fold" | "spill";
 
@@ -752,9 +760,10 @@ export class LedgerState {
    * state tree and the unfolded overlay together, so document range reads
    * never wait for a fold. The caller holds the ledger's serial lock, so
    * neither changes during the iteration. Yields a tree leaf's worth at a
-   * time (see `EntryBatch` in crdt/prolly-read.ts for why).
+   * time (see `EntryBatch` in crdt/prolly-read.ts for why), as
+   * {@link StateEntry}s.
    */
-  async *stateBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<Array<[string, Register]>> {
+  async *stateBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<StateEntry[]> {
     // Runs are merged in first (the caller holds the serial lock); the overlay is merged as it goes.
     await this.#mergeStateRuns();
     this.#sortedOverlay ??= sortedChanges(this.#overlay) as Array<[string, Register]>;
@@ -764,12 +773,13 @@ export class LedgerState {
     const comesFirst = range.reverse ? (a: string, b: string) => a > b : (a: string, b: string) => a < b;
     let i = 0;
     for await (const batch of this.stateTree.batches(range)) {
-      const out: Array<[string, Register]> = [];
+      const out: StateEntry[] = [];
+      const owned = batch.fresh;
       for (let j = 0; j < batch.keys.length; j++) {
         const key = batch.keys[j]!;
         while (i < pending.length && comesFirst(pending[i]![0], key)) out.push(pending[i++]!);
         if (i < pending.length && pending[i]![0] === key) out.push(pending[i++]!);
-        else out.push([key, batch.value(j) as Register]);
+        else out.push([key, batch.value(j) as Register, owned]);
       }
       yield out;
     }
