@@ -78,7 +78,7 @@ describe("put and get", () => {
     await db.put({ _id: "x", list: [1, 2] });
     const mutate = async (ledger: Ledger): Promise<void> => {
       for (const row of (await ledger.allDocs()).rows) {
-        (row.value.list as number[]).push(3);
+        ((row.value as Record<string, unknown>).list as number[]).push(3);
         (row.value as Record<string, unknown>).extra = true;
       }
       expect((await ledger.allDocs()).rows.map((row) => row.value)).toEqual([{ _id: "x", list: [1, 2] }]);
