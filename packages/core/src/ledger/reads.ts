@@ -20,8 +20,8 @@ import type { AllDocsOptions, Doc, DocRow, QueryOptions, QueryRow, RangeOptions 
 /**
  * A register as the document callers see (a copy), or a deletion marker.
  * `owned`: the register was decoded for this read alone, so its document
- * is handed out as it is, without a deep copy (a tenth of reading every
- * document of a million, with the garbage collection it saved).
+ * is handed out as it is, without a deep copy (measured on a fresh
+ * process reading all of a million documents: 4% less wall time).
  */
 export function readDoc(id: string, register: Register, owned = false): Doc | { _id: string; _deleted: true } {
   if (register.w.d === null) return { _id: id, _deleted: true };

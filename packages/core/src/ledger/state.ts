@@ -433,22 +433,6 @@ export class LedgerState {
   }
 
   /**
-   * True while a merge of runs is under way and a checkpoint may spill the
-   * overlays meanwhile ({@link spill} with both trees), rather than hold
-   * them until the merge ends: folds are scattered, and the trees have
-   * fewer than twice {@link MAX_RUNS} runs, less one: room for a close to
-   * spill too (past that, a close folds, merging every run at once). Such a checkpoint records the
-   * half-merged trees with every run, the ones being merged too (they
-   * still shadow what the trees took of them), and the spilled overlays
-   * as the newest runs, so it holds exactly what the ledger holds.
-   *
-   * Why: a merge of 16 runs at a million documents takes ~10 s, and writes
-   * go on. Held, their overlays grew to ~80,000 documents (about four
-   * times as many local entries), which the checkpoint after the merge
-   * then spilled in one piece: ~600 ms under the lock, and the loading
-   * peak of RSS.
-   */
-  /**
    * Changes applied since the merge of runs under way began (0 without
    * one): how far a merge is behind the writes made meanwhile, whatever
    * checkpoints spilled them.
@@ -457,6 +441,23 @@ export class LedgerState {
     return this.#runPlan === undefined ? 0 : this.seq - this.#runPlan.since;
   }
 
+  /**
+   * True while a merge of runs is under way and a checkpoint may spill the
+   * overlays meanwhile ({@link spill} with both trees), rather than hold
+   * them until the merge ends: folds are scattered, and the trees have
+   * fewer than twice {@link MAX_RUNS} runs, less one: room for a close to
+   * spill too (past that, a close folds, merging every run at once). Such
+   * a checkpoint records the half-merged trees with every run, the ones
+   * being merged too (they still shadow what the trees took of them), and
+   * the spilled overlays as the newest runs, so it holds exactly what the
+   * ledger holds.
+   *
+   * Why: a merge of 16 runs at a million documents takes ~10 s, and writes
+   * go on. Held, their overlays grew to ~80,000 documents (about four
+   * times as many local entries), which the checkpoint after the merge
+   * then spilled in one piece: ~600 ms under the lock, and the loading
+   * peak of RSS.
+   */
   get spillsDuringMerge(): boolean {
     return (
       this.#runPlan !== undefined &&
