@@ -18,8 +18,10 @@
  * the file store: load 262 → 134 s, close 12.0 → 0.6 s, peak RSS 1,208 →
  * 1,023 MB; with key filters (`key-filter.ts`), merges that stream and
  * checkpoint their progress, and uncompressed run nodes, 71–93 s (this
- * machine's spread between runs) and ~740 MB. Sequential keys never
- * spill: their folds stay cheap.
+ * machine's spread between runs) and ~740 MB; with merges no longer
+ * counted in judging folds scattered and writes made during a merge
+ * spilled meanwhile ({@link LedgerState.spillsDuringMerge}), 40–45 s and
+ * ~485 MB. Sequential keys never spill: their folds stay cheap.
  *
  * Not thread-safe on its own: the ledger serializes every mutation.
  *
