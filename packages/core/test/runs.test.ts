@@ -117,6 +117,17 @@ function checkpointOf(state: LedgerState): Checkpoint {
   };
 }
 
+/** Applies to `state`, one event per call, a write of each of `ids` (each event the child of the last). */
+function writer(state: LedgerState): (ids: string[]) => Promise<void> {
+  let parents: CID[] = [];
+  let lamport = 0;
+  return async (ids) => {
+    const event = await createEvent(parents, ++lamport, ids.map((i) => ({ i, d: { v: lamport }, s: [] })), AUTHOR);
+    await state.apply(event);
+    parents = [event.cid];
+  };
+}
+
 /** One state that spills into runs and merges them in slices, one that only folds; both fed the same events. */
 async function pair(): Promise<{ runs: LedgerState; plain: LedgerState }> {
   const make = async (): Promise<LedgerState> => {
@@ -233,13 +244,7 @@ describe("putting back half a merge", () => {
 describe("a close", () => {
   it("folds an overlay that falls into few leaves (ids in order), and spills one spread over the tree", async () => {
     const { runs: state } = await pair();
-    let parents: CID[] = [];
-    let lamport = 0;
-    const write = async (ids: string[]): Promise<void> => {
-      const event = await createEvent(parents, ++lamport, ids.map((i) => ({ i, d: { v: 1 }, s: [] })), AUTHOR);
-      await state.apply(event);
-      parents = [event.cid];
-    };
+    const write = writer(state);
     const inOrder = (from: number, n: number): string[] => Array.from({ length: n }, (_, k) => `doc-${String(from + k).padStart(6, "0")}`);
     await write(inOrder(0, 20_000));
     await state.fold();
@@ -261,13 +266,7 @@ describe("a close", () => {
 describe("the judgement of folds", () => {
   it("counts folds of the overlay only: merging runs back leaves scattered writes judged scattered", async () => {
     const { runs: state } = await pair();
-    let parents: CID[] = [];
-    let lamport = 0;
-    const write = async (ids: string[]): Promise<void> => {
-      const event = await createEvent(parents, ++lamport, ids.map((i) => ({ i, d: { v: lamport }, s: [] })), AUTHOR);
-      await state.apply(event);
-      parents = [event.cid];
-    };
+    const write = writer(state);
     const id = (n: number): string => `doc-${String(n).padStart(6, "0")}`;
     await write(Array.from({ length: 20_000 }, (_, k) => id(k)));
     await state.fold();

@@ -77,7 +77,7 @@ export class FileLiveness {
         if (changed) {
           unsure.add(root);
         } else {
-          settled.set(root, { position: now, ...(answer.doc !== undefined && { doc: answer.doc }) });
+          settled.set(root, { ...answer, position: now });
           if (answer.doc !== undefined) live.add(root);
         }
       }

@@ -96,6 +96,21 @@ const FOLD_SLICE = 1_000;
  * slower (more checkpoints, each rewriting the trees' upper nodes).
  */
 const MID_MERGE_CHECKPOINT_DIVISOR = 4;
+/**
+ * What a checkpoint does with the changes not yet in the trees:
+ * - `interval`: spills or folds them, as the state plans
+ *   (`LedgerState.checkpointPlan`);
+ * - `closing`: the same, as a close plans it (spilling rather than merging);
+ * - `midMerge`: leaves them, and records the trees as a merge of runs has
+ *   left them so far with everything else as the last checkpoint had it
+ *   (see `LedgerState.midMerge`); does nothing if something else moved the
+ *   trees since;
+ * - `spillDuringMerge`: spills them into runs, leaving a merge of runs
+ *   under way as it is (see `LedgerState.spillsDuringMerge`); does nothing
+ *   if that no longer holds.
+ */
+type CheckpointKind = "interval" | "closing" | "midMerge" | "spillDuringMerge";
+
 /** Keys a slice of a key filter's making reads (`LedgerState.buildKeyFiltersSome`): a few milliseconds' work. */
 const KEY_SCAN_SLICE = 10_000;
 
@@ -1026,7 +1041,7 @@ export class Ledger {
       await this.#detachAll();
       try {
         // Half a background merge is put back (its runs still hold it) rather than written now.
-        await this.#serial.run(() => (this.#state.abandonMerge(), this.#checkpoint([], true)));
+        await this.#serial.run(() => (this.#state.abandonMerge(), this.#checkpoint([], "closing")));
         await this.#store.maintain?.();
       } finally {
         this.#subscribers.clear();
@@ -1140,11 +1155,9 @@ export class Ledger {
       // and spills the writes made meanwhile every interval, as outside a merge.
       const nodes = this.#state.nodes;
       if (this.#state.spillsDuringMerge && this.#state.seq - (this.#state.checkpoint?.seq ?? 0) >= CHECKPOINT_EVERY) {
-        await this.#serial.run(async () => {
-          if (this.#state.spillsDuringMerge) await this.#checkpoint([], false, false, true);
-        });
+        await this.#serial.run(() => this.#checkpoint([], "spillDuringMerge"));
       } else if (this.#state.midMerge && nodes.pendingBytes >= nodes.budgetBytes / MID_MERGE_CHECKPOINT_DIVISOR) {
-        await this.#serial.run(() => this.#checkpoint([], false, true));
+        await this.#serial.run(() => this.#checkpoint([], "midMerge"));
       }
     }
     if (this.#closed === undefined) await this.#serial.run(() => this.#checkpoint());
@@ -1155,25 +1168,23 @@ export class Ledger {
    * since the last checkpoint that are still reachable, the deletion of the
    * ones no longer reachable, and the new `meta`. Runs under the serial lock.
    *
-   * `midMerge`: instead, records the trees as a merge of runs has left them
-   * so far, and nothing else (see `LedgerState.midMerge`); does nothing if
-   * something else moved the trees since the last checkpoint.
-   * `spillDuringMerge`: spills the overlays into runs, leaving a merge of
-   * runs under way as it is (see `LedgerState.spillsDuringMerge`).
+   * `kind` (see {@link CheckpointKind}) says what happens to the changes
+   * not yet in the trees first.
    */
-  async #checkpoint(
-    extra: ReadonlyArray<readonly [string, Uint8Array]> = [], closing = false, midMerge = false, spillDuringMerge = false,
-  ): Promise<void> {
+  async #checkpoint(extra: ReadonlyArray<readonly [string, Uint8Array]> = [], kind: CheckpointKind = "interval"): Promise<void> {
     const state = this.#state;
     const previous = state.checkpoint;
+    const midMerge = kind === "midMerge";
     if (midMerge) {
       if (!state.midMerge || previous === undefined) return;
-    } else if (spillDuringMerge) {
+    } else if (kind === "spillDuringMerge") {
+      if (!state.spillsDuringMerge) return;
       // The merge goes on; the overlays become runs in front of the ones it merges.
       await state.spill({ state: true, local: true });
       await state.judgeFolds();
     } else {
       // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
+      const closing = kind === "closing";
       if (state.checkpointPlan(closing) === "spill") await state.spill(undefined, closing);
       else await state.fold();
       await state.judgeFolds();
