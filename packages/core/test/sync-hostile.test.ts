@@ -357,6 +357,69 @@ describe("attacks, one at a time", () => {
     expect(relayed).toHaveLength(1);
   });
 
+  it("a write held for a parent the point lost, and announced by nothing: the reader counts it behind, and finds the parent when a member puts it back", async () => {
+    const g = await group(3);
+    await g.attachments[0]!.detach(); // away: it sees none of what follows while the point serves it
+    const before = new Set(await g.point.names());
+    await g.dbs[2]!.put({ _id: "w2" });
+    await g.attachments[2]!.synced(SYNCED);
+    const r2Push = (await g.point.names()).filter((n) => !before.has(n));
+    await g.attachments[1]!.synced(SYNCED); // r1 merges w2, and builds on it
+    const mid = new Set(await g.point.names());
+    await g.dbs[1]!.put({ _id: "w1" });
+    await g.attachments[1]!.synced(SYNCED);
+    const r1Push = (await g.point.names()).filter((n) => !mid.has(n));
+    expect(r1Push.map((n) => n.split("/")[0]).sort()).toEqual(["bundle", "head"]);
+    await g.attachments[1]!.remove((await g.dbs[2]!.device()).publicKey);
+    await g.attachments[1]!.synced(SYNCED);
+    await g.attachments[1]!.detach();
+    // The point loses r2's push (r2, removed, never pushes it again) and r1's announcement: only w1's bundle is left.
+    for (const name of [...r2Push, ...r1Push.filter((n) => n.startsWith("head/"))]) await g.point.view("operator").delete(name);
+    g.attachments[0] = await g.dbs[0]!.attach(g.view(0));
+    // r0 finds w1's bundle (at attach it looks through every bundle), and holds it for its parent: behind, not in sync.
+    await expectCode(g.attachments[0].synced({ timeoutMs: 500 }), "TIMEOUT");
+    expect(g.attachments[0].status().behind).toBe(1);
+    await expectCode(g.dbs[0]!.get("w1"), "NOT_FOUND");
+    g.attachments[1] = await g.dbs[1]!.attach(g.view(1)); // r1 verifies, and puts back r2's bundle (no announcement names it)
+    await g.attachments[1].synced(SYNCED);
+    await g.attachments[0].synced(SYNCED);
+    expect(Object.keys(await docsOf(g.dbs[0]!)).sort()).toEqual(["w1", "w2"]);
+    expect(await g.dbs[0]!.root()).toBe(await g.dbs[1]!.root());
+  });
+
+  it("a write whose announcement the point loses, its bundle kept: a reader attached all along finds it on its next poll", async () => {
+    // No watch: each replica polls (every second), and on a poll looks through the bundles listed.
+    const frozen = new Set<string>();
+    let freezing = false;
+    const tap = (i: number, view: Remote): Remote => {
+      const { watch: _watch, ...rest } = view;
+      if (i !== 0) return { ...rest, supports: { ...view.supports, watch: false } };
+      // r0 sees nothing new while `freezing` (as if its listings came just before each change).
+      const visible = (name: string): boolean => !freezing || frozen.has(name) || !(name.startsWith("head/") || name.startsWith("bundle/"));
+      return {
+        ...rest,
+        supports: { ...view.supports, watch: false },
+        list: async (prefix) => (await view.list(prefix)).filter(visible),
+        get: async (name) => (visible(name) ? view.get(name) : undefined),
+      };
+    };
+    const g = await group(2, 1, false, tap);
+    await g.dbs[0]!.put({ _id: "a" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    for (const name of await g.point.names()) frozen.add(name);
+    freezing = true;
+    const before = new Set(await g.point.names());
+    await g.dbs[1]!.put({ _id: "w1" });
+    await g.attachments[1]!.synced(SYNCED);
+    const announcement = (await g.point.names()).filter((n) => !before.has(n) && n.startsWith("head/"));
+    expect(announcement).toHaveLength(1);
+    await g.point.view("operator").delete(announcement[0]!);
+    freezing = false;
+    await eventually(async () => expect(await g.dbs[0]!.get("w1")).toEqual({ _id: "w1" }), { timeoutMs: 10_000, what: "r0 to find w1 on a poll" });
+    await g.attachments[0]!.synced(SYNCED);
+    expect(await g.dbs[0]!.root()).toBe(await g.dbs[1]!.root());
+  });
+
   it("file blocks altered, swapped, withheld or hidden: refused (INTEGRITY, counted), uploaded again by their holder, and every member ends with the file whole", async () => {
     const g = await group(3);
     // The others are away while the file goes up and the point alters it, so they fetch only what it altered.

@@ -145,7 +145,11 @@ export class Attachment {
   #inert = 0;
   /** Contested share codes already reported in the status. */
   readonly #contestedReported = new Set<string>();
-  /** The next cycle checks that the bundles this device stored are still there (at attach, on the slow poll). */
+  /**
+   * The next cycle checks that the bundles this device stored are still
+   * there, and looks through every bundle for writes no announcement names
+   * (at attach, on the slow poll).
+   */
   #verifyNeeded = true;
 
   /** @internal Built by `Ledger.attach`; use that. */
@@ -172,7 +176,10 @@ export class Attachment {
         this.#emitStatus();
       },
       onWithheld: (heads) =>
-        this.#withheld(`${heads} head(s) announced at ${remote.url} cannot be fetched: the sync point withholds or lost their events; they arrive when their writer pushes them again`),
+        this.#withheld(
+          `${heads} event(s) announced at ${remote.url}, or held here for their parents, cannot be fetched: the sync point withholds or lost them; ` +
+            `they arrive when their writer (or, for a removed writer, a member that merged them) stores them again`,
+        ),
     });
     this.#outbox = new Outbox({
       port, remote, seal, meta, trust,
@@ -538,6 +545,7 @@ export class Attachment {
       if (gone > 0) this.#withheld(`${gone} bundle(s) this device stored were gone from ${this.url}; they are pushed again`);
       const relayed = await this.#relay.restore(listing);
       if (relayed > 0) this.#withheld(`${relayed} bundle(s) of devices no longer writers were gone from ${this.url}; this device stored them again`);
+      this.#inbox.scanNext(listing);
     }
     const blocked = await this.#push();
     // Whenever it lists the remote's data, it reads the membership log again too (a removal

@@ -13,7 +13,10 @@
  * poll, and when `synced()` asks. When an announced head is still unknown
  * after that (its announcement was collected, or a bundle came from a
  * writer whose announcement was lost), it lists every bundle and fetches
- * the unseen ones. A late joiner does that on its first pull. Bundles
+ * the unseen ones. So does the first pull of every attachment, and the
+ * first after each slow poll: a write whose announcement the point lost,
+ * and which nothing else names, is found that way. Events fetched but
+ * held for parents not here count as behind, like unknown heads. Bundles
  * merged are remembered, so a restart does not download them again, each
  * with the statements that vouched for it, so this replica can put it back
  * if the point loses it after its writer was removed (`./relay.ts`); a
@@ -110,6 +113,8 @@ export class Inbox {
   /** The next pull lists announcements instead of trusting the hints (something may have been missed). */
   #listNeeded = true;
   #fullScanDone = false;
+  /** The listing the next bundle scan uses (see {@link scanNext}), once. */
+  #scanListing: (() => Promise<ReadonlySet<string>>) | undefined;
   /** Heads unknown after the last listing pull: still unknown at the next one, they call for a bundle scan. */
   #unknownBefore = new Set<string>();
   #behind = 0;
@@ -166,6 +171,19 @@ export class Inbox {
   /** Asks the next pull to list the remote (something may have been missed). */
   needListing(): void {
     this.#listNeeded = true;
+  }
+
+  /**
+   * Has the next pull look through every bundle the point lists, and fetch
+   * those not merged here (at attach and on the slow poll). Announcements
+   * are how bundles are found, but the point can lose or withhold one and
+   * keep its bundles: no other announcement may ever name that write. The
+   * scan finds it. `listing` lists the bundles (shared with the outbox's
+   * and the relay's checks, so a poll lists them once).
+   */
+  scanNext(listing: () => Promise<ReadonlySet<string>>): void {
+    this.#scanListing = listing;
+    this.#fullScanDone = false;
   }
 
   /** Forgets keys-lacking, unknown-key and trust-waiting items so they are tried again (keys or membership changed). */
@@ -264,14 +282,17 @@ export class Inbox {
         await this.#fetchAndMerge(more);
         this.#behind = (await this.#unknownHeads()).size;
       }
-      // Announced, with bundles the sync point does not serve, even after a search of every
-      // bundle listed: it withholds them (or lost them). Their writer pushes them again when it notices.
-      if (this.#behind > 0 && this.#absent.size > 0) this.#deps.onWithheld(this.#behind);
+      // Announced, with bundles the sync point does not serve, or held for parents no bundle
+      // listed holds, even after a search of every bundle listed: it withholds them (or lost them).
+      // Their writer (or a member that merged them) pushes them again when it notices.
+      if (this.#behind > 0 && (this.#absent.size > 0 || this.#held.size > 0)) this.#deps.onWithheld(this.#behind);
     }
   }
 
   async #scanBundles(into: Set<string>): Promise<void> {
-    for (const name of await this.#deps.remote.list(BUNDLE_PREFIX)) if (this.#wants(name)) into.add(name);
+    const listing = this.#scanListing;
+    this.#scanListing = undefined;
+    for (const name of listing ? await listing() : await this.#deps.remote.list(BUNDLE_PREFIX)) if (this.#wants(name)) into.add(name);
     this.#fullScanDone = true;
   }
 
@@ -344,7 +365,8 @@ export class Inbox {
       this.#absent.delete(name);
       blocks.push(...accepted.events);
       for (const cid of accepted.inert) inert.add(cid);
-      fetched.set(name, { cids: accepted.events.map((e) => e.cid), statements: accepted.statements });
+      const authors = [...new Set(accepted.events.map((e) => toHex(e.value.a)))];
+      fetched.set(name, { cids: accepted.events.map((e) => e.cid), statements: accepted.statements, authors });
     });
     if (blocks.length > 0) {
       this.merging = true;
@@ -494,16 +516,31 @@ export class Inbox {
   }
 
   /**
-   * Announced heads not applied here, less those refused (never to be
-   * applied: not "behind"), and less those announced by devices since
-   * removed (a removed device may announce what it never stores).
+   * Announced heads not applied here, and events held for their parents
+   * (see {@link #held}); less those refused (never to be applied: not
+   * "behind"), and less those of devices since removed (a removed device
+   * may announce, or build on, what it never stores).
+   *
+   * Held events count because nothing else may name what they wait for:
+   * a write whose announcement is gone, found by a scan of the bundles,
+   * whose parent's bundle the point lost and a member put back later
+   * (`./relay.ts`) under a name no announcement carries. Counted, they keep
+   * this replica from calling itself in sync and make the next listing
+   * look through the bundles again.
    */
   async #unknownHeads(): Promise<Set<string>> {
     const unknown = new Set<string>();
     const removed = this.#deps.trust.resolution().removed;
+    const note = async (cid: CID): Promise<void> => {
+      if (!this.#refusedEvents.has(cid.toString()) && !(await this.#known(cid))) unknown.add(cid.toString());
+    };
     for (const [, value] of this.#deps.announcements.entries()) {
       if (removed.has(value.author as DeviceFingerprint)) continue;
-      for (const h of value.heads) if (!this.#refusedEvents.has(h.toString()) && !(await this.#known(h))) unknown.add(h.toString());
+      for (const h of value.heads) await note(h);
+    }
+    for (const [, held] of this.#held) {
+      if (held.authors.every((a) => removed.has(a as DeviceFingerprint))) continue;
+      for (const cid of held.cids) await note(cid);
     }
     return unknown;
   }
@@ -523,4 +560,6 @@ const EMPTY = new Uint8Array(0);
 interface Fetched {
   readonly cids: CID[];
   readonly statements: readonly Uint8Array[];
+  /** The devices that wrote its events (fingerprints). */
+  readonly authors: readonly string[];
 }
