@@ -263,6 +263,60 @@ describe("a close", () => {
   });
 });
 
+describe("a close with twice MAX_RUNS runs", () => {
+  it("adds its run and merges the smallest neighbouring pair, instead of folding every run; reads as before", async () => {
+    const { runs, plain } = await pair();
+    let parents: CID[] = [];
+    let lamport = 0;
+    const ids = new Set<string>();
+    const write = async (ops: Op[]): Promise<void> => {
+      const event = await createEvent(parents, ++lamport, ops, AUTHOR);
+      parents = [event.cid];
+      for (const op of ops) ids.add(op.i);
+      await runs.apply(event);
+      await plain.apply(event);
+    };
+    const scattered = (round: number, n: number): string[] => Array.from({ length: n }, (_, k) => `doc-${((round * 40 + k) * 7_919) % 5_000}`);
+    const same = async (): Promise<void> => {
+      for (const id of ids) {
+        expect(await runs.register(id)).toEqual(await plain.register(id));
+        expect(await runs.localGet(local.lastChange(id))).toEqual(await plain.localGet(local.lastChange(id)));
+      }
+    };
+    // Runs of 40 changes, but the 11th and 12th (index 20 and 21 from the newest once all are made) of 5: the smallest pair.
+    for (let round = 0; round < 32; round++) {
+      const n = round === 10 || round === 11 ? 5 : 40;
+      await write(scattered(round, n).map((i) => ({ i, d: { v: round }, s: [] })));
+      await runs.spill({ state: true, local: true });
+    }
+    expect([runs.stateRuns.length, runs.localRuns.length]).toEqual([32, 32]);
+    const trees = [runs.stateTree.root.toString(), runs.localTree.root.toString()];
+    const small = [runs.stateRuns[20]!, runs.stateRuns[21]!];
+    expect(small.map((r) => r.entries)).toEqual([5, 5]);
+    // Keys of the newest run written again and deleted, and new ones: the close's overlay.
+    const newest = scattered(31, 40);
+    await write([...newest.slice(0, 10).map((i) => ({ i, d: { v: 100 }, s: [] })), ...newest.slice(10, 20).map((i) => ({ i, d: null, s: [] }))]);
+    await write(scattered(40, 30).map((i) => ({ i, d: { v: 101 }, s: [] })));
+    await runs.spill(undefined, true);
+    expect([runs.stateRuns.length, runs.localRuns.length]).toEqual([32, 32]); // nothing folded; one run more, two runs as one
+    expect([runs.stateTree.root.toString(), runs.localTree.root.toString()]).toEqual(trees);
+    expect(runs.stateRuns).not.toContain(small[0]);
+    expect(runs.stateRuns).not.toContain(small[1]);
+    expect(runs.stateRuns[21]!.entries).toBe(10); // the pair, as one run (older of the two now at index 21: a new run in front)
+    await same();
+    for (let round = 50; round < 60; round++) {
+      await write(scattered(round, 25).map((i) => ({ i, d: round % 2 === 0 ? null : { v: round }, s: [] })));
+      await runs.spill(undefined, true);
+      expect(runs.stateRuns.length).toBe(32);
+      await same();
+    }
+    await runs.fold();
+    await plain.fold();
+    expect(runs.stateTree.root.toString()).toBe(plain.stateTree.root.toString());
+    expect(runs.localTree.root.toString()).toBe(plain.localTree.root.toString());
+  });
+});
+
 describe("the judgement of folds", () => {
   it("counts folds of the overlay only: merging runs back leaves scattered writes judged scattered", async () => {
     const { runs: state } = await pair();

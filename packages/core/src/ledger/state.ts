@@ -448,7 +448,7 @@ export class LedgerState {
    * overlays meanwhile ({@link spill} with both trees), rather than hold
    * them until the merge ends: folds are scattered, and the trees have
    * fewer than twice {@link MAX_RUNS} runs, less one: room for a close to
-   * spill too (past that, a close folds, merging every run at once). Such
+   * spill too (past that, a close also merges two runs into one). Such
    * a checkpoint records the half-merged trees with every run, the ones
    * being merged too (they still shadow what the trees took of them), and
    * the spilled overlays as the newest runs, so it holds exactly what the
@@ -474,10 +474,13 @@ export class LedgerState {
    * default only the overlays of trees whose folds were scattered are
    * spilled, and the other is folded (merging its runs); `closing`, also
    * an overlay of {@link CLOSE_SPILL_MIN} entries or more whose fold would
-   * be scattered (a session too short to be judged), while its tree has
-   * fewer than twice {@link MAX_RUNS} runs (short sessions that never stay
-   * open for a merge must not pile up runs without end: see
-   * {@link needsMerge}).
+   * be scattered (a session too short to be judged). A tree with twice
+   * {@link MAX_RUNS} runs keeps that many at a close: short sessions that
+   * never stay open long enough for a merge (see {@link needsMerge}) must
+   * not pile up runs without end. Its overlay becomes a run, and the
+   * smallest pair of neighbouring runs one run ({@link #mergeSmallestPair});
+   * it is folded (merging every run) only if a merge under way holds the
+   * newest run.
    */
   async spill(which?: { readonly state: boolean; readonly local: boolean }, closing = false): Promise<void> {
     // Each overlay is sorted once: to judge it (at a close), then for its run or its fold.
@@ -488,14 +491,52 @@ export class LedgerState {
       if (trees.state) {
         this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, this.#overlay, sortedState));
         this.#sortedOverlay = undefined;
+        if (this.stateRuns.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(this.stateRuns, this.stateTree.tag);
       } else {
         await this.foldState(sortedState);
       }
     }
     if (sortedLocal.length > 0) {
-      if (trees.local) this.localRuns.unshift(await this.#runOf(this.localTree.tag, this.#localOverlay, sortedLocal));
-      else await this.foldLocal(sortedLocal);
+      if (trees.local) {
+        this.localRuns.unshift(await this.#runOf(this.localTree.tag, this.#localOverlay, sortedLocal));
+        if (this.localRuns.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(this.localRuns, this.localTree.tag);
+      } else await this.foldLocal(sortedLocal);
     }
+  }
+
+  /**
+   * Two neighbouring runs, together the smallest such pair that no merge
+   * under way reads, as one run in their place (the newer one's entries
+   * winning: nothing reads differently). What keeps a close from adding a
+   * run past twice {@link MAX_RUNS} (see {@link spill}); its work is in
+   * the size of the pair, like a binary counter's carries when every
+   * session spills about as much.
+   */
+  async #mergeSmallestPair(runs: Run[], tag: string): Promise<void> {
+    const at = this.#smallestPair(runs);
+    if (at < 0) return;
+    const [newer, older] = [runs[at]!, runs[at + 1]!];
+    const entries = await (await RunMerge.of([newer, older])).next(newer.entries + older.entries + 1);
+    const { run, created } = await buildRun(tag, this.#nextRun++, entries, this.nodes);
+    this.nodes.addPending(created);
+    this.#treesMoved = true;
+    runs.splice(at, 2, run);
+  }
+
+  /** True if a merge under way reads `run`. */
+  #merging(run: Run): boolean {
+    const plan = this.#runPlan;
+    return plan !== undefined && (plan.stateRuns.includes(run) || plan.localRuns.includes(run));
+  }
+
+  /** Where {@link #mergeSmallestPair} would merge `runs` (the newer run's index), or -1 if every pair is being merged. */
+  #smallestPair(runs: readonly Run[]): number {
+    let best = -1;
+    for (let i = 0; i + 1 < runs.length; i++) {
+      if (this.#merging(runs[i]!) || this.#merging(runs[i + 1]!)) continue;
+      if (best < 0 || runs[i]!.entries + runs[i + 1]!.entries < runs[best]!.entries + runs[best + 1]!.entries) best = i;
+    }
+    return best;
   }
 
   /**
@@ -510,8 +551,13 @@ export class LedgerState {
   async #spills(tree: "state" | "local", closing: boolean, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<boolean> {
     const scattered = this.#scattered[tree];
     if (!closing) return scattered;
-    const runs = tree === "state" ? this.stateRuns.length : this.localRuns.length;
-    if (runs >= 2 * MAX_RUNS || sorted.length === 0) return false;
+    const treeRuns = tree === "state" ? this.stateRuns : this.localRuns;
+    const runs = treeRuns.length;
+    if (sorted.length === 0) return false;
+    // At twice MAX_RUNS, the new run and the newest could always merge (if no merge under way
+    // reads the newest): a fold would merge every run at once (24 s at a million documents),
+    // at the close of each session too short to finish a merge.
+    if (runs >= 2 * MAX_RUNS) return !this.#merging(treeRuns[0]!);
     if (scattered) return true;
     if (sorted.length < CLOSE_SPILL_MIN) return false;
     // (With runs already, folding would merge them first: spill, as before.)
@@ -905,6 +951,7 @@ async function foldSlice<V>(
 function sortedChanges<V>(map: Map<string, V>): Array<readonly [string, V]> {
   return [...map.keys()].sort().map((key) => [key, map.get(key)!] as const);
 }
+
 
 function isRunsCheckpoint(runs: unknown): boolean {
   const r = runs as RunsCheckpoint | undefined;
