@@ -554,9 +554,10 @@ export class LedgerState {
     const treeRuns = tree === "state" ? this.stateRuns : this.localRuns;
     const runs = treeRuns.length;
     if (sorted.length === 0) return false;
-    // At twice MAX_RUNS, the new run and the newest could always merge (if no merge under way
-    // reads the newest): a fold would merge every run at once (24 s at a million documents),
-    // at the close of each session too short to finish a merge.
+    // At twice MAX_RUNS a close still spills, then merges a pair of runs (the new one and the
+    // newest at worst, unless a merge under way reads the newest): a fold would merge every run
+    // at once (24 s at a million documents), at the close of each session too short to finish
+    // a merge.
     if (runs >= 2 * MAX_RUNS) return !this.#merging(treeRuns[0]!);
     if (scattered) return true;
     if (sorted.length < CLOSE_SPILL_MIN) return false;
@@ -951,7 +952,6 @@ async function foldSlice<V>(
 function sortedChanges<V>(map: Map<string, V>): Array<readonly [string, V]> {
   return [...map.keys()].sort().map((key) => [key, map.get(key)!] as const);
 }
-
 
 function isRunsCheckpoint(runs: unknown): boolean {
   const r = runs as RunsCheckpoint | undefined;
