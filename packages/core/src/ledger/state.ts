@@ -489,7 +489,8 @@ export class LedgerState {
     const trees = which ?? { state: await this.#spills("state", closing, sortedState), local: await this.#spills("local", closing, sortedLocal) };
     if (sortedState.length > 0) {
       if (trees.state) {
-        this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, this.#overlay, sortedState));
+        this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, sortedState));
+        this.#overlay.clear();
         this.#sortedOverlay = undefined;
         if (this.stateRuns.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(this.stateRuns, this.stateTree.tag);
       } else {
@@ -498,7 +499,8 @@ export class LedgerState {
     }
     if (sortedLocal.length > 0) {
       if (trees.local) {
-        this.localRuns.unshift(await this.#runOf(this.localTree.tag, this.#localOverlay, sortedLocal));
+        this.localRuns.unshift(await this.#runOf(this.localTree.tag, sortedLocal));
+        this.#localOverlay.clear();
         if (this.localRuns.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(this.localRuns, this.localTree.tag);
       } else await this.foldLocal(sortedLocal);
     }
@@ -517,10 +519,7 @@ export class LedgerState {
     if (at < 0) return;
     const [newer, older] = [runs[at]!, runs[at + 1]!];
     const entries = await (await RunMerge.of([newer, older])).next(newer.entries + older.entries + 1);
-    const { run, created } = await buildRun(tag, this.#nextRun++, entries, this.nodes);
-    this.nodes.addPending(created);
-    this.#treesMoved = true;
-    runs.splice(at, 2, run);
+    runs.splice(at, 2, await this.#runOf(tag, entries));
   }
 
   /** True if a merge under way reads `run`. */
@@ -586,16 +585,15 @@ export class LedgerState {
   }
 
   /**
-   * The next run, built from `overlay` (which is emptied; `sorted` is its
-   * entries in key order) in front of the tree tagged `tag`; its nodes
-   * become pending.
+   * The next run of the tree tagged `tag`, built from `sorted` (entries in
+   * key order: an overlay's, or two runs' merged); its nodes become
+   * pending.
    */
-  async #runOf(tag: string, overlay: Map<string, unknown>, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<Run> {
+  async #runOf(tag: string, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<Run> {
     // The runs now differ from the last checkpoint's: a mid-merge checkpoint could not record them with its events.
     this.#treesMoved = true;
     const { run, created } = await buildRun(tag, this.#nextRun++, sorted, this.nodes);
     this.nodes.addPending(created);
-    overlay.clear();
     return run;
   }
 
