@@ -87,8 +87,10 @@ export class BloomFilter {
   hasHashed(): boolean {
     let h1 = hashed[0]!;
     let h2 = hashed[1]!;
+    const bits = this.#bits;
+    const small = bits <= MAX_INT_BITS;
     for (let i = 0; i < this.#probes; i++) {
-      const bit = (h1 >>> 0) % this.#bits;
+      const bit = small ? bitIndex(h1, bits) : (h1 >>> 0) % bits;
       if ((this.bytes[1 + (bit >>> 3)]! & (1 << (bit & 7))) === 0) return false;
       h1 = (h1 + h2) | 0;
       h2 = (h2 + i) | 0;
@@ -106,13 +108,32 @@ export class BloomFilter {
   addHashed(): void {
     let h1 = hashed[0]!;
     let h2 = hashed[1]!;
+    const bits = this.#bits;
+    const small = bits <= MAX_INT_BITS;
     for (let i = 0; i < this.#probes; i++) {
-      const bit = (h1 >>> 0) % this.#bits;
+      const bit = small ? bitIndex(h1, bits) : (h1 >>> 0) % bits;
       this.bytes[1 + (bit >>> 3)]! |= 1 << (bit & 7);
       h1 = (h1 + h2) | 0;
       h2 = (h2 + i) | 0;
     }
   }
+}
+
+/** Filters up to this many bits take {@link bitIndex}'s integer path (2^30: 2 × (n − 1) + 1 stays an int32). */
+const MAX_INT_BITS = 2 ** 30;
+
+/**
+ * `(h >>> 0) % bits`, the bit a probe hash picks, in int32 arithmetic only.
+ * `h >>> 0` is a uint32, which V8 cannot keep in an int32, so the plain
+ * expression is a floating-point remainder (a call out to `fmod`): ~65 ns
+ * a negative lookup per filter, most of a lookup past a few dozen runs'
+ * filters. Halving the hash first keeps every operand an int32, so V8
+ * emits integer division: ~37 ns, and the very same bits (2q + r ≡
+ * 2 (q mod n) + r, mod n), so stored filters read exactly as before.
+ * `bits` must be at most {@link MAX_INT_BITS}.
+ */
+function bitIndex(h: number, bits: number): number {
+  return ((((h >>> 1) % bits) * 2) + (h & 1)) % bits;
 }
 
 /** The last key's two hashes: one scratch pair, so hashing allocates nothing. */
