@@ -14,7 +14,8 @@ import { KeyFilter } from "../src/ledger/key-filter.js";
 import { openFileStore } from "../src/store/file.js";
 import { local } from "../src/ledger/keys.js";
 import { NodeCache } from "../src/ledger/node-cache.js";
-import { buildRun, runRecord } from "../src/ledger/layered-tree.js";
+import { buildRun, runRecord, RunMerge } from "../src/ledger/layered-tree.js";
+import { decodeDagCbor, EncodedCbor } from "../src/codec/cbor.js";
 import { META_KEY, keyFilterKey } from "../src/ledger/keys.js";
 import { encodeCheckpoint, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
 import { ProllyTree } from "../src/crdt/prolly.js";
@@ -42,6 +43,40 @@ describe("Bloom filter", () => {
     let yes = 0;
     for (let i = 0; i < 10_000; i++) if (filter.has(`other-${i}`)) yes++;
     expect(yes).toBeLessThan(30);
+  });
+
+  it("sets exactly the bits the stored format defines (probe i at (h1 + i·h2 + …) mod bits), so filters written before read the same", () => {
+    // The format, written out plainly: the filter's integer-only arithmetic must agree with it bit for bit.
+    const reference = (keys: string[], count: number): Uint8Array => {
+      const bytes = new Uint8Array(BloomFilter.byteLength(count));
+      bytes[0] = 11;
+      const bits = (bytes.length - 1) * 8;
+      for (const key of keys) {
+        let a = 0x811c9dc5;
+        let b = 0x9e3779b9 ^ key.length;
+        for (let i = 0; i < key.length; i++) {
+          const c = key.charCodeAt(i);
+          a = Math.imul(a ^ c, 0x01000193);
+          b = Math.imul(b ^ c, 0x5bd1e995);
+          b ^= b >>> 15;
+        }
+        b = Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
+        let h1 = a;
+        let h2 = (b ^ (b >>> 16)) | 1;
+        for (let i = 0; i < 11; i++) {
+          const bit = (h1 >>> 0) % bits;
+          bytes[1 + (bit >>> 3)]! |= 1 << (bit & 7);
+          h1 = (h1 + h2) | 0;
+          h2 = (h2 + i) | 0;
+        }
+      }
+      return bytes;
+    };
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ maxLength: 30 }), { maxLength: 200 }), fc.integer({ min: 0, max: 5_000 }), (keys, count) => {
+        expect(BloomFilter.of(keys, count).bytes).toEqual(reference(keys, count));
+      }),
+    );
   });
 
   it("refuses bytes that are not a filter", async () => {
@@ -418,6 +453,42 @@ describe("a ledger written at random ids", () => {
 });
 
 describe("a merge of runs", () => {
+  it("hands on stored values as their bytes, newest run winning and deletions as undefined, and the tree it writes is the one plain values make", async () => {
+    const store = await openMemoryStore(`memory://runs-encoded-${Math.random()}`);
+    const nodes = new NodeCache(store);
+    const doc = (n: number, text: string) => ({ w: { l: n, e: new Uint8Array([n & 0xff, 7]), d: { _id: `d${n}`, text, tags: [text, n] } } });
+    const older = Array.from({ length: 600 }, (_, i) => [`k${String(i).padStart(4, "0")}`, doc(i, "older ü")] as [string, unknown]);
+    // The newer run rewrites every third key, deletes every fifth, and adds keys of its own.
+    const newer: Array<[string, unknown]> = [];
+    for (let i = 0; i < 700; i++) {
+      if (i % 15 === 0) newer.push([`k${String(i).padStart(4, "0")}`, undefined]);
+      else if (i % 3 === 0 || i >= 600) newer.push([`k${String(i).padStart(4, "0")}`, doc(i + 1000, "newer")]);
+    }
+    const { run: oldRun, created: oldNodes } = await buildRun(STATE_TAG, 0, older, nodes);
+    const { run: newRun, created: newNodes } = await buildRun(STATE_TAG, 1, newer, nodes);
+    nodes.addPending([...oldNodes, ...newNodes]);
+    const merged = await (await RunMerge.of([newRun, oldRun])).next(10_000);
+
+    const expected = new Map<string, unknown>(older);
+    for (const [key, value] of newer) expected.set(key, value);
+    const plain = [...expected].sort(([a], [b]) => (a < b ? -1 : 1));
+    expect(merged.map(([key]) => key)).toEqual(plain.map(([key]) => key));
+    for (let i = 0; i < merged.length; i++) {
+      const value = merged[i]![1];
+      if (plain[i]![1] === undefined) expect(value).toBeUndefined();
+      else {
+        expect(value).toBeInstanceOf(EncodedCbor);
+        expect(decodeDagCbor((value as EncodedCbor).bytes)).toEqual(plain[i]![1]);
+      }
+    }
+    const empty = await ProllyTree.empty(STATE_TAG, nodes);
+    nodes.addPending(empty.created);
+    const base = empty.tree;
+    const fromBytes = await base.mutate(merged);
+    const fromValues = await base.mutate(plain);
+    expect(fromBytes.tree.root.toString()).toBe(fromValues.tree.root.toString());
+  });
+
   it("checkpoints its progress, and a copy taken at any point of it opens with every acknowledged write", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hearth-merge-"));
     dirs.push(dir);

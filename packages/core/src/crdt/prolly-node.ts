@@ -11,6 +11,7 @@
  * @module
  */
 import { CID } from "../codec/block.js";
+import type { EncodedCbor } from "../codec/cbor.js";
 import { HearthError } from "../errors.js";
 
 /**
@@ -42,6 +43,8 @@ export interface TreeNode {
   lowerBound?(key: string): number;
   keyIs?(index: number, key: string): boolean;
   valueAt?(index: number): unknown;
+  /** Value `index` as its dag-cbor bytes, without decoding it (leaves that keep their values encoded). */
+  encodedValueAt?(index: number): EncodedCbor;
   /**
    * Internal nodes that keep their children encoded ({@link ./prolly-branch})
    * build `children` anew on each read and answer this instead; read

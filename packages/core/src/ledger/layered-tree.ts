@@ -32,6 +32,7 @@ import { ProllyTree, withFanout, fanoutBitsOf, type NodeSource, type TreeNode } 
 import type { EntryBatch } from "../crdt/prolly-read.js";
 import { BloomFilter, keyHashes } from "./bloom.js";
 import type { KeyFilter } from "./key-filter.js";
+import { EncodedCbor } from "../codec/cbor.js";
 
 /** One run: its tree, a Bloom filter of its keys, and how many entries it holds. */
 export interface Run {
@@ -113,7 +114,9 @@ interface Cursor {
  * (deletions as `undefined`, ready for `ProllyTree.mutate`), taken a slice
  * at a time. Holds one leaf's worth of entries a run: a merge of sixteen
  * runs of a million-document load held ~640,000 decoded entries at once
- * (~250 MB of heap) when it gathered them all first.
+ * (~250 MB of heap) when it gathered them all first. Values come as
+ * their bytes (`EncodedCbor`) where the run's leaf keeps them so: every
+ * consumer only writes them into another tree.
  *
  * The runs must not change while it reads them (runs never do; one is
  * only deleted once no merge reads it).
@@ -156,7 +159,7 @@ export class RunMerge {
         }
       }
       if (newest < 0) break;
-      const value = cursors[newest]!.batch!.value(cursors[newest]!.at);
+      const value = valueOf(cursors[newest]!.batch!, cursors[newest]!.at);
       out.push([key, value === null ? undefined : value]);
       for (const cursor of cursors) {
         if (cursor.batch !== undefined && cursor.batch.keys[cursor.at] === key && ++cursor.at === cursor.batch.keys.length) {
@@ -169,6 +172,37 @@ export class RunMerge {
     return out;
   }
 }
+
+/**
+ * Entry `at` of `batch` for a merge: its bytes when the leaf keeps them
+ * (copied into the next tree as they are), else the value; `null` for a
+ * deletion either way.
+ */
+function valueOf(batch: EntryBatch, at: number): unknown {
+  const encoded = batch.encodedValue?.(at);
+  if (encoded === undefined) return batch.value(at);
+  return encoded.bytes.length === 1 && encoded.bytes[0] === CBOR_NULL ? null : new EncodedCbor(slabCopy(encoded.bytes));
+}
+
+const SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/** A copy of `bytes` in a shared slab, so a merged value does not keep its whole run leaf alive. */
+function slabCopy(bytes: Uint8Array): Uint8Array {
+  if (bytes.length > 4096) return bytes.slice();
+  if (slabUsed + bytes.length > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const copy = slab.subarray(slabUsed, slabUsed + bytes.length);
+  copy.set(bytes);
+  slabUsed += bytes.length;
+  return copy;
+}
+
+/** dag-cbor's `null`: how a run stores a deletion. */
+const CBOR_NULL = 0xf6;
 
 /** Every entry of `runs` (newest first), as {@link RunMerge} gives them, in slices of `slice` handed to `take`. */
 export async function mergeRunsInto(runs: readonly Run[], slice: number, take: (changes: Array<readonly [string, unknown]>) => Promise<void>): Promise<void> {
