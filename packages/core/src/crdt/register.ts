@@ -19,6 +19,7 @@ import { CID } from "multiformats/cid";
 import type { DocBody } from "../doc/normalize.js";
 import type { Op } from "./event.js";
 import { compareBytes } from "../codec/block.js";
+import { SlabCopier } from "../codec/slab.js";
 
 /** One write to a document. */
 export interface Write {
@@ -40,7 +41,7 @@ export interface Register {
 
 /** Applies `op` from event `event` (lamport `lamport`) to `current`. */
 export function applyOp(current: Register | undefined, op: Op, event: CID, lamport: number): Register {
-  const incoming: Write = { l: lamport, e: packed(event.bytes), d: op.d };
+  const incoming: Write = { l: lamport, e: eventRefs.copy(event.bytes), d: op.d };
   if (current === undefined) return { w: incoming };
   const superseded = new Set(op.s.map((c) => bytesKey(c.bytes)));
   superseded.add(bytesKey(event.bytes));
@@ -65,22 +66,7 @@ export function compareWrites(a: Write, b: Write): number {
 // Event references are copied into shared slabs: a register that kept the
 // CID's own bytes would keep one ArrayBuffer alive per written document,
 // which the garbage collector pays for on every young-generation pass.
-const SLAB_BYTES = 64 * 1024;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
-
-/** A copy of `bytes` in a shared slab (never written again). */
-function packed(bytes: Uint8Array): Uint8Array {
-  if (bytes.length > 256) return bytes.slice();
-  if (slabUsed + bytes.length > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const copy = slab.subarray(slabUsed, slabUsed + bytes.length);
-  copy.set(bytes);
-  slabUsed += bytes.length;
-  return copy;
-}
+const eventRefs = new SlabCopier(64 * 1024, 256);
 
 function bytesKey(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);

@@ -33,6 +33,7 @@ import type { EntryBatch } from "../crdt/prolly-read.js";
 import { BloomFilter, keyHashes } from "./bloom.js";
 import type { KeyFilter } from "./key-filter.js";
 import { EncodedCbor } from "../codec/cbor.js";
+import { SlabCopier } from "../codec/slab.js";
 
 /** One run: its tree, a Bloom filter of its keys, and how many entries it holds. */
 export interface Run {
@@ -181,28 +182,14 @@ export class RunMerge {
 function valueOf(batch: EntryBatch, at: number): unknown {
   const encoded = batch.encodedValue?.(at);
   if (encoded === undefined) return batch.value(at);
-  return encoded.bytes.length === 1 && encoded.bytes[0] === CBOR_NULL ? null : new EncodedCbor(slabCopy(encoded.bytes));
-}
-
-const SLAB_BYTES = 64 * 1024;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
-
-/** A copy of `bytes` in a shared slab, so a merged value does not keep its whole run leaf alive. */
-function slabCopy(bytes: Uint8Array): Uint8Array {
-  if (bytes.length > 4096) return bytes.slice();
-  if (slabUsed + bytes.length > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const copy = slab.subarray(slabUsed, slabUsed + bytes.length);
-  copy.set(bytes);
-  slabUsed += bytes.length;
-  return copy;
+  return encoded.bytes.length === 1 && encoded.bytes[0] === CBOR_NULL ? null : new EncodedCbor(mergedValues.copy(encoded.bytes));
 }
 
 /** dag-cbor's `null`: how a run stores a deletion. */
 const CBOR_NULL = 0xf6;
+
+/** Merged values are copied out of their run leaves: a view kept the whole leaf alive (the 1M random-id load's peak rose ~30 MB). */
+const mergedValues = new SlabCopier(64 * 1024, 4096);
 
 /** Every entry of `runs` (newest first), as {@link RunMerge} gives them, in slices of `slice` handed to `take`. */
 export async function mergeRunsInto(runs: readonly Run[], slice: number, take: (changes: Array<readonly [string, unknown]>) => Promise<void>): Promise<void> {
