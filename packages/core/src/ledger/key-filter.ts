@@ -24,8 +24,8 @@
  * lookup, what every lookup cost without the filter. Memory: 2 bytes a
  * key once a stage is full, 4 at most. (Stages were twelve bits a key
  * before: ~0.3 % a stage, and 1.4 % of a million-document random-id
- * load's lookups of new documents, 24,203 of 1,731,797 + 24,203, went on
- * to read the tree. Those stages are still read.)
+ * load's lookups of new documents, 24,203 of 1,756,000, went on to read
+ * the tree. Those stages are still read.)
  *
  * A key is never taken out (Bloom filters cannot forget): a tree's
  * deleted keys stay "maybe here" until the filter is rebuilt, which costs

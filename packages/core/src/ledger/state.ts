@@ -489,21 +489,25 @@ export class LedgerState {
     const trees = which ?? { state: await this.#spills("state", closing, sortedState), local: await this.#spills("local", closing, sortedLocal) };
     if (sortedState.length > 0) {
       if (trees.state) {
-        this.stateRuns.unshift(await this.#runOf(this.stateTree.tag, sortedState));
+        await this.#addRun(this.stateRuns, this.stateTree.tag, sortedState);
         this.#overlay.clear();
         this.#sortedOverlay = undefined;
-        if (this.stateRuns.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(this.stateRuns, this.stateTree.tag);
       } else {
         await this.foldState(sortedState);
       }
     }
     if (sortedLocal.length > 0) {
       if (trees.local) {
-        this.localRuns.unshift(await this.#runOf(this.localTree.tag, sortedLocal));
+        await this.#addRun(this.localRuns, this.localTree.tag, sortedLocal);
         this.#localOverlay.clear();
-        if (this.localRuns.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(this.localRuns, this.localTree.tag);
       } else await this.foldLocal(sortedLocal);
     }
+  }
+
+  /** Puts a run of `sorted` in front of `runs` (newest first); past twice {@link MAX_RUNS}, merges their smallest pair. */
+  async #addRun(runs: Run[], tag: string, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    runs.unshift(await this.#runOf(tag, sorted));
+    if (runs.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(runs, tag);
   }
 
   /**
