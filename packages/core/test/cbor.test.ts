@@ -183,6 +183,46 @@ describe("decodeDagCbor", () => {
   });
 });
 
+describe("decodeDagCbor's map keys and byte strings", () => {
+  it("decodes map keys as dagCbor.decode does, whatever keys were decoded before (the key cache)", () => {
+    // Few distinct keys of similar lengths, so later maps meet keys (and cache slots) earlier ones filled.
+    const key = fc.string({ unit: fc.constantFrom("a", "b", "_", "é", "€", "😀"), maxLength: 18 });
+    const map = fc.dictionary(key, fc.oneof(fc.integer(), key), { maxKeys: 5 });
+    fc.assert(
+      fc.property(fc.array(map, { minLength: 1, maxLength: 12 }), (maps) => {
+        for (const value of maps) {
+          const bytes = dagCbor.encode(value);
+          expect(decodeDagCbor(bytes)).toEqual(dagCbor.decode(bytes));
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    // A key whose one byte is the code of a string decoded before ("é" is U+00E9; 0xe9 alone is not
+    // UTF-8), and keys out of order or repeated after the same keys decoded in order.
+    for (const before of [{ "é": 1, a: 2 }, { ab: 1, ba: 2 }]) decodeDagCbor(dagCbor.encode(before));
+    const cases = [
+      [0xa1, 0x61, 0xe9, 0x01],
+      [0xa2, 0x62, 0x62, 0x61, 0x01, 0x62, 0x61, 0x62, 0x02],
+      [0xa2, 0x62, 0x61, 0x62, 0x01, 0x62, 0x61, 0x62, 0x02],
+      [0xa2, 0x62, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02],
+    ];
+    for (const bytes of cases.map((c) => Uint8Array.from(c))) {
+      expect(outcome(decodeDagCbor, bytes)).toEqual(outcome(dagCbor.decode, bytes));
+    }
+  });
+
+  it("gives byte strings that are copies: writing to one changes no other, nor the input", () => {
+    const bytes = dagCbor.encode([Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5), new Uint8Array(300).fill(7)]);
+    const input = bytes.slice();
+    const [a, b, big] = decodeDagCbor<Uint8Array[]>(bytes);
+    a!.fill(9);
+    big!.fill(9);
+    expect([...b!]).toEqual([4, 5]);
+    expect(hex(bytes)).toBe(hex(input));
+    expect(decodeDagCbor(bytes)).toEqual([Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5), new Uint8Array(300).fill(7)]);
+  });
+});
+
 describe("decodeDagCborItem", () => {
   it("decodes each of items laid end to end, and says where each ends", () => {
     fc.assert(
