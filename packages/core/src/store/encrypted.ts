@@ -247,8 +247,11 @@ function differingBytes(a: string, b: string): number {
 }
 
 /** Associated data binding a value to the name it is stored under. */
+const keyNames = new TextEncoder();
+
+/** A value's associated data: its key name's bytes. */
 function aadFor(key: string): Uint8Array {
-  return new TextEncoder().encode(key);
+  return keyNames.encode(key);
 }
 
 function assertUsableKey(key: unknown): asserts key is string {
