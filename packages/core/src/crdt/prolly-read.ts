@@ -150,14 +150,12 @@ export function rangeBounds(range: TreeRange): Bounds {
  */
 export const SCAN_READ_AHEAD = 64;
 
-/** Child index → its load (the node, once loaded), issued ahead of the scan reaching it. */
-type Ahead = Map<number, TreeNode | PromiseLike<TreeNode>>;
-
 /** One internal node on a scan's path, with the children it has asked for ahead. */
 interface Frame {
   readonly node: TreeNode;
   index: number;
-  readonly ahead: Ahead;
+  /** Child index → its load, issued ahead of the scan reaching it. */
+  readonly ahead: Map<number, TreeNode | PromiseLike<TreeNode>>;
 }
 
 /**
@@ -205,61 +203,25 @@ export interface EntryBatch {
  * (up to {@link SCAN_READ_AHEAD}), so a scan stopped early by a limit or a
  * range bound asks for little it does not use, and a scan never reads a
  * child beyond the range's far bound.
- *
- * The window of the leaves' level reaches across their parents: what is
- * left of it past the last child of the parent being read goes to the
- * first children of the next parent, once that parent is loaded (its
- * parent's read-ahead asked for it). Without that, each new parent's first
- * leaf was fetched with nothing else in flight: a round trip per ~32
- * leaves during which the scan only waited (in headless Chromium, reading
- * 100,000 documents after a reload, ~100 ms of idle main thread).
  */
 export async function* scanBatches(source: NodeSource, tag: string, root: CID, bounds: Bounds): AsyncGenerator<EntryBatch> {
   const step = bounds.reverse ? -1 : 1;
   const path: Frame[] = [];
   /** Read-ahead window per height, grown as the scan goes on. */
   const windows: number[] = [];
-  /** Leaves of the next leaf parent asked for ahead (see above), for the frame that will read them. */
-  let carried: { readonly node: TreeNode; readonly ahead: Ahead } | undefined;
-  /**
-   * Asks for up to `count` children of `node` in scan order from `from`
-   * that `ahead` does not hold yet; the number of positions it went
-   * through, or -1 if it stopped at the range's far bound.
-   */
-  const askAhead = (node: TreeNode, ahead: Ahead, from: number, count: number): number => {
-    let n = 0;
-    for (let i = from; n < count && i >= 0 && i < node.keys.length; i += step, n++) {
-      if (ahead.has(i)) continue;
-      // Child i holds the keys after keys[i - 1] up to keys[i]: past the far bound once the key before it is.
-      const nearKey = bounds.reverse ? node.keys[i] : node.keys[i - 1];
-      if (nearKey !== undefined && bounds.beyond(nearKey)) return -1;
-      const early = source.load(childAt(node, i), true);
-      if (isPromiseLike(early)) {
-        // A scan may stop before it gets there; its failure is reported if and when it does.
-        early.then(
-          (loaded) => {
-            if (ahead.get(i) === early) ahead.set(i, loaded);
-          },
-          () => undefined,
-        );
-      }
-      ahead.set(i, early);
-    }
-    return n;
-  };
   const enter = async (frame: Frame): Promise<TreeNode> => {
     const { node, index, ahead } = frame;
     const height = node.height;
     const window = (windows[height] = Math.min((windows[height] ?? 1) * 2, SCAN_READ_AHEAD));
-    const asked = askAhead(node, ahead, index + step, window);
-    const parent = path[path.length - 2];
-    if (height === 1 && asked >= 0 && asked < window && parent !== undefined) {
-      // The rest of the window goes to the next parent's first leaves, if that parent is loaded.
-      const next = parent.ahead.get(parent.index + step);
-      if (next !== undefined && !isPromiseLike(next) && next.height === 1) {
-        if (carried?.node !== next) carried = { node: next, ahead: new Map() };
-        askAhead(next, carried.ahead, bounds.reverse ? next.keys.length - 1 : 0, window - asked);
-      }
+    for (let i = index + step, n = 0; n < window && i >= 0 && i < node.keys.length; i += step, n++) {
+      if (ahead.has(i)) continue;
+      // Child i holds the keys after keys[i - 1] up to keys[i]: past the far bound once the key before it is.
+      const nearKey = bounds.reverse ? node.keys[i] : node.keys[i - 1];
+      if (nearKey !== undefined && bounds.beyond(nearKey)) break;
+      const early = source.load(childAt(node, i), true);
+      // A scan may stop before it gets there; its failure is reported if and when it does.
+      if (isPromiseLike(early)) early.then(undefined, () => undefined);
+      ahead.set(i, early);
     }
     const child = childAt(node, index);
     const loaded = ahead.get(index) ?? source.load(child, true);
@@ -305,9 +267,7 @@ export async function* scanBatches(source: NodeSource, tag: string, root: CID, b
     path.push(frame);
     node = await enter(frame);
     while (node.height > 0) {
-      const ahead = carried?.node === node ? carried.ahead : new Map<number, TreeNode | PromiseLike<TreeNode>>();
-      if (carried?.node === node) carried = undefined;
-      const down: Frame = { node, index: bounds.reverse ? node.keys.length - 1 : 0, ahead };
+      const down: Frame = { node, index: bounds.reverse ? node.keys.length - 1 : 0, ahead: new Map() };
       path.push(down);
       node = await enter(down);
     }
