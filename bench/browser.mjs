@@ -172,9 +172,9 @@ async function main() {
         try {
           for (const phase of PHASES) {
             const t0 = performance.now();
-            if ((phase === "size" && SETTLE_MS > 0) || (phase === "reopen" && process.env.TMP_SETTLE_REOPEN)) {
+            if (phase === "size" && SETTLE_MS > 0) {
               await page.goto("about:blank");
-              await new Promise((resolve) => setTimeout(resolve, (phase === "reopen" ? Number(process.env.TMP_SETTLE_REOPEN) : SETTLE_MS)));
+              await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
             }
             const profiler = PROFILE_DIR && phase === "reopen" ? await startProfile(page) : undefined;
             const outcome = await runPhase(page, port, phase, n);
