@@ -31,6 +31,29 @@ describe("browser compression (fflate)", () => {
     }
   });
 
+  it("inflates a sized frame at any length, and refuses one whose stated length is off either way", async () => {
+    const sized = (length: number, deflated: Uint8Array): Uint8Array => {
+      const head = [2];
+      for (let rest = length; ; rest = Math.floor(rest / 128)) {
+        if (rest < 128) {
+          head.push(rest);
+          break;
+        }
+        head.push((rest % 128) | 0x80);
+      }
+      return Uint8Array.from([...head, ...deflated]);
+    };
+    for (const length of [1, 300, 4096, SCRATCH + 1, 3 * SCRATCH]) {
+      const value = repetitive(length);
+      const deflated = browserCompression.deflate(value) as Uint8Array;
+      const back = await unframeValue(sized(length, deflated), browserCompression, "t");
+      expect(Buffer.from(back.buffer, back.byteOffset, back.length).equals(value), `length ${length}`).toBe(true);
+      for (const stated of [length - 1, length + 1]) {
+        await expect(unframeValue(sized(stated, deflated), browserCompression, "t"), `stated ${stated} of ${length}`).rejects.toMatchObject({ code: "INTEGRITY" });
+      }
+    }
+  });
+
   it("hands out copies: a later inflate does not change an earlier result", () => {
     const a = repetitive(5000);
     const b = new Uint8Array(5000).fill(1);

@@ -37,11 +37,18 @@ let scratch: Uint8Array | undefined;
 /** fflate at level 1; see the module docs. */
 export const browserCompression: Compression = {
   deflate: (bytes) => deflateSync(bytes, { level: 1 }),
-  inflate(bytes) {
+  inflate(bytes, length) {
     // Told nothing of the output size, fflate allocates a 128 KiB+ buffer per
     // call (most of the cost for a 4 KiB node). Given one, it does not grow
     // it: output that fills the buffer may have been cut short, and output
-    // past it throws, so either way inflate again the allocating way.
+    // past it throws.
+    if (length !== undefined) {
+      // Sized frames (every value written since they exist): straight into a buffer one byte
+      // longer than the frame says, so output that is longer still shows (the caller refuses any
+      // length but the frame's), and no copy out of a scratch buffer is needed.
+      return inflateSync(bytes, { out: new Uint8Array(length + 1) });
+    }
+    // Older frames: into a reused buffer, then copied out; output that fills it is inflated again the allocating way.
     const out = (scratch ??= new Uint8Array(SCRATCH_BYTES));
     let inflated: Uint8Array | undefined;
     try {
