@@ -47,6 +47,10 @@ describe("allDocs over tree and overlay", () => {
           expect(await keys({ range: [lo, hi], descending: true, limit: 2 })).toEqual(live.filter((k) => k >= lo && k <= hi).reverse().slice(0, 2));
           expect(await keys({ keys: [y, x] })).toEqual([y, x].filter((k) => model.get(k) != null));
           for (const row of (await db.allDocs()).rows) expect(row.value).toEqual({ _id: row.key, v: model.get(row.key) });
+          for (const row of (await db.allDocs({ includeDeleted: true, descending: true })).rows) {
+            const v = model.get(row.key);
+            expect(row.value).toEqual(v === null ? { _id: row.key, _deleted: true } : { _id: row.key, v });
+          }
         } finally {
           await db.close();
         }

@@ -399,27 +399,7 @@ function read(depth: number): unknown {
       if (depth > MAX_DEPTH) throw GENERIC;
       const length = argument(first);
       if (length > input.length - at) throw GENERIC;
-      const out: Record<string, unknown> = {};
-      let previousStart = -1;
-      let previousLength = 0;
-      for (let i = 0; i < length; i++) {
-        const head = headAt(at++);
-        if (head >> 5 !== 3) throw GENERIC;
-        const keyLength = argument(head);
-        const start = at;
-        if (start + keyLength > input.length) throw GENERIC;
-        // Canonical order (UTF-8 length, then bytes), checked on the bytes, implies no duplicates.
-        if (previousStart >= 0 && (keyLength < previousLength || (keyLength === previousLength && compareSpans(previousStart, start, keyLength) >= 0))) {
-          throw GENERIC;
-        }
-        const key = keyLength <= KEY_CACHE_MAX_BYTES ? cachedKey(keyLength) : readText(keyLength);
-        // `__proto__` needs the generic path's care.
-        if (key === "__proto__") throw GENERIC;
-        previousStart = start;
-        previousLength = keyLength;
-        out[key] = read(depth + 1);
-      }
-      return out;
+      return readMapEntries({}, length, depth);
     }
     case 6: {
       if (first !== 0xd8 || headAt(at++) !== 42) throw GENERIC;
@@ -443,6 +423,57 @@ function read(depth: number): unknown {
         return value;
       }
       throw GENERIC;
+  }
+}
+
+/** Reads `length` map entries into `out` (after the properties it has). */
+function readMapEntries(out: Record<string, unknown>, length: number, depth: number): Record<string, unknown> {
+  let previousStart = -1;
+  let previousLength = 0;
+  for (let i = 0; i < length; i++) {
+    const head = headAt(at++);
+    if (head >> 5 !== 3) throw GENERIC;
+    const keyLength = argument(head);
+    const start = at;
+    if (start + keyLength > input.length) throw GENERIC;
+    // Canonical order (UTF-8 length, then bytes), checked on the bytes, implies no duplicates.
+    if (previousStart >= 0 && (keyLength < previousLength || (keyLength === previousLength && compareSpans(previousStart, start, keyLength) >= 0))) {
+      throw GENERIC;
+    }
+    const key = keyLength <= KEY_CACHE_MAX_BYTES ? cachedKey(keyLength) : readText(keyLength);
+    // `__proto__` needs the generic path's care.
+    if (key === "__proto__") throw GENERIC;
+    previousStart = start;
+    previousLength = keyLength;
+    out[key] = read(depth + 1);
+  }
+  return out;
+}
+
+/**
+ * Decodes the dag-cbor map starting at `offset` in `bytes` into `target`,
+ * its entries added after the properties `target` has (as
+ * `{ ...target, ...map }` would order them, without the second object),
+ * and says where the map ends. `undefined` when the fast path does not
+ * read it (not a map, not canonical, a shape it leaves to the generic
+ * decoder): `target` may then hold some of its entries, and the caller
+ * decodes the item the generic way.
+ */
+export function decodeMapInto(bytes: Uint8Array, offset: number, target: Record<string, unknown>): number | undefined {
+  input = bytes;
+  at = offset;
+  cidViews = false;
+  try {
+    const first = headAt(at++);
+    if (first >> 5 !== 5) return undefined;
+    const length = argument(first);
+    if (length > input.length - at) return undefined;
+    readMapEntries(target, length, 1);
+    return at > bytes.length ? undefined : at;
+  } catch {
+    return undefined;
+  } finally {
+    input = EMPTY;
   }
 }
 

@@ -24,7 +24,7 @@ import { compareByteSpans, compareCodeUnits } from "../codec/code-units.js";
 import { HearthError } from "../errors.js";
 import { EncodedBranch } from "./prolly-branch.js";
 import { arrayHead, decodedKeys, type NodeLayout, nodeLayout, ownBytes, UNUSUAL } from "./prolly-layout.js";
-import { asTreeNode, lowerBound, type TreeNode } from "./prolly-node.js";
+import { asTreeNode, lowerBound, type TreeNode, type ValueReader } from "./prolly-node.js";
 
 /**
  * ASCII keys this long or shorter are turned into strings by hand, longer
@@ -173,6 +173,29 @@ export class EncodedLeaf implements TreeNode {
     this.#valueOffsets[index + 1] = decoded.end;
     this.#valuesFound = index + 1;
     return decoded.value;
+  }
+
+  /**
+   * Value `index` as `reader` reads it from this leaf's bytes (given where
+   * the value starts), or `undefined` when `reader` declines (the caller
+   * then takes {@link valueAt}). What lets a read that needs only part of
+   * each value skip building the rest. The end `reader` reports is checked
+   * against the leaf's layout, as a decoded value's is.
+   */
+  valueVia<T>(index: number, reader: ValueReader<T>): T | undefined {
+    if (index > this.#valuesFound) this.#findValues(index);
+    const read = reader(this.#bytes, this.#valueOffsets[index]!);
+    if (read === undefined) return undefined;
+    if (index === this.#valuesFound) {
+      if (index + 1 === this.keyCount && read.end !== this.#bytes.length) {
+        throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup");
+      }
+      this.#valueOffsets[index + 1] = read.end;
+      this.#valuesFound = index + 1;
+    } else if (read.end !== this.#valueOffsets[index + 1]) {
+      throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup");
+    }
+    return read.value;
   }
 
   /**

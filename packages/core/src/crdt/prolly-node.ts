@@ -45,6 +45,8 @@ export interface TreeNode {
   valueAt?(index: number): unknown;
   /** Value `index` as its dag-cbor bytes, without decoding it (leaves that keep their values encoded). */
   encodedValueAt?(index: number): EncodedCbor;
+  /** Value `index` as `reader` reads it from the leaf's bytes, `undefined` if it declines (leaves that keep their values encoded). */
+  valueVia?<T>(index: number, reader: ValueReader<T>): T | undefined;
   /**
    * Internal nodes that keep their children encoded ({@link ./prolly-branch})
    * build `children` anew on each read and answer this instead; read
@@ -52,6 +54,12 @@ export interface TreeNode {
    */
   childAt?(index: number): CID;
 }
+
+/**
+ * Reads a value from `bytes` at `offset` (see `EncodedLeaf.valueVia`):
+ * what it makes of it and where the value ends, or `undefined` to decline.
+ */
+export type ValueReader<T> = (bytes: Uint8Array, offset: number) => { readonly value: T; readonly end: number } | undefined;
 
 /** Value `index` of leaf `node`, whether it holds its values decoded or encoded. */
 export function leafValue(node: TreeNode, index: number): unknown {

@@ -9,7 +9,7 @@
 import type { CID } from "../codec/block.js";
 import type { EncodedCbor } from "../codec/cbor.js";
 import {
-  type NodeSource, type TreeNode, checkNode, childAt, findKey, isPromiseLike, keyCount, keyIs, leafValue, loadNode, lowerBound, upperBound,
+  type NodeSource, type TreeNode, type ValueReader, checkNode, childAt, findKey, isPromiseLike, keyCount, keyIs, leafValue, loadNode, lowerBound, upperBound,
 } from "./prolly-node.js";
 
 /** Bounds for a range scan; at most one lower and one upper bound. */
@@ -180,6 +180,13 @@ export interface EntryBatch {
    * a tenth of a random-id load's time).
    */
   readonly encodedValue?: (index: number) => EncodedCbor;
+  /**
+   * Value `index` as `reader` reads it from the leaf's bytes, or
+   * `undefined` if it declines (then use {@link value}), when the leaf
+   * keeps its values encoded: for a read that needs only part of each
+   * value (`allDocs` takes a register's document and nothing else).
+   */
+  readonly valueVia?: <T>(index: number, reader: ValueReader<T>) => T | undefined;
 }
 
 /**
@@ -256,7 +263,14 @@ export async function* scanBatches(source: NodeSource, tag: string, root: CID, b
     if (batchKeys.length > 0) {
       const leaf = node;
       const encoded = leaf.encodedValueAt !== undefined ? (i: number) => leaf.encodedValueAt!(at[i]!) : undefined;
-      yield { keys: batchKeys, value: (i) => leafValue(leaf, at[i]!), fresh: leaf.valueAt !== undefined, ...(encoded && { encodedValue: encoded }) };
+      const via = leaf.valueVia !== undefined ? <T>(i: number, reader: ValueReader<T>) => leaf.valueVia!(at[i]!, reader) : undefined;
+      yield {
+        keys: batchKeys,
+        value: (i) => leafValue(leaf, at[i]!),
+        fresh: leaf.valueAt !== undefined,
+        ...(encoded && { encodedValue: encoded }),
+        ...(via && { valueVia: via }),
+      };
     }
     if (ended) return;
     // Leaf exhausted: climb to the nearest ancestor with a next child, then go down its near edge.

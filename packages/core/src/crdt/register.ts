@@ -19,6 +19,7 @@ import { CID } from "multiformats/cid";
 import type { DocBody } from "../doc/normalize.js";
 import type { Op } from "./event.js";
 import { compareBytes } from "../codec/block.js";
+import { decodeMapInto, skipDagCbor } from "../codec/cbor.js";
 import { SlabCopier } from "../codec/slab.js";
 
 /** One write to a document. */
@@ -70,4 +71,50 @@ const eventRefs = new SlabCopier(64 * 1024, 256);
 
 function bytesKey(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
+}
+
+/**
+ * What a whole-ledger read takes from a register's bytes: the winning
+ * write's document as `{ _id: id, ...body }` (or `null` for a deletion),
+ * and where the register ends. Read straight from the bytes: the register
+ * and write objects, the event reference's copy and the document's second
+ * object (`{ _id, ...body }`) are never made, which was about a third of
+ * reading a register (Node 20, 100,000 bench registers).
+ *
+ * `undefined` when the bytes are not laid out as a register written by
+ * this code (`{c?, w: {d, e, l}}` in dag-cbor's canonical order) or the
+ * fast path leaves something to the generic decoder: the caller then
+ * decodes the register the generic way, which also reports damage.
+ */
+export function readRegisterDoc(bytes: Uint8Array, offset: number, id: string): { readonly doc: Record<string, unknown> | null; readonly end: number } | undefined {
+  try {
+    let at = offset;
+    const head = bytes[at++];
+    if (head === 0xa2) {
+      // Conflicts ("c", an array), which a read of the document skips.
+      if (bytes[at] !== 0x61 || bytes[at + 1] !== 0x63 || bytes[at + 2]! >> 5 !== 4) return undefined;
+      at = skipDagCbor(bytes, at + 2);
+    } else if (head !== 0xa1) return undefined;
+    // "w": a map of three, its first key "d".
+    if (bytes[at] !== 0x61 || bytes[at + 1] !== 0x77 || bytes[at + 2] !== 0xa3 || bytes[at + 3] !== 0x61 || bytes[at + 4] !== 0x64) return undefined;
+    at += 5;
+    let doc: Record<string, unknown> | null;
+    if (bytes[at] === 0xf6) {
+      doc = null;
+      at += 1;
+    } else {
+      doc = { _id: id };
+      const end = decodeMapInto(bytes, at, doc);
+      if (end === undefined) return undefined;
+      at = end;
+    }
+    // "e" (bytes) and "l" (an unsigned integer), skipped: checked to be canonical items of their kind.
+    if (bytes[at] !== 0x61 || bytes[at + 1] !== 0x65 || bytes[at + 2]! >> 5 !== 2) return undefined;
+    at = skipDagCbor(bytes, at + 2);
+    if (bytes[at] !== 0x61 || bytes[at + 1] !== 0x6c || bytes[at + 2]! >> 5 !== 0) return undefined;
+    at = skipDagCbor(bytes, at + 2);
+    return at > bytes.length ? undefined : { doc, end: at };
+  } catch {
+    return undefined;
+  }
 }

@@ -63,9 +63,11 @@ export async function allDocRows(state: LedgerState, options: AllDocsOptions): P
   if (options.prefix !== undefined) interval = prefixInterval(String(options.prefix));
   if (options.range !== undefined) interval = inclusiveInterval(options.range[0], options.range[1], false);
   if (limit === 0) return rows;
-  for await (const batch of state.stateBatches({ ...interval, reverse: options.descending === true })) {
-    for (const [id, register, owned] of batch) {
-      accept(id, register, owned);
+  for await (const batch of state.docBatches({ ...interval, reverse: options.descending === true })) {
+    for (const [id, register, owned, doc] of batch) {
+      if (register !== undefined) accept(id, register, owned);
+      else if (doc) rows.push({ key: id, value: doc as Doc });
+      else if (doc === null && options.includeDeleted) rows.push({ key: id, value: { _id: id, _deleted: true } });
       if (rows.length >= limit) return rows;
     }
   }

@@ -28,9 +28,9 @@
  * @module
  */
 import { CID } from "multiformats/cid";
-import { fanoutBitsOf, ProllyTree, withFanout } from "../crdt/prolly.js";
+import { fanoutBitsOf, ProllyTree, withFanout, type EntryBatch } from "../crdt/prolly.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
-import { applyOp, type Register } from "../crdt/register.js";
+import { applyOp, readRegisterDoc, type Register } from "../crdt/register.js";
 import type { EventBlock } from "../crdt/event.js";
 import { readEventBytes } from "../crdt/event.js";
 import { HearthError } from "../errors.js";
@@ -160,6 +160,13 @@ const MERGE_CHUNK = 20_000;
  * other reads share.
  */
 export type StateEntry = readonly [id: string, register: Register, owned?: boolean];
+
+/**
+ * A document as {@link LedgerState.docBatches} reads it straight from a
+ * tree leaf: `{ _id, ...body }`, new and the caller's, or `null` for a
+ * deletion.
+ */
+export type DocEntry = readonly [id: string, register: undefined, owned: true, doc: Record<string, unknown> | null];
 
 /** What a checkpoint does with the changes not yet in the trees. */
 export type CheckpointPlan = "fold" | "spill";
@@ -815,7 +822,32 @@ export class LedgerState {
    * time (see `EntryBatch` in crdt/prolly-read.ts for why), as
    * {@link StateEntry}s.
    */
-  async *stateBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<StateEntry[]> {
+  stateBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<StateEntry[]> {
+    return this.#mergedBatches(range, (batch, j, key) => [key, batch.value(j) as Register, batch.fresh]);
+  }
+
+  /**
+   * {@link stateBatches} for a read that wants each document and nothing
+   * else of its register (`allDocs`): a tree leaf's registers are read
+   * straight into documents where they can be ({@link readRegisterDoc}),
+   * yielded as {@link DocEntry}s; the overlay's registers, and any the
+   * fast path declines, come as {@link StateEntry}s.
+   */
+  docBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<Array<StateEntry | DocEntry>> {
+    return this.#mergedBatches<StateEntry | DocEntry>(range, (batch, j, key) => {
+      const doc = batch.valueVia?.(j, (bytes, offset) => {
+        const read = readRegisterDoc(bytes, offset, key);
+        return read && { value: read.doc, end: read.end };
+      });
+      return doc === undefined ? [key, batch.value(j) as Register, batch.fresh] : [key, undefined, true, doc];
+    });
+  }
+
+  /** The state tree's entries in `range`, made by `fromTree`, merged with the overlay's (see {@link stateBatches}). */
+  async *#mergedBatches<E>(
+    range: { gte?: string; lt?: string; reverse: boolean },
+    fromTree: (batch: EntryBatch, index: number, key: string) => E | StateEntry,
+  ): AsyncGenerator<Array<E | StateEntry>> {
     // Runs are merged in first (the caller holds the serial lock); the overlay is merged as it goes.
     await this.#mergeStateRuns();
     this.#sortedOverlay ??= sortedChanges(this.#overlay) as Array<[string, Register]>;
@@ -825,13 +857,12 @@ export class LedgerState {
     const comesFirst = range.reverse ? (a: string, b: string) => a > b : (a: string, b: string) => a < b;
     let i = 0;
     for await (const batch of this.stateTree.batches(range)) {
-      const out: StateEntry[] = [];
-      const owned = batch.fresh;
+      const out: Array<E | StateEntry> = [];
       for (let j = 0; j < batch.keys.length; j++) {
         const key = batch.keys[j]!;
         while (i < pending.length && comesFirst(pending[i]![0], key)) out.push(pending[i++]!);
         if (i < pending.length && pending[i]![0] === key) out.push(pending[i++]!);
-        else out.push([key, batch.value(j) as Register, owned]);
+        else out.push(fromTree(batch, j, key));
       }
       yield out;
     }
