@@ -66,6 +66,30 @@ describe("encoded leaves", () => {
     );
   });
 
+  it("hand a reader each value where it starts, in any order, and refuse an end the layout does not have", async () => {
+    await fc.assert(
+      fc.asyncProperty(leafArb, fc.array(fc.nat(), { minLength: 1, maxLength: 8 }), async (leaf, order) => {
+        const block = await encodeBlock(leaf);
+        const node = (await decodeTreeNode(block.cid, block.bytes)) as EncodedLeaf;
+        const bytesOf = (i: number): Uint8Array => node.encodedValueAt(i).bytes;
+        const fresh = (await decodeTreeNode(block.cid, block.bytes)) as EncodedLeaf;
+        for (const n of order) {
+          const i = n % leaf.keys.length;
+          // The offset handed over is where value i's bytes start (found by skipping the ones before, or already known).
+          const start = fresh.valueVia(i, (bytes, offset) => ({ value: offset, end: offset + bytesOf(i).length }));
+          expect(block.bytes.subarray(start, start! + bytesOf(i).length)).toEqual(bytesOf(i));
+          expect(fresh.valueVia(i, () => undefined)).toBeUndefined();
+          // Once its end is known, a reader that reports another is refused.
+          expect(() => fresh.valueVia(i, (_, offset) => ({ value: offset, end: offset + bytesOf(i).length + 1 }))).toThrow(
+            expect.objectContaining({ code: "INTEGRITY" }),
+          );
+        }
+        expect(fresh.values).toEqual(dagCbor.decode<TreeNode>(block.bytes).values);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("find a key exactly as a binary search over the decoded keys does, for any probe", async () => {
     const probe = fc.oneof(keyArb, fc.string({ maxLength: 6, unit: "binary" }), fc.constant(""));
     await fc.assert(

@@ -168,7 +168,7 @@ export class EncodedLeaf implements TreeNode {
       throw this.#damagedValue(cause);
     }
     if (index + 1 === this.keyCount && decoded.end !== this.#bytes.length) {
-      throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup");
+      throw misplacedValues();
     }
     this.#valueOffsets[index + 1] = decoded.end;
     this.#valuesFound = index + 1;
@@ -188,12 +188,12 @@ export class EncodedLeaf implements TreeNode {
     if (read === undefined) return undefined;
     if (index === this.#valuesFound) {
       if (index + 1 === this.keyCount && read.end !== this.#bytes.length) {
-        throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup");
+        throw misplacedValues();
       }
       this.#valueOffsets[index + 1] = read.end;
       this.#valuesFound = index + 1;
     } else if (read.end !== this.#valueOffsets[index + 1]) {
-      throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup");
+      throw misplacedValues();
     }
     return read.value;
   }
@@ -214,7 +214,7 @@ export class EncodedLeaf implements TreeNode {
       skipDagCborItems(this.#bytes, offsets[this.#valuesFound]!, offsets.subarray(this.#valuesFound + 1, count + 1));
       if (count === this.keyCount && offsets[count] !== this.#bytes.length) throw UNUSUAL;
     } catch (cause) {
-      throw new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup", { cause });
+      throw misplacedValues(cause);
     }
     this.#valuesFound = count;
   }
@@ -226,6 +226,11 @@ export class EncodedLeaf implements TreeNode {
     else keys = this.#keySpans!.byteLength + 64;
     return 192 + this.#bytes.byteLength + keys + this.#valueOffsets.byteLength;
   }
+}
+
+/** The INTEGRITY error for a leaf whose values do not end where its layout says. */
+function misplacedValues(cause?: unknown): HearthError {
+  return new HearthError("INTEGRITY", "a tree leaf's values are not laid out as its keys say; restore the store from a replica or backup", cause === undefined ? undefined : { cause });
 }
 
 /**
