@@ -44,8 +44,8 @@ describe("readRegisterDoc", () => {
         }
         expect(read.end).toBe(1 + bytes.length);
         const expected = generic(bytes, id);
-        expect(read.doc).toEqual(expected);
-        if (expected !== null) expect(Object.keys(read.doc!)).toEqual(Object.keys(expected));
+        expect(read.value).toEqual(expected);
+        if (expected !== null) expect(Object.keys(read.value!)).toEqual(Object.keys(expected));
       }),
       { numRuns: 2000 },
     );
@@ -76,7 +76,7 @@ describe("readRegisterDoc", () => {
           expect(original).toBeDefined();
           expected = original!.w.d === null ? null : { _id: "x", ...original!.w.d };
         }
-        expect(read.doc).toEqual(expected);
+        expect(read.value).toEqual(expected);
       }),
       { numRuns: 3000 },
     );

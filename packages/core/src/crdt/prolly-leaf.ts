@@ -167,12 +167,23 @@ export class EncodedLeaf implements TreeNode {
     } catch (cause) {
       throw this.#damagedValue(cause);
     }
-    if (index + 1 === this.keyCount && decoded.end !== this.#bytes.length) {
+    this.#settleEnd(index, decoded.end);
+    return decoded.value;
+  }
+
+  /**
+   * Takes `end` as where value `index` ends: recorded when it was not known
+   * yet (the last value must end where the leaf does), checked against
+   * what was recorded when it was.
+   */
+  #settleEnd(index: number, end: number): void {
+    if (index === this.#valuesFound) {
+      if (index + 1 === this.keyCount && end !== this.#bytes.length) throw misplacedValues();
+      this.#valueOffsets[index + 1] = end;
+      this.#valuesFound = index + 1;
+    } else if (end !== this.#valueOffsets[index + 1]) {
       throw misplacedValues();
     }
-    this.#valueOffsets[index + 1] = decoded.end;
-    this.#valuesFound = index + 1;
-    return decoded.value;
   }
 
   /**
@@ -186,15 +197,7 @@ export class EncodedLeaf implements TreeNode {
     if (index > this.#valuesFound) this.#findValues(index);
     const read = reader(this.#bytes, this.#valueOffsets[index]!);
     if (read === undefined) return undefined;
-    if (index === this.#valuesFound) {
-      if (index + 1 === this.keyCount && read.end !== this.#bytes.length) {
-        throw misplacedValues();
-      }
-      this.#valueOffsets[index + 1] = read.end;
-      this.#valuesFound = index + 1;
-    } else if (read.end !== this.#valueOffsets[index + 1]) {
-      throw misplacedValues();
-    }
+    this.#settleEnd(index, read.end);
     return read.value;
   }
 

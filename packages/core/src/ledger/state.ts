@@ -835,10 +835,7 @@ export class LedgerState {
    */
   docBatches(range: { gte?: string; lt?: string; reverse: boolean }): AsyncGenerator<Array<StateEntry | DocEntry>> {
     return this.#mergedBatches<StateEntry | DocEntry>(range, (batch, j, key) => {
-      const doc = batch.valueVia?.(j, (bytes, offset) => {
-        const read = readRegisterDoc(bytes, offset, key);
-        return read && { value: read.doc, end: read.end };
-      });
+      const doc = batch.valueVia?.(j, (bytes, offset) => readRegisterDoc(bytes, offset, key));
       return doc === undefined ? [key, batch.value(j) as Register, batch.fresh] : [key, undefined, true, doc];
     });
   }

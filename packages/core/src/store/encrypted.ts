@@ -246,10 +246,10 @@ function differingBytes(a: string, b: string): number {
   return count;
 }
 
-/** Associated data binding a value to the name it is stored under. */
+/** Encodes key names for {@link aadFor} (one encoder, not one per value). */
 const keyNames = new TextEncoder();
 
-/** A value's associated data: its key name's bytes. */
+/** Associated data binding a value to the name it is stored under: the name's bytes. */
 function aadFor(key: string): Uint8Array {
   return keyNames.encode(key);
 }
