@@ -202,6 +202,33 @@ describe("node cache", () => {
     await store.close();
   });
 
+  it("with a budget large enough for a leaf arena: holds leaves there within the budget, and each hit is a leaf of its own", async () => {
+    const store = await openMemoryStore("memory://node-cache-arena");
+    const blocks = [];
+    for (let i = 0; i < 400; i++) {
+      const keys = Array.from({ length: 20 }, (_, k) => `doc-${String(i).padStart(4, "0")}-${String(k).padStart(2, "0")}`);
+      blocks.push(await encodeBlock({ tag: "t", height: 0, keys, values: keys.map((k) => ({ i, k, pad: "x".repeat(200) })) }));
+    }
+    await store.write({ put: blocks.map((b) => [nodeKey(b.cid), b.bytes] as const) });
+    const budget = 1 << 20;
+    const cache = new NodeCache(store, budget);
+    for (const b of blocks) {
+      const node = await cache.load(b.cid);
+      expect(node.keys[0]).toBe(dagCbor.decode<TreeNode>(b.bytes).keys[0]);
+      expect(cache.cachedBytes).toBeLessThanOrEqual(budget);
+    }
+    // The newest leaves are hits: synchronous, equal to the block, and not shared with the cache.
+    const last = blocks.at(-1)!;
+    const hit = cache.load(last.cid) as TreeNode;
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(hit.values).toEqual(dagCbor.decode<TreeNode>(last.bytes).values);
+    (hit as EncodedLeaf).bytes.fill(0);
+    expect((cache.load(last.cid) as TreeNode).values).toEqual(dagCbor.decode<TreeNode>(last.bytes).values);
+    // The oldest were evicted: read from the store again.
+    expect(cache.load(blocks[0]!.cid)).toBeInstanceOf(Promise);
+    await store.close();
+  });
+
   it("at a checkpoint caches persisted nodes that were read, leaves the rest to the store, and keeps superseded ones one more checkpoint", async () => {
     const store = await openMemoryStore("memory://node-cache-settle");
     const leaf = (n: number) => encodeBlock({ tag: "t", height: 0, keys: [`k${n}`], values: [n] });

@@ -71,9 +71,11 @@ export class EncodedLeaf implements TreeNode {
    * @param tag - the tree's tag, as in the bytes
    * @param keys - ASCII key spans (see {@link EncodedLeaf}) or the decoded keys
    * @param bytes - the leaf's dag-cbor block bytes (owned by the leaf from now on)
-   * @param valuesStart - where the first value starts in `bytes`
+   * @param valuesStart - where the first value starts in `bytes`, or where
+   *   every value ends: `ends[i]` … `ends[i + 1]` are value i's bytes (as
+   *   {@link valueEnds} gives; checked as values are read, not here)
    */
-  constructor(tag: string, keys: Uint32Array | readonly string[], bytes: Uint8Array, valuesStart: number) {
+  constructor(tag: string, keys: Uint32Array | readonly string[], bytes: Uint8Array, valuesStart: number | Uint32Array) {
     this.tag = tag;
     this.#bytes = bytes;
     if (keys instanceof Uint32Array) {
@@ -83,8 +85,34 @@ export class EncodedLeaf implements TreeNode {
       this.#decodedKeys = keys;
       this.keyCount = keys.length;
     }
-    this.#valueOffsets = new Uint32Array(this.keyCount + 1);
-    this.#valueOffsets[0] = valuesStart;
+    if (typeof valuesStart === "number") {
+      this.#valueOffsets = new Uint32Array(this.keyCount + 1);
+      this.#valueOffsets[0] = valuesStart;
+    } else {
+      if (valuesStart.length !== this.keyCount + 1) throw new RangeError(`a leaf of ${this.keyCount} keys has ${this.keyCount + 1} value ends, not ${valuesStart.length}`);
+      this.#valueOffsets = valuesStart;
+      this.#valuesFound = this.keyCount;
+    }
+  }
+
+  /** The leaf's bytes: a view of the leaf's own, not to be written. */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Where each key lies in {@link bytes} (see {@link EncodedLeaf}), or `undefined` when the leaf keeps its keys decoded. Not to be written. */
+  get keySpans(): Uint32Array | undefined {
+    return this.#keySpans;
+  }
+
+  /**
+   * Where every value ends, found now if not yet: `ends[i]` … `ends[i + 1]`
+   * are value i's bytes. The leaf's own array, not to be written. Throws
+   * `INTEGRITY` if the values are not laid out as the keys say.
+   */
+  valueEnds(): Uint32Array {
+    if (this.#valuesFound < this.keyCount) this.#findValues(this.keyCount);
+    return this.#valueOffsets;
   }
 
   /** Every key (a new array on each read when the leaf keeps them encoded). */

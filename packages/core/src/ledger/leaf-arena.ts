@@ -1,0 +1,238 @@
+/**
+ * The node cache's leaves, held as records in a few large segments that
+ * are reused in turn: caching or evicting a leaf allocates and frees
+ * nothing V8 must collect.
+ *
+ * Why: V8 lets the old generation's garbage grow to a few times what is
+ * live before a full collection, and counts `ArrayBuffer`s with it. A
+ * cache that held each leaf as its own objects (the leaf, its buffer, its
+ * key and value tables: ~1.2 KB of heap and ~11 KB of buffers a leaf at a
+ * million documents) made all of that garbage at every eviction: a fresh
+ * process doing 100,000 random gets on a million-document ledger peaked
+ * at ~255 MB of RSS with a 64 MB budget, against ~180 MB when collections
+ * were forced often. (Keeping only the bytes in segments, and the objects
+ * per leaf, was tried first: V8 then collected less often and the heap's
+ * garbage took the buffers' place, ~260 MB.) Here a leaf is a record in a
+ * segment and a few numbers in typed columns; the only object per leaf is
+ * its entry in the key → slot map.
+ *
+ * A record holds what reading the leaf needs, so a hit decodes nothing:
+ * its key spans (u32 pairs), where every value ends (u32s, all found when
+ * the leaf is added), then its bytes. A leaf handed out is built over a
+ * copy of its record (one allocation), because the segment's bytes move
+ * or are overwritten as the ring turns while a reader may hold the leaf
+ * across awaits. The copy is young garbage, which V8 frees cheaply.
+ *
+ * Eviction is by segment, oldest first (the segments form a ring): a
+ * segment about to be reused keeps the leaves read since it was last
+ * reused, moved to its front and unmarked (a second chance, as in the
+ * CLOCK the rest of the cache uses), and drops the others.
+ *
+ * Only leaves whose keys are all ASCII are held (the others keep their
+ * keys as strings, which a record cannot); the cache keeps those, and
+ * leaves larger than a segment, as objects.
+ *
+ * @module
+ */
+import { EncodedLeaf } from "../crdt/prolly-leaf.js";
+
+/** Memory a held leaf takes besides its record: its map entry and key string, and its column cells, roughly. */
+const SLOT_OVERHEAD = 160;
+
+/** Bytes of leaf `leaf`'s record: its key spans and value ends (u32s), then its bytes, padded to 4. */
+function recordBytes(keyCount: number, byteLength: number): number {
+  return 4 * (3 * keyCount + 1) + ((byteLength + 3) & ~3);
+}
+
+/** Leaves by key, held as records in segments reused oldest first. */
+export class LeafArena {
+  readonly #segmentBytes: number;
+  /** Memory the segments and the slots may take. */
+  readonly #capacity: number;
+  readonly #segments: Uint8Array[] = [];
+  /** The slots placed in each segment, in the order their records lie. */
+  readonly #placed: number[][] = [];
+  readonly #slotOf = new Map<string, number>();
+  /** Per slot: the key, the tag's index in `#tags`, the segment, the record's start, the key count, the leaf's byte length, read since placed. */
+  #keys: (string | undefined)[] = [];
+  #tagOf = new Uint16Array(0);
+  #segmentOf = new Uint16Array(0);
+  #startOf = new Uint32Array(0);
+  #keyCountOf = new Uint32Array(0);
+  #lengthOf = new Uint32Array(0);
+  #used = new Uint8Array(0);
+  readonly #freeSlots: number[] = [];
+  /** The trees' tags seen (a handful: the state tree's and each index's). */
+  readonly #tags: string[] = [];
+  /** The segment being filled, and how far. */
+  #current = -1;
+  #fill = 0;
+
+  /**
+   * @param capacityBytes - memory the segments and the held leaves' bookkeeping may take
+   * @param segmentBytes - size of one segment (a multiple of 4); a leaf whose record is larger is not held
+   */
+  constructor(capacityBytes: number, segmentBytes: number) {
+    if (segmentBytes % 4 !== 0) throw new RangeError(`an arena segment must be a multiple of 4 bytes, got ${segmentBytes}`);
+    this.#capacity = capacityBytes;
+    this.#segmentBytes = segmentBytes;
+  }
+
+  /** Memory held now: the segments allocated so far and the held leaves' bookkeeping. */
+  get bytes(): number {
+    return this.#segments.length * this.#segmentBytes + this.#slotOf.size * SLOT_OVERHEAD;
+  }
+
+  /** Number of leaves held. */
+  get size(): number {
+    return this.#slotOf.size;
+  }
+
+  /** A leaf read from `key`'s record, over a copy of it, and marked as read; `undefined` if none is held. */
+  get(key: string): EncodedLeaf | undefined {
+    const slot = this.#slotOf.get(key);
+    if (slot === undefined) return undefined;
+    this.#used[slot] = 1;
+    const keyCount = this.#keyCountOf[slot]!;
+    const length = this.#lengthOf[slot]!;
+    const start = this.#startOf[slot]!;
+    const record = this.#segments[this.#segmentOf[slot]!]!.slice(start, start + recordBytes(keyCount, length));
+    const spans = new Uint32Array(record.buffer, 0, 2 * keyCount);
+    const ends = new Uint32Array(record.buffer, 8 * keyCount, keyCount + 1);
+    const bytesAt = 4 * (3 * keyCount + 1);
+    return new EncodedLeaf(this.#tags[this.#tagOf[slot]!]!, spans, record.subarray(bytesAt, bytesAt + length), ends);
+  }
+
+  /** True if a leaf is held under `key`. */
+  has(key: string): boolean {
+    return this.#slotOf.has(key);
+  }
+
+  /** True if `leaf` would be held, and without evicting anything. */
+  fits(leaf: EncodedLeaf): boolean {
+    const size = recordBytes(leaf.keyCount, leaf.bytes.length);
+    if (!leaf.keySpans || size > this.#segmentBytes) return false;
+    if (this.#current >= 0 && this.#fill + size <= this.#segmentBytes) return true;
+    return this.#mayGrow();
+  }
+
+  /**
+   * Holds `leaf` under `key` (as a record: the caller keeps `leaf`),
+   * evicting the oldest segment's unread leaves if there is no room.
+   * Returns false, holding nothing, for a leaf it cannot hold: one with
+   * keys that are not all ASCII, one larger than a segment, or one whose
+   * values are not laid out as its keys say (left for a read to report).
+   */
+  add(key: string, leaf: EncodedLeaf): boolean {
+    if (this.#slotOf.has(key)) return true;
+    const spans = leaf.keySpans;
+    const keyCount = leaf.keyCount;
+    const length = leaf.bytes.length;
+    const size = recordBytes(keyCount, length);
+    if (!spans || size > this.#segmentBytes) return false;
+    let ends: Uint32Array;
+    try {
+      ends = leaf.valueEnds();
+    } catch {
+      return false;
+    }
+    while (this.#current < 0 || this.#fill + size > this.#segmentBytes) this.#nextSegment();
+    const segment = this.#segments[this.#current]!;
+    const start = this.#fill;
+    const table = new Uint32Array(segment.buffer, start, 3 * keyCount + 1);
+    table.set(spans, 0);
+    table.set(ends, 2 * keyCount);
+    segment.set(leaf.bytes, start + 4 * (3 * keyCount + 1));
+    this.#fill += size;
+
+    const slot = this.#newSlot();
+    this.#keys[slot] = key;
+    this.#tagOf[slot] = this.#tagIndex(leaf.tag);
+    this.#segmentOf[slot] = this.#current;
+    this.#startOf[slot] = start;
+    this.#keyCountOf[slot] = keyCount;
+    this.#lengthOf[slot] = length;
+    this.#used[slot] = 0;
+    this.#placed[this.#current]!.push(slot);
+    this.#slotOf.set(key, slot);
+    return true;
+  }
+
+  #tagIndex(tag: string): number {
+    const index = this.#tags.indexOf(tag);
+    if (index >= 0) return index;
+    this.#tags.push(tag);
+    return this.#tags.length - 1;
+  }
+
+  /** A free slot, the columns grown (doubled) if there is none. */
+  #newSlot(): number {
+    const free = this.#freeSlots.pop();
+    if (free !== undefined) return free;
+    const slot = this.#keys.length;
+    if (slot === this.#startOf.length) {
+      const size = Math.max(256, 2 * slot);
+      this.#tagOf = grown(this.#tagOf, new Uint16Array(size));
+      this.#segmentOf = grown(this.#segmentOf, new Uint16Array(size));
+      this.#startOf = grown(this.#startOf, new Uint32Array(size));
+      this.#keyCountOf = grown(this.#keyCountOf, new Uint32Array(size));
+      this.#lengthOf = grown(this.#lengthOf, new Uint32Array(size));
+      this.#used = grown(this.#used, new Uint8Array(size));
+    }
+    this.#keys.push(undefined);
+    return slot;
+  }
+
+  /** True if one more segment stays within the capacity (with the slots held now). */
+  #mayGrow(): boolean {
+    return this.bytes + this.#segmentBytes <= this.#capacity && this.#segments.length < 0xffff;
+  }
+
+  /** Moves filling on to a new segment if the capacity allows one, else to the oldest, reused. */
+  #nextSegment(): void {
+    if (this.#segments.length === 0 || this.#mayGrow()) {
+      this.#segments.push(new Uint8Array(this.#segmentBytes));
+      this.#placed.push([]);
+      this.#current = this.#segments.length - 1;
+      this.#fill = 0;
+      return;
+    }
+    this.#current = (this.#current + 1) % this.#segments.length;
+    this.#fill = this.#reuse(this.#current);
+  }
+
+  /**
+   * Empties segment `index` of its unread leaves and moves the read ones
+   * to its front, unmarked (dropped next time round unless read again).
+   * Returns where the free space starts.
+   */
+  #reuse(index: number): number {
+    const segment = this.#segments[index]!;
+    const kept: number[] = [];
+    let fill = 0;
+    for (const slot of this.#placed[index]!) {
+      if (this.#used[slot] === 0) {
+        this.#slotOf.delete(this.#keys[slot]!);
+        this.#keys[slot] = undefined;
+        this.#freeSlots.push(slot);
+        continue;
+      }
+      const start = this.#startOf[slot]!;
+      const size = recordBytes(this.#keyCountOf[slot]!, this.#lengthOf[slot]!);
+      // Records lie in order, so the front is never past the record being moved.
+      if (start !== fill) segment.copyWithin(fill, start, start + size);
+      this.#startOf[slot] = fill;
+      this.#used[slot] = 0;
+      kept.push(slot);
+      fill += size;
+    }
+    this.#placed[index] = kept;
+    return fill;
+  }
+}
+
+/** `into` with `from`'s cells copied to its start. */
+function grown<T extends Uint8Array | Uint16Array | Uint32Array>(from: T, into: T): T {
+  into.set(from);
+  return into;
+}
