@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { sha256 } from "multiformats/hashes/sha2";
 import { CID, encodeBlock } from "../src/codec/block.js";
+import { cidText } from "../src/codec/cid-text.js";
 import { compactNode, decodeTreeNode, EncodedLeaf, nodeBytes } from "../src/crdt/prolly-leaf.js";
 import { EncodedBranch } from "../src/crdt/prolly-branch.js";
 import { childAt, findKey, keyAt, keyCount, keyIs, leafValue, lowerBound, type TreeNode } from "../src/crdt/prolly-node.js";
@@ -125,6 +126,8 @@ describe("encoded leaves", () => {
             expect(node.tag).toBe(branch.tag);
             expect(node.keys).toEqual(keys);
             raw.forEach((cid, i) => expect(childAt(node, i).equals(cid)).toBe(true));
+            // Asked again, a child's text is the one kept from the first time: still its own.
+            for (let i = raw.length - 1; i >= 0; i--) expect(cidText(childAt(node, i))).toBe(raw[i]!.toString());
             expect(node.children!.map(String)).toEqual(raw.map(String));
           }
         },

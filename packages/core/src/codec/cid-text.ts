@@ -27,6 +27,16 @@ export function cidText(cid: CID): string {
   return text;
 }
 
+/**
+ * Records `text` as `cid`'s text, for a CID made anew from bytes whose
+ * text is already known (an internal node keeps its children's texts, not
+ * their CIDs). `text` must be what {@link cidText} would give.
+ */
+export function knownCidText(cid: CID, text: string): CID {
+  texts.set(cid, text);
+  return cid;
+}
+
 /** Multibase base32 (prefix `b`, RFC 4648 lowercase, no padding): CIDv1's default text. */
 function base32Multibase(bytes: Uint8Array): string {
   const length = 1 + Math.ceil((bytes.length * 8) / 5);

@@ -15,6 +15,7 @@
  */
 import type { CID } from "multiformats/cid";
 import { cidOver } from "../codec/cbor.js";
+import { cidText, knownCidText } from "../codec/cid-text.js";
 import { arrayHead, decodedKeys, type NodeLayout, ownBytes, UNUSUAL } from "./prolly-layout.js";
 import type { TreeNode } from "./prolly-node.js";
 
@@ -26,8 +27,8 @@ export class EncodedBranch implements TreeNode {
   readonly #bytes: Uint8Array;
   /** Child i's CID bytes are `bytes[spans[2i] … spans[2i + 1])`. */
   readonly #spans: Uint32Array;
-  /** Children made so far, by index. */
-  #cids: Array<CID | undefined> | undefined;
+  /** Children's texts found so far, by index. */
+  #texts: Array<string | undefined> | undefined;
 
   private constructor(tag: string, height: number, keys: readonly string[], bytes: Uint8Array, spans: Uint32Array) {
     this.tag = tag;
@@ -48,10 +49,22 @@ export class EncodedBranch implements TreeNode {
     return new EncodedBranch(layout.tag, layout.height, keys, ownBytes(bytes), spans);
   }
 
-  /** Child `index`'s CID, for lookups and scans: made on first use, then kept (a lookup's path is read again and again). */
+  /**
+   * Child `index`'s CID, for lookups and scans: made anew on each call, but
+   * its text (what the node cache looks it up by) is worked out once and
+   * kept, as a lookup's path is read again and again. Keeping the CIDs
+   * themselves (the CID, its digest and three views: ~500 bytes of heap a
+   * child with its text) held ~13 MB for the internal nodes of a
+   * million-document ledger, and the collector's headroom over it as much
+   * again; a fresh CID is young garbage, freed cheaply.
+   */
   childAt(index: number): CID {
-    const cids = (this.#cids ??= new Array<CID | undefined>(this.keys.length));
-    return (cids[index] ??= this.#makeChild(index));
+    const texts = (this.#texts ??= new Array<string | undefined>(this.keys.length));
+    const cid = this.#makeChild(index);
+    const text = texts[index];
+    if (text !== undefined) return knownCidText(cid, text);
+    texts[index] = cidText(cid);
+    return cid;
   }
 
   /**
@@ -62,7 +75,7 @@ export class EncodedBranch implements TreeNode {
    */
   get children(): readonly CID[] {
     const out = new Array<CID>(this.keys.length);
-    for (let i = 0; i < out.length; i++) out[i] = this.#cids?.[i] ?? this.#makeChild(i);
+    for (let i = 0; i < out.length; i++) out[i] = this.#makeChild(i);
     return out;
   }
 
