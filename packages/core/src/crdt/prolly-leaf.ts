@@ -306,12 +306,15 @@ function readNode(bytes: Uint8Array): TreeNode | undefined {
 
 /**
  * Memory a cached node holds, roughly. Internal nodes are charged as if
- * every child's CID had been made (three views, a digest, the CID: ~330
- * bytes measured in heap snapshots) and their keys decoded, ~8× their
- * encoded size: random lookups make them all sooner or later.
+ * every child's CID text had been worked out (~80 bytes a child beside its
+ * decoded key and ~50 encoded bytes), ~4× their encoded size: random
+ * lookups make them all sooner or later. Nodes held decoded (laid out in
+ * a way the compact forms do not read) are charged ~8×, as a decoded
+ * child CID is ~330 bytes of heap (three views, a digest, the CID).
  */
 export function nodeBytes(node: TreeNode, encodedBytes: number): number {
-  return node instanceof EncodedLeaf ? node.byteSize : 256 + encodedBytes * 8;
+  if (node instanceof EncodedLeaf) return node.byteSize;
+  return 256 + encodedBytes * (node instanceof EncodedBranch ? 4 : 8);
 }
 
 /** `bytes` through the full decoder and the shape check. */
