@@ -66,6 +66,59 @@ describe("index run (paged snapshot table)", () => {
       { numRuns: 60 },
     );
   });
+
+  it("merges a base (less the entries marked dropped) with an overlay into the run built from the merged entries, base read from its file or in memory", async () => {
+    const identity: LogIdentity = { generation: 1, size: 999, dev: 1n, ino: 2n, mtimeNs: 1_700_000_000_000_000_001n };
+    const key = fc.stringMatching(/^[!-~]{1,10}$/);
+    const sorted = (keys: string[]): string[] => [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(key, { maxLength: 2 * PAGE_ENTRIES + 9 }),
+        fc.uniqueArray(key, { maxLength: PAGE_ENTRIES + 5 }),
+        fc.boolean(),
+        fc.infiniteStream(fc.boolean()),
+        async (baseUnsorted, overlayUnsorted, fromFile, drops) => {
+          const baseKeys = sorted(baseUnsorted);
+          const overlayKeys = sorted(overlayUnsorted);
+          const built = IndexRun.build(baseKeys, baseKeys.map((_, i) => 10 * i + 1), baseKeys.map((k) => k.length));
+          let base = built;
+          if (fromFile) {
+            const dir = freshDir();
+            fs.mkdirSync(dir, { recursive: true });
+            await built.write(dir, identity);
+            base = IndexRun.read(dir, identity)!;
+          }
+          try {
+            // Marked dropped at random; a base key the overlay also has is left unmarked sometimes (the overlay must still win).
+            const dropped = Uint8Array.from(baseKeys, () => (drops.next().value ? 1 : 0));
+            const location = new Map<string, [number, number]>();
+            baseKeys.forEach((k, i) => dropped[i] === 0 && location.set(k, [10 * i + 1, k.length]));
+            overlayKeys.forEach((k, j) => location.set(k, [7 * j + 100_000, j]));
+            const keys = sorted([...location.keys()]);
+            const merged = IndexRun.merge(base, dropped, { keys: overlayKeys, offsetAt: (j) => 7 * j + 100_000, lengthAt: (j) => j });
+            const expected = IndexRun.build(keys, keys.map((k) => location.get(k)![0]), keys.map((k) => location.get(k)![1]));
+            expect(merged.count).toBe(keys.length);
+            expect(merged.liveBytes).toBe(expected.liveBytes);
+            keys.forEach((k, i) => {
+              expect(merged.keyAt(i)).toBe(k);
+              expect(merged.find(k)).toBe(i);
+              expect([merged.offsetAt(i), merged.lengthAt(i)]).toEqual(location.get(k));
+            });
+            // Byte for byte the file the merged entries make.
+            const [a, b] = [freshDir(), freshDir()];
+            fs.mkdirSync(a, { recursive: true });
+            fs.mkdirSync(b, { recursive: true });
+            await merged.write(a, identity);
+            await expected.write(b, identity);
+            expect(fs.readFileSync(join(a, INDEX_FILE)).equals(fs.readFileSync(join(b, INDEX_FILE)))).toBe(true);
+          } finally {
+            if (fromFile) base.release();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
 });
 
 describe("file store index snapshot", () => {

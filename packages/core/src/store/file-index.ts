@@ -63,8 +63,13 @@ export class LogIndex {
 
   /** The snapshot the store opened with (or compaction rebuilt), and the log its offsets are in. */
   private base: { readonly run: IndexRun; readonly file: LogFile } | undefined;
-  /** Base keys put or deleted since: the overlay alone decides them. */
-  private readonly shadowed = new Set<string>();
+  /**
+   * Base entries (by index) whose keys were put or deleted since: the
+   * overlay alone decides them. A mark per entry, not a set of keys, so a
+   * snapshot can skip them without making their keys into strings.
+   */
+  private shadowed = new Uint8Array(0);
+  private shadowedCount = 0;
 
   /**
    * Folds the overlay into a new base once it holds more keys than the base
@@ -81,9 +86,8 @@ export class LogIndex {
     this.freeSlots.length = 0;
     this.slotCount = 0;
     this.keys.clear();
-    this.shadowed.clear();
     this.base?.run.release();
-    this.base = { run, file };
+    this.#setBase(run, file);
     this.files.clear();
     this.files.set(file.generation, file);
     this.liveBytes = run.liveBytes;
@@ -92,9 +96,16 @@ export class LogIndex {
   /** Starts from snapshot `run` of `file` (an empty index only). */
   useBase(run: IndexRun, file: LogFile): void {
     if (this.slots.size > 0 || this.base) throw new Error("an index takes a base only when empty");
-    this.base = { run, file };
+    this.#setBase(run, file);
     this.files.set(file.generation, file);
     this.liveBytes = run.liveBytes;
+  }
+
+  /** Takes `run` as the base, none of its entries shadowed. */
+  #setBase(run: IndexRun, file: LogFile): void {
+    this.base = { run, file };
+    this.shadowed = new Uint8Array(run.count);
+    this.shadowedCount = 0;
   }
 
   /** Lets go of the base's snapshot file (the store is closing, or its open failed). */
@@ -107,9 +118,9 @@ export class LogIndex {
     const slot = this.slots.get(key);
     if (slot !== undefined) return this.locationAt(slot);
     const base = this.base;
-    if (!base || this.shadowed.has(key)) return undefined;
+    if (!base) return undefined;
     const i = base.run.find(key);
-    return i < 0 ? undefined : { file: base.file, offset: base.run.offsetAt(i), length: base.run.lengthAt(i) };
+    return i < 0 || this.shadowed[i] === 1 ? undefined : { file: base.file, offset: base.run.offsetAt(i), length: base.run.lengthAt(i) };
   }
 
   /** Keys with `prefix`, ascending. */
@@ -121,14 +132,14 @@ export class LogIndex {
     for (let i = base.run.lowerBound(prefix); i < base.run.count; i++) {
       const key = base.run.keyAt(i);
       if (!key.startsWith(prefix)) break;
-      if (!this.shadowed.has(key)) fromBase.push(key);
+      if (this.shadowed[i] === 0) fromBase.push(key);
     }
     return mergeSorted(fromBase, overlay);
   }
 
   /** Number of live keys. */
   get size(): number {
-    return (this.base ? this.base.run.count - this.shadowed.size : 0) + this.slots.size;
+    return (this.base ? this.base.run.count - this.shadowedCount : 0) + this.slots.size;
   }
 
   /** Records a put of a value at `offset` (absolute) in `file`. */
@@ -171,8 +182,7 @@ export class LogIndex {
     const base = this.base;
     if (base && base.file.generation === file.generation) {
       for (let i = 0; i < base.run.count; i++) {
-        const key = base.run.keyAt(i);
-        if (!this.shadowed.has(key)) out.push([key, { file, offset: base.run.offsetAt(i), length: base.run.lengthAt(i) }]);
+        if (this.shadowed[i] === 0) out.push([base.run.keyAt(i), { file, offset: base.run.offsetAt(i), length: base.run.lengthAt(i) }]);
       }
     }
     return out.sort((a, b) => a[1].offset - b[1].offset);
@@ -196,15 +206,14 @@ export class LogIndex {
       const offsets: number[] = [];
       const lengths: number[] = [];
       for (let i = 0; i < base.run.count; i++) {
+        if (this.shadowed[i] === 1) continue;
         const key = base.run.keyAt(i);
-        if (this.shadowed.has(key)) continue;
         keys.push(key);
         offsets.push(relocate(key, base.run.offsetAt(i)));
         lengths.push(base.run.lengthAt(i));
       }
       base.run.release();
-      this.base = { run: IndexRun.build(keys, offsets, lengths), file: to };
-      this.shadowed.clear();
+      this.#setBase(IndexRun.build(keys, offsets, lengths), to);
     }
     this.files.delete(from.generation);
   }
@@ -222,42 +231,21 @@ export class LogIndex {
       if (this.generations[slot] !== file.generation) return undefined;
       slots[j] = slot;
     }
-    const run = this.base?.run;
-    const baseCount = run?.count ?? 0;
-    const keys: string[] = [];
-    const offsets: number[] = [];
-    const lengths: number[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < baseCount || j < overlay.length) {
-      const baseKey = i < baseCount ? run!.keyAt(i) : undefined;
-      const overlayKey = overlay[j];
-      if (overlayKey === undefined || (baseKey !== undefined && baseKey < overlayKey)) {
-        if (!this.shadowed.has(baseKey!)) {
-          keys.push(baseKey!);
-          offsets.push(run!.offsetAt(i));
-          lengths.push(run!.lengthAt(i));
-        }
-        i++;
-      } else {
-        // A base key equal to an overlay key is shadowed: the overlay's entry wins.
-        if (baseKey === overlayKey) i++;
-        keys.push(overlayKey);
-        offsets.push(this.offsets[slots[j]!] as number);
-        lengths.push(this.lengths[slots[j]!] as number);
-        j++;
-      }
-    }
-    return IndexRun.build(keys, offsets, lengths);
+    return IndexRun.merge(this.base?.run, this.shadowed, {
+      keys: overlay,
+      offsetAt: (j) => this.offsets[slots[j]!] as number,
+      lengthAt: (j) => this.lengths[slots[j]!] as number,
+    });
   }
 
   /** Marks a base key (if present and not yet shadowed) as decided by the overlay, and stops counting its bytes. */
   private shadowBase(key: string): void {
     const base = this.base;
-    if (!base || this.shadowed.has(key)) return;
+    if (!base) return;
     const i = base.run.find(key);
-    if (i < 0) return;
-    this.shadowed.add(key);
+    if (i < 0 || this.shadowed[i] === 1) return;
+    this.shadowed[i] = 1;
+    this.shadowedCount++;
     this.liveBytes -= putOpBytes(key, base.run.lengthAt(i));
   }
 
