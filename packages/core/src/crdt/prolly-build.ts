@@ -193,7 +193,11 @@ export async function buildTree(
     }
     if (value === undefined) throw new TypeError(`the value for key ${JSON.stringify(key)} is undefined; trees cannot store undefined`);
     previous = key;
-    await writer.addEntry(key, value);
+    // Awaited only when hashing was asynchronous: an await per entry cost a
+    // microtask each (a close's run of 26,000 documents and their 52,000
+    // local entries spent a quarter of its ~130 ms there).
+    const adding = writer.addEntry(key, value);
+    if (adding) await adding;
   }
   return writer.finish();
 }
