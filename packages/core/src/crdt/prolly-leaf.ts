@@ -89,7 +89,7 @@ export class EncodedLeaf implements TreeNode {
       this.#valueOffsets = new Uint32Array(this.keyCount + 1);
       this.#valueOffsets[0] = valuesStart;
     } else {
-      if (valuesStart.length !== this.keyCount + 1) throw new RangeError(`a leaf of ${this.keyCount} keys has ${this.keyCount + 1} value ends, not ${valuesStart.length}`);
+      if (valuesStart.length !== this.keyCount + 1) throw new RangeError(`a leaf of ${this.keyCount} keys needs ${this.keyCount + 1} value ends, got ${valuesStart.length}`);
       this.#valueOffsets = valuesStart;
       this.#valuesFound = this.keyCount;
     }

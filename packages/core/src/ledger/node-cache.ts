@@ -181,11 +181,8 @@ export class NodeCache implements NodeSource {
   }
 
   #remember(key: string, node: TreeNode, encodedBytes: number): void {
-    if (this.#arena && node instanceof EncodedLeaf && this.#arena.add(key, node)) {
-      this.#forget(key);
-      return;
-    }
     this.#forget(key);
+    if (this.#arena && node instanceof EncodedLeaf && this.#arena.add(key, node)) return;
     const bytes = nodeBytes(node, encodedBytes);
     this.#cache.set(key, { node, bytes, used: false });
     this.#cachedBytes += bytes;
