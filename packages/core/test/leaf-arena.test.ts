@@ -5,6 +5,7 @@ import { encodeBlock } from "../src/codec/block.js";
 import { decodeTreeNode, EncodedLeaf } from "../src/crdt/prolly-leaf.js";
 import type { TreeNode } from "../src/crdt/prolly-node.js";
 import { LeafArena } from "../src/ledger/leaf-arena.js";
+import { NOT_HELD } from "../src/crdt/prolly-node.js";
 
 /** What a leaf reads as: its tag, keys and values, all decoded. */
 function contents(leaf: EncodedLeaf): { tag: string; keys: readonly string[]; values: readonly unknown[] } {
@@ -122,6 +123,23 @@ describe("leaf arena", () => {
     expect(arena.add("ok", good)).toBe(true);
     expect(arena.size).toBe(1);
     expect(arena.has("unicode") || arena.has("large")).toBe(false);
+  });
+
+  it("reads a value in place as the leaf itself does, for every key and for absent ones; not for another tree's tag or a leaf it does not hold", async () => {
+    const leaves = await Promise.all(Array.from({ length: 12 }, (_, n) => numberedLeaf(n, 1 + n, n % 2 === 0 ? "t" : "u")));
+    const arena = new LeafArena(4 * 4096 + 12 * 160, 4096);
+    leaves.forEach((leaf, n) => expect(arena.add(`k${n}`, leaf)).toBe(true));
+    leaves.forEach((leaf, n) => {
+      if (!arena.has(`k${n}`)) return;
+      leaf.keys.forEach((key, i) => expect(arena.lookup(`k${n}`, leaf.tag, key)).toEqual(leaf.valueAt(i)));
+      for (const absent of ["", "key-", `${leaf.keys[0]!}~`, "zzz"]) expect(arena.lookup(`k${n}`, leaf.tag, absent)).toBeUndefined();
+      expect(arena.lookup(`k${n}`, leaf.tag === "t" ? "u" : "t", leaf.keys[0]!)).toBe(NOT_HELD);
+    });
+    expect(arena.lookup("nothing", "t", "key-0000-000")).toBe(NOT_HELD);
+    // A value read in place is the caller's: changing it changes nothing held.
+    const first = arena.lookup("k0", "t", leaves[0]!.keys[0]!) as { key: string };
+    first.key = "changed";
+    expect(arena.lookup("k0", "t", leaves[0]!.keys[0]!)).toEqual(leaves[0]!.valueAt(0));
   });
 
   it("refuses a segment size that is not a multiple of 4", () => {

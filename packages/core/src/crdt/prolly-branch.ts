@@ -67,6 +67,11 @@ export class EncodedBranch implements TreeNode {
     return cid;
   }
 
+  /** Child `index`'s CID as text, worked out once and kept (see {@link childAt}); no CID is made once it is known. */
+  childTextAt(index: number): string {
+    return this.#texts?.[index] ?? cidText(this.childAt(index));
+  }
+
   /**
    * Every child's CID, for mutations and walks: made anew on each read and
    * not kept (a bulk load's mutations pass through most internal nodes of a

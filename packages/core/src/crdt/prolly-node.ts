@@ -53,6 +53,8 @@ export interface TreeNode {
    * through {@link childAt}.
    */
   childAt?(index: number): CID;
+  /** Child `index`'s CID as text (what {@link childAt} gives, as `cidText` writes it), for nodes that keep it without the CID. */
+  childTextAt?(index: number): string;
 }
 
 /**
@@ -104,7 +106,24 @@ export interface NodeSource {
    * in order; a cache should not evict nodes it holds to make room for it.
    */
   load(cid: CID, scan?: boolean): TreeNode | Promise<TreeNode>;
+  /**
+   * Child `index` of `node` if it is in memory now, found without making
+   * its CID; `undefined` otherwise (the caller then makes the CID and
+   * {@link load}s it). What lets a warm lookup make no CID per level.
+   */
+  heldChild?(node: TreeNode, index: number): TreeNode | undefined;
+  /**
+   * The value under `key` in child `index` of `node`, a leaf of tree `tag`,
+   * read now where the source holds it, if it holds it so that handing
+   * the leaf out would cost a copy ({@link ../ledger/leaf-arena}):
+   * `undefined` if the leaf has no such key, {@link NOT_HELD} if the source
+   * does not hold the leaf that way (the caller then reads it as usual).
+   */
+  valueInHeldLeaf?(node: TreeNode, index: number, tag: string, key: string): unknown;
 }
+
+/** What {@link NodeSource.valueInHeldLeaf} answers for a leaf it does not hold. */
+export const NOT_HELD: unique symbol = Symbol("not held");
 
 /** The CIDs a node points to (none for a leaf): what a garbage collector or a delta walk descends into. */
 export function childCids(node: TreeNode): readonly CID[] {

@@ -9,7 +9,7 @@
 import type { CID } from "../codec/block.js";
 import type { EncodedCbor } from "../codec/cbor.js";
 import {
-  type NodeSource, type TreeNode, type ValueReader, checkNode, childAt, findKey, isPromiseLike, keyCount, keyIs, leafValue, loadNode, lowerBound, upperBound,
+  type NodeSource, type TreeNode, type ValueReader, checkNode, childAt, findKey, isPromiseLike, keyCount, keyIs, leafValue, loadNode, lowerBound, NOT_HELD, upperBound,
 } from "./prolly-node.js";
 
 /** Bounds for a range scan; at most one lower and one upper bound. */
@@ -47,12 +47,24 @@ function lookupFrom(source: NodeSource, tag: string, cid: CID, loaded: TreeNode 
       const at = cid;
       return Promise.resolve(loaded).then((node) => lookupFrom(source, tag, at, node, key));
     }
-    const node = checkNode(loaded, tag, cid);
-    const i = findKey(node, key);
-    if (i === keyCount(node)) return undefined;
-    if (node.height === 0) return keyIs(node, i, key) ? leafValue(node, i) : undefined;
-    cid = childAt(node, i);
-    loaded = source.load(cid);
+    let node = checkNode(loaded, tag, cid);
+    for (;;) {
+      const i = findKey(node, key);
+      if (i === keyCount(node)) return undefined;
+      if (node.height === 0) return keyIs(node, i, key) ? leafValue(node, i) : undefined;
+      if (node.height === 1 && source.valueInHeldLeaf) {
+        const value = source.valueInHeldLeaf(node, i, tag, key);
+        if (value !== NOT_HELD) return value;
+      }
+      const held = source.heldChild?.(node, i);
+      if (held === undefined) {
+        cid = childAt(node, i);
+        loaded = source.load(cid);
+        break;
+      }
+      // The child's CID is made only to name it in the error.
+      node = held.tag === tag ? held : checkNode(held, tag, childAt(node, i));
+    }
   }
 }
 

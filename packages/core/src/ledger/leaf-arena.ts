@@ -35,6 +35,10 @@
  * @module
  */
 import { EncodedLeaf } from "../crdt/prolly-leaf.js";
+import { NOT_HELD } from "../crdt/prolly-node.js";
+
+/** Size of the slabs leaves handed out are copied into. */
+const HAND_OUT_SLAB_BYTES = 256 * 1024;
 
 /** Memory a held leaf takes besides its record: its map entry and key string, and its column cells, roughly. */
 const SLOT_OVERHEAD = 160;
@@ -67,6 +71,9 @@ export class LeafArena {
   /** The segment being filled, and how far. */
   #current = -1;
   #fill = 0;
+  /** Where leaves handed out get their copies ({@link LeafArena.get}). */
+  #handOutSlab = new Uint8Array(0);
+  #handOutUsed = 0;
 
   /**
    * @param capacityBytes - memory the segments and the held leaves' bookkeeping may take
@@ -96,11 +103,56 @@ export class LeafArena {
     const keyCount = this.#keyCountOf[slot]!;
     const length = this.#lengthOf[slot]!;
     const start = this.#startOf[slot]!;
-    const record = this.#segments[this.#segmentOf[slot]!]!.slice(start, start + recordBytes(keyCount, length));
-    const spans = new Uint32Array(record.buffer, 0, 2 * keyCount);
-    const ends = new Uint32Array(record.buffer, 8 * keyCount, keyCount + 1);
+    const record = this.#handOut(this.#segments[this.#segmentOf[slot]!]!.subarray(start, start + recordBytes(keyCount, length)));
+    const spans = new Uint32Array(record.buffer, record.byteOffset, 2 * keyCount);
+    const ends = new Uint32Array(record.buffer, record.byteOffset + 8 * keyCount, keyCount + 1);
     const bytesAt = 4 * (3 * keyCount + 1);
     return new EncodedLeaf(this.#tags[this.#tagOf[slot]!]!, spans, record.subarray(bytesAt, bytesAt + length), ends);
+  }
+
+  /**
+   * A copy of `record` for a leaf handed out, packed into a shared slab (at
+   * a multiple of 4, for its tables): a buffer of its own per hit (an
+   * `ArrayBuffer` V8 must set up and track) was a third of a warm get.
+   * Copies are never written, so sharing a slab is safe; a slab lives as
+   * long as any leaf handed out of it.
+   */
+  #handOut(record: Uint8Array): Uint8Array {
+    if (record.length > HAND_OUT_SLAB_BYTES / 4) return record.slice();
+    if (this.#handOutUsed + record.length > this.#handOutSlab.length) {
+      this.#handOutSlab = new Uint8Array(HAND_OUT_SLAB_BYTES);
+      this.#handOutUsed = 0;
+    }
+    const copy = this.#handOutSlab.subarray(this.#handOutUsed, this.#handOutUsed + record.length);
+    copy.set(record);
+    this.#handOutUsed += record.length; // record lengths are multiples of 4
+    return copy;
+  }
+
+  /**
+   * The value under `probe` in the leaf held under `key`, read in place
+   * and at once (no copy: nothing can move a segment before this returns;
+   * the value decoded is new and the caller's), the leaf marked as read;
+   * `undefined` if the leaf has no such key, {@link NOT_HELD} if no leaf of
+   * tree `tag` is held under `key`. What a point lookup uses instead of
+   * {@link get}, whose copy of the whole leaf was most of a warm get.
+   */
+  lookup(key: string, tag: string, probe: string): unknown {
+    const slot = this.#slotOf.get(key);
+    if (slot === undefined || this.#tags[this.#tagOf[slot]!] !== tag) return NOT_HELD;
+    this.#used[slot] = 1;
+    const keyCount = this.#keyCountOf[slot]!;
+    const start = this.#startOf[slot]!;
+    const segment = this.#segments[this.#segmentOf[slot]!]!;
+    const bytesAt = start + 4 * (3 * keyCount + 1);
+    const leaf = new EncodedLeaf(
+      tag,
+      new Uint32Array(segment.buffer, start, 2 * keyCount),
+      segment.subarray(bytesAt, bytesAt + this.#lengthOf[slot]!),
+      new Uint32Array(segment.buffer, start + 8 * keyCount, keyCount + 1),
+    );
+    const i = leaf.lowerBound(probe);
+    return i < keyCount && leaf.keyIs(i, probe) ? leaf.valueAt(i) : undefined;
   }
 
   /** True if a leaf is held under `key`. */

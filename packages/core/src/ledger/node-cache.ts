@@ -30,7 +30,7 @@
 import type { CID } from "multiformats/cid";
 import type { Block } from "../codec/block.js";
 import { HearthError } from "../errors.js";
-import type { NodeSource, TreeNode } from "../crdt/prolly.js";
+import { NOT_HELD, type NodeSource, type TreeNode } from "../crdt/prolly-node.js";
 import { compactNode, decodeTreeNode, EncodedLeaf, nodeBytes } from "../crdt/prolly-leaf.js";
 import type { ByteStore } from "../store/types.js";
 import { cidText } from "../codec/cid-text.js";
@@ -140,6 +140,25 @@ export class NodeCache implements NodeSource {
    */
   load(cid: CID, scan = false): TreeNode | Promise<TreeNode> {
     const key = cidText(cid);
+    return this.#held(key) ?? this.#fetch(cid, key, scan);
+  }
+
+  /** Child `index` of `node` if it is held in memory, looked up by its text (no CID made); see {@link NodeSource.heldChild}. */
+  heldChild(node: TreeNode, index: number): TreeNode | undefined {
+    const text = node.childTextAt?.(index);
+    return text === undefined ? undefined : this.#held(text);
+  }
+
+  /** See {@link NodeSource.valueInHeldLeaf}: leaves in the arena are read in place. */
+  valueInHeldLeaf(node: TreeNode, index: number, tag: string, key: string): unknown {
+    const text = this.#arena && node.childTextAt?.(index);
+    // A node cached as an object comes first in #held: it answers then (by the usual path).
+    if (!text || this.#cache.has(text)) return NOT_HELD;
+    return this.#arena!.lookup(text, tag, key);
+  }
+
+  /** The node named `key` if it is in memory: cached, pending or retired. */
+  #held(key: string): TreeNode | undefined {
     // The cache first: it answers most loads. (A node can be in two of these
     // places only if a tree made it again, with the same bytes.)
     const cached = this.#cache.get(key);
@@ -154,9 +173,7 @@ export class NodeCache implements NodeSource {
       if (pending.value.height === 0) this.#pendingRead.add(key);
       return pending.value;
     }
-    const retired = this.#retired.get(key);
-    if (retired) return retired.value;
-    return this.#fetch(cid, key, scan);
+    return this.#retired.get(key)?.value;
   }
 
   async #fetch(cid: CID, key: string, scan: boolean): Promise<TreeNode> {
