@@ -18,10 +18,13 @@
  *
  * A record holds what reading the leaf needs, so a hit decodes nothing:
  * its key spans (u32 pairs), where every value ends (u32s, all found when
- * the leaf is added), then its bytes. A leaf handed out is built over a
- * copy of its record (one allocation), because the segment's bytes move
- * or are overwritten as the ring turns while a reader may hold the leaf
- * across awaits. The copy is young garbage, which V8 frees cheaply.
+ * the leaf is added), then its bytes. A point lookup reads its value in
+ * place and at once ({@link LeafArena.lookup}): nothing can move a segment
+ * before it returns. A leaf handed out ({@link LeafArena.get}: scans and
+ * mutations, which may hold it across awaits while the ring turns) is
+ * built over a copy of its record, packed into a shared slab: young
+ * garbage, which V8 frees cheaply. (A copy per hit, a buffer of its own
+ * each, had halved warm gets.)
  *
  * Eviction is by segment, oldest first (the segments form a ring): a
  * segment about to be reused keeps the leaves read since it was last
