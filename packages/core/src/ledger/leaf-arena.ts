@@ -39,6 +39,7 @@
  */
 import { EncodedLeaf } from "../crdt/prolly-leaf.js";
 import { NOT_HELD } from "../crdt/prolly-node.js";
+import { SlabCopier } from "../codec/slab.js";
 
 /** Size of the slabs leaves handed out are copied into. */
 const HAND_OUT_SLAB_BYTES = 256 * 1024;
@@ -74,9 +75,13 @@ export class LeafArena {
   /** The segment being filled, and how far. */
   #current = -1;
   #fill = 0;
-  /** Where leaves handed out get their copies ({@link LeafArena.get}). */
-  #handOutSlab = new Uint8Array(0);
-  #handOutUsed = 0;
+  /**
+   * Where leaves handed out get their copies ({@link LeafArena.get}): a
+   * buffer of its own per hit (an `ArrayBuffer` V8 must set up and track)
+   * was a third of a warm get. Copies are never written, so sharing a slab
+   * is safe; a slab lives as long as any leaf handed out of it.
+   */
+  readonly #handOut = new SlabCopier(HAND_OUT_SLAB_BYTES, HAND_OUT_SLAB_BYTES / 4);
 
   /**
    * @param capacityBytes - memory the segments and the held leaves' bookkeeping may take
@@ -103,33 +108,10 @@ export class LeafArena {
     const slot = this.#slotOf.get(key);
     if (slot === undefined) return undefined;
     this.#used[slot] = 1;
-    const keyCount = this.#keyCountOf[slot]!;
-    const length = this.#lengthOf[slot]!;
     const start = this.#startOf[slot]!;
-    const record = this.#handOut(this.#segments[this.#segmentOf[slot]!]!.subarray(start, start + recordBytes(keyCount, length)));
-    const spans = new Uint32Array(record.buffer, record.byteOffset, 2 * keyCount);
-    const ends = new Uint32Array(record.buffer, record.byteOffset + 8 * keyCount, keyCount + 1);
-    const bytesAt = 4 * (3 * keyCount + 1);
-    return new EncodedLeaf(this.#tags[this.#tagOf[slot]!]!, spans, record.subarray(bytesAt, bytesAt + length), ends);
-  }
-
-  /**
-   * A copy of `record` for a leaf handed out, packed into a shared slab (at
-   * a multiple of 4, for its tables): a buffer of its own per hit (an
-   * `ArrayBuffer` V8 must set up and track) was a third of a warm get.
-   * Copies are never written, so sharing a slab is safe; a slab lives as
-   * long as any leaf handed out of it.
-   */
-  #handOut(record: Uint8Array): Uint8Array {
-    if (record.length > HAND_OUT_SLAB_BYTES / 4) return record.slice();
-    if (this.#handOutUsed + record.length > this.#handOutSlab.length) {
-      this.#handOutSlab = new Uint8Array(HAND_OUT_SLAB_BYTES);
-      this.#handOutUsed = 0;
-    }
-    const copy = this.#handOutSlab.subarray(this.#handOutUsed, this.#handOutUsed + record.length);
-    copy.set(record);
-    this.#handOutUsed += record.length; // record lengths are multiples of 4
-    return copy;
+    // Records are multiples of 4 long and slabs start at 0, so every copy stays 4-aligned for its tables.
+    const copy = this.#handOut.copy(this.#segments[this.#segmentOf[slot]!]!.subarray(start, start + this.#recordBytesOf(slot)));
+    return this.#leafIn(slot, copy, 0);
   }
 
   /**
@@ -144,18 +126,27 @@ export class LeafArena {
     const slot = this.#slotOf.get(key);
     if (slot === undefined || this.#tags[this.#tagOf[slot]!] !== tag) return NOT_HELD;
     this.#used[slot] = 1;
-    const keyCount = this.#keyCountOf[slot]!;
-    const start = this.#startOf[slot]!;
-    const segment = this.#segments[this.#segmentOf[slot]!]!;
-    const bytesAt = start + 4 * (3 * keyCount + 1);
-    const leaf = new EncodedLeaf(
-      tag,
-      new Uint32Array(segment.buffer, start, 2 * keyCount),
-      segment.subarray(bytesAt, bytesAt + this.#lengthOf[slot]!),
-      new Uint32Array(segment.buffer, start + 8 * keyCount, keyCount + 1),
-    );
+    const leaf = this.#leafIn(slot, this.#segments[this.#segmentOf[slot]!]!, this.#startOf[slot]!);
     const i = leaf.lowerBound(probe);
-    return i < keyCount && leaf.keyIs(i, probe) ? leaf.valueAt(i) : undefined;
+    return i < leaf.keyCount && leaf.keyIs(i, probe) ? leaf.valueAt(i) : undefined;
+  }
+
+  /** The leaf of `slot`'s record, which lies at `start` in `holder` (4-aligned in its buffer): views, no copy. */
+  #leafIn(slot: number, holder: Uint8Array, start: number): EncodedLeaf {
+    const keyCount = this.#keyCountOf[slot]!;
+    const at = holder.byteOffset + start;
+    const bytesAt = start + 4 * (3 * keyCount + 1);
+    return new EncodedLeaf(
+      this.#tags[this.#tagOf[slot]!]!,
+      new Uint32Array(holder.buffer, at, 2 * keyCount),
+      holder.subarray(bytesAt, bytesAt + this.#lengthOf[slot]!),
+      new Uint32Array(holder.buffer, at + 8 * keyCount, keyCount + 1),
+    );
+  }
+
+  /** Bytes of `slot`'s record. */
+  #recordBytesOf(slot: number): number {
+    return recordBytes(this.#keyCountOf[slot]!, this.#lengthOf[slot]!);
   }
 
   /** True if a leaf is held under `key`. */
@@ -273,7 +264,7 @@ export class LeafArena {
         continue;
       }
       const start = this.#startOf[slot]!;
-      const size = recordBytes(this.#keyCountOf[slot]!, this.#lengthOf[slot]!);
+      const size = this.#recordBytesOf(slot);
       // Records lie in order, so the front is never past the record being moved.
       if (start !== fill) segment.copyWithin(fill, start, start + size);
       this.#startOf[slot] = fill;

@@ -218,12 +218,12 @@ export class IndexRun {
       count: n,
       keyLength: (e) => {
         const at = order[e]!;
-        return at < 0 ? keys[-1 - at]!.length : run.#keySpan(at, (page, start, end) => end - start);
+        return at < 0 ? keys[-1 - at]!.length : run.#keyLengthAt(at);
       },
       writeKey: (e, into, to) => {
         const at = order[e]!;
         if (at < 0) into.write(keys[-1 - at]!, to, "latin1");
-        else run.#keySpan(at, (page, start, end) => page.bytes.copy(into, to, start, end));
+        else run.#copyKeyAt(at, into, to);
       },
       key: (e) => {
         const at = order[e]!;
@@ -245,11 +245,18 @@ export class IndexRun {
     return compareAt(this.#page(Math.floor(i / PAGE_ENTRIES)), i % PAGE_ENTRIES, key);
   }
 
-  /** `use` called with entry `i`'s page and where its key's bytes lie in the page's bytes. */
-  #keySpan<T>(i: number, use: (page: Page, start: number, end: number) => T): T {
+  /** Length of key `i` (its bytes: store keys are ASCII). */
+  #keyLengthAt(i: number): number {
     const page = this.#page(Math.floor(i / PAGE_ENTRIES));
     const j = i % PAGE_ENTRIES;
-    return use(page, keyStart(page, j), page.keysAt + page.keyEnds[j]!);
+    return page.keysAt + page.keyEnds[j]! - keyStart(page, j);
+  }
+
+  /** Copies key `i`'s bytes into `into` at `at`, as they are in its page. */
+  #copyKeyAt(i: number, into: Buffer, at: number): void {
+    const page = this.#page(Math.floor(i / PAGE_ENTRIES));
+    const j = i % PAGE_ENTRIES;
+    page.bytes.copy(into, at, keyStart(page, j), page.keysAt + page.keyEnds[j]!);
   }
 
   /** A run of `entries` (keys ascending), as one image in memory laid out as the snapshot file is. */

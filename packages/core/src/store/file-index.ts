@@ -87,7 +87,7 @@ export class LogIndex {
     this.slotCount = 0;
     this.keys.clear();
     this.base?.run.release();
-    this.#setBase(run, file);
+    this.setBase(run, file);
     this.files.clear();
     this.files.set(file.generation, file);
     this.liveBytes = run.liveBytes;
@@ -96,13 +96,13 @@ export class LogIndex {
   /** Starts from snapshot `run` of `file` (an empty index only). */
   useBase(run: IndexRun, file: LogFile): void {
     if (this.slots.size > 0 || this.base) throw new Error("an index takes a base only when empty");
-    this.#setBase(run, file);
+    this.setBase(run, file);
     this.files.set(file.generation, file);
     this.liveBytes = run.liveBytes;
   }
 
   /** Takes `run` as the base, none of its entries shadowed. */
-  #setBase(run: IndexRun, file: LogFile): void {
+  private setBase(run: IndexRun, file: LogFile): void {
     this.base = { run, file };
     this.shadowed = new Uint8Array(run.count);
     this.shadowedCount = 0;
@@ -213,7 +213,7 @@ export class LogIndex {
         lengths.push(base.run.lengthAt(i));
       }
       base.run.release();
-      this.#setBase(IndexRun.build(keys, offsets, lengths), to);
+      this.setBase(IndexRun.build(keys, offsets, lengths), to);
     }
     this.files.delete(from.generation);
   }
