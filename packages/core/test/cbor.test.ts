@@ -47,6 +47,28 @@ describe("encodeDagCbor", () => {
     for (const n of edges) expect(hex(encodeDagCbor({ n, a: [n] }))).toBe(hex(dagCbor.encode({ n, a: [n] })));
   });
 
+  it("orders the keys of objects that share keys as dagCbor.encode does, whatever was encoded before (the key-order cache)", () => {
+    // A small pool, so objects often begin with the same key and differ in the rest, its order or its length.
+    const pool = ["a", "b", "aa", "é", "id", "title", "\u{1F600}", "n", "ab", "ba"];
+    const shaped = fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1, maxLength: pool.length }).map((keys) => Object.fromEntries(keys.map((k, i) => [k, i])));
+    fc.assert(
+      fc.property(fc.array(shaped, { minLength: 1, maxLength: 30 }), (objects) => {
+        for (const object of objects) expect(hex(encodeDagCbor(object))).toBe(hex(dagCbor.encode(object)));
+        // The same objects again, each grown by a key after it was encoded once.
+        for (const object of objects) {
+          (object as Record<string, number>).zz = 1;
+          expect(hex(encodeDagCbor(object))).toBe(hex(dagCbor.encode(object)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // More first keys than the cache remembers: it starts over and stays right.
+    for (let i = 0; i < 600; i++) {
+      const object = { [`k${i % 300}`]: i, b: 1, [i % 2 === 0 ? "c" : "aaa"]: 2 };
+      expect(hex(encodeDagCbor(object))).toBe(hex(dagCbor.encode(object)));
+    }
+  });
+
   it("sorts map keys by UTF-8 length, then bytes, including astral and non-ASCII keys", () => {
     const value = { b: 1, aa: 2, a: 3, "\u{1F600}": 4, "\uFFFF": 5, é: 6, z: { y: 1, x: 2 } };
     expect(hex(encodeDagCbor(value))).toBe(hex(dagCbor.encode(value)));

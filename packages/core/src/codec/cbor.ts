@@ -176,6 +176,24 @@ function write(value: unknown, depth: number): void {
     for (let i = 0; i < value.length; i++) write(value[i], depth + 1);
     return;
   }
+  // Plain objects first: most of what is encoded (documents, registers).
+  // A plain object posing as a CID (`asCID` pointing to itself, or a "/"
+  // key) is left to the checks below and the generic encoder, as before.
+  const proto = Object.getPrototypeOf(value) as unknown;
+  const object = value as Record<string, unknown> & { asCID?: unknown; bytes?: unknown };
+  if ((proto === Object.prototype || proto === null) && object.asCID !== object) {
+    if ("/" in object) throw GENERIC; // a CID look-alike: the generic encoder decides
+    const keys = canonicalKeys(object);
+    head(5, keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      writeString(key);
+      const v = object[key];
+      if (v === undefined) throw GENERIC;
+      write(v, depth + 1);
+    }
+    return;
+  }
   if (value instanceof Uint8Array) {
     head(2, value.length);
     writeBytes(value);
@@ -185,7 +203,6 @@ function write(value: unknown, depth: number): void {
     writeBytes(value.bytes);
     return;
   }
-  const object = value as Record<string, unknown> & { asCID?: unknown; bytes?: unknown };
   if (object.asCID === object && object.bytes instanceof Uint8Array) {
     const bytes = object.bytes;
     reserve(2);
@@ -197,17 +214,38 @@ function write(value: unknown, depth: number): void {
     writeBytes(bytes);
     return;
   }
-  const proto = Object.getPrototypeOf(object) as unknown;
-  if (proto !== Object.prototype && proto !== null) throw GENERIC;
-  if ("/" in object) throw GENERIC; // a CID look-alike: the generic encoder decides
-  const keys = sortedKeys(Object.keys(object));
-  head(5, keys.length);
-  for (const key of keys) {
-    writeString(key);
-    const v = object[key];
-    if (v === undefined) throw GENERIC;
-    write(v, depth + 1);
+  throw GENERIC;
+}
+
+/** Key sets whose canonical order was worked out, by their first key (see {@link canonicalKeys}). */
+const keyOrders = new Map<string, readonly [keys: readonly string[], sorted: readonly string[]]>();
+/** Distinct first keys remembered before {@link keyOrders} starts over: bounds it whatever the documents. */
+const KEY_ORDERS_MAX = 256;
+
+/**
+ * `object`'s own keys in dag-cbor's map order. Objects of one shape (the
+ * documents of an app, registers, tree nodes) list the same keys in the
+ * same order, so the order worked out for the last key set that began with
+ * the same key is reused when the keys match one for one (string
+ * comparisons that are mostly pointer checks); sorting each object's keys
+ * anew was a quarter of encoding a tree leaf.
+ */
+function canonicalKeys(object: object): readonly string[] {
+  const keys = Object.keys(object);
+  const n = keys.length;
+  if (n < 2) return keys;
+  const first = keys[0]!;
+  const known = keyOrders.get(first);
+  if (known !== undefined && known[0].length === n) {
+    const seen = known[0];
+    let i = 1;
+    while (i < n && seen[i] === keys[i]) i++;
+    if (i === n) return known[1];
   }
+  const sorted = sortedKeys(keys.slice());
+  if (keyOrders.size >= KEY_ORDERS_MAX) keyOrders.clear();
+  keyOrders.set(first, [keys, sorted]);
+  return sorted;
 }
 
 /** `value` with each {@link EncodedCbor} decoded, for the generic encoder (arrays and plain objects are copied; anything else is left to it). */
