@@ -89,6 +89,27 @@ describe("put and get", () => {
     await mutate(await reopen()); // decoded from a tree leaf
   });
 
+  it("reads back documents the overlay holds encoded, small and large, across many slabs, before and after a reopen", async () => {
+    const { db, reopen } = await fileLedger("overlay-encoded");
+    // ~1.4 MB of registers: several of the overlay's 256 KiB slabs, and documents past its 16 KiB copy limit.
+    const docs = Array.from({ length: 1_500 }, (_, i) => ({
+      _id: `d${String(i).padStart(5, "0")}`,
+      n: i,
+      text: "é".repeat(i % 100 === 0 ? 12_000 : i % 40),
+      list: [i, { deep: i % 3 === 0 }],
+    }));
+    for (let i = 0; i < docs.length; i += 250) await db.bulk(docs.slice(i, i + 250));
+    await db.put({ ...docs[7]!, n: -7 }); // rewritten while still in the overlay
+    const expected = docs.map((doc, i) => (i === 7 ? { ...doc, n: -7 } : doc));
+    const check = async (ledger: Ledger): Promise<void> => {
+      for (const i of [0, 7, 100, 1_499]) expect(await ledger.get(docs[i]!._id)).toEqual(expected[i]);
+      expect((await ledger.allDocs()).rows.map((row) => row.value)).toEqual(expected);
+    };
+    await check(db);
+    await db.close();
+    await check(await reopen());
+  });
+
   it("normalizes to plain JSON: undefined dropped, Date to ISO, toJSON honoured, -0 to 0", async () => {
     const db = await memoryLedger();
     const when = new Date("2026-01-02T03:04:05.000Z");

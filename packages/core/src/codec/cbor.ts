@@ -66,17 +66,20 @@ export class EncodedCbor {
 /**
  * Encodes `value` as dag-cbor, byte for byte as `dagCbor.encode(value)`
  * (with every {@link EncodedCbor} in it replaced by what it encodes).
+ * @param into - if given, the bytes are a copy it hands out (packed into
+ *   its slabs, for bytes kept a while), not a buffer of their own
  * @throws Error for values outside the IPLD data model, as `dagCbor.encode` does
  */
-export function encodeDagCbor(value: unknown): Uint8Array {
+export function encodeDagCbor(value: unknown, into?: SlabCopier): Uint8Array {
   pos = 0;
   try {
     write(value, 0);
   } catch (err) {
     if (err !== GENERIC) throw err;
-    return dagCbor.encode(withoutEncoded(value, 0));
+    const generic = dagCbor.encode(withoutEncoded(value, 0));
+    return into ? into.copy(generic) : generic;
   }
-  const out = buf.slice(0, pos);
+  const out = into ? into.copy(buf.subarray(0, pos)) : buf.slice(0, pos);
   if (buf.length > KEEP_BYTES) {
     buf = new Uint8Array(64 * 1024);
     view = new DataView(buf.buffer);
