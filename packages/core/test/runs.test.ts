@@ -14,7 +14,7 @@ import { KeyFilter } from "../src/ledger/key-filter.js";
 import { openFileStore } from "../src/store/file.js";
 import { local } from "../src/ledger/keys.js";
 import { NodeCache } from "../src/ledger/node-cache.js";
-import { buildRun, runRecord, RunMerge } from "../src/ledger/layered-tree.js";
+import { buildRun, lookupThrough, openRun, runRecord, RunMerge } from "../src/ledger/layered-tree.js";
 import { decodeDagCbor, EncodedCbor } from "../src/codec/cbor.js";
 import { META_KEY, keyFilterKey } from "../src/ledger/keys.js";
 import { encodeCheckpoint, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
@@ -466,6 +466,34 @@ describe("a ledger written at random ids", () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(stages.length).toBeLessThanOrEqual(8);
   }, 120_000);
+});
+
+describe("a run of the local tree", () => {
+  it("leaves the change feed out of its Bloom filter, and still finds every key it holds, recorded and reopened too", async () => {
+    const store = await openMemoryStore(`memory://runs-local-${Math.random()}`);
+    const nodes = new NodeCache(store);
+    const changes: Array<[string, unknown]> = [];
+    for (let i = 0; i < 2_000; i++) changes.push([local.lastChange(`doc-${i}`), i], [local.change(i), `doc-${i}`]);
+    changes.sort(([a], [b]) => (a < b ? -1 : 1));
+    const { run: all } = await buildRun(LOCAL_TAG, 0, changes, nodes);
+    const { run, created } = await buildRun(LOCAL_TAG, 1, changes, nodes, local.lookedUp);
+    nodes.addPending(created);
+    // Sized for the 2,000 keys looked up, not the 4,000 it holds.
+    expect(run.bloom.bytes.length).toBe(BloomFilter.byteLength(2_000));
+    expect(run.bloom.bytes.length).toBeLessThan(all.bloom.bytes.length * 0.55);
+    const main = await ProllyTree.empty(LOCAL_TAG, nodes);
+    nodes.addPending(main.created);
+    const reopened = openRun(LOCAL_TAG, runRecord(run), nodes, local.lookedUp);
+    for (const r of [run, reopened]) {
+      for (const i of [0, 1, 999, 1_999]) {
+        expect(await lookupThrough([r], main.tree, local.lastChange(`doc-${i}`))).toBe(i);
+        // Not in the filter, found all the same.
+        expect(await lookupThrough([r], main.tree, local.change(i))).toBe(`doc-${i}`);
+      }
+      expect(await lookupThrough([r], main.tree, local.lastChange("absent"))).toBeUndefined();
+      expect(await lookupThrough([r], main.tree, local.change(5_000))).toBeUndefined();
+    }
+  });
 });
 
 describe("a merge of runs", () => {

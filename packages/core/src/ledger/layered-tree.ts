@@ -42,6 +42,14 @@ export interface Run {
   readonly tree: ProllyTree;
   readonly bloom: BloomFilter;
   readonly entries: number;
+  /**
+   * The keys the Bloom filter was made to answer for (absent: every key).
+   * A key outside them is looked up in the run whatever the filter says.
+   * The local tree's runs leave out its change feed (`s/<seq>`, read only
+   * in ranges): half their keys, and half of the filters every checkpoint
+   * records.
+   */
+  readonly lookedUp?: (key: string) => boolean;
 }
 
 /** How a run is recorded in a checkpoint. */
@@ -71,7 +79,7 @@ export function lookupThrough(runs: readonly Run[], main: ProllyTree, key: strin
   keyHashes(key);
   for (let i = 0; i < runs.length; i++) {
     const run = runs[i]!;
-    if (!run.bloom.hasHashed()) continue;
+    if ((run.lookedUp === undefined || run.lookedUp(key)) && !run.bloom.hasHashed()) continue;
     const found = run.tree.lookup(key);
     if (isPromiseLike(found)) return found.then((value) => (value === undefined ? lookupThrough(runs.slice(i + 1), main, key, mainKeys) : value === null ? undefined : value));
     if (found !== undefined) return found === null ? undefined : found;
@@ -84,18 +92,27 @@ export function lookupThrough(runs: readonly Run[], main: ProllyTree, key: strin
 /**
  * Builds run `n` for the tree tagged `tag` from `changes` (sorted by key,
  * unique; `undefined` deletes, stored as `null`). Returns it and the nodes
- * it made.
+ * it made. Its Bloom filter holds the keys `lookedUp` accepts (every key
+ * without it; see {@link Run.lookedUp}).
  */
 export async function buildRun(
-  tag: string, n: number, changes: ReadonlyArray<readonly [string, unknown]>, source: NodeSource,
+  tag: string, n: number, changes: ReadonlyArray<readonly [string, unknown]>, source: NodeSource, lookedUp?: (key: string) => boolean,
 ): Promise<{ run: Run; created: Block<TreeNode>[] }> {
   const { tree, created } = await ProllyTree.build(runTag(tag, n), changes.map(([k, v]) => [k, v === undefined ? null : v] as const), source);
-  return { run: { n, tree, bloom: BloomFilter.of(changes.map(([k]) => k), changes.length), entries: changes.length }, created };
+  const keys: string[] = [];
+  for (const [key] of changes) if (lookedUp === undefined || lookedUp(key)) keys.push(key);
+  const run: Run = { n, tree, bloom: BloomFilter.of(keys, keys.length), entries: changes.length, ...(lookedUp && { lookedUp }) };
+  return { run, created };
 }
 
-/** Run `n` of the tree tagged `tag`, as a checkpoint recorded it. */
-export function openRun(tag: string, record: RunRecord, source: NodeSource): Run {
-  return { n: record.n, tree: ProllyTree.open(runTag(tag, record.n), record.root, source), bloom: BloomFilter.decode(record.bloom), entries: record.entries };
+/**
+ * Run `n` of the tree tagged `tag`, as a checkpoint recorded it.
+ * `lookedUp`: as {@link buildRun} was given (a filter recorded before it
+ * left keys out holds them all, which answers the same).
+ */
+export function openRun(tag: string, record: RunRecord, source: NodeSource, lookedUp?: (key: string) => boolean): Run {
+  const tree = ProllyTree.open(runTag(tag, record.n), record.root, source);
+  return { n: record.n, tree, bloom: BloomFilter.decode(record.bloom), entries: record.entries, ...(lookedUp && { lookedUp }) };
 }
 
 /** How a checkpoint records `run`. */

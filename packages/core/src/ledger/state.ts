@@ -269,7 +269,7 @@ export class LedgerState {
     if (checkpoint?.runs) {
       this.#nextRun = checkpoint.runs.next;
       this.stateRuns = checkpoint.runs.state.map((r) => openRun(stateTree.tag, r, nodes));
-      this.localRuns = checkpoint.runs.local.map((r) => openRun(localTree.tag, r, nodes));
+      this.localRuns = checkpoint.runs.local.map((r) => openRun(localTree.tag, r, nodes, local.lookedUp));
       this.#keyFilters = keyFilters;
       // Recorded, or (in checkpoints from before it was) inferred: runs were spilled because folds were scattered.
       this.#scattered = checkpoint.runs.scattered
@@ -619,7 +619,9 @@ export class LedgerState {
   async #runOf(tag: string, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<Run> {
     // The runs now differ from the last checkpoint's: a mid-merge checkpoint could not record them with its events.
     this.#treesMoved = true;
-    const { run, created } = await buildRun(tag, this.#nextRun++, sorted, this.nodes);
+    // The local tree's point lookups never ask for its change feed: its runs' filters leave it out.
+    const lookedUp = tag === this.localTree.tag ? local.lookedUp : undefined;
+    const { run, created } = await buildRun(tag, this.#nextRun++, sorted, this.nodes, lookedUp);
     this.nodes.addPending(created);
     return run;
   }
