@@ -867,22 +867,23 @@ export class LedgerState {
     await this.#mergeStateRuns();
     this.#sortedOverlay ??= sortedChanges(this.#overlay);
     const inRange = (k: string): boolean => (range.gte === undefined || k >= range.gte) && (range.lt === undefined || k < range.lt);
-    // Decoded for this read alone: the reader may hand the documents out without a copy.
-    const pending: StateEntry[] = this.#sortedOverlay.filter(([k]) => inRange(k)).map(([k, held]) => [k, heldRegister(held), true]);
+    const pending = this.#sortedOverlay.filter(([k]) => inRange(k));
     if (range.reverse) pending.reverse();
+    // Decoded as the read reaches it (a read may stop early), for this read alone: the reader may hand the documents out without a copy.
+    const fresh = ([key, held]: readonly [string, EncodedCbor]): StateEntry => [key, heldRegister(held), true];
     const comesFirst = range.reverse ? (a: string, b: string) => a > b : (a: string, b: string) => a < b;
     let i = 0;
     for await (const batch of this.stateTree.batches(range)) {
       const out: Array<E | StateEntry> = [];
       for (let j = 0; j < batch.keys.length; j++) {
         const key = batch.keys[j]!;
-        while (i < pending.length && comesFirst(pending[i]![0], key)) out.push(pending[i++]!);
-        if (i < pending.length && pending[i]![0] === key) out.push(pending[i++]!);
+        while (i < pending.length && comesFirst(pending[i]![0], key)) out.push(fresh(pending[i++]!));
+        if (i < pending.length && pending[i]![0] === key) out.push(fresh(pending[i++]!));
         else out.push(fromTree(batch, j, key));
       }
       yield out;
     }
-    if (i < pending.length) yield pending.slice(i);
+    if (i < pending.length) yield pending.slice(i).map(fresh);
   }
 
   /**
