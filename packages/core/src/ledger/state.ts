@@ -1000,9 +1000,16 @@ async function foldSlice<V>(
 /**
  * Slabs the state overlay's registers are encoded into: a slab is freed
  * once the overlay (and whatever took its entries) no longer holds any of
- * them; a register bigger than 16 KiB gets a buffer of its own.
+ * them. A slab lives as long as its longest-held register, so what one
+ * register can pin is kept small: 64 KiB slabs, and registers over 1 KiB
+ * in buffers of their own. A slab is only left for a new one once 64
+ * registers or more were copied into it, so whatever documents pin them
+ * (a few kept among many rewrites of others), the slabs come to at most
+ * 1 KiB per change since the overlay was last emptied (~10 MB for a
+ * checkpoint interval of 10,000 changes), all freed once a checkpoint
+ * empties it.
  */
-const heldBytes = new SlabCopier(256 * 1024, 16 * 1024);
+const heldBytes = new SlabCopier(64 * 1024, 1024);
 
 /** `register` as the state overlay holds it: its dag-cbor bytes (see the module docs). */
 function registerHeld(register: Register): EncodedCbor {
