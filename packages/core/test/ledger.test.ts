@@ -91,7 +91,7 @@ describe("put and get", () => {
 
   it("reads back documents the overlay holds encoded, small and large, across many slabs, before and after a reopen", async () => {
     const { db, reopen } = await fileLedger("overlay-encoded");
-    // ~1.4 MB of registers: several of the overlay's 256 KiB slabs, and documents past its 16 KiB copy limit.
+    // ~0.5 MB of registers: many of the overlay's 64 KiB slabs, and documents past its 1 KiB copy limit.
     const docs = Array.from({ length: 1_500 }, (_, i) => ({
       _id: `d${String(i).padStart(5, "0")}`,
       n: i,
