@@ -381,17 +381,20 @@ export class LedgerState {
    *
    * `registers`: the current registers of the documents the event writes,
    * if the caller has just read them under the same lock (a local commit
-   * reads each to build its op), so they are not looked up twice. One the
-   * overlay holds is read from there (it may be newer: a document written
-   * by an earlier op).
+   * reads each to build its op), so they are not looked up (or decoded
+   * from the overlay) twice: each document at most once across the events
+   * one map is passed with, as a commit's events write it. One an earlier
+   * op of this event wrote is read from the overlay.
    */
   async apply(event: EventBlock, inert = false, registers?: ReadonlyMap<string, Register | undefined>): Promise<Array<[string, Register]>> {
     const { cid, value } = event;
     const changed: Array<[string, Register]> = [];
+    const written = registers && new Set<string>();
     let seq = this.seq;
     for (const op of inert ? [] : value.o) {
       seq++;
-      const current = registers?.has(op.i) === true && !this.#overlay.has(op.i) ? registers.get(op.i) : this.registerNow(op.i);
+      const current = registers?.has(op.i) === true && !written!.has(op.i) ? registers.get(op.i) : this.registerNow(op.i);
+      written?.add(op.i);
       const next = applyOp(isPromiseLike(current) ? await current : current, op, cid, value.l);
       this.#overlay.set(op.i, registerHeld(next));
       this.#sortedOverlay = undefined;
