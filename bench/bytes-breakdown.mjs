@@ -3,7 +3,7 @@
 // store back and sums the stored (sealed) value sizes by kind. A tool for
 // working on the on-disk format; not part of `npm run bench`.
 //
-//   npm run build && node bench/bytes-breakdown.mjs [N]
+//   npm run build && node bench/bytes-breakdown.mjs [N] [documents per write]
 import { mkdtempSync, readdirSync, statSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,12 +13,18 @@ import { decode } from "@ipld/dag-cbor";
 import { makeDoc } from "./workload.mjs";
 
 const N = Number(process.argv[2] ?? 10_000);
+/** Documents per write: 1 (one `put` each, the default) or more (`bulk` writes of that many, as the browser bench loads). */
+const BULK = Number(process.argv[3] ?? 1);
 const dir = mkdtempSync(path.join(tmpdir(), "hearth-bytes-"));
 const keyringUrl = pathToFileURL(path.join(dir, "keyring")).href;
 const storeUrl = pathToFileURL(path.join(dir, "seq")).href;
 try {
   const db = await open("seq", { store: storeUrl, keyring: keyringUrl });
-  for (let i = 0; i < N; i++) await db.put(makeDoc(i));
+  if (BULK > 1) {
+    for (let i = 0; i < N; i += BULK) await db.bulk(Array.from({ length: Math.min(BULK, N - i) }, (_, j) => makeDoc(i + j)));
+  } else {
+    for (let i = 0; i < N; i++) await db.put(makeDoc(i));
+  }
   await db.query("done", { key: true });
   await db.close();
   const onDisk = readdirSync(path.join(dir, "seq")).reduce((sum, f) => sum + statSync(path.join(dir, "seq", f)).size, 0);
@@ -48,7 +54,7 @@ try {
   }
   await store.close();
   await keyring.close?.();
-  console.log(`${N} sequential puts; directory ${(onDisk / 1e6).toFixed(3)} MB`);
+  console.log(`${N} sequential ${BULK > 1 ? `documents in bulk writes of ${BULK}` : "puts"}; directory ${(onDisk / 1e6).toFixed(3)} MB`);
   console.log("kind                      count     keys(B)   sealed(B)  plaintext(B)");
   let total = 0;
   for (const [kind, k] of [...kinds].sort()) {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { HearthError } from "../src/errors.js";
 import type { MapFn } from "../src/ledger/indexes.js";
 import type { Ledger } from "../src/ledger/ledger.js";
+import { DEFAULT_CACHE_BYTES } from "../src/ledger/node-cache.js";
 import { openLedger } from "../src/ledger/open.js";
 import { SpillSort, sortByKey, type SortEntry } from "../src/ledger/spill-sort.js";
 import { nodePlatform } from "../src/platform/node.js";
@@ -79,12 +80,38 @@ async function flakyStore(url: string, failAt: number): Promise<{ store: ByteSto
   return { store, failures: () => failures, heal: () => (healed = true), metaWrites: () => metaWrites };
 }
 
-async function openOn(url: string, store: ByteStore | undefined): Promise<Ledger> {
+/**
+ * A cache budget of 8 MiB: index builds hold up to a quarter of it in rows
+ * (2 MiB as they estimate it) before they spill a run.
+ */
+const SMALL_CACHE = 8 * 1024 * 1024;
+
+async function openOn(url: string, store: ByteStore | undefined, cacheBytes = SMALL_CACHE): Promise<Ledger> {
   const platform = store ? { ...nodePlatform, openStore: async () => store } : nodePlatform;
-  return openLedger("ix", { store: url, keyring: `memory://keys-${url}` }, platform);
+  return openLedger("ix", { store: url, keyring: `memory://keys-${url}`, cacheBytes }, platform);
 }
 
-// Big enough for several spilled runs (50,000 rows each): every document emits two rows, plus its `r` entry.
+/** A memory store that tells whether anything was spilled to it (written under `xs/`). */
+async function spillWatch(url: string): Promise<{ store: ByteStore; spilled: () => boolean }> {
+  const inner = await openMemoryStore(url);
+  let spilled = false;
+  const store: ByteStore = {
+    url: inner.url,
+    supports: inner.supports,
+    get: (key) => inner.get(key),
+    list: (prefix) => inner.list(prefix),
+    write(batch: WriteBatch, options?: WriteOptions) {
+      if (batch.put?.some(([key]) => key.startsWith("xs/"))) spilled = true;
+      return inner.write(batch, options);
+    },
+    close: () => inner.close(),
+    destroy: () => inner.destroy(),
+  };
+  return { store, spilled: () => spilled };
+}
+
+// Big enough for several spilled runs under SMALL_CACHE (~20 MB of rows as a build estimates
+// them): every document emits two rows, plus its `r` entry.
 const DOCS = 40_000;
 const docs = Array.from({ length: DOCS }, (_, i) => ({ _id: `d${String(i).padStart(5, "0")}`, n: (i * 7919) % DOCS }));
 // Keys in an order unrelated to the document ids, so runs interleave.
@@ -170,6 +197,29 @@ describe("index builds bigger than memory", () => {
     expect((await db.query(twoRows, { index: "two" })).rows).toHaveLength(2 * DOCS);
     expect(await (await openMemoryStore(url)).list("xs/")).toEqual([]);
     await db.close();
+  });
+
+  it("a build holds its rows by their size: small rows within the budget are not spilled, few big ones are", async () => {
+    // 60,000 small rows (~10 MB as a build estimates them) under the default budget (64 MiB: 16 MiB of rows) fit in one run.
+    const roomy = await spillWatch(`memory://ix-roomy-${Math.random()}`);
+    const db = await openOn(roomy.store.url, roomy.store, DEFAULT_CACHE_BYTES);
+    await db.bulk(docs.slice(0, 20_000));
+    expect((await db.query(twoRows, { index: "two" })).rows).toHaveLength(40_000);
+    expect(roomy.spilled()).toBe(false);
+    await db.close();
+
+    // 600 documents emitting 20 KB values each (~12 MB) under an 8 MiB budget: spilled, and every row is kept whole.
+    const tight = await spillWatch(`memory://ix-big-${Math.random()}`);
+    const big = await openOn(tight.store.url, tight.store);
+    const text = (i: number): string => `${i}:`.padEnd(20_000, String.fromCharCode(97 + (i % 26)));
+    await big.bulk(Array.from({ length: 600 }, (_, i) => ({ _id: `b${String(i).padStart(3, "0")}`, n: (i * 7) % 600 })));
+    const emitsBig: MapFn = (doc, emit) => emit(doc.n!, text(doc.n as number));
+    const { rows } = await big.query(emitsBig, { index: "big" });
+    expect(tight.spilled()).toBe(true);
+    expect(rows.map((row) => row.key)).toEqual(Array.from({ length: 600 }, (_, i) => i));
+    expect(rows.every((row) => row.value === text(row.key as number))).toBe(true);
+    expect(await tight.store.list("xs/")).toEqual([]);
+    await big.close();
   });
 });
 

@@ -143,10 +143,34 @@ function checkEmitted(value: unknown, id: string, what: string): JsonValue {
 const CATCH_UP_SLICE = 25_000;
 
 /**
- * Rows an index build sorts in memory before spilling them to the store,
- * and writes to the tree between two checkpoints: ~20 MB of rows.
+ * Rows of a spilled build's merge written to the tree between two
+ * checkpoints: the nodes they make are held until the checkpoint.
  */
-const RUN_ENTRIES = 50_000;
+const MERGE_SLICE_ENTRIES = 50_000;
+
+/**
+ * Share of the cache budget (the `cacheBytes` open option) an index build
+ * may hold in rows before it sorts them and spills them to the store, as
+ * estimated by {@link rowBytes}; never less than {@link MIN_RUN_BYTES}.
+ *
+ * Why bytes and not a count of rows: a count (50,000 rows, once) let a map
+ * function that emits whole documents hold 50,000 of them, whatever their
+ * size, and made builds of small rows spill early: at 50,000 documents
+ * (100,000 rows) every `done === true` build in the browser bench sealed,
+ * stored, read back and deleted its rows, leaving their deleted records in
+ * IndexedDB's log. With the default budget (64 MiB) a run holds 16 MiB of
+ * rows as estimated, ~110,000 small ones (~150 bytes each estimated, ~175
+ * measured on V8). Measured: the browser bench at 50,000 documents, query
+ * build 709–814 → 579–610 ms and 4.34 → 3.87 MB stored; the Node scale
+ * bench at 100,000, 1,139 → 995 ms, and at 1M (spilled either way) 8.5 →
+ * 8.7 s at a peak of 332 → 341 MB. Half the budget (32 MiB) took the 1M
+ * build to 12.1 s and 437 MB: runs that big cost more than they save.
+ */
+const RUN_SHARE = 0.25;
+/** The smallest run budget, for tiny cache budgets: a spill per few thousand rows would be mostly overhead. */
+const MIN_RUN_BYTES = 1024 * 1024;
+/** What a sorted entry costs besides its key's and value's contents: the pair, the key string's header, the row object. */
+const ENTRY_OVERHEAD_BYTES = 128;
 
 /** Where an index build spills its sorted runs (see {@link SpillSort}). */
 const SPILL_PREFIX = "xs/";
@@ -218,19 +242,22 @@ export class Indexes {
   /**
    * Builds the index from nothing. No document has old rows to remove, so
    * rows are only added: they come in document order and go into runs of
-   * {@link RUN_ENTRIES}, sorted; a build of one run is applied at once,
-   * a bigger one is spilled to the store and merged ({@link SpillSort}),
-   * so the tree is written left to right, each leaf once, a slice at a
-   * time with a checkpoint after each. Those checkpoints record the index
-   * at seq 0, and a build always starts from the empty tree, so a partial
-   * tree left by a crash or a failure is never read, only replaced.
+   * up to {@link RUN_SHARE} of the cache budget, sorted; a build of one run
+   * is applied at once, a bigger one is spilled to the store and merged
+   * ({@link SpillSort}), so the tree is written left to right, each leaf
+   * once, {@link MERGE_SLICE_ENTRIES} rows at a time with a checkpoint
+   * after each. Those checkpoints record the index at seq 0, and a build
+   * always starts from the empty tree, so a partial tree left by a crash or
+   * a failure is never read, only replaced.
    */
   async #build(ix: LiveIndex, state: LedgerState, persist: () => Promise<void>): Promise<void> {
     const empty = await ProllyTree.empty(tagOf(ix.def.name), this.#nodes);
     this.#nodes.addPending(empty.created);
     ix.tree = empty.tree;
     const spill = new SpillSort(this.#store, SPILL_PREFIX);
+    const runBudget = Math.max(MIN_RUN_BYTES, Math.floor(this.#nodes.budgetBytes * RUN_SHARE));
     let run: SortEntry[] = [];
+    let runBytes = 0;
     // Every document once, in id order, straight from the state tree. (The change feed
     // names the same documents, but reading each one's register through it cost a lookup
     // per document: ~200 ms of a 1.7 s build of 50k documents in Chromium.)
@@ -238,13 +265,22 @@ export class Indexes {
       for (const [id, register] of batch) {
         const rows = this.#rowsFor(ix, id, register);
         if (rows.size === 0) continue;
-        for (const [key, row] of rows) run.push([rowKey(key, id), row]);
-        run.push([`r${id}`, [...rows.keys()]]);
+        const listed: string[] = [];
+        for (const [key, row] of rows) {
+          const treeKey = rowKey(key, id);
+          run.push([treeKey, row]);
+          runBytes += ENTRY_OVERHEAD_BYTES + treeKey.length + rowBytes(row.k) + (row.v === undefined ? 0 : rowBytes(row.v));
+          listed.push(key);
+          runBytes += 16 + key.length;
+        }
+        run.push([`r${id}`, listed]);
+        runBytes += ENTRY_OVERHEAD_BYTES + 1 + id.length;
       }
-      if (run.length >= RUN_ENTRIES) {
+      if (runBytes >= runBudget) {
         if (spill.runs === 0) await spill.clear();
         await spill.addRun(sortByKey(run));
         run = [];
+        runBytes = 0;
       }
     }
     if (spill.runs === 0) {
@@ -254,7 +290,7 @@ export class Indexes {
     if (run.length > 0) await spill.addRun(sortByKey(run));
     run = [];
     const merge = await spill.merge();
-    for (let slice = await merge.next(RUN_ENTRIES); slice.length > 0; slice = await merge.next(RUN_ENTRIES)) {
+    for (let slice = await merge.next(MERGE_SLICE_ENTRIES); slice.length > 0; slice = await merge.next(MERGE_SLICE_ENTRIES)) {
       await this.#apply(ix, slice);
       await persist();
     }
@@ -333,6 +369,25 @@ export class Indexes {
   markStored(): void {
     for (const ix of this.#live.values()) ix.stored = ix.tree.root;
   }
+}
+
+/**
+ * Memory a row's emitted key or value takes in a build's run, roughly (V8's
+ * one-byte strings, 8-byte slots): what {@link RUN_SHARE} bounds. Walks the
+ * value, so an emitted document counts at its size (its bytes, for a byte array).
+ */
+function rowBytes(value: JsonValue): number {
+  if (typeof value === "string") return 16 + value.length;
+  if (value === null || typeof value !== "object") return 8;
+  if (value instanceof Uint8Array) return 64 + value.byteLength;
+  if (Array.isArray(value)) {
+    let bytes = 16 + 8 * value.length;
+    for (const item of value) bytes += rowBytes(item);
+    return bytes;
+  }
+  let bytes = 24;
+  for (const key in value) bytes += 8 + key.length + rowBytes(value[key]!);
+  return bytes;
 }
 
 /** Index trees hold ~128 entries a node; see `LOCAL_TAG` in `state.ts` for why and what it measured. */
