@@ -2,13 +2,20 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { decode } from "@ipld/dag-cbor";
 import { afterEach, describe, expect, it } from "vitest";
 import { fanoutBitsOf, ProllyTree } from "../src/crdt/prolly.js";
-import { open } from "../src/index.node.js";
+import { HearthError } from "../src/errors.js";
+import { open, openEncryptedStore, openFileKeyring, openFileStore } from "../src/index.node.js";
+import type { Ledger } from "../src/ledger/ledger.js";
+import { openLedger } from "../src/ledger/open.js";
+import { nodePlatform } from "../src/platform/node.js";
+import type { ByteStore, WriteBatch, WriteOptions } from "../src/store/types.js";
+import { pushEvents } from "./helpers/replicate.js";
 import { describeIndex, Indexes, type MapFn } from "../src/ledger/indexes.js";
 import { META_KEY } from "../src/ledger/keys.js";
 import { NodeCache } from "../src/ledger/node-cache.js";
-import { encodeCheckpoint, LedgerState, LOCAL_TAG, type Checkpoint } from "../src/ledger/state.js";
+import { encodeCheckpoint, LEGACY_STATE_TAG, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import { expectCode } from "./helpers/expect-code.js";
 
@@ -29,11 +36,57 @@ afterEach(() => {
   dir = undefined;
 });
 
-function copyFixture(): { store: string; keyring: string } {
+/**
+ * A ledger written before the state tree's fan-out became 64 (03db94b):
+ * its state tree holds ~32 entries a node under `hearth/state/1`, and a
+ * run of it is waiting to be merged. Written by a script, on the file
+ * store: 1,200 documents `id(i)` = `r` + the 8 hex digits of
+ * `(i × 2654435761) mod 2³²` ({ n: i, done: i % 3 === 0 }), closed;
+ * reopened, 1,100 more writes `id(2i + 1)` ({ n: −i, done: false }: 600
+ * rewrites, 500 new), `id(4)` deleted, closed (the close spilled the
+ * state's changes into a run: `runs.state` has one). The index snapshot is
+ * left out.
+ */
+const RUNS_FIXTURE = fileURLToPath(new URL("./fixtures/legacy-state-runs-ledger", import.meta.url));
+
+function copyFixture(fixture = FIXTURE): { store: string; keyring: string } {
   dir = mkdtempSync(join(tmpdir(), "hearth-legacy-"));
-  cpSync(FIXTURE, dir, { recursive: true });
+  cpSync(fixture, dir, { recursive: true });
   return { store: pathToFileURL(join(dir, "store")).href, keyring: pathToFileURL(join(dir, "keyring")).href };
 }
+
+/** The tags of the tree nodes in the store of a closed ledger, with how many nodes have each, and its checkpoint's state tag. */
+async function storedTrees(): Promise<{ tags: Map<string, number>; stateTag: unknown }> {
+  const raw = await openFileStore(join(dir!, "store"));
+  const keyring = await openFileKeyring(pathToFileURL(join(dir!, "keyring")).href);
+  const store = await openEncryptedStore(raw, keyring, { create: false });
+  try {
+    const tags = new Map<string, number>();
+    for (const key of await store.list("nd/")) {
+      const { tag } = decode<{ tag: string }>((await store.get(key))!);
+      tags.set(tag, (tags.get(tag) ?? 0) + 1);
+    }
+    return { tags, stateTag: decode<Checkpoint>((await store.get(META_KEY))!).stateTag };
+  } finally {
+    await store.close();
+    await keyring.close?.();
+  }
+}
+
+/** The root a ledger of the current layout gets from the same writes as `ledger`: a new replica that takes all of its events. */
+async function rootOfReplica(ledger: Ledger): Promise<string> {
+  const tag = Math.random();
+  const replica = await open("replica", { store: `memory://legacy-replica-${tag}`, keyring: `memory://legacy-replica-keys-${tag}` });
+  try {
+    await pushEvents(ledger, replica);
+    return await replica.root();
+  } finally {
+    await replica.close();
+  }
+}
+
+/** The fixture of {@link RUNS_FIXTURE}'s document `i`. */
+const runsId = (i: number): string => `r${(Math.imul(i, 2654435761) >>> 0).toString(16).padStart(8, "0")}`;
 
 const isDone = (n: number): boolean => n % 3 === 0;
 
@@ -72,6 +125,85 @@ describe("a ledger written before trees had their own fan-out", () => {
   });
 });
 
+describe("a ledger whose state tree has the first layout (32 entries a node)", () => {
+  it("is rebuilt under the current layout when opened: the root any replica with the same writes has, the old nodes gone", async () => {
+    const urls = copyFixture();
+    let db = await open("legacy", urls);
+    const root = await db.root();
+    expect(await rootOfReplica(db)).toBe(root);
+    expect(await db.get("doc-042")).toMatchObject({ _id: "doc-042", n: 42, done: true, title: "legacy 42" });
+    await expectCode(db.get("doc-007"), "NOT_FOUND");
+    expect((await db.allDocs()).rows).toHaveLength(299);
+    expect((await db.query("done", { key: true })).rows).toHaveLength(100);
+    await db.close();
+    const { tags, stateTag } = await storedTrees();
+    expect(stateTag).toBe(STATE_TAG);
+    expect(tags.get(LEGACY_STATE_TAG)).toBeUndefined();
+    expect(tags.get(STATE_TAG)).toBeGreaterThan(0);
+
+    // Opened again: nothing to rebuild, the same root; writes go on as usual.
+    db = await open("legacy", urls);
+    expect(await db.root()).toBe(root);
+    await db.put({ _id: "doc-300", n: 300, done: true });
+    expect(await rootOfReplica(db)).toBe(await db.root());
+    await db.close();
+  });
+
+  it("with a run of the old layout waiting: every document as it was, the run merged into the new tree and gone", async () => {
+    const urls = copyFixture(RUNS_FIXTURE);
+    const db = await open("legacy-runs", urls);
+    const rows = (await db.allDocs()).rows;
+    expect(rows).toHaveLength(1_200 + 500 - 1);
+    expect(await db.get(runsId(2))).toMatchObject({ _id: runsId(2), n: 2, done: false });
+    expect(await db.get(runsId(3))).toMatchObject({ _id: runsId(3), n: -1, done: false }); // rewritten
+    expect(await db.get(runsId(2 * 1_099 + 1))).toMatchObject({ n: -1_099 }); // new in the run
+    expect(await db.get(runsId(1_199 - 1))).toMatchObject({ n: 1_198, done: false });
+    await expectCode(db.get(runsId(4)), "NOT_FOUND");
+    expect(await rootOfReplica(db)).toBe(await db.root());
+    await db.close();
+    const { tags, stateTag } = await storedTrees();
+    expect(stateTag).toBe(STATE_TAG);
+    expect(tags.get(LEGACY_STATE_TAG)).toBeUndefined();
+  });
+
+  it("a rebuild whose checkpoint fails fails the open and leaves the ledger to the next one, which rebuilds it", async () => {
+    const urls = copyFixture(RUNS_FIXTURE);
+    let failed = 0;
+    const platform = {
+      ...nodePlatform,
+      async openStore(url: string, options?: Parameters<typeof nodePlatform.openStore>[1]): Promise<ByteStore> {
+        const inner = await nodePlatform.openStore(url, options);
+        return {
+          url: inner.url,
+          supports: inner.supports,
+          get: (key) => inner.get(key),
+          list: (prefix) => inner.list(prefix),
+          write(batch: WriteBatch, writeOptions?: WriteOptions) {
+            if (batch.put?.some(([key]) => key === META_KEY)) {
+              failed++;
+              return Promise.reject(new HearthError("STORAGE_FAILED", "injected: the disk is full"));
+            }
+            return inner.write(batch, writeOptions);
+          },
+          close: () => inner.close(),
+          destroy: () => inner.destroy(),
+        };
+      },
+    };
+    await expectCode(openLedger("legacy-runs", urls, platform), "STORAGE_FAILED");
+    expect(failed).toBe(1);
+    // Nothing recorded the new tree: the checkpoint still names the old one.
+    expect((await storedTrees()).stateTag).toBeUndefined();
+
+    const db = await open("legacy-runs", urls);
+    expect((await db.allDocs()).rows).toHaveLength(1_699);
+    expect(await db.get(runsId(3))).toMatchObject({ n: -1 });
+    expect(await rootOfReplica(db)).toBe(await db.root());
+    await db.close();
+    expect((await storedTrees()).tags.get(LEGACY_STATE_TAG)).toBeUndefined();
+  });
+});
+
 describe("tree tags in checkpoints", () => {
   it("a new ledger's local tree is made with the wide fan-out", async () => {
     const store = await openMemoryStore(`memory://fanout-${Math.random()}`);
@@ -86,6 +218,21 @@ describe("tree tags in checkpoints", () => {
     const empty = await ProllyTree.empty("hearth/state/1", nodes);
     const checkpoint: Checkpoint = {
       v: 1, events: 0, seq: 0, lamport: 0, heads: [], state: empty.tree.root, local: empty.tree.root, ix: {}, localTag: "hearth/local/9",
+    };
+    await store.write({ put: [[META_KEY, encodeCheckpoint(checkpoint)]] });
+    await expectCode(LedgerState.load(store, nodes), "INTEGRITY");
+  });
+
+  it("a new ledger's state tree is made with the current layout, and a checkpoint naming a state tag no Hearth ledger has is INTEGRITY", async () => {
+    const store = await openMemoryStore(`memory://fanout-${Math.random()}`);
+    const nodes = new NodeCache(store);
+    const state = await LedgerState.load(store, nodes);
+    expect(state.stateTree.tag).toBe(STATE_TAG);
+    expect(fanoutBitsOf(STATE_TAG)).toBe(6);
+    const empty = await ProllyTree.empty(STATE_TAG, nodes);
+    nodes.addPending(empty.created);
+    const checkpoint: Checkpoint = {
+      v: 1, events: 0, seq: 0, lamport: 0, heads: [], state: empty.tree.root, stateTag: "hearth/state/9", local: state.localTree.root, ix: {},
     };
     await store.write({ put: [[META_KEY, encodeCheckpoint(checkpoint)]] });
     await expectCode(LedgerState.load(store, nodes), "INTEGRITY");

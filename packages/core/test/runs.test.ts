@@ -624,7 +624,7 @@ describe("runs in the checkpoint", () => {
     const blocks = [...state.created, ...localTree.created, ...created];
     await store.write({ put: blocks.map((b) => [nodeKey(b.cid), b.bytes] as const) });
     const base: Checkpoint = {
-      v: 2, events: 0, seq: 0, lamport: 0, heads: [], state: state.tree.root, local: localTree.tree.root, localTag: LOCAL_TAG, ix: {},
+      v: 2, events: 0, seq: 0, lamport: 0, heads: [], state: state.tree.root, stateTag: STATE_TAG, local: localTree.tree.root, localTag: LOCAL_TAG, ix: {},
       runs: { next: 1, state: [runRecord(run)], local: [] },
     };
     return { store, base };

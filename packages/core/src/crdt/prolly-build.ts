@@ -82,6 +82,20 @@ export class TreeWriter {
     this.lastLevel = level;
   }
 
+  /**
+   * Hands over the nodes written so far and forgets them, so a long build
+   * can store them as it goes instead of holding the whole tree: every
+   * node written is a node of the final tree (see the module docs). The
+   * nodes handed over are not in {@link finish}'s `created`, and `source`
+   * must be able to load them once stored (`finish` may look through a
+   * chain of single-child nodes).
+   */
+  takeWritten(): Block<TreeNode>[] {
+    const blocks = [...this.written.values()].filter((block) => !this.existing.has(cidText(block.cid)));
+    this.written.clear();
+    return blocks;
+  }
+
   /** Whether an unchanged old subtree of `height` can be fed whole at this point of the stream. */
   canReuse(height: number): boolean {
     return this.lastLevel > height;

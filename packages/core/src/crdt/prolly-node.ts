@@ -149,10 +149,11 @@ const fanoutByTag = new Map<string, number>();
  * tree's fan-out is fixed when it is made: changing it for an existing tree
  * would move its boundaries, and a mutation assumes the old ones.
  *
- * Why trees differ: fan-out counts entries, not bytes. 32 suits the
- * document state (~150-byte entries, ~5 KB leaves); an index or change-feed
- * entry is ~30 bytes, and at 32 per leaf those trees were mostly per-node
- * overhead (see `ledger/state.ts`).
+ * Why trees differ: fan-out counts entries, not bytes. The document state
+ * takes 64 (~150-byte entries, ~10 KB leaves: bigger ones cache too coarsely
+ * for random reads); an index or change-feed entry is ~30 bytes, and at 32
+ * per leaf those trees were mostly per-node overhead: they take 128 (see
+ * `STATE_TAG` and `LOCAL_TAG` in `ledger/state.ts`).
  * @throws TypeError for a tag with a fan-out mark that is not one of those
  */
 export function fanoutBitsOf(tag: string): number {

@@ -19,8 +19,10 @@ import { compareCids, createEvent, eventAuthor, readEvent, type EventBlock, type
 import { applyOp, liveEvents, type Register } from "../crdt/register.js";
 import { bytesEqual } from "../crypto/encoding.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
+import type { TreeNode } from "../crdt/prolly.js";
+import type { Block } from "../codec/block.js";
 import type { ByteStore, Durability } from "../store/types.js";
-import { LEGACY_LOCAL_TAG, LedgerState, encodeCheckpoint, type Checkpoint, type RunsCheckpoint } from "./state.js";
+import { LEGACY_LOCAL_TAG, LEGACY_STATE_TAG, LedgerState, STATE_TAG, encodeCheckpoint, type Checkpoint, type RunsCheckpoint } from "./state.js";
 import type { RunRecord } from "./layered-tree.js";
 import { NodeCache, nodeKey } from "./node-cache.js";
 import { Indexes, describeIndex, type MapFn } from "./indexes.js";
@@ -225,9 +227,28 @@ export class Ledger {
     // Replayed events are not packed yet: keep them for the next checkpoint.
     if (replayed.length > 0) events.remember(replayed[0]![0], replayed.map(([, event]) => event));
     const ledger = new Ledger(name, store, state, events, internals, inert);
+    if (state.stateTree.tag !== STATE_TAG) await ledger.#rebuildStateTree();
     // Runs left by earlier sessions' closes are merged in the background now (see `LedgerState.needsMerge`).
     ledger.#maybeCheckpoint();
     return ledger;
+  }
+
+  /**
+   * Rebuilds a state tree of an earlier layout under {@link STATE_TAG}
+   * (see there for why), storing its nodes as they are made, then writes
+   * a checkpoint that records it and deletes the old tree's nodes. Once per
+   * ledger, when it is first opened by a release with the new layout: a
+   * few seconds at a million documents (measured: see `bench/README.md`).
+   * A failure fails the open and leaves the ledger as it was (plus nodes
+   * the next attempt stores again).
+   */
+  async #rebuildStateTree(): Promise<void> {
+    const put = (blocks: ReadonlyArray<Block<TreeNode>>): Promise<void> =>
+      this.#store.write({ put: blocks.map((block) => [nodeKey(block.cid), block.bytes] as const) }, { background: true });
+    await this.#serial.run(async () => {
+      await this.#state.rebuildStateTree(STATE_TAG, put);
+      await this.#checkpoint();
+    });
   }
 
   /**
@@ -1237,6 +1258,7 @@ export class Ledger {
       lamport: held.lamport,
       heads: held.heads,
       state: state.stateTree.root,
+      ...(state.stateTree.tag !== LEGACY_STATE_TAG && { stateTag: state.stateTree.tag }),
       local: state.localTree.root,
       ...(state.localTree.tag !== LEGACY_LOCAL_TAG && { localTag: state.localTree.tag }),
       ix: Object.fromEntries(indexes.map((ix) => [ix.name, ix.entry])),

@@ -41,7 +41,9 @@
  * @module
  */
 import { CID } from "multiformats/cid";
-import { fanoutBitsOf, ProllyTree, withFanout, type EntryBatch } from "../crdt/prolly.js";
+import { fanoutBitsOf, ProllyTree, withFanout, type EntryBatch, type TreeNode } from "../crdt/prolly.js";
+import { TreeWriter } from "../crdt/prolly-build.js";
+import type { Block } from "../codec/block.js";
 import { isPromiseLike } from "../crdt/prolly-node.js";
 import { applyOp, readRegisterDoc, type Register } from "../crdt/register.js";
 import type { EventBlock } from "../crdt/event.js";
@@ -56,8 +58,34 @@ import { cidText } from "../codec/cid-text.js";
 import { buildRun, lookupThrough, mergeRunsInto, openRun, RunMerge, runRecord, type Run, type RunRecord } from "./layered-tree.js";
 import { KeyFilter, type KeyFilterStageRecord } from "./key-filter.js";
 
-/** Tree tags; part of every node, so nodes of different trees never coincide. */
-export const STATE_TAG = "hearth/state/1";
+/**
+ * The state tree's tag, part of every node (so nodes of different trees
+ * never coincide): ~64 documents a leaf, ~10 KB at the benches' ~150-byte
+ * registers.
+ *
+ * Why 64 and not 32 (the first layout, {@link LEGACY_STATE_TAG}): most of
+ * what a leaf costs is per leaf (one store record, a seal, a deflate's
+ * setup, a hash, a cache slot), and 32 made small leaves of ~5 KB.
+ * Measured, Hearth alone at 1M documents on the file store (32 → 64, one
+ * run each, same hour): load 50,227 → 68,004 docs/s, its peak RSS 327 →
+ * 287 MB, allDocs 4.5 → 3.5 s, close 72 → 38 ms, warm gets 75,500 →
+ * 89,337/s, 77.8 → 70.8 MB on disk, the random-id load's peak 510 → 448
+ * MB; in headless Chromium at 50,000 documents, reload + read all 456–496
+ * → 334–342 ms and 4.34 → 3.75 MB stored. What it costs: a cold get reads
+ * and inflates a leaf twice as big (a fresh process's 100,000 random gets
+ * 19,622 → 14,788/s, still four times PouchDB's). 128 went further on
+ * most rows but not on random reads: a leaf of ~36 KB (a random key lands
+ * in the bigger leaves more often) let the default cache hold only ~1,300
+ * of them, and warm gets of 2,000 random documents fell to ~10,000/s.
+ *
+ * A ledger made with the first layout is rebuilt with this one when it is
+ * opened ({@link LedgerState.rebuildStateTree}): the state's root must be
+ * the same on every replica that has seen the same writes, whatever
+ * release made its ledger.
+ */
+export const STATE_TAG = withFanout("hearth/state/2", 64);
+/** The state tree's tag in ledgers made before {@link STATE_TAG}: rebuilt under it when opened. */
+export const LEGACY_STATE_TAG = "hearth/state/1";
 /**
  * The local tree's tag for ledgers made since fan-outs differ: ~128
  * entries a node. Its entries (a change's position → a document id, an
@@ -135,6 +163,8 @@ export interface Checkpoint {
   readonly lamport: number;
   readonly heads: CID[];
   readonly state: CID;
+  /** The state tree's tag; absent in checkpoints written before {@link STATE_TAG} ({@link LEGACY_STATE_TAG}). */
+  readonly stateTag?: string;
   readonly local: CID;
   /** The local tree's tag; absent in checkpoints written before it had a fan-out ({@link LEGACY_LOCAL_TAG}). */
   readonly localTag?: string;
@@ -163,6 +193,11 @@ const SCATTERED_NODES_FACTOR = 3;
 
 /** Overlay entries from which a close spills a tree not judged scattered ({@link LedgerState.checkpointPlan}). */
 const CLOSE_SPILL_MIN = 1_000;
+
+/** Documents a state tree rebuild ({@link LedgerState.rebuildStateTree}) writes before it stores the nodes made: a few MB. */
+const REBUILD_SLICE_ENTRIES = 20_000;
+/** Entries a rebuild reads from the runs at a time. */
+const REBUILD_RUN_SLICE = 4_096;
 
 /** Entries a full merge of runs (for a range read) hands to each tree mutation: bounds the memory it takes. */
 const MERGE_CHUNK = 20_000;
@@ -298,7 +333,7 @@ export class LedgerState {
       const keys = checkpoint.runs?.keys;
       state = new LedgerState(
         nodes,
-        ProllyTree.open(STATE_TAG, checkpoint.state, nodes),
+        ProllyTree.open(checkpoint.stateTag ?? LEGACY_STATE_TAG, checkpoint.state, nodes),
         ProllyTree.open(checkpoint.localTag ?? LEGACY_LOCAL_TAG, checkpoint.local, nodes),
         checkpoint,
         {
@@ -836,6 +871,71 @@ export class LedgerState {
   }
 
   /**
+   * Rebuilds the state tree under `tag`: every document as the trees, runs
+   * and overlay hold it now, written into a new tree from the smallest id
+   * up, its nodes handed to `store` as they are made (a few MB at a time)
+   * rather than held until a checkpoint: a million documents make ~150 MB
+   * of leaves. Afterwards the new tree holds everything: the runs are gone
+   * (read in, not merged into the old tree) and the overlay is empty. The
+   * next checkpoint records the new root and tag and deletes the old
+   * tree's nodes, as it deletes any tree's it no longer reaches.
+   *
+   * Nodes stored before a failure or a crash are nodes of the tree the next
+   * attempt makes (the same documents give the same nodes), so a retry
+   * stores them again and the checkpoint then reaches them.
+   *
+   * @param store - stores a slice of the new tree's nodes (in order; the
+   *   checkpoint is written after the last one)
+   */
+  async rebuildStateTree(tag: string, store: (blocks: Array<Block<TreeNode>>) => Promise<void>): Promise<void> {
+    const writer = new TreeWriter(tag, this.nodes);
+    // The runs are read, not merged into the old tree (a merge holds every leaf it rewrites until a checkpoint).
+    const merge = await RunMerge.of(this.stateRuns);
+    const sources = [
+      sortedSource([sortedChanges(this.#overlay)][Symbol.iterator]()),
+      sortedSource(undefined, async () => {
+        const entries = await merge.next(REBUILD_RUN_SLICE);
+        return entries.length > 0 ? entries : undefined;
+      }),
+      sortedSource(undefined, treeEntries(this.stateTree)),
+    ];
+    let held = 0;
+    for (;;) {
+      let key: string | undefined;
+      for (const source of sources) {
+        const next = source.key ?? (await source.fill());
+        if (next !== undefined && (key === undefined || next < key)) key = next;
+      }
+      if (key === undefined) break;
+      // Newest first: the overlay, then the runs, then the tree; a run's `undefined` is a deletion.
+      let value: unknown;
+      let found = false;
+      for (const source of sources) {
+        if (source.key !== key) continue;
+        const taken = source.take();
+        if (!found) value = taken;
+        found = true;
+      }
+      if (value === undefined) continue;
+      const adding = writer.addEntry(key, value);
+      if (adding) await adding;
+      if (++held >= REBUILD_SLICE_ENTRIES) {
+        held = 0;
+        const blocks = writer.takeWritten();
+        if (blocks.length > 0) await store(blocks);
+      }
+    }
+    const { root, created } = await writer.finish();
+    await store([...writer.takeWritten(), ...created]);
+    this.stateTree = ProllyTree.open(tag, root, this.nodes);
+    this.stateRuns = [];
+    this.#overlay.clear();
+    this.#sortedOverlay = undefined;
+    this.#treesMoved = true;
+  }
+
+
+  /**
    * Document registers in id order (or reversed) within `range`, reading the
    * state tree and the unfolded overlay together, so document range reads
    * never wait for a fold. The caller holds the ledger's serial lock, so
@@ -1069,9 +1169,63 @@ function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     !Number.isSafeInteger(value.events) ||
     !(value.packed === undefined || (Number.isSafeInteger(value.packed) && value.packed >= 0 && value.packed <= value.events)) ||
     CID.asCID(value.state) === null ||
-    !(value.localTag === undefined || value.localTag === LOCAL_TAG)
+    !(value.localTag === undefined || value.localTag === LOCAL_TAG) ||
+    !(value.stateTag === undefined || value.stateTag === STATE_TAG)
   ) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not a Hearth checkpoint; the store is damaged or not a Hearth ledger");
   }
   return value;
+}
+
+/** One sorted source of a merge: its next key (undefined once it is exhausted or before {@link SortedSource.fill}). */
+interface SortedSource {
+  readonly key: string | undefined;
+  /** Reads on until there is a next key; resolves to it (undefined at the end). */
+  fill(): Promise<string | undefined>;
+  /** The value under {@link key}, moving past it. */
+  take(): unknown;
+}
+
+/** A {@link SortedSource} over chunks of sorted entries, from `chunks` or pulled by `pull` (undefined at the end). */
+function sortedSource(
+  chunks: Iterator<ReadonlyArray<readonly [string, unknown]>> | undefined,
+  pull?: () => Promise<ReadonlyArray<readonly [string, unknown]> | undefined>,
+): SortedSource {
+  let chunk: ReadonlyArray<readonly [string, unknown]> = [];
+  let at = 0;
+  let ended = false;
+  const source = {
+    key: undefined as string | undefined,
+    async fill(): Promise<string | undefined> {
+      while (at >= chunk.length && !ended) {
+        const next = chunks ? chunks.next() : { done: false, value: await pull!() };
+        if (next.done || next.value === undefined) ended = true;
+        else {
+          chunk = next.value;
+          at = 0;
+        }
+      }
+      source.key = at < chunk.length ? chunk[at]![0] : undefined;
+      return source.key;
+    },
+    take(): unknown {
+      const value = chunk[at++]![1];
+      source.key = at < chunk.length ? chunk[at]![0] : undefined;
+      return value;
+    },
+  };
+  return source;
+}
+
+/** Pulls a tree's entries a leaf at a time, for {@link sortedSource}. */
+function treeEntries(tree: ProllyTree): () => Promise<ReadonlyArray<readonly [string, unknown]> | undefined> {
+  const batches = tree.batches()[Symbol.asyncIterator]();
+  return async () => {
+    const next = await batches.next();
+    if (next.done) return undefined;
+    const batch = next.value;
+    // Copied as their bytes where the leaf keeps them encoded: decoded and encoded again, a rebuild of 1M documents took 6.8 s, now 4.3–4.8.
+    const valueAt = batch.encodedValue ?? ((j: number) => batch.value(j));
+    return batch.keys.map((key, j) => [key, valueAt(j)] as const);
+  };
 }
