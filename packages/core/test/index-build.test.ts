@@ -52,8 +52,15 @@ describe("SpillSort", () => {
   });
 });
 
-/** A memory store whose writes fail from the `failAt`-th checkpoint (a write with `meta`) after an index build began spilling. */
-async function flakyStore(url: string, failAt: number): Promise<{ store: ByteStore; failures: () => number; heal: () => void; metaWrites: () => number }> {
+/**
+ * A memory store whose writes fail from the `failAt`-th checkpoint (a write
+ * with `meta`) after an index build began spilling; `spilled` tells whether
+ * anything was written under `xs/`.
+ */
+async function flakyStore(
+  url: string,
+  failAt: number,
+): Promise<{ store: ByteStore; failures: () => number; heal: () => void; metaWrites: () => number; spilled: () => boolean }> {
   const inner = await openMemoryStore(url);
   let metaWrites = 0;
   let spilled = false;
@@ -77,7 +84,7 @@ async function flakyStore(url: string, failAt: number): Promise<{ store: ByteSto
     close: () => inner.close(),
     destroy: () => inner.destroy(),
   };
-  return { store, failures: () => failures, heal: () => (healed = true), metaWrites: () => metaWrites };
+  return { store, failures: () => failures, heal: () => (healed = true), metaWrites: () => metaWrites, spilled: () => spilled };
 }
 
 /**
@@ -89,25 +96,6 @@ const SMALL_CACHE = 8 * 1024 * 1024;
 async function openOn(url: string, store: ByteStore | undefined, cacheBytes = SMALL_CACHE): Promise<Ledger> {
   const platform = store ? { ...nodePlatform, openStore: async () => store } : nodePlatform;
   return openLedger("ix", { store: url, keyring: `memory://keys-${url}`, cacheBytes }, platform);
-}
-
-/** A memory store that tells whether anything was spilled to it (written under `xs/`). */
-async function spillWatch(url: string): Promise<{ store: ByteStore; spilled: () => boolean }> {
-  const inner = await openMemoryStore(url);
-  let spilled = false;
-  const store: ByteStore = {
-    url: inner.url,
-    supports: inner.supports,
-    get: (key) => inner.get(key),
-    list: (prefix) => inner.list(prefix),
-    write(batch: WriteBatch, options?: WriteOptions) {
-      if (batch.put?.some(([key]) => key.startsWith("xs/"))) spilled = true;
-      return inner.write(batch, options);
-    },
-    close: () => inner.close(),
-    destroy: () => inner.destroy(),
-  };
-  return { store, spilled: () => spilled };
 }
 
 // Big enough for several spilled runs under SMALL_CACHE (~20 MB of rows as a build estimates
@@ -201,7 +189,7 @@ describe("index builds bigger than memory", () => {
 
   it("a build holds its rows by their size: small rows within the budget are not spilled, few big ones are", async () => {
     // 60,000 small rows (~10 MB as a build estimates them) under the default budget (64 MiB: 16 MiB of rows) fit in one run.
-    const roomy = await spillWatch(`memory://ix-roomy-${Math.random()}`);
+    const roomy = await flakyStore(`memory://ix-roomy-${Math.random()}`, Infinity);
     const db = await openOn(roomy.store.url, roomy.store, DEFAULT_CACHE_BYTES);
     await db.bulk(docs.slice(0, 20_000));
     expect((await db.query(twoRows, { index: "two" })).rows).toHaveLength(40_000);
@@ -209,7 +197,7 @@ describe("index builds bigger than memory", () => {
     await db.close();
 
     // 600 documents emitting 20 KB values each (~12 MB) under an 8 MiB budget: spilled, and every row is kept whole.
-    const tight = await spillWatch(`memory://ix-big-${Math.random()}`);
+    const tight = await flakyStore(`memory://ix-big-${Math.random()}`, Infinity);
     const big = await openOn(tight.store.url, tight.store);
     const text = (i: number): string => `${i}:`.padEnd(20_000, String.fromCharCode(97 + (i % 26)));
     await big.bulk(Array.from({ length: 600 }, (_, i) => ({ _id: `b${String(i).padStart(3, "0")}`, n: (i * 7) % 600 })));
