@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { mkdir, readdir, readFile, stat, unlink, chmod } from "node:fs/promises";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { importDataKey, generateRawDataKey } from "../crypto/data-key.js";
@@ -109,14 +109,17 @@ export async function openFileKeyring(dir: string): Promise<Keyring> {
   if (typeof dir !== "string" || dir.length === 0) throw new TypeError(`keyring directory must be a non-empty string`);
   const root = resolve(dir.startsWith("file:") ? fileKeyringDirFromUrl(dir) : dir);
   const keysDir = join(root, "keys");
+  // Synchronous, as the reads of its small files below: each of these calls takes microseconds,
+  // and as thread-pool hops (nine, four in a row) they were ~1.5 ms of opening a ledger.
   await io(`create keyring directory ${root}`, async () => {
-    await mkdir(keysDir, { recursive: true, mode: 0o700 });
+    mkdirSync(keysDir, { recursive: true, mode: 0o700 });
     // mkdir's mode is filtered by the umask and ignored for existing
     // directories; the keyring must be owner-only regardless.
-    await chmod(root, 0o700);
-    await chmod(keysDir, 0o700);
+    chmodSync(root, 0o700);
+    chmodSync(keysDir, 0o700);
   });
-  await Promise.all([removeStaleTemps(root), removeStaleTemps(keysDir)]);
+  removeStaleTemps(root);
+  removeStaleTemps(keysDir);
   return new FileKeyring(root, keysDir);
 }
 
@@ -194,7 +197,7 @@ class FileKeyring implements Keyring {
 
   async listKeys(): Promise<Fingerprint[]> {
     this.#assertOpen();
-    const names = await io(`list keys in ${this.keysDir}`, () => readdir(this.keysDir));
+    const names = await io(`list keys in ${this.keysDir}`, async () => readdirSync(this.keysDir));
     return names.flatMap((name) => KEY_FILE_PATTERN.exec(name)?.[1] ?? []).sort() as Fingerprint[];
   }
 
@@ -356,9 +359,10 @@ async function writeReplacing(path: string, bytes: Uint8Array): Promise<void> {
   await io(`replace ${path}`, () => writeFileAtomic(path, bytes));
 }
 
+/** The text of a keyring file (a few hundred bytes), if it exists: read synchronously (see {@link openFileKeyring}). */
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw storageFailed(`read ${path}`, err);
@@ -366,18 +370,23 @@ async function readIfExists(path: string): Promise<string | undefined> {
 }
 
 /** Removes temp files a crashed writer left behind; young ones may belong to a live writer. */
-async function removeStaleTemps(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+function removeStaleTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
   const now = Date.now();
-  await Promise.all(
-    names
-      .filter((name) => name.startsWith(TEMP_PREFIX))
-      .map(async (name) => {
-        const path = join(dir, name);
-        const info = await stat(path).catch(() => undefined);
-        if (info && now - info.mtimeMs > STALE_TEMP_MS) await unlink(path).catch(() => undefined);
-      }),
-  );
+  for (const name of names) {
+    if (!name.startsWith(TEMP_PREFIX)) continue;
+    const path = join(dir, name);
+    try {
+      if (now - statSync(path).mtimeMs > STALE_TEMP_MS) unlinkSync(path);
+    } catch {
+      // gone meanwhile, or not ours to remove: left
+    }
+  }
 }
 
 async function io<T>(what: string, run: () => Promise<T>): Promise<T> {

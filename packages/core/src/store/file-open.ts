@@ -122,11 +122,11 @@ export async function openStoreDirectory(dir: string, index: LogIndex, plan: Wai
 async function tryHoldCurrentLog(dir: string): Promise<LogFile | { holder: HolderRecord | undefined }> {
   for (let race = 0; race < MAX_RACES; race++) {
     try {
-      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (cause) {
       throw storageFailed(`cannot create the store directory ${dir}`, cause);
     }
-    const current = await currentGeneration(dir);
+    const current = currentGeneration(dir);
     if (current === "gone") continue; // deleted (destroyed) between the mkdir and the listing
     const generation = current ?? 1;
     const path = join(dir, logFileName(generation));
@@ -146,7 +146,7 @@ async function tryHoldCurrentLog(dir: string): Promise<LogFile | { holder: Holde
         return { holder: await readHolder(dir) };
       }
       const stat = fs.fstatSync(fd);
-      if (stat.nlink > 0 && (await currentGeneration(dir)) === generation) {
+      if (stat.nlink > 0 && currentGeneration(dir) === generation) {
         return new LogFile(path, generation, fd, stat.size);
       }
     } catch (err) {
@@ -159,9 +159,9 @@ async function tryHoldCurrentLog(dir: string): Promise<LogFile | { holder: Holde
 }
 
 /** The current log's generation in `dir`, `undefined` if it has none, `"gone"` if the directory itself is gone. */
-async function currentGeneration(dir: string): Promise<number | undefined | "gone"> {
+function currentGeneration(dir: string): number | undefined | "gone" {
   try {
-    return (await inspectLogDirectory(dir)).current;
+    return inspectLogDirectory(dir).current;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
     throw storageFailed(`cannot list the store directory ${dir}`, err);
@@ -197,8 +197,8 @@ function durableAtOpen(bound: CommitState | undefined, logSize: number): number 
 
 /** Deletes what interrupted work left: compaction temp files, older generations, old lock files, holder temps. */
 async function removeLeftovers(dir: string): Promise<void> {
-  const { leftovers } = await inspectLogDirectory(dir);
-  const names = await fs.promises.readdir(dir);
+  const names = fs.readdirSync(dir);
+  const { leftovers } = inspectLogDirectory(dir, names);
   const stale = [...leftovers, ...names.filter((name) => LEGACY_LOCK.test(name) || isHolderTemp(name) || name === INDEX_TEMP_FILE)];
   for (const name of stale) await fs.promises.rm(join(dir, name), { force: true });
 }
