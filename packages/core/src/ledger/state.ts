@@ -57,6 +57,7 @@ import { META_KEY, eventKey, keyFilterKey, local } from "./keys.js";
 import { cidText } from "../codec/cid-text.js";
 import { buildRun, lookupThrough, mergeRunsInto, openRun, RunMerge, runRecord, type Run, type RunRecord } from "./layered-tree.js";
 import { KeyFilter, type KeyFilterStageRecord } from "./key-filter.js";
+import { chunksOf, mergeNewestFirst, treeChunks } from "./sorted-merge.js";
 
 /**
  * The state tree's tag, part of every node (so nodes of different trees
@@ -890,41 +891,23 @@ export class LedgerState {
   async rebuildStateTree(tag: string, store: (blocks: Array<Block<TreeNode>>) => Promise<void>): Promise<void> {
     const writer = new TreeWriter(tag, this.nodes);
     // The runs are read, not merged into the old tree (a merge holds every leaf it rewrites until a checkpoint).
-    const merge = await RunMerge.of(this.stateRuns);
-    const sources = [
-      sortedSource([sortedChanges(this.#overlay)][Symbol.iterator]()),
-      sortedSource(undefined, async () => {
-        const entries = await merge.next(REBUILD_RUN_SLICE);
-        return entries.length > 0 ? entries : undefined;
-      }),
-      sortedSource(undefined, treeEntries(this.stateTree)),
-    ];
+    const runs = await RunMerge.of(this.stateRuns);
+    const runChunks = async (): Promise<ReadonlyArray<readonly [string, unknown]> | undefined> => {
+      const entries = await runs.next(REBUILD_RUN_SLICE);
+      return entries.length > 0 ? entries : undefined;
+    };
     let held = 0;
-    for (;;) {
-      let key: string | undefined;
-      for (const source of sources) {
-        const next = source.key ?? (await source.fill());
-        if (next !== undefined && (key === undefined || next < key)) key = next;
-      }
-      if (key === undefined) break;
-      // Newest first: the overlay, then the runs, then the tree; a run's `undefined` is a deletion.
-      let value: unknown;
-      let found = false;
-      for (const source of sources) {
-        if (source.key !== key) continue;
-        const taken = source.take();
-        if (!found) value = taken;
-        found = true;
-      }
-      if (value === undefined) continue;
+    const storeSome = (): void | Promise<void> => {
+      if (++held < REBUILD_SLICE_ENTRIES) return;
+      held = 0;
+      const blocks = writer.takeWritten();
+      if (blocks.length > 0) return store(blocks);
+    };
+    // Newest first: the overlay, then the runs, then the tree. A promise only when there is something to wait for.
+    await mergeNewestFirst([chunksOf(sortedChanges(this.#overlay)), runChunks, treeChunks(this.stateTree)], (key, value) => {
       const adding = writer.addEntry(key, value);
-      if (adding) await adding;
-      if (++held >= REBUILD_SLICE_ENTRIES) {
-        held = 0;
-        const blocks = writer.takeWritten();
-        if (blocks.length > 0) await store(blocks);
-      }
-    }
+      return adding ? adding.then(storeSome) : storeSome();
+    });
     const { root, created } = await writer.finish();
     await store([...writer.takeWritten(), ...created]);
     this.stateTree = ProllyTree.open(tag, root, this.nodes);
@@ -933,6 +916,7 @@ export class LedgerState {
     this.#sortedOverlay = undefined;
     this.#treesMoved = true;
   }
+
 
 
   /**
@@ -1177,55 +1161,3 @@ function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   return value;
 }
 
-/** One sorted source of a merge: its next key (undefined once it is exhausted or before {@link SortedSource.fill}). */
-interface SortedSource {
-  readonly key: string | undefined;
-  /** Reads on until there is a next key; resolves to it (undefined at the end). */
-  fill(): Promise<string | undefined>;
-  /** The value under {@link key}, moving past it. */
-  take(): unknown;
-}
-
-/** A {@link SortedSource} over chunks of sorted entries, from `chunks` or pulled by `pull` (undefined at the end). */
-function sortedSource(
-  chunks: Iterator<ReadonlyArray<readonly [string, unknown]>> | undefined,
-  pull?: () => Promise<ReadonlyArray<readonly [string, unknown]> | undefined>,
-): SortedSource {
-  let chunk: ReadonlyArray<readonly [string, unknown]> = [];
-  let at = 0;
-  let ended = false;
-  const source = {
-    key: undefined as string | undefined,
-    async fill(): Promise<string | undefined> {
-      while (at >= chunk.length && !ended) {
-        const next = chunks ? chunks.next() : { done: false, value: await pull!() };
-        if (next.done || next.value === undefined) ended = true;
-        else {
-          chunk = next.value;
-          at = 0;
-        }
-      }
-      source.key = at < chunk.length ? chunk[at]![0] : undefined;
-      return source.key;
-    },
-    take(): unknown {
-      const value = chunk[at++]![1];
-      source.key = at < chunk.length ? chunk[at]![0] : undefined;
-      return value;
-    },
-  };
-  return source;
-}
-
-/** Pulls a tree's entries a leaf at a time, for {@link sortedSource}. */
-function treeEntries(tree: ProllyTree): () => Promise<ReadonlyArray<readonly [string, unknown]> | undefined> {
-  const batches = tree.batches()[Symbol.asyncIterator]();
-  return async () => {
-    const next = await batches.next();
-    if (next.done) return undefined;
-    const batch = next.value;
-    // Copied as their bytes where the leaf keeps them encoded: decoded and encoded again, a rebuild of 1M documents took 6.8 s, now 4.3–4.8.
-    const valueAt = batch.encodedValue ?? ((j: number) => batch.value(j));
-    return batch.keys.map((key, j) => [key, valueAt(j)] as const);
-  };
-}
