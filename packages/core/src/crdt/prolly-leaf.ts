@@ -72,10 +72,13 @@ export class EncodedLeaf implements TreeNode {
    * @param keys - ASCII key spans (see {@link EncodedLeaf}) or the decoded keys
    * @param bytes - the leaf's dag-cbor block bytes (owned by the leaf from now on)
    * @param valuesStart - where the first value starts in `bytes`, or where
-   *   every value ends: `ends[i]` … `ends[i + 1]` are value i's bytes (as
-   *   {@link valueEnds} gives; checked as values are read, not here)
+   *   values end: `ends[i]` … `ends[i + 1]` are value i's bytes (as
+   *   {@link knownValueEnds} gives; checked as values are read, not here).
+   *   The leaf takes the array as its own and fills in the ends it finds.
+   * @param found - with `ends`: how many values' ends it holds (the rest
+   *   are found as values are read); default all
    */
-  constructor(tag: string, keys: Uint32Array | readonly string[], bytes: Uint8Array, valuesStart: number | Uint32Array) {
+  constructor(tag: string, keys: Uint32Array | readonly string[], bytes: Uint8Array, valuesStart: number | Uint32Array, found?: number) {
     this.tag = tag;
     this.#bytes = bytes;
     if (keys instanceof Uint32Array) {
@@ -90,8 +93,10 @@ export class EncodedLeaf implements TreeNode {
       this.#valueOffsets[0] = valuesStart;
     } else {
       if (valuesStart.length !== this.keyCount + 1) throw new RangeError(`a leaf of ${this.keyCount} keys needs ${this.keyCount + 1} value ends, got ${valuesStart.length}`);
+      const known = found ?? this.keyCount;
+      if (!Number.isSafeInteger(known) || known < 0 || known > this.keyCount) throw new RangeError(`a leaf of ${this.keyCount} keys cannot know ${String(found)} value ends`);
       this.#valueOffsets = valuesStart;
-      this.#valuesFound = this.keyCount;
+      this.#valuesFound = known;
     }
   }
 
@@ -113,6 +118,20 @@ export class EncodedLeaf implements TreeNode {
   valueEnds(): Uint32Array {
     if (this.#valuesFound < this.keyCount) this.#findValues(this.keyCount);
     return this.#valueOffsets;
+  }
+
+  /**
+   * Where values end as far as found so far: `ends[i]` … `ends[i + 1]` are
+   * value i's bytes for i below {@link valuesFound}; the entries after are
+   * not set. The leaf's own array, not to be written.
+   */
+  knownValueEnds(): Uint32Array {
+    return this.#valueOffsets;
+  }
+
+  /** How many values' ends are known ({@link knownValueEnds}); the rest are found as values are read. */
+  get valuesFound(): number {
+    return this.#valuesFound;
   }
 
   /** Every key (a new array on each read when the leaf keeps them encoded). */
