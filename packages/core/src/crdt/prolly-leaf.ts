@@ -111,16 +111,6 @@ export class EncodedLeaf implements TreeNode {
   }
 
   /**
-   * Where every value ends, found now if not yet: `ends[i]` … `ends[i + 1]`
-   * are value i's bytes. The leaf's own array, not to be written. Throws
-   * `INTEGRITY` if the values are not laid out as the keys say.
-   */
-  valueEnds(): Uint32Array {
-    if (this.#valuesFound < this.keyCount) this.#findValues(this.keyCount);
-    return this.#valueOffsets;
-  }
-
-  /**
    * Where values end as far as found so far: `ends[i]` … `ends[i + 1]` are
    * value i's bytes for i below {@link valuesFound}; the entries after are
    * not set. The leaf's own array, not to be written.

@@ -147,8 +147,11 @@ export class RunMerge {
     this.#cursors = cursors;
   }
 
-  /** A merge of `runs` (newest first), at its first entry. */
-  static async of(runs: readonly Run[]): Promise<RunMerge> {
+  /**
+   * A merge of `runs` (newest first), at its first entry. Only their trees
+   * are read, so the tree the runs lie in front of can be given too, last.
+   */
+  static async of(runs: ReadonlyArray<Pick<Run, "tree">>): Promise<RunMerge> {
     const cursors = await Promise.all(
       runs.map(async (run) => {
         const rest = run.tree.batches()[Symbol.asyncIterator]();

@@ -238,7 +238,7 @@ export class Ledger {
    * (see there for why), storing its nodes as they are made, then writes
    * a checkpoint that records it and deletes the old tree's nodes. Once per
    * ledger, when it is first opened by a release with the new layout: a
-   * few seconds at a million documents (3.4–4.0 s, peak RSS 234–252 MB).
+   * few seconds at a million documents (4.0–4.6 s, peak RSS 256–270 MB).
    * A failure fails the open and leaves the ledger as it was (plus nodes
    * the next attempt stores again).
    */

@@ -57,7 +57,6 @@ import { META_KEY, eventKey, keyFilterKey, local } from "./keys.js";
 import { cidText } from "../codec/cid-text.js";
 import { buildRun, lookupThrough, mergeRunsInto, openRun, RunMerge, runRecord, type Run, type RunRecord } from "./layered-tree.js";
 import { KeyFilter, type KeyFilterStageRecord } from "./key-filter.js";
-import { chunksOf, mergeNewestFirst, treeChunks } from "./sorted-merge.js";
 
 /**
  * The state tree's tag, part of every node (so nodes of different trees
@@ -195,10 +194,12 @@ const SCATTERED_NODES_FACTOR = 3;
 /** Overlay entries from which a close spills a tree not judged scattered ({@link LedgerState.checkpointPlan}). */
 const CLOSE_SPILL_MIN = 1_000;
 
-/** Documents a state tree rebuild ({@link LedgerState.rebuildStateTree}) writes before it stores the nodes made: a few MB. */
-const REBUILD_SLICE_ENTRIES = 20_000;
-/** Entries a rebuild reads from the runs at a time. */
-const REBUILD_RUN_SLICE = 4_096;
+/**
+ * Documents a state tree rebuild ({@link LedgerState.rebuildStateTree}) reads at a time, and writes
+ * before it stores the nodes made. Slices of 20,000 peaked at 287–317 MB rebuilding 1M documents,
+ * these at 256–270.
+ */
+const REBUILD_SLICE_ENTRIES = 4_096;
 
 /** Entries a full merge of runs (for a range read) hands to each tree mutation: bounds the memory it takes. */
 const MERGE_CHUNK = 20_000;
@@ -877,9 +878,10 @@ export class LedgerState {
    * up, its nodes handed to `store` as they are made (a few MB at a time)
    * rather than held until a checkpoint: a million documents make ~150 MB
    * of leaves. Afterwards the new tree holds everything: the runs are gone
-   * (read in, not merged into the old tree) and the overlay is empty. The
-   * next checkpoint records the new root and tag and deletes the old
-   * tree's nodes, as it deletes any tree's it no longer reaches.
+   * (read in with the old tree by a {@link RunMerge}, which copies leaves'
+   * values as their bytes) and the overlay is empty. The next checkpoint
+   * records the new root and tag and deletes the old tree's nodes, as it
+   * deletes any tree's it no longer reaches.
    *
    * Nodes stored before a failure or a crash are nodes of the tree the next
    * attempt makes (the same documents give the same nodes), so a retry
@@ -890,24 +892,31 @@ export class LedgerState {
    */
   async rebuildStateTree(tag: string, store: (blocks: Array<Block<TreeNode>>) => Promise<void>): Promise<void> {
     const writer = new TreeWriter(tag, this.nodes);
-    // The runs are read, not merged into the old tree (a merge holds every leaf it rewrites until a checkpoint).
-    const runs = await RunMerge.of(this.stateRuns);
-    const runChunks = async (): Promise<ReadonlyArray<readonly [string, unknown]> | undefined> => {
-      const entries = await runs.next(REBUILD_RUN_SLICE);
-      return entries.length > 0 ? entries : undefined;
-    };
-    let held = 0;
-    const storeSome = (): void | Promise<void> => {
-      if (++held < REBUILD_SLICE_ENTRIES) return;
-      held = 0;
-      const blocks = writer.takeWritten();
-      if (blocks.length > 0) return store(blocks);
-    };
-    // Newest first: the overlay, then the runs, then the tree. A promise only when there is something to wait for.
-    await mergeNewestFirst([chunksOf(sortedChanges(this.#overlay)), runChunks, treeChunks(this.stateTree)], (key, value) => {
+    // The overlay's few entries go through this; the tree's and runs' million are fed inline below
+    // and awaited only when the writer had to wait (an await per document cost a 1M rebuild ~1 s).
+    const add = async ([key, value]: readonly [string, unknown]): Promise<void> => {
       const adding = writer.addEntry(key, value);
-      return adding ? adding.then(storeSome) : storeSome();
-    });
+      if (adding) await adding;
+    };
+    // The runs and the tree are read newest first, not merged into the tree (a merge holds every
+    // leaf it rewrites until a checkpoint); the overlay, newer still, is merged in as they go.
+    const merge = await RunMerge.of([...this.stateRuns, { tree: this.stateTree }]);
+    const overlay = sortedChanges(this.#overlay);
+    let o = 0;
+    for (let slice = await merge.next(REBUILD_SLICE_ENTRIES); slice.length > 0; slice = await merge.next(REBUILD_SLICE_ENTRIES)) {
+      for (const entry of slice) {
+        const key = entry[0];
+        while (o < overlay.length && overlay[o]![0] < key) await add(overlay[o++]!);
+        const newest = o < overlay.length && overlay[o]![0] === key ? overlay[o++]! : entry;
+        if (newest[1] !== undefined) {
+          const adding = writer.addEntry(key, newest[1]);
+          if (adding) await adding;
+        } // else a run's deletion: the document is gone
+      }
+      const blocks = writer.takeWritten();
+      if (blocks.length > 0) await store(blocks);
+    }
+    while (o < overlay.length) await add(overlay[o++]!);
     const { root, created } = await writer.finish();
     await store([...writer.takeWritten(), ...created]);
     this.stateTree = ProllyTree.open(tag, root, this.nodes);
@@ -916,6 +925,7 @@ export class LedgerState {
     this.#sortedOverlay = undefined;
     this.#treesMoved = true;
   }
+
 
 
 
@@ -1160,4 +1170,3 @@ function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   }
   return value;
 }
-
