@@ -12,10 +12,15 @@
  * unaffected: inflate with the default window reads any smaller one.
  *
  * Inflate is told the output's length (frames written since flag 2, see
- * `compression.ts`) and sizes zlib's output chunk to it: one allocation of
- * exactly the value, returned as is, where the default 16 KiB chunks were
- * joined and then copied to size by the node cache. The chunk is capped, so
- * a damaged length costs at most that much before the caller rejects it.
+ * `compression.ts`) and sizes zlib's output chunk to it: one allocation
+ * (one byte longer: output that fills its chunk exactly makes Node
+ * allocate a second chunk to learn the stream has ended), returned as is,
+ * where the default 16 KiB chunks were joined and then copied to size by
+ * the node cache. The chunk is capped, so a damaged length costs at most
+ * that much before the caller rejects it. Deflate's chunk is sized to the
+ * most its input can become, not 16 KiB: a 4 KiB node allocated 16 KiB to
+ * return a slice of it. Measured over a 100,000-document random-id load:
+ * the buffers zlib's calls allocate, 90 → 50 MB.
  *
  * @module
  */
@@ -28,7 +33,20 @@ const MAX_SIZED_CHUNK = 1024 * 1024;
 
 /** Node's zlib, at a fast level and a small window: values are small and written often. */
 export const nodeCompression: Compression = {
-  deflate: (bytes) => deflateRawSync(bytes, DEFLATE_OPTIONS),
-  inflate: (bytes, length) =>
-    length === undefined ? inflateRawSync(bytes) : inflateRawSync(bytes, { chunkSize: Math.min(Math.max(length, constants.Z_MIN_CHUNK), MAX_SIZED_CHUNK) }),
+  deflate: (bytes) => deflateRawSync(bytes, { ...DEFLATE_OPTIONS, chunkSize: sizedChunk(deflateBound(bytes.length)) }),
+  inflate: (bytes, length) => (length === undefined ? inflateRawSync(bytes) : inflateRawSync(bytes, { chunkSize: sizedChunk(length) })),
 };
+
+/**
+ * zlib's output chunk for a value expected to be `bytes` long: one byte
+ * more, because an output that fills its chunk exactly makes Node allocate
+ * a second chunk and call zlib again to learn that the stream has ended.
+ */
+function sizedChunk(bytes: number): number {
+  return Math.min(Math.max(bytes + 1, constants.Z_MIN_CHUNK), MAX_SIZED_CHUNK);
+}
+
+/** The most bytes deflate-raw can turn `length` bytes into (zlib's `deflateBound` for stored blocks, with room to spare). */
+function deflateBound(length: number): number {
+  return length + (length >>> 12) + (length >>> 14) + (length >>> 25) + 16;
+}
