@@ -122,6 +122,68 @@ describe("key filter", () => {
     expect(yes).toBeLessThan(150); // < 0.5 % (three stages at sixteen bits a key; it was < 2 % at twelve)
   });
 
+  it("holds run keys too, writes a stored stage again for a tree key only, and every record it wrote holds the tree keys added before it", () => {
+    const op = fc.oneof(
+      // A key of its own, or the last run's (the tree takes what a run held, as a merge does).
+      { arbitrary: fc.record({ t: fc.constant("tree" as const), key: fc.nat(1_000_000), ofLastRun: fc.boolean() }), weight: 3 },
+      { arbitrary: fc.record({ t: fc.constant("run" as const), key: fc.nat(1_000_000), many: fc.constant(0) }), weight: 3 },
+      // Enough keys to fill a stage and open the next.
+      { arbitrary: fc.record({ t: fc.constant("run" as const), key: fc.nat(1_000_000), many: fc.constant(8_200) }), weight: 1 },
+      { arbitrary: fc.record({ t: fc.constant("checkpoint" as const), durable: fc.constantFrom(true, true, false) }), weight: 3 },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 24 }), (ops) => {
+        const filter = KeyFilter.empty(undefined, 5);
+        expect(filter.runsFrom).toBe(5);
+        const records = new Map<number, Uint8Array>();
+        let n = 0;
+        let runs = 0;
+        let lastRunKey: string | undefined;
+        const added = new Set<string>();
+        let treeKeys: string[] = [];
+        let checkpointed: { stages: Array<{ n: number; keys: number }>; treeKeys: string[] } | undefined;
+        for (const o of ops) {
+          if (o.t === "tree") {
+            const key = o.ofLastRun && lastRunKey !== undefined ? lastRunKey : `k-${o.key}`;
+            filter.add(key);
+            added.add(key);
+            treeKeys.push(key);
+          } else if (o.t === "run") {
+            runs++;
+            lastRunKey = `k-${o.key}`;
+            for (const key of [lastRunKey, ...Array.from({ length: o.many }, (_, i) => `r-${runs}-${i}`)]) {
+              filter.add(key, true);
+              added.add(key);
+            }
+          } else {
+            const plan = filter.plan(() => n++);
+            for (const [record, bytes] of plan.put) records.set(record, bytes);
+            if (o.durable) {
+              plan.written();
+              checkpointed = { stages: plan.stages, treeKeys };
+              treeKeys = [...treeKeys];
+            }
+          }
+        }
+        for (const key of added) expect(filter.has(key)).toBe(true);
+        if (checkpointed) {
+          const reopened = KeyFilter.open(checkpointed.stages.map((record) => ({ record, bytes: records.get(record.n)! })));
+          for (const key of checkpointed.treeKeys) expect(reopened.has(key)).toBe(true);
+        }
+      }),
+      { numRuns: 150 },
+    );
+    // Run keys alone do not make a checkpoint write a stage it stored; a tree key does.
+    const filter = KeyFilter.empty();
+    filter.add("tree-1");
+    let n = 0;
+    filter.plan(() => n++).written();
+    filter.add("run-1", true);
+    expect(filter.plan(() => n++).put).toEqual([]);
+    filter.add("run-1"); // the tree takes it, already "maybe here": its stage is written again all the same
+    expect(filter.plan(() => n++).put.map(([k]) => k)).toEqual([1]);
+  });
+
   it("covers only the keys it is told to; others are always maybe", () => {
     const filter = KeyFilter.empty(local.lookedUp);
     filter.add(local.lastChange("a"));

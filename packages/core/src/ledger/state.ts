@@ -251,8 +251,9 @@ export class LedgerState {
   #nextRun = 0;
   /**
    * Filters of the keys each tree holds, kept while its changes go into
-   * runs (`key-filter.ts`): lookups of keys a tree does not hold (documents
-   * written for the first time) then skip the tree.
+   * runs (`key-filter.ts`), and of the keys of the runs made since
+   * (`KeyFilter.runsFrom`): lookups of keys a tree does not hold (documents
+   * written for the first time) then skip the tree and those runs.
    */
   #keyFilters: { state: KeyFilter | undefined; local: KeyFilter | undefined } = { state: undefined, local: undefined };
   /**
@@ -339,8 +340,9 @@ export class LedgerState {
         ProllyTree.open(checkpoint.localTag ?? LEGACY_LOCAL_TAG, checkpoint.local, nodes),
         checkpoint,
         {
-          state: keys?.state && (await openKeyFilter(store, keys.state, () => true)),
-          local: keys?.local && (await openKeyFilter(store, keys.local, local.lookedUp)),
+          // The runs the checkpoint recorded are older than these filters (see `KeyFilter.runsFrom`).
+          state: keys?.state && (await openKeyFilter(store, keys.state, () => true, checkpoint.runs!.next)),
+          local: keys?.local && (await openKeyFilter(store, keys.local, local.lookedUp, checkpoint.runs!.next)),
         },
       );
     }
@@ -663,6 +665,9 @@ export class LedgerState {
     const lookedUp = tag === this.localTree.tag ? local.lookedUp : undefined;
     const { run, created } = await buildRun(tag, this.#nextRun++, sorted, this.nodes, lookedUp);
     this.nodes.addPending(created);
+    // The tree's key filter holds its runs' keys too (`KeyFilter.runsFrom`), before any read can see the run.
+    const tree = tag === this.localTree.tag ? "local" : "state";
+    addKeys(this.#keyFilters[tree] ?? this.#filterBuilds[tree]?.filter, sorted, true);
     return run;
   }
 
@@ -831,9 +836,10 @@ export class LedgerState {
         this.#keyFilters[tree] = undefined;
         this.#filterBuilds[tree] = undefined;
       } else if (this.#keyFilters[tree] === undefined) {
+        // It holds the keys of the runs made from now on; the runs there are now are asked one by one.
         this.#filterBuilds[tree] ??= tree === "state"
-          ? { filter: KeyFilter.empty(), next: undefined, end: undefined }
-          : { filter: KeyFilter.empty(local.lookedUp), next: undefined, end: local.CHANGE_START };
+          ? { filter: KeyFilter.empty(undefined, this.#nextRun), next: undefined, end: undefined }
+          : { filter: KeyFilter.empty(local.lookedUp, this.#nextRun), next: undefined, end: local.CHANGE_START };
       }
     }
   }
@@ -1048,10 +1054,10 @@ export class LedgerState {
   }
 }
 
-/** Adds the keys `changes` sets (not those it deletes) to `filter`, if there is one. */
-function addKeys(filter: KeyFilter | undefined, changes: ReadonlyArray<readonly [string, unknown]>): void {
+/** Adds the keys `changes` sets (not those it deletes) to `filter`, if there is one; `ofRun` as for `KeyFilter.add`. */
+function addKeys(filter: KeyFilter | undefined, changes: ReadonlyArray<readonly [string, unknown]>, ofRun = false): void {
   if (filter === undefined) return;
-  for (const [key, value] of changes) if (value !== undefined) filter.add(key);
+  for (const [key, value] of changes) if (value !== undefined) filter.add(key, ofRun);
 }
 
 /** A key filter being made from a tree's keys: the filter, and the scan's progress. */
@@ -1067,7 +1073,9 @@ interface FilterBuild {
  * The key filter whose stages a checkpoint recorded as `records`, read from `store`.
  * @throws HearthError `INTEGRITY` if a stage's record is missing or malformed
  */
-async function openKeyFilter(store: ByteStore, records: readonly KeyFilterStageRecord[], covers: (key: string) => boolean): Promise<KeyFilter> {
+async function openKeyFilter(
+  store: ByteStore, records: readonly KeyFilterStageRecord[], covers: (key: string) => boolean, runsFrom: number,
+): Promise<KeyFilter> {
   const stages = await Promise.all(
     records.map(async (record) => {
       const bytes = await store.get(keyFilterKey(record.n));
@@ -1075,7 +1083,7 @@ async function openKeyFilter(store: ByteStore, records: readonly KeyFilterStageR
       return { record, bytes };
     }),
   );
-  return KeyFilter.open(stages, covers);
+  return KeyFilter.open(stages, covers, runsFrom);
 }
 
 /** Whether every run of `part` is still in `all` (no full fold merged them meanwhile). */
