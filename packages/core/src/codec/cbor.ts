@@ -608,9 +608,19 @@ function cachedKey(length: number): string {
  *   {@link decodeDagCbor} reads on its fast path, or runs past the end
  */
 export function skipDagCbor(bytes: Uint8Array, offset: number): number {
-  const end = new Uint32Array(1);
-  skipDagCborItems(bytes, offset, end);
-  return end[0]!;
+  // Not through skipDagCborItems: a register read skips two small items a document, and the
+  // array of one end it would need was most of the cost (a scan of 50,000 documents in Chromium).
+  input = bytes;
+  at = offset;
+  try {
+    skip(0);
+    if (at > bytes.length) throw GENERIC;
+    return at;
+  } catch (err) {
+    throw notCanonicalItems(err, offset);
+  } finally {
+    input = EMPTY;
+  }
 }
 
 /**
@@ -629,11 +639,15 @@ export function skipDagCborItems(bytes: Uint8Array, offset: number, ends: Uint32
     }
     if (at > bytes.length) throw GENERIC;
   } catch (err) {
-    if (err === GENERIC || err instanceof RangeError) throw new Error(`not canonical dag-cbor items from offset ${offset}`);
-    throw err;
+    throw notCanonicalItems(err, offset);
   } finally {
     input = EMPTY;
   }
+}
+
+/** What a failed skip throws: the decoder's own failures as one plain error, anything else as it was. */
+function notCanonicalItems(err: unknown, offset: number): unknown {
+  return err === GENERIC || err instanceof RangeError ? new Error(`not canonical dag-cbor items from offset ${offset}`) : err;
 }
 
 function skip(depth: number): void {
