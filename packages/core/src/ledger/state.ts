@@ -642,6 +642,14 @@ export class LedgerState {
   }
 
   /**
+   * True while neither tree's folds are judged scattered ({@link judgeFolds}):
+   * checkpoints fold the overlays into the trees in order, making no runs.
+   */
+  get foldsInOrder(): boolean {
+    return !this.#scattered.state && !this.#scattered.local;
+  }
+
+  /**
    * True when runs wait for a merge that a session with few writes would
    * never start: a tree with {@link MAX_RUNS} runs or more, or runs of a
    * tree not judged scattered (a close spilled them). The ledger then
