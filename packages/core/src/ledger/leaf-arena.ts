@@ -27,9 +27,11 @@
  * reading all of 50,000 documents 348–355 → 302–315 ms. The walk a scan
  * no longer makes is made by the first gets in each leaf after it: the
  * browser bench's random gets after its read-all went from 107,000–
- * 167,000 to 93,000–117,000 a second (Dexie's: ~3,000). A point lookup reads its value in
- * place and at once ({@link LeafArena.lookup}): nothing can move a segment
- * before it returns. A leaf handed out ({@link LeafArena.get}: scans and
+ * 167,000 to 93,000–117,000 a second (Dexie's: ~3,000).
+ *
+ * A point lookup reads its value in place and at once
+ * ({@link LeafArena.lookup}): nothing can move a segment before it
+ * returns. A leaf handed out ({@link LeafArena.get}: scans and
  * mutations, which may hold it across awaits while the ring turns) is
  * built over a copy of its record, packed into a shared slab: young
  * garbage, which V8 frees cheaply. (A copy per hit, a buffer of its own

@@ -495,7 +495,7 @@ export class LedgerState {
    */
   checkpointPlan(closing = false): CheckpointPlan {
     if (closing) return "spill";
-    if (!this.#scattered.state && !this.#scattered.local) return "fold";
+    if (this.foldsInOrder) return "fold";
     return Math.max(this.stateRuns.length, this.localRuns.length) < MAX_RUNS ? "spill" : "fold";
   }
 
@@ -528,7 +528,7 @@ export class LedgerState {
   get spillsDuringMerge(): boolean {
     return (
       this.#runPlan !== undefined &&
-      (this.#scattered.state || this.#scattered.local) &&
+      !this.foldsInOrder &&
       Math.max(this.stateRuns.length, this.localRuns.length) < 2 * MAX_RUNS - 1
     );
   }
@@ -670,11 +670,11 @@ export class LedgerState {
     // The runs now differ from the last checkpoint's: a mid-merge checkpoint could not record them with its events.
     this.#treesMoved = true;
     // The local tree's point lookups never ask for its change feed: its runs' filters leave it out.
-    const lookedUp = tag === this.localTree.tag ? local.lookedUp : undefined;
+    const tree = tag === this.localTree.tag ? "local" : "state";
+    const lookedUp = tree === "local" ? local.lookedUp : undefined;
     const { run, created } = await buildRun(tag, this.#nextRun++, sorted, this.nodes, lookedUp);
     this.nodes.addPending(created);
     // The tree's key filter holds its runs' keys too (`KeyFilter.runsFrom`), before any read can see the run.
-    const tree = tag === this.localTree.tag ? "local" : "state";
     addKeys(this.#keyFilters[tree] ?? this.#filterBuilds[tree]?.filter, sorted, true);
     return run;
   }
@@ -690,7 +690,7 @@ export class LedgerState {
       statePlan?.written();
       localPlan?.written();
     };
-    const scattered = this.#scattered.state || this.#scattered.local;
+    const scattered = !this.foldsInOrder;
     if (this.stateRuns.length === 0 && this.localRuns.length === 0 && !statePlan && !localPlan && !scattered) return { runs: undefined, put, written };
     const runs: RunsCheckpoint = {
       next: this.#nextRun,
@@ -939,9 +939,6 @@ export class LedgerState {
     this.#sortedOverlay = undefined;
     this.#treesMoved = true;
   }
-
-
-
 
   /**
    * Document registers in id order (or reversed) within `range`, reading the
