@@ -420,6 +420,32 @@ describe("attacks, one at a time", () => {
     expect(await g.dbs[0]!.root()).toBe(await g.dbs[1]!.root());
   });
 
+  it("a write found only by a scan of the bundles (its announcement lost), whose position names an entry the point rolled back: merged as soon as its writer puts the entry back, not at the next scan", async () => {
+    const g = await group(2);
+    await g.dbs[0]!.put({ _id: "before" });
+    for (const a of g.attachments) await a.synced(SYNCED);
+    await g.attachments[0]!.detach(); // away, so it does not read r1's new entry before the point rolls it back
+    const newcomer = await peers!.open("r2");
+    await g.attachments[1]!.invite((await newcomer.device()).publicKey); // r1's next write names this entry
+    const before = new Set(await g.point.names());
+    await g.dbs[1]!.put({ _id: "after-invite" });
+    await g.attachments[1]!.synced(SYNCED);
+    const announcement = (await g.point.names()).filter((n) => !before.has(n) && n.startsWith("head/"));
+    expect(announcement).toHaveLength(1);
+    await g.attachments[1]!.detach(); // away too, so it does not put the entry back at once
+    await g.point.view("operator").delete(announcement[0]!); // only a scan of the bundles finds the write
+    expect((await g.point.rollback()).names).toHaveLength(1); // the invitation
+    g.attachments[0] = await g.dbs[0]!.attach(g.view(0)); // its first pull scans the bundles
+    const timedOut = await g.attachments[0]!.synced({ timeoutMs: 500 }).catch((err: unknown) => err);
+    expect((timedOut as Error).message).toContain("1 bundle(s) wait for membership entries");
+
+    g.attachments[1] = await g.dbs[1]!.attach(g.view(1)); // r1 reads the log and puts the entry back
+    expect((await g.attachments[0]!.members()).length).toBe(3); // r0 reads it: the waiting write is judged again
+    await g.attachments[0]!.synced(SYNCED); // a pull, no scan (the next one is on the slow poll)
+    expect(await g.dbs[0]!.get("after-invite")).toEqual({ _id: "after-invite" });
+    expect(await g.dbs[0]!.root()).toBe(await g.dbs[1]!.root());
+  });
+
   it("file blocks altered, swapped, withheld or hidden: refused (INTEGRITY, counted), uploaded again by their holder, and every member ends with the file whole", async () => {
     const g = await group(3);
     // The others are away while the file goes up and the point alters it, so they fetch only what it altered.

@@ -99,8 +99,14 @@ export class Inbox {
    * replica from being in sync (a sync point could plant them at will).
    */
   readonly #unknownKey = new Map<string, HearthError>();
-  /** Bundles waiting for membership entries their statements name; retried when membership changes. */
-  readonly #waitingTrust = new Map<string, string>();
+  /**
+   * Bundles waiting for membership entries their statements name, with
+   * their events and authors (counted as behind, like held ones); retried
+   * when membership changes.
+   */
+  readonly #waitingTrust = new Map<string, Waiting>();
+  /** Bundles to fetch and judge again at the next pull, announced or not (see {@link retry}). */
+  readonly #retrying = new Set<string>();
   /** Bundles an announcement names that the remote does not serve (deleted or withheld). */
   readonly #absent = new Set<string>();
   /** Events refused (their bundle was, or the ledger refused them): announced heads among them are not "behind". */
@@ -186,8 +192,17 @@ export class Inbox {
     this.#fullScanDone = false;
   }
 
-  /** Forgets keys-lacking, unknown-key and trust-waiting items so they are tried again (keys or membership changed). */
+  /**
+   * Forgets keys-lacking, unknown-key and trust-waiting items so they are
+   * tried again (keys or membership changed). Their bundles are fetched
+   * again by the next pull whether or not an announcement still names them:
+   * one found by a scan of the bundles (its announcement lost or withheld)
+   * would otherwise wait for the next scan, on the slow poll.
+   */
   retry(): void {
+    for (const name of [...this.#lacking.keys(), ...this.#unknownKey.keys(), ...this.#waitingTrust.keys()]) {
+      if (name.startsWith(BUNDLE_PREFIX)) this.#retrying.add(name);
+    }
     this.#lacking.clear();
     this.#unknownKey.clear();
     this.#waitingTrust.clear();
@@ -256,7 +271,17 @@ export class Inbox {
       }
     }
     if (!this.#fullScanDone) await this.#scanBundles(wanted);
-    await this.#fetchAndMerge(wanted, inline);
+    // Taken now: a membership change while these are judged (a judgement may read the log)
+    // asks for another try of what waits then, which the next pull makes.
+    const again = [...this.#retrying].filter((b) => this.#wants(b));
+    this.#retrying.clear();
+    for (const b of again) wanted.add(b);
+    try {
+      await this.#fetchAndMerge(wanted, inline);
+    } catch (err) {
+      for (const b of again) this.#retrying.add(b);
+      throw err;
+    }
     // Inlined content goes once its bundle is settled, or once no announcement names the bundle
     // any more: content that waits forever (a member's write naming entries nobody has) is not
     // kept past its announcement. Were the bundle lost too, its writer pushes it again.
@@ -441,7 +466,7 @@ export class Inbox {
       if (!verdict) verdicts.set(statement, (verdict = await this.#deps.trust.judge(statement)));
       if (verdict.kind === "refuse") return refuse(events, verdict.error);
       if (verdict.kind === "wait") {
-        this.#waitingTrust.set(name, verdict.reason);
+        this.#waitingTrust.set(name, { cids: events.map((e) => e.cid), authors: [...new Set(events.map((e) => toHex(e.value.a)))] });
         this.#deps.logger("wait", { bundle: name, reason: verdict.reason });
         return undefined;
       }
@@ -516,17 +541,19 @@ export class Inbox {
   }
 
   /**
-   * Announced heads not applied here, and events held for their parents
-   * (see {@link #held}); less those refused (never to be applied: not
-   * "behind"), and less those of devices since removed (a removed device
-   * may announce, or build on, what it never stores).
+   * Announced heads not applied here, events held for their parents (see
+   * {@link #held}) and events of bundles waiting for membership entries;
+   * less those refused (never to be applied: not "behind"), and less those
+   * of devices since removed (a removed device may announce, or build on,
+   * what it never stores, and may name entries that do not exist).
    *
-   * Held events count because nothing else may name what they wait for:
-   * a write whose announcement is gone, found by a scan of the bundles,
+   * Held and waiting events count because nothing else may name them: a
+   * write whose announcement is gone, found by a scan of the bundles,
    * whose parent's bundle the point lost and a member put back later
-   * (`./relay.ts`) under a name no announcement carries. Counted, they keep
-   * this replica from calling itself in sync and make the next listing
-   * look through the bundles again.
+   * (`./relay.ts`) under a name no announcement carries, or whose
+   * position names an entry the point rolled back. Counted, they keep this
+   * replica from calling itself in sync, and make the next listing read
+   * the log again and look through the bundles again.
    */
   async #unknownHeads(): Promise<Set<string>> {
     const unknown = new Set<string>();
@@ -538,7 +565,7 @@ export class Inbox {
       if (removed.has(value.author as DeviceFingerprint)) continue;
       for (const h of value.heads) await note(h);
     }
-    for (const [, held] of this.#held) {
+    for (const held of [...this.#held.values(), ...this.#waitingTrust.values()]) {
       if (held.authors.every((a) => removed.has(a as DeviceFingerprint))) continue;
       for (const cid of held.cids) await note(cid);
     }
@@ -555,6 +582,13 @@ export class Inbox {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A bundle whose writers' positions name membership entries this replica has not got. */
+interface Waiting {
+  readonly cids: readonly CID[];
+  /** The devices that wrote its events (fingerprints). */
+  readonly authors: readonly string[];
+}
 
 /** A bundle fetched and accepted: its events, and the statements that vouched for them. */
 interface Fetched {
