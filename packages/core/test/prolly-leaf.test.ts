@@ -8,6 +8,7 @@ import { cidText } from "../src/codec/cid-text.js";
 import { compactNode, decodeTreeNode, EncodedLeaf, nodeBytes } from "../src/crdt/prolly-leaf.js";
 import { EncodedBranch } from "../src/crdt/prolly-branch.js";
 import { childAt, findKey, keyAt, keyCount, keyIs, leafValue, lowerBound, type TreeNode } from "../src/crdt/prolly-node.js";
+import { getValue } from "../src/crdt/prolly-read.js";
 import { NodeCache, nodeKey } from "../src/ledger/node-cache.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import { expectCode } from "./helpers/expect-code.js";
@@ -229,6 +230,21 @@ describe("node cache", () => {
     expect((cache.load(last.cid) as TreeNode).values).toEqual(dagCbor.decode<TreeNode>(last.bytes).values);
     // The oldest were evicted: read from the store again.
     expect(cache.load(blocks[0]!.cid)).toBeInstanceOf(Promise);
+    await store.close();
+  });
+
+  it("a lookup whose leaf it fetches reads the value from the cached leaf, which keeps where the values it passed end (the next lookup there walks none again)", async () => {
+    const store = await openMemoryStore("memory://node-cache-lookup-ends");
+    const keys = Array.from({ length: 40 }, (_, k) => `doc-${String(k).padStart(2, "0")}`);
+    const leaf = await encodeBlock({ tag: "t", height: 0, keys, values: keys.map((k) => ({ k, pad: "x".repeat(50) })) });
+    const root = await encodeBlock({ tag: "t", height: 1, keys: [keys.at(-1)!], children: [leaf.cid] });
+    await store.write({ put: [leaf, root].map((b) => [nodeKey(b.cid), b.bytes] as const) });
+    const cache = new NodeCache(store, 1 << 20);
+    await cache.load(root.cid);
+    expect(await getValue(cache, "t", root.cid, "doc-30")).toEqual({ k: "doc-30", pad: "x".repeat(50) });
+    const held = cache.load(leaf.cid);
+    expect(held).not.toBeInstanceOf(Promise);
+    expect((held as EncodedLeaf).valuesFound).toBeGreaterThanOrEqual(31);
     await store.close();
   });
 

@@ -60,12 +60,29 @@ function lookupFrom(source: NodeSource, tag: string, cid: CID, loaded: TreeNode 
       if (held === undefined) {
         cid = childAt(node, i);
         loaded = source.load(cid);
+        if (node.height === 1 && source.valueInHeldLeaf && isPromiseLike(loaded)) return leafFetched(source, tag, cid, loaded, node, i, key);
         break;
       }
       // The child's CID is made only to name it in the error.
       node = held.tag === tag ? held : checkNode(held, tag, childAt(node, i));
     }
   }
+}
+
+/**
+ * The end of a lookup whose leaf (child `index` of `parent`) is being
+ * fetched: once it is here, the value is read where the source now holds
+ * it, if it does ({@link NodeSource.valueInHeldLeaf}), so what the read
+ * learns of the leaf (where its values end) stays with the cached leaf.
+ * Read from the fetched copy instead, it was lost, and the next lookup in
+ * that leaf walked its values again: measured on a million documents, the
+ * first warm pass over 2,000 cached documents spent a fifth of its time
+ * there.
+ */
+async function leafFetched(source: NodeSource, tag: string, cid: CID, loaded: PromiseLike<TreeNode>, parent: TreeNode, index: number, key: string): Promise<unknown> {
+  const leaf = await loaded;
+  const value = source.valueInHeldLeaf!(parent, index, tag, key);
+  return value !== NOT_HELD ? value : lookupFrom(source, tag, cid, leaf, key);
 }
 
 /**
