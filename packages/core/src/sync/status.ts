@@ -29,7 +29,7 @@ export interface SyncStatus {
   readonly state: SyncState;
   /** Local events not yet stored at the remote (the outbox). */
   readonly pending: number;
-  /** Remote heads this replica has not merged yet, and fetched writes waiting for parents it lacks (0 when caught up). */
+  /** Remote heads this replica has not merged yet, and fetched writes waiting for parents or membership entries it lacks (0 when caught up). */
   readonly behind: number;
   /** When local and remote last held the same heads (ms since epoch). */
   readonly lastSyncAt?: number;
