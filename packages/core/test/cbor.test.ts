@@ -69,6 +69,32 @@ describe("encodeDagCbor", () => {
     }
   });
 
+  it("lists own keys only, in every shape the key-order cache meets: none, one, integer-like, null-prototype, an enumerable key on Object.prototype", () => {
+    const pool = ["a", "b", "1", "0", "10", "__proto__"];
+    const make = (keys: readonly string[], bare: boolean): Record<string, number> => {
+      const object: Record<string, number> = bare ? Object.create(null) : {};
+      keys.forEach((k, i) => Object.defineProperty(object, k, { value: i, enumerable: true, writable: true, configurable: true }));
+      return object;
+    };
+    const shaped = fc.tuple(fc.uniqueArray(fc.constantFrom(...pool), { maxLength: pool.length }), fc.boolean()).map(([keys, bare]) => make(keys, bare));
+    fc.assert(
+      fc.property(fc.array(shaped, { minLength: 1, maxLength: 20 }), (objects) => {
+        for (const object of objects) expect(hex(encodeDagCbor(object))).toBe(hex(dagCbor.encode(object)));
+      }),
+      { numRuns: 300 },
+    );
+    encodeDagCbor({ a: 1, b: 2 }); // the key set is cached; an inherited key must not match it, nor be written
+    Object.defineProperty(Object.prototype, "zz", { value: 1, enumerable: true, writable: true, configurable: true });
+    try {
+      expect(hex(encodeDagCbor({ a: 1, b: 2 }))).toBe(hex(encodeDagCbor(Object.assign(Object.create(null), { a: 1, b: 2 }))));
+      expect(decodeDagCbor(encodeDagCbor({ a: 1, b: 2 }))).toEqual({ a: 1, b: 2 });
+      encodeDagCbor({ a: 1, zz: 5 }); // cached with zz its own; for {a} the inherited zz comes where that one did
+      expect(hex(encodeDagCbor({ a: 1 }))).toBe(hex(encodeDagCbor(Object.assign(Object.create(null), { a: 1 }))));
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).zz;
+    }
+  });
+
   it("sorts map keys by UTF-8 length, then bytes, including astral and non-ASCII keys", () => {
     const value = { b: 1, aa: 2, a: 3, "\u{1F600}": 4, "\uFFFF": 5, é: 6, z: { y: 1, x: 2 } };
     expect(hex(encodeDagCbor(value))).toBe(hex(dagCbor.encode(value)));

@@ -147,6 +147,36 @@ describe("put and get", () => {
     expect(await db.get("shared-not-cyclic")).toEqual({ _id: "shared-not-cyclic", a: { x: 1 }, b: { x: 1 } });
   });
 
+  it("names the offending field's path in INVALID_DOC, and finds cycles through arrays and toJSON", async () => {
+    const db = await memoryLedger();
+    const message = async (doc: Record<string, unknown>): Promise<string> => {
+      const err = await db.put(doc).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "INVALID_DOC" });
+      return (err as Error).message;
+    };
+    expect(await message({ a: [1, { b: [[0, 0, NaN]] }] })).toContain("document field a[1].b[0][2] is NaN");
+    expect(await message({ "": { x: () => 1 } })).toContain("document field x is a function");
+    const list: unknown[] = [1];
+    list.push({ back: list });
+    expect(await message({ list })).toContain("document field list[1].back is part of a cycle");
+    const loop: Record<string, unknown> = {};
+    loop.toJSON = () => ({ again: loop });
+    expect(await message({ loop })).toContain("document field loop.again is part of a cycle");
+    expect(await message({ [String.fromCharCode(0xd800)]: 1 })).toContain("document field (root) has a key with a lone UTF-16 surrogate");
+    expect((await db.allDocs({ includeDeleted: true })).rows).toEqual([]);
+  });
+
+  it("keeps a field named __proto__ (JSON.parse makes one) as a field, on every read", async () => {
+    const db = await memoryLedger();
+    await db.put({ _id: "p", ...(JSON.parse('{"__proto__": {"x": 1}, "y": 2}') as Record<string, unknown>) });
+    const doc = await db.get("p");
+    expect(Object.getPrototypeOf(doc)).toBe(Object.prototype);
+    expect(Object.keys(doc).sort()).toEqual(["__proto__", "_id", "y"]);
+    expect(Object.getOwnPropertyDescriptor(doc, "__proto__")?.value).toEqual({ x: 1 });
+    const [row] = (await db.allDocs()).rows;
+    expect(Object.getOwnPropertyDescriptor(row!.value, "__proto__")?.value).toEqual({ x: 1 });
+  });
+
   it("rejects non-objects with INVALID_DOC", async () => {
     const db = await memoryLedger();
     for (const bad of [null, 3, "s", [1]]) await expect(db.put(bad as never)).rejects.toMatchObject({ code: "INVALID_DOC" });

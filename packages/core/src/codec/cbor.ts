@@ -220,8 +220,12 @@ function write(value: unknown, depth: number): void {
   throw GENERIC;
 }
 
+/** The keys of an object that has none. */
+const NO_KEYS: readonly string[] = [];
 /** Key sets whose canonical order was worked out, by their first key (see {@link canonicalKeys}). */
-const keyOrders = new Map<string, readonly [keys: readonly string[], sorted: readonly string[]]>();
+const keyOrders = new Map<string, KeyOrder>();
+/** A key set as `Object.keys` listed it, and the same keys in dag-cbor's map order. */
+type KeyOrder = readonly [keys: readonly string[], sorted: readonly string[]];
 /** Distinct first keys remembered before {@link keyOrders} starts over: bounds it whatever the documents. */
 const KEY_ORDERS_MAX = 256;
 
@@ -235,16 +239,29 @@ const KEY_ORDERS_MAX = 256;
  * entry. Bounded by {@link KEY_ORDERS_MAX} whatever shapes the documents have.
  */
 function canonicalKeys(object: object): readonly string[] {
+  // The keys as `for…in` yields them, matched against the last key set that began with the same
+  // key, make no array: `Object.keys` made one for every object encoded, most of what encoding a
+  // document allocated. Own keys come first, in `Object.keys`' order; a key past them (inherited)
+  // or not own fails the match, and the keys are listed as before.
+  let known: KeyOrder | undefined;
+  let count = 0;
+  let matched = true;
+  for (const key in object) {
+    if (count === 0) known = keyOrders.get(key);
+    if (known === undefined || known[0][count] !== key || !Object.hasOwn(object, key)) {
+      matched = false;
+      break;
+    }
+    count++;
+  }
+  if (matched && count === 0) return NO_KEYS;
+  if (matched && known![0].length === count) return known![1];
   const keys = Object.keys(object);
-  const n = keys.length;
-  if (n < 2) return keys;
   const first = keys[0]!;
-  const known = keyOrders.get(first);
-  if (known !== undefined && known[0].length === n) {
-    const seen = known[0];
-    let i = 1;
-    while (i < n && seen[i] === keys[i]) i++;
-    if (i === n) return known[1];
+  if (keys.length < 2) {
+    if (keyOrders.size >= KEY_ORDERS_MAX) keyOrders.clear();
+    keyOrders.set(first, [keys, keys]);
+    return keys;
   }
   const sorted = sortedKeys(keys.slice());
   if (keyOrders.size >= KEY_ORDERS_MAX) keyOrders.clear();

@@ -77,7 +77,7 @@ export function normalizeDoc(doc: unknown): { id: string | undefined; body: DocB
   const rawId = (doc as { _id?: unknown })._id;
   const id = rawId === undefined ? undefined : checkDocId(rawId);
   const size = { atMost: 0 };
-  const body = normalizeObject(doc as Record<string, unknown>, "", new Set(), true, size);
+  const body = normalizeObject(doc as Record<string, unknown>, [], [doc], true, size);
   // The bound costs an addition per value; only a body that may be too big is encoded to know.
   if (size.atMost > MAX_DOC_BYTES) {
     const bytes = encodeDagCbor(body).length;
@@ -102,11 +102,33 @@ interface SizeBound {
   atMost: number;
 }
 
+/**
+ * Where normalization is in a document: the keys and array indexes from its
+ * root. Kept as steps, and written out only for an error message or a
+ * `toJSON` call: building the path of every field as a string allocated
+ * more than the rest of normalizing it.
+ */
+type Path = Array<string | number>;
+
+/** `path` as error messages give it: `a.b[2].c` (empty at the root). */
+function pathText(path: Path): string {
+  let out = "";
+  for (const step of path) out = typeof step === "number" ? `${out}[${step}]` : out ? `${out}.${step}` : step;
+  return out;
+}
+
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-function normalizeValue(value: unknown, path: string, seen: Set<object>, size: SizeBound): JsonValue | undefined {
+/**
+ * Normalizes one value at `path`. `ancestors` are the objects and arrays
+ * being normalized around it, innermost last (a cycle is one of them again):
+ * a stack, as documents are shallow, where a `Set` per document (and its
+ * table, rebuilt as it grew and shrank) was most of what normalizing a
+ * small document allocated.
+ */
+function normalizeValue(value: unknown, path: Path, ancestors: object[], size: SizeBound): JsonValue | undefined {
   size.atMost += 9;
   switch (typeof value) {
     case "string":
@@ -134,18 +156,19 @@ function normalizeValue(value: unknown, path: string, seen: Set<object>, size: S
     return new Uint8Array(value);
   }
   const object = value as object;
+  if (ancestors.includes(object)) fail(path, "is part of a cycle");
+  ancestors.push(object);
+  let out: JsonValue | undefined;
   if (typeof (object as { toJSON?: unknown }).toJSON === "function") {
-    if (seen.has(object)) fail(path, "is part of a cycle");
-    seen.add(object);
-    const replaced = normalizeValue((object as { toJSON(key: string): unknown }).toJSON(path), path, seen, size);
-    seen.delete(object);
-    return replaced;
-  }
-  if (seen.has(object)) fail(path, "is part of a cycle");
-  seen.add(object);
-  let out: JsonValue;
-  if (Array.isArray(object)) {
-    out = Array.from(object, (item, i) => normalizeValue(item, `${path}[${i}]`, seen, size) ?? null);
+    out = normalizeValue((object as { toJSON(key: string): unknown }).toJSON(pathText(path)), path, ancestors, size);
+  } else if (Array.isArray(object)) {
+    const items: JsonValue[] = [];
+    for (let i = 0; i < object.length; i++) {
+      path.push(i);
+      items.push(normalizeValue(object[i], path, ancestors, size) ?? null);
+      path.pop();
+    }
+    out = items;
   } else {
     const proto = Object.getPrototypeOf(object);
     if (proto !== Object.prototype && proto !== null) {
@@ -156,28 +179,34 @@ function normalizeValue(value: unknown, path: string, seen: Set<object>, size: S
           (bytes ? " (wrap bytes in a Uint8Array: new Uint8Array(buffer); large content goes in _files)" : ""),
       );
     }
-    out = normalizeObject(object as Record<string, unknown>, path, seen, false, size);
+    out = normalizeObject(object as Record<string, unknown>, path, ancestors, false, size);
   }
-  seen.delete(object);
+  ancestors.pop();
   return out;
 }
 
-function normalizeObject(object: Record<string, unknown>, path: string, seen: Set<object>, top: boolean, size: SizeBound): DocBody {
-  seen.add(object);
+/** The plain object `object` (already on `ancestors`) normalized; `top`: the document itself. */
+function normalizeObject(object: Record<string, unknown>, path: Path, ancestors: object[], top: boolean, size: SizeBound): DocBody {
   const out: DocBody = {};
-  for (const key of Object.keys(object)) {
+  // Own enumerable keys in Object.keys' order, without the array it makes for every object.
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
     if (top && READ_ONLY_FIELDS.has(key)) continue;
     if (!key.isWellFormed()) fail(path, `has a key with a lone UTF-16 surrogate`);
     size.atMost += 9 + 3 * key.length;
-    const v = normalizeValue(object[key], path ? `${path}.${key}` : key, seen, size);
-    if (v !== undefined) out[key] = v;
+    path.push(key);
+    const v = normalizeValue(object[key], path, ancestors, size);
+    path.pop();
+    if (v === undefined) continue;
+    // An own `__proto__` key (JSON.parse makes one) is a field like any other: assigned, it would set `out`'s prototype and vanish.
+    if (key === "__proto__") Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
   }
-  seen.delete(object);
   return out;
 }
 
-function fail(path: string, problem: string): never {
-  throw new HearthError("INVALID_DOC", `document field ${path || "(root)"} ${problem}; nothing was written`);
+function fail(path: Path, problem: string): never {
+  throw new HearthError("INVALID_DOC", `document field ${pathText(path) || "(root)"} ${problem}; nothing was written`);
 }
 
 function describe(v: unknown): string {

@@ -11,6 +11,11 @@ export function cloneJson<T>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneJson) as T;
   if (value instanceof Uint8Array) return value.slice() as T;
   const out: Record<string, unknown> = {};
-  for (const key in value) out[key] = cloneJson((value as Record<string, unknown>)[key]);
+  for (const key in value) {
+    const item = cloneJson((value as Record<string, unknown>)[key]);
+    // An own `__proto__` field stays a field (assigned, it would set `out`'s prototype and vanish).
+    if (key === "__proto__") Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else out[key] = item;
+  }
   return out as T;
 }
