@@ -11,6 +11,12 @@ afterEach(async () => {
   for (const db of opened.splice(0)) await db.close().catch(() => undefined);
 });
 
+/** Closes a property run's ledger at the end of its run (thousands of runs must not all stay open until the hook). */
+async function closeRun(db: Ledger): Promise<void> {
+  opened.splice(opened.indexOf(db), 1);
+  await db.close();
+}
+
 async function memoryLedger(): Promise<Ledger> {
   const name = `live-${Math.random().toString(36).slice(2)}`;
   const db = await open(name, { store: `memory://${name}`, keyring: `memory://${name}-keys` });
@@ -27,6 +33,8 @@ function watch(db: Ledger, spec: string | MapFn, options: QueryOptions): { lates
 }
 
 const RUNS = Number(process.env.HEARTH_LIVE_PROP_RUNS ?? 60);
+/** Each property's deadline, grown with a raised campaign (a run takes ~5 ms). */
+const PROP_TIMEOUT_MS = Math.max(60_000, RUNS * 20);
 
 describe("liveQuery", () => {
   it("matches a fresh query after every write, whatever the options (property)", async () => {
@@ -64,11 +72,12 @@ describe("liveQuery", () => {
           expect(live.errors).toEqual([]);
         } finally {
           live.stop();
+          await closeRun(db);
         }
       }),
       { numRuns: RUNS },
     );
-  });
+  }, PROP_TIMEOUT_MS);
 
   it("liveAllDocs matches a fresh allDocs after every write, whatever the options (property)", async () => {
     const id = fc.constantFrom("a", "a\u0000", "ab", "b", "b1", "c");
@@ -101,11 +110,12 @@ describe("liveQuery", () => {
           }
         } finally {
           stop();
+          await closeRun(db);
         }
       }),
       { numRuns: RUNS },
     );
-  });
+  }, PROP_TIMEOUT_MS);
 
   it("updates from the changed documents: a write does not read the query again", async () => {
     const db = await memoryLedger();
