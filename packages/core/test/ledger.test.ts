@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { open, openFileStore, type Ledger, type MapFn } from "../src/index.node.js";
 import { openEncryptedStore } from "../src/store/encrypted.js";
 import { openFileKeyring } from "../src/keyring/file.js";
+import { openMemoryKeyring } from "../src/keyring/memory.js";
+import type { Keyring } from "../src/keyring/types.js";
+import { HearthError } from "../src/errors.js";
 import { nodeCipher } from "../src/crypto/cipher-node.js";
 import { eventually } from "./helpers/eventually.js";
 import fc from "fast-check";
@@ -175,6 +178,39 @@ describe("put and get", () => {
     expect(Object.getOwnPropertyDescriptor(doc, "__proto__")?.value).toEqual({ x: 1 });
     const [row] = (await db.allDocs()).rows;
     expect(Object.getOwnPropertyDescriptor(row!.value, "__proto__")?.value).toEqual({ x: 1 });
+  });
+
+  it("loads the device identity at the first write, not at open; a load that fails fails that write, and the next write tries again", async () => {
+    const inner = await openMemoryKeyring(`memory://lazy-identity-${Math.random()}`);
+    let loads = 0;
+    let failNext = true;
+    const keyring = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === "identity") {
+          return async () => {
+            loads++;
+            if (failNext) {
+              failNext = false;
+              throw new HearthError("STORAGE_FAILED", "injected: the keyring could not be read");
+            }
+            return target.identity();
+          };
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as Keyring;
+    const name = `lazy-identity-${Math.random().toString(36).slice(2)}`;
+    const db = await open(name, { store: `memory://${name}`, keyring });
+    opened.push(db);
+    expect((await db.allDocs()).rows).toEqual([]);
+    expect(loads).toBe(0);
+    await expect(db.put({ _id: "a" })).rejects.toMatchObject({ code: "STORAGE_FAILED" });
+    await expect(db.get("a")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await db.put({ _id: "a" });
+    await db.put({ _id: "b" });
+    expect(loads).toBe(2);
+    expect((await db.allDocs()).rows.map((row) => row.key)).toEqual(["a", "b"]);
   });
 
   it("rejects non-objects with INVALID_DOC", async () => {

@@ -132,8 +132,13 @@ export interface LedgerInternals {
   readonly onClose: () => Promise<void>;
   /** The device keyring (sync point keys, identity). */
   readonly keyring: Keyring;
-  /** This device's fingerprint (16 bytes): the author of every event this ledger writes. */
-  readonly author: Uint8Array;
+  /**
+   * This device's fingerprint (16 bytes), the author of every event this
+   * ledger writes: asked for at the first write, not at open (loading the
+   * device identity imports its keys, ~4 ms of a fresh process's open that
+   * a ledger only read from need not pay).
+   */
+  readonly author: () => Promise<Uint8Array>;
   /** Opens remotes by URL and supplies the platform's cipher and compression. */
   readonly platform: Pick<Platform, "openRemote" | "cipher" | "compression" | "signer" | "chunkSealer">;
   /** The node cache's byte budget (see `OpenOptions.cacheBytes`); default 64 MiB (`DEFAULT_CACHE_BYTES`). */
@@ -514,7 +519,7 @@ export class Ledger {
         }
         ops.push({ i: id, d: body, s: liveEvents(current) });
       }
-      const events = await eventsOfAtMost(MAX_EVENT_BYTES, this.#state.heads(), this.#state.lamport + 1, ops, this.#internals.author);
+      const events = await eventsOfAtMost(MAX_EVENT_BYTES, this.#state.heads(), this.#state.lamport + 1, ops, await this.#internals.author());
       changed = await this.#persistAndApply(events, new Set(), registers);
       clock = this.#clock();
     } catch (err) {

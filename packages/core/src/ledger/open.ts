@@ -103,11 +103,21 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
     } else {
       keyring = keyringChoice;
     }
-    // The device identity loads (its keys imported on WebCrypto's threads) while the store opens:
-    // the two do not depend on each other. (A first open creates it; a keyring shared by several
-    // openers creates it once, whoever comes first: see the keyrings.)
-    const identity = keyring.identity();
-    identity.catch(() => undefined); // awaited below, or dropped with a failed open
+    // The device identity (the author of this ledger's events) loads at the first write: importing
+    // its keys was ~4 ms of a fresh process's open, which reading needs none of. (The first write
+    // of a new keyring creates it; a keyring shared by several openers creates it once, whoever
+    // comes first: see the keyrings.) A failed load is tried again at the next write.
+    let author: Promise<Uint8Array> | undefined;
+    const authorOf = (): Promise<Uint8Array> => {
+      if (author === undefined) {
+        const loading = keyring.identity().then((identity) => fromHex(deviceOf(identity).fingerprint));
+        loading.catch(() => {
+          if (author === loading) author = undefined;
+        });
+        author = loading;
+      }
+      return author;
+    };
     // The rest of the wait (its signal carries the deadline) goes to the store's own lock.
     const inner: ByteStore = await platform.openStore(storeUrl, plan ? { wait: plan.signal ? { signal: plan.signal } : true } : {});
     cleanup.push(() => inner.close());
@@ -115,9 +125,8 @@ export async function openLedger(name: string, options: OpenOptions, platform: P
       ...(platform.cipher && { cipher: platform.cipher }),
       ...(platform.compression && { compression: platform.compression }),
     });
-    const author = fromHex(deviceOf(await identity).fingerprint);
     // File blocks are sealed under their own keys already: they go to the store under the encryption layer.
-    const ledger = await Ledger.load(name, store, { durability, onClose: release, keyring, author, platform, cacheBytes, authenticatedStore: true, blockStore: inner });
+    const ledger = await Ledger.load(name, store, { durability, onClose: release, keyring, author: authorOf, platform, cacheBytes, authenticatedStore: true, blockStore: inner });
     const shared = new SharedLedger(ledger);
     loaded(shared);
     return shared.handle();
