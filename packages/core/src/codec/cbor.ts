@@ -257,15 +257,10 @@ function canonicalKeys(object: object): readonly string[] {
   if (matched && count === 0) return NO_KEYS;
   if (matched && known![0].length === count) return known![1];
   const keys = Object.keys(object);
-  const first = keys[0]!;
-  if (keys.length < 2) {
-    if (keyOrders.size >= KEY_ORDERS_MAX) keyOrders.clear();
-    keyOrders.set(first, [keys, keys]);
-    return keys;
-  }
-  const sorted = sortedKeys(keys.slice());
+  if (keys.length === 0) return NO_KEYS; // only inherited keys
+  const sorted = keys.length < 2 ? keys : sortedKeys(keys.slice());
   if (keyOrders.size >= KEY_ORDERS_MAX) keyOrders.clear();
-  keyOrders.set(first, [keys, sorted]);
+  keyOrders.set(keys[0]!, [keys, sorted]);
   return sorted;
 }
 

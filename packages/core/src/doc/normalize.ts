@@ -41,6 +41,16 @@ export const MAX_ID_BYTES = 1024;
  */
 export const MAX_DOC_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Sets `object[key] = value` as an own field, also for the key
+ * `__proto__` (`JSON.parse` makes one), which plain assignment would turn
+ * into `object`'s prototype, dropping the field.
+ */
+export function setField(object: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+  else object[key] = value;
+}
+
 /** Fields Hearth adds on read and drops on write. */
 const READ_ONLY_FIELDS = new Set(["_id", "_conflicts", "_deleted"]);
 
@@ -197,10 +207,7 @@ function normalizeObject(object: Record<string, unknown>, path: Path, ancestors:
     path.push(key);
     const v = normalizeValue(object[key], path, ancestors, size);
     path.pop();
-    if (v === undefined) continue;
-    // An own `__proto__` key (JSON.parse makes one) is a field like any other: assigned, it would set `out`'s prototype and vanish.
-    if (key === "__proto__") Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[key] = v;
+    if (v !== undefined) setField(out, key, v);
   }
   return out;
 }

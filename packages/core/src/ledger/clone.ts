@@ -6,16 +6,13 @@
  *
  * @module
  */
+import { setField } from "../doc/normalize.js";
+
 export function cloneJson<T>(value: T): T {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) return value.map(cloneJson) as T;
   if (value instanceof Uint8Array) return value.slice() as T;
   const out: Record<string, unknown> = {};
-  for (const key in value) {
-    const item = cloneJson((value as Record<string, unknown>)[key]);
-    // An own `__proto__` field stays a field (assigned, it would set `out`'s prototype and vanish).
-    if (key === "__proto__") Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
-    else out[key] = item;
-  }
+  for (const key in value) setField(out, key, cloneJson((value as Record<string, unknown>)[key]));
   return out as T;
 }

@@ -583,13 +583,6 @@ export class Inbox {
 
 const EMPTY = new Uint8Array(0);
 
-/** A bundle whose writers' positions name membership entries this replica has not got. */
-interface Waiting {
-  readonly cids: readonly CID[];
-  /** The devices that wrote its events (fingerprints). */
-  readonly authors: readonly string[];
-}
-
 /** A bundle fetched and accepted: its events, and the statements that vouched for them. */
 interface Fetched {
   readonly cids: CID[];
@@ -597,3 +590,6 @@ interface Fetched {
   /** The devices that wrote its events (fingerprints). */
   readonly authors: readonly string[];
 }
+
+/** A bundle whose writers' positions name membership entries this replica has not got: its events and their writers. */
+type Waiting = Pick<Fetched, "cids" | "authors">;
