@@ -530,6 +530,33 @@ describe("a ledger written at random ids", () => {
   }, 120_000);
 });
 
+describe("a key filter that stopped taking runs", () => {
+  it("leaves the runs from there on to their own filters: a key only they hold is found, an absent one is not", async () => {
+    const store = await openMemoryStore(`memory://runs-stop-${Math.random()}`);
+    const nodes = new NodeCache(store);
+    const sorted = (keys: string[]): Array<[string, unknown]> => keys.sort().map((key) => [key, key.length]);
+    const main = await ProllyTree.empty(STATE_TAG, nodes);
+    nodes.addPending(main.created);
+    const filter = KeyFilter.empty(undefined, 0);
+    const taken = sorted(Array.from({ length: 300 }, (_, i) => `taken-${i}`));
+    const { run: older, created: olderNodes } = await buildRun(STATE_TAG, 0, taken, nodes);
+    nodes.addPending(olderNodes);
+    for (const [key] of taken) filter.add(key, true);
+    // A close's run: its keys never reach the filter.
+    filter.stopTakingRuns(1);
+    expect(filter.runsBefore).toBe(1);
+    const closing = sorted(Array.from({ length: 300 }, (_, i) => `closing-${i}`));
+    const { run: newer, created: newerNodes } = await buildRun(STATE_TAG, 1, closing, nodes);
+    nodes.addPending(newerNodes);
+    for (const [key, value] of [...taken, ...closing]) expect(await lookupThrough([newer, older], main.tree, key, filter)).toBe(value);
+    expect(await lookupThrough([newer, older], main.tree, "absent", filter)).toBeUndefined();
+    // Without the bound the filter would answer for run 1 too, and lose its keys.
+    const unbounded = KeyFilter.empty(undefined, 0);
+    for (const [key] of taken) unbounded.add(key, true);
+    expect(await lookupThrough([newer, older], main.tree, "closing-7", unbounded)).toBeUndefined();
+  });
+});
+
 describe("a run of the local tree", () => {
   it("leaves the change feed out of its Bloom filter, and still finds every key it holds, recorded and reopened too", async () => {
     const store = await openMemoryStore(`memory://runs-local-${Math.random()}`);

@@ -103,6 +103,20 @@ describe("encrypted store", () => {
     await store.close();
   });
 
+  it("passes windDown on to the inner store, and does without one that has none", async () => {
+    const url = `memory://enc-wind-${Math.random()}`;
+    const inner = await openMemoryStore(url);
+    const keyring = await openMemoryKeyring(`memory://enc-wind-ring-${Math.random()}`);
+    const bare = await openEncryptedStore(inner, keyring);
+    expect(() => bare.windDown()).not.toThrow();
+    await bare.close();
+    let calls = 0;
+    const winding = await openEncryptedStore(Object.assign(await openMemoryStore(url), { windDown: () => void calls++ }), keyring);
+    winding.windDown();
+    expect(calls).toBe(1);
+    await winding.close();
+  });
+
   it("hides the key record from list and refuses it as a key", async () => {
     const { store } = await setup();
     await store.write({ put: [["a", utf8("1")]] });

@@ -398,6 +398,26 @@ describe("file store: compaction", () => {
     await expectContents(store, expected);
   });
 
+  it("wound down before a close, starts no background compaction however dead the log, yet compact() still runs", async () => {
+    const dir = freshDir();
+    const store = await openTracked(dir, { compactMinBytes: 64 * 1024 });
+    store.windDown();
+    const expected = await fillWithGarbage(store);
+    // The same fill compacts by itself several times when not wound down (the test above).
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(logFiles(dir)).toEqual(["log-00000001.hlog"]);
+    expect(fs.readdirSync(dir).some((n) => n.endsWith(".tmp"))).toBe(false);
+    expect(store.logSize()).toBeGreaterThan(64 * 1024);
+    await expectContents(store, expected);
+    await store.compact();
+    expect(logFiles(dir)).toEqual(["log-00000002.hlog"]);
+    await store.write({ put: [["after", utf8("still writes")]] });
+    expected.set("after", "still writes");
+    await store.close();
+    const again = await openTracked(dir);
+    await expectContents(again, expected);
+  });
+
   it("a crash at any point of compaction leaves a readable store", async () => {
     const dir = freshDir();
     const store = await openTracked(dir);

@@ -93,6 +93,12 @@ export class KeyFilter {
    * so only the tree's older runs can hold it.
    */
   readonly runsFrom: number;
+  /**
+   * The first run number whose keys the filter no longer holds
+   * ({@link stopTakingRuns}); runs from it on answer for themselves, by
+   * their own Bloom filters.
+   */
+  #runsBefore = Number.POSITIVE_INFINITY;
 
   private constructor(stages: Stage[], covers: (key: string) => boolean, runsFrom: number) {
     this.#stages = stages;
@@ -126,6 +132,22 @@ export class KeyFilter {
       return stage;
     });
     return new KeyFilter(opened, covers, runsFrom);
+  }
+
+  /** The first run number the filter holds no keys of (see {@link stopTakingRuns}); runs from {@link runsFrom} up to it it holds. */
+  get runsBefore(): number {
+    return this.#runsBefore;
+  }
+
+  /**
+   * Says the owner will not add the keys of run `n` or any later run: a
+   * key the filter has not seen may still be in those, so lookups ask them.
+   * For a ledger's closing spill: the in-memory filter dies with the close,
+   * and the stored stages never hold run keys, so adding them (a sixth of a
+   * close after a random-id load) bought nothing.
+   */
+  stopTakingRuns(n: number): void {
+    this.#runsBefore = Math.min(this.#runsBefore, n);
   }
 
   /** Keys added (counting a key each time it was added while not already "maybe here"). */

@@ -71,25 +71,28 @@ export function runTag(tag: string, n: number): string {
  * The value of `key`: from the newest run that holds it (a deletion there
  * reads as absent), else from `main`. `mainKeys` (`key-filter.ts`), if
  * given, holds every key `main` holds and those of the runs numbered from
- * its `runsFrom` on: a key it has never seen is looked up only in the
- * older runs (a key written for the first time, in none), not in `main`.
+ * its `runsFrom` on (up to its `runsBefore`): a key it has never seen is
+ * looked up only in the other runs (a key written for the first time, in
+ * none), not in `main`.
  * Synchronous when every node on the way is in memory, else a promise
  * (test with `isPromiseLike`).
  */
 export function lookupThrough(runs: readonly Run[], main: ProllyTree, key: string, mainKeys?: KeyFilter): unknown {
   // Hashed once for every filter on the way (a resumed lookup hashes again: others may have hashed since).
   keyHashes(key);
-  const unseenFrom = mainKeys !== undefined && !mainKeys.hasHashed(key) ? mainKeys.runsFrom : Infinity;
+  const unseen = mainKeys !== undefined && !mainKeys.hasHashed(key);
+  const unseenFrom = unseen ? mainKeys.runsFrom : Infinity;
+  const unseenBefore = unseen ? mainKeys.runsBefore : Infinity;
   for (let i = 0; i < runs.length; i++) {
     const run = runs[i]!;
-    if (run.n >= unseenFrom) continue;
+    if (run.n >= unseenFrom && run.n < unseenBefore) continue;
     if ((run.lookedUp === undefined || run.lookedUp(key)) && !run.bloom.hasHashed()) continue;
     const found = run.tree.lookup(key);
     if (isPromiseLike(found)) return found.then((value) => (value === undefined ? lookupThrough(runs.slice(i + 1), main, key, mainKeys) : value === null ? undefined : value));
     if (found !== undefined) return found === null ? undefined : found;
     keyHashes(key);
   }
-  if (unseenFrom !== Infinity) return undefined;
+  if (unseen) return undefined;
   return main.lookup(key);
 }
 

@@ -1063,6 +1063,8 @@ export class Ledger {
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      // A background compaction's copy would be thrown away by the store's close: stop it now.
+      this.#store.windDown?.();
       await this.#flushForClose();
       await this.#detachAll();
       try {

@@ -554,7 +554,7 @@ export class LedgerState {
     const trees = which ?? { state: await this.#spills("state", closing, sortedState), local: await this.#spills("local", closing, sortedLocal) };
     if (sortedState.length > 0) {
       if (trees.state) {
-        await this.#addRun(this.stateRuns, this.stateTree.tag, sortedState);
+        await this.#addRun(this.stateRuns, this.stateTree.tag, sortedState, closing);
         this.#overlay.clear();
         this.#sortedOverlay = undefined;
       } else {
@@ -563,16 +563,20 @@ export class LedgerState {
     }
     if (sortedLocal.length > 0) {
       if (trees.local) {
-        await this.#addRun(this.localRuns, this.localTree.tag, sortedLocal);
+        await this.#addRun(this.localRuns, this.localTree.tag, sortedLocal, closing);
         this.#localOverlay.clear();
       } else await this.foldLocal(sortedLocal);
     }
   }
 
-  /** Puts a run of `sorted` in front of `runs` (newest first); past twice {@link MAX_RUNS}, merges their smallest pair. */
-  async #addRun(runs: Run[], tag: string, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
-    runs.unshift(await this.#runOf(tag, sorted));
-    if (runs.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(runs, tag);
+  /**
+   * Puts a run of `sorted` in front of `runs` (newest first); past twice
+   * {@link MAX_RUNS}, merges their smallest pair. `closing`: as for
+   * {@link #runOf}.
+   */
+  async #addRun(runs: Run[], tag: string, sorted: ReadonlyArray<readonly [string, unknown]>, closing = false): Promise<void> {
+    runs.unshift(await this.#runOf(tag, sorted, closing));
+    if (runs.length > 2 * MAX_RUNS) await this.#mergeSmallestPair(runs, tag, closing);
   }
 
   /**
@@ -583,12 +587,12 @@ export class LedgerState {
    * the size of the pair, like a binary counter's carries when every
    * session spills about as much.
    */
-  async #mergeSmallestPair(runs: Run[], tag: string): Promise<void> {
+  async #mergeSmallestPair(runs: Run[], tag: string, closing: boolean): Promise<void> {
     const at = this.#smallestPair(runs);
     if (at < 0) return;
     const [newer, older] = [runs[at]!, runs[at + 1]!];
     const entries = await (await RunMerge.of([newer, older])).next(newer.entries + older.entries + 1);
-    runs.splice(at, 2, await this.#runOf(tag, entries));
+    runs.splice(at, 2, await this.#runOf(tag, entries, closing));
   }
 
   /** True if a merge under way reads `run`. */
@@ -664,9 +668,12 @@ export class LedgerState {
   /**
    * The next run of the tree tagged `tag`, built from `sorted` (entries in
    * key order: an overlay's, or two runs' merged); its nodes become
-   * pending.
+   * pending. `closing`: made by the checkpoint of a close, after which
+   * nothing looks a key up; its keys stay out of the tree's key filter,
+   * which is told so (`KeyFilter.stopTakingRuns`) rather than fed 20,000–
+   * 60,000 keys it would never be asked about.
    */
-  async #runOf(tag: string, sorted: ReadonlyArray<readonly [string, unknown]>): Promise<Run> {
+  async #runOf(tag: string, sorted: ReadonlyArray<readonly [string, unknown]>, closing = false): Promise<Run> {
     // The runs now differ from the last checkpoint's: a mid-merge checkpoint could not record them with its events.
     this.#treesMoved = true;
     // The local tree's point lookups never ask for its change feed: its runs' filters leave it out.
@@ -675,7 +682,9 @@ export class LedgerState {
     const { run, created } = await buildRun(tag, this.#nextRun++, sorted, this.nodes, lookedUp);
     this.nodes.addPending(created);
     // The tree's key filter holds its runs' keys too (`KeyFilter.runsFrom`), before any read can see the run.
-    addKeys(this.#keyFilters[tree] ?? this.#filterBuilds[tree]?.filter, sorted, true);
+    const filter = this.#keyFilters[tree] ?? this.#filterBuilds[tree]?.filter;
+    if (closing) filter?.stopTakingRuns(run.n);
+    else addKeys(filter, sorted, true);
     return run;
   }
 

@@ -181,6 +181,10 @@ class EncryptedByteStore implements EncryptedStore {
     await this.inner.maintain?.();
   }
 
+  windDown(): void {
+    this.inner.windDown?.();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled(this.#pendingWrites);

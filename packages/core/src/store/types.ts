@@ -93,6 +93,14 @@ export interface ByteStore {
    * close, so what stays on disk is what is live.
    */
   maintain?(): Promise<void>;
+  /**
+   * Optional: a close follows shortly (the ledger's last checkpoint comes
+   * first), so stop background work whose result the close would throw
+   * away, and start none (the file store stops its compaction, which close
+   * discards, instead of letting it take the thread from that checkpoint).
+   * Reads, writes, `maintain` and an explicit compaction still work.
+   */
+  windDown?(): void;
   /** Releases the store. Idempotent. Pending writes complete first. */
   close(): Promise<void>;
   /** Deletes every key and the store's own container (directory, database), then closes. */
