@@ -41,6 +41,8 @@ const RECORD_VERSION = 1;
 export interface EncryptedStore extends ByteStore {
   /** Fingerprint of the data key new values are sealed with. */
   readonly keyFingerprint: Fingerprint;
+  /** Winds the inner store down, if it can (see {@link ByteStore.windDown}). */
+  windDown(): void;
 }
 
 /** Options for {@link openEncryptedStore}. */

@@ -96,6 +96,12 @@ export interface FileByteStore extends ByteStore {
    * random-id load waited ~1 s for one).
    */
   maintain(): Promise<void>;
+  /**
+   * Stops the background compaction at its next step and starts no other
+   * (a close follows; see {@link ByteStore.windDown}). `compact()` and
+   * `maintain()` still compact.
+   */
+  windDown(): void;
 }
 
 /**
