@@ -434,9 +434,11 @@ class FileStore implements FileByteStore {
     }
     if (!copy) return;
     const compacted = copy;
-    // The switch must not interleave with appends: hand it to the drain loop.
+    // The switch must not interleave with appends: hand it to the drain loop. A background
+    // compaction stopped meanwhile is dropped there too: the switch copies every record appended
+    // since it began (tens of MB during a bulk load) and fsyncs, for a close that is under way.
     await new Promise<void>((resolve, reject) => {
-      this.pendingSwitch = () => this.switchLog(source, snapshotEnd, compacted).then(resolve, reject);
+      this.pendingSwitch = () => (stop() ? discard(compacted) : this.switchLog(source, snapshotEnd, compacted)).then(resolve, reject);
       this.startDraining();
     });
   }
