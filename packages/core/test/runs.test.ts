@@ -267,6 +267,25 @@ const runStep = fc.oneof(
   fc.record({ t: fc.constant("close" as const) }),
 );
 
+/** What {@link runStep} generates. */
+type RunStep = typeof runStep extends fc.Arbitrary<infer T> ? T : never;
+
+/**
+ * Writes 6,000 documents (named by `id`, in order) and then 1,500 scattered
+ * changes among them through `write`, folding and judging `runs` after
+ * each: its trees come out judged scattered, with a key filter in the
+ * making (a judgement needs 1,000 changes).
+ */
+async function judgedScattered(runs: LedgerState, write: (ids: string[]) => Promise<void>, id: (n: number) => string): Promise<void> {
+  await write(Array.from({ length: 6_000 }, (_, n) => id(n)));
+  await runs.fold();
+  await runs.judgeFolds();
+  await write(Array.from({ length: 1_500 }, (_, k) => id((k * 7_919) % 6_000)));
+  await runs.fold();
+  await runs.judgeFolds();
+  expect(runs.buildingKeyFilters).toBe(true);
+}
+
 /**
  * Feeds `steps` to a state that spills and merges and to one that only
  * folds, checking after each that every key reads the same, and at the end
@@ -275,7 +294,7 @@ const runStep = fc.oneof(
  * state's trees are judged scattered and get key filters (a judgement
  * needs 1,000 changes, which the steps alone never make).
  */
-async function spillsAndMerges(steps: ReadonlyArray<typeof runStep extends fc.Arbitrary<infer T> ? T : never>, scattered: boolean): Promise<void> {
+async function spillsAndMerges(steps: readonly RunStep[], scattered: boolean): Promise<void> {
   const { runs, plain } = await pair();
   let parents: CID[] = [];
   let lamport = 0;
@@ -289,13 +308,12 @@ async function spillsAndMerges(steps: ReadonlyArray<typeof runStep extends fc.Ar
   const ids = new Set<string>(["never-1", "never-2", "id-1000"]);
   if (scattered) {
     const base = (n: number): string => `base-${String(n).padStart(6, "0")}`;
-    await apply(Array.from({ length: 6_000 }, (_, n) => ({ i: base(n), d: { v: 0 }, s: [] })));
-    await runs.fold();
-    await runs.judgeFolds();
-    await apply(Array.from({ length: 1_500 }, (_, k) => ({ i: base((k * 7_919) % 6_000), d: { v: 1 }, s: [] })));
-    await runs.fold();
-    await runs.judgeFolds();
-    expect(runs.buildingKeyFilters).toBe(true);
+    let round = 0;
+    const writeRound = async (keys: string[]): Promise<void> => {
+      await apply(keys.map((i) => ({ i, d: { v: round }, s: [] })));
+      round++;
+    };
+    await judgedScattered(runs, writeRound, base);
     for (const k of [0, 1_234, 5_999]) ids.add(base(k));
   }
   for (const s of steps) {
@@ -421,14 +439,8 @@ describe("a close under a key filter", () => {
       await both.plain(ids);
     };
     const id = (n: number): string => `doc-${String(n).padStart(6, "0")}`;
-    // A tree of 6,000 documents, then 1,500 scattered changes folded: judged scattered, so a key filter is made.
-    await write(Array.from({ length: 6_000 }, (_, n) => id(n)));
-    await runs.fold();
-    await runs.judgeFolds();
-    await write(Array.from({ length: 1_500 }, (_, k) => id((k * 7_919) % 6_000)));
-    await runs.fold();
-    await runs.judgeFolds();
-    expect(runs.buildingKeyFilters).toBe(true);
+    // A tree judged scattered, so a key filter is made.
+    await judgedScattered(runs, write, id);
     while (runs.buildingKeyFilters) await runs.buildKeyFiltersSome(500);
     // New documents, spread over the tree, spilled by a close: the filter never sees their keys.
     const fresh = Array.from({ length: 300 }, (_, k) => `${id((k * 7_919) % 6_000)}-new`);
