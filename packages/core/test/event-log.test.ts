@@ -15,7 +15,7 @@ import type { CID } from "multiformats/cid";
 import { open, openFileStore, type Ledger } from "../src/index.node.js";
 import { createEvent, type EventBlock } from "../src/crdt/event.js";
 import { decodeSegment, encodeSegment, eventCid } from "../src/ledger/event-segment.js";
-import { EventLog, SEGMENT_EVENTS } from "../src/ledger/event-log.js";
+import { APART_BYTES, EventLog, SEGMENT_EVENTS } from "../src/ledger/event-log.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import { eventKey, segmentKey } from "../src/ledger/keys.js";
 import { missingEvents } from "./helpers/replicate.js";
@@ -30,6 +30,19 @@ async function chain(n: number, from: CID[] = []): Promise<EventBlock[]> {
   let parents = from;
   for (let i = 0; i < n; i++) {
     const event = await createEvent(parents, i + 1, [{ i: `doc-${i % 7}`, d: { n: i, title: `todo ${i}` }, s: [] }], AUTHOR);
+    events.push(event);
+    parents = [event.cid];
+  }
+  return events;
+}
+
+/** A chain of `n` events whose `big(i)` ones carry a document of over {@link APART_BYTES}. */
+async function mixedChain(n: number, big: (i: number) => boolean): Promise<EventBlock[]> {
+  const events: EventBlock[] = [];
+  let parents: CID[] = [];
+  for (let i = 0; i < n; i++) {
+    const body = big(i) ? "x".repeat(APART_BYTES) : `todo ${i}`;
+    const event = await createEvent(parents, i + 1, [{ i: `doc-${i % 7}`, d: { n: i, body }, s: [] }], AUTHOR);
     events.push(event);
     parents = [event.cid];
   }
@@ -58,32 +71,61 @@ describe("event segments", () => {
     expect(decoded.cids.map(String)).toEqual(events.map((e) => e.cid.toString()));
   });
 
-  it("round-trip any bytes, wherever the previous CID appears in them (property)", async () => {
+  it("round-trip any bytes, wherever the previous CID appears in them, some stored apart (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ head: fc.uint8Array({ maxLength: 60 }), tail: fc.uint8Array({ maxLength: 60 }), cite: fc.boolean() }), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.record({ head: fc.uint8Array({ minLength: 1, maxLength: 60 }), tail: fc.uint8Array({ maxLength: 60 }), cite: fc.boolean(), apart: fc.boolean() }), { minLength: 1, maxLength: 20 }),
         async (parts) => {
           const events: Uint8Array[] = [];
           for (const { head, tail, cite } of parts) {
             const previous = events.length > 0 && cite ? (await eventCid(events[events.length - 1]!)).bytes : new Uint8Array(0);
             events.push(Uint8Array.from([...head, ...previous, ...tail]));
           }
-          const decoded = await decodeSegment(await encodeSegment(events), "test segment");
-          expect(decoded.bytes).toEqual(events);
+          const given = events.map((bytes, i) => (parts[i]!.apart ? undefined : bytes));
+          const decoded = await decodeSegment(await encodeSegment(given), "test segment");
+          expect(decoded.bytes).toEqual(given);
+          const cids = await Promise.all(given.map(async (bytes) => (bytes === undefined ? undefined : (await eventCid(bytes)).toString())));
+          expect(decoded.cids.map((cid) => cid?.toString())).toEqual(cids);
         },
       ),
       { numRuns: 200 },
     );
   });
 
+  it("mark events stored apart, and store the event after one whole", async () => {
+    const events = await chain(6);
+    const apart = new Set([0, 2, 3]);
+    const given = events.map((e, i) => (apart.has(i) ? undefined : e.bytes));
+    const segment = await encodeSegment(given, events.map((e, i) => (apart.has(i) ? undefined : e.cid.bytes)));
+    const decoded = await decodeSegment(segment, "test segment");
+    expect(decoded.bytes).toEqual(given);
+    expect(decoded.cids.map((cid) => cid?.toString())).toEqual(events.map((e, i) => (apart.has(i) ? undefined : e.cid.toString())));
+    // Two bytes an apart entry; event 4 follows one and so keeps its parent; event 5 cuts it.
+    expect(segment.length).toBeGreaterThan(events[1]!.bytes.length + events[4]!.bytes.length + events[5]!.bytes.length - 36);
+    await expect(encodeSegment([new Uint8Array(0)])).rejects.toThrow(TypeError);
+  });
+
+  it("of the first format (no events apart) are still read", async () => {
+    const events = await chain(5);
+    const segment = await encodeSegment(events.map((e) => e.bytes));
+    const first = Uint8Array.from([1, ...segment.subarray(1)]);
+    const decoded = await decodeSegment(first, "test segment");
+    expect(decoded.bytes).toEqual(events.map((e) => e.bytes));
+    // An empty entry means "stored apart" only since format 2.
+    await expect(decodeSegment(Uint8Array.from([1, 1, 0, 0]), "test segment")).rejects.toMatchObject({ code: "INTEGRITY" });
+    expect((await decodeSegment(Uint8Array.from([2, 1, 0, 0]), "test segment")).bytes).toEqual([undefined]);
+  });
+
   it("are INTEGRITY when malformed or of an unknown format", async () => {
     const good = await encodeSegment((await chain(3)).map((e) => e.bytes));
     const cases: Uint8Array[] = [
-      Uint8Array.from([2, ...good.subarray(1)]), // unknown format
+      Uint8Array.from([3, ...good.subarray(1)]), // unknown format
       good.subarray(0, good.length - 1), // truncated entry
       Uint8Array.from([...good, 0]), // trailing byte
-      Uint8Array.from([1, 1, 1, 1, 0]), // the first entry cuts a previous event
-      Uint8Array.from([1, 0x80]), // truncated count
+      Uint8Array.from([2, 1, 1, 1, 0]), // the first entry cuts a previous event
+      Uint8Array.from([2, 2, 0, 0, 1, 1, 0]), // an entry cuts the event stored apart before it
+      Uint8Array.from([2, 1, 1, 0]), // an empty entry that claims a cut
+      Uint8Array.from([2, 0x80]), // truncated count
     ];
     for (const bytes of cases) await expect(decodeSegment(bytes, "test segment")).rejects.toMatchObject({ code: "INTEGRITY" });
   });
@@ -138,6 +180,36 @@ describe("event log", () => {
     const read = await log.range(1, expected.length);
     expect(read.map((e) => e.bytes)).toEqual(expected.map((e) => e.bytes));
     expect(read.map((e) => e.cid.toString())).toEqual(expected.map((e) => e.cid.toString()));
+  });
+
+  it("keeps big events apart: not packed, not kept in memory, read from their own records", async () => {
+    const store = await openMemoryStore(`memory://event-log-${Math.random()}`);
+    const log = new EventLog(store, 0, "test log");
+    const events = await mixedChain(SEGMENT_EVENTS + 3, (i) => i % 5 === 1);
+    const big = events.flatMap((e, i) => (e.bytes.length >= APART_BYTES ? [i + 1] : []));
+    expect(big.length).toBeGreaterThan(20);
+    // Some written and remembered (kept in memory), the rest only written (read back to pack).
+    await store.write({ put: log.puts(1, events) });
+    log.remember(1, events.slice(0, 60));
+    const reads: string[] = [];
+    const get = store.get.bind(store);
+    store.get = (key) => (reads.push(key), get(key));
+    const plan = (await log.planPack(events.length))!;
+    expect(plan.del).toEqual(events.slice(0, SEGMENT_EVENTS).flatMap((e, i) => (big.includes(i + 1) ? [] : [eventKey(i + 1)])));
+    // Events kept in memory are not read back, big or small.
+    expect(reads.filter((key) => key < eventKey(61))).toEqual([]);
+    await log.pack(plan, () => store.write({ put: plan.put, del: plan.del }));
+    expect(await store.list("ev/")).toEqual([...big.filter((n) => n <= SEGMENT_EVENTS), SEGMENT_EVENTS + 1, SEGMENT_EVENTS + 2, SEGMENT_EVENTS + 3].map(eventKey));
+    const [segment] = plan.put.find(([key]) => key === segmentKey(1))!.slice(1) as [Uint8Array];
+    expect(segment.length).toBeLessThan(APART_BYTES * 2);
+    for (const reader of [log, new EventLog(store, SEGMENT_EVENTS, "test log, reopened")]) {
+      const read = await reader.range(1, events.length);
+      expect(read.map((e) => e.bytes)).toEqual(events.map((e) => e.bytes));
+      expect(read.map((e) => e.cid.toString())).toEqual(events.map((e) => e.cid.toString()));
+    }
+    // A big event missing from its own record is INTEGRITY, not absent.
+    await store.write({ del: [eventKey(big[0]!)] });
+    await expect(new EventLog(store, SEGMENT_EVENTS, "test log").read(big[0]!)).rejects.toMatchObject({ code: "INTEGRITY" });
   });
 
   it("refuses a packed count that is not whole segments", async () => {
@@ -201,6 +273,32 @@ describe("a ledger's packed events", () => {
     await copy.ingest(await missingEvents(third, copy));
     expect(await copy.root()).toBe(await third.root());
     expect((await copy.allDocs()).rows).toHaveLength(400);
+  });
+
+  it("big commits stay in their own records, read back after reopening, and replicate", async () => {
+    const db = await openLedger();
+    const clocks: string[][] = [];
+    const bulk = (i: number): Array<{ _id: string; i: number; body: string }> =>
+      Array.from({ length: 40 }, (_, j) => ({ _id: `b${i}-${j}`, i, body: `document ${j} of bulk ${i}, `.repeat(8) }));
+    for (let i = 0; i < SEGMENT_EVENTS + 10; i++) {
+      const result = i % 3 === 0 ? await db.bulk(bulk(i)) : await db.put({ _id: `d${i}`, i });
+      clocks.push(result.clock);
+    }
+    await db.close();
+    const bigs = Math.ceil(SEGMENT_EVENTS / 3);
+    expect(await storedKeys("sg/")).toEqual([segmentKey(1)]);
+    expect(await storedKeys("ev/")).toHaveLength(bigs + 10);
+
+    const again = await openLedger();
+    expect((await again.eventBlock(clocks[0]![0]!)).parents).toEqual([]);
+    expect((await again.eventBlock(clocks[3]![0]!)).parents).toEqual(clocks[2]);
+    expect((await again.eventBlock(clocks[4]![0]!)).parents).toEqual(clocks[3]);
+    const bulks = Math.ceil((SEGMENT_EVENTS + 10) / 3);
+    expect((await again.allDocs()).rows).toHaveLength(bulks * 40 + (SEGMENT_EVENTS + 10 - bulks));
+    const copy = await open("copy", { store: `memory://copy-${Math.random()}`, keyring: "memory://copy-keys" });
+    opened.push(copy);
+    await copy.ingest(await missingEvents(again, copy));
+    expect(await copy.root()).toBe(await again.root());
   });
 
   it("reach a new replica through a sync point", async () => {

@@ -11,8 +11,14 @@
  * `n ≤ packed`, and under `ev/<n>` otherwise; at most S - 1 checkpointed
  * events stay unpacked.
  *
+ * Events of {@link APART_BYTES} or more are not packed: their segment
+ * marks them as stored apart and their `ev/<n>` records stay (see
+ * `event-segment.ts` for why). Measured, a million documents loaded with
+ * random ids in `bulk`s of 1,000 (Node, file store, three alternating pairs
+ * of the load alone): peak RSS 458 / 462 / 460 → 414 / 428 / 416 MB.
+ *
  * Events written since the last pack are also kept in memory (up to
- * {@link RECENT_BYTES_MAX}), so packing does not read them back and the sync
+ * {@link RECENT_BYTES_MAX}; of one stored apart only its CID), so packing does not read them back and the sync
  * engine's push of fresh events does not touch the store. They are copied
  * into shared slabs with their CIDs' bytes: an ArrayBuffer or CID object
  * kept alive per event made every young-generation garbage collection pay
@@ -36,11 +42,30 @@ export const SEGMENT_EVENTS = 128;
 /** Bytes of unpacked events kept in memory; beyond this, packing reads them back from the store. */
 const RECENT_BYTES_MAX = 16 * 1024 * 1024;
 
+/**
+ * Events this big or bigger are stored apart, never packed (see the module
+ * docs): alone they compress about as well, and their envelope is a small
+ * part of them. A segment's plaintext then stays under ~1 MiB.
+ */
+export const APART_BYTES = 8 * 1024;
+
 /** Size of the slabs recent events are copied into; bigger events get their own copy. */
 const SLAB_BYTES = 256 * 1024;
 
 /** Bytes of an event's CID (v1, dag-cbor, sha-256). */
 const CID_BYTES = 36;
+
+/** What is kept of an event stored apart besides its CID. */
+const NOTHING = new Uint8Array(0);
+
+/** An event as a segment takes it: its CID's bytes and its own, or neither for one stored apart. */
+interface PackedEvent {
+  readonly cid: Uint8Array | undefined;
+  readonly bytes: Uint8Array | undefined;
+}
+
+/** How a segment takes an event stored apart. */
+const STORED_APART: PackedEvent = { cid: undefined, bytes: undefined };
 
 /** Decoded segments kept for reads (the sync engine reads runs of up to 2,000 events). */
 const SEGMENT_CACHE = 4;
@@ -69,7 +94,10 @@ export class EventLog {
   #packing: Promise<unknown> | undefined;
   /** Number of the first event in {@link #recent}; they are consecutive. */
   #recentFirst = 1;
-  /** Recent events, each its CID's {@link CID_BYTES} bytes then its own, one view of a shared slab. */
+  /**
+   * Recent events, each its CID's {@link CID_BYTES} bytes then its own, one
+   * view of a shared slab; an event stored apart is its CID's bytes alone.
+   */
   #recent: Uint8Array[] = [];
   #recentBytes = 0;
   #slab = new Uint8Array(0);
@@ -114,9 +142,11 @@ export class EventLog {
     for (const r of this.#recent.splice(at)) this.#recentBytes -= r.length - CID_BYTES;
     for (const { bytes, cid } of events) {
       // Every event CID is CIDv1/dag-cbor/sha-256 (readEvent refuses others); anything else is read from the store.
-      if (cid.bytes.length !== CID_BYTES || this.#recentBytes + bytes.length > RECENT_BYTES_MAX) return;
-      this.#recent.push(this.#copy(cid.bytes, bytes));
-      this.#recentBytes += bytes.length;
+      if (cid.bytes.length !== CID_BYTES) return;
+      const kept = bytes.length >= APART_BYTES ? NOTHING : bytes;
+      if (this.#recentBytes + kept.length > RECENT_BYTES_MAX) return;
+      this.#recent.push(this.#copy(cid.bytes, kept));
+      this.#recentBytes += kept.length;
     }
   }
 
@@ -139,11 +169,15 @@ export class EventLog {
     return copy;
   }
 
-  /** Event `n` (its bytes the caller's own copy), or undefined if it is not in the store. */
+  /**
+   * Event `n` (its bytes the caller's own copy), or undefined if it is not in the store.
+   * @throws HearthError `INTEGRITY` if its segment says it is stored apart and it is not
+   */
   async read(n: number): Promise<LogEntry | undefined> {
     const recent = this.#recent[n - this.#recentFirst];
-    if (recent) return { position: n, cid: CID.decode(recent.slice(0, CID_BYTES)), bytes: recent.slice(CID_BYTES) };
-    if (n > this.#packed) {
+    if (recent && recent.length > CID_BYTES) return { position: n, cid: CID.decode(recent.slice(0, CID_BYTES)), bytes: recent.slice(CID_BYTES) };
+    // Stored apart (its `ev/<n>` stays whether or not it is packed yet), or not kept.
+    if (recent || n > this.#packed) {
       const bytes = await this.#store.get(eventKey(n));
       if (bytes !== undefined) return { position: n, bytes, cid: await eventCid(bytes) };
       // Packed while we read? Then it is in a segment now.
@@ -154,7 +188,13 @@ export class EventLog {
     const segment = await this.#segment(first);
     const i = n - first;
     if (i >= segment.bytes.length) return undefined;
-    return { position: n, bytes: segment.bytes[i]!.slice(), cid: segment.cids[i]! };
+    const bytes = segment.bytes[i];
+    if (bytes !== undefined) return { position: n, bytes: bytes.slice(), cid: segment.cids[i]! };
+    const apart = await this.#store.get(eventKey(n));
+    if (apart === undefined) {
+      throw new HearthError("INTEGRITY", `event ${n} of ${this.#where} is stored apart from its segment ${segmentKey(first)} but missing from its store; restore it from a replica or backup`);
+    }
+    return { position: n, bytes: apart, cid: await eventCid(apart) };
   }
 
   /**
@@ -176,8 +216,8 @@ export class EventLog {
 
   /**
    * The segments to write for every complete run of events up to `events`
-   * not packed yet, and the `ev/<n>` records they replace; undefined if
-   * there is none. The caller writes them in its checkpoint batch through
+   * not packed yet, and the `ev/<n>` records they replace (not those of
+   * events stored apart); undefined if there is none. The caller writes them in its checkpoint batch through
    * {@link pack}.
    */
   async planPack(events: number): Promise<PackPlan | undefined> {
@@ -187,15 +227,25 @@ export class EventLog {
     const del: string[] = [];
     for (let first = this.#packed + 1; first <= packed; first += SEGMENT_EVENTS) {
       const last = first + SEGMENT_EVENTS - 1;
-      const from = first - this.#recentFirst;
-      const kept = from >= 0 && last - this.#recentFirst < this.#recent.length;
-      const run = kept
-        ? this.#recent.slice(from, from + SEGMENT_EVENTS).map((r) => ({ cid: r.subarray(0, CID_BYTES), bytes: r.subarray(CID_BYTES) }))
-        : (await this.range(first, last)).map((e) => ({ cid: e.cid.bytes, bytes: e.bytes }));
+      const run: PackedEvent[] = [];
+      for (let n = first; n <= last; n++) run.push(await this.#toPack(n));
       put.push([segmentKey(first), await encodeSegment(run.map((e) => e.bytes), run.map((e) => e.cid))]);
-      for (let n = first; n <= last; n++) del.push(eventKey(n));
+      for (let n = first; n <= last; n++) if (run[n - first]!.bytes !== undefined) del.push(eventKey(n));
     }
     return { put, del, packed };
+  }
+
+  /**
+   * Event `n` as its segment takes it: from memory if it was kept, else read
+   * from the store (one at a time, so that only the small ones are held).
+   * @throws HearthError `INTEGRITY` if it is missing
+   */
+  async #toPack(n: number): Promise<PackedEvent> {
+    const recent = this.#recent[n - this.#recentFirst];
+    if (recent) return recent.length > CID_BYTES ? { cid: recent.subarray(0, CID_BYTES), bytes: recent.subarray(CID_BYTES) } : STORED_APART;
+    const entry = await this.read(n);
+    if (!entry) throw new HearthError("INTEGRITY", `event ${n} of ${this.#where} is missing from its store; restore it from a replica or backup`);
+    return entry.bytes.length >= APART_BYTES ? STORED_APART : { cid: entry.cid.bytes, bytes: entry.bytes };
   }
 
   /**

@@ -12,13 +12,30 @@
  * of the bench's events takes ~19 bytes per event on disk instead of ~220.
  *
  * ```
- * segment := 0x01 count entry{count}                 (varints: unsigned LEB128)
+ * segment := 0x02 count entry{count}                 (varints: unsigned LEB128)
  * entry   := cut length byte{length}
  * cut     := 0                  the event's bytes are stored whole
  *          | 1 + offset         the previous entry's CID bytes (36 for
  *                               CIDv1/dag-cbor/sha-256) were cut out of the
  *                               event's bytes at `offset`
+ * apart   := 0 0                (cut 0, length 0) the event is stored apart,
+ *                               under its own `ev/<n>`; the entry after it
+ *                               is stored whole
  * ```
+ *
+ * Format 1 (the first) is the same without apart entries; it is still read.
+ *
+ * Why events stored apart (format 2): a segment is for small events, which
+ * share structure and cost more to seal alone than they weigh. A big one (a
+ * `bulk` of a thousand documents is ~110 KB) compresses as well alone, and
+ * packing it cost memory and time for nothing: a million-document load in
+ * `bulk`s of 1,000 made segments of ~14 MB of plaintext, held whole with
+ * the up to 16 MB of events kept for packing them, deflated in one
+ * synchronous call during a checkpoint, and inflated whole by any read of
+ * one old event (the log caches four decoded segments: ~56 MB). Such events
+ * now stay in their own records (the log decides which:
+ * {@link ./event-log}); a segment then holds at most 128 small events.
+ * Measured (1M random-id `bulk` load, Node, peak RSS): see `event-log.ts`.
  *
  * Decoding puts the cut CID back, so the bytes read are exactly the event
  * block's bytes, and returns each event's CID computed from them: an event
@@ -33,13 +50,18 @@ import { CID } from "multiformats/cid";
 import { blockDigest } from "../codec/block.js";
 import { HearthError } from "../errors.js";
 
-/** The segment format this code writes and reads. */
-const SEGMENT_FORMAT = 1;
+/** The segment format this code writes (it reads this one and {@link FIRST_FORMAT}). */
+const SEGMENT_FORMAT = 2;
+/** The first format: no events stored apart. */
+const FIRST_FORMAT = 1;
 
-/** Events decoded from a segment, in order, each with the CID of its bytes. */
+/**
+ * Events decoded from a segment, in order, each with the CID of its bytes;
+ * `undefined` in both for an event stored apart (under its own `ev/<n>`).
+ */
 export interface DecodedSegment {
-  readonly bytes: Uint8Array[];
-  readonly cids: CID[];
+  readonly bytes: Array<Uint8Array | undefined>;
+  readonly cids: Array<CID | undefined>;
 }
 
 /** The CID of event bytes (a dag-cbor block over sha-256). */
@@ -49,15 +71,23 @@ export async function eventCid(bytes: Uint8Array): Promise<CID> {
 }
 
 /**
- * Encodes `events` (block bytes, in log order) as one segment. `cids` are
- * the bytes of their CIDs if the caller has them (computed otherwise).
+ * Encodes `events` (block bytes, in log order; `undefined` for one stored
+ * apart) as one segment. `cids` are the bytes of their CIDs if the caller
+ * has them (computed otherwise).
  */
-export async function encodeSegment(events: readonly Uint8Array[], cids?: readonly Uint8Array[]): Promise<Uint8Array> {
+export async function encodeSegment(events: ReadonlyArray<Uint8Array | undefined>, cids?: ReadonlyArray<Uint8Array | undefined>): Promise<Uint8Array> {
   const entries: Array<{ cut: number; head: Uint8Array; tail: Uint8Array }> = [];
   let size = 1 + varintLength(events.length);
   let previous: Uint8Array | undefined;
   for (let i = 0; i < events.length; i++) {
-    const bytes = events[i]!;
+    const bytes = events[i];
+    if (bytes === undefined) {
+      entries.push({ cut: 0, head: APART, tail: APART });
+      size += 2;
+      previous = undefined;
+      continue;
+    }
+    if (bytes.length === 0) throw new TypeError("an event's bytes cannot be empty");
     const at = previous === undefined ? -1 : indexOfParent(bytes, previous);
     const entry =
       at < 0
@@ -89,14 +119,21 @@ export async function decodeSegment(segment: Uint8Array, where: string): Promise
   const bad = (why: string): never => {
     throw new HearthError("INTEGRITY", `${where} is not a valid event segment (${why}); restore the store from a replica or backup`);
   };
-  if (segment[0] !== SEGMENT_FORMAT) bad(`unknown format ${String(segment[0])}; a newer Hearth may have written it`);
+  const format = segment[0];
+  if (format !== SEGMENT_FORMAT && format !== FIRST_FORMAT) bad(`unknown format ${String(format)}; a newer Hearth may have written it`);
   const reader = { pos: 1 };
   const count = readVarint(segment, reader) ?? bad("truncated count");
-  const bytes: Uint8Array[] = [];
-  const cids: CID[] = [];
+  const bytes: Array<Uint8Array | undefined> = [];
+  const cids: Array<CID | undefined> = [];
   for (let i = 0; i < count; i++) {
     const cut = readVarint(segment, reader) ?? bad("truncated entry");
     const length = readVarint(segment, reader) ?? bad("truncated entry");
+    if (length === 0) {
+      if (cut !== 0 || format === FIRST_FORMAT) bad("an empty event");
+      bytes.push(undefined);
+      cids.push(undefined);
+      continue;
+    }
     const end = reader.pos + length;
     if (end > segment.length) bad("entry runs past the end");
     const stored = segment.subarray(reader.pos, end);
@@ -105,7 +142,7 @@ export async function decodeSegment(segment: Uint8Array, where: string): Promise
     if (cut === 0) {
       event = stored.slice();
     } else {
-      const previous = cids[i - 1]?.bytes ?? bad("the first entry refers to a previous event");
+      const previous = cids[i - 1]?.bytes ?? bad("an entry refers to a previous event there is not (the first, or one stored apart)");
       const at = cut - 1;
       if (at > stored.length) bad("cut offset past the entry");
       event = new Uint8Array(stored.length + previous.length);
@@ -119,6 +156,9 @@ export async function decodeSegment(segment: Uint8Array, where: string): Promise
   if (reader.pos !== segment.length) bad("bytes after the last entry");
   return { bytes, cids };
 }
+
+/** What an entry of an event stored apart holds. */
+const APART = new Uint8Array(0);
 
 /**
  * Where `cid` (bytes) occurs in `event`, or -1. A lone parent sits just

@@ -9,7 +9,8 @@
  *                      bytes (dag-cbor; the store encrypts; the CID is the
  *                      hash of these bytes, recomputed on read)
  * - `sg/<n>`           events n … n + 127 packed into one segment at a
- *                      checkpoint, replacing their `ev/<n>` records
+ *                      checkpoint, replacing their `ev/<n>` records, except
+ *                      those of big events, which it marks as stored apart
  *                      ({@link ./event-log}, {@link ./event-segment})
  * - `nd/<cid>`         a tree node
  * - `kf/<n>`           a stage of a key filter: a Bloom filter of the keys
