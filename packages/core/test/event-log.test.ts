@@ -301,11 +301,14 @@ describe("a ledger's packed events", () => {
     expect(await copy.root()).toBe(await again.root());
   });
 
-  it("reach a new replica through a sync point", async () => {
+  it("reach a new replica through a sync point, big commits stored apart among them", async () => {
     const peers = new Peers("file");
     try {
       const a = await peers.open("a");
-      for (let i = 0; i < 2 * SEGMENT_EVENTS + 5; i++) await a.put({ _id: `d${i}`, i });
+      for (let i = 0; i < 2 * SEGMENT_EVENTS + 5; i++) {
+        if (i % 5 === 2) await a.bulk(Array.from({ length: 30 }, (_, j) => ({ _id: `b${i}-${j}`, body: `bulk ${i}, document ${j}; `.repeat(20) })));
+        else await a.put({ _id: `d${i}`, i });
+      }
       await a.close();
       const reopened = await peers.reopen("a");
       const point = peers.syncPoint("file");
