@@ -15,7 +15,7 @@ import { pushEvents } from "./helpers/replicate.js";
 import { describeIndex, Indexes, type MapFn } from "../src/ledger/indexes.js";
 import { META_KEY } from "../src/ledger/keys.js";
 import { NodeCache } from "../src/ledger/node-cache.js";
-import { encodeCheckpoint, LEGACY_STATE_TAG, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
+import { encodeCheckpoint, LARGE_LOCAL_TAG, LEGACY_STATE_TAG, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import { expectCode } from "./helpers/expect-code.js";
 
@@ -211,6 +211,52 @@ describe("tree tags in checkpoints", () => {
     const state = await LedgerState.load(store, new NodeCache(store));
     expect(state.localTree.tag).toBe(LOCAL_TAG);
     expect(fanoutBitsOf(LOCAL_TAG)).toBe(7);
+  });
+
+  it("a ledger made on a store whose records are costly gives its local and index trees bigger nodes, and keeps them on another store", async () => {
+    dir = mkdtempSync(join(tmpdir(), "hearth-large-nodes-"));
+    const urls = { store: pathToFileURL(join(dir, "store")).href, keyring: pathToFileURL(join(dir, "keyring")).href };
+    // As IndexedDB reports itself: ~300 bytes a record (the file store reports nothing).
+    const costly = {
+      ...nodePlatform,
+      async openStore(url: string, options?: Parameters<typeof nodePlatform.openStore>[1]): Promise<ByteStore> {
+        const inner = await nodePlatform.openStore(url, options);
+        return new Proxy(inner, {
+          get(target, property) {
+            if (property === "supports") return { ...target.supports, recordOverhead: 300 };
+            const value: unknown = Reflect.get(target, property, target);
+            return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+      },
+    };
+    const docs = (from: number, n: number): Array<{ _id: string; n: number; done: boolean }> =>
+      Array.from({ length: n }, (_, i) => ({ _id: `doc-${String(from + i).padStart(5, "0")}`, n: from + i, done: (from + i) % 3 === 0 }));
+    let db = await openLedger("large", urls, costly);
+    await db.bulk(docs(0, 3_000));
+    expect((await db.query("done", { key: true })).rows).toHaveLength(1_000);
+    await db.close();
+    let { tags } = await storedTrees();
+    const indexTags = [...tags.keys()].filter((tag) => tag.startsWith("hearth/index/"));
+    expect(indexTags.length).toBeGreaterThan(0);
+    expect(indexTags.every((tag) => fanoutBitsOf(tag) === 9)).toBe(true);
+    expect(tags.get(LARGE_LOCAL_TAG)).toBeGreaterThan(0);
+    expect(tags.get(LOCAL_TAG)).toBeUndefined();
+    expect(fanoutBitsOf(LARGE_LOCAL_TAG)).toBe(9);
+
+    // On a store that reports no overhead (the ledger moved), the trees keep their tags and take writes.
+    db = await open("large", urls);
+    await db.bulk(docs(3_000, 3_000));
+    expect((await db.query("done", { key: true })).rows).toHaveLength(2_000);
+    expect((await db.changes()).rows).toHaveLength(6_000);
+    await db.close();
+    ({ tags } = await storedTrees());
+    expect(tags.get(LOCAL_TAG)).toBeUndefined();
+    expect([...tags.keys()].filter((tag) => tag.startsWith("hearth/index/")).every((tag) => fanoutBitsOf(tag) === 9)).toBe(true);
+    db = await open("large", urls);
+    expect((await db.allDocs()).rows).toHaveLength(6_000);
+    expect(await db.get("doc-04500")).toMatchObject({ n: 4_500, done: true });
+    await db.close();
   });
 
   it("a checkpoint naming a local tree tag no Hearth ledger has is INTEGRITY", async () => {

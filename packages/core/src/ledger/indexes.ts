@@ -28,7 +28,7 @@ import type { Register } from "../crdt/register.js";
 import { HearthError } from "../errors.js";
 import { normalizeDoc, type DocBody, type JsonValue } from "../doc/normalize.js";
 import { encodedKeyEnd, encodeKey } from "./collate.js";
-import type { IndexCheckpoint, LedgerState } from "./state.js";
+import { largeNodes, type IndexCheckpoint, type LedgerState } from "./state.js";
 import { cloneJson } from "./clone.js";
 import type { Doc } from "./types.js";
 import { local } from "./keys.js";
@@ -179,6 +179,8 @@ const SPILL_PREFIX = "xs/";
 export class Indexes {
   readonly #nodes: NodeCache;
   readonly #store: ByteStore;
+  /** Entries a node of an index built now holds, by how costly the store's records are. */
+  readonly #fanout: number;
   readonly #live = new Map<string, LiveIndex>();
   /** Checkpointed indexes not opened this session; carried into the next checkpoint untouched. */
   readonly #dormant = new Map<string, IndexCheckpoint>();
@@ -191,6 +193,7 @@ export class Indexes {
   constructor(nodes: NodeCache, store: ByteStore, checkpointed: Record<string, IndexCheckpoint>) {
     this.#nodes = nodes;
     this.#store = store;
+    this.#fanout = largeNodes(store) ? LARGE_INDEX_FANOUT : INDEX_FANOUT;
     for (const [name, ix] of Object.entries(checkpointed)) this.#dormant.set(name, ix);
   }
 
@@ -216,7 +219,7 @@ export class Indexes {
       if (reuse) {
         tree = ProllyTree.open(storedTag(def.name, dormant), dormant.root, this.#nodes);
       } else {
-        const empty = await ProllyTree.empty(tagOf(def.name), this.#nodes);
+        const empty = await ProllyTree.empty(tagOf(def.name, this.#fanout), this.#nodes);
         this.#nodes.addPending(empty.created);
         tree = empty.tree;
       }
@@ -251,7 +254,7 @@ export class Indexes {
    * a failure is never read, only replaced.
    */
   async #build(ix: LiveIndex, state: LedgerState, persist: () => Promise<void>): Promise<void> {
-    const empty = await ProllyTree.empty(tagOf(ix.def.name), this.#nodes);
+    const empty = await ProllyTree.empty(tagOf(ix.def.name, this.#fanout), this.#nodes);
     this.#nodes.addPending(empty.created);
     ix.tree = empty.tree;
     const spill = new SpillSort(this.#store, SPILL_PREFIX);
@@ -390,17 +393,23 @@ function rowBytes(value: JsonValue): number {
   return bytes;
 }
 
-/** Index trees hold ~128 entries a node; see `LOCAL_TAG` in `state.ts` for why and what it measured. */
+/**
+ * Index trees hold ~128 entries a node, or ~512 in a store whose records
+ * are costly; see `LOCAL_TAG`, `LARGE_LOCAL_TAG` and `largeNodes` in
+ * `state.ts` for why and what it measured.
+ */
 const INDEX_FANOUT = 128;
+/** See {@link INDEX_FANOUT}. */
+const LARGE_INDEX_FANOUT = 512;
 
 // Names can be whole function sources; every node carries its tag, so hash it.
 function nameHash(name: string): string {
   return bytesToHex(sha256(new TextEncoder().encode(name)).subarray(0, 12));
 }
 
-/** The tag of an index built now. */
-function tagOf(name: string): string {
-  return withFanout(`hearth/index/2/${nameHash(name)}`, INDEX_FANOUT);
+/** The tag of an index built now with `fanout`. */
+function tagOf(name: string, fanout: number): string {
+  return withFanout(`hearth/index/2/${nameHash(name)}`, fanout);
 }
 
 /** How the tags of indexes built before index trees had their own fan-out (32) begin; such an index keeps its tag. */
@@ -418,7 +427,7 @@ function legacyTagOf(name: string): string {
  */
 function storedTag(name: string, entry: IndexCheckpoint): string {
   const tag = entry.tag ?? legacyTagOf(name);
-  if (tag !== tagOf(name) && tag !== legacyTagOf(name)) {
+  if (tag !== tagOf(name, INDEX_FANOUT) && tag !== tagOf(name, LARGE_INDEX_FANOUT) && tag !== legacyTagOf(name)) {
     throw new HearthError("INTEGRITY", `the checkpoint gives index ${JSON.stringify(name)} the tree tag ${JSON.stringify(tag)}, which no Hearth index has; the store is damaged`);
   }
   return tag;

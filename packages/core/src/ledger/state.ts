@@ -97,6 +97,35 @@ export const LEGACY_STATE_TAG = "hearth/state/1";
  * 190 ms, the `done` index build 16.2 → 13.0 s, 117 → 87 MB on disk.
  */
 export const LOCAL_TAG = withFanout("hearth/local/2", 128);
+/**
+ * The local tree's tag in a store whose records are costly
+ * ({@link largeNodes}): ~512 entries a node. At 128 a local node is
+ * ~600–750 bytes sealed, and IndexedDB in Chromium spends ~260–430 bytes on
+ * each record besides (see `store/indexeddb.ts`): half again what the node
+ * weighs. Measured in headless Chromium (`npm run bench:browser`, local
+ * and index trees at 512): the origin's bytes at 50,000 documents 3.1 →
+ * 2.8 MB (Dexie's: 2.9), at 100,000 6.6 → 6.4 MB. Not on files: there a
+ * record costs ~20 bytes, and at 1M documents the same change moved no
+ * row of the scale bench past its noise but the index build (11.7 →
+ * 9.3 s) and the bytes (71 → 66 MB), while a cold get in a local node
+ * would read four times the bytes.
+ */
+export const LARGE_LOCAL_TAG = withFanout("hearth/local/2", 512);
+/**
+ * True where a store's records cost enough that a ledger made on it gives
+ * its local and index trees bigger nodes ({@link LARGE_LOCAL_TAG}): a
+ * record overhead of {@link COSTLY_RECORD_BYTES} or more. The choice is
+ * made when a tree is made and kept in its tag: a ledger moved to another
+ * kind of store keeps its nodes' sizes. (The state tree's fan-out is the
+ * same everywhere: its root is compared across replicas.)
+ */
+export function largeNodes(store: ByteStore): boolean {
+  return (store.supports.recordOverhead ?? 0) >= COSTLY_RECORD_BYTES;
+}
+
+/** See {@link largeNodes}. */
+const COSTLY_RECORD_BYTES = 128;
+
 /** The local tree's tag in ledgers made before: kept by them, as a tree's fan-out is fixed once made. */
 export const LEGACY_LOCAL_TAG = "hearth/local/1";
 
@@ -328,7 +357,7 @@ export class LedgerState {
     let state: LedgerState;
     if (meta === undefined) {
       const s = await ProllyTree.empty(STATE_TAG, nodes);
-      const l = await ProllyTree.empty(LOCAL_TAG, nodes);
+      const l = await ProllyTree.empty(largeNodes(store) ? LARGE_LOCAL_TAG : LOCAL_TAG, nodes);
       nodes.addPending([...s.created, ...l.created]);
       state = new LedgerState(nodes, s.tree, l.tree, undefined);
     } else {
@@ -1185,7 +1214,7 @@ function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     !Number.isSafeInteger(value.events) ||
     !(value.packed === undefined || (Number.isSafeInteger(value.packed) && value.packed >= 0 && value.packed <= value.events)) ||
     CID.asCID(value.state) === null ||
-    !(value.localTag === undefined || value.localTag === LOCAL_TAG) ||
+    !(value.localTag === undefined || value.localTag === LOCAL_TAG || value.localTag === LARGE_LOCAL_TAG) ||
     !(value.stateTag === undefined || value.stateTag === STATE_TAG)
   ) {
     throw new HearthError("INTEGRITY", "the ledger's checkpoint record is not a Hearth checkpoint; the store is damaged or not a Hearth ledger");

@@ -22,6 +22,13 @@ export interface StoreCapabilities {
   readonly persistent: boolean;
   /** `durability: "fsync"` is honoured (not merely accepted). */
   readonly fsync: boolean;
+  /**
+   * Bytes the store spends on each record besides its key and value, if
+   * that is large enough to matter (absent: a few bytes). The ledger makes
+   * fewer, bigger nodes of its own trees where records cost more (see
+   * `largeNodes` in `ledger/state.ts`).
+   */
+  readonly recordOverhead?: number;
 }
 
 /**
