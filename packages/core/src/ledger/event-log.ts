@@ -14,12 +14,14 @@
  * Events of {@link APART_BYTES} or more are not packed: their segment
  * marks them as stored apart and their `ev/<n>` records stay (see
  * `event-segment.ts` for why). Measured, a million documents loaded with
- * random ids in `bulk`s of 1,000 (Node, file store, three alternating pairs
- * of the load alone): peak RSS 458 / 462 / 460 → 414 / 428 / 416 MB.
+ * random ids in `bulk`s of 1,000 (Node, file store, the load alone, two
+ * alternating pairs): peak RSS 478 / 486 → 455 / 448 MB, the most
+ * `ArrayBuffer` memory at any sample 202 / 205 → 165 / 165 MB.
  *
  * Events written since the last pack are also kept in memory (up to
- * {@link RECENT_BYTES_MAX}; of one stored apart only its CID), so packing does not read them back and the sync
- * engine's push of fresh events does not touch the store. They are copied
+ * {@link RECENT_BYTES_MAX}; of one stored apart, only its CID), so packing
+ * does not read them back and the sync engine's push of fresh events does
+ * not touch the store. They are copied
  * into shared slabs with their CIDs' bytes: an ArrayBuffer or CID object
  * kept alive per event made every young-generation garbage collection pay
  * for all of them, which measurably slowed a run of small `put`s.
@@ -217,8 +219,8 @@ export class EventLog {
   /**
    * The segments to write for every complete run of events up to `events`
    * not packed yet, and the `ev/<n>` records they replace (not those of
-   * events stored apart); undefined if there is none. The caller writes them in its checkpoint batch through
-   * {@link pack}.
+   * events stored apart); undefined if there is none. The caller writes
+   * them in its checkpoint batch through {@link pack}.
    */
   async planPack(events: number): Promise<PackPlan | undefined> {
     const packed = events - (events % SEGMENT_EVENTS);

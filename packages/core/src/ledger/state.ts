@@ -101,14 +101,17 @@ export const LOCAL_TAG = withFanout("hearth/local/2", 128);
  * The local tree's tag in a store whose records are costly
  * ({@link largeNodes}): ~512 entries a node. At 128 a local node is
  * ~600–750 bytes sealed, and IndexedDB in Chromium spends ~260–430 bytes on
- * each record besides (see `store/indexeddb.ts`): half again what the node
- * weighs. Measured in headless Chromium (`npm run bench:browser`, local
- * and index trees at 512): the origin's bytes at 50,000 documents 3.1 →
- * 2.8 MB (Dexie's: 2.9), at 100,000 6.6 → 6.4 MB. Not on files: there a
- * record costs ~20 bytes, and at 1M documents the same change moved no
- * row of the scale bench past its noise but the index build (11.7 →
- * 9.3 s) and the bytes (71 → 66 MB), while a cold get in a local node
- * would read four times the bytes.
+ * each record besides (see `store/indexeddb.ts`): nearly half again what
+ * the node weighs. Measured in headless Chromium (`npm run bench:browser`,
+ * local and index trees at 512, two alternating pairs): the origin's bytes
+ * at 50,000 documents 3.1 → 2.8 MB (Dexie's: 2.9), at 100,000 6.6 → 6.4
+ * MB; the first `done` query 640–646 → 352–439 ms at 50,000 and 1,625–
+ * 1,650 → 1,324–1,385 ms at 100,000. Not on files, where a record costs
+ * ~20 bytes: one scale-bench run at 1M with the same change built the
+ * index faster (11.7 → 9.3 s) and stored less (71 → 66 MB), but peaked
+ * higher while loading (249 → 297 MB; random ids 431 → 505 MB) and read
+ * warm documents slower (77,000 → 46,000/s), and a cold get in a local
+ * node would read four times the bytes.
  */
 export const LARGE_LOCAL_TAG = withFanout("hearth/local/2", 512);
 /**
