@@ -290,9 +290,9 @@ export class Indexes {
       await this.#apply(ix, sortByKey(run));
       return;
     }
-    if (run.length > 0) await spill.addRun(sortByKey(run));
+    // The last run is merged from memory: storing it would only read it back.
+    const merge = await spill.merge(sortByKey(run));
     run = [];
-    const merge = await spill.merge();
     for (let slice = await merge.next(MERGE_SLICE_ENTRIES); slice.length > 0; slice = await merge.next(MERGE_SLICE_ENTRIES)) {
       await this.#apply(ix, slice);
       await persist();
