@@ -207,13 +207,17 @@ export class EventLog {
     // All reads start at once: store reads overlap, and reads of one
     // segment share its decoding (each asks for it before its first await).
     const positions = Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-    return Promise.all(
-      positions.map(async (n) => {
-        const entry = await this.read(n);
-        if (!entry) throw new HearthError("INTEGRITY", `event ${n} of ${this.#where} is missing from its store; restore it from a replica or backup`);
-        return entry;
-      }),
-    );
+    return Promise.all(positions.map((n) => this.#readPresent(n)));
+  }
+
+  /**
+   * Event `n`, which must be in the store.
+   * @throws HearthError `INTEGRITY` if it is missing
+   */
+  async #readPresent(n: number): Promise<LogEntry> {
+    const entry = await this.read(n);
+    if (!entry) throw new HearthError("INTEGRITY", `event ${n} of ${this.#where} is missing from its store; restore it from a replica or backup`);
+    return entry;
   }
 
   /**
@@ -245,8 +249,7 @@ export class EventLog {
   async #toPack(n: number): Promise<PackedEvent> {
     const recent = this.#recent[n - this.#recentFirst];
     if (recent) return recent.length > CID_BYTES ? { cid: recent.subarray(0, CID_BYTES), bytes: recent.subarray(CID_BYTES) } : STORED_APART;
-    const entry = await this.read(n);
-    if (!entry) throw new HearthError("INTEGRITY", `event ${n} of ${this.#where} is missing from its store; restore it from a replica or backup`);
+    const entry = await this.#readPresent(n);
     return entry.bytes.length >= APART_BYTES ? STORED_APART : { cid: entry.cid.bytes, bytes: entry.bytes };
   }
 

@@ -247,9 +247,9 @@ export class Indexes {
    * rows are only added: they come in document order and go into runs of
    * up to {@link RUN_SHARE} of the cache budget, sorted; a build of one run
    * is applied at once, a bigger one is spilled to the store and merged
-   * ({@link SpillSort}; its last run from memory), so the tree is written left to right, each leaf
-   * once, {@link MERGE_SLICE_ENTRIES} rows at a time with a checkpoint
-   * after each. Those checkpoints record the index at seq 0, and a build
+   * ({@link SpillSort}; its last run from memory), so the tree is written
+   * left to right, each leaf once, {@link MERGE_SLICE_ENTRIES} rows at a
+   * time with a checkpoint after each. Those checkpoints record the index at seq 0, and a build
    * always starts from the empty tree, so a partial tree left by a crash or
    * a failure is never read, only replaced.
    */

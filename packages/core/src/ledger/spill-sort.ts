@@ -80,10 +80,11 @@ export class SpillSort {
    *
    * `last`, if given, is one more run (in key order, each key once), later
    * than the stored ones, merged from memory and let go of entry by entry
-   * as the merge passes them (the array is the merge's now): the caller holds its last run
-   * already, and storing it only to read it back cost a run's writes and
-   * reads (in IndexedDB, dead records in its log until it compacts: an
-   * index build over 100,000 documents spilled two runs, ~430 KB).
+   * as the merge passes them (the array is the merge's now). The caller
+   * holds its last run already, and storing it only to read it back cost a
+   * run's writes and reads (in IndexedDB, dead records in its log until it
+   * compacts: an index build over 100,000 documents spilled two runs, ~430
+   * KB).
    */
   async merge(last?: SortEntry[]): Promise<RunMerge> {
     const readers: SortedRun[] = await Promise.all(this.#runs.map(async (blocks, run) => {
