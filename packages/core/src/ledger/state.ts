@@ -122,7 +122,7 @@ export const LARGE_LOCAL_TAG = withFanout("hearth/local/2", 512);
  * kind of store keeps its nodes' sizes. (The state tree's fan-out is the
  * same everywhere: its root is compared across replicas.)
  */
-export function largeNodes(store: ByteStore): boolean {
+export function largeNodes(store: Pick<ByteStore, "supports">): boolean {
   return (store.supports.recordOverhead ?? 0) >= COSTLY_RECORD_BYTES;
 }
 
