@@ -68,18 +68,22 @@ const CHECKPOINT_EVERY = 10_000;
  * mostly append, such as time-ordered ones; see `LedgerState.foldsInOrder`).
  * Such a fold rewrites only the leaves at the trees' ends, so a checkpoint
  * costs little however often it comes; what a longer interval costs is
- * memory: the changes it holds live long enough for the collector to move
- * them to the old generation, and V8 then lets that generation grow to a
- * few times what is live before it collects. Measured, a million documents
- * loaded in order on the file store (peak RSS, alternating runs): 206–232
- * MB at 10,000, 198–226 at 5,000, 225–237 at 2,500 and 297–314 at 20,000,
- * the load's rate unchanged. Scattered folds keep {@link CHECKPOINT_EVERY}:
- * their checkpoints spill runs, and twice the runs meant twice the merges
- * (a random-id load at 5,000: 23–24 → 34 s). So do stores whose records
- * are costly ({@link largeNodes}: IndexedDB), where each checkpoint's
- * records (`meta`, the trees' upper nodes) weigh more: in headless
- * Chromium at 50,000 documents, 5,000 loaded at 30,110–33,387 docs/s
- * against 35,537–38,294 and stored 2.9 MB against 2.8 (three pairs).
+ * memory: a checkpoint holds its interval's changes, the nodes its fold
+ * makes and their sealed copies all at once, and V8 sizes its heap to a
+ * multiple of what it last found live. (Not the garbage: the load promoted
+ * 446 MB to the old generation at 5,000 against 367 at 10,000, one pair.)
+ * Measured, a million documents loaded in order on the file store (peak
+ * RSS, four runs of each in turn): 220–245 MB at 10,000 (median 236),
+ * 214–238 at 7,000, 200–222 at 5,000 (median 206), 201–225 at 3,500 and
+ * 205–236 at 2,500 (more checkpoints, each with records of its own); 297–
+ * 314 at 20,000; the load's rate the same throughout. Scattered folds
+ * keep {@link CHECKPOINT_EVERY}: their checkpoints spill runs, and twice
+ * the runs meant twice the merges (a random-id load at 5,000: 23–24 → 34
+ * s). So do stores whose records are costly ({@link largeNodes}:
+ * IndexedDB), where each checkpoint's records (`meta`, the trees' upper
+ * nodes) weigh more: in headless Chromium at 50,000 documents, 5,000
+ * loaded at 30,110–33,387 docs/s against 35,537–38,294 and stored 2.9 MB
+ * against 2.8 (three pairs).
  */
 const CHECKPOINT_EVERY_IN_ORDER = 5_000;
 
