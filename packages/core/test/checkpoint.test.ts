@@ -6,10 +6,9 @@ import { open } from "../src/index.node.js";
 import { checkpointInterval } from "../src/ledger/ledger.js";
 import { META_KEY } from "../src/ledger/keys.js";
 import { openLedger } from "../src/ledger/open.js";
-import { nodePlatform } from "../src/platform/node.js";
 import { openMemoryStore } from "../src/store/memory.js";
-import type { ByteStore, WriteBatch, WriteOptions } from "../src/store/types.js";
 import { eventually } from "./helpers/eventually.js";
+import { platformWithWrites } from "./helpers/store-platform.js";
 
 // A checkpoint starts after 10,000 changes (5,000 in key order on the file
 // and memory stores) and folds in slices with other work in between. Writes, deletes and every kind of read racing it must see
@@ -87,8 +86,8 @@ describe("background checkpoints", () => {
 
 describe("checkpoint interval", () => {
   it("is 5,000 changes while the trees fold in order on stores with cheap records, 10,000 when scattered or where records are costly", () => {
-    const cheap = { supports: { persistent: true } } as const;
-    const costly = { supports: { persistent: true, recordOverhead: 300 } } as const;
+    const cheap = { supports: { persistent: true, fsync: true } } as const;
+    const costly = { supports: { persistent: true, fsync: false, recordOverhead: 300 } } as const;
     expect(checkpointInterval(true, cheap)).toBe(5_000);
     expect(checkpointInterval(false, cheap)).toBe(10_000);
     expect(checkpointInterval(true, costly)).toBe(10_000);
@@ -99,24 +98,10 @@ describe("checkpoint interval", () => {
     const dir = mkdtempSync(join(tmpdir(), "hearth-checkpoint-"));
     dirs.push(dir);
     let metaWrites = 0;
-    const platform = {
-      ...nodePlatform,
-      async openStore(url: string, options?: Parameters<typeof nodePlatform.openStore>[1]): Promise<ByteStore> {
-        const inner = await nodePlatform.openStore(url, options);
-        return {
-          url: inner.url,
-          supports: inner.supports,
-          get: (key) => inner.get(key),
-          list: (prefix) => inner.list(prefix),
-          write(batch: WriteBatch, writeOptions?: WriteOptions) {
-            if (batch.put?.some(([key]) => key === META_KEY)) metaWrites++;
-            return inner.write(batch, writeOptions);
-          },
-          close: () => inner.close(),
-          destroy: () => inner.destroy(),
-        };
-      },
-    };
+    const platform = platformWithWrites((batch, writeOptions, write) => {
+      if (batch.put?.some(([key]) => key === META_KEY)) metaWrites++;
+      return write(batch, writeOptions);
+    });
     const db = await openLedger("in-order", { store: `file://${dir}/db`, keyring: `file://${dir}/keyring` }, platform);
     const id = (i: number): string => `d${String(i).padStart(5, "0")}`;
     for (let from = 0; from < 4_000; from += 1_000) await db.bulk(Array.from({ length: 1_000 }, (_, i) => ({ _id: id(from + i), n: from + i })));

@@ -10,7 +10,7 @@ import { open, openEncryptedStore, openFileKeyring, openFileStore } from "../src
 import type { Ledger } from "../src/ledger/ledger.js";
 import { openLedger } from "../src/ledger/open.js";
 import { nodePlatform } from "../src/platform/node.js";
-import type { ByteStore, WriteBatch, WriteOptions } from "../src/store/types.js";
+import type { ByteStore } from "../src/store/types.js";
 import { pushEvents } from "./helpers/replicate.js";
 import { describeIndex, Indexes, type MapFn } from "../src/ledger/indexes.js";
 import { META_KEY } from "../src/ledger/keys.js";
@@ -18,6 +18,7 @@ import { NodeCache } from "../src/ledger/node-cache.js";
 import { encodeCheckpoint, LARGE_LOCAL_TAG, LEGACY_STATE_TAG, LedgerState, LOCAL_TAG, STATE_TAG, type Checkpoint } from "../src/ledger/state.js";
 import { openMemoryStore } from "../src/store/memory.js";
 import { expectCode } from "./helpers/expect-code.js";
+import { platformWithWrites } from "./helpers/store-platform.js";
 
 /**
  * A ledger written by the release before trees had fan-outs of their own
@@ -170,27 +171,13 @@ describe("a ledger whose state tree has the first layout (32 entries a node)", (
   it("a rebuild whose checkpoint fails fails the open and leaves the ledger to the next one, which rebuilds it", async () => {
     const urls = copyFixture(RUNS_FIXTURE);
     let failed = 0;
-    const platform = {
-      ...nodePlatform,
-      async openStore(url: string, options?: Parameters<typeof nodePlatform.openStore>[1]): Promise<ByteStore> {
-        const inner = await nodePlatform.openStore(url, options);
-        return {
-          url: inner.url,
-          supports: inner.supports,
-          get: (key) => inner.get(key),
-          list: (prefix) => inner.list(prefix),
-          write(batch: WriteBatch, writeOptions?: WriteOptions) {
-            if (batch.put?.some(([key]) => key === META_KEY)) {
-              failed++;
-              return Promise.reject(new HearthError("STORAGE_FAILED", "injected: the disk is full"));
-            }
-            return inner.write(batch, writeOptions);
-          },
-          close: () => inner.close(),
-          destroy: () => inner.destroy(),
-        };
-      },
-    };
+    const platform = platformWithWrites((batch, writeOptions, write) => {
+      if (batch.put?.some(([key]) => key === META_KEY)) {
+        failed++;
+        return Promise.reject(new HearthError("STORAGE_FAILED", "injected: the disk is full"));
+      }
+      return write(batch, writeOptions);
+    });
     await expectCode(openLedger("legacy-runs", urls, platform), "STORAGE_FAILED");
     expect(failed).toBe(1);
     // Nothing recorded the new tree: the checkpoint still names the old one.
