@@ -57,11 +57,10 @@ import type {
 /**
  * Changes between checkpoints (while folds are scattered, or on stores
  * whose records are costly; see {@link checkpointInterval}). Larger means
- * fewer rewrites of tree leaves
- * hit by random keys (the local event index is keyed by CID, so a
- * checkpoint rewrites most of its leaves whatever the interval); smaller
- * means less replay after a crash (~25 µs per event, so ≤ ~0.25 s here).
- * A clean close always checkpoints.
+ * fewer rewrites of tree leaves hit by random keys (the local event index
+ * is keyed by CID, so a checkpoint rewrites most of its leaves whatever
+ * the interval); smaller means less replay after a crash (~25 µs per
+ * event, so ≤ ~0.25 s here). A clean close always checkpoints.
  */
 const CHECKPOINT_EVERY = 10_000;
 
