@@ -11,8 +11,9 @@ import { eventually } from "./helpers/eventually.js";
 import { platformWithWrites } from "./helpers/store-platform.js";
 
 // A checkpoint starts after 10,000 changes (5,000 in key order on the file
-// and memory stores) and folds in slices with other work in between. Writes, deletes and every kind of read racing it must see
-// exactly what was written, and a reopen must find the same state.
+// and memory stores) and folds in slices with other work in between.
+// Writes, deletes and every kind of read racing it must see exactly what
+// was written, and a reopen must find the same state.
 const dirs: string[] = [];
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
