@@ -28,7 +28,7 @@ import type { Register } from "../crdt/register.js";
 import { HearthError } from "../errors.js";
 import { normalizeDoc, type DocBody, type JsonValue } from "../doc/normalize.js";
 import { encodedKeyEnd, encodeKey } from "./collate.js";
-import { largeNodes, type IndexCheckpoint, type LedgerState } from "./state.js";
+import { COSTLY_RECORD_FANOUT, SMALL_ENTRY_FANOUT, smallEntryFanout, type IndexCheckpoint, type LedgerState } from "./state.js";
 import { cloneJson } from "./clone.js";
 import type { Doc } from "./types.js";
 import { local } from "./keys.js";
@@ -193,7 +193,7 @@ export class Indexes {
   constructor(nodes: NodeCache, store: ByteStore, checkpointed: Record<string, IndexCheckpoint>) {
     this.#nodes = nodes;
     this.#store = store;
-    this.#fanout = largeNodes(store) ? LARGE_INDEX_FANOUT : INDEX_FANOUT;
+    this.#fanout = smallEntryFanout(store);
     for (const [name, ix] of Object.entries(checkpointed)) this.#dormant.set(name, ix);
   }
 
@@ -249,9 +249,9 @@ export class Indexes {
    * is applied at once, a bigger one is spilled to the store and merged
    * ({@link SpillSort}; its last run from memory), so the tree is written
    * left to right, each leaf once, {@link MERGE_SLICE_ENTRIES} rows at a
-   * time with a checkpoint after each. Those checkpoints record the index at seq 0, and a build
-   * always starts from the empty tree, so a partial tree left by a crash or
-   * a failure is never read, only replaced.
+   * time with a checkpoint after each. Those checkpoints record the index
+   * at seq 0, and a build always starts from the empty tree, so a partial
+   * tree left by a crash or a failure is never read, only replaced.
    */
   async #build(ix: LiveIndex, state: LedgerState, persist: () => Promise<void>): Promise<void> {
     const empty = await ProllyTree.empty(tagOf(ix.def.name, this.#fanout), this.#nodes);
@@ -393,15 +393,6 @@ function rowBytes(value: JsonValue): number {
   return bytes;
 }
 
-/**
- * Index trees hold ~128 entries a node, or ~512 in a store whose records
- * are costly; see `LOCAL_TAG`, `LARGE_LOCAL_TAG` and `largeNodes` in
- * `state.ts` for why and what it measured.
- */
-const INDEX_FANOUT = 128;
-/** See {@link INDEX_FANOUT}. */
-const LARGE_INDEX_FANOUT = 512;
-
 // Names can be whole function sources; every node carries its tag, so hash it.
 function nameHash(name: string): string {
   return bytesToHex(sha256(new TextEncoder().encode(name)).subarray(0, 12));
@@ -427,7 +418,7 @@ function legacyTagOf(name: string): string {
  */
 function storedTag(name: string, entry: IndexCheckpoint): string {
   const tag = entry.tag ?? legacyTagOf(name);
-  if (tag !== tagOf(name, INDEX_FANOUT) && tag !== tagOf(name, LARGE_INDEX_FANOUT) && tag !== legacyTagOf(name)) {
+  if (tag !== tagOf(name, SMALL_ENTRY_FANOUT) && tag !== tagOf(name, COSTLY_RECORD_FANOUT) && tag !== legacyTagOf(name)) {
     throw new HearthError("INTEGRITY", `the checkpoint gives index ${JSON.stringify(name)} the tree tag ${JSON.stringify(tag)}, which no Hearth index has; the store is damaged`);
   }
   return tag;

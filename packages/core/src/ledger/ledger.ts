@@ -1181,7 +1181,7 @@ export class Ledger {
       // judged scattered and spilled into runs: waking at one interval there made more, smaller runs
       // to merge, a random-id load 40,000 → 31,000 docs/s. (A random-id load is judged in order
       // until its tree grows; 100,000 of them now close in 49–55 ms, not 143–169.)
-      if (behind >= (this.#state.foldsInOrder ? this.#checkpointEvery() : 2 * CHECKPOINT_EVERY)) this.#wakeCheckpoint?.();
+      if (behind >= (this.#state.foldsInOrder ? 1 : 2) * this.#checkpointEvery()) this.#wakeCheckpoint?.();
       return;
     }
     if (behind < this.#checkpointEvery() && !this.#state.needsMerge) return;

@@ -87,6 +87,24 @@ export const STATE_TAG = withFanout("hearth/state/2", 64);
 /** The state tree's tag in ledgers made before {@link STATE_TAG}: rebuilt under it when opened. */
 export const LEGACY_STATE_TAG = "hearth/state/1";
 /**
+ * Entries a node of the local and index trees holds (their entries are
+ * ~30 bytes): {@link SMALL_ENTRY_FANOUT}, or {@link COSTLY_RECORD_FANOUT}
+ * in a store whose records are costly. See {@link LOCAL_TAG} and
+ * {@link LARGE_LOCAL_TAG} for why and what each measured.
+ */
+export const SMALL_ENTRY_FANOUT = 128;
+/** See {@link SMALL_ENTRY_FANOUT}. */
+export const COSTLY_RECORD_FANOUT = 512;
+
+/**
+ * The fan-out a new local or index tree gets in `store`: bigger nodes where
+ * records are costly ({@link largeNodes}).
+ */
+export function smallEntryFanout(store: Pick<ByteStore, "supports">): number {
+  return largeNodes(store) ? COSTLY_RECORD_FANOUT : SMALL_ENTRY_FANOUT;
+}
+
+/**
  * The local tree's tag for ledgers made since fan-outs differ: ~128
  * entries a node. Its entries (a change's position → a document id, an
  * event's number → its CID) are ~30 bytes, so at the state tree's 32 a
@@ -96,7 +114,7 @@ export const LEGACY_STATE_TAG = "hearth/state/1";
  * too: load 18.5 → 14.4 s, loading peak RSS 394 → 339 MB, close 400 →
  * 190 ms, the `done` index build 16.2 → 13.0 s, 117 → 87 MB on disk.
  */
-export const LOCAL_TAG = withFanout("hearth/local/2", 128);
+export const LOCAL_TAG = withFanout("hearth/local/2", SMALL_ENTRY_FANOUT);
 /**
  * The local tree's tag in a store whose records are costly
  * ({@link largeNodes}): ~512 entries a node. At 128 a local node is
@@ -113,7 +131,7 @@ export const LOCAL_TAG = withFanout("hearth/local/2", 128);
  * warm documents slower (77,000 → 46,000/s), and a cold get in a local
  * node would read four times the bytes.
  */
-export const LARGE_LOCAL_TAG = withFanout("hearth/local/2", 512);
+export const LARGE_LOCAL_TAG = withFanout("hearth/local/2", COSTLY_RECORD_FANOUT);
 /**
  * True where a store's records cost enough that a ledger made on it gives
  * its local and index trees bigger nodes ({@link LARGE_LOCAL_TAG}): a
