@@ -13,6 +13,8 @@
 //   query   fresh process on the rss phase's ledger: open + the done=true index build
 //   random  the bulk load with random-looking ids (16 hex characters, as apps
 //           using UUIDs have) instead of sequential ones, then close
+//   session fresh process on the main ledger: 100 documents edited at random
+//           (read, written back), then close (the close is the row)
 // Every finished step is printed at once as `@@bench {json}` (bench/step.mjs);
 // a step that passes its deadline ends the child and the steps after it are
 // reported as not run, so the parent's table says why each cell is empty.
@@ -27,6 +29,8 @@ const BATCH = 1_000;
 const GETS_AFTER_LOAD = Math.min(Number(process.env.BENCH_SCALE_GETS_AFTER_LOAD ?? 20_000), N);
 const FRESH_GETS = Math.min(Number(process.env.BENCH_SCALE_FRESH_GETS ?? 100_000), N);
 const WARM_GETS = Math.min(Number(process.env.BENCH_SCALE_WARM_GETS ?? 2_000), N);
+/** Documents the session phase edits before it closes. */
+const SESSION_EDITS = Math.min(100, N);
 const STEP_TIMEOUT_MS = Number(process.env.BENCH_SCALE_STEP_TIMEOUT_MS ?? 600_000);
 /** The ledger every phase of one engine × N works on (the rss phase gets a directory of its own). */
 const LEDGER = "scale";
@@ -40,6 +44,7 @@ const PHASE_STEPS = {
   allDocs: ["openAllDocs", "rss"],
   query: ["openQuery", "rss"],
   random: ["randomLoad", "randomRSS", "randomClose"],
+  session: ["sessionOpen", "sessionEdits", "sessionClose"],
 };
 
 const reported = new Set();
@@ -172,6 +177,24 @@ async function runRandom(engine) {
   await timed("randomClose", () => db.close());
 }
 
+/**
+ * Fresh process on the main ledger: a short session of an app, which edits
+ * SESSION_EDITS documents at random (each read, changed, written) and
+ * closes. The close is the row: what quitting the app waits for.
+ */
+async function runSession(engine) {
+  const db = await timed("sessionOpen", () => engine.open(LEDGER));
+  if (db === FAILED) throw new Error("open failed");
+  await timed("sessionEdits", async () => {
+    for (const i of sampleIndexes(N, SESSION_EDITS, 0x5e55)) {
+      const doc = await db.get(makeDoc(i)._id);
+      checkDoc(doc, i);
+      await db.put({ ...makeDoc(i), ...(doc._rev && { _rev: doc._rev }) });
+    }
+  }, perSecond(SESSION_EDITS));
+  await timed("sessionClose", () => db.close());
+}
+
 /** Fresh process: what an app waits for before it can show one document. */
 async function runOneGet(engine) {
   const [i] = sampleIndexes(N, 1, 0x0e);
@@ -233,7 +256,7 @@ async function runQuery(engine) {
   if (db !== FAILED) await db.close();
 }
 
-const PHASES = { main: runMain, rss: runRss, oneGet: runOneGet, gets: runGets, allDocs: runAllDocs, query: runQuery, random: runRandom };
+const PHASES = { main: runMain, rss: runRss, oneGet: runOneGet, gets: runGets, allDocs: runAllDocs, query: runQuery, random: runRandom, session: runSession };
 
 async function main() {
   // Some engines reject from background work; count that as this run's error

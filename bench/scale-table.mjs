@@ -34,6 +34,7 @@ export function scaleRows({ getsAfterLoad, freshGets, warmGets }) {
     { label: `fresh process: ${n(freshGets)} random gets, peak RSS (MB)`, phase: "gets", step: "rss", ...mb },
     { label: "fresh process: open + allDocs (ms)", phase: "allDocs", step: "openAllDocs", ...ms },
     { label: "fresh process: open + query build, peak RSS (MB)", phase: "query", step: "rss", ...mb },
+    { label: "fresh process: close after editing 100 docs (ms)", phase: "session", step: "sessionClose", ...ms },
     { label: "bytes on disk, incl. index (MB)", phase: "disk", step: "bytes", ...mb },
     { label: "bulk load in 1,000s, random ids (docs/s)", phase: "random", step: "randomLoad", field: "perSec", ...rate },
     { label: "close after the random-id load (ms)", phase: "random", step: "randomClose", ...ms },

@@ -32,7 +32,7 @@ const GETS_AFTER_LOAD = Number(process.env.BENCH_SCALE_GETS_AFTER_LOAD ?? 20_000
 const FRESH_GETS = Number(process.env.BENCH_SCALE_FRESH_GETS ?? 100_000);
 const WARM_GETS = Number(process.env.BENCH_SCALE_WARM_GETS ?? 2_000);
 /** Children per engine × N, in the order they run; `main` writes the ledger the fresh processes read. */
-const PHASES = ["main", "oneGet", "gets", "allDocs", "rss", "query", "random"];
+const PHASES = ["main", "oneGet", "gets", "allDocs", "rss", "query", "random", "session"];
 
 /** `100000,1000000` → [100000, 1000000], ascending, refusing anything but positive integers. */
 function sizesFromEnv() {

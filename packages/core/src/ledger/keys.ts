@@ -5,6 +5,8 @@
  *
  * Store:
  * - `meta`             the last checkpoint ({@link Checkpoint})
+ * - `tail`             what a close after a few changes wrote instead of a
+ *                      checkpoint: the overlays they made ({@link ./tail})
  * - `ev/<n>`           the n-th event applied here (1, 2, 3, …), as its block
  *                      bytes (dag-cbor; the store encrypts; the CID is the
  *                      hash of these bytes, recomputed on read)
@@ -49,6 +51,9 @@ import { cidText } from "../codec/cid-text.js";
 
 /** Store key of the checkpoint record. */
 export const META_KEY = "meta";
+
+/** Store key of the tail record ({@link ./tail}). */
+export const TAIL_KEY = "tail";
 
 /** Fixed-width base36, so string order is numeric order (up to 36^10 ≈ 3.6e15). */
 export const seqText = (seq: number): string => seq.toString(36).padStart(10, "0");

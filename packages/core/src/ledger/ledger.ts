@@ -29,7 +29,8 @@ import { Indexes, describeIndex, type MapFn } from "./indexes.js";
 import { treeDelta, type TreeDelta } from "./tree-delta.js";
 import { Serial } from "./serial.js";
 import { cloneJson } from "./clone.js";
-import { INERT_PREFIX, inertKey, keyFilterKey, META_KEY } from "./keys.js";
+import { INERT_PREFIX, inertKey, keyFilterKey, META_KEY, TAIL_KEY } from "./keys.js";
+import { encodeTail } from "./tail.js";
 import { EventLog } from "./event-log.js";
 import { allDocRows, changeRows, checkRangeOptions, queryRows, readDoc } from "./reads.js";
 import type { Keyring } from "../keyring/types.js";
@@ -60,9 +61,23 @@ import type {
  * fewer rewrites of tree leaves hit by random keys (the local event index
  * is keyed by CID, so a checkpoint rewrites most of its leaves whatever
  * the interval); smaller means less replay after a crash (~25 µs per
- * event, so ≤ ~0.25 s here). A clean close always checkpoints.
+ * event, so ≤ ~0.25 s here). A clean close checkpoints too, unless the
+ * changes since are few ({@link CLOSE_TAIL_MAX}).
  */
 const CHECKPOINT_EVERY = 10_000;
+
+/**
+ * Changes since the last checkpoint up to which a close writes a tail
+ * record (`tail.ts`: the overlays they made) instead of a checkpoint,
+ * when nothing else changed since (the trees, runs and indexes are as the
+ * checkpoint recorded them: `LedgerState.onlyOverlaysSince`). A checkpoint
+ * folds the changes into the trees, a leaf rewritten for each change at a
+ * random place in a big tree. The tail is carried from session to session
+ * until the changes add up past this; then a close checkpoints as before
+ * (spilling them into a run if scattered, `LedgerState.spill`). At this
+ * many, a tail is ~200 KB, read in one piece by the next open.
+ */
+const CLOSE_TAIL_MAX = 1_000;
 
 /**
  * Changes between checkpoints while the trees fold in order (ids that
@@ -1257,8 +1272,9 @@ export class Ledger {
       await state.spill({ state: true, local: true });
       await state.judgeFolds();
     } else {
-      // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
       const closing = kind === "closing";
+      if (closing && extra.length === 0 && previous !== undefined && (await this.#closeWithTail(previous))) return;
+      // Scattered changes become runs (`layered-tree.ts`) while there are few; else everything is folded.
       if (state.checkpointPlan(closing) === "spill") await state.spill(undefined, closing);
       else await state.fold();
       await state.judgeFolds();
@@ -1325,12 +1341,30 @@ export class Ledger {
     if (runs !== undefined) incompressible.add(META_KEY);
     const compress =
       runNodes.size === 0 && incompressible.size === 0 ? undefined : (key: string): boolean => !runNodes.has(key) && !incompressible.has(key);
+    if (state.tailStored) del.push(TAIL_KEY);
     const write = (): Promise<void> => this.#store.write({ put, del }, { durability: this.#internals.durability, background: true, ...(compress && { compress }) });
     await (pack ? this.#events.pack(pack, write) : write());
     state.markCheckpointed(checkpoint);
     layers.written();
     this.#indexes.markStored();
     state.nodes.settlePending(persisted);
+  }
+
+  /**
+   * A close's alternative to a checkpoint after `previous`: when only the
+   * overlays changed since, by at most {@link CLOSE_TAIL_MAX} changes,
+   * writes them as the tail record (`tail.ts`), or nothing if the stored
+   * one already holds them all. Returns whether it did (else the close
+   * checkpoints).
+   */
+  async #closeWithTail(previous: Checkpoint): Promise<boolean> {
+    const state = this.#state;
+    if (!state.onlyOverlaysSince(previous, CLOSE_TAIL_MAX) || !this.#indexes.snapshot().every((ix) => ix.stored?.equals(ix.current))) return false;
+    if (state.seq === previous.seq || state.seq === state.tailSeq) return true;
+    await this.#store.write({ put: [[TAIL_KEY, encodeTail(state.tailAfter(previous))]], del: [] }, { durability: this.#internals.durability, background: true });
+    state.tailStored = true;
+    state.tailSeq = state.seq;
+    return true;
   }
 }
 

@@ -53,7 +53,8 @@ import { decodeDagCbor, EncodedCbor, encodeDagCbor } from "../codec/cbor.js";
 import { SlabCopier } from "../codec/slab.js";
 import type { ByteStore } from "../store/types.js";
 import type { NodeCache } from "./node-cache.js";
-import { META_KEY, eventKey, keyFilterKey, local } from "./keys.js";
+import { META_KEY, TAIL_KEY, eventKey, keyFilterKey, local } from "./keys.js";
+import { decodeTail, type Tail } from "./tail.js";
 import { cidText } from "../codec/cid-text.js";
 import { buildRun, lookupThrough, mergeRunsInto, openRun, RunMerge, runRecord, type Run, type RunRecord } from "./layered-tree.js";
 import { KeyFilter, type KeyFilterStageRecord } from "./key-filter.js";
@@ -284,6 +285,10 @@ export class LedgerState {
   events: number;
   /** The last checkpoint, as stored (undefined before the first). */
   checkpoint: Checkpoint | undefined;
+  /** Whether the store holds a tail record (`tail.ts`), which the next checkpoint deletes. */
+  tailStored = false;
+  /** The position the stored tail record reaches, while it is the one that follows {@link checkpoint}. */
+  tailSeq: number | undefined;
   /** Usually one; an array, since a map churned its table on every commit (one head replaced by the next). */
   #heads: CID[] = [];
   /** Registers of documents changed since the trees last took them, encoded (see the module docs). */
@@ -396,7 +401,14 @@ export class LedgerState {
         },
       );
     }
-    // Events after the checkpoint are numbered consecutively: replay until the first gap.
+    // A close after a few changes left their overlays in a tail record: taken as is, if it follows this checkpoint.
+    const tailBytes = await store.get(TAIL_KEY);
+    if (tailBytes !== undefined) {
+      state.tailStored = true;
+      const tail = decodeTail(tailBytes);
+      if (tail !== undefined && state.checkpoint !== undefined && tail.after.events === state.checkpoint.events && tail.after.seq === state.checkpoint.seq) state.#takeTail(tail);
+    }
+    // Events after the checkpoint (and the tail) are numbered consecutively: replay until the first gap.
     for (;;) {
       const bytes = await store.get(eventKey(state.events + 1));
       if (bytes === undefined) break;
@@ -844,10 +856,63 @@ export class LedgerState {
     return this.#runPlan !== undefined && this.checkpoint !== undefined && !this.#treesMoved;
   }
 
+  /**
+   * True when everything since `checkpoint` is in the overlays alone: the
+   * trees are at its roots, the runs are its runs, no merge of runs is under
+   * way, and at most `maxChanges` changes came after it. Replaying their
+   * events (as an open after a crash does) then rebuilds exactly this state,
+   * so a close may leave them to the next open ({@link Ledger.close}).
+   */
+  onlyOverlaysSince(checkpoint: Checkpoint, maxChanges: number): boolean {
+    const numbers = (runs: ReadonlyArray<{ readonly n: number }> | undefined): string => (runs ?? []).map((run) => run.n).join(",");
+    return (
+      this.seq - checkpoint.seq <= maxChanges &&
+      this.#runPlan === undefined &&
+      this.stateTree.root.equals(checkpoint.state) &&
+      this.localTree.root.equals(checkpoint.local) &&
+      this.stateTree.tag === (checkpoint.stateTag ?? LEGACY_STATE_TAG) &&
+      this.localTree.tag === (checkpoint.localTag ?? LEGACY_LOCAL_TAG) &&
+      numbers(this.stateRuns) === numbers(checkpoint.runs?.state) &&
+      numbers(this.localRuns) === numbers(checkpoint.runs?.local)
+    );
+  }
+
+  /**
+   * The overlays, positions and heads as a tail record after `checkpoint`
+   * holds them (`tail.ts`); {@link onlyOverlaysSince} that checkpoint must
+   * be true.
+   */
+  tailAfter(checkpoint: Checkpoint): Tail {
+    return {
+      v: 1,
+      after: { events: checkpoint.events, seq: checkpoint.seq },
+      events: this.events,
+      seq: this.seq,
+      lamport: this.lamport,
+      heads: this.heads(),
+      state: [...this.#overlay].map(([id, held]) => [id, held.bytes]),
+      local: [...this.#localOverlay].map(([key, value]) => [key, value === undefined ? null : value]),
+    };
+  }
+
+  /** Puts a tail's overlays, positions and heads in place (at load, on the checkpoint it follows). */
+  #takeTail(tail: Tail): void {
+    for (const [id, register] of tail.state) this.#overlay.set(id, new EncodedCbor(heldBytes.copy(register)));
+    for (const [key, value] of tail.local) this.#localOverlay.set(key, value === null ? undefined : value);
+    this.events = tail.events;
+    this.seq = tail.seq;
+    this.lamport = tail.lamport;
+    this.#heads = [...tail.heads];
+    this.tailSeq = tail.seq;
+  }
+
   /** Records `checkpoint` as the last one written (its trees are the stored ones). */
   markCheckpointed(checkpoint: Checkpoint): void {
     this.checkpoint = checkpoint;
     this.#treesMoved = false;
+    // Its batch deleted the tail record (the ledger adds the deletion while `tailStored`).
+    this.tailStored = false;
+    this.tailSeq = undefined;
   }
 
   /**
