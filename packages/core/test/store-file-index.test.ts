@@ -9,6 +9,7 @@ import { openFileStore, type FileByteStore } from "../src/store/file.js";
 import fc from "fast-check";
 import { INDEX_FILE, IndexRun, PAGE_ENTRIES, type LogIdentity } from "../src/store/file-index-run.js";
 import { LogIndex } from "../src/store/file-index.js";
+import { DELTA_MAX_KEYS, INDEX_DELTA_FILE } from "../src/store/file-index-delta.js";
 import type { LogFile } from "../src/store/file-log.js";
 import { expectCode } from "./helpers/expect-code.js";
 import { utf8 } from "../src/testing/harness.js";
@@ -160,8 +161,14 @@ describe("file store index snapshot", () => {
     const again = await openFileStore(dir);
     await again.write({ put: [["b", utf8("2")]], del: ["a"] });
     await again.close();
-    // As after a crash that left an older index beside a longer log.
-    fs.writeFileSync(join(dir, INDEX_FILE), oldIndex);
+    // A close after a few writes leaves the snapshot and writes its delta (file-index-delta.ts)...
+    expect(fs.readFileSync(join(dir, INDEX_FILE))).toEqual(oldIndex);
+    const viaDelta = await openFileStore(dir);
+    expect(viaDelta.openedFrom).toBe("index");
+    expect(await contents(viaDelta)).toEqual(new Map([["b", "2"]]));
+    await viaDelta.close();
+    // ...without which the older snapshot is not used, as after a crash that left it beside a longer log.
+    fs.rmSync(join(dir, INDEX_DELTA_FILE));
 
     const third = await openFileStore(dir);
     expect(third.openedFrom).toBe("log");
@@ -339,6 +346,107 @@ describe("file store index snapshot", () => {
       }),
       { numRuns: MODEL_RUNS },
     );
+  });
+});
+
+describe("file store index snapshot delta", () => {
+  /** A store of 2,000 keys, closed with a snapshot; returns its directory and its model. */
+  async function seeded(): Promise<{ dir: string; model: Map<string, string> }> {
+    const dir = freshDir();
+    const model = new Map<string, string>();
+    const store = await openFileStore(dir);
+    await store.write({ put: Array.from({ length: 2_000 }, (_, i) => [`k${String(i).padStart(5, "0")}`, utf8(`v${i}`)] as const) });
+    for (let i = 0; i < 2_000; i++) model.set(`k${String(i).padStart(5, "0")}`, `v${i}`);
+    await store.close();
+    return { dir, model };
+  }
+  const sorted = (model: Map<string, string>): Map<string, string> => new Map([...model].sort(([a], [b]) => (a < b ? -1 : 1)));
+
+  /** A few puts, overwrites and deletions, applied to the store and the model. */
+  async function fewWrites(store: FileByteStore, model: Map<string, string>, round: number): Promise<void> {
+    const put: Array<readonly [string, Uint8Array]> = [];
+    const del: string[] = [];
+    for (let k = 0; k < 20; k++) {
+      const key = `k${String((round * 389 + k * 97) % 2_000).padStart(5, "0")}`;
+      put.push([key, utf8(`round ${round} ${k}`)]);
+      model.set(key, `round ${round} ${k}`);
+    }
+    put.push([`new-${round}`, utf8(`new ${round}`)]);
+    model.set(`new-${round}`, `new ${round}`);
+    const gone = `k${String((round * 613 + 5) % 2_000).padStart(5, "0")}`;
+    del.push(gone);
+    model.delete(gone);
+    await store.write({ put: put.filter(([key]) => key !== gone), del });
+  }
+
+  it("a close after a few writes writes a delta and leaves the snapshot; deltas carry over sessions until a big one rewrites the snapshot", async () => {
+    const { dir, model } = await seeded();
+    const snapshot = fs.readFileSync(join(dir, INDEX_FILE));
+    for (let round = 1; round <= 4; round++) {
+      const store = await openFileStore(dir);
+      expect(store.openedFrom).toBe("index");
+      expect(await contents(store)).toEqual(sorted(model));
+      await fewWrites(store, model, round);
+      await store.close();
+      expect(fs.readFileSync(join(dir, INDEX_FILE))).toEqual(snapshot);
+      expect(fs.existsSync(join(dir, INDEX_DELTA_FILE))).toBe(true);
+    }
+    const big = await openFileStore(dir);
+    await big.write({ put: Array.from({ length: DELTA_MAX_KEYS + 1 }, (_, i) => [`z${i}`, utf8(`z${i}`)] as const) });
+    for (let i = 0; i <= DELTA_MAX_KEYS; i++) model.set(`z${i}`, `z${i}`);
+    await big.close();
+    expect(fs.readFileSync(join(dir, INDEX_FILE))).not.toEqual(snapshot);
+    expect(fs.existsSync(join(dir, INDEX_DELTA_FILE))).toBe(false);
+    const last = await openFileStore(dir);
+    expect(last.openedFrom).toBe("index");
+    expect(await contents(last)).toEqual(sorted(model));
+    await last.close();
+  });
+
+  it("is used only for exactly the log it describes and the snapshot it names; a damaged one is ignored; the open replays and loses nothing", async () => {
+    // A snapshot names its log by device and inode too, so each case is a store of its own, changed in place.
+    const other = await seeded();
+    const cases: Array<[string, (files: { earlier: Buffer; current: Buffer }) => [index: Buffer | undefined, delta: Buffer], "index" | "log"]> = [
+      ["this state's delta", ({ current }) => [undefined, current], "index"],
+      ["an earlier delta", ({ earlier }) => [undefined, earlier], "log"],
+      ["another store's snapshot", ({ current }) => [fs.readFileSync(join(other.dir, INDEX_FILE)), current], "log"],
+      ["a damaged delta", ({ current }) => [undefined, flipped(current, current.length - 2)], "log"],
+      ["a cut delta", ({ current }) => [undefined, current.subarray(0, current.length - 1)], "log"],
+    ];
+    for (const [what, tamper, from] of cases) {
+      const { dir, model } = await seeded();
+      for (const round of [1, 2]) {
+        const store = await openFileStore(dir);
+        await fewWrites(store, model, round);
+        await store.close();
+        if (round === 1) fs.copyFileSync(join(dir, INDEX_DELTA_FILE), join(dir, "earlier-delta"));
+      }
+      const [index, delta] = tamper({ earlier: fs.readFileSync(join(dir, "earlier-delta")), current: fs.readFileSync(join(dir, INDEX_DELTA_FILE)) });
+      if (index) fs.writeFileSync(join(dir, INDEX_FILE), index);
+      fs.writeFileSync(join(dir, INDEX_DELTA_FILE), delta);
+      const again = await openFileStore(dir);
+      expect(again.openedFrom, what).toBe(from);
+      expect(await contents(again), what).toEqual(sorted(model));
+      await again.close();
+    }
+  });
+
+  it("a session that wrote more after opening on a delta, then crashed, is replayed: nothing lost", async () => {
+    const { dir, model } = await seeded();
+    const first = await openFileStore(dir);
+    await fewWrites(first, model, 1);
+    await first.close();
+    const open = await openFileStore(dir);
+    expect(open.openedFrom).toBe("index");
+    await fewWrites(open, model, 2);
+    // What a crash leaves: the directory as it is while the session is open, opened elsewhere.
+    const copy = freshDir();
+    fs.cpSync(dir, copy, { recursive: true });
+    await open.close();
+    const recovered = await openFileStore(copy);
+    expect(recovered.openedFrom).toBe("log");
+    expect(await contents(recovered)).toEqual(sorted(model));
+    await recovered.close();
   });
 });
 

@@ -11,7 +11,8 @@
  * (their events are durable already) made that open replay them, and a
  * replay looks up each document's register: 120–140 ms of random reads
  * for 100–200 changes. The tail carries what the replay would compute, so
- * the next open reads one record and the close writes one.
+ * the next open reads one record and the close writes one (on the file
+ * store, the close then writes only its key index's delta: ~25 ms in all).
  *
  * The events stay the truth: a tail is used only by the checkpoint it was
  * written after (`after`: its event count and position), and the open

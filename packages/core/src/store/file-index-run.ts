@@ -16,7 +16,9 @@
  * ledger and reading one document. Keys written after the open live in the
  * in-memory overlay ({@link ./file-index}) on top of it.
  *
- * When it is used: only for the exact file it was made from. The snapshot
+ * When it is used: only for the exact file it was made from, or as the
+ * base of a delta that names it and describes the log as it is now
+ * ({@link ./file-index-delta}: what a close after a few writes leaves). The snapshot
  * names the log's generation, size, device, inode and modification time
  * (set by the store to a precise instant at close, which no later write
  * can reproduce), so a log that was written, cut, replaced or restored
@@ -333,6 +335,15 @@ export class IndexRun {
    * file open for its pages until {@link release}.
    */
   static read(dir: string, expected: LogIdentity): IndexRun | undefined {
+    return IndexRun.readSnapshot(dir, (identity) => sameLog(identity, expected))?.run;
+  }
+
+  /**
+   * {@link read}, for whichever log identity and CRC of the snapshot's top
+   * `accept` takes (a delta names the snapshot it extends by both,
+   * `file-index-delta.ts`). Returns the run with the identity and CRC.
+   */
+  static readSnapshot(dir: string, accept: (identity: LogIdentity, crc: number) => boolean): { run: IndexRun; identity: LogIdentity; crc: number } | undefined {
     const path = join(dir, INDEX_FILE);
     let fd: number;
     try {
@@ -348,13 +359,7 @@ export class IndexRun {
       if (!header.subarray(0, MAGIC.length).equals(MAGIC) || header.readUInt32LE(12) !== VERSION) return undefined;
       if (header.readDoubleLE(72) !== size) return undefined;
       const identity = readIdentity(header);
-      const same =
-        identity.generation === expected.generation &&
-        identity.size === expected.size &&
-        identity.dev === expected.dev &&
-        identity.ino === expected.ino &&
-        identity.mtimeNs === expected.mtimeNs;
-      if (!same) return undefined;
+      if (!accept(identity, header.readUInt32LE(8))) return undefined;
       const topEnd = header.readUInt32LE(80);
       const pageCount = header.readUInt32LE(60);
       const count = header.readUInt32LE(56);
@@ -372,7 +377,7 @@ export class IndexRun {
         release: () => fs.closeSync(fd),
       };
       kept = true;
-      return new IndexRun(top, fence, source, undefined, path);
+      return { run: new IndexRun(top, fence, source, undefined, path), identity, crc: header.readUInt32LE(8) };
     } catch {
       return undefined;
     } finally {
@@ -604,6 +609,11 @@ function readIdentity(buf: Buffer): LogIdentity {
     ino: buf.readBigUInt64LE(40),
     mtimeNs: buf.readBigUInt64LE(48),
   };
+}
+
+/** True when two identities name the same log file in the same state. */
+export function sameLog(a: LogIdentity, b: LogIdentity): boolean {
+  return a.generation === b.generation && a.size === b.size && a.dev === b.dev && a.ino === b.ino && a.mtimeNs === b.mtimeNs;
 }
 
 /** The identity of the log open on `fd` as it is now. */

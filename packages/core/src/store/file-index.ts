@@ -26,7 +26,8 @@
  * @module
  */
 import { putOpBytes } from "./file-format.js";
-import { IndexRun } from "./file-index-run.js";
+import type { IndexDelta } from "./file-index-delta.js";
+import { IndexRun, type LogIdentity } from "./file-index-run.js";
 import type { LogFile } from "./file-log.js";
 import { SortedKeys } from "./memory.js";
 
@@ -70,6 +71,14 @@ export class LogIndex {
    */
   private shadowed = new Uint8Array(0);
   private shadowedCount = 0;
+  /** The shadowed base entries in the order they were marked (what a delta lists). */
+  private shadowedList: number[] = [];
+  /**
+   * The snapshot file the base is, as it is on disk (its recorded identity
+   * and CRC), while it is: a close may then write a delta against it
+   * ({@link ./file-index-delta}). Unset once the base is rebuilt in memory.
+   */
+  private baseOnDisk: { readonly identity: LogIdentity; readonly crc: number } | undefined;
 
   /**
    * Folds the overlay into a new base once it holds more keys than the base
@@ -93,19 +102,76 @@ export class LogIndex {
     this.liveBytes = run.liveBytes;
   }
 
-  /** Starts from snapshot `run` of `file` (an empty index only). */
-  useBase(run: IndexRun, file: LogFile): void {
+  /**
+   * Starts from snapshot `run` of `file` (an empty index only). `onDisk`:
+   * the snapshot file it was read from (its recorded identity and CRC), so
+   * a close may write a delta against it.
+   */
+  useBase(run: IndexRun, file: LogFile, onDisk?: { readonly identity: LogIdentity; readonly crc: number }): void {
     if (this.slots.size > 0 || this.base) throw new Error("an index takes a base only when empty");
     this.setBase(run, file);
+    this.baseOnDisk = onDisk;
     this.files.set(file.generation, file);
     this.liveBytes = run.liveBytes;
   }
 
-  /** Takes `run` as the base, none of its entries shadowed. */
+  /**
+   * Puts a delta's keys in the overlay and marks the base entries it decides
+   * (right after {@link useBase} with the snapshot the delta names, all of
+   * its values in `file`). Returns false, changing nothing, if the delta
+   * does not fit the base (an entry index past its end).
+   */
+  applyDelta(delta: IndexDelta, file: LogFile): boolean {
+    const base = this.base;
+    if (!base || this.slots.size > 0 || this.shadowedCount > 0) throw new Error("a delta applies only to a base just taken");
+    if (delta.decided.length > 0 && delta.decided[delta.decided.length - 1]! >= base.run.count) return false;
+    for (const i of delta.decided) {
+      this.shadowed[i] = 1;
+      this.shadowedList.push(i);
+    }
+    this.shadowedCount = delta.decided.length;
+    for (let j = 0; j < delta.keys.length; j++) {
+      const key = delta.keys[j]!;
+      const slot = this.allocateSlot();
+      this.slots.set(key, slot);
+      this.keys.add(key);
+      this.offsets[slot] = delta.offsets[j]!;
+      this.lengths[slot] = delta.lengths[j]!;
+      this.generations[slot] = file.generation;
+    }
+    this.liveBytes = delta.liveBytes;
+    return true;
+  }
+
+  /**
+   * What a close may write instead of a whole snapshot: everything since the
+   * snapshot file the base is, if the base is still that file, every value
+   * is in `file`, and it holds at most `maxKeys` keys and decided entries.
+   * `undefined` otherwise (the close writes a snapshot).
+   */
+  delta(file: LogFile, maxKeys: number): Omit<IndexDelta, "log"> | undefined {
+    const base = this.base;
+    const onDisk = this.baseOnDisk;
+    if (!base || !onDisk || base.file !== file || this.slots.size + this.shadowedCount > maxKeys) return undefined;
+    const keys = this.keys.list("");
+    const offsets = new Float64Array(keys.length);
+    const lengths = new Float64Array(keys.length);
+    for (let j = 0; j < keys.length; j++) {
+      const slot = this.slots.get(keys[j]!)!;
+      if (this.generations[slot] !== file.generation) return undefined;
+      offsets[j] = this.offsets[slot] as number;
+      lengths[j] = this.lengths[slot] as number;
+    }
+    return { base: onDisk, liveBytes: this.liveBytes, decided: Uint32Array.from(this.shadowedList).sort(), keys, offsets, lengths };
+  }
+
+  /** Takes `run` as the base, none of its entries shadowed, not (yet) known to be a file on disk. */
   private setBase(run: IndexRun, file: LogFile): void {
     this.base = { run, file };
+    this.baseOnDisk = undefined;
     this.shadowed = new Uint8Array(run.count);
     this.shadowedCount = 0;
+    this.shadowedList = [];
   }
 
   /** Lets go of the base's snapshot file (the store is closing, or its open failed). */
@@ -246,6 +312,7 @@ export class LogIndex {
     if (i < 0 || this.shadowed[i] === 1) return;
     this.shadowed[i] = 1;
     this.shadowedCount++;
+    this.shadowedList.push(i);
     this.liveBytes -= putOpBytes(key, base.run.lengthAt(i));
   }
 

@@ -28,7 +28,8 @@ import { HearthError } from "../errors.js";
 import { CommitFile, currentBoot, requiredLogEnd, type CommitState } from "./file-commit.js";
 import { isHolderTemp, lockedError, readHolder, recordHolder, type HolderRecord } from "./file-holder.js";
 import type { LogIndex } from "./file-index.js";
-import { INDEX_TEMP_FILE, IndexRun, logIdentity } from "./file-index-run.js";
+import { INDEX_TEMP_FILE, IndexRun, logIdentity, sameLog } from "./file-index-run.js";
+import { INDEX_DELTA_TEMP_FILE, readDelta } from "./file-index-delta.js";
 import { datasync, storageFailed, writeAllSync } from "./file-io.js";
 import { syncDirectory } from "./durable-file.js";
 import { tryLockExclusive } from "./file-lock.js";
@@ -94,11 +95,11 @@ export async function openStoreDirectory(dir: string, index: LogIndex, plan: Wai
     const mustReach = bound ? requiredLogEnd(bound) : 0;
     if (log.size === 0 && mustReach === 0) await writeHeader(dir, log);
     // The snapshot of the last clean close, if this log is still exactly
-    // the file it describes; otherwise replay the log (file-index-run.ts).
-    const snapshot = mustReach <= log.size ? IndexRun.read(dir, logIdentity(log.fd, log.generation)) : undefined;
-    if (snapshot) {
-      index.useBase(snapshot, log);
-    } else {
+    // the file it describes, or an earlier snapshot and the delta that
+    // brings it to this log; otherwise replay the log (file-index-run.ts,
+    // file-index-delta.ts).
+    const snapshot = mustReach <= log.size && indexFromSnapshot(dir, index, log);
+    if (!snapshot) {
       await scanLog(
         log,
         { del: (key) => index.del(key), put: (key, offset, length) => index.put(key, log, offset, length) },
@@ -110,7 +111,7 @@ export async function openStoreDirectory(dir: string, index: LogIndex, plan: Wai
     commit = CommitFile.open(dir);
     commit.write({ generation: log.generation, ackedEnd: log.size, durableEnd, boot: currentBoot() });
     await recordHolder(dir);
-    return { log, commit, durableEnd, fromSnapshot: snapshot !== undefined };
+    return { log, commit, durableEnd, fromSnapshot: snapshot };
   } catch (err) {
     commit?.close();
     await log.close().catch(() => undefined);
@@ -199,7 +200,7 @@ function durableAtOpen(bound: CommitState | undefined, logSize: number): number 
 async function removeLeftovers(dir: string): Promise<void> {
   const names = fs.readdirSync(dir);
   const { leftovers } = inspectLogDirectory(dir, names);
-  const stale = [...leftovers, ...names.filter((name) => LEGACY_LOCK.test(name) || isHolderTemp(name) || name === INDEX_TEMP_FILE)];
+  const stale = [...leftovers, ...names.filter((name) => LEGACY_LOCK.test(name) || isHolderTemp(name) || name === INDEX_TEMP_FILE || name === INDEX_DELTA_TEMP_FILE)];
   for (const name of stale) await fs.promises.rm(join(dir, name), { force: true });
 }
 
@@ -212,4 +213,29 @@ function missingLog(dir: string, generation: number | undefined): HearthError {
       `Nothing was created or changed. Restore the directory from a backup or a replica ` +
       `(a ledger that syncs can be opened afresh and pulled again), or delete the whole directory to start empty.`,
   );
+}
+
+/**
+ * Gives `index` its base from the snapshot on disk when it describes `log`
+ * exactly, or when the delta beside it does (the snapshot being the one the
+ * delta names). Returns whether it did; if not, `index` is untouched.
+ */
+function indexFromSnapshot(dir: string, index: LogIndex, log: LogFile): boolean {
+  const now = logIdentity(log.fd, log.generation);
+  const exact = IndexRun.readSnapshot(dir, (identity) => sameLog(identity, now));
+  if (exact) {
+    index.useBase(exact.run, log, { identity: exact.identity, crc: exact.crc });
+    return true;
+  }
+  const delta = readDelta(dir);
+  if (!delta || !sameLog(delta.log, now)) return false;
+  const base = IndexRun.readSnapshot(dir, (identity, crc) => crc === delta.base.crc && sameLog(identity, delta.base.identity));
+  if (!base) return false;
+  if (delta.decided.length > 0 && delta.decided[delta.decided.length - 1]! >= base.run.count) {
+    base.run.release();
+    return false;
+  }
+  index.useBase(base.run, log, { identity: base.identity, crc: base.crc });
+  index.applyDelta(delta, log);
+  return true;
 }

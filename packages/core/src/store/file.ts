@@ -14,7 +14,8 @@
  *   A clean close writes it to disk ({@link ./file-index-run}), and the
  *   next open reads it in one piece instead of replaying the log, so
  *   opening a million-document store costs milliseconds, not a pass over
- *   its log; after a crash, the open replays the log as before.
+ *   its log; after a crash, the open replays the log as before. A close
+ *   after a few writes writes only what changed since ({@link ./file-index-delta}).
  * - **Durability levels.** `"process"` resolves once the record is handed to
  *   the OS (survives `kill -9`); `"fsync"` also waits for `fdatasync`
  *   (survives power loss). Writes are applied in call order; writes queued
@@ -49,6 +50,7 @@ import { encodeRecord, type EncodedRecord } from "./file-format.js";
 import { clearHolder } from "./file-holder.js";
 import { LogIndex } from "./file-index.js";
 import { INDEX_TEMP_FILE, logIdentity, stampLog, type IndexRun } from "./file-index-run.js";
+import { DELTA_MAX_KEYS, INDEX_DELTA_FILE, INDEX_DELTA_TEMP_FILE, writeDelta, type IndexDelta } from "./file-index-delta.js";
 import { datasync, readExact, readExactSync, storageFailed, SYNC_IO_LIMIT, writeAll, writeAllSync } from "./file-io.js";
 import { ForeignLogError, LogFile, publishLog } from "./file-log.js";
 import { holdStoreDirectory, openStoreDirectory } from "./file-open.js";
@@ -614,8 +616,13 @@ class FileStore implements FileByteStore {
       () => true,
       () => false,
     );
-    const snapshot = this.snapshotCurrent || this.broken ? undefined : this.indexSnapshot();
-    if ((await syncing) && snapshot) await this.writeIndexSnapshot(snapshot);
+    // After a few writes, only what changed since the snapshot on disk (file-index-delta.ts).
+    const delta = this.snapshotCurrent || this.broken ? undefined : this.index.delta(this.log, DELTA_MAX_KEYS);
+    const snapshot = this.snapshotCurrent || this.broken || delta ? undefined : this.indexSnapshot();
+    if (await syncing) {
+      if (delta) await this.writeIndexDelta(delta);
+      else if (snapshot) await this.writeIndexSnapshot(snapshot);
+    }
     this.commitRecord.close();
     await clearHolder(this.dir);
     // Closing the log's descriptor is what releases the lock: last.
@@ -657,8 +664,25 @@ class FileStore implements FileByteStore {
       // A file system that keeps only coarse times gets no snapshot (see stampLog).
       if (!stampLog(this.log.fd)) return;
       await run.write(this.dir, logIdentity(this.log.fd, this.log.generation));
+      // A delta names the snapshot it extends, so one left now is never used: tidy it away.
+      await fs.promises.rm(join(this.dir, INDEX_DELTA_FILE), { force: true });
     } catch {
       await fs.promises.rm(join(this.dir, INDEX_TEMP_FILE), { force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * At close, once the log is durable: writes what changed since the
+   * snapshot on disk as its delta ({@link ./file-index-delta}), leaving the
+   * snapshot as it is. Best effort, as {@link writeIndexSnapshot}.
+   */
+  private async writeIndexDelta(delta: Omit<IndexDelta, "log">): Promise<void> {
+    if (this.broken) return;
+    try {
+      if (!stampLog(this.log.fd)) return;
+      await writeDelta(this.dir, { ...delta, log: logIdentity(this.log.fd, this.log.generation) });
+    } catch {
+      await fs.promises.rm(join(this.dir, INDEX_DELTA_TEMP_FILE), { force: true }).catch(() => undefined);
     }
   }
 
