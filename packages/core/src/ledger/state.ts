@@ -859,9 +859,10 @@ export class LedgerState {
   /**
    * True when everything since `checkpoint` is in the overlays alone: the
    * trees are at its roots, the runs are its runs, no merge of runs is under
-   * way, and at most `maxChanges` changes came after it. Replaying their
-   * events (as an open after a crash does) then rebuilds exactly this state,
-   * so a close may leave them to the next open ({@link Ledger.close}).
+   * way, and at most `maxChanges` changes came after it. The checkpoint
+   * and the overlays ({@link tailAfter}) then hold this state between them,
+   * so a close may write the overlays alone in place of a checkpoint
+   * (`tail.ts`).
    */
   onlyOverlaysSince(checkpoint: Checkpoint, maxChanges: number): boolean {
     const numbers = (runs: ReadonlyArray<{ readonly n: number }> | undefined): string => (runs ?? []).map((run) => run.n).join(",");
