@@ -1,6 +1,7 @@
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { CID } from "multiformats/cid";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeDagCbor } from "../src/codec/cbor.js";
@@ -186,6 +187,75 @@ describe("tail record", () => {
     const last = await openAt();
     expect(await docs(last)).toEqual(live(model));
     await last.close();
+  });
+});
+
+/** Runs of the sessions property (`HEARTH_TAIL_PROP_RUNS` raises it for a longer campaign). */
+const TAIL_PROP_RUNS = Number(process.env.HEARTH_TAIL_PROP_RUNS ?? 20);
+
+describe("tail record property", () => {
+  /** One session: bulks of writes and deletions, perhaps a read that folds, then a clean close or a crash. */
+  const session = fc.record({
+    writes: fc.array(
+      fc.oneof(
+        fc.record({ put: fc.uniqueArray(fc.integer({ min: 0, max: 399 }), { minLength: 1, maxLength: 150 }), n: fc.integer({ min: -1_000, max: 1_000 }) }),
+        fc.record({ del: fc.integer({ min: 0, max: 399 }) }),
+      ),
+      { maxLength: 8 },
+    ),
+    fold: fc.boolean(),
+    crash: fc.boolean(),
+  });
+
+  it("any run of short and long sessions, clean closes and crashes, reads back every acknowledged write", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(session, { minLength: 1, maxLength: 6 }), async (sessions) => {
+        const { dir, openAt } = place();
+        const model = new Map<string, number | null>();
+        const db = await openAt();
+        let clock = (await db.bulk(Array.from({ length: 400 }, (_, i) => ({ _id: id(i), n: i })))).clock;
+        for (let i = 0; i < 400; i++) model.set(id(i), i);
+        await db.close();
+        let at = dir;
+        for (const [s, { writes, fold, crash }] of sessions.entries()) {
+          const open = await openAt(at);
+          for (const write of writes) {
+            if ("put" in write) {
+              clock = (await open.bulk(write.put.map((i) => ({ _id: id(i), n: write.n + i })))).clock;
+              for (const i of write.put) model.set(id(i), write.n + i);
+            } else if (model.get(id(write.del)) !== undefined && model.get(id(write.del)) !== null) {
+              clock = (await open.del(id(write.del))).clock;
+              model.set(id(write.del), null);
+            }
+          }
+          if (fold) await open.root();
+          if (crash) {
+            // What a crash leaves: the store as it is while the session is open, opened elsewhere.
+            const copy = join(dir, `crash-${s}`);
+            cpSync(join(at, "db"), join(copy, "db"), { recursive: true });
+            await open.close();
+            at = copy;
+          } else {
+            await open.close();
+          }
+          // A read that folds nothing leaves the tail as it is; the change feed (which folds) is read from a copy.
+          const again = await openAt(at);
+          expect(await docs(again)).toEqual(live(model));
+          await again.close();
+          const check = join(dir, `check-${s}`);
+          cpSync(join(at, "db"), join(check, "db"), { recursive: true });
+          const copy = await openAt(check);
+          const page = await copy.changes();
+          // The heads, and so the clock, are what the last acknowledged write left.
+          expect(page.clock).toEqual(clock);
+          const feed = page.rows.map((row) => row.key);
+          expect(new Set(feed).size).toBe(feed.length);
+          expect(feed.sort()).toEqual([...model.keys()].sort());
+          await copy.close();
+        }
+      }),
+      { numRuns: TAIL_PROP_RUNS },
+    );
   });
 });
 
