@@ -245,6 +245,9 @@ const SCATTERED_NODES_FACTOR = 3;
 /** Overlay entries from which a close spills a tree not judged scattered ({@link LedgerState.checkpointPlan}). */
 const CLOSE_SPILL_MIN = 1_000;
 
+/** Leaves a smaller overlay may fall into and still be folded at a close (else it is spilled): ~20 ms of fold at most. */
+const CLOSE_FOLD_LEAVES = 16;
+
 /**
  * Documents a state tree rebuild ({@link LedgerState.rebuildStateTree}) reads at a time, and writes
  * before it stores the nodes made. Slices of 20,000 peaked at 287–317 MB rebuilding 1M documents,
@@ -694,16 +697,18 @@ export class LedgerState {
     // a merge.
     if (runs >= 2 * MAX_RUNS) return !this.#merging(treeRuns[0]!);
     if (scattered) return true;
-    if (sorted.length < CLOSE_SPILL_MIN) return false;
+    const small = sorted.length < CLOSE_SPILL_MIN;
     // (With runs already, folding would merge them first: spill, as before.)
-    if (runs > 0) return true;
+    if (!small && runs > 0) return true;
     const target = tree === "state" ? this.stateTree : this.localTree;
     const keys = sorted.map(([key]) => key);
     // A run writes these entries once; a fold also rewrites every entry of each leaf they fall
     // into (about a fan-out's worth each): it costs more once those outnumber them. (Measured:
     // 26,000 random ids' local entries, 52,026, fell into 547 leaves of 128; folded at close,
-    // 428-545 ms; spilled, ~327.)
-    const limit = Math.max(1, sorted.length >> fanoutBitsOf(target.tag));
+    // 428-545 ms; spilled, ~327.) A small overlay is folded unless its keys fall into more than
+    // CLOSE_FOLD_LEAVES leaves: 100 documents edited at random in a million-document ledger
+    // (the close after tails added up past CLOSE_TAIL_MAX in `ledger.ts`) folded in ~250 ms.
+    const limit = small ? CLOSE_FOLD_LEAVES : Math.max(1, sorted.length >> fanoutBitsOf(target.tag));
     return (await target.leavesTouched(keys, limit)) > limit;
   }
 
