@@ -74,6 +74,13 @@ async function bundle(engine) {
   return result.outputFiles[0].contents;
 }
 
+/** Leaves the origin `server` serves (for a blank page) and stops it. */
+async function closeServer(page, server) {
+  await page.goto("about:blank");
+  server.closeAllConnections(); // the page keeps its keep-alive connection open
+  await new Promise((resolve) => server.close(resolve));
+}
+
 /** Serves `script` under a one-line page on a free 127.0.0.1 port: one origin. */
 function serve(script) {
   const page = `<!doctype html><meta charset="utf-8"><title>bench</title><script type="module" src="/entry.js"></script>\n`;
@@ -178,9 +185,7 @@ async function main() {
             if (outcome.error) throw new Error(`warm-up of ${engine} failed: ${outcome.error}`);
           }
         } finally {
-          await page.goto("about:blank");
-          server.closeAllConnections();
-          await new Promise((resolve) => server.close(resolve));
+          await closeServer(page, server);
         }
       }
       console.log(`bench:browser: warmed up (${ENGINES.join(", ")} at ${WARMUP_N.toLocaleString("en-US")} docs, not measured) at ${seconds(performance.now() - started)}`);
@@ -207,9 +212,7 @@ async function main() {
             if (outcome.error) break;
           }
         } finally {
-          await page.goto("about:blank");
-          server.closeAllConnections(); // the page keeps its keep-alive connection open
-          await new Promise((resolve) => server.close(resolve));
+          await closeServer(page, server);
         }
       }
     }

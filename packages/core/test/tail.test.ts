@@ -51,12 +51,15 @@ function live(model: Map<string, number | null>): Array<[string, number]> {
   return [...model.entries()].filter((e): e is [string, number] => e[1] !== null).sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
-/** A first session: 3,000 documents, closed with a checkpoint. */
-async function seeded(openAt: () => Promise<Ledger>, model: Map<string, number | null>): Promise<void> {
-  const db = await openAt();
+/** A place whose ledger a first session filled with 3,000 documents and closed with a checkpoint, and its model. */
+async function seeded(): Promise<ReturnType<typeof place> & { model: Map<string, number | null> }> {
+  const at = place();
+  const model = new Map<string, number | null>();
+  const db = await at.openAt();
   await db.bulk(Array.from({ length: 3_000 }, (_, i) => ({ _id: id(i), n: i })));
   for (let i = 0; i < 3_000; i++) model.set(id(i), i);
   await db.close();
+  return { ...at, model };
 }
 
 /** A few writes at scattered places: rewrites, new documents, deletions. Returns the ids written and the clock after the last. */
@@ -78,9 +81,7 @@ async function fewWrites(db: Ledger, model: Map<string, number | null>, round: n
 
 describe("tail record", () => {
   it("a close after a few changes writes the tail instead of a checkpoint, and the next open reads every change", async () => {
-    const { batches, openAt } = place();
-    const model = new Map<string, number | null>();
-    await seeded(() => openAt(), model);
+    const { batches, openAt, model } = await seeded();
 
     const db = await openAt();
     const clock = (await db.changes()).clock;
@@ -110,9 +111,7 @@ describe("tail record", () => {
   });
 
   it("tails add up over short sessions; once past 1,000 changes a close checkpoints and deletes the tail in the same batch", async () => {
-    const { batches, openAt } = place();
-    const model = new Map<string, number | null>();
-    await seeded(() => openAt(), model);
+    const { batches, openAt, model } = await seeded();
     const closes: WriteBatch[][] = [];
     for (let session = 1; session <= 4; session++) {
       const db = await openAt();
@@ -132,9 +131,7 @@ describe("tail record", () => {
   });
 
   it("a session that crashes after opening on a tail keeps every acknowledged write: the tail, then its own events", async () => {
-    const { dir, openAt } = place();
-    const model = new Map<string, number | null>();
-    await seeded(() => openAt(), model);
+    const { dir, openAt, model } = await seeded();
     const first = await openAt();
     await fewWrites(first, model, 1);
     await first.close();
@@ -153,9 +150,7 @@ describe("tail record", () => {
   });
 
   it("a session that folded its trees or built an index checkpoints at close, as before", async () => {
-    const { batches, openAt } = place();
-    const model = new Map<string, number | null>();
-    await seeded(() => openAt(), model);
+    const { batches, openAt, model } = await seeded();
     const db = await openAt();
     await fewWrites(db, model, 1);
     expect((await db.query("n", { range: [-200, -1] })).rows).toHaveLength(30);
@@ -169,9 +164,7 @@ describe("tail record", () => {
   });
 
   it("a tail left behind by a later checkpoint is not taken: the events after that checkpoint are replayed", async () => {
-    const { openAt } = place();
-    const model = new Map<string, number | null>();
-    await seeded(() => openAt(), model);
+    const { openAt, model } = await seeded();
     const first = await openAt();
     await fewWrites(first, model, 1);
     await first.close();

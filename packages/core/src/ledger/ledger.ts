@@ -1290,7 +1290,7 @@ export class Ledger {
       previous.seq === state.seq &&
       previous.state.equals(state.stateTree.root) &&
       sameRuns(previous.runs, runs) &&
-      indexes.every((ix) => ix.stored?.equals(ix.current));
+      indexesStored(indexes);
     if (unchanged) return;
     const deltas = await Promise.all([
       treeDelta(state.nodes, previous?.state, state.stateTree.root),
@@ -1359,13 +1359,18 @@ export class Ledger {
    */
   async #closeWithTail(previous: Checkpoint): Promise<boolean> {
     const state = this.#state;
-    if (!state.onlyOverlaysSince(previous, CLOSE_TAIL_MAX) || !this.#indexes.snapshot().every((ix) => ix.stored?.equals(ix.current))) return false;
+    if (!state.onlyOverlaysSince(previous, CLOSE_TAIL_MAX) || !indexesStored(this.#indexes.snapshot())) return false;
     if (state.seq === previous.seq || state.seq === state.tailSeq) return true;
     await this.#store.write({ put: [[TAIL_KEY, encodeTail(state.tailAfter(previous))]], del: [] }, { durability: this.#internals.durability, background: true });
     state.tailStored = true;
     state.tailSeq = state.seq;
     return true;
   }
+}
+
+/** True if every index's tree is the one the last checkpoint stored. */
+function indexesStored(indexes: ReturnType<Indexes["snapshot"]>): boolean {
+  return indexes.every((ix) => ix.stored?.equals(ix.current));
 }
 
 /** True if two checkpoints' runs and key filters are the same (by number: a run or stage record never changes). */

@@ -37,8 +37,9 @@
  */
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { writeTempFile } from "./durable-file.js";
 import { crc32 } from "./file-crc.js";
-import type { LogIdentity } from "./file-index-run.js";
+import { readIdentity, writeIdentity, type LogIdentity } from "./file-index-run.js";
 
 /** The delta's file name in the store directory. */
 export const INDEX_DELTA_FILE = "INDEX.delta";
@@ -151,33 +152,12 @@ export function readDelta(dir: string): IndexDelta | undefined {
   return decodeDelta(image);
 }
 
-/** Writes `delta` to a temporary file, makes it durable, then renames it over `INDEX.delta`. */
+/**
+ * Writes `delta` to a temporary file (which must not exist: the open sweeps
+ * a crashed writer's), makes it durable, then renames it over `INDEX.delta`.
+ */
 export async function writeDelta(dir: string, delta: IndexDelta): Promise<void> {
   const temp = join(dir, INDEX_DELTA_TEMP_FILE);
-  const handle = await fs.promises.open(temp, "w", 0o600);
-  try {
-    await handle.writeFile(encodeDelta(delta));
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
+  await writeTempFile(temp, encodeDelta(delta), { durable: true, mode: 0o600 });
   await fs.promises.rename(temp, join(dir, INDEX_DELTA_FILE));
-}
-
-function writeIdentity(buf: Buffer, at: number, identity: LogIdentity): void {
-  buf.writeDoubleLE(identity.generation, at);
-  buf.writeDoubleLE(identity.size, at + 8);
-  buf.writeBigUInt64LE(identity.dev, at + 16);
-  buf.writeBigUInt64LE(identity.ino, at + 24);
-  buf.writeBigUInt64LE(identity.mtimeNs, at + 32);
-}
-
-function readIdentity(buf: Buffer, at: number): LogIdentity {
-  return {
-    generation: buf.readDoubleLE(at),
-    size: buf.readDoubleLE(at + 8),
-    dev: buf.readBigUInt64LE(at + 16),
-    ino: buf.readBigUInt64LE(at + 24),
-    mtimeNs: buf.readBigUInt64LE(at + 32),
-  };
 }

@@ -358,7 +358,7 @@ export class IndexRun {
       const header = readAt(fd, 0, HEADER_BYTES);
       if (!header.subarray(0, MAGIC.length).equals(MAGIC) || header.readUInt32LE(12) !== VERSION) return undefined;
       if (header.readDoubleLE(72) !== size) return undefined;
-      const identity = readIdentity(header);
+      const identity = readIdentity(header, 16);
       if (!accept(identity, header.readUInt32LE(8))) return undefined;
       const topEnd = header.readUInt32LE(80);
       const pageCount = header.readUInt32LE(60);
@@ -394,11 +394,7 @@ export class IndexRun {
   async write(dir: string, identity: LogIdentity): Promise<void> {
     const image = this.#image;
     if (!image) throw new Error("only a built index run is written; build one from the index first");
-    image.writeDoubleLE(identity.generation, 16);
-    image.writeDoubleLE(identity.size, 24);
-    image.writeBigUInt64LE(identity.dev, 32);
-    image.writeBigUInt64LE(identity.ino, 40);
-    image.writeBigUInt64LE(identity.mtimeNs, 48);
+    writeIdentity(image, 16, identity);
     image.writeUInt32LE(crc32(image, 12, image.readUInt32LE(80)), 8);
     const temp = join(dir, INDEX_TEMP_FILE);
     const handle = await fs.promises.open(temp, "w", 0o600);
@@ -601,14 +597,24 @@ function pageLowerBound(page: Page, key: string): number {
   return lo;
 }
 
-function readIdentity(buf: Buffer): LogIdentity {
+/** The log identity stored at `at` in `buf` (40 bytes: generation, size as f64; device, inode, mtime in ns as u64). */
+export function readIdentity(buf: Buffer, at: number): LogIdentity {
   return {
-    generation: buf.readDoubleLE(16),
-    size: buf.readDoubleLE(24),
-    dev: buf.readBigUInt64LE(32),
-    ino: buf.readBigUInt64LE(40),
-    mtimeNs: buf.readBigUInt64LE(48),
+    generation: buf.readDoubleLE(at),
+    size: buf.readDoubleLE(at + 8),
+    dev: buf.readBigUInt64LE(at + 16),
+    ino: buf.readBigUInt64LE(at + 24),
+    mtimeNs: buf.readBigUInt64LE(at + 32),
   };
+}
+
+/** Stores `identity` at `at` in `buf`, as {@link readIdentity} reads it. */
+export function writeIdentity(buf: Buffer, at: number, identity: LogIdentity): void {
+  buf.writeDoubleLE(identity.generation, at);
+  buf.writeDoubleLE(identity.size, at + 8);
+  buf.writeBigUInt64LE(identity.dev, at + 16);
+  buf.writeBigUInt64LE(identity.ino, at + 24);
+  buf.writeBigUInt64LE(identity.mtimeNs, at + 32);
 }
 
 /** True when two identities name the same log file in the same state. */

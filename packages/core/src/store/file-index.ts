@@ -117,14 +117,11 @@ export class LogIndex {
 
   /**
    * Puts a delta's keys in the overlay and marks the base entries it decides
-   * (right after {@link useBase} with the snapshot the delta names, all of
-   * its values in `file`). Returns false, changing nothing, if the delta
-   * does not fit the base (an entry index past its end).
+   * (right after {@link useBase} with the snapshot the delta names, every
+   * decided index inside it, all of its values in `file`).
    */
-  applyDelta(delta: IndexDelta, file: LogFile): boolean {
-    const base = this.base;
-    if (!base || this.slots.size > 0 || this.shadowedCount > 0) throw new Error("a delta applies only to a base just taken");
-    if (delta.decided.length > 0 && delta.decided[delta.decided.length - 1]! >= base.run.count) return false;
+  applyDelta(delta: IndexDelta, file: LogFile): void {
+    if (!this.base || this.slots.size > 0 || this.shadowedCount > 0) throw new Error("a delta applies only to a base just taken");
     for (const i of delta.decided) {
       this.shadowed[i] = 1;
       this.shadowedList.push(i);
@@ -140,7 +137,6 @@ export class LogIndex {
       this.generations[slot] = file.generation;
     }
     this.liveBytes = delta.liveBytes;
-    return true;
   }
 
   /**

@@ -222,20 +222,17 @@ function missingLog(dir: string, generation: number | undefined): HearthError {
  */
 function indexFromSnapshot(dir: string, index: LogIndex, log: LogFile): boolean {
   const now = logIdentity(log.fd, log.generation);
-  const exact = IndexRun.readSnapshot(dir, (identity) => sameLog(identity, now));
-  if (exact) {
-    index.useBase(exact.run, log, { identity: exact.identity, crc: exact.crc });
-    return true;
-  }
-  const delta = readDelta(dir);
-  if (!delta || !sameLog(delta.log, now)) return false;
-  const base = IndexRun.readSnapshot(dir, (identity, crc) => crc === delta.base.crc && sameLog(identity, delta.base.identity));
-  if (!base) return false;
-  if (delta.decided.length > 0 && delta.decided[delta.decided.length - 1]! >= base.run.count) {
-    base.run.release();
+  // The delta (small) first, so the snapshot is read once, whichever of the two describes the log.
+  const read = readDelta(dir);
+  const delta = read && sameLog(read.log, now) ? read : undefined;
+  const found = IndexRun.readSnapshot(dir, (identity, crc) => sameLog(identity, now) || (delta !== undefined && crc === delta.base.crc && sameLog(identity, delta.base.identity)));
+  if (!found) return false;
+  const viaDelta = !sameLog(found.identity, now);
+  if (viaDelta && delta!.decided.length > 0 && delta!.decided[delta!.decided.length - 1]! >= found.run.count) {
+    found.run.release();
     return false;
   }
-  index.useBase(base.run, log, { identity: base.identity, crc: base.crc });
-  index.applyDelta(delta, log);
+  index.useBase(found.run, log, { identity: found.identity, crc: found.crc });
+  if (viaDelta) index.applyDelta(delta!, log);
   return true;
 }
